@@ -1,0 +1,96 @@
+# scalequest — one library, one command, tests, benchmarks, fuzzers.
+#   make            release build (build/rel): libscalequest.a, scalequest, benchmarks
+#   make test       sanitized build (build/san) and every test; ends "N passed, N failed"
+#   make bench      benchmarks against peers measured in the same run
+#   make demo       the embedded default job, from scratch
+#   make fuzz       libFuzzer targets (clang) in build/fuzz
+#   make check-peers  the long peer comparisons that make test samples
+# Sources are found by wildcard: a new src/<module>/*.c, tools/cmd_*.c, tests/test_*.c,
+# bench/bench_*.c or fuzz/fuzz_*.c needs no edit here.
+
+CC      ?= cc
+PKGS    := libcurl libcjson libpcre2-8 libutf8proc libmicrohttpd openblas
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# oneDNN ships no .pc file in Debian; it lives on the default paths.
+LIBS    := $(PKG_LIBS) -ldnnl -lm -lpthread
+
+WARN    := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation
+ARCH    ?= -march=native
+BASE_CFLAGS := -std=c17 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARN) $(ARCH) -fopenmp -Iinclude -Ibuild/gen $(PKG_CFLAGS) -MMD -MP
+REL_CFLAGS  := $(BASE_CFLAGS) -O3 -g -DNDEBUG
+SAN_CFLAGS  := $(BASE_CFLAGS) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+SAN_LDFLAGS := -fsanitize=address,undefined -fopenmp
+REL_LDFLAGS := -fopenmp
+
+LIB_SRC   := $(wildcard src/*/*.c)
+TOOL_SRC  := $(wildcard tools/*.c)
+TEST_SRC  := $(wildcard tests/test_*.c)
+BENCH_SRC := $(wildcard bench/bench_*.c)
+FUZZ_SRC  := $(wildcard fuzz/fuzz_*.c)
+CMD_SRC   := $(wildcard tools/cmd_*.c)
+
+.PHONY: all test bench demo fuzz check-peers clean format deps
+all: build/rel/scalequest $(BENCH_SRC:bench/%.c=build/rel/bench/%)
+
+deps:
+	./scripts/install-deps.sh
+
+build/gen/commands.inc: $(CMD_SRC) Makefile
+	@mkdir -p $(@D)
+	@cat /dev/null $(CMD_SRC) | sed -n 's/^SQ_COMMAND(\([a-z_0-9]*\),.*/X(\1)/p' > $@.tmp && mv $@.tmp $@
+
+# ---- one set of rules per build flavour ---------------------------------------------------
+define flavour
+build/$(1)/%.o: %.c build/gen/commands.inc
+	@mkdir -p $$(@D)
+	$$(CC) $$($(2)) -c $$< -o $$@
+
+build/$(1)/libscalequest.a: $$(LIB_SRC:%.c=build/$(1)/%.o)
+	@mkdir -p $$(@D)
+	rm -f $$@ && ar rcs $$@ $$^
+
+build/$(1)/scalequest: $$(TOOL_SRC:%.c=build/$(1)/%.o) build/$(1)/libscalequest.a
+	$$(CC) $$($(3)) -o $$@ $$(TOOL_SRC:%.c=build/$(1)/%.o) build/$(1)/libscalequest.a $$(LIBS)
+endef
+$(eval $(call flavour,rel,REL_CFLAGS,REL_LDFLAGS))
+$(eval $(call flavour,san,SAN_CFLAGS,SAN_LDFLAGS))
+
+build/san/tests/%: build/san/tests/%.o build/san/tests/harness.o build/san/libscalequest.a
+	$(CC) $(SAN_LDFLAGS) -o $@ $< build/san/tests/harness.o build/san/libscalequest.a $(LIBS)
+
+build/rel/bench/%: build/rel/bench/%.o build/rel/libscalequest.a
+	$(CC) $(REL_LDFLAGS) -o $@ $< build/rel/libscalequest.a $(LIBS)
+
+TEST_BINS := $(TEST_SRC:tests/%.c=build/san/tests/%)
+
+test: build/san/scalequest $(TEST_BINS) build/rel/scalequest
+	./tests/run.sh
+
+check-peers: build/san/scalequest $(TEST_BINS) build/rel/scalequest
+	SQ_LONG=1 ./tests/run.sh
+
+bench: all
+	./bench/run.sh
+
+demo: build/rel/scalequest
+	./scripts/demo.sh
+
+# ---- fuzzers: clang + libFuzzer over a separately instrumented library -------------------
+FUZZ_CFLAGS := $(filter-out -fopenmp -MMD -MP,$(BASE_CFLAGS)) -fopenmp -O1 -g -fsanitize=fuzzer-no-link,address,undefined
+build/fuzz/%.o: %.c build/gen/commands.inc
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -Wno-unknown-warning-option -c $< -o $@
+build/fuzz/libscalequest.a: $(LIB_SRC:%.c=build/fuzz/%.o)
+	rm -f $@ && ar rcs $@ $^
+build/fuzz/fuzz_%: build/fuzz/fuzz/fuzz_%.o build/fuzz/libscalequest.a
+	clang -fsanitize=fuzzer,address,undefined -fopenmp -o $@ $^ $(LIBS)
+fuzz: $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
+
+format:
+	clang-format -i $(LIB_SRC) $(TOOL_SRC) $(TEST_SRC) $(BENCH_SRC) $(FUZZ_SRC) include/scalequest/*.h tools/*.h tests/*.h
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,76 @@
+/* jsonl — the data layer: every stage reads JSONL and writes JSONL.
+ *
+ * Records are cJSON objects (Debian's libcjson): the caller owns each record that
+ * sq_jsonl_next returns and frees it with cJSON_Delete. Every record carries a stable string
+ * field "id" from the moment it is born, so a stage can skip ids already written (resume),
+ * shard by id and join by id.
+ *
+ * Reader: streams any line length, accepts LF and CRLF, validates UTF-8 and JSON; a bad line
+ * is an error naming "file:line: why", or, with skip_bad, is counted and reported (never
+ * silently dropped). Blank lines are ignored.
+ *
+ * Writer, two modes:
+ *  - SQ_JSONL_CREATE: a whole-file output; written to a temp file and renamed into place at
+ *    close, so readers see the old file or the complete new one. Abort leaves no trace.
+ *  - SQ_JSONL_APPEND: a long stage's resumable output; on open, a torn last line (from a
+ *    kill -9) is cut off and the ids already present are loaded, so the stage can skip them.
+ *    Each record is one write(2) of a whole line; sq_jsonl_writer_sync makes them durable.
+ */
+#ifndef SCALEQUEST_JSONL_H
+#define SCALEQUEST_JSONL_H
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+#include "scalequest/base.h"
+
+typedef struct sq_jsonl_reader sq_jsonl_reader;
+
+/* path "-" reads stdin. */
+int sq_jsonl_open(sq_jsonl_reader **r, const char *path, int skip_bad, sq_err *e);
+/* 1: *rec is the next record (caller frees); 0: end of input; <0: error (e says file:line). */
+int sq_jsonl_next(sq_jsonl_reader *r, cJSON **rec, sq_err *e);
+/* The raw next line after validation (no trailing newline; valid until the next call);
+ * same return convention. Faster when the caller does not need the parsed object. */
+int sq_jsonl_next_line(sq_jsonl_reader *r, const char **line, size_t *len, sq_err *e);
+int64_t sq_jsonl_line_number(const sq_jsonl_reader *r); /* of the last line returned */
+int64_t sq_jsonl_bad_lines(const sq_jsonl_reader *r);   /* skipped with skip_bad */
+const char *sq_jsonl_path(const sq_jsonl_reader *r);
+void sq_jsonl_close(sq_jsonl_reader *r);
+
+/* Validate one line: UTF-8 and JSON object syntax. 0 or SQ_EPARSE with the byte offset. */
+int sq_jsonl_validate(const char *line, size_t len, sq_err *e);
+
+typedef enum { SQ_JSONL_CREATE = 0, SQ_JSONL_APPEND = 1 } sq_jsonl_mode;
+
+typedef struct sq_jsonl_writer sq_jsonl_writer;
+
+int sq_jsonl_writer_open(sq_jsonl_writer **w, const char *path, sq_jsonl_mode mode, sq_err *e);
+/* APPEND mode: was this id already written (before open or since)? */
+int sq_jsonl_writer_has_id(const sq_jsonl_writer *w, const char *id);
+int64_t sq_jsonl_writer_count(const sq_jsonl_writer *w); /* records in the file so far */
+int sq_jsonl_write(sq_jsonl_writer *w, const cJSON *rec, sq_err *e);
+/* Write an already-serialised single-line JSON object (no newline). */
+int sq_jsonl_write_line(sq_jsonl_writer *w, const char *line, size_t len, sq_err *e);
+int sq_jsonl_writer_sync(sq_jsonl_writer *w, sq_err *e); /* fsync (APPEND) */
+/* CREATE: commit atomically; APPEND: fsync and close. Frees w either way. */
+int sq_jsonl_writer_close(sq_jsonl_writer *w, sq_err *e);
+/* CREATE: discard the output; APPEND: fsync and close what was written. Frees w. */
+void sq_jsonl_writer_abort(sq_jsonl_writer *w);
+
+/* ---- record helpers -------------------------------------------------------------------- */
+
+const char *sq_rec_id(const cJSON *rec);                       /* NULL if absent / not string */
+const char *sq_rec_str(const cJSON *rec, const char *field);   /* NULL if absent / not string */
+int sq_rec_num(const cJSON *rec, const char *field, double *out); /* 0 ok, SQ_ENOTFOUND */
+int sq_rec_bool(const cJSON *rec, const char *field, int *out);   /* 0 ok, SQ_ENOTFOUND */
+const cJSON *sq_rec_array(const cJSON *rec, const char *field);   /* NULL unless an array */
+/* Setters replace an existing field of the same name. 0 or SQ_ENOMEM. */
+int sq_rec_set_str(cJSON *rec, const char *field, const char *value);
+int sq_rec_set_num(cJSON *rec, const char *field, double value);
+int sq_rec_set_bool(cJSON *rec, const char *field, int value);
+int sq_rec_set(cJSON *rec, const char *field, cJSON *value); /* takes ownership of value */
+/* Serialise compactly into one line (malloc'd, caller frees). */
+char *sq_rec_to_line(const cJSON *rec);
+
+#endif

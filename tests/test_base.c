@@ -1,0 +1,113 @@
+/* base: errors, RNG, buffers, arena, atomic files, mmap. */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "scalequest/base.h"
+#include "test.h"
+
+SQ_TEST(err_messages_name_the_problem) {
+    sq_err e;
+    CHECK_EQ_INT(sq_fail(&e, SQ_EPARSE, "%s:%d: expected '%c'", "a.jsonl", 7, '}'), SQ_EPARSE);
+    CHECK_EQ_STR(e.msg, "a.jsonl:7: expected '}'");
+    sq_err_wrap(&e, "reading %s", "input");
+    CHECK_EQ_STR(e.msg, "reading input: a.jsonl:7: expected '}'");
+    CHECK_EQ_INT(sq_fail(NULL, SQ_EIO, "ignored"), SQ_EIO);
+}
+
+SQ_TEST(rng_is_reproducible_and_uniform) {
+    sq_rng a, b;
+    sq_rng_seed(&a, 42);
+    sq_rng_seed(&b, 42);
+    for (int i = 0; i < 100; i++) CHECK(sq_rng_u64(&a) == sq_rng_u64(&b));
+    sq_rng_seed(&a, 1);
+    int buckets[10] = {0};
+    for (int i = 0; i < 100000; i++) buckets[sq_rng_below(&a, 10)]++;
+    for (int i = 0; i < 10; i++) CHECKF(buckets[i] > 9500 && buckets[i] < 10500, "bucket %d has %d", i, buckets[i]);
+    double s = 0, s2 = 0;
+    for (int i = 0; i < 100000; i++) {
+        double x = sq_rng_normal(&a);
+        s += x;
+        s2 += x * x;
+    }
+    CHECK_NEAR(s / 100000, 0.0, 0.02);
+    CHECK_NEAR(s2 / 100000, 1.0, 0.02);
+}
+
+SQ_TEST(buf_grows_and_formats) {
+    sq_buf b = {0};
+    for (int i = 0; i < 1000; i++) REQUIRE(sq_buf_printf(&b, "%d,", i) == 0);
+    CHECK(b.len > 3000);
+    CHECK(!strncmp(b.data, "0,1,2,", 6));
+    CHECK(b.data[b.len] == 0);
+    sq_buf_free(&b);
+}
+
+SQ_TEST(arena_aligns_and_resets) {
+    sq_arena a;
+    sq_arena_init(&a, 4096);
+    for (int i = 0; i < 100; i++) {
+        char *p = sq_arena_alloc(&a, 100 + i);
+        REQUIRE(p);
+        CHECK(((uintptr_t)p & 63) == 0);
+        CHECK(p[0] == 0);
+    }
+    CHECK(sq_arena_alloc(&a, 1 << 20) != NULL);
+    sq_arena_reset(&a);
+    CHECK(sq_arena_alloc(&a, 64) != NULL);
+    sq_arena_free(&a);
+}
+
+SQ_TEST(atomic_write_replaces_whole_file) {
+    char *path = sq_path_join(sq_test_tmpdir(), "out.txt");
+    sq_err e;
+    REQUIRE(sq_file_write_atomic(path, "first\n", 6, &e) == 0);
+    REQUIRE(sq_file_write_atomic(path, "second version\n", 15, &e) == 0);
+    char *data;
+    size_t len;
+    REQUIRE(sq_file_read_all(path, &data, &len, &e) == 0);
+    CHECK_EQ_STR(data, "second version\n");
+    free(data);
+    /* An aborted writer leaves the old file and no temp file behind. */
+    sq_atomic_file f;
+    REQUIRE(sq_atomic_open(&f, path, &e) == 0);
+    fputs("partial", f.fp);
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s", f.tmp_path);
+    sq_atomic_abort(&f);
+    CHECK(!sq_file_exists(tmp));
+    REQUIRE(sq_file_read_all(path, &data, &len, &e) == 0);
+    CHECK_EQ_STR(data, "second version\n");
+    free(data);
+    free(path);
+}
+
+SQ_TEST(missing_file_error_names_path) {
+    sq_err e;
+    char *data;
+    CHECK(sq_file_read_all("/nonexistent/x.json", &data, NULL, &e) == SQ_EIO);
+    CHECK(strstr(e.msg, "/nonexistent/x.json") != NULL);
+    sq_mmap m;
+    CHECK(sq_mmap_open(&m, "/nonexistent/y.bin", &e) == SQ_EIO);
+    CHECK(strstr(e.msg, "y.bin") != NULL);
+}
+
+SQ_TEST(mmap_reads_file) {
+    char *path = sq_path_join(sq_test_tmpdir(), "m.bin");
+    sq_err e;
+    REQUIRE(sq_file_write_atomic(path, "abcdef", 6, &e) == 0);
+    sq_mmap m;
+    REQUIRE(sq_mmap_open(&m, path, &e) == 0);
+    CHECK_EQ_INT(m.len, 6);
+    CHECK(!memcmp(m.data, "abcdef", 6));
+    sq_mmap_close(&m);
+    free(path);
+}
+
+SQ_TEST(mkdirs_nested) {
+    char *p = sq_path_join(sq_test_tmpdir(), "a/b/c");
+    sq_err e;
+    REQUIRE(sq_mkdirs(p, &e) == 0);
+    CHECK(sq_dir_exists(p));
+    REQUIRE(sq_mkdirs(p, &e) == 0);
+    free(p);
+}
