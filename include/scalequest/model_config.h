@@ -1,0 +1,41 @@
+/* model_config — what a Llama-family model looks like, read from HF config.json or GGUF.
+ *
+ * One struct serves Llama 2/3, Mistral, Qwen2 and DeepSeek-LLM: they differ only in the
+ * fields below. Inference (src/model, src/infer) and training (src/train) share it.
+ */
+#ifndef SCALEQUEST_MODEL_CONFIG_H
+#define SCALEQUEST_MODEL_CONFIG_H
+
+#include "scalequest/base.h"
+
+typedef enum { SQ_ROPE_NONE = 0, SQ_ROPE_LINEAR, SQ_ROPE_DYNAMIC, SQ_ROPE_LLAMA3, SQ_ROPE_YARN } sq_rope_scaling;
+
+typedef struct sq_model_config {
+    char arch[32];       /* "llama", "mistral", "qwen2", "deepseek" (llama-shaped) */
+    int vocab_size;
+    int dim;             /* hidden_size */
+    int n_layers;
+    int n_heads;
+    int n_kv_heads;      /* grouped-query attention when < n_heads */
+    int head_dim;        /* usually dim / n_heads */
+    int ffn_dim;         /* intermediate_size */
+    int max_seq_len;     /* max_position_embeddings */
+    float rope_theta;
+    float norm_eps;      /* rms_norm_eps */
+    int tie_embeddings;  /* lm_head shares the token embedding */
+    int attn_bias;       /* q/k/v projections have bias (Qwen2) */
+    int sliding_window;  /* 0: none */
+    sq_rope_scaling rope_scaling;
+    float rope_factor, rope_low_freq_factor, rope_high_freq_factor;
+    int rope_original_max_pos;
+    int bos_id, eos_id;  /* -1 when unknown */
+    char torch_dtype[16];
+} sq_model_config;
+
+/* Parse an HF config.json (the text); path is for messages. */
+int sq_model_config_from_json(sq_model_config *c, const char *json, const char *path, sq_err *e);
+/* Write config.json that transformers' AutoConfig reads back to the same model. */
+int sq_model_config_to_json(const sq_model_config *c, sq_buf *out);
+int sq_model_config_validate(const sq_model_config *c, sq_err *e);
+
+#endif
