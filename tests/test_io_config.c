@@ -23,7 +23,7 @@ SQ_TEST(config_defaults_follow_transformers) {
     CHECK_EQ_INT(c.rope_scaling, SQ_ROPE_NONE);
     CHECK_EQ_INT(c.bos_id, -1);
     CHECK_EQ_INT(c.eos_id, -1);
-    CHECK_EQ_STR(c.torch_dtype, "float32");
+    CHECK_EQ_STR(c.torch_dtype, "");
     /* Qwen2: q/k/v bias implied; sliding_window only with use_sliding_window. */
     REQUIRE(sq_model_config_from_json(&c, "{\"model_type\": \"qwen2\", " BASE ", \"sliding_window\": 4096, "
                                           "\"use_sliding_window\": false, \"eos_token_id\": 151643}", "q.json", &e) == 0);

@@ -29,7 +29,7 @@ typedef struct sq_model_config {
     float rope_factor, rope_low_freq_factor, rope_high_freq_factor;
     int rope_original_max_pos;
     int bos_id, eos_id;  /* -1 when unknown; eos_id is the first of eos_ids */
-    char torch_dtype[16];
+    char torch_dtype[16];  /* "float32", "bfloat16", ...; "" when config.json names none */
     int n_eos;           /* eos_token_id may be a list (Llama 3): all of them, up to 8 */
     int eos_ids[8];
 } sq_model_config;

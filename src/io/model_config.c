@@ -188,7 +188,7 @@ int sq_model_config_from_json(sq_model_config *c, const char *json, const char *
         rc = sq_fail(e, SQ_EPARSE, "%s: \"torch_dtype\" must be a string", path);
         goto out;
     }
-    snprintf(c->torch_dtype, sizeof c->torch_dtype, "%s", dt ? dt->valuestring : "float32");
+    snprintf(c->torch_dtype, sizeof c->torch_dtype, "%s", dt ? dt->valuestring : "");
     rc = sq_model_config_validate(c, e);
     if (rc) sq_err_wrap(e, "%s", path);
 out:
@@ -253,7 +253,9 @@ int sq_model_config_to_json(const sq_model_config *c, sq_buf *out) {
         sq_buf_printf(out, "  \"eos_token_id\": %d,\n", c->eos_id);
     else
         sq_buf_puts(out, "  \"eos_token_id\": null,\n");
-    sq_buf_printf(out, "  \"head_dim\": %d,\n  \"hidden_act\": \"silu\",\n  \"hidden_size\": %d,\n", c->head_dim, c->dim);
+    /* Qwen2's class has no head_dim field: write it only when it is not the default. */
+    if (!qwen || c->head_dim != c->dim / c->n_heads) sq_buf_printf(out, "  \"head_dim\": %d,\n", c->head_dim);
+    sq_buf_printf(out, "  \"hidden_act\": \"silu\",\n  \"hidden_size\": %d,\n", c->dim);
     sq_buf_printf(out, "  \"intermediate_size\": %d,\n  \"max_position_embeddings\": %d,\n", c->ffn_dim, c->max_seq_len);
     sq_buf_printf(out, "  \"model_type\": \"%s\",\n  \"num_attention_heads\": %d,\n", ad->model_type, c->n_heads);
     sq_buf_printf(out, "  \"num_hidden_layers\": %d,\n  \"num_key_value_heads\": %d,\n", c->n_layers, c->n_kv_heads);
@@ -277,7 +279,7 @@ int sq_model_config_to_json(const sq_model_config *c, sq_buf *out) {
     if (!llama && !c->sliding_window) sq_buf_puts(out, "  \"sliding_window\": null,\n");
     if (qwen) sq_buf_printf(out, "  \"use_sliding_window\": %s,\n", c->sliding_window ? "true" : "false");
     sq_buf_printf(out, "  \"tie_word_embeddings\": %s,\n", c->tie_embeddings ? "true" : "false");
-    sq_buf_printf(out, "  \"torch_dtype\": \"%s\",\n", c->torch_dtype[0] ? c->torch_dtype : "float32");
+    if (c->torch_dtype[0]) sq_buf_printf(out, "  \"torch_dtype\": \"%s\",\n", c->torch_dtype);
     if (sq_buf_printf(out, "  \"vocab_size\": %d\n}\n", c->vocab_size)) return SQ_ENOMEM;
     return 0;
 }
