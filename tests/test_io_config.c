@@ -109,6 +109,18 @@ SQ_TEST(config_errors_name_the_field) {
     CHECK_EQ_INT(sq_model_config_from_json(&c, "{\"model_type\": ", "broken.json", &e), SQ_EPARSE);
     CHECK(strstr(e.msg, "broken.json: offset ") != NULL);
     CHECK_EQ_INT(sq_model_config_load(&c, "/nonexistent/config.json", &e), SQ_EIO);
+    /* Token ids must be ids; dtype names must be names (they are written back verbatim). */
+    CHECK_EQ_INT(sq_model_config_from_json(&c, "{\"model_type\": \"llama\", " BASE ", \"bos_token_id\": -3}",
+                                           "x.json", &e), SQ_EPARSE);
+    CHECK_EQ_INT(sq_model_config_from_json(&c, "{\"model_type\": \"llama\", " BASE ", \"eos_token_id\": [1, 1e30]}",
+                                           "x.json", &e), SQ_EPARSE);
+    CHECK_EQ_INT(sq_model_config_from_json(&c, "{\"model_type\": \"llama\", " BASE ", \"torch_dtype\": \"a\\\"b\"}",
+                                           "x.json", &e), SQ_EPARSE);
+    /* Mistral ignores attention_bias (the class has none); a default rope keeps factor 1. */
+    REQUIRE(sq_model_config_from_json(&c, "{\"model_type\": \"mistral\", " BASE ", \"attention_bias\": true, "
+                                          "\"rope_scaling\": {\"rope_type\": \"default\", \"factor\": 9.0}}", "x.json", &e) == 0);
+    CHECK_EQ_INT(c.attn_bias, 0);
+    CHECK(c.rope_factor == 1.0f);
 }
 
 SQ_TEST(config_writer_round_trips) {

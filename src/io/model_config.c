@@ -82,18 +82,31 @@ static int parse_rope(const jctx *j, const cJSON *rs, sq_model_config *c) {
         c->rope_scaling = SQ_ROPE_YARN;
     else
         return sq_fail(j->e, SQ_EUNSUP, "%s: rope scaling type \"%.40s\" is not supported", j->path, ty);
+    /* Only the fields the chosen scaling uses, so that what we keep is what we write. */
+    c->rope_factor = 1.0f;
+    c->rope_low_freq_factor = c->rope_high_freq_factor = 0;
+    c->rope_original_max_pos = 0;
+    if (c->rope_scaling == SQ_ROPE_NONE) return 0;
     if ((rc = get_float(j, rs, "factor", &c->rope_factor)) ||
-        (rc = get_float(j, rs, "low_freq_factor", &c->rope_low_freq_factor)) ||
-        (rc = get_float(j, rs, "high_freq_factor", &c->rope_high_freq_factor)) ||
         (rc = get_int(j, rs, "original_max_position_embeddings", 0, &c->rope_original_max_pos)))
         return rc;
+    if (c->rope_scaling == SQ_ROPE_LLAMA3 &&
+        ((rc = get_float(j, rs, "low_freq_factor", &c->rope_low_freq_factor)) ||
+         (rc = get_float(j, rs, "high_freq_factor", &c->rope_high_freq_factor))))
+        return rc;
     return 0;
+}
+
+static int is_token_id(const cJSON *x) {
+    return cJSON_IsNumber(x) && x->valuedouble >= 0 && x->valuedouble <= 2147483647.0 &&
+           x->valuedouble == floor(x->valuedouble);
 }
 
 static int parse_token_ids(const jctx *j, const char *key, int *first, int *list, int *n) {
     const cJSON *it = item(j, NULL, key);
     if (!it) return 0;
     if (cJSON_IsNumber(it)) {
+        if (!is_token_id(it)) return sq_fail(j->e, SQ_EPARSE, "%s: \"%s\" is not a token id", j->path, key);
         *first = (int)it->valuedouble;
         if (list) {
             list[0] = *first;
@@ -104,7 +117,7 @@ static int parse_token_ids(const jctx *j, const char *key, int *first, int *list
     if (cJSON_IsArray(it) && list) {
         *n = 0;
         for (const cJSON *x = it->child; x; x = x->next) {
-            if (!cJSON_IsNumber(x)) return sq_fail(j->e, SQ_EPARSE, "%s: \"%s\" must hold integers", j->path, key);
+            if (!is_token_id(x)) return sq_fail(j->e, SQ_EPARSE, "%s: \"%s\" must hold token ids", j->path, key);
             if (*n < 8) list[(*n)++] = (int)x->valuedouble;
         }
         if (*n) *first = list[0];
@@ -165,7 +178,8 @@ int sq_model_config_from_json(sq_model_config *c, const char *json, const char *
         (rc = get_float(&j, NULL, "rms_norm_eps", &c->norm_eps)) ||
         (rc = get_bool(&j, NULL, "tie_word_embeddings", &c->tie_embeddings)))
         goto out;
-    if (strcmp(ad->arch, "qwen2") != 0 && (rc = get_bool(&j, NULL, "attention_bias", &c->attn_bias))) goto out;
+    /* Only LlamaConfig has attention_bias; Mistral has no bias and Qwen2 always has it. */
+    if (!strcmp(ad->arch, "llama") && (rc = get_bool(&j, NULL, "attention_bias", &c->attn_bias))) goto out;
     /* transformers 5 folds rope_theta and the scaling into rope_parameters. */
     const cJSON *rp = item(&j, NULL, "rope_parameters");
     if ((rc = parse_rope(&j, item(&j, NULL, "rope_scaling"), c)) || (rc = parse_rope(&j, rp, c))) goto out;
@@ -184,8 +198,9 @@ int sq_model_config_from_json(sq_model_config *c, const char *json, const char *
         goto out;
     const cJSON *dt = item(&j, NULL, "torch_dtype");
     if (!dt) dt = item(&j, NULL, "dtype");
-    if (dt && !cJSON_IsString(dt)) {
-        rc = sq_fail(e, SQ_EPARSE, "%s: \"torch_dtype\" must be a string", path);
+    if (dt && (!cJSON_IsString(dt) || strlen(dt->valuestring) >= sizeof c->torch_dtype ||
+               strspn(dt->valuestring, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(dt->valuestring))) {
+        rc = sq_fail(e, SQ_EPARSE, "%s: \"torch_dtype\" must be a dtype name such as \"bfloat16\"", path);
         goto out;
     }
     snprintf(c->torch_dtype, sizeof c->torch_dtype, "%s", dt ? dt->valuestring : "");
@@ -209,8 +224,11 @@ int sq_model_config_validate(const sq_model_config *c, sq_err *e) {
     if (!(c->rope_theta > 0) || !isfinite(c->rope_theta)) return sq_fail(e, SQ_EINVAL, "rope_theta must be positive");
     if (!(c->norm_eps > 0) || !isfinite(c->norm_eps)) return sq_fail(e, SQ_EINVAL, "rms_norm_eps must be positive");
     if (c->sliding_window < 0) return sq_fail(e, SQ_EINVAL, "sliding_window must not be negative");
-    if (c->rope_scaling != SQ_ROPE_NONE && !(c->rope_factor > 0))
+    if (c->rope_scaling != SQ_ROPE_NONE && (!(c->rope_factor > 0) || !isfinite(c->rope_factor)))
         return sq_fail(e, SQ_EINVAL, "rope scaling factor must be positive");
+    if (c->rope_original_max_pos < 0 || !isfinite(c->rope_high_freq_factor) || !isfinite(c->rope_low_freq_factor))
+        return sq_fail(e, SQ_EINVAL, "rope scaling parameters out of range");
+    if (c->bos_id < -1 || c->eos_id < -1) return sq_fail(e, SQ_EINVAL, "token ids must not be negative");
     if (c->rope_scaling == SQ_ROPE_LLAMA3 &&
         (c->rope_original_max_pos <= 0 || !(c->rope_low_freq_factor > 0) ||
          !(c->rope_high_freq_factor > c->rope_low_freq_factor)))
