@@ -146,6 +146,16 @@ SQ_TEST(config_writer_round_trips) {
         CHECKF(memcmp(&a, &b, sizeof a) == 0, "case %zu differs after a round trip:\n%s", i, out.data);
         sq_buf_free(&out);
     }
+    /* Saved into a folder and loaded back from it. */
+    {
+        sq_model_config a, b;
+        sq_err e2;
+        REQUIRE(sq_model_config_from_json(&a, cases[0], "in.json", &e2) == 0);
+        const char *dir = sq_test_tmpdir();
+        REQUIRE(sq_model_config_save(&a, dir, &e2) == 0);
+        REQUIRE(sq_model_config_load(&b, dir, &e2) == 0);
+        CHECK(memcmp(&a, &b, sizeof a) == 0);
+    }
     /* A Qwen2 without bias cannot be expressed. */
     sq_model_config c;
     sq_err e;
@@ -154,4 +164,6 @@ SQ_TEST(config_writer_round_trips) {
     sq_buf out = {0};
     CHECK_EQ_INT(sq_model_config_to_json(&c, &out), SQ_EUNSUP);
     sq_buf_free(&out);
+    CHECK_EQ_INT(sq_model_config_save(&c, sq_test_tmpdir(), &e), SQ_EUNSUP);
+    CHECK(strstr(e.msg, "qwen2") != NULL);
 }

@@ -302,6 +302,26 @@ int sq_model_config_to_json(const sq_model_config *c, sq_buf *out) {
     return 0;
 }
 
+int sq_model_config_save(const sq_model_config *c, const char *path, sq_err *e) {
+    int rc = sq_model_config_validate(c, e);
+    if (rc) return rc;
+    sq_buf b = {0};
+    rc = sq_model_config_to_json(c, &b);
+    if (rc == SQ_EUNSUP)
+        rc = sq_fail(e, rc, "%s: a %s config with q/k/v bias %d and sliding window %d cannot be written as config.json",
+                     path, c->arch, c->attn_bias, c->sliding_window);
+    else if (rc)
+        rc = sq_fail(e, rc, "%s: out of memory", path);
+    char *file = NULL;
+    if (!rc) {
+        file = sq_dir_exists(path) ? sq_path_join(path, "config.json") : sq_strdup(path);
+        rc = file ? sq_file_write_atomic(file, b.data, b.len, e) : sq_fail(e, SQ_ENOMEM, "out of memory");
+    }
+    free(file);
+    sq_buf_free(&b);
+    return rc;
+}
+
 int sq_model_config_load(sq_model_config *c, const char *path, sq_err *e) {
     size_t l = strlen(path);
     if (l >= 5 && !strcmp(path + l - 5, ".gguf")) {
