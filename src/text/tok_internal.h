@@ -163,6 +163,7 @@ int32_t tok_lookup(const sq_tokenizer *t, const char *s, size_t len);
 int tok_add_merge(sq_tokenizer *t, const char *a, size_t alen, const char *b, size_t blen,
                   int32_t rank, const char *name, sq_err *e);
 int tok_build_strmap(sq_tokenizer *t, sq_err *e);
+int tok_strmap_insert(sq_tokenizer *t, int32_t id, sq_err *e);
 
 /* pipeline setup (tok_pretok.c) */
 int tok_add_split(sq_tokenizer *t, const char *pattern, int is_literal, int behavior, int invert,

@@ -115,3 +115,18 @@ const tok_pair *tok_pairmap_get(const tok_pairmap *m, int32_t a, int32_t b) {
         h = (h + 1) & m->mask;
     }
 }
+
+/* Add one id to the piece map (training grows the vocabulary a piece at a time). */
+int tok_strmap_insert(sq_tokenizer *t, int32_t id, sq_err *e) {
+    if (!t->map.slot || (size_t)(t->n_vocab + 1) * 2 > t->map.mask + 1) return tok_build_strmap(t, e);
+    size_t len = t->plen[id];
+    const char *s = t->pool + t->off[id];
+    size_t h = tok_hash(s, len) & t->map.mask;
+    while (t->map.slot[h] >= 0) {
+        int32_t o = t->map.slot[h];
+        if (t->plen[o] == len && !memcmp(t->pool + t->off[o], s, len)) return 0;
+        h = (h + 1) & t->map.mask;
+    }
+    t->map.slot[h] = id;
+    return 0;
+}
