@@ -99,12 +99,12 @@ int tok_add_merge(sq_tokenizer *t, const char *a, size_t alen, const char *b, si
         return sq_fail(e, SQ_EPARSE, "%s: merge %d: '%.*s' is not in the vocabulary", name, rank + 1,
                        (int)SQ_MIN(ia < 0 ? alen : blen, 200), ia < 0 ? a : b);
     }
-    if (alen + blen > sizeof tmp)
-        return sq_fail(e, SQ_ERANGE, "%s: merge %d: merged piece longer than %zu bytes", name, rank + 1,
-                       sizeof tmp);
-    memcpy(tmp, a, alen);
-    memcpy(tmp + alen, b, blen);
-    int32_t id = tok_lookup(t, tmp, alen + blen);
+    char *buf = alen + blen <= sizeof tmp ? tmp : malloc(alen + blen);
+    if (!buf) return sq_fail(e, SQ_ENOMEM, "%s: out of memory", name);
+    memcpy(buf, a, alen);
+    memcpy(buf + alen, b, blen);
+    int32_t id = tok_lookup(t, buf, alen + blen);
+    if (buf != tmp) free(buf);
     if (id < 0)
         return sq_fail(e, SQ_EPARSE, "%s: merge %d: '%.*s' + '%.*s' is not in the vocabulary", name, rank + 1,
                        (int)SQ_MIN(alen, 200), a, (int)SQ_MIN(blen, 200), b);
