@@ -435,7 +435,12 @@ char *sq_grade_gold(const char *field, sq_gold_format fmt) {
             int first;
             r = join_chain(field, &sp, sp.n - 1, &first);
         } else {
-            r = dup_range(field, 0, n);
+            /* a gold field is not prose: its "$...$" may span lines */
+            size_t b = 0, e = n;
+            while (b < e && isspace((unsigned char)field[b])) b++;
+            while (e > b && isspace((unsigned char)field[e - 1])) e--;
+            if (e - b >= 2 && field[b] == '$' && field[e - 1] == '$') b++, e--;
+            r = dup_range(field, b, e);
         }
         free(sp.v);
         return r;

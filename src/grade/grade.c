@@ -52,6 +52,23 @@ static void strip_choice_parens(char *s) {
     }
 }
 
+static int decimal_comma_number(const char *s);
+static int equal_once(const char *gold, const char *pred, const sq_grade_opts *o);
+
+/* "1,22" against "1.22": a two-number list can never equal one number, so against a single
+ * number a decimal comma is read as a decimal point. */
+static int equal_decimal_comma(const char *gold, const char *pred, const sq_grade_opts *o) {
+    const char *dc = decimal_comma_number(gold) ? gold : decimal_comma_number(pred) ? pred : NULL;
+    const char *other = dc == gold ? pred : gold;
+    if (!dc || strchr(other, ',')) return 0;
+    char *fixed = sq_strdup(dc);
+    if (!fixed) return 0;
+    *strchr(fixed, ',') = '.';
+    int r = dc == gold ? equal_once(fixed, pred, o) : equal_once(gold, fixed, o);
+    free(fixed);
+    return r;
+}
+
 int sq_grade_equal(const char *gold, const char *pred, const sq_grade_opts *o) {
     if (!gold || !pred) return 0;
     sq_grade_opts def;
@@ -59,6 +76,10 @@ int sq_grade_equal(const char *gold, const char *pred, const sq_grade_opts *o) {
         sq_grade_opts_init(&def);
         o = &def;
     }
+    return equal_once(gold, pred, o) || equal_decimal_comma(gold, pred, o);
+}
+
+static int equal_once(const char *gold, const char *pred, const sq_grade_opts *o) {
     char *g = sq_grade_normalize(gold), *p = sq_grade_normalize(pred);
     int r = 0;
     if (!g || !p) goto done;
@@ -82,6 +103,7 @@ done:
 }
 
 /* Gold text that is itself raw (a solution, "$...$", "#### N") goes through extraction. */
+/* Gold text that is itself raw (a solution, "$...$", "#### N") goes through extraction. */
 /* A plain gold that is one number written with a decimal comma ("1,22", "0,111"). */
 static int decimal_comma_number(const char *s) {
     int commas = 0, after = 0, before = 0;
@@ -98,11 +120,7 @@ static int decimal_comma_number(const char *s) {
 }
 
 static char *gold_answer(const char *gold, const sq_grade_opts *o) {
-    if (decimal_comma_number(gold)) {
-        char *r = sq_strdup(gold);
-        if (r) *strchr(r, ',') = '.';
-        return r;
-    }
+
     if (strstr(gold, "####")) return sq_grade_gold(gold, SQ_GOLD_GSM8K);
     if (strstr(gold, "\\boxed") || strstr(gold, "\\fbox") || strchr(gold, '$') || strstr(gold, "\\(") ||
         strstr(gold, "\\[")) {

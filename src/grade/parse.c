@@ -598,6 +598,14 @@ static gnode *parse_product(gparse *p) {
         }
         kids_push(p, &k, f, 0);
     }
+    /* 15\frac{39}{40} is a mixed number, 15 + 39/40 */
+    if (k.n == 2 && !p->failed && k.v[0]->kind == N_NUM && k.v[0]->v.exact && k.v[0]->v.q == 1 &&
+        k.v[0]->v.places < 0 && k.v[1]->kind == N_DIV && k.v[1]->k[0]->kind == N_NUM &&
+        k.v[1]->k[1]->kind == N_NUM && k.v[1]->k[0]->v.exact && k.v[1]->k[1]->v.exact) {
+        gnode *add = kids_done(p, &k, N_ADD);
+        p->depth--;
+        return p->failed ? NULL : add;
+    }
     if (k.n == 1 && !p->failed) {
         free(k.v);
         free(k.ops);
