@@ -102,8 +102,23 @@ static void find_spans(const char *t, size_t n, segs *out) {
     }
 }
 
-/* Is the text between two answers only a few joining words ("and", ",", "\quad")? */
-static int joins(const char *t, size_t b, size_t e) {
+/* Is the text between two answers only a few joining words ("and", ",", "\quad")? Boxes
+ * may have up to four words between them ("\boxed{1} papers and \boxed{2}"); math spans
+ * only "and"/"or" and punctuation, since prose around formulas is the norm. */
+static int joins(const char *t, size_t b, size_t e, int strict) {
+    if (strict) {
+        for (size_t i = b; i < e; i++) {
+            if (isalpha((unsigned char)t[i])) {
+                size_t j = i;
+                while (j < e && isalpha((unsigned char)t[j])) j++;
+                if (!((j - i == 3 && !strncmp(t + i, "and", 3)) || (j - i == 2 && !strncmp(t + i, "or", 2)))) return 0;
+                i = j - 1;
+            } else if (!(isspace((unsigned char)t[i]) || t[i] == ',' || t[i] == ';')) {
+                return 0;
+            }
+        }
+        return 1;
+    }
     int words = 0, inword = 0;
     for (size_t i = b; i < e; i++) {
         char c = t[i];
@@ -124,9 +139,9 @@ static int joins(const char *t, size_t b, size_t e) {
     return words <= 4;
 }
 
-static char *join_chain(const char *t, const segs *s, int last, int *first_out) {
+static char *join_chain(const char *t, const segs *s, int last, int *first_out, int strict) {
     int first = last;
-    while (first > 0 && first > last - 64 && joins(t, s->v[first - 1].oe, s->v[first].ob)) first--;
+    while (first > 0 && first > last - 64 && joins(t, s->v[first - 1].oe, s->v[first].ob, strict)) first--;
     *first_out = first;
     size_t total = 0;
     for (int i = first; i <= last; i++) total += s->v[i].e - s->v[i].b + 2;
@@ -299,10 +314,11 @@ static char *from_phrase(const char *t, size_t b, size_t n, const sq_grade_opts 
     if (is_at) b = is_at;
     segs sp = {0};
     find_boxes(t + b, e - b, &sp);
+    int strict = sp.n == 0;
     if (sp.n == 0) find_spans(t + b, e - b, &sp);
     if (sp.n > 0) {
         int first;
-        char *r = join_chain(t + b, &sp, sp.n - 1, &first);
+        char *r = join_chain(t + b, &sp, sp.n - 1, &first, strict);
         free(sp.v);
         return r;
     }
@@ -344,7 +360,7 @@ char *sq_grade_extract(const char *response, const sq_grade_opts *o, const char 
         if (how) *how = "final_answer";
     } else if (bx.n) {
         int first;
-        r = join_chain(t, &bx, bx.n - 1, &first);
+        r = join_chain(t, &bx, bx.n - 1, &first, 0);
         if (how) *how = "boxed";
     } else {
         size_t ai = last_phrase(t, n, "answer is", &ai_at);
@@ -369,7 +385,7 @@ char *sq_grade_extract(const char *response, const sq_grade_opts *o, const char 
                     if (how) *how = "last_number";
                 } else {
                     int first;
-                    r = join_chain(t, &sp, sp.n - 1, &first);
+                    r = join_chain(t, &sp, sp.n - 1, &first, 1);
                     if (how) *how = "latex";
                 }
             } else if (memchr(t, '\\', n) && prose_words(t, 0, n) <= 2) {
@@ -422,7 +438,7 @@ char *sq_grade_gold(const char *field, sq_gold_format fmt) {
         char *r = NULL;
         if (bx.n) {
             int first;
-            r = join_chain(field, &bx, bx.n - 1, &first);
+            r = join_chain(field, &bx, bx.n - 1, &first, 0);
         }
         free(bx.v);
         return r;
@@ -433,7 +449,7 @@ char *sq_grade_gold(const char *field, sq_gold_format fmt) {
         char *r = NULL;
         if (sp.n) {
             int first;
-            r = join_chain(field, &sp, sp.n - 1, &first);
+            r = join_chain(field, &sp, sp.n - 1, &first, 1);
         } else {
             /* a gold field is not prose: its "$...$" may span lines */
             size_t b = 0, e = n;

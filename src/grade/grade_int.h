@@ -9,7 +9,7 @@
 #include "scalequest/base.h"
 #include "scalequest/grade.h"
 
-/* A number: an exact rational p/q while it fits in 64 bits, a long double always.
+/* A number: an exact rational p/q while it fits in 127 bits, a long double always.
  * approx marks values that came from a decimal literal or from an inexact operation;
  * places is the number of decimals of a literal (-1 when not a literal). */
 typedef struct gval {
@@ -17,7 +17,7 @@ typedef struct gval {
     int exact;  /* p/q valid (q > 0, reduced) */
     int approx;
     int places;
-    int64_t p, q;
+    __int128 p, q;
     long double f;
 } gval;
 

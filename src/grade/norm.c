@@ -338,7 +338,7 @@ static char *pass_numbers(const char *s) {
     /* trailing spaces and sentence punctuation */
     while (o.n > 0) {
         char c = o.d[o.n - 1];
-        if (c == ' ' || c == '.' || c == ',' || c == ';' || c == ':' || c == '!' ||
+        if (c == ' ' || c == '.' || c == ',' || c == ';' || c == ':' ||
             (c == '\\' && !(o.n >= 2 && o.d[o.n - 2] == '\\'))) {
             if (c == '.' && o.n >= 3 && o.d[o.n - 2] == '.' && o.d[o.n - 3] == '.') break;
             o.d[--o.n] = 0;

@@ -10,16 +10,19 @@
 
 typedef __int128 i128;
 
-static int64_t gcd64(int64_t a, int64_t b) {
+static i128 gcd128(i128 a, i128 b) {
     if (a < 0) a = -a;
     if (b < 0) b = -b;
     while (b) {
-        int64_t t = a % b;
+        i128 t = a % b;
         a = b;
         b = t;
     }
     return a;
 }
+
+/* the exact range: both parts within +-2^126, so negation and one addition cannot wrap */
+#define EXACT_MAX (((i128)1) << 126)
 
 gval gv_bad(void) {
     gval v;
@@ -45,34 +48,30 @@ gval gv_int(int64_t x) {
     return v;
 }
 
-/* An exact p/q from 128-bit parts, or the float fallback when it does not fit. */
+/* An exact p/q, or the float fallback when it does not fit. */
 static gval mk_ratio(i128 p, i128 q, long double f, int approx) {
     gval v = gv_bad();
     if (q == 0) return v;
     if (q < 0) p = -p, q = -q;
-    i128 a = p < 0 ? -p : p, b = q;
-    while (b) {
-        i128 t = a % b;
-        a = b;
-        b = t;
-    }
-    if (a > 1) p /= a, q /= a;
-    if (p > INT64_MAX || p < -INT64_MAX || q > INT64_MAX) {
-        v = gv_float(f);
-        return v;
-    }
+    i128 g = gcd128(p, q);
+    if (g > 1) p /= g, q /= g;
+    if (p > EXACT_MAX || p < -EXACT_MAX || q > EXACT_MAX) return gv_float(f);
     v.ok = v.exact = 1;
-    v.p = (int64_t)p;
-    v.q = (int64_t)q;
-    v.f = (long double)v.p / (long double)v.q;
+    v.p = p;
+    v.q = q;
+    v.f = (long double)p / (long double)q;
     v.approx = approx;
     return v;
 }
 
 gval gv_add(gval a, gval b) {
     if (!a.ok || !b.ok) return gv_bad();
-    if (a.exact && b.exact)
-        return mk_ratio((i128)a.p * b.q + (i128)b.p * a.q, (i128)a.q * b.q, a.f + b.f, a.approx | b.approx);
+    if (a.exact && b.exact) {
+        i128 x, y, q;
+        if (!__builtin_mul_overflow(a.p, b.q, &x) && !__builtin_mul_overflow(b.p, a.q, &y) &&
+            !__builtin_add_overflow(x, y, &x) && !__builtin_mul_overflow(a.q, b.q, &q))
+            return mk_ratio(x, q, a.f + b.f, a.approx | b.approx);
+    }
     return gv_float(a.f + b.f);
 }
 
@@ -88,11 +87,11 @@ gval gv_sub(gval a, gval b) { return gv_add(a, gv_neg(b)); }
 gval gv_mul(gval a, gval b) {
     if (!a.ok || !b.ok) return gv_bad();
     if (a.exact && b.exact) {
-        int64_t g1 = gcd64(a.p, b.q), g2 = gcd64(b.p, a.q);
+        i128 g1 = gcd128(a.p, b.q), g2 = gcd128(b.p, a.q), p, q;
         if (g1 == 0) g1 = 1;
         if (g2 == 0) g2 = 1;
-        return mk_ratio((i128)(a.p / g1) * (b.p / g2), (i128)(a.q / g2) * (b.q / g1), a.f * b.f,
-                        a.approx | b.approx);
+        if (!__builtin_mul_overflow(a.p / g1, b.p / g2, &p) && !__builtin_mul_overflow(a.q / g2, b.q / g1, &q))
+            return mk_ratio(p, q, a.f * b.f, a.approx | b.approx);
     }
     return gv_float(a.f * b.f);
 }
@@ -112,20 +111,18 @@ gval gv_div(gval a, gval b) {
 }
 
 /* Integer n-th root of x >= 0 when exact, else -1. */
-static int64_t iroot(int64_t x, int n) {
+static i128 iroot(i128 x, int n) {
     if (x < 0) return -1;
     if (x < 2) return x;
     long double r = powl((long double)x, 1.0L / n);
-    int64_t c = (int64_t)llroundl(r);
-    for (int64_t d = c - 1; d <= c + 1; d++) {
+    i128 c = (i128)roundl(r);
+    for (i128 d = c - 1; d <= c + 1; d++) {
         if (d < 0) continue;
         i128 t = 1;
         int over = 0;
-        for (int i = 0; i < n && !over; i++) {
-            t *= d;
-            if (t > (i128)x) over = 1;
-        }
-        if (!over && t == (i128)x) return d;
+        for (int i = 0; i < n && !over; i++)
+            if (__builtin_mul_overflow(t, d, &t) || t > x) over = 1;
+        if (!over && t == x) return d;
     }
     return -1;
 }
@@ -133,7 +130,7 @@ static int64_t iroot(int64_t x, int n) {
 gval gv_pow(gval a, gval b) {
     if (!a.ok || !b.ok) return gv_bad();
     if (a.exact && b.exact && b.q == 1 && b.p >= -256 && b.p <= 256) {
-        int64_t e = b.p < 0 ? -b.p : b.p;
+        int64_t e = (int64_t)(b.p < 0 ? -b.p : b.p);
         if (a.p == 0 && b.p < 0) return gv_bad();
         gval r = gv_int(1), base = a;
         while (e && r.ok) {
@@ -145,15 +142,15 @@ gval gv_pow(gval a, gval b) {
         return b.p < 0 ? gv_div(gv_int(1), r) : r;
     }
     if (a.exact && b.exact && b.q > 1 && b.q <= 16 && a.p >= 0 && b.p >= -64 && b.p <= 64) {
-        int64_t rp = iroot(a.p, (int)b.q), rq = iroot(a.q, (int)b.q);
+        i128 rp = iroot(a.p, (int)b.q), rq = iroot(a.q, (int)b.q);
         if (rp >= 0 && rq > 0) {
             gval root = gv_bad();
             root.ok = root.exact = 1;
             root.p = rp;
             root.q = rq;
-            root.f = (long double)rp / rq;
+            root.f = (long double)rp / (long double)rq;
             root.approx = a.approx;
-            gval e = gv_int(b.p);
+            gval e = gv_int((int64_t)b.p);
             return gv_pow(root, e);
         }
     }
@@ -173,7 +170,7 @@ gval gv_fact(gval a) {
     if (!a.ok || !a.exact || a.q != 1 || a.p < 0) return gv_bad();
     if (a.p > 1754) return gv_bad(); /* past the long double range */
     gval r = gv_int(1);
-    for (int64_t i = 2; i <= a.p && r.ok; i++) r = gv_mul(r, gv_int(i));
+    for (int64_t i = 2; i <= (int64_t)a.p && r.ok; i++) r = gv_mul(r, gv_int(i));
     return r;
 }
 
@@ -184,7 +181,7 @@ gval gv_parse_decimal(const char *s, size_t n) {
     for (; i < n; i++) {
         char c = s[i];
         if (c >= '0' && c <= '9') {
-            if (mant < ((i128)1 << 100)) mant = mant * 10 + (c - '0');
+            if (mant < ((i128)1 << 118)) mant = mant * 10 + (c - '0');
             else over = 1;
             digits++;
             if (places >= 0) places++;
@@ -212,7 +209,8 @@ gval gv_parse_decimal(const char *s, size_t n) {
     if (e >= 0) {
         if (e > 38) return gv_float(f);
         i128 p = mant;
-        for (int k = 0; k < e && p < ((i128)1 << 100); k++) p *= 10;
+        for (int k = 0; k < e; k++)
+            if (__builtin_mul_overflow(p, 10, &p)) return gv_float(f);
         v = mk_ratio(p, 1, f, 0);
     } else {
         if (-e > 38) return gv_float(f);

@@ -9,7 +9,7 @@
 
 #include "grade_int.h"
 
-#define MAX_NODES 200000
+#define MAX_NODES 100000
 
 gnode *g_node(gparse *p, int kind, int n) {
     if (++p->nodes > MAX_NODES) {
@@ -505,7 +505,7 @@ static gnode *parse_power(gparse *p) {
         if (c == '^') {
             p->s++;
             gnode *e = parse_arg(p);
-            x = make2(p, N_POW, x, e);
+            if (x->kind != N_TEXT) x = make2(p, N_POW, x, e); /* cm^2 stays a unit */
         } else if (c == '!') {
             if (p->s + 1 < p->end && p->s[1] == '=') break;
             p->s++;
