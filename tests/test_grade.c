@@ -303,3 +303,46 @@ SQ_TEST(one_megabyte_answers_are_bounded) {
     free(a);
     free(b);
 }
+
+/* ---- the command line ------------------------------------------------------------------ */
+
+SQ_TEST(cli_grades_a_jsonl_file) {
+    const char *dir = sq_test_tmpdir();
+    char in[512], out[512];
+    snprintf(in, sizeof in, "%s/in.jsonl", dir);
+    snprintf(out, sizeof out, "%s/out.jsonl", dir);
+    FILE *f = fopen(in, "w");
+    REQUIRE(f);
+    fputs("{\"id\":\"a\",\"answer\":\"Half of 48 is 24.\\n#### 72\",\"response\":\"So she sold 72 clips. The answer is 72.\"}\n"
+          "{\"id\":\"b\",\"answer\":\"\\\\frac{1}{2}\",\"response\":\"thus $\\\\boxed{0.5}$\"}\n"
+          "{\"id\":\"c\",\"answer\":[\"$3$\",\"$4$\"],\"response\":\"\\\\boxed{4} and \\\\boxed{3}\"}\n"
+          "{\"id\":\"d\",\"answer\":\"#### 10\",\"response\":\"I think it is 11\"}\n",
+          f);
+    fclose(f);
+    char *o = NULL;
+    int rc = sq_test_sh(&o, "%s grade --quiet --in %s --out %s", sq_test_cli(), in, out);
+    CHECK_EQ_INT(rc, 0);
+    CHECKF(o && strstr(o, "accuracy 0.7500 (3/4 correct"), "stdout: %s", o ? o : "(none)");
+    free(o);
+    char *data = NULL;
+    size_t len = 0;
+    REQUIRE(sq_file_read_all(out, &data, &len, NULL) == 0);
+    CHECK(strstr(data, "\"id\":\"a\"") && strstr(data, "\"extracted\":\"72\""));
+    CHECK(strstr(data, "\"gold_answer\":\"72\""));
+    CHECK(strstr(data, "\"extracted\":\"11\",\"gold_answer\":\"10\",\"correct\":false"));
+    int lines = 0;
+    for (char *p = data; *p; p++) lines += *p == '\n';
+    CHECK_EQ_INT(lines, 4);
+    free(data);
+    /* a missing field is an error naming file and line, and leaves no output behind */
+    char out2[600];
+    snprintf(out2, sizeof out2, "%s/out2.jsonl", dir);
+    rc = sq_test_sh(&o, "%s grade --quiet --in %s --out %s --gold-field nope 2>&1", sq_test_cli(), in, out2);
+    CHECK(rc != 0);
+    CHECKF(o && strstr(o, "in.jsonl:1: record has no string \"nope\""), "stderr: %s", o ? o : "(none)");
+    free(o);
+    CHECK(!sq_file_exists(out2));
+    rc = sq_test_sh(&o, "%s grade --in %s 2>&1", sq_test_cli(), in);
+    CHECK_EQ_INT(rc, 2);
+    free(o);
+}
