@@ -64,7 +64,7 @@ static void dot4_f32(const float *x, const float *const w[4], int n, float out[4
 
 void sq_matmul_f32(float *y, const float *x, int rows, const float *w, int in, int out, const float *bias) {
     int nblk = (out + 3) / 4;
-#pragma omp parallel for schedule(static) if ((int64_t)rows * in * out > 32768)
+#pragma omp parallel for schedule(static) if ((int64_t)rows * in * out > (1 << 20))
     for (int b = 0; b < nblk; b++) {
         int o = b * 4;
         const float *wr[4];
@@ -123,7 +123,7 @@ static void dot4_bf16(const float *x, const uint16_t *xb, const uint16_t *const 
 void sq_matmul_bf16(float *y, const float *x, const uint16_t *xb, int rows, const uint16_t *w, int in, int out,
                     const float *bias) {
     int nblk = (out + 3) / 4;
-#pragma omp parallel for schedule(static) if ((int64_t)rows * in * out > 65536)
+#pragma omp parallel for schedule(static) if ((int64_t)rows * in * out > (1 << 20))
     for (int b = 0; b < nblk; b++) {
         int o = b * 4;
         const uint16_t *wr[4];

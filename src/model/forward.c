@@ -81,6 +81,8 @@ int sq_model_forward(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batc
     for (int o = 0; o < b->n_out; o++)
         if (b->out_rows[o] < 0 || b->out_rows[o] >= T)
             return sq_fail(e, SQ_EINVAL, "forward: output row %d outside the step", b->out_rows[o]);
+    int64_t attn_flops = 0; /* small steps stay on one thread: a fork/join costs more */
+    for (int t = 0; t < T; t++) attn_flops += (int64_t)(b->pos[t] + 1) * c->n_heads * hd * 4;
     sq_attn_args aa = {.block_size = bs, .kv_stride = kvd, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
                        .head_dim = hd};
     for (int l = 0; l < c->n_layers; l++) {
@@ -101,7 +103,7 @@ int sq_model_forward(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batc
         aa.k_base = kv->k[l];
         aa.v_base = kv->v[l];
         int work = T * c->n_heads;
-#pragma omp parallel for schedule(dynamic, 1) if (work > 1)
+#pragma omp parallel for schedule(dynamic, 1) if (attn_flops > 200000)
         for (int w = 0; w < work; w++) {
             int t = w / c->n_heads, h = w % c->n_heads, p = b->pos[t];
             int start = c->sliding_window > 0 && p + 1 > c->sliding_window ? p + 1 - c->sliding_window : 0;
