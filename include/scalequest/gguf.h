@@ -78,6 +78,11 @@ int64_t sq_gguf_arr_int(const sq_gguf_kv *kv, uint64_t i);
 double sq_gguf_arr_num(const sq_gguf_kv *kv, uint64_t i);
 /* True when s equals the C string z. */
 int sq_gguf_str_eq(sq_gguf_str s, const char *z);
+/* Append a metadata value as JSON (nested arrays as nested lists; NaN/Infinity spelled as
+ * Python's json module reads them). */
+int sq_gguf_kv_to_json(const sq_gguf_kv *kv, sq_buf *out);
+/* Append n bytes as a quoted JSON string (quotes, backslashes, control bytes escaped). */
+int sq_gguf_json_escape(sq_buf *out, const char *s, size_t n);
 /* Name and element size of a ggml type; block: values per block (1 for plain types).
  * Returns 0 for an unknown type. */
 const char *sq_ggml_type_name(uint32_t ggml_type);

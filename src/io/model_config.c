@@ -170,7 +170,8 @@ int sq_model_config_from_json(sq_model_config *c, const char *json, const char *
     const cJSON *rp = item(&j, NULL, "rope_parameters");
     if ((rc = parse_rope(&j, item(&j, NULL, "rope_scaling"), c)) || (rc = parse_rope(&j, rp, c))) goto out;
     if (!strcmp(ad->arch, "mistral")) {
-        c->sliding_window = 0;
+        /* Absent: the class default (4096); null: no window. */
+        if (cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(root, "sliding_window"))) c->sliding_window = 0;
         if ((rc = get_int(&j, NULL, "sliding_window", 0, &c->sliding_window))) goto out;
     } else if (!strcmp(ad->arch, "qwen2")) {
         /* Qwen2 carries a sliding_window value but only applies it with use_sliding_window. */
