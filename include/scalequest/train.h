@@ -87,6 +87,9 @@ int sq_tm_backward(sq_tmodel *m, const sq_tbatch *b, const float *dlogp, const i
 /* The scalar head's value at a token row of the last forward. */
 float sq_tm_score_value(const sq_tmodel *m, int row);
 
+/* Loops over fewer elements than this run on one thread: waking the pool costs more. */
+#define SQ_PAR_MIN 32768
+
 /* ---- backward kernels (src/kernels/ *_backward.c); all accumulate into d-inputs ------- */
 
 /* y = x * rstd * w over rows of C. dx += ..., dw += ... */
@@ -177,3 +180,65 @@ void sq_packer_free(sq_packer *p);
 int sq_packer_fill(sq_packer *p, const sq_texample *ex, int first, int n, sq_tbatch *b);
 
 #endif
+
+/* ---- checkpoints ------------------------------------------------------------------------ */
+
+/* Write an HF model folder: config.json, model.safetensors (F32; lm_head omitted when tied;
+ * score.weight and a *ForSequenceClassification config when the model has a scalar head),
+ * and tokenizer.json copied from tokenizer_src when non-NULL. Each file is written atomically. */
+int sq_tm_save_hf(const sq_tmodel *m, const char *dir, const char *tokenizer_src, sq_err *e);
+/* Create *m from an HF folder (config.json + safetensors, F32/BF16/F16). With want_score, a
+ * missing score.weight starts at zero; a present one is always loaded. */
+int sq_tm_load_hf(sq_tmodel *m, const char *dir, int want_score, sq_err *e);
+
+/* ---- the trainer ------------------------------------------------------------------------ */
+
+typedef enum { SQ_TRAIN_SFT = 0, SQ_TRAIN_QFT, SQ_TRAIN_DPO, SQ_TRAIN_REGRESS } sq_train_mode;
+
+typedef struct sq_train_opts {
+    sq_train_mode mode;
+    int batch, seq_len, accum, pack; /* rows per micro-batch, tokens per row, micro-batches per step */
+    int epochs;
+    int64_t max_steps;               /* > 0: stop after this many optimiser steps (cycling epochs) */
+    double lr, weight_decay, beta1, beta2, eps, clip;
+    double warmup_ratio;             /* used when warmup_steps < 0 */
+    int64_t warmup_steps;
+    sq_sched_kind sched;
+    double dpo_beta;
+    uint64_t seed;                   /* data order */
+    int64_t save_every;              /* resumable checkpoint every N steps (0: only at the end) */
+    const char *out_dir;             /* final HF folder; the resumable state in out_dir/last-checkpoint */
+    const char *tokenizer;           /* tokenizer.json to copy into checkpoints, or NULL */
+} sq_train_opts;
+
+void sq_train_opts_default(sq_train_opts *o);
+int sq_train_mode_parse(const char *name, sq_train_mode *mode);
+
+/* Train m on examples ex[0..n) (DPO: ex[2i] chosen, ex[2i+1] rejected, same prompt).
+ * Resumes from out_dir/last-checkpoint when one is there, so a run killed at any moment and
+ * started again with the same arguments continues exactly. Appends one JSON line per step
+ * to out_dir/train_log.jsonl ({"step","loss","lr","grad_norm"} and, for DPO, the mean
+ * rewards); *final_loss gets the last step's loss (may be NULL). */
+int sq_train_run(sq_tmodel *m, const sq_texample *ex, int n, const sq_train_opts *o, double *final_loss, sq_err *e);
+
+/* Sum of log-probs of each example's loss tokens under m (the DPO reference), batch rows of
+ * T tokens; out[n]. */
+int sq_train_seq_logps(sq_tmodel *m, const sq_texample *ex, int n, int batch, int T, float *out, sq_err *e);
+
+/* ---- training data ------------------------------------------------------------------------ */
+
+/* Examples read from JSONL, each owning its arrays. */
+typedef struct sq_tdata {
+    sq_texample *ex;
+    int n;
+} sq_tdata;
+
+/* Token-id records (what a tokenizer upstream produced):
+ *   sft, qft: {"input_ids": [...], "loss_mask": [...]}  (mask optional: all tokens but the first)
+ *   dpo:      {"chosen_ids", "chosen_mask", "rejected_ids", "rejected_mask"}  -> two examples
+ *   regress:  {"input_ids": [...], "value": x}
+ * A bad record is an error naming file:line. */
+int sq_tdata_load_ids(sq_tdata *d, const char *path, sq_train_mode mode, sq_err *e);
+void sq_tdata_free(sq_tdata *d);
+/* Append one example (copies ids and mask; mask NULL: all but the first token). */
+int sq_tdata_add(sq_tdata *d, const int32_t *ids, const uint8_t *mask, int n, float value);

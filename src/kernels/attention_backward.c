@@ -14,7 +14,7 @@ void sq_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
     memset(dq, 0, (size_t)B * T * qd * sizeof(float));
     memset(dk, 0, (size_t)B * T * kd * sizeof(float));
     memset(dv, 0, (size_t)B * T * kd * sizeof(float));
-#pragma omp parallel
+#pragma omp parallel if ((size_t)B * T * T * H * hd > 4 * SQ_PAR_MIN)
     {
         float dp[T]; /* T is bounded by max_seq_len: a few KiB of stack */
 #pragma omp for collapse(2) schedule(static)

@@ -10,7 +10,7 @@ void sq_linear_backward(float *dx, float *dW, float *db, const float *dy, const 
                     accumulate_dx ? 1.0f : 0.0f, dx, in);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, N, 1.0f, dy, out, x, in, 1.0f, dW, in);
     if (db) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * out > SQ_PAR_MIN)
         for (int j = 0; j < out; j++) {
             float s = 0;
             for (int i = 0; i < N; i++) s += dy[(size_t)i * out + j];

@@ -6,7 +6,7 @@
 
 void sq_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w,
                          const float *rstd, int N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C > SQ_PAR_MIN)
     for (int i = 0; i < N; i++) {
         const float *xi = x + (size_t)i * C, *dyi = dy + (size_t)i * C;
         float *dxi = dx + (size_t)i * C;
@@ -16,7 +16,7 @@ void sq_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, 
         for (int j = 0; j < C; j++) dxi[j] += r * dyi[j] * w[j] - c * xi[j];
     }
     /* The weight gradient sums over rows: done per column so threads never share a slot. */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C > SQ_PAR_MIN)
     for (int j = 0; j < C; j++) {
         float s = 0;
         for (int i = 0; i < N; i++) s += dy[(size_t)i * C + j] * x[(size_t)i * C + j] * rstd[i];

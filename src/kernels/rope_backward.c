@@ -5,7 +5,7 @@
 void sq_rope_backward(float *d, const int32_t *pos, const float *cos_t, const float *sin_t, int N,
                       int nh, int hd) {
     int half = hd / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * nh * hd > SQ_PAR_MIN)
     for (int i = 0; i < N; i++) {
         const float *c = cos_t + (size_t)pos[i] * half, *s = sin_t + (size_t)pos[i] * half;
         for (int h = 0; h < nh; h++) {

@@ -38,7 +38,7 @@ void sq_adamw_step(sq_adamw *o, sq_tmodel *m, float lr) {
         float decay = t->decay ? 1.0f - lr * o->weight_decay : 1.0f;
         float *p = m->params + t->offset, *g = m->grads + t->offset;
         float *mm = o->m + t->offset, *vv = o->v + t->offset;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (t->numel > SQ_PAR_MIN)
         for (size_t i = 0; i < t->numel; i++) {
             p[i] *= decay;
             mm[i] += (1.0f - b1) * (g[i] - mm[i]);

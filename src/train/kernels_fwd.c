@@ -6,7 +6,7 @@
 #include "tm_internal.h"
 
 void sq_tk_rmsnorm(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C > SQ_PAR_MIN)
     for (int i = 0; i < N; i++) {
         const float *xi = x + (size_t)i * C;
         float *oi = out + (size_t)i * C;
@@ -21,7 +21,7 @@ void sq_tk_rmsnorm(float *out, float *rstd, const float *x, const float *w, int 
 void sq_tk_linear(float *out, const float *x, const float *W, const float *b, int N, int in, int out_dim) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, out_dim, in, 1.0f, x, in, W, in, 0.0f, out, out_dim);
     if (b) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * out_dim > SQ_PAR_MIN)
         for (int i = 0; i < N; i++)
             for (int j = 0; j < out_dim; j++) out[(size_t)i * out_dim + j] += b[j];
     }
@@ -29,7 +29,7 @@ void sq_tk_linear(float *out, const float *x, const float *W, const float *b, in
 
 void sq_tk_rope(float *x, const int32_t *pos, const float *cos_t, const float *sin_t, int N, int nh, int hd) {
     int half = hd / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * nh * hd > SQ_PAR_MIN)
     for (int i = 0; i < N; i++) {
         const float *c = cos_t + (size_t)pos[i] * half, *s = sin_t + (size_t)pos[i] * half;
         for (int h = 0; h < nh; h++) {
@@ -47,7 +47,7 @@ void sq_tk_attention(float *out, float *att, const float *q, const float *k, con
                      const int32_t *seg_start, int B, int T, int H, int KV, int hd) {
     int qd = H * hd, kd = KV * hd, group = H / KV;
     float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * T * T * H * hd > 4 * SQ_PAR_MIN)
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
             int kh = h / group;
@@ -82,6 +82,6 @@ void sq_tk_attention(float *out, float *att, const float *q, const float *k, con
 }
 
 void sq_tk_swiglu(float *h, const float *g, const float *u, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > SQ_PAR_MIN)
     for (size_t i = 0; i < n; i++) h[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }

@@ -66,7 +66,7 @@ int sq_tm_forward(sq_tmodel *m, const sq_tbatch *b, int need_logits, sq_err *e) 
     if (need_logits) {
         int V = c->vocab_size;
         sq_tk_linear(a->probs, a->hidden, m->w.lm_head, NULL, N, C, V);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * V > SQ_PAR_MIN)
         for (int i = 0; i < N; i++) {
             float *p = a->probs + (size_t)i * V;
             float mx = -INFINITY;
@@ -93,7 +93,7 @@ int sq_tm_backward(sq_tmodel *m, const sq_tbatch *b, const float *dlogp, const i
     memset(a->dhidden, 0, (size_t)N * C * sizeof(float));
     if (dlogp) {
         /* dlogp_t * d(log softmax_t)/dlogits = dlogp_t * (onehot(t) - p), written over p. */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * V > SQ_PAR_MIN)
         for (int i = 0; i < N; i++) {
             float *p = a->probs + (size_t)i * V;
             int t = b->targets ? b->targets[i] : -1;
