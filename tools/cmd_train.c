@@ -59,6 +59,7 @@ static int parse_shape(const char *s, sq_model_config *c, char *why, size_t whyl
 }
 
 static int cmd_train(int argc, char **argv) {
+    const char *grads_out = NULL;
     const char *mode_s = "sft", *model = NULL, *init = NULL, *data = NULL, *out = NULL, *tok = NULL, *sched = "cosine";
     int64_t batch = 8, seq = 256, accum = 1, epochs = 1, max_steps = 0, warmup_steps = -1, save_every = 0, no_pack = 0;
     double lr = 1e-4, wd = 0.0, warmup_ratio = 0.0, clip = 1.0, beta = 0.1, init_std = 0.02, b1 = 0.9, b2 = 0.999,
@@ -88,6 +89,7 @@ static int cmd_train(int argc, char **argv) {
         {"beta", SQ_OPT_DOUBLE, &beta, "X", "DPO beta (default 0.1)"},
         {"save-every", SQ_OPT_INT, &save_every, "N", "resumable checkpoint every N steps"},
         {"no-pack", SQ_OPT_FLAG, &no_pack_flag, NULL, "one example per row"},
+        {"grads-out", SQ_OPT_STR, &grads_out, "PATH", "write the first step's gradients as safetensors (cross-checks)"},
         {"init-std", SQ_OPT_DOUBLE, &init_std, "X", "std of random init (default 0.02)"},
     };
     (void)no_pack;
@@ -106,7 +108,7 @@ static int cmd_train(int argc, char **argv) {
     o.batch = (int)batch, o.seq_len = (int)seq, o.accum = (int)accum, o.epochs = (int)epochs, o.max_steps = max_steps;
     o.pack = !no_pack_flag, o.lr = lr, o.weight_decay = wd, o.beta1 = b1, o.beta2 = b2, o.eps = eps, o.clip = clip;
     o.warmup_ratio = warmup_ratio, o.warmup_steps = warmup_steps, o.dpo_beta = beta, o.seed = sq_common.seed;
-    o.save_every = save_every, o.out_dir = out, o.tokenizer = tok;
+    o.save_every = save_every, o.out_dir = out, o.tokenizer = tok, o.grads_out = grads_out;
     if (sq_common.quiet) sq_progress_set_quiet(1);
 
     sq_err e;

@@ -190,6 +190,8 @@ int sq_tm_save_hf(const sq_tmodel *m, const char *dir, const char *tokenizer_src
 /* Create *m from an HF folder (config.json + safetensors, F32/BF16/F16). With want_score, a
  * missing score.weight starts at zero; a present one is always loaded. */
 int sq_tm_load_hf(sq_tmodel *m, const char *dir, int want_score, sq_err *e);
+/* Write one of the model's buffers (params or grads) as safetensors under the HF names. */
+int sq_tm_write_buffer(const sq_tmodel *m, const float *buf, const char *path, sq_err *e);
 
 /* ---- the trainer ------------------------------------------------------------------------ */
 
@@ -209,6 +211,8 @@ typedef struct sq_train_opts {
     int64_t save_every;              /* resumable checkpoint every N steps (0: only at the end) */
     const char *out_dir;             /* final HF folder; the resumable state in out_dir/last-checkpoint */
     const char *tokenizer;           /* tokenizer.json to copy into checkpoints, or NULL */
+    const char *grads_out;           /* write the first step's gradients (before clipping) here as
+                                      * safetensors, named like the parameters: for cross-checks */
 } sq_train_opts;
 
 void sq_train_opts_default(sq_train_opts *o);

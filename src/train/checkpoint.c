@@ -49,6 +49,27 @@ static int config_json(const sq_tmodel *m, sq_buf *out, sq_err *e) {
     return rc ? sq_fail(e, SQ_ENOMEM, "train: out of memory") : 0;
 }
 
+int sq_tm_write_buffer(const sq_tmodel *m, const float *buf, const char *path, sq_err *e) {
+    sq_st_entry *ent = calloc((size_t)m->n_tensors, sizeof *ent);
+    if (!ent) return sq_fail(e, SQ_ENOMEM, "train: out of memory");
+    int k = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const sq_tm_tensor *t = &m->tensors[i];
+        /* A sequence-classification model has no LM head in HF's layout. */
+        if (m->has_score && !strcmp(t->name, "lm_head.weight")) continue;
+        ent[k].name = t->name;
+        ent[k].view.data = (void *)(buf + t->offset);
+        ent[k].view.dtype = SQ_F32;
+        ent[k].view.ndim = t->ndim;
+        ent[k].view.shape[0] = t->shape[0];
+        ent[k].view.shape[1] = t->shape[1];
+        k++;
+    }
+    int rc = sq_st_write(path, ent, k, e);
+    free(ent);
+    return rc;
+}
+
 int sq_tm_save_hf(const sq_tmodel *m, const char *dir, const char *tokenizer_src, sq_err *e) {
     int rc = sq_mkdirs(dir, e);
     if (rc) return rc;
@@ -60,21 +81,9 @@ int sq_tm_save_hf(const sq_tmodel *m, const char *dir, const char *tokenizer_src
     sq_buf_free(&cfg);
     if (rc) return rc;
 
-    sq_st_entry *ent = calloc((size_t)m->n_tensors, sizeof *ent);
-    if (!ent) return sq_fail(e, SQ_ENOMEM, "train: out of memory");
-    for (int i = 0; i < m->n_tensors; i++) {
-        const sq_tm_tensor *t = &m->tensors[i];
-        ent[i].name = t->name;
-        ent[i].view.data = m->params + t->offset;
-        ent[i].view.dtype = SQ_F32;
-        ent[i].view.ndim = t->ndim;
-        ent[i].view.shape[0] = t->shape[0];
-        ent[i].view.shape[1] = t->shape[1];
-    }
     path = sq_path_join(dir, "model.safetensors");
-    rc = sq_st_write(path, ent, m->n_tensors, e);
+    rc = sq_tm_write_buffer(m, m->params, path, e);
     free(path);
-    free(ent);
     if (rc || !tokenizer_src) return rc;
     char *data;
     size_t len;
@@ -132,6 +141,7 @@ int sq_tm_load_hf(sq_tmodel *m, const char *dir, int want_score, sq_err *e) {
         const sq_tm_tensor *t = &m->tensors[i];
         const sq_view *v = sq_st_find(&st, t->name);
         if (!v && !strcmp(t->name, "score.weight")) continue; /* a new head starts at zero */
+        if (!v && has_score && !strcmp(t->name, "lm_head.weight")) continue; /* unused by a scorer */
         if (!v) rc = sq_fail(e, SQ_ENOTFOUND, "%s: the safetensors have no tensor %s", dir, t->name);
         else rc = copy_tensor(m->params + t->offset, v, t, dir, e);
     }

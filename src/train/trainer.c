@@ -257,6 +257,7 @@ int sq_train_run(sq_tmodel *m, const sq_texample *ex, int n, const sq_train_opts
         step_stats st = {0};
         for (int k = mb0; k < mb1 && !rc; k++) rc = run_micro(m, &oo, &pl, &pk, k, norm, ref, dlogp, val, dval, &st, e);
         if (rc) break;
+        if (oo.grads_out && s == start && (rc = sq_tm_write_buffer(m, m->grads, oo.grads_out, e))) break;
         double gnorm = sq_clip_grad_norm(m, oo.clip);
         double lr = oo.lr * sq_sched_factor(oo.sched, s, pl.steps, warmup);
         sq_adamw_step(&opt, m, (float)lr);
