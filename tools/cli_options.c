@@ -89,7 +89,7 @@ static int common_opt(const char *cmd, const char *name, const char *val, int *c
     if (!takes) return 0;
     if (!val) return sq_cli_usage_error(cmd, "--%s needs a value", name);
     *consumed = 1;
-    int64_t x;
+    int64_t x = 0;
     int rc;
     if (!strcmp(name, "log-level")) {
         int lv = sq_log_level_parse(val);

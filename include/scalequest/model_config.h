@@ -28,8 +28,10 @@ typedef struct sq_model_config {
     sq_rope_scaling rope_scaling;
     float rope_factor, rope_low_freq_factor, rope_high_freq_factor;
     int rope_original_max_pos;
-    int bos_id, eos_id;  /* -1 when unknown */
+    int bos_id, eos_id;  /* -1 when unknown; eos_id is the first of eos_ids */
     char torch_dtype[16];
+    int n_eos;           /* eos_token_id may be a list (Llama 3): all of them, up to 8 */
+    int eos_ids[8];
 } sq_model_config;
 
 /* Parse an HF config.json (the text); path is for messages. */
@@ -37,5 +39,13 @@ int sq_model_config_from_json(sq_model_config *c, const char *json, const char *
 /* Write config.json that transformers' AutoConfig reads back to the same model. */
 int sq_model_config_to_json(const sq_model_config *c, sq_buf *out);
 int sq_model_config_validate(const sq_model_config *c, sq_err *e);
+
+/* From GGUF metadata (<arch>.context_length, .embedding_length, ...; vocab size from
+ * tokenizer.ggml.tokens when <arch>.vocab_size is absent). */
+typedef struct sq_gguf sq_gguf;
+int sq_model_config_from_gguf(sq_model_config *c, const sq_gguf *g, sq_err *e);
+/* Read the config of a model path: an HF folder (its config.json), a config.json, or a
+ * .gguf file. Validated. */
+int sq_model_config_load(sq_model_config *c, const char *path, sq_err *e);
 
 #endif
