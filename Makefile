@@ -31,6 +31,8 @@ FUZZ_SRC  := $(wildcard fuzz/fuzz_*.c)
 CMD_SRC   := $(wildcard tools/cmd_*.c)
 
 .PHONY: all test bench demo fuzz check-peers clean format deps
+# Keep intermediate objects of the pattern chains (tests, benches, fuzzers) between builds.
+.SECONDARY:
 all: build/rel/scalequest $(BENCH_SRC:bench/%.c=build/rel/bench/%)
 
 deps:

@@ -33,10 +33,12 @@ const sq_view *sq_st_find(const sq_safetensors *s, const char *name);
 
 typedef struct sq_st_entry {
     const char *name;
-    sq_view view; /* F32, F16 or BF16 */
+    sq_view view; /* F32, F16, BF16, I32, I64 or U8; 0..4 dims */
 } sq_st_entry;
 
-/* Write tensors to one file atomically, names sorted as HF does; metadata {"format":"pt"}. */
+/* Write tensors to one file atomically, ordered as HF's writer orders them (dtype width,
+ * then name) so the bytes match a file written by Python safetensors; metadata
+ * {"format":"pt"}; header padded to 8 bytes so every view of the file is aligned. */
 int sq_st_write(const char *path, const sq_st_entry *entries, int n, sq_err *e);
 
 #endif
