@@ -17,7 +17,7 @@ static char *render(const sq_chat_template *t, const sq_chat_msg *m, int n, int 
 }
 
 SQ_TEST(builtin_registry) {
-    static const char *const names[] = {"chatml", "qwen2", "deepseek", "llama3", "llama2", "mistral"};
+    static const char *const names[] = {"chatml", "qwen2", "deepseek", "llama3", "llama2", "mistral", "qwen-base"};
     for (size_t i = 0; i < SQ_ARRAY_LEN(names); i++) {
         sq_chat_template *t = NULL;
         sq_err e = {0};

@@ -28,13 +28,16 @@ typedef enum {
     SQ_CHAT_LLAMA3,     /* Llama-3 Instruct (no date header) */
     SQ_CHAT_LLAMA2,     /* Llama-2 chat: [INST] with <<SYS>> */
     SQ_CHAT_MISTRAL,    /* Mistral-Instruct v0.1: [INST], no system role */
+    SQ_CHAT_CHATML_BASE, /* Qwen base checkpoints: ChatML where every user turn opens the
+                            assistant turn, add_generation_prompt has no effect and only a
+                            first system message counts */
 } sq_chat_family;
 
 #define SQ_CHAT_MAX_STOPS 4
 
 typedef struct sq_chat_template {
     sq_chat_family family;
-    const char *name;     /* "chatml", "deepseek", "llama3", "llama2", "mistral" */
+    const char *name;     /* "chatml", "deepseek", "llama3", "llama2", "mistral", "qwen-base" */
     char *default_system; /* ChatML: system turn added when the conversation has none; NULL: none */
     char *bos, *eos;      /* BOS / EOS texts the template writes ("" when it writes none) */
     const char *user_prefix; /* bare user-turn prefix, without BOS (which the caller adds as a token) */
@@ -46,7 +49,7 @@ typedef struct sq_chat_template {
 } sq_chat_template;
 
 /* A built-in family by name: "chatml" (alias "qwen2"), "deepseek", "llama3", "llama2",
- * "mistral". BOS/EOS and the default system prompt are the family's usual ones. */
+ * "mistral", "qwen-base". BOS/EOS and the default system prompt are the family's usual ones. */
 int sq_chat_template_builtin(sq_chat_template **t, const char *name, sq_err *e);
 
 /* Recognise the family of a Jinja template source. bos/eos: the model's BOS/EOS token

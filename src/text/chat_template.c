@@ -25,7 +25,8 @@ static int set_stops(const char **dst, int *n, const char *a, const char *b) {
 static void fill_family(sq_chat_template *t) {
     switch (t->family) {
     case SQ_CHAT_CHATML:
-        t->name = "chatml";
+    case SQ_CHAT_CHATML_BASE:
+        t->name = t->family == SQ_CHAT_CHATML ? "chatml" : "qwen-base";
         t->user_prefix = "<|im_start|>user\n";
         t->assistant_prefix = "<|im_start|>assistant\n";
         set_stops(t->user_stops, &t->n_user_stops, "<|im_end|>", "<|endoftext|>");
@@ -60,9 +61,9 @@ static void fill_family(sq_chat_template *t) {
 int sq_chat_template_make(sq_chat_template **out, sq_chat_family family, const char *bos, const char *eos,
                           const char *default_system, sq_err *e) {
     static const char *const def_bos[] = {"", "<\xef\xbd\x9c" "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
-                                          "<|begin_of_text|>", "<s>", "<s>"};
+                                          "<|begin_of_text|>", "<s>", "<s>", ""};
     static const char *const def_eos[] = {"<|im_end|>", "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
-                                          "<|eot_id|>", "</s>", "</s>"};
+                                          "<|eot_id|>", "</s>", "</s>", "<|im_end|>"};
     *out = NULL;
     sq_chat_template *t = calloc(1, sizeof *t);
     if (!t) return sq_fail(e, SQ_ENOMEM, "out of memory");
@@ -87,8 +88,10 @@ int sq_chat_template_builtin(sq_chat_template **t, const char *name, sq_err *e) 
     if (!strcmp(name, "llama3")) return sq_chat_template_make(t, SQ_CHAT_LLAMA3, NULL, NULL, NULL, e);
     if (!strcmp(name, "llama2")) return sq_chat_template_make(t, SQ_CHAT_LLAMA2, NULL, NULL, NULL, e);
     if (!strcmp(name, "mistral")) return sq_chat_template_make(t, SQ_CHAT_MISTRAL, NULL, NULL, NULL, e);
-    return sq_fail(e, SQ_ENOTFOUND, "no built-in chat template '%s' (known: chatml/qwen2, deepseek, llama3, llama2, mistral)",
-                   name);
+    if (!strcmp(name, "qwen-base"))
+        return sq_chat_template_make(t, SQ_CHAT_CHATML_BASE, NULL, NULL, "You are a helpful assistant.", e);
+    return sq_fail(e, SQ_ENOTFOUND,
+                   "no built-in chat template '%s' (known: chatml/qwen2, deepseek, llama3, llama2, mistral, qwen-base)", name);
 }
 
 /* ---- Python's str.strip() / Jinja's trim: Unicode whitespace at both ends ------------- */
@@ -136,6 +139,19 @@ static int render_chatml(const sq_chat_template *t, const sq_chat_msg *m, int n,
         rc |= sq_buf_printf(o, "<|im_start|>system\n%s<|im_end|>\n", t->default_system);
     for (int i = 0; i < n; i++) rc |= sq_buf_printf(o, "<|im_start|>%s\n%s<|im_end|>\n", m[i].role, m[i].content);
     if (gen) rc |= sq_buf_puts(o, "<|im_start|>assistant\n");
+    return rc;
+}
+
+static int render_chatml_base(const sq_chat_template *t, const sq_chat_msg *m, int n, sq_buf *o) {
+    int rc = 0;
+    const char *sys = n > 0 && !strcmp(m[0].role, "system") ? m[0].content : t->default_system;
+    if (sys) rc |= sq_buf_printf(o, "<|im_start|>system\n%s<|im_end|>\n", sys);
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(m[i].role, "user"))
+            rc |= sq_buf_printf(o, "<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n", m[i].content);
+        else if (!strcmp(m[i].role, "assistant"))
+            rc |= sq_buf_printf(o, "%s<|im_end|>\n", m[i].content);
+    }
     return rc;
 }
 
@@ -221,6 +237,7 @@ int sq_chat_template_render(const sq_chat_template *t, const sq_chat_msg *msgs, 
     int rc;
     switch (t->family) {
     case SQ_CHAT_CHATML: rc = render_chatml(t, msgs, n, add_generation_prompt, out); break;
+    case SQ_CHAT_CHATML_BASE: rc = render_chatml_base(t, msgs, n, out); break;
     case SQ_CHAT_DEEPSEEK: rc = render_deepseek(t, msgs, n, add_generation_prompt, out); break;
     case SQ_CHAT_LLAMA3: rc = render_llama3(t, msgs, n, add_generation_prompt, out); break;
     case SQ_CHAT_LLAMA2: return render_llama2(t, msgs, n, out, e);

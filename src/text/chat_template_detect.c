@@ -14,11 +14,29 @@
 
 static char *normalise(const char *src) {
     size_t n = strlen(src);
-    char *out = malloc(n + 1);
+    char *out = malloc(2 * n + 1);
     if (!out) return NULL;
     size_t k = 0;
+    char quote = 0;
     for (size_t i = 0; i < n; i++) {
         char c = src[i];
+        if (quote) {
+            /* HF configs carry newlines in literals either as Jinja's \n or as the
+             * character itself (JSON "\n"); both read the same after this. */
+            if (c == '\\' && i + 1 < n) {
+                out[k++] = c;
+                out[k++] = src[++i];
+                continue;
+            }
+            if (c == '\n') {
+                out[k++] = '\\';
+                out[k++] = 'n';
+                continue;
+            }
+            if (c == quote) quote = 0;
+        } else if (c == '\'' || c == '"') {
+            quote = c;
+        }
         if (c == ' ' || c == '\t' || c == '\n' || c == '\r') continue;
         out[k++] = c;
     }
@@ -90,6 +108,23 @@ static int chatml_default_system(const char *src, char **out) {
     return 0;
 }
 
+/* Qwen base templates set the default with {% set system_message = '...' %}. */
+static int set_system_default(const char *src, char **out) {
+    *out = NULL;
+    const char *p = strstr(src, "set system_message");
+    if (!p) return 0;
+    p += strlen("set system_message");
+    while (*p == ' ') p++;
+    if (*p++ != '=') return 0;
+    while (*p == ' ') p++;
+    char q = *p;
+    if (q != '\'' && q != '"') return 0;
+    const char *b = ++p;
+    while (*p && *p != q) p += (*p == '\\' && p[1]) ? 2 : 1;
+    if (!*p) return 0;
+    return (*out = unescape(b, (size_t)(p - b))) ? 0 : SQ_ENOMEM;
+}
+
 int sq_chat_template_detect(sq_chat_template **t, const char *jinja, const char *bos, const char *eos,
                             const char *origin, sq_err *e) {
     *t = NULL;
@@ -101,6 +136,13 @@ int sq_chat_template_detect(sq_chat_template **t, const char *jinja, const char 
     if (has(n, "<|im_start|>")) {
         if (has(n, "<think>")) {
             rc = sq_fail(e, SQ_EUNSUP, "%s: a ChatML template with <think> blocks (Qwen3 style) is not supported", origin);
+        } else if (has(n, "'<|im_start|>user\\n'+content+'<|im_end|>\\n<|im_start|>assistant\\n'") &&
+                   has(n, "content+'<|im_end|>'+'\\n'") && has(n, "'<|im_start|>system\\n'+system_message+'<|im_end|>\\n'")) {
+            char *sys = NULL;
+            rc = set_system_default(jinja, &sys);
+            if (rc) rc = sq_fail(e, rc, "out of memory");
+            else rc = sq_chat_template_make(t, SQ_CHAT_CHATML_BASE, bos, eos, sys, e);
+            free(sys);
         } else if (!has(n, "'<|im_start|>'+message.role+'\\n'+message.content+'<|im_end|>'")) {
             rc = sq_fail(e, SQ_EUNSUP, "%s: a ChatML template whose turns are not '<|im_start|>' + role + '\\n' + "
                          "content + '<|im_end|>' is not supported", origin);

@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 
-from harness import CLI, ROOT, check, finish, skip, tmpdir
+from harness import CLI, ROOT, asset, check, finish, skip, tmpdir
 
 try:
     from transformers.utils.chat_template_utils import render_jinja_template
@@ -47,8 +47,23 @@ def main():
         skip("chat_templates", f"{CLI} not built")
         return
     d = tmpdir()
+    cases = []  # (label, template file for the C side, its Jinja source, bos, eos)
     for fname, (bos, eos) in TEMPLATES.items():
-        src = open(os.path.join(FIX, fname)).read()
+        path = os.path.join(FIX, fname)
+        src = open(path).read()
+        cases.append((fname, path, src, bos, eos))
+        # the same template with its newlines as characters, as JSON "\n" decodes to
+        nl = os.path.join(d, "nl_" + fname)
+        with open(nl, "w") as f:
+            f.write(src.replace("\\n", "\n"))
+        cases.append(("nl_" + fname, nl, open(nl).read(), bos, eos))
+    real = asset("vocab/qwen2/tokenizer_config.json")
+    if real:
+        cfg = json.load(open(real))
+        cases.append(("asset_qwen2_tokenizer_config", real, cfg["chat_template"], "", cfg["eos_token"]))
+    else:
+        skip("asset_qwen2_tokenizer_config", "../shared/assets/vocab/qwen2/tokenizer_config.json not found")
+    for fname, path, src, bos, eos in cases:
         inp = os.path.join(d, "in.jsonl")
         want = {}
         with open(inp, "w") as f:
@@ -63,8 +78,8 @@ def main():
                     except Exception as ex:  # the template raised: we must refuse too
                         want[rid] = ("error", str(ex))
                     f.write(json.dumps({"id": rid, "messages": msgs, "add_generation_prompt": gen}) + "\n")
-        p = subprocess.run([CLI, "chat-template", "--template", os.path.join(FIX, fname), "--bos", bos, "--eos", eos,
-                            "--in", inp], capture_output=True, text=True)
+        tpl_args = ["--template", path] if path.endswith(".json") else ["--template", path, "--bos", bos, "--eos", eos]
+        p = subprocess.run([CLI, "chat-template", *tpl_args, "--in", inp], capture_output=True, text=True)
         if not check(f"{fname}:runs", p.returncode == 0, p.stderr[-500:]):
             continue
         got = {r["id"]: r for r in map(json.loads, p.stdout.splitlines())}
@@ -76,8 +91,7 @@ def main():
             if kind == "error" and "error" not in g:
                 bad.append(f"{rid}: transformers raised ({val}) but we rendered {g.get('text')!r}")
         check(f"{fname}:matches_transformers", not bad, "; ".join(bad[:3]))
-        info = json.loads(subprocess.run([CLI, "chat-template", "--template", os.path.join(FIX, fname), "--bos", bos,
-                                          "--eos", eos], capture_output=True, text=True).stdout)
+        info = json.loads(subprocess.run([CLI, "chat-template", *tpl_args], capture_output=True, text=True).stdout)
         # the user-turn prefix is what transformers writes right before a user's text
         text = want["c0-0"][1]
         check(f"{fname}:user_prefix", info["user_prefix"] + "What is 2+3?" in text, f"{info['user_prefix']!r} in {text!r}")
