@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "scalequest/chat_template.h"
+#include "scalequest/gguf.h"
 #include "test.h"
 
 static char *render(const sq_chat_template *t, const sq_chat_msg *m, int n, int gen) {
@@ -135,4 +136,60 @@ SQ_TEST(tokenizer_config_forms) {
     CHECK(sq_chat_template_from_tokenizer_config(&t, p, &e) == SQ_ENOTFOUND);
     CHECK(strstr(e.msg, "chat_template") != NULL);
     free(p);
+}
+
+/* ---- GGUF metadata: a minimal v3 file with a template and a token table ---------------- */
+
+static void put_u32(sq_buf *b, uint32_t v) { sq_buf_append(b, &v, 4); }
+static void put_u64(sq_buf *b, uint64_t v) { sq_buf_append(b, &v, 8); }
+static void put_str(sq_buf *b, const char *s) {
+    put_u64(b, strlen(s));
+    sq_buf_append(b, s, strlen(s));
+}
+
+SQ_TEST(gguf_metadata) {
+    const char *tpl = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + "
+                      "'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}"
+                      "{% endif %}";
+    sq_buf b = {0};
+    sq_buf_append(&b, "GGUF", 4);
+    put_u32(&b, 3);
+    put_u64(&b, 0); /* tensors */
+    put_u64(&b, 3); /* key-value pairs */
+    put_str(&b, "tokenizer.chat_template");
+    put_u32(&b, SQ_GGUF_STRING);
+    put_str(&b, tpl);
+    put_str(&b, "tokenizer.ggml.tokens");
+    put_u32(&b, SQ_GGUF_ARRAY);
+    put_u32(&b, SQ_GGUF_STRING);
+    put_u64(&b, 3);
+    put_str(&b, "<unk>");
+    put_str(&b, "<|endoftext|>");
+    put_str(&b, "<|im_end|>");
+    put_str(&b, "tokenizer.ggml.eos_token_id");
+    put_u32(&b, SQ_GGUF_U32);
+    put_u32(&b, 2);
+    char *path = sq_path_join(sq_test_tmpdir(), "chat.gguf");
+    sq_err e = {0};
+    REQUIRE(sq_file_write_atomic(path, b.data, b.len, &e) == 0);
+    sq_chat_template *t = NULL;
+    CHECKF(sq_chat_template_open(&t, path, &e) == 0, "%s", e.msg);
+    if (t) {
+        CHECK_EQ_INT(t->family, SQ_CHAT_CHATML);
+        CHECK(t->default_system == NULL); /* this template has none */
+        CHECK_EQ_STR(t->eos, "<|im_end|>");
+        sq_chat_msg m = {"user", "hi"};
+        char *s = render(t, &m, 1, 1);
+        CHECK_EQ_STR(s, "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
+        free(s);
+        sq_chat_template_free(t);
+    }
+    /* a GGUF without a template (stories260K has none) is a clear error, not a guess */
+    const char *plain = sq_test_asset("models/stories260K.gguf");
+    if (plain) {
+        CHECK(sq_chat_template_open(&t, plain, &e) == SQ_ENOTFOUND);
+        CHECK(strstr(e.msg, "tokenizer.chat_template") && strstr(e.msg, "stories260K.gguf"));
+    }
+    free(path);
+    sq_buf_free(&b);
 }

@@ -61,8 +61,13 @@ int sq_chat_template_detect(sq_chat_template **t, const char *jinja, const char 
  * templates, of which "default" is used; "bos_token"/"eos_token" as strings or objects). */
 int sq_chat_template_from_tokenizer_config(sq_chat_template **t, const char *path, sq_err *e);
 
+/* From a GGUF model's metadata: tokenizer.chat_template, BOS/EOS from its token table. */
+struct sq_gguf;
+int sq_chat_template_from_gguf(sq_chat_template **t, const struct sq_gguf *g, sq_err *e);
+
 /* From what a --chat-template flag names: a built-in name, a model folder (its
- * tokenizer_config.json), a tokenizer_config.json, or a file holding a Jinja template. */
+ * tokenizer_config.json), a tokenizer_config.json, a .gguf model, or a file holding a Jinja
+ * template. */
 int sq_chat_template_open(sq_chat_template **t, const char *spec, sq_err *e);
 
 void sq_chat_template_free(sq_chat_template *t);

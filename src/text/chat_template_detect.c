@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "chat_template_internal.h"
+#include "scalequest/gguf.h"
 
 static char *normalise(const char *src) {
     size_t n = strlen(src);
@@ -244,6 +245,15 @@ int sq_chat_template_open(sq_chat_template **t, const char *spec, sq_err *e) {
         return rc;
     }
     if (!sq_file_exists(spec)) return sq_chat_template_builtin(t, spec, e);
+    size_t sl = strlen(spec);
+    if (sl > 5 && !strcmp(spec + sl - 5, ".gguf")) {
+        sq_gguf g;
+        int rc = sq_gguf_open(&g, spec, e);
+        if (rc) return rc;
+        rc = sq_chat_template_from_gguf(t, &g, e);
+        sq_gguf_close(&g);
+        return rc;
+    }
     char *text = NULL;
     size_t len = 0;
     int rc = sq_file_read_all(spec, &text, &len, e);
