@@ -9,12 +9,21 @@
  * is an error naming "file:line: why", or, with skip_bad, is counted and reported (never
  * silently dropped). Blank lines are ignored.
  *
+ * Reading is two-speed: sq_jsonl_next_line validates (UTF-8 and strict JSON syntax, by a
+ * hand-written scanner) without building anything; sq_jsonl_next also parses with cJSON.
+ * Validation rejects, with a reason, two things cJSON would choke on later: nesting deeper
+ * than 512 and number tokens longer than 63 characters.
+ *
  * Writer, two modes:
  *  - SQ_JSONL_CREATE: a whole-file output; written to a temp file and renamed into place at
  *    close, so readers see the old file or the complete new one. Abort leaves no trace.
  *  - SQ_JSONL_APPEND: a long stage's resumable output; on open, a torn last line (from a
  *    kill -9) is cut off and the ids already present are loaded, so the stage can skip them.
  *    Each record is one write(2) of a whole line; sq_jsonl_writer_sync makes them durable.
+ *    Every record needs a string "id"; writing an id already in the file is an error
+ *    (SQ_ESTATE), so a stage asks sq_jsonl_writer_has_id first. One appender per file
+ *    (an exclusive flock; a second opener gets SQ_ESTATE).
+ * CREATE to the path "-" writes to stdout (not atomic: there is nothing to rename).
  */
 #ifndef SCALEQUEST_JSONL_H
 #define SCALEQUEST_JSONL_H
@@ -28,6 +37,9 @@ typedef struct sq_jsonl_reader sq_jsonl_reader;
 
 /* path "-" reads stdin. */
 int sq_jsonl_open(sq_jsonl_reader **r, const char *path, int skip_bad, sq_err *e);
+/* Read from memory (not copied: data must outlive the reader); name appears in messages. */
+int sq_jsonl_open_mem(sq_jsonl_reader **r, const char *name, const void *data, size_t len, int skip_bad,
+                      sq_err *e);
 /* 1: *rec is the next record (caller frees); 0: end of input; <0: error (e says file:line). */
 int sq_jsonl_next(sq_jsonl_reader *r, cJSON **rec, sq_err *e);
 /* The raw next line after validation (no trailing newline; valid until the next call);
@@ -36,10 +48,18 @@ int sq_jsonl_next_line(sq_jsonl_reader *r, const char **line, size_t *len, sq_er
 int64_t sq_jsonl_line_number(const sq_jsonl_reader *r); /* of the last line returned */
 int64_t sq_jsonl_bad_lines(const sq_jsonl_reader *r);   /* skipped with skip_bad */
 const char *sq_jsonl_path(const sq_jsonl_reader *r);
+int64_t sq_jsonl_bytes_read(const sq_jsonl_reader *r); /* for progress */
+int64_t sq_jsonl_size(const sq_jsonl_reader *r);       /* input size, -1 when not a regular file */
 void sq_jsonl_close(sq_jsonl_reader *r);
 
 /* Validate one line: UTF-8 and JSON object syntax. 0 or SQ_EPARSE with the byte offset. */
 int sq_jsonl_validate(const char *line, size_t len, sq_err *e);
+/* Validate and parse one line into *rec (caller frees). 0 or SQ_EPARSE / SQ_ENOMEM. */
+int sq_jsonl_parse(const char *line, size_t len, cJSON **rec, sq_err *e);
+/* Top-level string field of a line, without building a tree: 1 and the decoded (unescaped,
+ * UTF-8) value in out; 0 when the field is absent or not a string; SQ_EPARSE when the line
+ * is not a JSON object; SQ_ENOMEM. Meant for validated lines; safe (bounded) on any input. */
+int sq_jsonl_line_str(const char *line, size_t len, const char *field, sq_buf *out);
 
 typedef enum { SQ_JSONL_CREATE = 0, SQ_JSONL_APPEND = 1 } sq_jsonl_mode;
 
@@ -72,5 +92,31 @@ int sq_rec_set_bool(cJSON *rec, const char *field, int value);
 int sq_rec_set(cJSON *rec, const char *field, cJSON *value); /* takes ownership of value */
 /* Serialise compactly into one line (malloc'd, caller frees). */
 char *sq_rec_to_line(const cJSON *rec);
+
+/* ---- keys: sharding, fingerprints, sets ------------------------------------------------ */
+
+/* The shard of a record is sq_jsonl_shard_hash(id) % N: 64-bit FNV-1a over the id's UTF-8
+ * bytes (offset basis 0xcbf29ce484222325, prime 0x100000001b3). Fixed forever: shards made
+ * by one version must be readable by the next. */
+uint64_t sq_jsonl_shard_hash(const char *id, size_t len);
+
+typedef struct sq_hash128 {
+    uint64_t lo, hi;
+} sq_hash128;
+/* A 128-bit fingerprint of a byte string (not cryptographic; not for storage on disk). */
+sq_hash128 sq_hash128_of(const void *data, size_t len);
+
+/* A set of byte strings, stored as 128-bit fingerprints (16 bytes per slot whatever the
+ * length; a false "already present" has probability about n^2 / 2^129). */
+typedef struct sq_keyset sq_keyset;
+sq_keyset *sq_keyset_new(void); /* NULL on OOM */
+int sq_keyset_add(sq_keyset *s, const void *key, size_t len); /* 1 added, 0 was present, SQ_ENOMEM */
+int sq_keyset_has(const sq_keyset *s, const void *key, size_t len);
+size_t sq_keyset_size(const sq_keyset *s);
+void sq_keyset_free(sq_keyset *s);
+
+/* The key that dedup compares: the text itself, or (normalize) NFC + case-folded with every
+ * run of whitespace made one space and the ends trimmed. 0 or SQ_ENOMEM. */
+int sq_jsonl_dedup_key(const char *s, size_t n, int normalize, sq_buf *out);
 
 #endif
