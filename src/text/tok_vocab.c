@@ -211,7 +211,7 @@ int tok_finish(sq_tokenizer *t, const char *name, sq_err *e) {
     }
     t->bytes_pool = b.data;
 
-    qsort(t->added, (size_t)t->n_added, sizeof *t->added, cmp_added);
+    if (t->n_added) qsort(t->added, (size_t)t->n_added, sizeof *t->added, cmp_added);
     memset(t->added_first, 0, sizeof t->added_first);
     for (int i = 0; i < t->n_added; i++)
         t->added_first[(uint8_t)t->added[i].content[0]] |= t->added[i].special ? 2 : 1;
