@@ -189,12 +189,18 @@ int tok_bpe_word(const sq_tokenizer *t, const char *s, size_t n, tok_scratch *w,
             int32_t id = tok_lookup(t, s, n);
             if (id >= 0) return tok_ids_push(out, id);
         }
+        /* An unknown character waits as a pending <unk> (fused with the next unknown ones)
+         * and is written when the next known character arrives; byte-fallback tokens do not
+         * flush it. That ordering is HF's, so ids match it exactly. */
+        int32_t unk_start = -1, unk_len = 0;
         for (size_t i = 0; i < n;) {
             uint32_t cp;
             int k = tok_utf8_next(u + i, n - i, &cp);
             if (!k) k = 1;
             int32_t id = tok_lookup(t, s + i, (size_t)k);
             if (id >= 0) {
+                if (unk_start >= 0 && sym_push(w, t->unk, (uint32_t)unk_start, (uint32_t)unk_len)) return SQ_ENOMEM;
+                unk_start = -1;
                 if (sym_push(w, id, (uint32_t)i, (uint32_t)k)) return SQ_ENOMEM;
             } else {
                 int all = t->byte_fallback;
@@ -203,13 +209,18 @@ int tok_bpe_word(const sq_tokenizer *t, const char *s, size_t n, tok_scratch *w,
                     for (int j = 0; j < k; j++)
                         if (sym_push(w, t->byte_id[u[i + j]], (uint32_t)(i + j), 1)) return SQ_ENOMEM;
                 } else if (t->unk >= 0) {
-                    size_t ns = w->nsym;
-                    if (t->fuse_unk && ns > 0 && w->sym[ns - 1].id == t->unk) w->sym[ns - 1].len += (uint32_t)k;
-                    else if (sym_push(w, t->unk, (uint32_t)i, (uint32_t)k)) return SQ_ENOMEM;
+                    if (unk_start >= 0 && t->fuse_unk) {
+                        unk_len += k;
+                    } else {
+                        if (unk_start >= 0 && sym_push(w, t->unk, (uint32_t)unk_start, (uint32_t)unk_len))
+                            return SQ_ENOMEM;
+                        unk_start = (int32_t)i, unk_len = k;
+                    }
                 }
             }
             i += (size_t)k;
         }
+        if (unk_start >= 0 && sym_push(w, t->unk, (uint32_t)unk_start, (uint32_t)unk_len)) return SQ_ENOMEM;
         if (merge_by_rank(t, w)) return SQ_ENOMEM;
     }
     for (int32_t i = w->nsym ? 0 : -1; i >= 0; i = w->sym[i].next)

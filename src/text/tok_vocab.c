@@ -219,8 +219,14 @@ int tok_finish(sq_tokenizer *t, const char *name, sq_err *e) {
     int32_t *ids[] = {&t->bos, &t->eos, &t->pad, &t->unk};
     for (size_t i = 0; i < SQ_ARRAY_LEN(ids); i++)
         if (*ids[i] >= t->n_vocab) *ids[i] = -1;
+    if (tok_build_eog(t)) return sq_fail(e, SQ_ENOMEM, "%s: out of memory", name);
+    return 0;
+}
+
+int tok_build_eog(sq_tokenizer *t) {
+    free(t->eog);
     t->eog = malloc((SQ_ARRAY_LEN(eog_names) + 1) * sizeof(int32_t));
-    if (!t->eog) return sq_fail(e, SQ_ENOMEM, "%s: out of memory", name);
+    if (!t->eog) return SQ_ENOMEM;
     t->n_eog = 0;
     if (t->eos >= 0) t->eog[t->n_eog++] = t->eos;
     for (size_t i = 0; i < SQ_ARRAY_LEN(eog_names); i++) {
