@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Tokenizer encode throughput, single thread, against HF `tokenizers` on the same text and
 # the same tokenizer.json files, in the same run. Both sides encode one line per call with
-# no special tokens added, best of three passes; ours and HF's runs alternate so machine load
-# hits both alike. Prints MB/s each, the ratio ours/HF, and peak RSS of each process.
+# no special tokens added, best of three passes timed in process CPU time (the machine is
+# shared; CPU time counts each side's own work), runs alternating between ours
+# and HF's. Prints MB/s each, the ratio ours/HF, and peak RSS of each process.
 # Texts: "natural" (English + LaTeX from the assets' math data) and "mixed" (the peer test's
 # generator: code, CJK, emoji, digit and space runs, invalid UTF-8). SQ_BENCH_MB sets the size.
 set -u

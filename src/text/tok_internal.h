@@ -124,6 +124,7 @@ struct sq_tokenizer {
     int use_scores;     /* SentencePiece merging by score (GGUF "llama") */
     int32_t unk;
     int32_t byte_id[256]; /* byte-level: id of the byte's stand-in; SPM: <0xXX>; -1 none */
+    uint8_t byte_utf8[256][3]; /* the stand-in character of each byte: length (1-2), bytes */
 
     /* normalizer and pre-tokenizer */
     tok_norm norm[TOK_MAX_NORM];

@@ -102,6 +102,13 @@ int tok_preset(sq_tokenizer *t, const char *name, sq_err *e) {
 }
 
 static int norm_unicode(int op, sq_buf *cur, sq_buf *tmp) {
+    /* ASCII is its own NFC/NFD/NFKC/NFKD: skip the library on the common case */
+    size_t i = 0;
+    while (i < cur->len && (uint8_t)cur->data[i] < 0x80) i++;
+    if (i == cur->len) {
+        sq_buf_reset(tmp);
+        return sq_buf_append(tmp, cur->data, cur->len);
+    }
     utf8proc_option_t o = UTF8PROC_STABLE;
     if (op == NORM_NFC) o |= UTF8PROC_COMPOSE;
     else if (op == NORM_NFD) o |= UTF8PROC_DECOMPOSE;

@@ -184,6 +184,11 @@ int tok_finish(sq_tokenizer *t, const char *name, sq_err *e) {
     int rc = tok_build_strmap(t, e);
     if (rc) return rc;
     for (int b = 0; b < 256; b++) {
+        char c[4];
+        t->byte_utf8[b][0] = (uint8_t)tok_utf8_put(tok_byte_to_cp((uint8_t)b), c);
+        memcpy(&t->byte_utf8[b][1], c, 2);
+    }
+    for (int b = 0; b < 256; b++) {
         char tmp[8];
         size_t n;
         if (t->byte_level) n = (size_t)tok_utf8_put(tok_byte_to_cp((uint8_t)b), tmp);
