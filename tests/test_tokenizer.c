@@ -312,6 +312,10 @@ SQ_TEST(malformed_files_give_clear_errors) {
     snprintf(buf, sizeof buf, "{%s,\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(\"},"
                               "\"behavior\":\"Isolated\"}}", ok_model);
     expect_load_error("badregex.json", buf, SQ_EUNSUP, "regex");
+    /* a pattern that is not UTF-8 (found by the fuzzer: it once crashed the regex compiler) */
+    snprintf(buf, sizeof buf, "{%s,\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"a\xff\xfe[\\\\p{L}\xc3\"},"
+                              "\"behavior\":\"Isolated\"}}", ok_model);
+    expect_load_error("badutf8regex.json", buf, SQ_EUNSUP, "regex");
     snprintf(buf, sizeof buf, "{%s,\"normalizer\":{\"type\":\"BertNormalizer\"}}", ok_model);
     expect_load_error("badnorm.json", buf, SQ_EUNSUP, "BertNormalizer");
     snprintf(buf, sizeof buf, "{%s,\"added_tokens\":[{\"id\":\"x\",\"content\":\"<s>\"}]}", ok_model);

@@ -37,7 +37,8 @@ int tok_add_split(sq_tokenizer *t, const char *pattern, int is_literal, int beha
         return sq_fail(e, SQ_EUNSUP, "tokenizer: more than %d pre-tokenizer steps", TOK_MAX_STEPS);
     int errcode;
     PCRE2_SIZE erroff;
-    uint32_t opts = PCRE2_UTF | PCRE2_NO_UTF_CHECK | (is_literal ? PCRE2_LITERAL : PCRE2_UCP);
+    /* no PCRE2_NO_UTF_CHECK here: a pattern from a file may be invalid UTF-8 */
+    uint32_t opts = PCRE2_UTF | (is_literal ? PCRE2_LITERAL : PCRE2_UCP);
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, opts, &errcode, &erroff, NULL);
     if (!re) {
         PCRE2_UCHAR msg[256];
