@@ -257,6 +257,12 @@ static char *last_number_at(const char *t, size_t n, size_t *pos) {
 
 static char *last_number(const char *t, size_t n) { return last_number_at(t, n, NULL); }
 
+static char *dup_range(const char *t, size_t b, size_t e) {
+    while (b < e && isspace((unsigned char)t[b])) b++;
+    while (e > b && isspace((unsigned char)t[e - 1])) e--;
+    return sq_strndup(t + b, e - b);
+}
+
 /* Does a candidate answer parse? A span such as "$? just about 1$" does not. */
 static int parses(const char *s, size_t n) {
     char *norm = g_normalize(s, n);
@@ -285,12 +291,6 @@ static int prose_words(const char *t, size_t b, size_t e) {
         }
     }
     return words;
-}
-
-static char *dup_range(const char *t, size_t b, size_t e) {
-    while (b < e && isspace((unsigned char)t[b])) b++;
-    while (e > b && isspace((unsigned char)t[e - 1])) e--;
-    return sq_strndup(t + b, e - b);
 }
 
 /* The answer in the text after "final answer is" and the like. */
@@ -324,10 +324,7 @@ static char *from_phrase(const char *t, size_t b, size_t n, const sq_grade_opts 
     }
     free(sp.v);
     while (e > b && (isspace((unsigned char)t[e - 1]) || t[e - 1] == '.')) e--;
-    int words = 0;
-    for (size_t i = b; i < e; i++)
-        if (isalpha((unsigned char)t[i]) && (i == b || !isalpha((unsigned char)t[i - 1]))) words++;
-    if (words <= 2 && e > b) return dup_range(t, b, e);
+    if (prose_words(t, b, e) <= 2 && e > b) return dup_range(t, b, e);
     if (o && o->no_number_fallback > 0) return NULL;
     return last_number(t + b, e - b);
 }
