@@ -161,7 +161,8 @@ static char *join_chain(const char *t, const segs *s, int last, int *first_out, 
 static size_t last_phrase(const char *t, size_t n, const char *ph, size_t *at) {
     size_t l = strlen(ph), best = 0;
     for (size_t i = 0; i + l <= n; i++)
-        if (tolower((unsigned char)t[i]) == tolower((unsigned char)ph[0]) && !strncasecmp(t + i, ph, l)) {
+        if (tolower((unsigned char)t[i]) == ph[0] && tolower((unsigned char)t[i + 1]) == ph[1] &&
+            !strncasecmp(t + i, ph, l)) {
             best = i + l;
             if (at) *at = i;
         }
@@ -261,18 +262,6 @@ static char *dup_range(const char *t, size_t b, size_t e) {
     while (b < e && isspace((unsigned char)t[b])) b++;
     while (e > b && isspace((unsigned char)t[e - 1])) e--;
     return sq_strndup(t + b, e - b);
-}
-
-/* Does a candidate answer parse? A span such as "$? just about 1$" does not. */
-static int parses(const char *s, size_t n) {
-    char *norm = g_normalize(s, n);
-    if (!norm) return 0;
-    sq_arena a;
-    sq_arena_init(&a, 1 << 14);
-    int ok = g_parse(&a, norm, strlen(norm)) != NULL;
-    sq_arena_free(&a);
-    free(norm);
-    return ok;
 }
 
 /* Plain prose words (3+ letters, not a command name) in t[b, e). */
@@ -377,8 +366,10 @@ char *sq_grade_extract(const char *response, const sq_grade_opts *o, const char 
                     /* a number in the prose after the last formula is the later statement */
                     r = num, num = NULL;
                     if (how) *how = "last_number";
-                } else if (!parses(t + l->b, l->e - l->b) && numbers) {
-                    r = last_number(t + l->b, l->e - l->b);
+                } else if (numbers && !memchr(t + l->b, '\\', l->e - l->b) &&
+                           (memchr(t + l->b, '?', l->e - l->b) || prose_words(t, l->b, l->e) > 1) &&
+                           (r = last_number(t + l->b, l->e - l->b)) != NULL) {
+                    /* a span of prose ("$? just about 1$") is no formula: take its number */
                     if (how) *how = "last_number";
                 } else {
                     int first;

@@ -84,6 +84,7 @@ static void ws(gparse *p) {
 /* If the input continues with \name (not followed by a letter), consume it. */
 static int cmd(gparse *p, const char *name) {
     ws(p);
+    if (p->s >= p->end || p->s[0] != '\\' || p->s + 1 >= p->end || p->s[1] != name[0]) return 0;
     size_t l = strlen(name);
     if (p->end - p->s < (ptrdiff_t)l + 1 || p->s[0] != '\\' || strncmp(p->s + 1, name, l)) return 0;
     if (p->s + 1 + l < p->end && isalpha((unsigned char)p->s[1 + l])) return 0;
@@ -93,6 +94,7 @@ static int cmd(gparse *p, const char *name) {
 
 static int lit(gparse *p, const char *t) {
     ws(p);
+    if (p->s >= p->end || *p->s != t[0]) return 0;
     size_t l = strlen(t);
     if (p->end - p->s < (ptrdiff_t)l || strncmp(p->s, t, l)) return 0;
     p->s += l;
@@ -110,6 +112,7 @@ static gnode *parse_sum(gparse *p);
 static gnode *parse_power(gparse *p);
 static gnode *parse_unary(gparse *p);
 static int starts_factor(gparse *p);
+static gnode *parse_product(gparse *p);
 
 static char *arena_str(gparse *p, const char *s, size_t n) {
     char *d = sq_arena_alloc(p->arena, n + 1);
@@ -481,6 +484,21 @@ static gnode *parse_primary(gparse *p) {
                 if (x) x->name = arena_str(p, start, (size_t)(p->s - start));
                 return x;
             }
+        if ((l == 3 && !strncmp(b, "sum", 3)) || (l == 4 && !strncmp(b, "prod", 4))) {
+            p->s = b + l;
+            gnode *x = g_node(p, N_SUM, 3);
+            if (!x) return NULL;
+            x->name = l == 3 ? "sum" : "prod";
+            for (int i = 0; i < 2; i++) {
+                if (lit(p, "_")) x->k[0] = parse_arg(p);
+                else if (lit(p, "^")) x->k[1] = parse_arg(p);
+            }
+            if (!x->k[0] || !x->k[1] || x->k[0]->kind != N_REL || x->k[0]->n != 2 || x->k[0]->k[0]->kind != N_VAR)
+                return p->failed = 1, NULL;
+            x->k[2] = parse_product(p);
+            if (!x->k[2]) p->failed = 1;
+            return x;
+        }
         if (l > 0) { /* an unknown command names a quantity: \zzz, \hbar */
             p->s = b + l;
             gnode *x = g_node(p, N_VAR, 0);
