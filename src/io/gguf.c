@@ -526,9 +526,9 @@ double sq_gguf_arr_num(const sq_gguf_kv *kv, uint64_t i) {
         return d;
     }
     if (kv->elem_type == SQ_GGUF_BOOL) return p[0] != 0;
-    int64_t s;
-    uint64_t u;
-    int uns;
+    int64_t s = 0;
+    uint64_t u = 0;
+    int uns = 0;
     read_int(kv->elem_type, p, &s, &u, &uns);
     return uns ? (double)u : (double)s;
 }

@@ -1,0 +1,105 @@
+/* kernels — the forward hot loops of a Llama-family transformer, on plain float rows.
+ *
+ * Every function here works on caller-owned memory and allocates nothing, except the
+ * matmul's oneDNN primitive cache (owned by an sq_matmul_ctx, freed by sq_matmul_ctx_free)
+ * and its bf16 staging buffer. Activations are float rows, row-major; weights are sq_views
+ * (F32 or BF16, [out, in] as HF stores a Linear). Functions split their work over the
+ * process's OpenMP pool where the work is large enough; results do not depend on the
+ * thread count, and the F32 matmul gives bit-identical rows whatever the batch size.
+ * The training engineer's *_backward kernels sit beside these and share their conventions.
+ */
+#ifndef SCALEQUEST_KERNELS_H
+#define SCALEQUEST_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "scalequest/base.h"
+#include "scalequest/tensor.h"
+
+/* ---- element-wise and row kernels ----------------------------------------------------- */
+
+/* out[r] = x[r] / rms(x[r]) * w, rows of n floats (out may alias x). */
+void sq_rmsnorm(float *out, const float *x, const float *w, int rows, int n, float eps);
+/* In place: softmax over n floats. */
+void sq_softmax(float *x, int n);
+/* gate[i] = silu(gate[i]) * up[i], n floats. */
+void sq_swiglu(float *gate, const float *up, size_t n);
+/* y[i] += x[i] */
+void sq_add(float *y, const float *x, size_t n);
+/* Convert n values. */
+void sq_f32_to_bf16_row(uint16_t *out, const float *x, size_t n);
+void sq_bf16_to_f32_row(float *out, const uint16_t *x, size_t n);
+void sq_f16_to_f32_row(float *out, const uint16_t *x, size_t n);
+/* Q8_0 blocks (32 values: f16 scale then 32 int8) to floats; n is a multiple of 32. */
+void sq_q8_0_to_f32_row(float *out, const uint8_t *blocks, size_t n);
+/* Row `row` of an embedding table (F32, BF16 or F16, [vocab, n]) as floats. */
+void sq_embed_row(float *out, const sq_view *table, int64_t row);
+
+/* ---- rotary position embedding ---------------------------------------------------------- */
+
+/* The rotary frequencies of one model: inv_freq[i] for i < head_dim/2, after rope scaling
+ * (linear, llama3; dynamic NTK is applied per position in sq_rope_angles). */
+typedef struct sq_rope {
+    int head_dim;
+    int interleaved; /* 1: pairs (2i, 2i+1) as GGUF's llama layout; 0: (i, i+d/2) as HF */
+    int dynamic;     /* dynamic NTK scaling beyond max_pos */
+    float theta, factor;
+    int max_pos;
+    float inv_freq[512];
+} sq_rope;
+
+/* scaling: 0 none, 1 linear, 2 dynamic, 3 llama3 (sq_rope_scaling's values). Returns
+ * SQ_ERANGE for head_dim > 1024 or odd. */
+int sq_rope_init(sq_rope *r, int head_dim, float theta, int scaling, float factor, float low_freq_factor,
+                 float high_freq_factor, int original_max_pos, int interleaved);
+/* Divide inv_freq element-wise by factors (GGUF's rope_freqs tensor), head_dim/2 values. */
+void sq_rope_set_freq_factors(sq_rope *r, const float *factors);
+/* cos and sin of position pos: head_dim/2 values each. */
+void sq_rope_angles(const sq_rope *r, int pos, float *cos_out, float *sin_out);
+/* Rotate n_heads vectors of head_dim floats in place with the given angles. */
+void sq_rope_apply(const sq_rope *r, float *x, int n_heads, const float *cos_v, const float *sin_v);
+
+/* ---- matmul ----------------------------------------------------------------------------- */
+
+/* y[rows, out] = x[rows, in] @ W^T (+ bias), W an [out, in] view (F32 or BF16).
+ *  - F32 weights: our kernel (AVX-512, AVX2 or C); each output row depends on its input row
+ *    only, so results are identical at any batch size.
+ *  - BF16 weights, few rows: our kernel; with AVX512-BF16 it rounds x to bf16 and uses
+ *    vdpbf16ps (a GEMV at memory bandwidth for one row), otherwise it widens the weights.
+ *  - BF16 weights, 4+ rows, on AVX512-BF16 CPUs: oneDNN's matmul primitive (BF16 x BF16 ->
+ *    F32), one cached primitive per shape.
+ * The context holds the primitive cache and a staging buffer that grows to the largest
+ * batch seen (no allocation in steady state). One context per thread of callers. */
+typedef struct sq_matmul_ctx sq_matmul_ctx;
+
+int sq_matmul_ctx_new(sq_matmul_ctx **c, sq_err *e);
+void sq_matmul_ctx_free(sq_matmul_ctx *c);
+int sq_matmul(sq_matmul_ctx *c, float *y, const float *x, int rows, const sq_view *w, const float *bias,
+              sq_err *e);
+/* The plain kernels. w is [out, in]; bias may be NULL. sq_matmul_bf16 needs xb (x rounded
+ * to bf16, rows*in values) when sq_matmul_bf16_needs_xb() is 1, and ignores it otherwise. */
+void sq_matmul_f32(float *y, const float *x, int rows, const float *w, int in, int out, const float *bias);
+void sq_matmul_bf16(float *y, const float *x, const uint16_t *xb, int rows, const uint16_t *w, int in, int out,
+                    const float *bias);
+int sq_matmul_bf16_needs_xb(void);
+
+/* ---- attention -------------------------------------------------------------------------- */
+
+/* One query's attention over cached keys/values held in fixed-size blocks.
+ * q: n_heads * head_dim floats; out: the same. Keys and values of position p live at
+ * k_base + (blocks[p / block_size] * block_size + p % block_size) * kv_stride + h * head_dim
+ * for kv head h (likewise v_base). Positions [start, n_pos) are attended (start > 0 for a
+ * sliding window). scratch: n_pos floats. Query head h uses kv head h / (n_heads/n_kv_heads). */
+typedef struct sq_attn_args {
+    const float *k_base, *v_base;
+    const int32_t *blocks;
+    int block_size;
+    int kv_stride; /* floats between positions: n_kv_heads * head_dim */
+    int n_heads, n_kv_heads, head_dim;
+} sq_attn_args;
+
+void sq_attention_head(const sq_attn_args *a, const float *q, int head, int start, int n_pos, float *scratch,
+                       float *out);
+
+#endif

@@ -1,0 +1,223 @@
+/* The in-process backend: a model file run by this engine behind the sq_backend interface.
+ * It owns the model, its tokenizer and one engine; prompts (or chat messages rendered with
+ * the family's format) are encoded here, and completions decoded token by token so stop
+ * strings cut the text where they start. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "scalequest/backend.h"
+#include "scalequest/infer.h"
+#include "scalequest/tokenizer.h"
+
+#define MAX_EOG 16
+
+typedef struct local_backend {
+    sq_backend base;
+    sq_model *m;
+    sq_tokenizer *tok;
+    sq_engine *en;
+    int32_t eog[MAX_EOG];
+    int n_eog;
+} local_backend;
+
+static int piece(void *ctx, int32_t id, sq_buf *out) {
+    const sq_tokenizer *t = ctx;
+    if (sq_tok_is_special(t, id)) return 0; /* control tokens are not text */
+    char small[64];
+    int n = sq_tok_token_bytes(t, id, small, sizeof small);
+    if (n < 0) return n;
+    if ((size_t)n <= sizeof small) return sq_buf_append(out, small, (size_t)n);
+    if (sq_buf_reserve(out, (size_t)n + 1)) return SQ_ENOMEM;
+    sq_tok_token_bytes(t, id, out->data + out->len, (size_t)n + 1);
+    out->len += (size_t)n;
+    out->data[out->len] = 0;
+    return 0;
+}
+
+/* Completions are cut at token boundaries, which may split a UTF-8 character; JSON needs
+ * valid text, so ill-formed bytes become U+FFFD (as HF's decode does). */
+static int utf8_clean(const char *s, size_t n, sq_buf *out) {
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        int ok = len > 0 && i + len <= n;
+        for (size_t k = 1; ok && k < len; k++) ok = ((unsigned char)s[i + k] >> 6) == 2;
+        if (ok && len == 2) ok = c >= 0xc2;
+        if (ok && len == 3) {
+            unsigned char d = (unsigned char)s[i + 1];
+            ok = !(c == 0xe0 && d < 0xa0) && !(c == 0xed && d >= 0xa0);
+        }
+        if (ok && len == 4) {
+            unsigned char d = (unsigned char)s[i + 1];
+            ok = c <= 0xf4 && !(c == 0xf0 && d < 0x90) && !(c == 0xf4 && d >= 0x90);
+        }
+        if (ok) {
+            if (sq_buf_append(out, s + i, len)) return SQ_ENOMEM;
+            i += len;
+        } else {
+            if (sq_buf_puts(out, "\xef\xbf\xbd")) return SQ_ENOMEM;
+            i++;
+        }
+    }
+    return 0;
+}
+
+typedef struct gen_ctx {
+    local_backend *lb;
+    const sq_gen_request *reqs;
+    const int *map; /* engine request index -> backend request index */
+    sq_gen_callback cb;
+    void *user;
+} gen_ctx;
+
+static int on_result(void *user, int i, const sq_infer_result *r) {
+    gen_ctx *g = user;
+    int bi = g->map[i];
+    const sq_gen_request *q = &g->reqs[bi];
+    sq_gen_result res = {q->id, r->ok, r->error, NULL, 0, r->prompt_tokens, 0};
+    sq_gen_choice *ch = r->ok ? calloc((size_t)r->n_samples, sizeof *ch) : NULL;
+    sq_buf *texts = r->ok ? calloc((size_t)r->n_samples, sizeof *texts) : NULL;
+    int stop = 0;
+    if (r->ok && (!ch || !texts)) {
+        res.ok = 0;
+        res.error = "out of memory";
+    } else if (r->ok) {
+        for (int k = 0; k < r->n_samples; k++) {
+            const sq_infer_sample *s = &r->samples[k];
+            if (utf8_clean(s->text ? s->text : "", s->text_len, &texts[k]) || sq_buf_append(&texts[k], "", 0)) {
+                res.ok = 0;
+                res.error = "out of memory";
+                break;
+            }
+            ch[k] = (sq_gen_choice){texts[k].data, s->ids, q->params.logprobs ? s->logprobs : NULL, s->n,
+                                    s->finish_reason};
+            res.completion_tokens += s->n;
+        }
+        if (res.ok) {
+            res.choices = ch;
+            res.n_choices = r->n_samples;
+        }
+    }
+    if (g->cb) stop = g->cb(g->user, bi, &res);
+    if (texts)
+        for (int k = 0; k < r->n_samples; k++) sq_buf_free(&texts[k]);
+    free(texts);
+    free(ch);
+    return stop;
+}
+
+static int fail_now(gen_ctx *g, int bi, const char *why) {
+    sq_gen_result res = {g->reqs[bi].id, 0, why, NULL, 0, 0, 0};
+    return g->cb ? g->cb(g->user, bi, &res) : 0;
+}
+
+static int local_generate(sq_backend *b, const sq_gen_request *reqs, int n, sq_gen_callback cb, void *user,
+                          sq_err *e) {
+    local_backend *lb = (local_backend *)b;
+    sq_infer_req *ereqs = calloc((size_t)(n > 0 ? n : 1), sizeof *ereqs);
+    int *map = calloc((size_t)(n > 0 ? n : 1), sizeof(int));
+    int32_t **stops = calloc((size_t)(n > 0 ? n : 1), sizeof(int32_t *));
+    int32_t **prompts = calloc((size_t)(n > 0 ? n : 1), sizeof(int32_t *));
+    gen_ctx g = {lb, reqs, map, cb, user};
+    int rc = 0, ne = 0;
+    if (!ereqs || !map || !stops || !prompts) {
+        rc = sq_fail(e, SQ_ENOMEM, "local backend: out of memory for %d requests", n);
+        goto done;
+    }
+    sq_buf text = {0};
+    for (int i = 0; i < n; i++) {
+        const sq_gen_request *q = &reqs[i];
+        sq_err pe;
+        int flags = SQ_TOK_ADD_SPECIAL;
+        const char *src = q->prompt;
+        size_t len = q->prompt ? strlen(q->prompt) : 0;
+        if (q->messages) {
+            sq_buf_reset(&text);
+            if (sq_chat_render(lb->tok, q->messages, q->n_messages, &text, &pe)) {
+                if (fail_now(&g, i, pe.msg)) goto stopped;
+                continue;
+            }
+            src = text.data;
+            len = text.len;
+            flags = SQ_TOK_PARSE_SPECIAL;
+        }
+        size_t nt = 0;
+        if (sq_tok_encode(lb->tok, src ? src : "", len, flags, &prompts[i], &nt, &pe)) {
+            if (fail_now(&g, i, pe.msg)) goto stopped;
+            continue;
+        }
+        sq_infer_req *r = &ereqs[ne];
+        r->prompt = prompts[i];
+        r->n_prompt = (int)nt;
+        r->params = q->params;
+        stops[i] = malloc(sizeof(int32_t) * (size_t)(q->params.n_stop_ids + lb->n_eog + 1));
+        if (!stops[i]) {
+            rc = sq_fail(e, SQ_ENOMEM, "local backend: out of memory");
+            goto done_text;
+        }
+        int ns = 0;
+        for (int k = 0; k < q->params.n_stop_ids; k++) stops[i][ns++] = q->params.stop_ids[k];
+        for (int k = 0; k < lb->n_eog; k++) stops[i][ns++] = lb->eog[k];
+        r->params.stop_ids = stops[i];
+        r->params.n_stop_ids = ns;
+        map[ne++] = i;
+    }
+    {
+        sq_detok dt = {lb->tok, piece};
+        rc = sq_engine_generate(lb->en, ereqs, ne, &dt, on_result, &g, e);
+    }
+    goto done_text;
+stopped:
+    rc = sq_fail(e, SQ_EINTR, "generation stopped by the caller");
+done_text:
+    sq_buf_free(&text);
+done:
+    for (int i = 0; i < n && prompts && stops; i++) {
+        free(prompts[i]);
+        free(stops[i]);
+    }
+    free(prompts);
+    free(stops);
+    free(map);
+    free(ereqs);
+    return rc;
+}
+
+static void local_close(sq_backend *b) {
+    local_backend *lb = (local_backend *)b;
+    sq_engine_free(lb->en);
+    sq_tok_free(lb->tok);
+    sq_model_close(lb->m);
+    free(lb);
+}
+
+static const struct sq_backend_ops local_ops = {local_generate, local_close};
+
+int sq_backend_open_local(sq_backend **out, const char *path, const sq_backend_opts *o, sq_err *e) {
+    *out = NULL;
+    local_backend *lb = calloc(1, sizeof *lb);
+    if (!lb) return sq_fail(e, SQ_ENOMEM, "local backend: out of memory");
+    lb->base.ops = &local_ops;
+    const char *slash = strrchr(path, '/');
+    snprintf(lb->base.name, sizeof lb->base.name, "%s", slash && slash[1] ? slash + 1 : path);
+    if (o && o->threads > 0) sq_threads_set(o->threads);
+    int rc = sq_model_open(&lb->m, path, e);
+    if (!rc && (rc = sq_tok_load(&lb->tok, path, e))) sq_err_wrap(e, "%s: loading the tokenizer", path);
+    if (!rc) {
+        sq_engine_opts eo;
+        sq_engine_opts_default(&eo);
+        if (o && o->max_batch > 0) eo.max_batch = o->max_batch;
+        if (o && o->ctx_len > 0) eo.ctx_len = o->ctx_len;
+        rc = sq_engine_new(&lb->en, lb->m, &eo, e);
+    }
+    if (rc) {
+        local_close(&lb->base);
+        return rc;
+    }
+    int32_t V = sq_tok_vocab_size(lb->tok);
+    for (int32_t id = 0; id < V && lb->n_eog < MAX_EOG; id++)
+        if (sq_tok_is_eog(lb->tok, id)) lb->eog[lb->n_eog++] = id;
+    *out = &lb->base;
+    return 0;
+}

@@ -1,0 +1,174 @@
+/* Matmul y = x @ W^T for the Linear layers: our F32 and BF16 kernels (AVX-512 / AVX2 / C),
+ * the AVX512-BF16 GEMV for one row, and oneDNN's BF16 matmul for many rows on CPUs that
+ * have AVX512-BF16. See kernels.h for which path runs when. */
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "matmul_dnnl.h"
+#include "scalequest/kernels.h"
+#include "simd.h"
+
+struct sq_matmul_ctx {
+    sq_dnnl_cache *dnnl;
+    uint16_t *xb; /* bf16 copy of the activations */
+    size_t xb_cap;
+};
+
+int sq_matmul_ctx_new(sq_matmul_ctx **out, sq_err *e) {
+    sq_matmul_ctx *c = calloc(1, sizeof *c);
+    if (!c) return sq_fail(e, SQ_ENOMEM, "matmul context: out of memory");
+#if defined(__AVX512BF16__)
+    int rc = sq_dnnl_cache_new(&c->dnnl, e);
+    if (rc) {
+        free(c);
+        return rc;
+    }
+#endif
+    *out = c;
+    return 0;
+}
+
+void sq_matmul_ctx_free(sq_matmul_ctx *c) {
+    if (!c) return;
+    if (c->dnnl) sq_dnnl_cache_free(c->dnnl);
+    free(c->xb);
+    free(c);
+}
+
+/* ---- F32 weights ------------------------------------------------------------------------ */
+
+/* Four dot products of one x row against four W rows, sharing the x loads. */
+static void dot4_f32(const float *x, const float *const w[4], int n, float out[4]) {
+    int i = 0;
+    float s[4] = {0, 0, 0, 0};
+#if defined(__AVX512F__)
+    __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (; i + 16 <= n; i += 16) {
+        __m512 xv = _mm512_loadu_ps(x + i);
+        for (int k = 0; k < 4; k++) a[k] = _mm512_fmadd_ps(xv, _mm512_loadu_ps(w[k] + i), a[k]);
+    }
+    for (int k = 0; k < 4; k++) s[k] = _mm512_reduce_add_ps(a[k]);
+#elif defined(__AVX2__) && defined(__FMA__)
+    __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (; i + 8 <= n; i += 8) {
+        __m256 xv = _mm256_loadu_ps(x + i);
+        for (int k = 0; k < 4; k++) a[k] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w[k] + i), a[k]);
+    }
+    for (int k = 0; k < 4; k++) s[k] = sq__hsum256(a[k]);
+#endif
+    for (; i < n; i++)
+        for (int k = 0; k < 4; k++) s[k] += x[i] * w[k][i];
+    for (int k = 0; k < 4; k++) out[k] = s[k];
+}
+
+void sq_matmul_f32(float *y, const float *x, int rows, const float *w, int in, int out, const float *bias) {
+    int nblk = (out + 3) / 4;
+#pragma omp parallel for schedule(static) if ((int64_t)rows * in * out > (1 << 20))
+    for (int b = 0; b < nblk; b++) {
+        int o = b * 4;
+        const float *wr[4];
+        for (int k = 0; k < 4; k++) wr[k] = w + (size_t)(o + k < out ? o + k : o) * in;
+        for (int r = 0; r < rows; r++) {
+            float d[4];
+            dot4_f32(x + (size_t)r * in, wr, in, d);
+            for (int k = 0; k < 4 && o + k < out; k++) y[(size_t)r * out + o + k] = d[k] + (bias ? bias[o + k] : 0);
+        }
+    }
+}
+
+/* ---- BF16 weights ----------------------------------------------------------------------- */
+
+#if defined(__AVX512BF16__)
+static inline __m512 dp(__m512 acc, __m512i a, __m512i b) { return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b); }
+
+/* x already rounded to bf16 (xb): vdpbf16ps does 32 multiply-adds per instruction. */
+static void dot4_bf16(const float *x, const uint16_t *xb, const uint16_t *const w[4], int n, float out[4]) {
+    (void)x;
+    int full = n / 32 * 32;
+    __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int i = 0; i < full; i += 32) {
+        __m512i xv = _mm512_loadu_si512(xb + i);
+        for (int k = 0; k < 4; k++) a[k] = dp(a[k], xv, _mm512_loadu_si512(w[k] + i));
+    }
+    if (full < n) {
+        __mmask32 m = (__mmask32)((1ull << (n - full)) - 1);
+        __m512i xv = _mm512_maskz_loadu_epi16(m, xb + full);
+        for (int k = 0; k < 4; k++) a[k] = dp(a[k], xv, _mm512_maskz_loadu_epi16(m, w[k] + full));
+    }
+    for (int k = 0; k < 4; k++) out[k] = _mm512_reduce_add_ps(a[k]);
+}
+#define SQ_BF16_NEEDS_XB 1
+#else
+/* Without AVX512-BF16 the weights are widened to floats and x stays in float. */
+static void dot4_bf16(const float *x, const uint16_t *xb, const uint16_t *const w[4], int n, float out[4]) {
+    (void)xb;
+    int i = 0;
+    float s[4] = {0, 0, 0, 0};
+#if defined(__AVX2__) && defined(__FMA__)
+    __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (; i + 8 <= n; i += 8) {
+        __m256 xv = _mm256_loadu_ps(x + i);
+        for (int k = 0; k < 4; k++) a[k] = _mm256_fmadd_ps(xv, sq__load_bf16x8(w[k] + i), a[k]);
+    }
+    for (int k = 0; k < 4; k++) s[k] = sq__hsum256(a[k]);
+#endif
+    for (; i < n; i++)
+        for (int k = 0; k < 4; k++) s[k] += x[i] * sq_bf16_to_f32(w[k][i]);
+    for (int k = 0; k < 4; k++) out[k] = s[k];
+}
+#define SQ_BF16_NEEDS_XB 0
+#endif
+
+void sq_matmul_bf16(float *y, const float *x, const uint16_t *xb, int rows, const uint16_t *w, int in, int out,
+                    const float *bias) {
+    int nblk = (out + 3) / 4;
+#pragma omp parallel for schedule(static) if ((int64_t)rows * in * out > (1 << 20))
+    for (int b = 0; b < nblk; b++) {
+        int o = b * 4;
+        const uint16_t *wr[4];
+        for (int k = 0; k < 4; k++) wr[k] = w + (size_t)(o + k < out ? o + k : o) * in;
+        for (int r = 0; r < rows; r++) {
+            float d[4];
+            dot4_bf16(x + (size_t)r * in, xb ? xb + (size_t)r * in : NULL, wr, in, d);
+            for (int k = 0; k < 4 && o + k < out; k++) y[(size_t)r * out + o + k] = d[k] + (bias ? bias[o + k] : 0);
+        }
+    }
+}
+
+int sq_matmul_bf16_needs_xb(void) { return SQ_BF16_NEEDS_XB; }
+
+int sq_matmul(sq_matmul_ctx *c, float *y, const float *x, int rows, const sq_view *w, const float *bias,
+              sq_err *e) {
+    if (w->ndim != 2) return sq_fail(e, SQ_EINVAL, "matmul: weight has %d dims, expected 2", w->ndim);
+    int out = (int)w->shape[0], in = (int)w->shape[1];
+    if (w->dtype == SQ_F32) {
+        sq_matmul_f32(y, x, rows, (const float *)w->data, in, out, bias);
+        return 0;
+    }
+    if (w->dtype != SQ_BF16)
+        return sq_fail(e, SQ_EUNSUP, "matmul: weight dtype %s (F32 or BF16 expected)", sq_dtype_name(w->dtype));
+    const uint16_t *wd = (const uint16_t *)w->data;
+    if (!c->dnnl && !SQ_BF16_NEEDS_XB) {
+        sq_matmul_bf16(y, x, NULL, rows, wd, in, out, bias);
+        return 0;
+    }
+    size_t need = (size_t)rows * in;
+    if (need > c->xb_cap) {
+        uint16_t *nb = sq_malloc_aligned(need * 2);
+        if (!nb) return sq_fail(e, SQ_ENOMEM, "matmul: out of memory for %zu activations", need);
+        free(c->xb);
+        c->xb = nb;
+        c->xb_cap = need;
+    }
+    sq_f32_to_bf16_row(c->xb, x, need);
+    if (rows < 4 || !c->dnnl) {
+        sq_matmul_bf16(y, x, c->xb, rows, wd, in, out, bias);
+        return 0;
+    }
+    int rc = sq_dnnl_matmul_bf16(c->dnnl, y, c->xb, rows, wd, in, out, e);
+    if (rc) return rc;
+    if (bias)
+        for (int r = 0; r < rows; r++) sq_add(y + (size_t)r * out, bias, (size_t)out);
+    return 0;
+}

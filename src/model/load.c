@@ -1,0 +1,284 @@
+/* Loading a model: HF folder (config.json + safetensors) or GGUF, weights viewed in place
+ * where their dtype is one the kernels read, converted once otherwise. Every tensor's
+ * presence, dtype and shape is checked, so a wrong or truncated file is an error that names
+ * the file and the tensor. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scalequest/gguf.h"
+#include "scalequest/model.h"
+#include "scalequest/safetensors.h"
+
+struct sq_model_files {
+    sq_gguf gguf;
+    int has_gguf;
+    sq_safetensors st;
+    int has_st;
+    void **owned;
+    int n_owned, cap_owned;
+};
+
+typedef struct loader {
+    sq_model *m;
+    const char *path;
+} loader;
+
+static void *own(sq_model *m, size_t bytes) {
+    struct sq_model_files *f = m->files;
+    if (f->n_owned == f->cap_owned) {
+        int nc = f->cap_owned ? f->cap_owned * 2 : 64;
+        void **n = realloc(f->owned, sizeof(void *) * (size_t)nc);
+        if (!n) return NULL;
+        f->owned = n;
+        f->cap_owned = nc;
+    }
+    void *p = sq_malloc_aligned(bytes ? bytes : 64);
+    if (p) f->owned[f->n_owned++] = p;
+    return p;
+}
+
+static int gguf_dtype(uint32_t t, sq_dtype *d) {
+    switch (t) {
+    case 0: *d = SQ_F32; return 0;
+    case 1: *d = SQ_F16; return 0;
+    case 8: *d = SQ_Q8_0; return 0;
+    case 30: *d = SQ_BF16; return 0;
+    default: return -1;
+    }
+}
+
+/* Find a tensor by its HF name or GGUF name (whichever file is open). */
+static int find(loader *L, const char *name, sq_view *out, int required, sq_err *e) {
+    struct sq_model_files *f = L->m->files;
+    memset(out, 0, sizeof *out);
+    if (f->has_st) {
+        const sq_view *v = sq_st_find(&f->st, name);
+        if (v) {
+            *out = *v;
+            return 1;
+        }
+    } else {
+        const sq_gguf_tensor *t = sq_gguf_find_tensor(&f->gguf, name);
+        if (t) {
+            if (gguf_dtype(t->ggml_type, &out->dtype))
+                return sq_fail(e, SQ_EUNSUP, "%s: tensor %s has ggml type %u (F32, F16, BF16 or Q8_0 supported)",
+                               L->path, name, t->ggml_type);
+            if (t->n_dims < 1 || t->n_dims > 4)
+                return sq_fail(e, SQ_EPARSE, "%s: tensor %s has %d dims", L->path, name, t->n_dims);
+            out->ndim = t->n_dims;
+            for (int i = 0; i < t->n_dims; i++) out->shape[i] = t->ne[t->n_dims - 1 - i];
+            out->data = (void *)t->data;
+            if (out->dtype == SQ_Q8_0 && out->shape[out->ndim - 1] % 32)
+                return sq_fail(e, SQ_EPARSE, "%s: tensor %s: Q8_0 row length %lld is not a multiple of 32", L->path,
+                               name, (long long)out->shape[out->ndim - 1]);
+            return 1;
+        }
+    }
+    if (required) return sq_fail(e, SQ_ENOTFOUND, "%s: tensor %s is missing", L->path, name);
+    return 0;
+}
+
+static int check_shape(loader *L, const char *name, const sq_view *v, int64_t d0, int64_t d1, sq_err *e) {
+    int ok = d1 ? (v->ndim == 2 && v->shape[0] == d0 && v->shape[1] == d1) : (v->ndim == 1 && v->shape[0] == d0);
+    if (!ok) {
+        char got[96] = "";
+        for (int i = 0; i < v->ndim && i < 4; i++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? "," : "", (long long)v->shape[i]);
+        if (d1)
+            return sq_fail(e, SQ_EPARSE, "%s: tensor %s has shape [%s], expected [%lld,%lld]", L->path, name, got,
+                           (long long)d0, (long long)d1);
+        return sq_fail(e, SQ_EPARSE, "%s: tensor %s has shape [%s], expected [%lld]", L->path, name, got,
+                       (long long)d0);
+    }
+    return 0;
+}
+
+/* Any dtype to an owned F32 copy. */
+static int to_f32(loader *L, const char *name, sq_view *v, sq_err *e) {
+    if (v->dtype == SQ_F32) return 0;
+    int64_t n = sq_view_numel(v), row = v->shape[v->ndim - 1];
+    float *dst = own(L->m, (size_t)n * 4);
+    if (!dst) return sq_fail(e, SQ_ENOMEM, "%s: out of memory converting %s", L->path, name);
+    for (int64_t r = 0; r < n / row; r++) {
+        sq_view one = *v;
+        one.ndim = 2;
+        one.shape[0] = n / row;
+        one.shape[1] = row;
+        sq_embed_row(dst + r * row, &one, r);
+    }
+    v->data = dst;
+    v->dtype = SQ_F32;
+    return 0;
+}
+
+/* A norm weight or bias: a vector of n floats. */
+static int load_vec(loader *L, const char *name, sq_view *v, int64_t n, int required, sq_err *e) {
+    int rc = find(L, name, v, required, e);
+    if (rc <= 0) return rc;
+    if ((rc = check_shape(L, name, v, n, 0, e))) return rc;
+    return to_f32(L, name, v, e);
+}
+
+/* A Linear weight [out, in]: F32 and BF16 stay in place; F16 and Q8_0 become F32. */
+static int load_mat(loader *L, const char *name, sq_view *v, int64_t out, int64_t in, sq_err *e) {
+    int rc = find(L, name, v, 1, e);
+    if (rc < 0) return rc;
+    if ((rc = check_shape(L, name, v, out, in, e))) return rc;
+    if (v->dtype == SQ_F32 || v->dtype == SQ_BF16) return 0;
+    if (v->dtype == SQ_F16 || v->dtype == SQ_Q8_0) return to_f32(L, name, v, e);
+    return sq_fail(e, SQ_EUNSUP, "%s: tensor %s has dtype %s", L->path, name, sq_dtype_name(v->dtype));
+}
+
+static int load_weights(loader *L, sq_err *e) {
+    sq_model *m = L->m;
+    const sq_model_config *c = &m->cfg;
+    int g = m->from_gguf, rc;
+    int64_t qd = (int64_t)c->n_heads * c->head_dim, kvd = (int64_t)c->n_kv_heads * c->head_dim;
+    char n[160];
+    if ((rc = find(L, g ? "token_embd.weight" : "model.embed_tokens.weight", &m->tok_emb, 1, e)) < 0) return rc;
+    if ((rc = check_shape(L, "token embedding", &m->tok_emb, c->vocab_size, c->dim, e))) return rc;
+    if (m->tok_emb.dtype != SQ_F32 && m->tok_emb.dtype != SQ_BF16 && m->tok_emb.dtype != SQ_F16 &&
+        m->tok_emb.dtype != SQ_Q8_0)
+        return sq_fail(e, SQ_EUNSUP, "%s: token embedding dtype %s", L->path, sq_dtype_name(m->tok_emb.dtype));
+    if ((rc = load_vec(L, g ? "output_norm.weight" : "model.norm.weight", &m->out_norm, c->dim, 1, e))) return rc;
+    const char *head = g ? "output.weight" : "lm_head.weight";
+    if (!c->tie_embeddings) {
+        if ((rc = load_mat(L, head, &m->lm_head, c->vocab_size, c->dim, e))) return rc;
+    } else {
+        m->lm_head = m->tok_emb;
+        if (m->lm_head.dtype != SQ_F32 && m->lm_head.dtype != SQ_BF16 &&
+            (rc = to_f32(L, "tied lm_head", &m->lm_head, e)))
+            return rc;
+    }
+    m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
+    if (!m->layers) return sq_fail(e, SQ_ENOMEM, "%s: out of memory", L->path);
+    for (int i = 0; i < c->n_layers; i++) {
+        sq_layer *l = &m->layers[i];
+        struct {
+            const char *hf, *gg;
+            sq_view *v;
+            int64_t d0, d1;
+            int kind; /* 0 matrix, 1 vector, 2 optional bias */
+        } t[] = {
+            {"input_layernorm.weight", "attn_norm.weight", &l->attn_norm, c->dim, 0, 1},
+            {"post_attention_layernorm.weight", "ffn_norm.weight", &l->ffn_norm, c->dim, 0, 1},
+            {"self_attn.q_proj.weight", "attn_q.weight", &l->wq, qd, c->dim, 0},
+            {"self_attn.k_proj.weight", "attn_k.weight", &l->wk, kvd, c->dim, 0},
+            {"self_attn.v_proj.weight", "attn_v.weight", &l->wv, kvd, c->dim, 0},
+            {"self_attn.o_proj.weight", "attn_output.weight", &l->wo, c->dim, qd, 0},
+            {"self_attn.q_proj.bias", "attn_q.bias", &l->bq, qd, 0, 2},
+            {"self_attn.k_proj.bias", "attn_k.bias", &l->bk, kvd, 0, 2},
+            {"self_attn.v_proj.bias", "attn_v.bias", &l->bv, kvd, 0, 2},
+            {"mlp.gate_proj.weight", "ffn_gate.weight", &l->w_gate, c->ffn_dim, c->dim, 0},
+            {"mlp.up_proj.weight", "ffn_up.weight", &l->w_up, c->ffn_dim, c->dim, 0},
+            {"mlp.down_proj.weight", "ffn_down.weight", &l->w_down, c->dim, c->ffn_dim, 0},
+        };
+        for (size_t k = 0; k < SQ_ARRAY_LEN(t); k++) {
+            if (g)
+                snprintf(n, sizeof n, "blk.%d.%s", i, t[k].gg);
+            else
+                snprintf(n, sizeof n, "model.layers.%d.%s", i, t[k].hf);
+            if (t[k].kind == 0)
+                rc = load_mat(L, n, t[k].v, t[k].d0, t[k].d1, e);
+            else
+                rc = load_vec(L, n, t[k].v, t[k].d0, t[k].kind == 1 || c->attn_bias, e);
+            if (rc < 0) return rc;
+        }
+    }
+    int interleaved = g && strcmp(c->arch, "qwen2") != 0;
+    int scaling = c->rope_scaling == SQ_ROPE_LINEAR ? 1 : c->rope_scaling == SQ_ROPE_DYNAMIC ? 2
+                  : c->rope_scaling == SQ_ROPE_LLAMA3 ? 3 : 0;
+    if (c->rope_scaling == SQ_ROPE_YARN) return sq_fail(e, SQ_EUNSUP, "%s: yarn rope scaling is not supported", L->path);
+    int orig = c->rope_original_max_pos > 0 ? c->rope_original_max_pos : c->max_seq_len;
+    if (sq_rope_init(&m->rope, c->head_dim, c->rope_theta, scaling, c->rope_factor, c->rope_low_freq_factor,
+                     c->rope_high_freq_factor, orig, interleaved))
+        return sq_fail(e, SQ_ERANGE, "%s: head_dim %d unsupported for RoPE", L->path, c->head_dim);
+    if (g) { /* llama.cpp stores llama3-style scaling as per-frequency divisors */
+        sq_view ff;
+        if ((rc = find(L, "rope_freqs.weight", &ff, 0, e)) < 0) return rc;
+        if (rc == 1) {
+            if ((rc = check_shape(L, "rope_freqs.weight", &ff, c->head_dim / 2, 0, e)) ||
+                (rc = to_f32(L, "rope_freqs.weight", &ff, e)))
+                return rc;
+            sq_rope_set_freq_factors(&m->rope, ff.data);
+        }
+    }
+    return 0;
+}
+
+static int ends_with(const char *s, const char *suf) {
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && !strcmp(s + a - b, suf);
+}
+
+int sq_model_open(sq_model **out, const char *path, sq_err *e) {
+    *out = NULL;
+    sq_model *m = calloc(1, sizeof *m);
+    if (!m || !(m->files = calloc(1, sizeof *m->files)) || !(m->path = sq_strdup(path))) {
+        if (m) free(m->files);
+        free(m);
+        return sq_fail(e, SQ_ENOMEM, "%s: out of memory", path);
+    }
+    loader L = {m, path};
+    int rc;
+    if (sq_dir_exists(path)) {
+        char *cfg_path = sq_path_join(path, "config.json"), *json = NULL;
+        rc = cfg_path ? sq_file_read_all(cfg_path, &json, NULL, e) : sq_fail(e, SQ_ENOMEM, "out of memory");
+        if (!rc) rc = sq_model_config_from_json(&m->cfg, json, cfg_path, e);
+        free(json);
+        free(cfg_path);
+        if (!rc && !(rc = sq_st_open(&m->files->st, path, e))) m->files->has_st = 1;
+    } else if (ends_with(path, ".gguf") || sq_file_exists(path)) {
+        m->from_gguf = 1;
+        rc = sq_gguf_open(&m->files->gguf, path, e);
+        if (!rc) {
+            m->files->has_gguf = 1;
+            rc = sq_model_config_from_gguf(&m->cfg, &m->files->gguf, e);
+        }
+    } else {
+        rc = sq_fail(e, SQ_ENOTFOUND, "%s: no such model folder or GGUF file", path);
+    }
+    if (!rc && (rc = sq_model_config_validate(&m->cfg, e))) sq_err_wrap(e, "%s", path);
+    if (!rc) {
+        const sq_model_config *c = &m->cfg;
+        if (c->dim <= 0 || c->n_layers <= 0 || c->n_heads <= 0 || c->n_kv_heads <= 0 || c->head_dim <= 0 ||
+            c->ffn_dim <= 0 || c->vocab_size <= 0 || c->n_heads % c->n_kv_heads || c->head_dim > 1024 ||
+            c->head_dim % 2)
+            rc = sq_fail(e, SQ_EINVAL,
+                         "%s: unusable shape: dim %d, layers %d, heads %d, kv heads %d, head_dim %d, ffn %d, vocab %d",
+                         path, c->dim, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim, c->ffn_dim, c->vocab_size);
+    }
+    if (!rc) rc = load_weights(&L, e);
+    if (rc) {
+        sq_model_close(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+void sq_model_close(sq_model *m) {
+    if (!m) return;
+    struct sq_model_files *f = m->files;
+    if (f) {
+        for (int i = 0; i < f->n_owned; i++) free(f->owned[i]);
+        free(f->owned);
+        if (f->has_st) sq_st_close(&f->st);
+        if (f->has_gguf) sq_gguf_close(&f->gguf);
+        free(f);
+    }
+    free(m->layers);
+    free(m->path);
+    free(m);
+}
+
+size_t sq_model_weight_bytes(const sq_model *m) {
+    size_t b = sq_view_bytes(&m->lm_head) + (size_t)m->cfg.dim * sq_dtype_size(m->tok_emb.dtype);
+    for (int i = 0; i < m->cfg.n_layers; i++) {
+        const sq_layer *l = &m->layers[i];
+        b += sq_view_bytes(&l->wq) + sq_view_bytes(&l->wk) + sq_view_bytes(&l->wv) + sq_view_bytes(&l->wo) +
+             sq_view_bytes(&l->w_gate) + sq_view_bytes(&l->w_up) + sq_view_bytes(&l->w_down);
+    }
+    return b;
+}

@@ -1,0 +1,133 @@
+/* Loading a tokenizer from GGUF metadata (tokenizer.ggml.*), the way llama.cpp reads it:
+ * model "gpt2" is byte-level BPE with merges and a named pre-tokenizer; model "llama" is
+ * SentencePiece BPE merged by score with <0xXX> byte fallback. Token types mark control
+ * tokens (special) and user-defined ones (always matched in text). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "scalequest/gguf.h"
+#include "tok_internal.h"
+
+enum { TT_NORMAL = 1, TT_UNKNOWN = 2, TT_CONTROL = 3, TT_USER = 4, TT_UNUSED = 5, TT_BYTE = 6 };
+
+static int get_bool(const sq_gguf *g, const char *key, int dflt) {
+    const sq_gguf_kv *kv = sq_gguf_find(g, key);
+    if (!kv || kv->type != SQ_GGUF_BOOL) return dflt;
+    return kv->data[0] != 0;
+}
+
+static int32_t get_id(const sq_gguf *g, const char *key) {
+    uint32_t v;
+    if (sq_gguf_get_u32(g, key, &v, NULL) || v >= (1u << 24)) return -1;
+    return (int32_t)v;
+}
+
+static int arr_i32(const sq_gguf_kv *kv, uint64_t i) {
+    if (kv->elem_type == SQ_GGUF_I32 || kv->elem_type == SQ_GGUF_U32) {
+        int32_t v;
+        memcpy(&v, kv->data + 4 * i, 4);
+        return v;
+    }
+    if (kv->elem_type == SQ_GGUF_I8 || kv->elem_type == SQ_GGUF_U8) return kv->data[i];
+    return TT_NORMAL;
+}
+
+static float arr_f32(const sq_gguf_kv *kv, uint64_t i) {
+    float v;
+    memcpy(&v, kv->data + 4 * i, 4);
+    return v;
+}
+
+int sq_tok_load_gguf(sq_tokenizer **out, const sq_gguf *g, sq_err *e) {
+    *out = NULL;
+    const char *name = g->path ? g->path : "gguf";
+    sq_gguf_str model;
+    if (sq_gguf_get_str(g, "tokenizer.ggml.model", &model, NULL))
+        return sq_fail(e, SQ_ENOTFOUND, "%s: no tokenizer.ggml.model key (this GGUF has no tokenizer)", name);
+    int spm = model.len == 5 && !memcmp(model.ptr, "llama", 5);
+    int bpe = model.len == 4 && !memcmp(model.ptr, "gpt2", 4);
+    if (!spm && !bpe)
+        return sq_fail(e, SQ_EUNSUP, "%s: tokenizer.ggml.model '%.*s' is not supported (gpt2, llama)", name,
+                       (int)SQ_MIN(model.len, 40), model.ptr);
+    const sq_gguf_kv *tokens = sq_gguf_find(g, "tokenizer.ggml.tokens");
+    if (!tokens || tokens->type != SQ_GGUF_ARRAY || tokens->elem_type != SQ_GGUF_STRING || tokens->n == 0 ||
+        tokens->n >= (1u << 24))
+        return sq_fail(e, SQ_EPARSE, "%s: tokenizer.ggml.tokens: expected a non-empty string array", name);
+    const sq_gguf_kv *types = sq_gguf_find(g, "tokenizer.ggml.token_type");
+    if (types && (types->type != SQ_GGUF_ARRAY || types->n != tokens->n)) types = NULL;
+    const sq_gguf_kv *scores = sq_gguf_find(g, "tokenizer.ggml.scores");
+    if (scores && (scores->type != SQ_GGUF_ARRAY || scores->elem_type != SQ_GGUF_F32 || scores->n != tokens->n))
+        scores = NULL;
+    if (spm && !scores) return sq_fail(e, SQ_EPARSE, "%s: a SentencePiece vocabulary needs tokenizer.ggml.scores", name);
+
+    sq_tokenizer *t = tok_new();
+    if (!t) return sq_fail(e, SQ_ENOMEM, "%s: out of memory", name);
+    int rc = 0;
+    if (spm && !(t->scores = calloc(1, sizeof(float)))) rc = sq_fail(e, SQ_ENOMEM, "%s: out of memory", name);
+    int32_t n = (int32_t)tokens->n;
+    for (int32_t i = 0; i < n && !rc; i++) {
+        sq_gguf_str s = sq_gguf_arr_str(tokens, (uint64_t)i);
+        int tt = types ? arr_i32(types, (uint64_t)i) : TT_NORMAL;
+        if (s.len == 0) continue;
+        if (tok_set_piece(t, i, s.ptr, s.len)) rc = sq_fail(e, SQ_ENOMEM, "%s: out of memory", name);
+        else if (tt == TT_CONTROL || tt == TT_USER) {
+            if (tok_add_added(t, i, s.ptr, s.len, tt == TT_CONTROL)) rc = sq_fail(e, SQ_ENOMEM, "out of memory");
+            else if (tt == TT_CONTROL) t->flags[i] |= TOKF_CONTROL;
+        }
+    }
+    if (!rc && spm)
+        for (int32_t i = 0; i < n; i++) t->scores[i] = arr_f32(scores, (uint64_t)i);
+    t->bos = get_id(g, "tokenizer.ggml.bos_token_id");
+    t->eos = get_id(g, "tokenizer.ggml.eos_token_id");
+    t->pad = get_id(g, "tokenizer.ggml.padding_token_id");
+    t->add_bos = get_bool(g, "tokenizer.ggml.add_bos_token", spm);
+    t->add_eos = get_bool(g, "tokenizer.ggml.add_eos_token", 0);
+    if (!rc) rc = tok_build_strmap(t, e);
+    if (!rc && spm) {
+        t->use_scores = 1;
+        t->byte_fallback = 1;
+        t->decoder = DEC_SPM;
+        t->unk = get_id(g, "tokenizer.ggml.unknown_token_id");
+        if (t->unk < 0) t->unk = 0;
+        if (get_bool(g, "tokenizer.ggml.add_space_prefix", 1)) {
+            rc = tok_add_norm(t, NORM_PREPEND, "\xE2\x96\x81", 3, NULL, 0, e);
+            t->strip_leading_space = 1;
+        }
+        if (!rc) rc = tok_add_norm(t, NORM_REPLACE, " ", 1, "\xE2\x96\x81", 3, e);
+    } else if (!rc) {
+        sq_gguf_str pre = {"default", 7};
+        sq_gguf_get_str(g, "tokenizer.ggml.pre", &pre, NULL);
+        char pname[64];
+        snprintf(pname, sizeof pname, "%.*s", (int)SQ_MIN(pre.len, 63), pre.ptr);
+        if ((rc = tok_preset(t, pname, e))) sq_err_wrap(e, "%s", name);
+        const sq_gguf_kv *merges = sq_gguf_find(g, "tokenizer.ggml.merges");
+        if (!rc && (!merges || merges->type != SQ_GGUF_ARRAY || merges->elem_type != SQ_GGUF_STRING))
+            rc = sq_fail(e, SQ_EPARSE, "%s: tokenizer.ggml.merges: expected a string array", name);
+        for (uint64_t i = 0; !rc && i < merges->n; i++) {
+            sq_gguf_str m = sq_gguf_arr_str(merges, i);
+            const char *sp = m.len ? memchr(m.ptr, ' ', m.len) : NULL;
+            if (!sp || sp == m.ptr || (size_t)(sp - m.ptr) + 1 >= m.len)
+                rc = sq_fail(e, SQ_EPARSE, "%s: tokenizer.ggml.merges[%llu]: expected \"left right\"", name,
+                             (unsigned long long)i);
+            else
+                rc = tok_add_merge(t, m.ptr, (size_t)(sp - m.ptr), sp + 1, m.len - (size_t)(sp - m.ptr) - 1,
+                                   (int32_t)i, name, e);
+        }
+    }
+    if (!rc) rc = tok_finish(t, name, e);
+    if (rc) {
+        sq_tok_free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+int tok_load_gguf_path(sq_tokenizer **t, const char *path, sq_err *e) {
+    sq_gguf g;
+    int rc = sq_gguf_open(&g, path, e);
+    if (rc) return rc;
+    rc = sq_tok_load_gguf(t, &g, e);
+    sq_gguf_close(&g);
+    return rc;
+}

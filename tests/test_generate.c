@@ -1,0 +1,157 @@
+/* scalequest generate: end to end on stories260K (GGUF with its vocabulary), output
+ * format, reproducibility, resume after kill -9, and clear errors on bad input. */
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "scalequest/jsonl.h"
+#include "test.h"
+
+static const char *model(void) { return sq_test_asset("models/stories260K.gguf"); }
+
+static char *path_in(const char *name) { return sq_path_join(sq_test_tmpdir(), name); }
+
+static void write_prompts(const char *path, int n) {
+    FILE *f = fopen(path, "w");
+    const char *starts[] = {"Once upon a time", "Lily saw a", "The dog", "One day, Tom", "She was happy"};
+    for (int i = 0; i < n; i++) fprintf(f, "{\"id\":\"p%03d\",\"prompt\":\"%s\"}\n", i, starts[i % 5]);
+    fclose(f);
+}
+
+/* Lines of a JSONL file sorted, so outputs written in finishing order compare as sets. */
+static char *sorted(const char *path) {
+    char *out = NULL;
+    sq_test_sh(&out, "sort '%s'", path);
+    return out;
+}
+
+SQ_TEST(greedy_from_bos_matches_reference) {
+    if (!model()) SKIP("../shared/assets/models not present");
+    char *in = path_in("e.jsonl"), *out = path_in("eo.jsonl");
+    FILE *f = fopen(in, "w");
+    fputs("{\"id\":\"bos-only\",\"prompt\":\"\"}\n", f);
+    fclose(f);
+    int rc = sq_test_sh(NULL, "'%s' generate --model '%s' --in '%s' --out '%s' --temperature 0 --max-tokens 12 "
+                              "--logprobs --quiet", sq_test_cli(), model(), in, out);
+    REQUIRE(rc == 0);
+    sq_jsonl_reader *r;
+    sq_err e;
+    REQUIRE(sq_jsonl_open(&r, out, 0, &e) == 0);
+    cJSON *rec;
+    REQUIRE(sq_jsonl_next(r, &rec, &e) == 1);
+    /* The reference continuation of BOS (stories260K-expected.txt: 403 407 261 378 ...). */
+    const cJSON *ids = cJSON_GetArrayItem(sq_rec_array(rec, "token_ids"), 0);
+    int expect[12] = {403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421};
+    REQUIRE(cJSON_GetArraySize(ids) == 12);
+    for (int i = 0; i < 12; i++) CHECK_EQ_INT(cJSON_GetArrayItem(ids, i)->valueint, expect[i]);
+    const cJSON *texts = sq_rec_array(rec, "completions");
+    CHECK(strncmp(cJSON_GetArrayItem(texts, 0)->valuestring, " Once upon a time, there was", 28) == 0);
+    CHECK_EQ_STR(cJSON_GetArrayItem(sq_rec_array(rec, "finish_reasons"), 0)->valuestring, "length");
+    cJSON_Delete(rec);
+    sq_jsonl_close(r);
+    free(in);
+    free(out);
+}
+
+SQ_TEST(stop_string_and_samples) {
+    if (!model()) SKIP("../shared/assets/models not present");
+    char *in = path_in("p.jsonl"), *out = path_in("o.jsonl");
+    write_prompts(in, 3);
+    REQUIRE(sq_test_sh(NULL, "'%s' generate --model '%s' --in '%s' --out '%s' --n 3 --temperature 0.8 --top-p 0.95 "
+                             "--max-tokens 40 --stop . --quiet", sq_test_cli(), model(), in, out) == 0);
+    sq_jsonl_reader *r;
+    sq_err e;
+    REQUIRE(sq_jsonl_open(&r, out, 0, &e) == 0);
+    cJSON *rec;
+    int n = 0;
+    while (sq_jsonl_next(r, &rec, &e) == 1) {
+        n++;
+        const cJSON *texts = sq_rec_array(rec, "completions"), *fr = sq_rec_array(rec, "finish_reasons");
+        CHECK_EQ_INT(cJSON_GetArraySize(texts), 3);
+        for (int k = 0; k < 3; k++) {
+            const char *t = cJSON_GetArrayItem(texts, k)->valuestring;
+            const char *why = cJSON_GetArrayItem(fr, k)->valuestring;
+            CHECKF(strchr(t, '.') == NULL, "stop string left in \"%s\"", t);
+            CHECK(!strcmp(why, "stop") || !strcmp(why, "length"));
+        }
+        CHECK(sq_rec_array(rec, "token_ids") == NULL); /* only with --logprobs */
+        cJSON_Delete(rec);
+    }
+    CHECK_EQ_INT(n, 3);
+    sq_jsonl_close(r);
+    free(in);
+    free(out);
+}
+
+/* Killed with SIGKILL mid-run and started again, the output ends up holding every id once,
+ * and the same records as a run never interrupted (seeds come from --seed and the id). */
+SQ_TEST(resume_after_kill_matches_uninterrupted_run) {
+    if (!model()) SKIP("../shared/assets/models not present");
+    char *in = path_in("p.jsonl"), *ref = path_in("ref.jsonl"), *out = path_in("out.jsonl");
+    write_prompts(in, 30);
+    const char *args = "--temperature 0.9 --max-tokens 60 --seed 5 --batch 8 --quiet";
+    REQUIRE(sq_test_sh(NULL, "'%s' generate --model '%s' --in '%s' --out '%s' %s", sq_test_cli(), model(), in, ref,
+                       args) == 0);
+    /* Start, wait for some output, kill -9. */
+    int killed = 0;
+    for (int attempt = 0; attempt < 3 && !killed; attempt++) {
+        unlink(out);
+        char *pid_s = NULL;
+        sq_test_sh(&pid_s, "'%s' generate --model '%s' --in '%s' --out '%s' %s >/dev/null 2>&1 & echo $!",
+                   sq_test_cli(), model(), in, out, args);
+        REQUIRE(pid_s);
+        pid_t pid = (pid_t)atol(pid_s);
+        free(pid_s);
+        for (int i = 0; i < 400; i++) {
+            char *c = NULL;
+            sq_test_sh(&c, "wc -l < '%s' 2>/dev/null || echo 0", out);
+            long lines = c ? atol(c) : 0;
+            free(c);
+            if (lines >= 3) break;
+            usleep(10000);
+        }
+        killed = kill(pid, SIGKILL) == 0;
+        sq_test_sh(NULL, "while kill -0 %d 2>/dev/null; do sleep 0.05; done", (int)pid);
+        char *c = NULL;
+        sq_test_sh(&c, "wc -l < '%s'", out);
+        if (c && atol(c) >= 30) killed = 0; /* finished before the kill: try again */
+        free(c);
+    }
+    CHECKF(killed, "could not kill a run before it finished");
+    REQUIRE(sq_test_sh(NULL, "'%s' generate --model '%s' --in '%s' --out '%s' %s", sq_test_cli(), model(), in, out,
+                       args) == 0);
+    char *a = sorted(ref), *b = sorted(out);
+    REQUIRE(a && b);
+    CHECK(strcmp(a, b) == 0);
+    char *dups = NULL;
+    sq_test_sh(&dups, "grep -o '\"id\":\"p[0-9]*\"' '%s' | sort | uniq -d | wc -l", out);
+    CHECK(dups && atol(dups) == 0);
+    free(dups);
+    free(a);
+    free(b);
+    free(in);
+    free(ref);
+    free(out);
+}
+
+SQ_TEST(bad_input_is_a_clear_error) {
+    if (!model()) SKIP("../shared/assets/models not present");
+    char *in = path_in("bad.jsonl"), *out = path_in("bo.jsonl");
+    FILE *f = fopen(in, "w");
+    fputs("{\"id\":\"a\",\"prompt\":\"hi\"}\n{\"prompt\":\"no id\"}\n", f);
+    fclose(f);
+    char *msg = NULL;
+    int rc = sq_test_sh(&msg, "'%s' generate --model '%s' --in '%s' --out '%s' --quiet 2>&1", sq_test_cli(), model(),
+                        in, out);
+    CHECK(rc != 0);
+    CHECKF(msg && strstr(msg, "bad.jsonl:2") && strstr(msg, "id"), "message: %s", msg ? msg : "(none)");
+    free(msg);
+    msg = NULL;
+    rc = sq_test_sh(&msg, "'%s' generate --model /nonexistent/model.gguf --in '%s' --out '%s' --quiet 2>&1",
+                    sq_test_cli(), in, out);
+    CHECK(rc != 0);
+    CHECKF(msg && strstr(msg, "scalequest: generate:") && strstr(msg, "model.gguf"), "message: %s", msg ? msg : "");
+    free(msg);
+    free(in);
+    free(out);
+}

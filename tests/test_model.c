@@ -1,0 +1,184 @@
+/* model: loading HF and GGUF forms, and the forward pass against stories260K's reference. */
+#include <stdlib.h>
+
+#include "scalequest/model.h"
+#include "test.h"
+
+/* Expected ids and first logits, parsed from the asset (not restated here). */
+typedef struct expected {
+    int ids[64], n_ids;
+    float logits[5];
+} expected;
+
+static int read_expected(expected *x) {
+    const char *p = sq_test_asset("models/stories260K-expected.txt");
+    if (!p) return 0;
+    FILE *f = fopen(p, "r");
+    if (!f) return 0;
+    char line[4096];
+    x->n_ids = 0;
+    while (fgets(line, sizeof line, f)) {
+        char *lg = strstr(line, "logits[0][:5] = [");
+        if (lg) {
+            sscanf(lg + 17, "%f, %f, %f, %f, %f", &x->logits[0], &x->logits[1], &x->logits[2], &x->logits[3],
+                   &x->logits[4]);
+        } else if (line[0] != '#' && x->n_ids == 0) {
+            char *s = line, *end;
+            for (long v = strtol(s, &end, 10); end != s && x->n_ids < 64; v = strtol(s, &end, 10)) {
+                x->ids[x->n_ids++] = (int)v;
+                s = end;
+            }
+        }
+    }
+    fclose(f);
+    return x->n_ids > 0;
+}
+
+/* Greedy decoding one token per step from ids[0]; checks ids and first logits. */
+static void greedy_matches(const char *rel) {
+    expected x;
+    const char *path = sq_test_asset(rel);
+    if (!path || !read_expected(&x)) SKIP("../shared/assets/models not present");
+    sq_err e;
+    sq_model *m;
+    REQUIRE(sq_model_open(&m, path, &e) == 0 || (fprintf(stderr, "%s\n", e.msg), 0));
+    CHECK_EQ_INT(m->cfg.vocab_size, 512);
+    CHECK_EQ_INT(m->cfg.n_kv_heads, 4);
+    sq_kv_pool kv;
+    REQUIRE(sq_kv_pool_init(&kv, m, 8, 8, &e) == 0);
+    sq_fwd *f;
+    REQUIRE(sq_fwd_new(&f, m, 4, 1, 64, &e) == 0);
+    int32_t blocks[8] = {7, 3, 5, 0, 1, 2, 4, 6}; /* deliberately scattered */
+    const int32_t *bt[1] = {blocks};
+    float *logits = malloc(512 * sizeof(float));
+    int32_t tok = x.ids[0], out_row = 0;
+    for (int step = 0; step + 1 < x.n_ids; step++) {
+        int32_t pos = step;
+        sq_batch b = {1, &tok, &pos, bt, 1, &out_row};
+        REQUIRE(sq_model_forward(m, f, &kv, &b, logits, &e) == 0);
+        if (step == 0)
+            for (int i = 0; i < 5; i++) CHECK_NEAR(logits[i], x.logits[i], 1e-4);
+        int best = 0;
+        for (int i = 1; i < 512; i++)
+            if (logits[i] > logits[best]) best = i;
+        CHECKF(best == x.ids[step + 1], "%s step %d: got %d, expected %d", rel, step, best, x.ids[step + 1]);
+        if (best != x.ids[step + 1]) break;
+        tok = best;
+    }
+    free(logits);
+    sq_fwd_free(f);
+    sq_kv_pool_free(&kv);
+    sq_model_close(m);
+}
+
+SQ_TEST(stories260k_gguf_greedy_matches_reference) { greedy_matches("models/stories260K.gguf"); }
+SQ_TEST(stories260k_hf_greedy_matches_reference) { greedy_matches("models/stories260K-hf"); }
+
+/* A whole prompt in one step (prefill) gives the same last logits as one token at a time. */
+SQ_TEST(prefill_equals_token_by_token) {
+    const char *path = sq_test_asset("models/stories260K.gguf");
+    if (!path) SKIP("../shared/assets/models not present");
+    sq_err e;
+    sq_model *m;
+    REQUIRE(sq_model_open(&m, path, &e) == 0);
+    sq_kv_pool kv;
+    REQUIRE(sq_kv_pool_init(&kv, m, 8, 4, &e) == 0);
+    sq_fwd *f;
+    REQUIRE(sq_fwd_new(&f, m, 16, 16, 32, &e) == 0);
+    int32_t toks[10] = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376}, pos[10], ba[4] = {0, 1, 2}, bb[4] = {3, 4, 5};
+    const int32_t *bt[10];
+    int32_t rows[10];
+    for (int i = 0; i < 10; i++) pos[i] = i, bt[i] = ba, rows[i] = i;
+    float *all = malloc(10 * 512 * 4), *one = malloc(512 * 4);
+    sq_batch b = {10, toks, pos, bt, 10, rows};
+    REQUIRE(sq_model_forward(m, f, &kv, &b, all, &e) == 0);
+    const int32_t *btb[1] = {bb};
+    for (int i = 0; i < 10; i++) {
+        int32_t r0 = 0;
+        sq_batch s = {1, &toks[i], &pos[i], btb, 1, &r0};
+        REQUIRE(sq_model_forward(m, f, &kv, &s, one, &e) == 0);
+        for (int v = 0; v < 512; v += 37) CHECK_NEAR(one[v], all[i * 512 + v], 1e-4);
+    }
+    free(all);
+    free(one);
+    sq_fwd_free(f);
+    sq_kv_pool_free(&kv);
+    sq_model_close(m);
+}
+
+SQ_TEST(f16_gguf_loads_and_runs) {
+    const char *path = sq_test_asset("models/llama-2-tiny-random.gguf");
+    if (!path) SKIP("../shared/assets/models not present");
+    sq_err e;
+    sq_model *m;
+    REQUIRE(sq_model_open(&m, path, &e) == 0 || (fprintf(stderr, "%s\n", e.msg), 0));
+    CHECK_EQ_INT(m->cfg.vocab_size, 32000);
+    CHECK_EQ_INT(m->cfg.dim, 8);
+    CHECK(m->lm_head.dtype == SQ_F32); /* F16 converted at load */
+    sq_kv_pool kv;
+    REQUIRE(sq_kv_pool_init(&kv, m, 2, 16, &e) == 0);
+    sq_fwd *f;
+    REQUIRE(sq_fwd_new(&f, m, 4, 4, 16, &e) == 0);
+    int32_t toks[3] = {1, 100, 31999}, pos[3] = {0, 1, 2}, bl[1] = {1}, rows[1] = {2};
+    const int32_t *bt[3] = {bl, bl, bl};
+    float *logits = malloc(32000 * 4);
+    sq_batch b = {3, toks, pos, bt, 1, rows};
+    REQUIRE(sq_model_forward(m, f, &kv, &b, logits, &e) == 0);
+    int finite = 1;
+    for (int i = 0; i < 32000; i++) finite &= isfinite(logits[i]);
+    CHECK(finite);
+    /* A token outside the vocabulary is an error, not a read out of bounds. */
+    toks[0] = 32000;
+    CHECK(sq_model_forward(m, f, &kv, &b, logits, &e) == SQ_ERANGE);
+    CHECK(strstr(e.msg, "32000") != NULL);
+    free(logits);
+    sq_fwd_free(f);
+    sq_kv_pool_free(&kv);
+    sq_model_close(m);
+}
+
+/* Truncated and corrupt files give errors that name the file. */
+SQ_TEST(corrupt_files_are_clear_errors) {
+    const char *src = sq_test_asset("models/stories260K.gguf");
+    if (!src) SKIP("../shared/assets/models not present");
+    char *data;
+    size_t len;
+    sq_err e;
+    REQUIRE(sq_file_read_all(src, &data, &len, &e) == 0);
+    char *bad = sq_path_join(sq_test_tmpdir(), "cut.gguf");
+    size_t cuts[] = {len / 2, len - 100, 600, 20};
+    for (size_t i = 0; i < SQ_ARRAY_LEN(cuts); i++) {
+        REQUIRE(sq_file_write_atomic(bad, data, cuts[i], &e) == 0);
+        sq_model *m = NULL;
+        int rc = sq_model_open(&m, bad, &e);
+        CHECKF(rc < 0, "truncated at %zu opened", cuts[i]);
+        CHECKF(strstr(e.msg, "cut.gguf") != NULL, "message does not name the file: %s", e.msg);
+        CHECK(m == NULL);
+    }
+    /* An HF folder whose config disagrees with the tensor shapes. */
+    const char *hf = sq_test_asset("models/stories260K-hf");
+    char *dir = sq_path_join(sq_test_tmpdir(), "hf"), *cfgp = sq_path_join(dir, "config.json");
+    char *stp = sq_path_join(dir, "model.safetensors"), *st_src = sq_path_join(hf, "model.safetensors"), *cfg_src = sq_path_join(hf, "config.json");
+    char *st, *cfg;
+    size_t st_len, cfg_len;
+    REQUIRE(sq_mkdirs(dir, &e) == 0);
+    REQUIRE(sq_file_read_all(st_src, &st, &st_len, &e) == 0);
+    REQUIRE(sq_file_read_all(cfg_src, &cfg, &cfg_len, &e) == 0);
+    REQUIRE(sq_file_write_atomic(stp, st, st_len, &e) == 0);
+    char *p = strstr(cfg, "\"intermediate_size\": 172");
+    REQUIRE(p);
+    memcpy(p, "\"intermediate_size\": 176", 24);
+    REQUIRE(sq_file_write_atomic(cfgp, cfg, cfg_len, &e) == 0);
+    sq_model *m = NULL;
+    CHECK(sq_model_open(&m, dir, &e) < 0);
+    CHECKF(strstr(e.msg, "mlp") != NULL && strstr(e.msg, "172") != NULL, "message: %s", e.msg);
+    free(st);
+    free(cfg);
+    free(cfgp);
+    free(stp);
+    free(st_src);
+    free(cfg_src);
+    free(dir);
+    free(bad);
+    free(data);
+}
