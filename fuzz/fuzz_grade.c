@@ -30,14 +30,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int a = sq_grade_equal(gold, pred, &o);
     int b = sq_grade_equal(gold, pred, &o);
     if (a != b) abort(); /* verdicts are deterministic */
-    if (sq_grade_equal(gold, gold, &o) != 1 && *gold) {
-        /* an answer equals itself unless it normalises to nothing */
+    /* an answer equals itself, unless it is long enough to be cut at the size cap */
+    if (size < 4096 && sq_grade_equal(gold, gold, &o) != 1) {
         char *n = sq_grade_normalize(gold);
         int empty = !n || !*n;
         free(n);
-        if (!empty && strcmp(gold, "(") != 0) {
-            /* allowed: answers that are not answers; checked only for determinism above */
-        }
+        if (!empty) abort();
     }
     char *ex = NULL;
     sq_grade_response(gold, pred, &o, &ex);

@@ -189,10 +189,6 @@ static char *last_number_at(const char *t, size_t n, size_t *pos) {
                 e++;
             else break;
         }
-        if (e < n && isalpha((unsigned char)t[e]) && !(e + 1 < n && isalpha((unsigned char)t[e + 1])) &&
-            t[e] != 'm' && t[e] != 'g' && t[e] != 's' && t[e] != 'x') {
-            /* 2A, 3b: a digit glued to a single letter is a label, not a number */
-        }
         if (b > 0 && t[b - 1] == '.') b--;
         if (b > 0 && t[b - 1] == '-') b--;
         best_b = b;

@@ -20,7 +20,7 @@ static const char *const unit_words[] = {
     "point", "points", "people", "students", "times", "ways", "liters", "liter", "l", "ml",
     "gallons", "gallon", "cups", "cup", "apples", "items", "pages", "books", "boxes", "coins",
     "tiles", "marbles", "cookies", "pieces", "steps", "numbers", "integers", "digits", "sides",
-    "edges", "vertices", "faces", "triangles", "squares", "hours.", "cm2", "m2", "km2",
+    "edges", "vertices", "faces", "triangles", "squares", "cm2", "m2", "km2",
 };
 
 int g_is_unit_word(const char *w, size_t n) {
@@ -303,10 +303,6 @@ static char *pass_numbers(const char *s) {
                        (j + 4 >= n || !isdigit((unsigned char)s[j + 4]))) {
                     j += 4;
                     groups++;
-                }
-                if (j + 3 == n && s[j] == sep && isdigit((unsigned char)s[j + 1]) &&
-                    isdigit((unsigned char)s[j + 2])) {
-                    /* fewer than three digits after a separator at the end: not a group */
                 }
                 int tail_ok = j >= n || !(s[j] == sep && j + 1 < n && isdigit((unsigned char)s[j + 1]));
                 if (groups > 0 && tail_ok) {

@@ -393,6 +393,18 @@ static gnode *parse_primary(gparse *p) {
             gnode *b = parse_arg(p);
             return make2(p, N_DIV, a, b);
         }
+        if (cmd(p, "binom") || cmd(p, "dbinom") || cmd(p, "tbinom")) {
+            /* C(n, k) = n! / (k! (n-k)!), defined where the factorials are */
+            gnode *n = parse_arg(p), *k = parse_arg(p);
+            gnode *fn = g_node(p, N_FACT, 1), *fk = g_node(p, N_FACT, 1), *fd = g_node(p, N_FACT, 1);
+            gnode *nk = g_node(p, N_NEG, 1), *diff = g_node(p, N_ADD, 2), *den = g_node(p, N_MUL, 2);
+            if (!n || !k || !fn || !fk || !fd || !nk || !diff || !den) return p->failed = 1, NULL;
+            nk->k[0] = k;
+            diff->k[0] = n, diff->k[1] = nk;
+            fn->k[0] = n, fk->k[0] = k, fd->k[0] = diff;
+            den->k[0] = fk, den->k[1] = fd;
+            return make2(p, N_DIV, fn, den);
+        }
         if (cmd(p, "sqrt")) {
             gnode *idx = NULL;
             if (lit(p, "[")) {
