@@ -351,3 +351,45 @@ SQ_TEST(refused_connection_fails_after_retries) {
     collect_free(&c);
     sq_backend_close(b);
 }
+
+SQ_TEST(load_spreads_over_urls) {
+    echo_backend a, b2;
+    echo_init(&a);
+    echo_init(&b2);
+    sq_server_opts so;
+    sq_server_opts_default(&so);
+    so.batch_window_s = 0;
+    sq_server *s1 = start_server(&a, &so), *s2 = start_server(&b2, &so);
+    REQUIRE(s1 && s2);
+    char spec[128], extra[128];
+    snprintf(spec, sizeof spec, "http://127.0.0.1:%d/v1#echo-model", sq_server_port(s1));
+    snprintf(extra, sizeof extra, "http://127.0.0.1:%d/v1/", sq_server_port(s2));
+    const char *extras[1] = {extra};
+    sq_backend_opts bo;
+    sq_backend_opts_default(&bo);
+    bo.concurrency = 8;
+    bo.extra_urls = extras;
+    bo.n_extra_urls = 1;
+    sq_backend *b = NULL;
+    sq_err e = {0};
+    REQUIRE(sq_backend_open(&b, spec, &bo, &e) == 0);
+    enum { N = 64 };
+    sq_gen_request reqs[N];
+    char ids[N][8];
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof ids[i], "%d", i);
+        reqs[i] = (sq_gen_request){.id = ids[i], .prompt = ids[i]};
+        sq_gen_params_default(&reqs[i].params);
+    }
+    collect c;
+    collect_init(&c, N);
+    REQUIRE(sq_backend_generate(b, reqs, N, on_res, &c, &e) == 0);
+    CHECK_EQ_INT(c.ok, N);
+    CHECK_EQ_INT(a.total + b2.total, N);
+    /* least-busy choice with 8 in flight keeps both servers working */
+    CHECKF(a.total >= N / 4 && b2.total >= N / 4, "split %d / %d", a.total, b2.total);
+    collect_free(&c);
+    sq_backend_close(b);
+    sq_server_close(s1);
+    sq_server_close(s2);
+}
