@@ -270,7 +270,7 @@ SQ_TEST(bad_requests_get_4xx) {
         {"/v1/completions", "{\"prompt\":\"x\",\"stop\":[1]}", 400, "'stop' entries"},
         {"/v1/completions", "{\"prompt\":\"x\",\"model\":\"gpt-9\"}", 404, "gpt-9"},
         {"/v1/completions", "{\"prompt\":\"x\",\"model\":7}", 400, "'model' must be a string"},
-        {"/v1/completions", "{\"prompt\":\"x\",\"stream\":true}", 400, "stream"},
+        {"/v1/completions", "{\"prompt\":\"x\",\"stream\":\"yes\"}", 400, "'stream' must be a boolean"},
         {"/v1/chat/completions", "{\"messages\":\"hi\"}", 400, "messages"},
         {"/v1/chat/completions", "{\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}", 400, "role"},
         {"/v1/chat/completions", "{\"messages\":[{\"role\":\"user\"}]}", 400, "content"},
@@ -303,6 +303,13 @@ SQ_TEST(bad_requests_get_4xx) {
     const char *chat = "{\"model\":\"echo-model\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"text\",\"text\":\"b\"}]}]}";
     CHECK_EQ_INT(post(port, "/v1/chat/completions", chat, strlen(chat), &out), 200);
     CHECK(out.data && strstr(out.data, "\"content\":\"user:ab|0|256|0\"") && strstr(out.data, "chat.completion"));
+    const char *sse = "{\"messages\":[{\"role\":\"user\",\"content\":\"s\"}],\"stream\":true,"
+                      "\"stream_options\":{\"include_usage\":true}}";
+    CHECK_EQ_INT(post(port, "/v1/chat/completions", sse, strlen(sse), &out), 200);
+    CHECK(out.data && !strncmp(out.data, "data: {", 7) && strstr(out.data, "\"delta\":{\"role\":\"assistant\","
+                                                                           "\"content\":\"user:s|0|256|0\"}"));
+    CHECK(out.data && strstr(out.data, "\"finish_reason\":\"length\"") && strstr(out.data, "\"total_tokens\":4"));
+    CHECK(out.data && strlen(out.data) > 14 && !strcmp(out.data + strlen(out.data) - 14, "data: [DONE]\n\n"));
     CHECK_EQ_INT(post(port, "/health", NULL, 0, &out), 200);
     CHECK(out.data && strstr(out.data, "ok"));
     CHECK_EQ_INT(post(port, "/v1/models", NULL, 0, &out), 200);

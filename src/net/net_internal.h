@@ -29,6 +29,7 @@ void sq_oai_error_message(const char *body, size_t len, char *out, size_t cap);
 /* One HTTP request on its way through the batcher. Everything is owned by the job. */
 typedef struct sq_srv_job {
     int chat;
+    int stream, stream_usage; /* answer as server-sent events; add a usage chunk */
     sq_gen_request req;
     char *prompt;
     sq_chat_msg *msgs;
@@ -57,3 +58,4 @@ int sq_srv_job_set_result(sq_srv_job *job, const sq_gen_result *r);
 char *sq_srv_response_json(const sq_srv_job *job, const char *model, uint64_t id, long created);
 char *sq_srv_error_json(const char *msg, const char *type, const char *param, const char *code);
 char *sq_srv_models_json(const char *model, long created);
+char *sq_srv_stream_body(const sq_srv_job *job, const char *model, uint64_t id, long created);
