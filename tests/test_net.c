@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "scalequest/backend.h"
+#include "scalequest/chat_template.h"
 #include "scalequest/net.h"
 #include "test.h"
 
@@ -399,4 +400,30 @@ SQ_TEST(load_spreads_over_urls) {
     sq_backend_close(b);
     sq_server_close(s1);
     sq_server_close(s2);
+}
+
+SQ_TEST(server_applies_chat_template) {
+    echo_backend eb;
+    echo_init(&eb);
+    sq_chat_template *t = NULL;
+    sq_err e = {0};
+    REQUIRE(sq_chat_template_builtin(&t, "llama3", &e) == 0);
+    sq_server_opts so;
+    sq_server_opts_default(&so);
+    so.chat_template = t;
+    sq_server *s = start_server(&eb, &so);
+    REQUIRE(s);
+    sq_buf out = {0};
+    const char *chat = "{\"messages\":[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":\" q \"}],"
+                       "\"max_tokens\":7}";
+    CHECK_EQ_INT(post(sq_server_port(s), "/v1/chat/completions", chat, strlen(chat), &out), 200);
+    /* the backend saw a completion prompt: the rendered conversation plus the assistant header */
+    CHECKF(out.data && strstr(out.data, "\"content\":\"c:<|begin_of_text|><|start_header_id|>system<|end_header_id|>"
+                                        "\\n\\nS<|eot_id|><|start_header_id|>user<|end_header_id|>\\n\\nq<|eot_id|>"
+                                        "<|start_header_id|>assistant<|end_header_id|>\\n\\n|0|7|0\""),
+           "%s", out.data ? out.data : "");
+    CHECK(out.data && strstr(out.data, "chat.completion"));
+    sq_buf_free(&out);
+    sq_server_close(s);
+    sq_chat_template_free(t);
 }

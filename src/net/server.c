@@ -214,6 +214,7 @@ static enum MHD_Result handle_generate(sq_server *s, struct MHD_Connection *c, c
     char msg[512];
     const char *param = NULL;
     int st = sq_srv_parse_request(cs->body.data, cs->body.len, chat, &s->o, s->model_name, j, msg, sizeof msg, &param);
+    if (!st && chat && s->o.chat_template) st = sq_srv_apply_template(j, s->o.chat_template, msg, sizeof msg);
     if (st) {
         sq_srv_job_free(j);
         free(j);

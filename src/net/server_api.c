@@ -234,6 +234,37 @@ done:
     return st;
 }
 
+int sq_srv_apply_template(sq_srv_job *job, const sq_chat_template *t, char *msg, size_t cap) {
+    sq_buf text = {0};
+    sq_err e = {0};
+    if (sq_chat_template_render(t, job->req.messages, job->req.n_messages, 1, &text, &e)) {
+        snprintf(msg, cap, "the chat template refuses these messages: %s", e.msg);
+        sq_buf_free(&text);
+        return e.code == SQ_ENOMEM ? 500 : 400;
+    }
+    char *prompt = keep(job, text.data ? text.data : "");
+    sq_buf_free(&text);
+    /* The end of an assistant turn ends the answer, on top of the request's own stops. */
+    int n = job->req.params.n_stop;
+    const char **stops = calloc((size_t)(n + t->n_assistant_stops), sizeof *stops);
+    if (!prompt || !stops) {
+        free(stops);
+        snprintf(msg, cap, "out of memory");
+        return 500;
+    }
+    for (int i = 0; i < n; i++) stops[i] = job->stops[i];
+    for (int i = 0; i < t->n_assistant_stops; i++) stops[n + i] = t->assistant_stops[i];
+    free(job->stops);
+    job->stops = stops;
+    job->req.params.stop = stops;
+    job->req.params.n_stop = n + t->n_assistant_stops;
+    job->prompt = prompt;
+    job->req.prompt = prompt;
+    job->req.messages = NULL;
+    job->req.n_messages = 0;
+    return 0;
+}
+
 int sq_srv_job_set_result(sq_srv_job *job, const sq_gen_result *r) {
     job->ok = r->ok;
     if (!r->ok) {
