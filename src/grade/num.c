@@ -1,6 +1,6 @@
-/* Bounded numbers for the grader: exact 64-bit rationals with 128-bit intermediates, and a
- * long double beside them. Any operation whose exact result does not fit drops to the long
- * double; a long double that overflows marks the value undefined, so 10^{10^{10}} costs one
+/* Bounded numbers for the grader: exact rationals of up to 127 bits with checked 128-bit
+ * arithmetic, and a long double beside them. Any operation whose exact result does not fit
+ * drops to the long double; a long double that overflows marks the value undefined, so 10^{10^{10}} costs one
  * powl call and compares as "unknown" instead of allocating a huge integer. */
 #include <math.h>
 #include <stdlib.h>
