@@ -122,6 +122,8 @@ int sq_engine_generate(sq_engine *en, const sq_infer_req *reqs, int n, const sq_
 typedef struct sq_engine_stats {
     int64_t steps, prompt_tokens, generated_tokens;
     double t_forward, t_sample;
+    int64_t decode_steps, decode_tokens; /* steps with no prompt tokens in them */
+    double t_decode;                     /* their forward + sampling time */
     int kv_blocks_total, kv_blocks_free; /* now */
 } sq_engine_stats;
 void sq_engine_get_stats(const sq_engine *en, sq_engine_stats *s);

@@ -200,25 +200,23 @@ gval gv_parse_decimal(const char *s, size_t n) {
             if (e < 100000) e = e * 10 + (s[i] - '0');
         exp10 = sign * e;
     }
-    long double f = strtold(s, NULL);
     if (!digits) return gv_bad();
-    if (over) return gv_float(f);
     int pl = places < 0 ? 0 : places;
     int e = exp10 - pl;
-    gval v;
-    if (e >= 0) {
-        if (e > 38) return gv_float(f);
+    gval v = gv_bad();
+    if (!over && e >= 0 && e <= 38) {
         i128 p = mant;
-        for (int k = 0; k < e; k++)
-            if (__builtin_mul_overflow(p, 10, &p)) return gv_float(f);
-        v = mk_ratio(p, 1, f, 0);
-    } else {
-        if (-e > 38) return gv_float(f);
+        int ovf = 0;
+        for (int k = 0; k < e && !ovf; k++) ovf = __builtin_mul_overflow(p, 10, &p);
+        if (!ovf) v = mk_ratio(p, 1, 0, 0);
+    } else if (!over && e < 0 && -e <= 38) {
         i128 q = 1;
         for (int k = 0; k < -e; k++) q *= 10;
-        v = mk_ratio(mant, q, f, 0);
+        v = mk_ratio(mant, q, 0, 0);
     }
-    v.f = f;
+    /* beyond the exact range the literal is read as a long double (strtold stops at the
+     * first character that is not part of the number) */
+    if (!v.exact) v = gv_float(strtold(s, NULL));
     if (places >= 0 || exp10 != 0) {
         v.approx = 1;
         v.places = exp10 == 0 ? places : -1;
