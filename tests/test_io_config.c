@@ -23,7 +23,7 @@ SQ_TEST(config_defaults_follow_transformers) {
     CHECK_EQ_INT(c.rope_scaling, SQ_ROPE_NONE);
     CHECK_EQ_INT(c.bos_id, -1);
     CHECK_EQ_INT(c.eos_id, -1);
-    CHECK_EQ_STR(c.torch_dtype, "float32");
+    CHECK_EQ_STR(c.torch_dtype, "");
     /* Qwen2: q/k/v bias implied; sliding_window only with use_sliding_window. */
     REQUIRE(sq_model_config_from_json(&c, "{\"model_type\": \"qwen2\", " BASE ", \"sliding_window\": 4096, "
                                           "\"use_sliding_window\": false, \"eos_token_id\": 151643}", "q.json", &e) == 0);
@@ -109,6 +109,18 @@ SQ_TEST(config_errors_name_the_field) {
     CHECK_EQ_INT(sq_model_config_from_json(&c, "{\"model_type\": ", "broken.json", &e), SQ_EPARSE);
     CHECK(strstr(e.msg, "broken.json: offset ") != NULL);
     CHECK_EQ_INT(sq_model_config_load(&c, "/nonexistent/config.json", &e), SQ_EIO);
+    /* Token ids must be ids; dtype names must be names (they are written back verbatim). */
+    CHECK_EQ_INT(sq_model_config_from_json(&c, "{\"model_type\": \"llama\", " BASE ", \"bos_token_id\": -3}",
+                                           "x.json", &e), SQ_EPARSE);
+    CHECK_EQ_INT(sq_model_config_from_json(&c, "{\"model_type\": \"llama\", " BASE ", \"eos_token_id\": [1, 1e30]}",
+                                           "x.json", &e), SQ_EPARSE);
+    CHECK_EQ_INT(sq_model_config_from_json(&c, "{\"model_type\": \"llama\", " BASE ", \"torch_dtype\": \"a\\\"b\"}",
+                                           "x.json", &e), SQ_EPARSE);
+    /* Mistral ignores attention_bias (the class has none); a default rope keeps factor 1. */
+    REQUIRE(sq_model_config_from_json(&c, "{\"model_type\": \"mistral\", " BASE ", \"attention_bias\": true, "
+                                          "\"rope_scaling\": {\"rope_type\": \"default\", \"factor\": 9.0}}", "x.json", &e) == 0);
+    CHECK_EQ_INT(c.attn_bias, 0);
+    CHECK(c.rope_factor == 1.0f);
 }
 
 SQ_TEST(config_writer_round_trips) {
@@ -134,6 +146,16 @@ SQ_TEST(config_writer_round_trips) {
         CHECKF(memcmp(&a, &b, sizeof a) == 0, "case %zu differs after a round trip:\n%s", i, out.data);
         sq_buf_free(&out);
     }
+    /* Saved into a folder and loaded back from it. */
+    {
+        sq_model_config a, b;
+        sq_err e2;
+        REQUIRE(sq_model_config_from_json(&a, cases[0], "in.json", &e2) == 0);
+        const char *dir = sq_test_tmpdir();
+        REQUIRE(sq_model_config_save(&a, dir, &e2) == 0);
+        REQUIRE(sq_model_config_load(&b, dir, &e2) == 0);
+        CHECK(memcmp(&a, &b, sizeof a) == 0);
+    }
     /* A Qwen2 without bias cannot be expressed. */
     sq_model_config c;
     sq_err e;
@@ -142,4 +164,6 @@ SQ_TEST(config_writer_round_trips) {
     sq_buf out = {0};
     CHECK_EQ_INT(sq_model_config_to_json(&c, &out), SQ_EUNSUP);
     sq_buf_free(&out);
+    CHECK_EQ_INT(sq_model_config_save(&c, sq_test_tmpdir(), &e), SQ_EUNSUP);
+    CHECK(strstr(e.msg, "qwen2") != NULL);
 }

@@ -22,7 +22,7 @@ static void build(sq_buf *b, uint32_t version, uint32_t alignment) {
     put(b, "GGUF", 4);
     put_u32(b, version);
     put_u64(b, 2);  /* tensors */
-    put_u64(b, 16); /* kv */
+    put_u64(b, 17); /* kv */
     uint8_t u8 = 200;
     int8_t i8 = -100;
     uint16_t u16 = 60000;
@@ -53,6 +53,7 @@ static void build(sq_buf *b, uint32_t version, uint32_t alignment) {
     put_key(b, "t.nested", SQ_GGUF_ARRAY), put_u32(b, SQ_GGUF_ARRAY), put_u64(b, 2);
     put_u32(b, SQ_GGUF_U32), put_u64(b, 2), put_u32(b, 1), put_u32(b, 2);
     put_u32(b, SQ_GGUF_STRING), put_u64(b, 1), put_str(b, "x");
+    put_key(b, "t.empty", SQ_GGUF_ARRAY), put_u32(b, SQ_GGUF_STRING), put_u64(b, 0);
     put_key(b, "general.alignment", SQ_GGUF_U32), put_u32(b, alignment);
     /* tensors: a [3, 2] F32 at 0 and a 64-value Q8_0 row after it (aligned). */
     put_str(b, "w"), put_u32(b, 2), put_u64(b, 3), put_u64(b, 2), put_u32(b, 0), put_u64(b, 0);
@@ -99,7 +100,13 @@ SQ_TEST(gguf_every_value_type_and_nesting) {
         REQUIRE(sq_gguf_get_arr(&g, "t.ints", SQ_GGUF_I16, &a, &e) == 0);
         CHECK(sq_gguf_arr_int(a, 0) == -1 && sq_gguf_arr_int(a, 2) == -3 && sq_gguf_arr_num(a, 1) == 2.0);
         CHECK_EQ_INT(sq_gguf_get_arr(&g, "t.ints", SQ_GGUF_F32, &a, &e), SQ_EPARSE);
+        REQUIRE(sq_gguf_get_arr(&g, "t.empty", SQ_GGUF_STRING, &a, &e) == 0);
+        CHECK(a->n == 0 && sq_gguf_arr_str(a, 0).ptr == NULL);
         REQUIRE(sq_gguf_get_arr(&g, "t.nested", SQ_GGUF_ARRAY, &a, &e) == 0);
+        sq_buf js = {0};
+        REQUIRE(sq_gguf_kv_to_json(a, &js) == 0);
+        CHECK_EQ_STR(js.data, "[[1, 2], [\"x\"]]");
+        sq_buf_free(&js);
         CHECK_EQ_INT(a->n, 2);
         CHECK_EQ_INT(a->elem_type, SQ_GGUF_ARRAY);
         const sq_gguf_tensor *w = sq_gguf_find_tensor(&g, "w"), *q = sq_gguf_find_tensor(&g, "q");

@@ -12,7 +12,7 @@
 static int cmd_serve(int argc, char **argv) {
     const char *model = NULL, *host = "127.0.0.1", *name = NULL, *key_env = NULL;
     int64_t port = 8000, max_body = 1 << 20, max_tokens = 4096, max_batch = 64, ctx_len = 0, concurrency = 64;
-    double window_ms = 2;
+    double window_ms = 5;
     sq_strlist urls = {0};
     const sq_opt opts[] = {
         {"model", SQ_OPT_STR, &model, "SPEC", "local:PATH, a model path, or http(s)://host:port/v1#name (required)"},
@@ -22,7 +22,7 @@ static int cmd_serve(int argc, char **argv) {
         {"max-body", SQ_OPT_INT, &max_body, "BYTES", "largest request body (default 1048576)"},
         {"max-tokens", SQ_OPT_INT, &max_tokens, "N", "largest max_tokens a request may ask (default 4096)"},
         {"max-batch", SQ_OPT_INT, &max_batch, "N", "requests decoded together (default 64)"},
-        {"batch-window", SQ_OPT_DOUBLE, &window_ms, "MS", "wait for more requests when idle (default 2)"},
+        {"batch-window", SQ_OPT_DOUBLE, &window_ms, "MS", "idle: gather requests arriving this close together (default 5)"},
         {"ctx-len", SQ_OPT_INT, &ctx_len, "N", "local: KV cache length per sequence (default: model's)"},
         {"concurrency", SQ_OPT_INT, &concurrency, "N", "remote: requests in flight upstream (default 64)"},
         {"url", SQ_OPT_LIST, &urls, "URL", "remote: another base URL of the same model (repeatable)"},

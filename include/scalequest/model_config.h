@@ -29,15 +29,19 @@ typedef struct sq_model_config {
     float rope_factor, rope_low_freq_factor, rope_high_freq_factor;
     int rope_original_max_pos;
     int bos_id, eos_id;  /* -1 when unknown; eos_id is the first of eos_ids */
-    char torch_dtype[16];
+    char torch_dtype[16];  /* "float32", "bfloat16", ...; "" when config.json names none */
     int n_eos;           /* eos_token_id may be a list (Llama 3): all of them, up to 8 */
     int eos_ids[8];
 } sq_model_config;
 
 /* Parse an HF config.json (the text); path is for messages. */
 int sq_model_config_from_json(sq_model_config *c, const char *json, const char *path, sq_err *e);
-/* Write config.json that transformers' AutoConfig reads back to the same model. */
+/* Write config.json that transformers' AutoConfig reads back to the same model (appends to
+ * out). SQ_EUNSUP for what HF's classes cannot express (Qwen2 without q/k/v bias, Mistral
+ * with it, Llama with a sliding window). "deepseek" is written as model_type "llama". */
 int sq_model_config_to_json(const sq_model_config *c, sq_buf *out);
+/* Validate, then write config.json atomically; path is a folder or a file name. */
+int sq_model_config_save(const sq_model_config *c, const char *path, sq_err *e);
 int sq_model_config_validate(const sq_model_config *c, sq_err *e);
 
 /* From GGUF metadata (<arch>.context_length, .embedding_length, ...; vocab size from

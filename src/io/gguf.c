@@ -422,8 +422,8 @@ int sq_gguf_get_i64(const sq_gguf *g, const char *key, int64_t *out, sq_err *e) 
     const sq_gguf_kv *kv;
     int rc = lookup(g, key, &kv, e), uns;
     if (rc) return rc;
-    int64_t s;
-    uint64_t u;
+    int64_t s = 0;
+    uint64_t u = 0;
     if (!read_int(kv->type, kv->data, &s, &u, &uns))
         return sq_fail(e, SQ_EPARSE, "%s: metadata '%s' is not an integer (type %d)", g->path, key, kv->type);
     if (uns && u > INT64_MAX) return sq_fail(e, SQ_ERANGE, "%s: metadata '%s' is out of range", g->path, key);
@@ -502,8 +502,8 @@ int64_t sq_gguf_arr_int(const sq_gguf_kv *kv, uint64_t i) {
     size_t es = scalar_size(kv->elem_type);
     if (!es) return 0;
     const uint8_t *p = kv->data + i * es;
-    int64_t s;
-    uint64_t u;
+    int64_t s = 0;
+    uint64_t u = 0;
     int uns;
     if (read_int(kv->elem_type, p, &s, &u, &uns)) return uns ? (int64_t)u : s;
     if (kv->elem_type == SQ_GGUF_BOOL) return p[0] != 0;
@@ -526,8 +526,8 @@ double sq_gguf_arr_num(const sq_gguf_kv *kv, uint64_t i) {
         return d;
     }
     if (kv->elem_type == SQ_GGUF_BOOL) return p[0] != 0;
-    int64_t s;
-    uint64_t u;
+    int64_t s = 0;
+    uint64_t u = 0;
     int uns;
     read_int(kv->elem_type, p, &s, &u, &uns);
     return uns ? (double)u : (double)s;

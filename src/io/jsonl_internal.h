@@ -12,6 +12,8 @@
 
 /* Validate one line; on failure give the 0-based byte offset and a static reason. */
 int sq_jsonl_check(const char *line, size_t len, size_t *bad_offset, const char **why);
+/* Turn the 64-byte block scanner off (1 = on, the default): the fuzzer compares the two. */
+void sq_jsonl_use_blocks(int on);
 /* Length of the strict UTF-8 sequence at p (first byte >= 0x80), or 0 when invalid. */
 size_t sq_utf8_seq_len(const uint8_t *p, const uint8_t *end);
 

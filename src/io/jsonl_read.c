@@ -13,7 +13,9 @@
 
 #include "jsonl_internal.h"
 
-#define READ_CHUNK (1u << 20)
+/* Small enough that a chunk is still in L2 when the validator reaches it (4 MB reads ran
+ * at half the speed), large enough that system calls do not matter. */
+#define READ_CHUNK (128u << 10)
 #define WARN_FIRST 10 /* bad lines warned one by one with skip_bad; the rest only counted */
 
 struct sq_jsonl_reader {
@@ -43,7 +45,7 @@ static int reader_new(sq_jsonl_reader **out, const char *name, int skip_bad, sq_
 int sq_jsonl_open(sq_jsonl_reader **out, const char *path, int skip_bad, sq_err *e) {
     *out = NULL;
     int is_stdin = !strcmp(path, "-");
-    sq_jsonl_reader *r;
+    sq_jsonl_reader *r = NULL;
     int rc = reader_new(&r, is_stdin ? "<stdin>" : path, skip_bad, e);
     if (rc) return rc;
     if (is_stdin) {
@@ -64,7 +66,7 @@ int sq_jsonl_open(sq_jsonl_reader **out, const char *path, int skip_bad, sq_err 
         if (fstat(r->fd, &st) == 0 && S_ISREG(st.st_mode)) r->size = (int64_t)st.st_size;
         posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     }
-    r->cap = 4 * READ_CHUNK;
+    r->cap = 8 * READ_CHUNK;
     r->buf = malloc(r->cap);
     if (!r->buf) {
         sq_jsonl_close(r);
@@ -77,7 +79,7 @@ int sq_jsonl_open(sq_jsonl_reader **out, const char *path, int skip_bad, sq_err 
 int sq_jsonl_open_mem(sq_jsonl_reader **out, const char *name, const void *data, size_t len, int skip_bad,
                       sq_err *e) {
     *out = NULL;
-    sq_jsonl_reader *r;
+    sq_jsonl_reader *r = NULL;
     int rc = reader_new(&r, name, skip_bad, e);
     if (rc) return rc;
     /* Never written: mem mode only reads and never refills. "" keeps memchr off NULL. */
@@ -106,7 +108,7 @@ static int fill(sq_jsonl_reader *r, sq_err *e) {
         r->cap = cap;
     }
     for (;;) {
-        ssize_t n = read(r->fd, r->buf + r->end, r->cap - r->end);
+        ssize_t n = read(r->fd, r->buf + r->end, READ_CHUNK);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return sq_fail(e, SQ_EIO, "%s: read failed: %s", r->path, strerror(errno));
         if (n == 0) r->eof = 1;

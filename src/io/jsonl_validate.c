@@ -63,6 +63,107 @@ static inline const uint8_t *skip_plain(const uint8_t *p, const uint8_t *end) {
     return p;
 }
 
+/* Bytes that may follow a backslash, other than 'u' (which needs four hex digits). */
+static const uint8_t simple_escape[256] = {['"'] = 1, ['\\'] = 1, ['/'] = 1, ['b'] = 1,
+                                           ['f'] = 1, ['n'] = 1, ['r'] = 1, ['t'] = 1};
+
+#if defined(__AVX2__)
+#define SQ_HAVE_BLOCKS 1
+static int g_blocks = 1;
+void sq_jsonl_use_blocks(int on) { g_blocks = on; }
+
+/* Masks of one 64-byte block (bit i = byte i): quotes, backslashes, "special" bytes (< 0x20
+ * or >= 0x80: one signed compare catches both), and bytes allowed after a backslash other
+ * than 'u' (" \ / b f n r t), classified by a two-nibble table lookup. */
+static inline void block_masks(const uint8_t *p, uint64_t *quote, uint64_t *bslash, uint64_t *special,
+                               uint64_t *simple) {
+    /* Each escape byte gets a bit for its high nibble (2, 5, 6, 7 -> bits 0..3); the low
+     * nibble table sets that bit for the low nibbles that occur with it. */
+    const __m256i hi_tab = _mm256_setr_epi8(0, 0, 1, 0, 0, 2, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0, /* */
+                                            0, 0, 1, 0, 0, 2, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m256i lo_tab = _mm256_setr_epi8(0, 0, 1 | 4 | 8, 0, 8, 0, 4, 0, 0, 0, 0, 0, 2, 0, 4, 1, /* */
+                                            0, 0, 1 | 4 | 8, 0, 8, 0, 4, 0, 0, 0, 0, 0, 2, 0, 4, 1);
+    const __m256i q = _mm256_set1_epi8('"'), bs = _mm256_set1_epi8('\\'), sp = _mm256_set1_epi8(0x20);
+    const __m256i nib = _mm256_set1_epi8(0x0F), zero = _mm256_setzero_si256();
+    uint64_t m[4] = {0, 0, 0, 0};
+    for (int h = 0; h < 2; h++) {
+        __m256i b = _mm256_loadu_si256((const __m256i *)(p + 32 * h));
+        __m256i cls = _mm256_and_si256(_mm256_shuffle_epi8(hi_tab, _mm256_and_si256(_mm256_srli_epi16(b, 4), nib)),
+                                       _mm256_shuffle_epi8(lo_tab, _mm256_and_si256(b, nib)));
+        m[0] |= (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b, q)) << (32 * h);
+        m[1] |= (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b, bs)) << (32 * h);
+        m[2] |= (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpgt_epi8(sp, b)) << (32 * h);
+        m[3] |= (uint64_t)(uint32_t)~_mm256_movemask_epi8(_mm256_cmpeq_epi8(cls, zero)) << (32 * h);
+    }
+    *quote = m[0], *bslash = m[1], *special = m[2];
+    /* Bytes >= 0x80 index the tables with their top bit set, which pshufb maps to 0 for the
+     * low-nibble lookup; mask them out anyway so the rule does not rest on that. */
+    *simple = m[3] & ~m[2];
+}
+
+/* Skip string contents 64 bytes at a time, escapes included, without a branch per escape
+ * (math text is full of LaTeX backslashes). A byte is escaped when it follows a run of
+ * backslashes of odd length; runs are found with one addition each way: adding a run's
+ * start bit to the backslash mask carries through the run and lands just past its end, and
+ * the parity of start and end tells odd from even length.
+ * Stops at the first byte that needs the byte-by-byte path: the closing quote, a control
+ * or non-ASCII byte, the backslash of a \u or bad escape. Returns p when fewer than 64
+ * bytes are left, or the backslash just before p when it escapes p. */
+static inline const uint8_t *skip_blocks(const uint8_t *p, const uint8_t *end) {
+    const uint64_t even = 0x5555555555555555ull, odd = ~even;
+    uint64_t carry = 0; /* 1: the first byte of this block is escaped by the previous block */
+    if (!g_blocks) return p;
+    while (end - p >= 64) {
+        if (!carry) {
+            /* Plain text, the common block: one OR of three compares, no escape work. */
+            __m256i lo = _mm256_loadu_si256((const __m256i *)p), hi = _mm256_loadu_si256((const __m256i *)(p + 32));
+            const __m256i q = _mm256_set1_epi8('"'), bs = _mm256_set1_epi8('\\'), sp = _mm256_set1_epi8(0x20);
+            __m256i any = _mm256_or_si256(
+                _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(lo, q), _mm256_cmpeq_epi8(hi, q)),
+                                _mm256_or_si256(_mm256_cmpeq_epi8(lo, bs), _mm256_cmpeq_epi8(hi, bs))),
+                _mm256_or_si256(_mm256_cmpgt_epi8(sp, lo), _mm256_cmpgt_epi8(sp, hi)));
+            if (_mm256_testz_si256(any, any)) {
+                p += 64;
+                continue;
+            }
+        }
+        uint64_t quote, bslash, special, simple;
+        block_masks(p, &quote, &bslash, &special, &simple);
+        uint64_t b = bslash & ~carry;
+        uint64_t starts = b & ~(b << 1);
+        uint64_t from_even, from_odd;
+        (void)__builtin_add_overflow(b, starts & even, &from_even);
+        int carry_out = __builtin_add_overflow(b, starts & odd, &from_odd);
+        uint64_t escaped = (((from_even & ~b) & odd) | ((from_odd & ~b) & even)) | carry;
+        uint64_t bad_escape = escaped & ~simple;
+        if (bad_escape & 1) return p - 1; /* its backslash ended the previous block */
+        uint64_t stop = ((quote | special) & ~escaped) | (bad_escape >> 1);
+        /* Non-ASCII text is checked here, sequence by sequence, without leaving the block. */
+        while (stop) {
+            int i = __builtin_ctzll(stop);
+            if (p[i] < 0x80) return p + i;
+            size_t n = sq_utf8_seq_len(p + i, end);
+            if (!n) return p + i;
+            if (i + (int)n >= 64) break; /* runs into the next block: restart after it */
+            stop &= ~(((1ull << n) - 1) << i);
+        }
+        if (stop) {
+            /* A backslash cannot precede a multi-byte sequence here (that is a bad escape,
+             * stopped on above), so no run of backslashes carries over the restart. */
+            p += __builtin_ctzll(stop);
+            p += sq_utf8_seq_len(p, end);
+            carry = 0;
+            continue;
+        }
+        carry = (uint64_t)carry_out;
+        p += 64;
+    }
+    return carry ? p - 1 : p;
+}
+#else
+void sq_jsonl_use_blocks(int on) { (void)on; }
+#endif
+
 /* One UTF-8 sequence starting at a byte >= 0x80: strict (no overlongs, no surrogates,
  * nothing above U+10FFFF). Returns its length or 0. */
 size_t sq_utf8_seq_len(const uint8_t *p, const uint8_t *end) {
@@ -104,6 +205,19 @@ static int hex4(const uint8_t *p, const uint8_t *end, unsigned *out) {
 static int scan_string(vstate *v) {
     const uint8_t *open = v->p - 1;
     for (;;) {
+#ifdef SQ_HAVE_BLOCKS
+        /* Most strings are short (keys, ids): one 32-byte probe finds their end; only a
+         * string longer than that pays for the 64-byte block machinery. */
+        if (v->end - v->p >= 32) {
+            __m256i b = _mm256_loadu_si256((const __m256i *)v->p);
+            uint32_t bits = (uint32_t)_mm256_movemask_epi8(
+                _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(b, _mm256_set1_epi8('"')),
+                                                _mm256_cmpeq_epi8(b, _mm256_set1_epi8('\\'))),
+                                _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), b)));
+            if (bits) v->p += __builtin_ctz(bits);
+            else v->p = skip_blocks(v->p + 32, v->end);
+        }
+#endif
         v->p = skip_plain(v->p, v->end);
         if (v->p >= v->end) return fail_at(v, open, "unterminated string");
         uint8_t c = *v->p;
@@ -129,14 +243,18 @@ static int scan_string(vstate *v) {
                 }
                 continue;
             }
-            if (!strchr("\"\\/bfnrt", x) || x == 0) return fail_at(v, v->p, "bad escape in string");
+            if (!simple_escape[x]) return fail_at(v, v->p, "bad escape in string");
             v->p += 2;
             continue;
         }
         if (c < 0x20) return fail_at(v, v->p, c == '\n' ? "unterminated string" : "control character in string");
-        size_t n = sq_utf8_seq_len(v->p, v->end);
-        if (!n) return fail_at(v, v->p, "invalid UTF-8");
-        v->p += n;
+        /* A run of non-ASCII text (CJK, say) stays in this loop rather than re-entering
+         * the block scan for every character. */
+        do {
+            size_t n = sq_utf8_seq_len(v->p, v->end);
+            if (!n) return fail_at(v, v->p, "invalid UTF-8");
+            v->p += n;
+        } while (v->p < v->end && *v->p >= 0x80);
     }
 }
 

@@ -82,18 +82,31 @@ static int parse_rope(const jctx *j, const cJSON *rs, sq_model_config *c) {
         c->rope_scaling = SQ_ROPE_YARN;
     else
         return sq_fail(j->e, SQ_EUNSUP, "%s: rope scaling type \"%.40s\" is not supported", j->path, ty);
+    /* Only the fields the chosen scaling uses, so that what we keep is what we write. */
+    c->rope_factor = 1.0f;
+    c->rope_low_freq_factor = c->rope_high_freq_factor = 0;
+    c->rope_original_max_pos = 0;
+    if (c->rope_scaling == SQ_ROPE_NONE) return 0;
     if ((rc = get_float(j, rs, "factor", &c->rope_factor)) ||
-        (rc = get_float(j, rs, "low_freq_factor", &c->rope_low_freq_factor)) ||
-        (rc = get_float(j, rs, "high_freq_factor", &c->rope_high_freq_factor)) ||
         (rc = get_int(j, rs, "original_max_position_embeddings", 0, &c->rope_original_max_pos)))
         return rc;
+    if (c->rope_scaling == SQ_ROPE_LLAMA3 &&
+        ((rc = get_float(j, rs, "low_freq_factor", &c->rope_low_freq_factor)) ||
+         (rc = get_float(j, rs, "high_freq_factor", &c->rope_high_freq_factor))))
+        return rc;
     return 0;
+}
+
+static int is_token_id(const cJSON *x) {
+    return cJSON_IsNumber(x) && x->valuedouble >= 0 && x->valuedouble <= 2147483647.0 &&
+           x->valuedouble == floor(x->valuedouble);
 }
 
 static int parse_token_ids(const jctx *j, const char *key, int *first, int *list, int *n) {
     const cJSON *it = item(j, NULL, key);
     if (!it) return 0;
     if (cJSON_IsNumber(it)) {
+        if (!is_token_id(it)) return sq_fail(j->e, SQ_EPARSE, "%s: \"%s\" is not a token id", j->path, key);
         *first = (int)it->valuedouble;
         if (list) {
             list[0] = *first;
@@ -104,7 +117,7 @@ static int parse_token_ids(const jctx *j, const char *key, int *first, int *list
     if (cJSON_IsArray(it) && list) {
         *n = 0;
         for (const cJSON *x = it->child; x; x = x->next) {
-            if (!cJSON_IsNumber(x)) return sq_fail(j->e, SQ_EPARSE, "%s: \"%s\" must hold integers", j->path, key);
+            if (!is_token_id(x)) return sq_fail(j->e, SQ_EPARSE, "%s: \"%s\" must hold token ids", j->path, key);
             if (*n < 8) list[(*n)++] = (int)x->valuedouble;
         }
         if (*n) *first = list[0];
@@ -165,7 +178,8 @@ int sq_model_config_from_json(sq_model_config *c, const char *json, const char *
         (rc = get_float(&j, NULL, "rms_norm_eps", &c->norm_eps)) ||
         (rc = get_bool(&j, NULL, "tie_word_embeddings", &c->tie_embeddings)))
         goto out;
-    if (strcmp(ad->arch, "qwen2") != 0 && (rc = get_bool(&j, NULL, "attention_bias", &c->attn_bias))) goto out;
+    /* Only LlamaConfig has attention_bias; Mistral has no bias and Qwen2 always has it. */
+    if (!strcmp(ad->arch, "llama") && (rc = get_bool(&j, NULL, "attention_bias", &c->attn_bias))) goto out;
     /* transformers 5 folds rope_theta and the scaling into rope_parameters. */
     const cJSON *rp = item(&j, NULL, "rope_parameters");
     if ((rc = parse_rope(&j, item(&j, NULL, "rope_scaling"), c)) || (rc = parse_rope(&j, rp, c))) goto out;
@@ -184,11 +198,12 @@ int sq_model_config_from_json(sq_model_config *c, const char *json, const char *
         goto out;
     const cJSON *dt = item(&j, NULL, "torch_dtype");
     if (!dt) dt = item(&j, NULL, "dtype");
-    if (dt && !cJSON_IsString(dt)) {
-        rc = sq_fail(e, SQ_EPARSE, "%s: \"torch_dtype\" must be a string", path);
+    if (dt && (!cJSON_IsString(dt) || strlen(dt->valuestring) >= sizeof c->torch_dtype ||
+               strspn(dt->valuestring, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(dt->valuestring))) {
+        rc = sq_fail(e, SQ_EPARSE, "%s: \"torch_dtype\" must be a dtype name such as \"bfloat16\"", path);
         goto out;
     }
-    snprintf(c->torch_dtype, sizeof c->torch_dtype, "%s", dt ? dt->valuestring : "float32");
+    snprintf(c->torch_dtype, sizeof c->torch_dtype, "%s", dt ? dt->valuestring : "");
     rc = sq_model_config_validate(c, e);
     if (rc) sq_err_wrap(e, "%s", path);
 out:
@@ -209,8 +224,11 @@ int sq_model_config_validate(const sq_model_config *c, sq_err *e) {
     if (!(c->rope_theta > 0) || !isfinite(c->rope_theta)) return sq_fail(e, SQ_EINVAL, "rope_theta must be positive");
     if (!(c->norm_eps > 0) || !isfinite(c->norm_eps)) return sq_fail(e, SQ_EINVAL, "rms_norm_eps must be positive");
     if (c->sliding_window < 0) return sq_fail(e, SQ_EINVAL, "sliding_window must not be negative");
-    if (c->rope_scaling != SQ_ROPE_NONE && !(c->rope_factor > 0))
+    if (c->rope_scaling != SQ_ROPE_NONE && (!(c->rope_factor > 0) || !isfinite(c->rope_factor)))
         return sq_fail(e, SQ_EINVAL, "rope scaling factor must be positive");
+    if (c->rope_original_max_pos < 0 || !isfinite(c->rope_high_freq_factor) || !isfinite(c->rope_low_freq_factor))
+        return sq_fail(e, SQ_EINVAL, "rope scaling parameters out of range");
+    if (c->bos_id < -1 || c->eos_id < -1) return sq_fail(e, SQ_EINVAL, "token ids must not be negative");
     if (c->rope_scaling == SQ_ROPE_LLAMA3 &&
         (c->rope_original_max_pos <= 0 || !(c->rope_low_freq_factor > 0) ||
          !(c->rope_high_freq_factor > c->rope_low_freq_factor)))
@@ -253,7 +271,9 @@ int sq_model_config_to_json(const sq_model_config *c, sq_buf *out) {
         sq_buf_printf(out, "  \"eos_token_id\": %d,\n", c->eos_id);
     else
         sq_buf_puts(out, "  \"eos_token_id\": null,\n");
-    sq_buf_printf(out, "  \"head_dim\": %d,\n  \"hidden_act\": \"silu\",\n  \"hidden_size\": %d,\n", c->head_dim, c->dim);
+    /* Qwen2's class has no head_dim field: write it only when it is not the default. */
+    if (!qwen || c->head_dim != c->dim / c->n_heads) sq_buf_printf(out, "  \"head_dim\": %d,\n", c->head_dim);
+    sq_buf_printf(out, "  \"hidden_act\": \"silu\",\n  \"hidden_size\": %d,\n", c->dim);
     sq_buf_printf(out, "  \"intermediate_size\": %d,\n  \"max_position_embeddings\": %d,\n", c->ffn_dim, c->max_seq_len);
     sq_buf_printf(out, "  \"model_type\": \"%s\",\n  \"num_attention_heads\": %d,\n", ad->model_type, c->n_heads);
     sq_buf_printf(out, "  \"num_hidden_layers\": %d,\n  \"num_key_value_heads\": %d,\n", c->n_layers, c->n_kv_heads);
@@ -277,9 +297,29 @@ int sq_model_config_to_json(const sq_model_config *c, sq_buf *out) {
     if (!llama && !c->sliding_window) sq_buf_puts(out, "  \"sliding_window\": null,\n");
     if (qwen) sq_buf_printf(out, "  \"use_sliding_window\": %s,\n", c->sliding_window ? "true" : "false");
     sq_buf_printf(out, "  \"tie_word_embeddings\": %s,\n", c->tie_embeddings ? "true" : "false");
-    sq_buf_printf(out, "  \"torch_dtype\": \"%s\",\n", c->torch_dtype[0] ? c->torch_dtype : "float32");
+    if (c->torch_dtype[0]) sq_buf_printf(out, "  \"torch_dtype\": \"%s\",\n", c->torch_dtype);
     if (sq_buf_printf(out, "  \"vocab_size\": %d\n}\n", c->vocab_size)) return SQ_ENOMEM;
     return 0;
+}
+
+int sq_model_config_save(const sq_model_config *c, const char *path, sq_err *e) {
+    int rc = sq_model_config_validate(c, e);
+    if (rc) return rc;
+    sq_buf b = {0};
+    rc = sq_model_config_to_json(c, &b);
+    if (rc == SQ_EUNSUP)
+        rc = sq_fail(e, rc, "%s: a %s config with q/k/v bias %d and sliding window %d cannot be written as config.json",
+                     path, c->arch, c->attn_bias, c->sliding_window);
+    else if (rc)
+        rc = sq_fail(e, rc, "%s: out of memory", path);
+    char *file = NULL;
+    if (!rc) {
+        file = sq_dir_exists(path) ? sq_path_join(path, "config.json") : sq_strdup(path);
+        rc = file ? sq_file_write_atomic(file, b.data, b.len, e) : sq_fail(e, SQ_ENOMEM, "out of memory");
+    }
+    free(file);
+    sq_buf_free(&b);
+    return rc;
 }
 
 int sq_model_config_load(sq_model_config *c, const char *path, sq_err *e) {

@@ -39,8 +39,13 @@ static int cmp_name(const void *a, const void *b) {
 static int put_json_string(sq_buf *b, const char *s) {
     int rc = sq_buf_puts(b, "\"");
     for (const unsigned char *p = (const unsigned char *)s; *p && !rc; p++) {
+        /* The escapes serde_json (HF's writer) uses, so headers match byte for byte. */
+        const char *short_esc = *p == '\n' ? "\\n" : *p == '\t' ? "\\t" : *p == '\r' ? "\\r" : *p == '\b' ? "\\b"
+                              : *p == '\f' ? "\\f" : NULL;
         if (*p == '"' || *p == '\\')
             rc = sq_buf_printf(b, "\\%c", *p);
+        else if (short_esc)
+            rc = sq_buf_puts(b, short_esc);
         else if (*p < 0x20)
             rc = sq_buf_printf(b, "\\u%04x", *p);
         else

@@ -152,6 +152,8 @@ int sq_backend_open_http(sq_backend **out, const char *url, const sq_backend_opt
         return sq_fail(e, SQ_ENET, "curl_multi_init failed");
     }
     curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)h->concurrency);
+    /* keep every connection open between requests instead of reconnecting */
+    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)(h->concurrency * h->n_urls + 8));
     snprintf(h->base.name, sizeof h->base.name, "%s", h->model);
     *out = &h->base;
     return 0;
@@ -359,9 +361,11 @@ static int http_generate(sq_backend *b, const sq_gen_request *reqs, int n, sq_ge
             done++;
         }
         if (done >= n || st.stop) break;
+        /* A finished transfer freed a slot: fill it before waiting on the sockets. */
+        if (running < h->concurrency && next_fresh < n) continue;
         double until = wake - sq_now();
-        int ms = running > 0 ? 50 : (int)(SQ_MAX(until, 0.001) * 1000);
-        if (running > 0 && n_delayed > 0) ms = SQ_MIN(ms, (int)(SQ_MAX(until, 0.001) * 1000));
+        int ms = (int)(SQ_MAX(until, 0.001) * 1000);
+        if (running > 0) ms = SQ_MIN(ms, 100);
         curl_multi_poll(h->multi, NULL, 0, SQ_MAX(ms, 1), &numfds);
     }
     if (st.stop) rc = sq_fail(e, SQ_EINTR, "stopped by the caller after %d of %d requests", done, n);

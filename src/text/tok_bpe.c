@@ -5,6 +5,7 @@
  * position, so each merge costs O(log n) and a 1 MB pre-token with no spaces still finishes.
  * A popped candidate is checked against the symbols it names, since earlier merges may have
  * consumed them (the same lazy-deletion rule HF and llama.cpp use, so ties break alike). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,7 +86,45 @@ static int push_rank_pair(const sq_tokenizer *t, tok_scratch *w, int32_t l) {
     return heap_push(w, (cand){(double)p->rank, l, r, p->id});
 }
 
+/* Short words (nearly all of them): the best pair is found by scanning cached ranks, which
+ * beats the heap's bookkeeping; same result, since both take the lowest (rank, position). */
+#define SHORT_WORD 48
+static void merge_short(const sq_tokenizer *t, tok_scratch *w) {
+    sym *s = w->sym;
+    int32_t rank[SHORT_WORD], into[SHORT_WORD];
+    for (int32_t i = 0; i >= 0; i = s[i].next) {
+        const tok_pair *p = s[i].next >= 0 ? tok_pairmap_get(&t->merges, s[i].id, s[s[i].next].id) : NULL;
+        rank[i] = p ? p->rank : INT32_MAX;
+        into[i] = p ? p->id : -1;
+    }
+    for (;;) {
+        int32_t best = -1;
+        for (int32_t i = 0; i >= 0; i = s[i].next)
+            if (rank[i] != INT32_MAX && (best < 0 || rank[i] < rank[best])) best = i;
+        if (best < 0) return;
+        int32_t r = s[best].next;
+        s[best].id = into[best];
+        s[best].len += s[r].len;
+        s[r].len = 0;
+        s[best].next = s[r].next;
+        if (s[r].next >= 0) s[s[r].next].prev = best;
+        int32_t fix[2] = {s[best].prev, best};
+        for (int k = 0; k < 2; k++) {
+            int32_t i = fix[k];
+            if (i < 0) continue;
+            const tok_pair *p = s[i].next >= 0 ? tok_pairmap_get(&t->merges, s[i].id, s[s[i].next].id) : NULL;
+            rank[i] = p ? p->rank : INT32_MAX;
+            into[i] = p ? p->id : -1;
+        }
+    }
+}
+
 static int merge_by_rank(const sq_tokenizer *t, tok_scratch *w) {
+    if (w->nsym == 0) return 0;
+    if (w->nsym <= SHORT_WORD) {
+        merge_short(t, w);
+        return 0;
+    }
     w->nheap = 0;
     for (int32_t i = 0; i + 1 < (int32_t)w->nsym; i++)
         if (push_rank_pair(t, w, i)) return SQ_ENOMEM;
@@ -152,9 +191,12 @@ int tok_bpe_word(const sq_tokenizer *t, const char *s, size_t n, tok_scratch *w,
     if (t->byte_level) {
         if (t->ignore_merges) {
             sq_buf_reset(&w->mapped);
+            if (sq_buf_reserve(&w->mapped, 2 * n)) return SQ_ENOMEM;
+            char *m = w->mapped.data;
             for (size_t i = 0; i < n; i++) {
-                char o[4];
-                if (sq_buf_append(&w->mapped, o, (size_t)tok_utf8_put(tok_byte_to_cp(u[i]), o))) return SQ_ENOMEM;
+                const uint8_t *c = t->byte_utf8[u[i]];
+                m[w->mapped.len++] = (char)c[1];
+                if (c[0] == 2) m[w->mapped.len++] = (char)c[2];
             }
             int32_t id = tok_lookup(t, w->mapped.data, w->mapped.len);
             if (id >= 0) return tok_ids_push(out, id);
@@ -189,12 +231,18 @@ int tok_bpe_word(const sq_tokenizer *t, const char *s, size_t n, tok_scratch *w,
             int32_t id = tok_lookup(t, s, n);
             if (id >= 0) return tok_ids_push(out, id);
         }
+        /* An unknown character waits as a pending <unk> (fused with the next unknown ones)
+         * and is written when the next known character arrives; byte-fallback tokens do not
+         * flush it. That ordering is HF's, so ids match it exactly. */
+        int32_t unk_start = -1, unk_len = 0;
         for (size_t i = 0; i < n;) {
             uint32_t cp;
             int k = tok_utf8_next(u + i, n - i, &cp);
             if (!k) k = 1;
             int32_t id = tok_lookup(t, s + i, (size_t)k);
             if (id >= 0) {
+                if (unk_start >= 0 && sym_push(w, t->unk, (uint32_t)unk_start, (uint32_t)unk_len)) return SQ_ENOMEM;
+                unk_start = -1;
                 if (sym_push(w, id, (uint32_t)i, (uint32_t)k)) return SQ_ENOMEM;
             } else {
                 int all = t->byte_fallback;
@@ -203,13 +251,18 @@ int tok_bpe_word(const sq_tokenizer *t, const char *s, size_t n, tok_scratch *w,
                     for (int j = 0; j < k; j++)
                         if (sym_push(w, t->byte_id[u[i + j]], (uint32_t)(i + j), 1)) return SQ_ENOMEM;
                 } else if (t->unk >= 0) {
-                    size_t ns = w->nsym;
-                    if (t->fuse_unk && ns > 0 && w->sym[ns - 1].id == t->unk) w->sym[ns - 1].len += (uint32_t)k;
-                    else if (sym_push(w, t->unk, (uint32_t)i, (uint32_t)k)) return SQ_ENOMEM;
+                    if (unk_start >= 0 && t->fuse_unk) {
+                        unk_len += k;
+                    } else {
+                        if (unk_start >= 0 && sym_push(w, t->unk, (uint32_t)unk_start, (uint32_t)unk_len))
+                            return SQ_ENOMEM;
+                        unk_start = (int32_t)i, unk_len = k;
+                    }
                 }
             }
             i += (size_t)k;
         }
+        if (unk_start >= 0 && sym_push(w, t->unk, (uint32_t)unk_start, (uint32_t)unk_len)) return SQ_ENOMEM;
         if (merge_by_rank(t, w)) return SQ_ENOMEM;
     }
     for (int32_t i = w->nsym ? 0 : -1; i >= 0; i = w->sym[i].next)

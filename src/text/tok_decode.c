@@ -15,6 +15,7 @@ int sq_tok_decode(const sq_tokenizer *t, const int32_t *ids, size_t n, int flags
     *text = NULL;
     if (len) *len = 0;
     if (sq_buf_reserve(&b, n * 4 + 1)) return sq_fail(e, SQ_ENOMEM, "tokenizer: out of memory");
+    int started = 0; /* the leading-space rule applies to the first token that comes out */
     for (size_t i = 0; i < n; i++) {
         int32_t id = ids[i];
         if (id < 0 || id >= t->n_vocab) {
@@ -25,7 +26,13 @@ int sq_tok_decode(const sq_tokenizer *t, const int32_t *ids, size_t n, int flags
         if (skip_id(t, id, flags)) continue;
         const char *s = t->bytes_pool + t->boff[id];
         size_t k = t->blen[id];
-        if (b.len == 0 && t->strip_leading_space && k && s[0] == ' ') s++, k--;
+        if (!started && k) {
+            if (t->strip_leading_space && s[0] == ' ') s++, k--;
+            started = 1;
+        } else if (started && t->decoder == DEC_NONE && sq_buf_append(&b, " ", 1)) {
+            sq_buf_free(&b);
+            return sq_fail(e, SQ_ENOMEM, "tokenizer: out of memory");
+        }
         if (sq_buf_append(&b, s, k)) {
             sq_buf_free(&b);
             return sq_fail(e, SQ_ENOMEM, "tokenizer: out of memory");
@@ -66,6 +73,9 @@ int sq_tok_stream_push(sq_tok_stream *s, int32_t id, sq_buf *out, sq_err *e) {
     if (!s->started && k) {
         if (t->strip_leading_space && p[0] == ' ') p++, k--;
         s->started = 1;
+    } else if (s->started && t->decoder == DEC_NONE) {
+        /* with no decoder HF joins the pieces with spaces */
+        if (sq_buf_append(out, " ", 1)) return sq_fail(e, SQ_ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < k; i++) {
         s->held[s->nheld++] = p[i];

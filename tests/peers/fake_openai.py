@@ -102,10 +102,14 @@ class Handler(BaseHTTPRequestHandler):
         self._send(200, resp)
 
 
+class Server(ThreadingHTTPServer):
+    request_queue_size = 256  # 64 clients connect at once; the default backlog of 5 drops SYNs
+    daemon_threads = True
+
+
 def start():
     """Start on a free loopback port in a daemon thread; returns (server, port)."""
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    srv.daemon_threads = True
+    srv = Server(("127.0.0.1", 0), Handler)
     srv.state = State()
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv, srv.server_address[1]

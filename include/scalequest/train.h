@@ -1,0 +1,267 @@
+/* train — a Llama-family model that learns: forward with saved activations, backward for
+ * every layer, losses (masked cross-entropy, DPO/QPO, MSE on a scalar head), AdamW,
+ * schedules, packing and checkpoints.
+ *
+ * Layout follows llm.c: every parameter lives in one fp32 buffer (`params`) with named views
+ * (`w`), the gradients in a second buffer of the same layout (`grads`, views `g`), and the
+ * activations of one step in one arena sized for the largest batch seen. A sq_tmodel owns all
+ * three; sq_tm_free releases them. Batches, targets and loss inputs belong to the caller and
+ * are only read. The tensor table names each parameter as HF transformers does, so a
+ * checkpoint is a plain HF folder.
+ *
+ * A batch is B rows of T tokens. Packing several short examples into one row is expressed by
+ * `pos` (position ids that restart at each example) and `seg_start` (the index, within the
+ * row, where the token's example begins): attention never looks before seg_start, so packed
+ * examples do not see each other.
+ */
+#ifndef SCALEQUEST_TRAIN_H
+#define SCALEQUEST_TRAIN_H
+
+#include <stdint.h>
+
+#include "scalequest/base.h"
+#include "scalequest/model_config.h"
+#include "scalequest/tokenizer.h"
+
+/* ---- the model ------------------------------------------------------------------------- */
+
+typedef struct sq_tm_tensor {
+    char name[80];  /* HF name, e.g. "model.layers.0.self_attn.q_proj.weight" */
+    int ndim;
+    int64_t shape[2];
+    size_t offset, numel; /* in floats, into params/grads */
+    int decay;      /* weight decay applies (matrices); biases and norms are exempt */
+} sq_tm_tensor;
+
+typedef struct sq_tm_layer_w {
+    float *ln1, *wq, *bq, *wk, *bk, *wv, *bv, *wo, *ln2, *wg, *wu, *wd;
+} sq_tm_layer_w;
+
+typedef struct sq_tm_weights {
+    float *embed, *lm_head, *norm, *score; /* lm_head == embed when tied; score NULL without head */
+    sq_tm_layer_w *layer;
+} sq_tm_weights;
+
+typedef struct sq_tbatch {
+    int B, T;
+    const int32_t *tokens;    /* [B*T] */
+    const int32_t *targets;   /* [B*T] next token to predict, -1 for none (may be NULL) */
+    const int32_t *pos;       /* [B*T] position ids */
+    const int32_t *seg_start; /* [B*T] row index where the token's example starts */
+} sq_tbatch;
+
+typedef struct sq_tm_acts sq_tm_acts;
+
+typedef struct sq_tmodel {
+    sq_model_config cfg;
+    int has_score;  /* a scalar head "score.weight" [1, dim] on the last hidden state */
+    int n_tensors;
+    sq_tm_tensor *tensors;
+    size_t n_params;
+    float *params, *grads;
+    sq_tm_weights w, g;
+    sq_tm_acts *acts;
+    float *rope_cos, *rope_sin; /* [max_seq_len, head_dim/2] */
+    /* Outputs of the last forward: logp of each target [B*T] (0 where none) and the final
+     * normed hidden state [B*T, dim]. Valid until the next forward. */
+    float *logp, *hidden;
+} sq_tmodel;
+
+/* Lay out the tensors of cfg (and a scalar head when has_score), allocate params and grads
+ * (zeroed). Fill the parameters with sq_tm_init_random or by loading a checkpoint. */
+int sq_tm_create(sq_tmodel *m, const sq_model_config *cfg, int has_score, sq_err *e);
+void sq_tm_free(sq_tmodel *m);
+/* Normal(0, std) matrices and embeddings, ones for norms, zeros for biases (HF's init). */
+void sq_tm_init_random(sq_tmodel *m, uint64_t seed, float std);
+const sq_tm_tensor *sq_tm_find(const sq_tmodel *m, const char *name);
+void sq_tm_zero_grad(sq_tmodel *m);
+
+/* Run the model over a batch, keeping what backward needs. With need_logits, also the LM
+ * head: m->logp[i] = log softmax(logits_i)[targets_i] for targets_i >= 0. */
+int sq_tm_forward(sq_tmodel *m, const sq_tbatch *b, int need_logits, sq_err *e);
+/* Accumulate (+=) into m->grads the gradient of a loss given through
+ *   dlogp[B*T]  dloss/dlogp per token (NULL: the loss does not use the LM head), and
+ *   score_rows[n_score], dvalue[n_score]: dloss/d(score head value) at those token rows.
+ * Must follow sq_tm_forward on the same batch. */
+int sq_tm_backward(sq_tmodel *m, const sq_tbatch *b, const float *dlogp, const int *score_rows,
+                   const float *dvalue, int n_score, sq_err *e);
+/* The scalar head's value at a token row of the last forward. */
+float sq_tm_score_value(const sq_tmodel *m, int row);
+
+/* Loops over fewer elements than this run on one thread: waking the pool costs more. */
+#define SQ_PAR_MIN 32768
+
+/* ---- backward kernels (src/kernels/ *_backward.c); all accumulate into d-inputs ------- */
+
+/* y = x * rstd * w over rows of C. dx += ..., dw += ... */
+void sq_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w,
+                         const float *rstd, int N, int C);
+/* HF rotate-half RoPE on [N, nh, hd] in place: turns d(rotated) into d(input). */
+void sq_rope_backward(float *d, const int32_t *pos, const float *cos_t, const float *sin_t, int N,
+                      int nh, int hd);
+/* h = silu(g) * u. dg, du are written (not accumulated). */
+void sq_swiglu_backward(float *dg, float *du, const float *dh, const float *g, const float *u, size_t n);
+/* Causal attention with GQA and packing; att holds the forward's probabilities
+ * [B, H, T, T]. dq, dk, dv are written. */
+void sq_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
+                           const float *k, const float *v, const float *att, const int32_t *seg_start,
+                           int B, int T, int H, int KV, int hd);
+/* y = x W^T + b with x [N, in], W [out, in]: dx (+= when accumulate), dW +=, db += (when b). */
+void sq_linear_backward(float *dx, float *dW, float *db, const float *dy, const float *x,
+                        const float *W, int N, int in, int out, int accumulate_dx);
+
+/* ---- losses ---------------------------------------------------------------------------- */
+
+/* Masked cross-entropy: loss = -sum_i w_i logp_i / norm; fills dlogp. Returns the loss. */
+double sq_loss_ce(const float *logp, const float *w, int n, double norm, float *dlogp);
+
+/* DPO (the paper's QPO, eq. 2) in TRL's sigmoid form, over n pairs:
+ *   z = beta * ((pc - rc) - (pr - rr)), loss = mean(-log sigmoid(z)),
+ *   chosen_reward = beta (pc - rc), rejected_reward = beta (pr - rr).
+ * dpc[i], dpr[i] get dloss/d(policy logp); rewards may be NULL. Returns the loss. */
+double sq_loss_dpo(const double *pc, const double *pr, const double *rc, const double *rr, int n,
+                   double beta, double *dpc, double *dpr, double *chosen_reward, double *rejected_reward);
+
+/* Mean squared error of n values against targets; fills dvalue. Returns the loss. */
+double sq_loss_mse(const float *value, const float *target, int n, float *dvalue);
+
+/* ---- optimiser and schedule ------------------------------------------------------------ */
+
+typedef struct sq_adamw {
+    float beta1, beta2, eps, weight_decay;
+    int64_t step;   /* optimiser steps taken */
+    float *m, *v;   /* [n_params], owned */
+    size_t n;
+} sq_adamw;
+
+int sq_adamw_init(sq_adamw *o, size_t n, float beta1, float beta2, float eps, float weight_decay, sq_err *e);
+void sq_adamw_free(sq_adamw *o);
+/* One step of torch.optim.AdamW (decoupled decay, bias correction) over the model's
+ * parameters; decay only where the tensor table says so. */
+void sq_adamw_step(sq_adamw *o, sq_tmodel *m, float lr);
+/* Scale grads so their global L2 norm is at most max_norm (torch's clip_grad_norm_);
+ * returns the norm before clipping. max_norm <= 0 only measures. */
+double sq_clip_grad_norm(sq_tmodel *m, double max_norm);
+
+typedef enum { SQ_SCHED_COSINE = 0, SQ_SCHED_LINEAR, SQ_SCHED_CONSTANT } sq_sched_kind;
+/* The multiplier of the peak lr at optimiser step `step` (0-based) of `total`, as HF's
+ * get_{cosine,linear,constant}_schedule_with_warmup. */
+double sq_sched_factor(sq_sched_kind k, int64_t step, int64_t total, int64_t warmup);
+int sq_sched_parse(const char *name, sq_sched_kind *k);
+
+/* ---- examples, packing and batches ------------------------------------------------------ */
+
+/* One tokenised example: ids[n], loss[n] (1 where the token is a target of the loss: the
+ * model predicts ids[i] from ids[..i-1]). For DPO the pair's two sequences are two examples
+ * with pair = its index and chosen 1/0. For regression `value` is the target. */
+typedef struct sq_texample {
+    int32_t *ids;
+    uint8_t *loss;
+    int n;
+    float value;
+} sq_texample;
+
+/* Pack examples (in the given order) into rows of T tokens, each example whole (longer ones
+ * are cut to T). Fills a batch of B rows; returns how many examples were consumed (0 when
+ * the first does not fit, which cannot happen since examples are cut). When pack is 0 each
+ * row holds one example. The buffers are owned by the packer and reused. */
+typedef struct sq_packer {
+    int B, T, pack;
+    int32_t *tokens, *targets, *pos, *seg_start;
+    float *weight;      /* [B*T] loss weight of each target (1 or 0) */
+    int *last_row;      /* [n_in_batch] last token row of each example in the batch */
+    int *ex_index;      /* [n_in_batch] index of the example */
+    int n_in_batch;
+    int n_targets;      /* sum of weight */
+} sq_packer;
+
+int sq_packer_init(sq_packer *p, int B, int T, int pack, sq_err *e);
+void sq_packer_free(sq_packer *p);
+/* Fill from examples ex[first..n); returns the number consumed (>= 1 when first < n). */
+int sq_packer_fill(sq_packer *p, const sq_texample *ex, int first, int n, sq_tbatch *b);
+
+
+/* ---- checkpoints ------------------------------------------------------------------------ */
+
+/* Write an HF model folder: config.json, model.safetensors (F32; lm_head omitted when tied;
+ * score.weight and a *ForSequenceClassification config when the model has a scalar head),
+ * and tokenizer.json copied from tokenizer_src when non-NULL. Each file is written atomically. */
+int sq_tm_save_hf(const sq_tmodel *m, const char *dir, const char *tokenizer_src, sq_err *e);
+/* Create *m from an HF folder (config.json + safetensors, F32/BF16/F16). With want_score, a
+ * missing score.weight starts at zero; a present one is always loaded. */
+int sq_tm_load_hf(sq_tmodel *m, const char *dir, int want_score, sq_err *e);
+/* Write one of the model's buffers (params or grads) as safetensors under the HF names. */
+int sq_tm_write_buffer(const sq_tmodel *m, const float *buf, const char *path, sq_err *e);
+
+/* ---- the trainer ------------------------------------------------------------------------ */
+
+typedef enum { SQ_TRAIN_SFT = 0, SQ_TRAIN_QFT, SQ_TRAIN_DPO, SQ_TRAIN_REGRESS } sq_train_mode;
+
+typedef struct sq_train_opts {
+    sq_train_mode mode;
+    int batch, seq_len, accum, pack; /* rows per micro-batch, tokens per row, micro-batches per step */
+    int epochs;
+    int64_t max_steps;               /* > 0: stop after this many optimiser steps (cycling epochs) */
+    double lr, weight_decay, beta1, beta2, eps, clip;
+    double warmup_ratio;             /* used when warmup_steps < 0 */
+    int64_t warmup_steps;
+    sq_sched_kind sched;
+    double dpo_beta;
+    uint64_t seed;                   /* data order */
+    int64_t save_every;              /* resumable checkpoint every N steps (0: only at the end) */
+    const char *out_dir;             /* final HF folder; the resumable state in out_dir/last-checkpoint */
+    const char *tokenizer;           /* tokenizer.json to copy into checkpoints, or NULL */
+    const char *grads_out;           /* write the first step's gradients (before clipping) here as
+                                      * safetensors, named like the parameters: for cross-checks */
+} sq_train_opts;
+
+void sq_train_opts_default(sq_train_opts *o);
+int sq_train_mode_parse(const char *name, sq_train_mode *mode);
+
+/* Train m on examples ex[0..n) (DPO: ex[2i] chosen, ex[2i+1] rejected, same prompt).
+ * Resumes from out_dir/last-checkpoint when one is there, so a run killed at any moment and
+ * started again with the same arguments continues exactly. Appends one JSON line per step
+ * to out_dir/train_log.jsonl ({"step","loss","lr","grad_norm"} and, for DPO, the mean
+ * rewards); *final_loss gets the last step's loss (may be NULL). */
+int sq_train_run(sq_tmodel *m, const sq_texample *ex, int n, const sq_train_opts *o, double *final_loss, sq_err *e);
+
+/* Sum of log-probs of each example's loss tokens under m (the DPO reference), batch rows of
+ * T tokens; out[n]. */
+int sq_train_seq_logps(sq_tmodel *m, const sq_texample *ex, int n, int batch, int T, float *out, sq_err *e);
+
+/* ---- training data ------------------------------------------------------------------------ */
+
+/* Examples read from JSONL, each owning its arrays. */
+typedef struct sq_tdata {
+    sq_texample *ex;
+    int n;
+} sq_tdata;
+
+/* Token-id records (what a tokenizer upstream produced):
+ *   sft, qft: {"input_ids": [...], "loss_mask": [...]}  (mask optional: all tokens but the first)
+ *   dpo:      {"chosen_ids", "chosen_mask", "rejected_ids", "rejected_mask"}  -> two examples
+ *   regress:  {"input_ids": [...], "value": x}
+ * A bad record is an error naming file:line. */
+int sq_tdata_load_ids(sq_tdata *d, const char *path, sq_train_mode mode, sq_err *e);
+void sq_tdata_free(sq_tdata *d);
+/* Append one example (copies ids and mask; mask NULL: all but the first token). */
+int sq_tdata_add(sq_tdata *d, const int32_t *ids, const uint8_t *mask, int n, float value);
+
+/* Text records through a tokenizer. The prompt format has "{query}" where the question
+ * goes; defaults (sq_text_format_default): prompt "Question: {query}\nAnswer:\n", QFT
+ * prefix "Question:", EOS "<|endoftext|>" (else the tokenizer's EOS).
+ *   sft:     "query", "response"   -> prompt(query) + response + EOS, loss on response + EOS
+ *   qft:     "query"               -> prefix + " " + query + EOS, loss on the question + EOS
+ *   dpo:     "chosen", "rejected" (questions, after the QFT prefix; with "query": responses)
+ *   regress: "query", "value" (or "fail_rate") -> prompt(query), the head reads its last token */
+typedef struct sq_text_format {
+    const char *prompt, *qft_prefix, *eos_token;
+} sq_text_format;
+
+void sq_text_format_default(sq_text_format *f);
+/* The template with {query} replaced (malloc'd). */
+char *sq_text_format_prompt(const char *tmpl, const char *query);
+int sq_tdata_load_text(sq_tdata *d, const char *path, sq_train_mode mode, const sq_tokenizer *tok,
+                       const sq_text_format *f, sq_err *e);
+
+#endif
