@@ -306,6 +306,7 @@ static int run(const char *dir, double bw, double peak) {
 }
 
 int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* each figure shows as soon as it is measured */
     if (argc >= 4 && !strcmp(argv[1], "make")) return make_model(argv[2], argv[3]);
     if (argc >= 5 && !strcmp(argv[1], "run")) return run(argv[2], atof(argv[3]), atof(argv[4]) * 1e9);
     if (argc < 2 || strcmp(argv[1], "limits"))

@@ -128,14 +128,4 @@ typedef struct sq_engine_stats {
 } sq_engine_stats;
 void sq_engine_get_stats(const sq_engine *en, sq_engine_stats *s);
 
-/* ---- chat prompts ----------------------------------------------------------------------- */
-
-struct sq_tokenizer;
-/* Render chat messages as the model family's prompt, ending where the assistant's answer
- * starts. The family is recognised from the vocabulary: ChatML (<|im_start|>: Qwen2),
- * Llama 3 (<|start_header_id|>), DeepSeek (<｜begin▁of▁sentence｜>: "User: ... Assistant:"),
- * otherwise Llama 2 / Mistral [INST] blocks. The text holds the special tokens written out,
- * so encode it with SQ_TOK_PARSE_SPECIAL and without adding BOS. Appends to out. */
-int sq_chat_render(const struct sq_tokenizer *t, const sq_chat_msg *msgs, int n, sq_buf *out, sq_err *e);
-
 #endif

@@ -64,7 +64,7 @@ static void dot4_f32(const float *x, const float *const w[4], int n, float out[4
 
 void sq_matmul_f32(float *y, const float *x, int rows, const float *w, int in, int out, const float *bias) {
     int nblk = (out + 3) / 4;
-#pragma omp parallel for schedule(static) if ((int64_t)rows * in * out > (1 << 20))
+#pragma omp parallel for schedule(static) if ((int64_t)rows * in * out > (1 << 22))
     for (int b = 0; b < nblk; b++) {
         int o = b * 4;
         const float *wr[4];
@@ -152,7 +152,7 @@ static void matmul_bf16_tiled(float *y, const float *x, int rows, const uint16_t
     /* x in blocks of 64 rows that stay in cache while every W row pair streams past. */
     for (int r0 = 0; r0 < rows; r0 += 64) {
         int nr = SQ_MIN(64, rows - r0), npair = (out + 1) / 2;
-#pragma omp parallel for schedule(static) if ((int64_t)nr * in * out > (1 << 20))
+#pragma omp parallel for schedule(static) if ((int64_t)nr * in * out > (1 << 22))
         for (int pr = 0; pr < npair; pr++) {
             int o = pr * 2, o1 = o + 1 < out ? o + 1 : o;
             const uint16_t *w0 = w + (size_t)o * in, *w1 = w + (size_t)o1 * in;
@@ -181,7 +181,7 @@ void sq_matmul_bf16(float *y, const float *x, const uint16_t *xb, int rows, cons
     }
 #endif
     int nblk = (out + 3) / 4;
-#pragma omp parallel for schedule(static) if ((int64_t)rows * in * out > (1 << 20))
+#pragma omp parallel for schedule(static) if ((int64_t)rows * in * out > (1 << 22))
     for (int b = 0; b < nblk; b++) {
         int o = b * 4;
         const uint16_t *wr[4];
