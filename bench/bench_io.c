@@ -25,7 +25,8 @@ int main(int argc, char **argv) {
             sq_gguf g;
             if (sq_gguf_open(&g, argv[1], &e)) goto fail;
             const sq_gguf_kv *toks = sq_gguf_find(&g, "tokenizer.ggml.tokens");
-            for (uint64_t k = 0; toks && k < toks->n; k++) sink += sq_gguf_arr_str(toks, k).len;
+            for (uint64_t k = 0; toks && k < toks->n; k++)
+                sink += sq_gguf_arr_str(toks, k).len;
             sq_gguf_close(&g);
         } else {
             sq_safetensors s;

@@ -7,7 +7,9 @@
 #           (tests/peers/grade_pairs.py: right answers in other forms and near misses,
 #           written as model responses in four common styles)
 # Math-Verify runs over the first MV_CASES (default 1000) pairs to keep the run short; its rate
-# is cases/s either way. Peak RSS is each process's getrusage maximum.
+# is cases/s either way. Rates are per CPU-second of the grading thread on both sides (the
+# machine is shared; wall time would count the neighbours). Peak RSS is each process's
+# getrusage maximum.
 set -u
 cd "$(dirname "$0")/.."
 assets=../shared/assets
@@ -28,13 +30,14 @@ with open(sys.argv[2], "w") as f:
         f.write(json.dumps({"gold": p["gold"], "pred": responses(p["pred"], i), "kind": "response"}) + "\n")
 EOF
 
-field() { sed -n "s/.*$1 \([0-9.]*\).*/\1/p" <<<"$2"; }
+field() { grep -oE "(^| )$1 [0-9.]+" <<<"$2" | head -1 | awk '{print $2}'; }
 report() { # name ours_line peer_line
     local o=$2 p=$3
     local oc=$(field cases_per_s "$o") pc=$(field cases_per_s "$p")
     local orss=$(field peak_rss_kib "$o") prss=$(field peak_rss_kib "$p")
-    printf '%-6s ours %9s cases/s (peak RSS %6s KiB, equal %s) | Math-Verify %6s cases/s (peak RSS %6s KiB, equal %s, %s cases)\n' \
-        "$1" "$oc" "$orss" "$(field equal_share "$o")" "${pc:-n/a}" "${prss:-n/a}" "$(field equal_share "$p")" "$(field 'cases' "$p")"
+    printf '%-6s ours %9s cases/CPU-s (%s/s wall; peak RSS %s KiB; equal %s) | Math-Verify %s cases/CPU-s (%s/s wall; peak RSS %s KiB; equal %s; %s cases)\n' \
+        "$1" "$oc" "$(field wall_cases_per_s "$o")" "$orss" "$(field equal_share "$o")" "${pc:-n/a}" \
+        "$(field wall_cases_per_s "$p")" "${prss:-n/a}" "$(field equal_share "$p")" "$(field cases "$p")"
     if [ -n "$pc" ]; then
         awk -v o="$oc" -v p="$pc" -v n="$1" 'BEGIN { printf "%-6s ratio ours/Math-Verify: %.0fx; against the 40,000 cases/s goal: %.2fx\n", n, o / p, o / 40000 }'
     else

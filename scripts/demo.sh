@@ -3,7 +3,7 @@
 # our own BPE tokenizer -> a small Llama-shaped solver trained SFT (question -> solution) ->
 # its greedy accuracy on 500 held-out problems against the most-common-answer baseline -> a
 # QFT copy that writes new questions from the bare prefix -> the share of them that are
-# well-formed world problems. Sized for about 10 minutes on 2 cores; every size can be
+# well-formed world problems. Sized for about 10 minutes on 2 otherwise idle cores; every size can be
 # changed through the environment (DEMO_* below). Outputs land in build/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,8 +14,9 @@ N_TRAIN=${DEMO_N_TRAIN:-30000}
 N_TEST=${DEMO_N_TEST:-500}
 VOCAB=${DEMO_VOCAB:-512}
 SHAPE=${DEMO_SHAPE:-dim=128,layers=4,heads=4,kv_heads=2,ffn=352,seq=256}
-SFT_STEPS=${DEMO_SFT_STEPS:-700}
-QFT_STEPS=${DEMO_QFT_STEPS:-150}
+SFT_STEPS=${DEMO_SFT_STEPS:-600}
+QFT_STEPS=${DEMO_QFT_STEPS:-200}
+Q_TEMP=${DEMO_Q_TEMPERATURE:-0.7}
 N_QUESTIONS=${DEMO_N_QUESTIONS:-200}
 KNOBS=(--min-steps 1 --max-steps 2 --max-number 20)
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
@@ -48,12 +49,12 @@ stage "solver: greedy answers to the $N_TEST held-out problems"
 
 stage "QFT: the solver's copy learns to write questions (loss on the question and EOS), $QFT_STEPS steps"
 "$SQ" train --mode qft --model "$W/solver" --data "$W/train.jsonl" --out "$W/qft" --batch 16 --seq-len 256 \
-    --lr 1e-3 --warmup-ratio 0.05 --max-steps "$QFT_STEPS" --threads "$THREADS" --seed 2
+    --lr 2e-3 --warmup-ratio 0.05 --max-steps "$QFT_STEPS" --threads "$THREADS" --seed 2
 tail -n 1 "$W/qft/train_log.jsonl"
 
-stage "question generation: $N_QUESTIONS samples from the bare prefix \"Question:\" (temperature 1)"
+stage "question generation: $N_QUESTIONS samples from the bare prefix \"Question:\" (temperature $Q_TEMP)"
 for i in $(seq 1 "$N_QUESTIONS"); do printf '{"id": "gen-%d", "prompt": "Question:"}\n' "$i"; done >"$W/qprompts.jsonl"
-"$SQ" generate --model "$W/qft" --in "$W/qprompts.jsonl" --out "$W/questions.jsonl" --temperature 1 \
+"$SQ" generate --model "$W/qft" --in "$W/qprompts.jsonl" --out "$W/questions.jsonl" --temperature "$Q_TEMP" \
     --max-tokens 96 --seed 3 --threads "$THREADS" --quiet
 "$SQ" world-score --in "$W/questions.jsonl" --mode questions --train "$W/train.jsonl" --samples 6 | tee "$W/questions.txt"
 

@@ -61,7 +61,7 @@ static int parse_shape(const char *s, sq_model_config *c, char *why, size_t whyl
 static int cmd_train(int argc, char **argv) {
     const char *grads_out = NULL, *prompt_tmpl = NULL, *qft_prefix = NULL, *eos_token = NULL;
     const char *mode_s = "sft", *model = NULL, *init = NULL, *data = NULL, *out = NULL, *tok = NULL, *sched = "cosine";
-    int64_t batch = 8, seq = 256, accum = 1, epochs = 1, max_steps = 0, warmup_steps = -1, save_every = 0, no_pack = 0;
+    int64_t batch = 8, seq = 256, accum = 1, epochs = 1, max_steps = 0, warmup_steps = -1, save_every = 0;
     double lr = 1e-4, wd = 0.0, warmup_ratio = 0.0, clip = 1.0, beta = 0.1, init_std = 0.02, b1 = 0.9, b2 = 0.999,
            eps = 1e-8;
     int no_pack_flag = 0;
@@ -95,7 +95,6 @@ static int cmd_train(int argc, char **argv) {
         {"eos-token", SQ_OPT_STR, &eos_token, "TOKEN", "text data: end-of-text token (default <|endoftext|>)"},
         {"init-std", SQ_OPT_DOUBLE, &init_std, "X", "std of random init (default 0.02)"},
     };
-    (void)no_pack;
     int npos;
     int rc = sq_cli_parse(argc, argv, "--mode M (--model DIR | --init-config SPEC) --data F --out DIR [options]", opts,
                           SQ_ARRAY_LEN(opts), NULL, 0, &npos);

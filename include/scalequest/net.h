@@ -54,6 +54,9 @@ typedef struct sq_server_opts {
                                ten windows (default 0.005) */
     int max_connections;    /* default 512 */
     const char *model_name; /* name in /v1/models and the accepted "model" (default backend name) */
+    /* When set (borrowed; must outlive the server), chat requests are rendered with it here
+     * and sent to the backend as completions; otherwise the backend applies its own. */
+    const struct sq_chat_template *chat_template;
 } sq_server_opts;
 
 void sq_server_opts_default(sq_server_opts *o);

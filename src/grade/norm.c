@@ -24,8 +24,9 @@ static const char *const unit_words[] = {
 };
 
 int g_is_unit_word(const char *w, size_t n) {
+    int c0 = tolower((unsigned char)w[0]);
     for (size_t i = 0; i < SQ_ARRAY_LEN(unit_words); i++)
-        if (strlen(unit_words[i]) == n && !strncasecmp(unit_words[i], w, n)) return 1;
+        if (unit_words[i][0] == c0 && strlen(unit_words[i]) == n && !strncasecmp(unit_words[i], w, n)) return 1;
     return 0;
 }
 

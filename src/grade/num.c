@@ -1,6 +1,6 @@
-/* Bounded numbers for the grader: exact 64-bit rationals with 128-bit intermediates, and a
- * long double beside them. Any operation whose exact result does not fit drops to the long
- * double; a long double that overflows marks the value undefined, so 10^{10^{10}} costs one
+/* Bounded numbers for the grader: exact rationals of up to 127 bits with checked 128-bit
+ * arithmetic, and a long double beside them. Any operation whose exact result does not fit
+ * drops to the long double; a long double that overflows marks the value undefined, so 10^{10^{10}} costs one
  * powl call and compares as "unknown" instead of allocating a huge integer. */
 #include <math.h>
 #include <stdlib.h>
@@ -154,6 +154,22 @@ gval gv_pow(gval a, gval b) {
             return gv_pow(root, e);
         }
     }
+    if (b.exact && b.q == 1 && b.p >= -64 && b.p <= 64) {
+        /* an inexact base to a small whole power: multiply, no powl */
+        long double r = 1, base = a.f;
+        int64_t e = (int64_t)(b.p < 0 ? -b.p : b.p);
+        while (e) {
+            if (e & 1) r *= base;
+            base *= base;
+            e >>= 1;
+        }
+        if (b.p < 0) {
+            if (r == 0) return gv_bad();
+            r = 1 / r;
+        }
+        return gv_float(r);
+    }
+    if (b.exact && b.p == 1 && b.q == 2) return a.f < 0 ? gv_bad() : gv_float(sqrtl(a.f));
     if (a.f < 0 && !(b.exact && b.q % 2 == 1)) return gv_bad();
     long double r;
     if (a.f < 0) {
@@ -226,7 +242,8 @@ gval gv_parse_decimal(const char *s, size_t n) {
 
 /* Does x, rounded to `places` decimals, give the literal y? */
 static int rounds_to(long double x, long double y, int places) {
-    long double scale = powl(10.0L, places);
+    long double scale = 1;
+    for (int i = 0; i < places && i < 40; i++) scale *= 10;
     long double r = roundl(x * scale);
     long double t = roundl(y * scale);
     return r == t;

@@ -155,7 +155,7 @@ static const char *const funcs[] = {"sin", "cos", "tan", "sec", "csc", "cot", "a
 
 static int is_func_name(const char *s, size_t n) {
     for (size_t i = 0; i < SQ_ARRAY_LEN(funcs); i++)
-        if (strlen(funcs[i]) == n && !strncmp(funcs[i], s, n)) return 1;
+        if (funcs[i][0] == s[0] && strlen(funcs[i]) == n && !strncmp(funcs[i], s, n)) return 1;
     return 0;
 }
 

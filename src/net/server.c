@@ -176,17 +176,21 @@ static void *batcher_main(void *arg) {
 
 /* ---- HTTP ------------------------------------------------------------------------------ */
 
-static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, char *json) {
-    if (!json) return MHD_NO;
-    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(json), json, MHD_RESPMEM_MUST_FREE);
+static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, char *body, const char *type) {
+    if (!body) return MHD_NO;
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
     if (!r) {
-        free(json);
+        free(body);
         return MHD_NO;
     }
-    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Content-Type", type);
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, char *json) {
+    return send_body(c, status, json, "application/json");
 }
 
 static const char *error_type(unsigned status) {
@@ -210,6 +214,7 @@ static enum MHD_Result handle_generate(sq_server *s, struct MHD_Connection *c, c
     char msg[512];
     const char *param = NULL;
     int st = sq_srv_parse_request(cs->body.data, cs->body.len, chat, &s->o, s->model_name, j, msg, sizeof msg, &param);
+    if (!st && chat && s->o.chat_template) st = sq_srv_apply_template(j, s->o.chat_template, msg, sizeof msg);
     if (st) {
         sq_srv_job_free(j);
         free(j);
@@ -240,7 +245,10 @@ static enum MHD_Result handle_generate(sq_server *s, struct MHD_Connection *c, c
     enum MHD_Result ret;
     if (j->ok) {
         uint64_t id = atomic_fetch_add(&s->next_id, 1);
-        ret = send_json(c, 200, sq_srv_response_json(j, s->model_name, id, (long)time(NULL)));
+        if (j->stream)
+            ret = send_body(c, 200, sq_srv_stream_body(j, s->model_name, id, (long)time(NULL)), "text/event-stream");
+        else
+            ret = send_json(c, 200, sq_srv_response_json(j, s->model_name, id, (long)time(NULL)));
     } else {
         ret = send_error(s, c, (unsigned)(j->http_status ? j->http_status : 500), j->error ? j->error : "failed",
                          NULL, NULL);

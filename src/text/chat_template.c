@@ -60,10 +60,11 @@ static void fill_family(sq_chat_template *t) {
 
 int sq_chat_template_make(sq_chat_template **out, sq_chat_family family, const char *bos, const char *eos,
                           const char *default_system, sq_err *e) {
-    static const char *const def_bos[] = {"", "<\xef\xbd\x9c" "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
-                                          "<|begin_of_text|>", "<s>", "<s>", ""};
-    static const char *const def_eos[] = {"<|im_end|>", "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
-                                          "<|eot_id|>", "</s>", "</s>", "<|im_end|>"};
+    /* DeepSeek's special tokens use fullwidth bars and U+2581 */
+    static const char ds_bos[] = "<\xef\xbd\x9c" "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>";
+    static const char ds_eos[] = "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>";
+    static const char *const def_bos[] = {"", ds_bos, "<|begin_of_text|>", "<s>", "<s>", ""};
+    static const char *const def_eos[] = {"<|im_end|>", ds_eos, "<|eot_id|>", "</s>", "</s>", "<|im_end|>"};
     *out = NULL;
     sq_chat_template *t = calloc(1, sizeof *t);
     if (!t) return sq_fail(e, SQ_ENOMEM, "out of memory");

@@ -17,15 +17,23 @@ typedef struct tok_sym {
 } sym;
 
 typedef struct tok_cand {
-    double prio; /* lower first */
-    int32_t left, right;
+    uint64_t key; /* priority in the high half (lower first), left position in the low half */
+    int32_t right;
     int32_t aux; /* rank mode: merged id; score mode: merged byte length */
 } cand;
 
-static int cand_less(const cand *a, const cand *b) {
-    if (a->prio != b->prio) return a->prio < b->prio;
-    return a->left < b->left;
+/* One integer compare per heap step: (priority, position) packed into 64 bits. */
+static uint64_t key_of(uint32_t prio, int32_t left) { return ((uint64_t)prio << 32) | (uint32_t)left; }
+
+/* Higher score first, as an unsigned order: flip the float's bits so integers sort like -score. */
+static uint32_t score_prio(float score) {
+    uint32_t b;
+    memcpy(&b, &score, 4);
+    uint32_t asc = (b & 0x80000000u) ? ~b : (b | 0x80000000u); /* ascending in score */
+    return ~asc;
 }
+
+static int cand_less(const cand *a, const cand *b) { return a->key < b->key; }
 
 static int heap_push(tok_scratch *w, cand c) {
     if (w->nheap == w->capheap) {
@@ -83,7 +91,7 @@ static int push_rank_pair(const sq_tokenizer *t, tok_scratch *w, int32_t l) {
     if (r < 0) return 0;
     const tok_pair *p = tok_pairmap_get(&t->merges, s[l].id, s[r].id);
     if (!p) return 0;
-    return heap_push(w, (cand){(double)p->rank, l, r, p->id});
+    return heap_push(w, (cand){key_of((uint32_t)p->rank, l), r, p->id});
 }
 
 /* Short words (nearly all of them): the best pair is found by scanning cached ranks, which
@@ -131,16 +139,17 @@ static int merge_by_rank(const sq_tokenizer *t, tok_scratch *w) {
     sym *s = w->sym;
     while (w->nheap) {
         cand c = heap_pop(w);
-        if (s[c.left].len == 0 || s[c.left].next != c.right || s[c.right].len == 0) continue;
-        const tok_pair *p = tok_pairmap_get(&t->merges, s[c.left].id, s[c.right].id);
+        int32_t l = (int32_t)(uint32_t)c.key, r = c.right;
+        if (s[l].len == 0 || s[l].next != r || s[r].len == 0) continue;
+        const tok_pair *p = tok_pairmap_get(&t->merges, s[l].id, s[r].id);
         if (!p || p->id != c.aux) continue;
-        s[c.left].id = c.aux;
-        s[c.left].len += s[c.right].len;
-        s[c.right].len = 0;
-        s[c.left].next = s[c.right].next;
-        if (s[c.right].next >= 0) s[s[c.right].next].prev = c.left;
-        if (s[c.left].prev >= 0 && push_rank_pair(t, w, s[c.left].prev)) return SQ_ENOMEM;
-        if (push_rank_pair(t, w, c.left)) return SQ_ENOMEM;
+        s[l].id = c.aux;
+        s[l].len += s[r].len;
+        s[r].len = 0;
+        s[l].next = s[r].next;
+        if (s[r].next >= 0) s[s[r].next].prev = l;
+        if (s[l].prev >= 0 && push_rank_pair(t, w, s[l].prev)) return SQ_ENOMEM;
+        if (push_rank_pair(t, w, l)) return SQ_ENOMEM;
     }
     return 0;
 }
@@ -152,7 +161,7 @@ static int push_score_pair(const sq_tokenizer *t, tok_scratch *w, const char *wo
     uint32_t len = s[l].len + s[r].len;
     int32_t id = tok_lookup(t, word + s[l].start, len);
     if (id < 0) return 0;
-    return heap_push(w, (cand){-(double)t->scores[id], l, r, (int32_t)len});
+    return heap_push(w, (cand){key_of(score_prio(t->scores[id]), l), r, (int32_t)len});
 }
 
 /* llama.cpp's SentencePiece merging: the best-scoring piece that two neighbours spell wins. */
@@ -163,13 +172,14 @@ static int merge_by_score(const sq_tokenizer *t, tok_scratch *w, const char *wor
     sym *s = w->sym;
     while (w->nheap) {
         cand c = heap_pop(w);
-        if (s[c.left].len == 0 || s[c.right].len == 0 || s[c.left].len + s[c.right].len != (uint32_t)c.aux) continue;
-        s[c.left].len += s[c.right].len;
-        s[c.right].len = 0;
-        s[c.left].next = s[c.right].next;
-        if (s[c.right].next >= 0) s[s[c.right].next].prev = c.left;
-        if (s[c.left].prev >= 0 && push_score_pair(t, w, word, s[c.left].prev)) return SQ_ENOMEM;
-        if (push_score_pair(t, w, word, c.left)) return SQ_ENOMEM;
+        int32_t l = (int32_t)(uint32_t)c.key, r = c.right;
+        if (s[l].len == 0 || s[r].len == 0 || s[l].len + s[r].len != (uint32_t)c.aux) continue;
+        s[l].len += s[r].len;
+        s[r].len = 0;
+        s[l].next = s[r].next;
+        if (s[r].next >= 0) s[s[r].next].prev = l;
+        if (s[l].prev >= 0 && push_score_pair(t, w, word, s[l].prev)) return SQ_ENOMEM;
+        if (push_score_pair(t, w, word, l)) return SQ_ENOMEM;
     }
     return 0;
 }

@@ -127,9 +127,10 @@ def adamw_for(model, lr, wd):
 LLAMA3_ROPE = {"rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                                 "high_freq_factor": 4.0, "original_max_position_embeddings": 16}}
 VARIANTS = [("llama_gqa_untied", "llama", 2, False, None), ("qwen2_bias_tied", "qwen2", 2, True, None),
-            ("llama_mqa_tied", "llama", 1, True, None), ("llama3_rope_scaled", "llama", 2, True, LLAMA3_ROPE)]
+            ("llama3_rope_scaled_tied", "llama", 2, True, LLAMA3_ROPE)]
 if LONG:
-    VARIANTS += [("qwen2_mha_untied", "qwen2", 4, False, None), ("llama_mha_untied", "llama", 4, False, None)]
+    VARIANTS += [("llama_mqa_tied", "llama", 1, True, None), ("qwen2_mha_untied", "qwen2", 4, False, None),
+                 ("llama_mha_untied", "llama", 4, False, None)]
 
 gen = torch.Generator().manual_seed(1)
 for tag, arch, kv, tied, extra in VARIANTS:
