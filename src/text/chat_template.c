@@ -61,8 +61,8 @@ static void fill_family(sq_chat_template *t) {
 int sq_chat_template_make(sq_chat_template **out, sq_chat_family family, const char *bos, const char *eos,
                           const char *default_system, sq_err *e) {
     /* DeepSeek's special tokens use fullwidth bars and U+2581 */
-    static const char ds_bos[] = "<\xef\xbd\x9c" "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>";
-    static const char ds_eos[] = "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>";
+    static const char ds_bos[] = "<｜begin▁of▁sentence｜>";
+    static const char ds_eos[] = "<｜end▁of▁sentence｜>";
     static const char *const def_bos[] = {"", ds_bos, "<|begin_of_text|>", "<s>", "<s>", ""};
     static const char *const def_eos[] = {"<|im_end|>", ds_eos, "<|eot_id|>", "</s>", "</s>", "<|im_end|>"};
     *out = NULL;
