@@ -90,3 +90,27 @@ SQ_TEST(checkpoint_loads_back_and_predicts_the_same) {
     sq_tm_free(&a);
     sq_tm_free(&b);
 }
+
+/* Gradient accumulation: 2 micro-batches of 2 rows are one step of 4 rows. */
+SQ_TEST(accumulation_equals_the_big_batch) {
+    const char *dir = sq_test_tmpdir();
+    char data[1024], cmd[2048];
+    snprintf(data, sizeof data, "%s/d.jsonl", dir);
+    write_data(data, 24, 9);
+    snprintf(cmd, sizeof cmd,
+             "%s train --mode sft --init-config dim=32,layers=2,heads=4,kv_heads=1,ffn=64,vocab=96,seq=64 "
+             "--data %s --seq-len 64 --no-pack --lr 3e-3 --epochs 2 --seed 4 --threads 1 --quiet",
+             sq_test_cli(), data);
+    REQUIRE(sq_test_sh(NULL, "%s --batch 4 --accum 1 --out %s/big", cmd, dir) == 0);
+    REQUIRE(sq_test_sh(NULL, "%s --batch 2 --accum 2 --out %s/acc", cmd, dir) == 0);
+    char *a = slurp(dir, "big/train_log.jsonl"), *b = slurp(dir, "acc/train_log.jsonl");
+    REQUIRE(a && b);
+    int n = 0;
+    for (char *p = a, *q = b; (p = strstr(p, "\"loss\": ")) && (q = strstr(q, "\"loss\": ")); p++, q++, n++) {
+        double la = atof(p + 8), lb = atof(q + 8);
+        CHECKF(fabs(la - lb) <= 1e-5 * fabs(la), "step %d: loss %.9g with one batch, %.9g accumulated", n + 1, la, lb);
+    }
+    CHECK_EQ_INT(n, 12);
+    free(a);
+    free(b);
+}

@@ -59,9 +59,9 @@ static int parse_shape(const char *s, sq_model_config *c, char *why, size_t whyl
 }
 
 static int cmd_train(int argc, char **argv) {
-    const char *grads_out = NULL;
+    const char *grads_out = NULL, *prompt_tmpl = NULL, *qft_prefix = NULL, *eos_token = NULL;
     const char *mode_s = "sft", *model = NULL, *init = NULL, *data = NULL, *out = NULL, *tok = NULL, *sched = "cosine";
-    int64_t batch = 8, seq = 256, accum = 1, epochs = 1, max_steps = 0, warmup_steps = -1, save_every = 0, no_pack = 0;
+    int64_t batch = 8, seq = 256, accum = 1, epochs = 1, max_steps = 0, warmup_steps = -1, save_every = 0;
     double lr = 1e-4, wd = 0.0, warmup_ratio = 0.0, clip = 1.0, beta = 0.1, init_std = 0.02, b1 = 0.9, b2 = 0.999,
            eps = 1e-8;
     int no_pack_flag = 0;
@@ -90,9 +90,11 @@ static int cmd_train(int argc, char **argv) {
         {"save-every", SQ_OPT_INT, &save_every, "N", "resumable checkpoint every N steps"},
         {"no-pack", SQ_OPT_FLAG, &no_pack_flag, NULL, "one example per row"},
         {"grads-out", SQ_OPT_STR, &grads_out, "PATH", "write the first step's gradients as safetensors (cross-checks)"},
+        {"prompt-template", SQ_OPT_STR, &prompt_tmpl, "TEXT", "text data: prompt with {query} (default \"Question: {query}\\nAnswer:\\n\")"},
+        {"qft-prefix", SQ_OPT_STR, &qft_prefix, "TEXT", "text data: what precedes a question in QFT (default \"Question:\")"},
+        {"eos-token", SQ_OPT_STR, &eos_token, "TOKEN", "text data: end-of-text token (default <|endoftext|>)"},
         {"init-std", SQ_OPT_DOUBLE, &init_std, "X", "std of random init (default 0.02)"},
     };
-    (void)no_pack;
     int npos;
     int rc = sq_cli_parse(argc, argv, "--mode M (--model DIR | --init-config SPEC) --data F --out DIR [options]", opts,
                           SQ_ARRAY_LEN(opts), NULL, 0, &npos);
@@ -112,42 +114,91 @@ static int cmd_train(int argc, char **argv) {
     if (sq_common.quiet) sq_progress_set_quiet(1);
 
     sq_err e;
+    /* Token-id records need no tokenizer; text records do (from --tokenizer or the model). */
+    int text_data = 0;
+    {
+        FILE *f = fopen(data, "r");
+        if (!f) return sq_cli_fail("train", "%s: cannot open", data);
+        char head[4096] = "";
+        while (fgets(head, sizeof head, f) && strspn(head, " \t\r\n") == strlen(head)) {
+        }
+        fclose(f);
+        text_data = !strstr(head, "\"input_ids\"") && !strstr(head, "\"chosen_ids\"");
+    }
+    char *model_tok = NULL;
+    if (!tok && model) {
+        model_tok = sq_path_join(model, "tokenizer.json");
+        if (model_tok && sq_file_exists(model_tok)) o.tokenizer = model_tok;
+    }
+    sq_tokenizer *tk = NULL;
+    if (text_data) {
+        if (!o.tokenizer) {
+            free(model_tok);
+            return sq_cli_usage_error("train", "%s holds text: give --tokenizer (or a --model with tokenizer.json)", data);
+        }
+        if (sq_tok_load(&tk, o.tokenizer, &e)) {
+            free(model_tok);
+            return sq_cli_fail("train", "%s", e.msg);
+        }
+    }
+    sq_text_format fmt;
+    sq_text_format_default(&fmt);
+    if (prompt_tmpl) fmt.prompt = prompt_tmpl;
+    if (qft_prefix) fmt.qft_prefix = qft_prefix;
+    if (eos_token) fmt.eos_token = eos_token;
     sq_tmodel m;
     int want_score = o.mode == SQ_TRAIN_REGRESS;
     if (model) {
-        if (sq_tm_load_hf(&m, model, want_score, &e)) return sq_cli_fail("train", "%s", e.msg);
+        if (sq_tm_load_hf(&m, model, want_score, &e)) {
+            sq_tok_free(tk);
+            free(model_tok);
+            return sq_cli_fail("train", "%s", e.msg);
+        }
     } else {
         sq_model_config c;
         char why[128] = "";
         if (sq_file_exists(init)) {
-            char *text;
+            char *text = NULL;
             size_t len;
-            if (sq_file_read_all(init, &text, &len, &e)) return sq_cli_fail("train", "%s", e.msg);
-            rc = sq_model_config_from_json(&c, text, init, &e);
+            rc = sq_file_read_all(init, &text, &len, &e);
+            if (!rc) rc = sq_model_config_from_json(&c, text, init, &e);
             free(text);
-            if (rc) return sq_cli_fail("train", "%s", e.msg);
+            if (rc) {
+                sq_tok_free(tk);
+                free(model_tok);
+                return sq_cli_fail("train", "%s", e.msg);
+            }
             if (c.head_dim <= 0 && c.n_heads > 0) c.head_dim = c.dim / c.n_heads;
         } else if (parse_shape(init, &c, why, sizeof why)) {
+            sq_tok_free(tk);
+            free(model_tok);
             return sq_cli_usage_error("train", "--init-config: %s", why);
         }
-        if (sq_tm_create(&m, &c, want_score, &e)) return sq_cli_fail("train", "%s", e.msg);
+        if (tk && c.vocab_size <= 0) c.vocab_size = sq_tok_vocab_size(tk);
+        if (tk && c.eos_id < 0) {
+            int32_t id = sq_tok_find(tk, fmt.eos_token, strlen(fmt.eos_token));
+            c.eos_id = id >= 0 ? id : sq_tok_eos(tk);
+        }
+        if (sq_tm_create(&m, &c, want_score, &e)) {
+            sq_tok_free(tk);
+            free(model_tok);
+            return sq_cli_fail("train", "%s", e.msg);
+        }
         sq_tm_init_random(&m, sq_common.seed, (float)init_std);
     }
-    if (!tok && model) {
-        char *p = sq_path_join(model, "tokenizer.json");
-        if (p && sq_file_exists(p)) o.tokenizer = p; /* freed below */
-        else free(p);
-    }
     sq_tdata d;
-    if (sq_tdata_load_ids(&d, data, o.mode, &e)) {
+    rc = text_data ? sq_tdata_load_text(&d, data, o.mode, tk, &fmt, &e) : sq_tdata_load_ids(&d, data, o.mode, &e);
+    sq_tok_free(tk);
+    if (rc) {
         sq_tm_free(&m);
+        free(model_tok);
         return sq_cli_fail("train", "%s", e.msg);
     }
     double loss;
     rc = sq_train_run(&m, d.ex, d.n, &o, &loss, &e);
     sq_tdata_free(&d);
     sq_tm_free(&m);
-    if (o.tokenizer != tok) free((char *)o.tokenizer);
+    free(model_tok);
     if (rc) return sq_cli_fail("train", "%s", e.msg);
     if (!sq_common.quiet) fprintf(stderr, "train: done, final loss %.6f, model in %s\n", loss, out);
     return SQ_EXIT_OK;

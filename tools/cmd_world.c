@@ -5,10 +5,11 @@
 #include <string.h>
 
 #include "cli.h"
+#include "scalequest/train.h"
 #include "scalequest/world.h"
 
 static int cmd_world(int argc, char **argv) {
-    const char *out = NULL, *ops = NULL;
+    const char *out = NULL, *ops = NULL, *format = "jsonl", *tmpl = "Question: {query}\nAnswer:\n";
     int64_t n = 1000, start = 0, min_steps = -1, max_steps = -1, max_number = -1;
     sq_opt opts[] = {
         {"n", SQ_OPT_INT, &n, "N", "number of problems (default 1000)"},
@@ -17,6 +18,9 @@ static int cmd_world(int argc, char **argv) {
         {"min-steps", SQ_OPT_INT, &min_steps, "K", "fewest events per problem (default 1)"},
         {"max-steps", SQ_OPT_INT, &max_steps, "K", "most events per problem (default 3)"},
         {"max-number", SQ_OPT_INT, &max_number, "M", "largest number a question states (default 20)"},
+        {"format", SQ_OPT_STR, &format, "jsonl|text|prompts",
+         "records (default); plain text (a tokenizer corpus); or generation prompts {id, prompt, query, answer}"},
+        {"prompt-template", SQ_OPT_STR, &tmpl, "TEXT", "prompts: the prompt with {query} (as scalequest train)"},
         {"ops", SQ_OPT_STR, &ops, "LETTERS", "operations: a add, s subtract, b boxes, m multiply, d divide (default asbmd)"},
     };
     int npos;
@@ -32,6 +36,8 @@ static int cmd_world(int argc, char **argv) {
     sq_err e;
     if (sq_world_opts_check(&wo, &e)) return sq_cli_usage_error("world", "%s", e.msg);
     if (n < 0 || start < 0) return sq_cli_usage_error("world", "--n and --start must not be negative");
+    int fmt = !strcmp(format, "jsonl") ? 0 : !strcmp(format, "text") ? 1 : !strcmp(format, "prompts") ? 2 : -1;
+    if (fmt < 0) return sq_cli_usage_error("world", "--format: unknown format \"%s\"", format);
 
     sq_atomic_file af;
     FILE *fp = stdout;
@@ -45,12 +51,24 @@ static int cmd_world(int argc, char **argv) {
             if (out) sq_atomic_abort(&af);
             return sq_cli_fail("world", "%s", e.msg);
         }
+        if (fmt == 1) {
+            if (fprintf(fp, "%s\n%s\n\n", p.query, p.response) < 0) {
+                if (out) sq_atomic_abort(&af);
+                return sq_cli_fail("world", "writing %s failed", out ? out : "stdout");
+            }
+            continue;
+        }
         cJSON *r = cJSON_CreateObject();
         char ans[32];
         snprintf(ans, sizeof ans, "%lld", (long long)p.answer);
         cJSON_AddStringToObject(r, "id", p.id);
+        if (fmt == 2) {
+            char *pr = sq_text_format_prompt(tmpl, p.query);
+            cJSON_AddStringToObject(r, "prompt", pr ? pr : "");
+            free(pr);
+        }
         cJSON_AddStringToObject(r, "query", p.query);
-        cJSON_AddStringToObject(r, "response", p.response);
+        if (fmt == 0) cJSON_AddStringToObject(r, "response", p.response);
         cJSON_AddStringToObject(r, "answer", ans);
         cJSON_AddNumberToObject(r, "steps", p.steps);
         cJSON_AddNumberToObject(r, "max_number", p.max_number);

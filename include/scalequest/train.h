@@ -21,6 +21,7 @@
 
 #include "scalequest/base.h"
 #include "scalequest/model_config.h"
+#include "scalequest/tokenizer.h"
 
 /* ---- the model ------------------------------------------------------------------------- */
 
@@ -179,7 +180,6 @@ void sq_packer_free(sq_packer *p);
 /* Fill from examples ex[first..n); returns the number consumed (>= 1 when first < n). */
 int sq_packer_fill(sq_packer *p, const sq_texample *ex, int first, int n, sq_tbatch *b);
 
-#endif
 
 /* ---- checkpoints ------------------------------------------------------------------------ */
 
@@ -246,3 +246,22 @@ int sq_tdata_load_ids(sq_tdata *d, const char *path, sq_train_mode mode, sq_err 
 void sq_tdata_free(sq_tdata *d);
 /* Append one example (copies ids and mask; mask NULL: all but the first token). */
 int sq_tdata_add(sq_tdata *d, const int32_t *ids, const uint8_t *mask, int n, float value);
+
+/* Text records through a tokenizer. The prompt format has "{query}" where the question
+ * goes; defaults (sq_text_format_default): prompt "Question: {query}\nAnswer:\n", QFT
+ * prefix "Question:", EOS "<|endoftext|>" (else the tokenizer's EOS).
+ *   sft:     "query", "response"   -> prompt(query) + response + EOS, loss on response + EOS
+ *   qft:     "query"               -> prefix + " " + query + EOS, loss on the question + EOS
+ *   dpo:     "chosen", "rejected" (questions, after the QFT prefix; with "query": responses)
+ *   regress: "query", "value" (or "fail_rate") -> prompt(query), the head reads its last token */
+typedef struct sq_text_format {
+    const char *prompt, *qft_prefix, *eos_token;
+} sq_text_format;
+
+void sq_text_format_default(sq_text_format *f);
+/* The template with {query} replaced (malloc'd). */
+char *sq_text_format_prompt(const char *tmpl, const char *query);
+int sq_tdata_load_text(sq_tdata *d, const char *path, sq_train_mode mode, const sq_tokenizer *tok,
+                       const sq_text_format *f, sq_err *e);
+
+#endif

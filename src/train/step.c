@@ -71,12 +71,17 @@ int sq_tm_forward(sq_tmodel *m, const sq_tbatch *b, int need_logits, sq_err *e) 
             float *p = a->probs + (size_t)i * V;
             float mx = -INFINITY;
             for (int j = 0; j < V; j++) mx = p[j] > mx ? p[j] : mx;
-            double sum = 0;
-            for (int j = 0; j < V; j++) sum += expf(p[j] - mx);
-            float lse = mx + (float)log(sum);
             int t = b->targets ? b->targets[i] : -1;
-            if (t >= 0) a->logp[i] = p[t] - lse;
-            for (int j = 0; j < V; j++) p[j] = expf(p[j] - lse);
+            float lt = t >= 0 ? p[t] : 0.0f;
+            /* One exp per logit: keep exp(x - max) and scale by 1/sum afterwards. */
+            float sum = 0;
+            for (int j = 0; j < V; j++) {
+                p[j] = expf(p[j] - mx);
+                sum += p[j];
+            }
+            if (t >= 0) a->logp[i] = lt - mx - logf(sum);
+            float inv = 1.0f / sum;
+            for (int j = 0; j < V; j++) p[j] *= inv;
         }
     }
     return 0;

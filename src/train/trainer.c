@@ -207,6 +207,9 @@ int sq_train_run(sq_tmodel *m, const sq_texample *ex, int n, const sq_train_opts
     if (o->seq_len > m->cfg.max_seq_len)
         return sq_fail(e, SQ_EINVAL, "train: seq_len %d exceeds the model's max_position_embeddings %d", o->seq_len,
                        m->cfg.max_seq_len);
+    if (m->cfg.sliding_window > 0 && o->seq_len > m->cfg.sliding_window)
+        return sq_fail(e, SQ_EUNSUP, "train: seq_len %d exceeds the model's sliding window %d (not supported)",
+                       o->seq_len, m->cfg.sliding_window);
     openblas_set_num_threads(sq_threads_get());
     sq_train_opts oo = *o;
     if (oo.mode == SQ_TRAIN_DPO) oo.pack = 0; /* one sequence per row keeps pairs inside a micro-batch */

@@ -27,10 +27,11 @@ LONG = os.environ.get("SQ_LONG") == "1"
 V, C = 61, 32
 
 
-def make_config(arch, kv, tied, cls="causal"):
+def make_config(arch, kv, tied, cls="causal", extra=None):
     kw = dict(vocab_size=V, hidden_size=C, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
               num_key_value_heads=kv, max_position_embeddings=64, rms_norm_eps=1e-6, rope_theta=10000.0,
               tie_word_embeddings=tied, initializer_range=0.1, pad_token_id=V - 1)
+    kw.update(extra or {})
     if arch == "qwen2":
         cfg = transformers.Qwen2Config(**kw)
     else:
@@ -43,8 +44,8 @@ def make_config(arch, kv, tied, cls="causal"):
     return cfg, (transformers.Qwen2ForCausalLM if arch == "qwen2" else transformers.LlamaForCausalLM)
 
 
-def make_model(arch, kv, tied, d, cls="causal"):
-    cfg, klass = make_config(arch, kv, tied, cls)
+def make_model(arch, kv, tied, d, cls="causal", extra=None):
+    cfg, klass = make_config(arch, kv, tied, cls, extra)
     model = klass(cfg).float()
     with torch.no_grad():  # norms and biases away from their init so their gradients matter
         for n, p in model.named_parameters():
@@ -123,15 +124,18 @@ def adamw_for(model, lr, wd):
 
 
 # ---- gradients and 10 AdamW steps for each variant -----------------------------------------------
-VARIANTS = [("llama_gqa_untied", "llama", 2, False), ("qwen2_bias_tied", "qwen2", 2, True),
-            ("llama_mqa_tied", "llama", 1, True)]
+LLAMA3_ROPE = {"rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                "high_freq_factor": 4.0, "original_max_position_embeddings": 16}}
+VARIANTS = [("llama_gqa_untied", "llama", 2, False, None), ("qwen2_bias_tied", "qwen2", 2, True, None),
+            ("llama3_rope_scaled_tied", "llama", 2, True, LLAMA3_ROPE)]
 if LONG:
-    VARIANTS += [("qwen2_mha_untied", "qwen2", 4, False), ("llama_mha_untied", "llama", 4, False)]
+    VARIANTS += [("llama_mqa_tied", "llama", 1, True, None), ("qwen2_mha_untied", "qwen2", 4, False, None),
+                 ("llama_mha_untied", "llama", 4, False, None)]
 
 gen = torch.Generator().manual_seed(1)
-for tag, arch, kv, tied in VARIANTS:
+for tag, arch, kv, tied, extra in VARIANTS:
     d = harness.tmpdir()
-    model = make_model(arch, kv, tied, os.path.join(d, "init"))
+    model = make_model(arch, kv, tied, os.path.join(d, "init"), extra=extra)
     exs = rand_examples(4, 10, 24, gen)
     write_jsonl(os.path.join(d, "d.jsonl"), [{"input_ids": i, "loss_mask": m} for i, m in exs])
     steps, lr, wd = 10, 1e-2, 0.1
