@@ -3,6 +3,7 @@
  *                             (id, query, response, numbers, a little non-ASCII text; one
  *                             query in five repeats an earlier one, some with other case)
  *   bench_jsonl read PATH     read and validate every line; prints records, bytes, seconds
+ *   bench_jsonl read-ref PATH the same with the reference (byte-by-byte) validator alone
  *   bench_jsonl parse PATH    the same, also building each record with cJSON
  * Each run prints one line "key=value ..." including peak RSS (getrusage). */
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "../src/io/jsonl_internal.h"
 #include "scalequest/jsonl.h"
 
 static long peak_rss_kb(void) {
@@ -98,6 +100,10 @@ int main(int argc, char **argv) {
     if (argc == 4 && !strcmp(argv[1], "gen")) return gen(argv[2], atol(argv[3]));
     if (argc == 3 && !strcmp(argv[1], "read")) return read_all(argv[2], 0);
     if (argc == 3 && !strcmp(argv[1], "parse")) return read_all(argv[2], 1);
-    fprintf(stderr, "usage: bench_jsonl gen PATH MB | read PATH | parse PATH\n");
+    if (argc == 3 && !strcmp(argv[1], "read-ref")) {
+        sq_jsonl_use_fast(0);
+        return read_all(argv[2], 0);
+    }
+    fprintf(stderr, "usage: bench_jsonl gen PATH MB | read PATH | read-ref PATH | parse PATH\n");
     return 2;
 }

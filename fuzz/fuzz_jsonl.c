@@ -1,8 +1,9 @@
 /* libFuzzer target for the JSONL reader and validator.
  *
- * Beyond "no crash, no sanitizer report", it checks four agreements that the data layer
- * relies on: the 64-byte block scanner and the byte-by-byte scanner give the same verdict,
- * offset and reason; whatever the validator accepts, cJSON parses into an object; the raw field
+ * Beyond "no crash, no sanitizer report", it checks five agreements that the data layer
+ * relies on: the two-stage validator gives the reference validator's verdict; within the
+ * reference, the 64-byte block scanner and the byte-by-byte scanner give the same verdict,
+ * offset and reason (and sq_jsonl_check, which uses both validators, gives them too); whatever the validator accepts, cJSON parses into an object; the raw field
  * lookup finds the same "id" string as cJSON does; and the streaming reader over the same
  * bytes as a file of lines never returns a line the validator would refuse.
  *   make fuzz && build/fuzz/fuzz_jsonl -max_total_time=300 corpus/
@@ -23,10 +24,16 @@ static void check_one_line(const char *s, size_t n) {
     size_t off1 = 0, off2 = 0;
     const char *why1 = NULL, *why2 = NULL;
     sq_jsonl_use_blocks(0);
-    int slow = sq_jsonl_check(s, n, &off1, &why1);
+    int slow = sq_jsonl_check_ref(s, n, &off1, &why1);
     sq_jsonl_use_blocks(1);
-    int fast = sq_jsonl_check(s, n, &off2, &why2);
+    int fast = sq_jsonl_check_ref(s, n, &off2, &why2);
     if (slow != fast || (slow && (off1 != off2 || strcmp(why1, why2)))) __builtin_trap();
+    int verdict = sq_jsonl_fast_verdict(s, n);
+    if (verdict >= 0 && verdict != (slow == 0)) __builtin_trap();
+    size_t off3 = 0;
+    const char *why3 = NULL;
+    int both = sq_jsonl_check(s, n, &off3, &why3);
+    if (both != slow || (slow && (off1 != off3 || strcmp(why1, why3)))) __builtin_trap();
     sq_err e;
     sq_buf id = {0};
     int got = sq_jsonl_line_str(s, n, "id", &id); /* must be safe on any input */

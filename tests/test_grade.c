@@ -102,6 +102,12 @@ SQ_TEST(roots_pi_powers) {
     NE("2", "\\frac{1+\\sqrt{5}}{2}");
     EQ("5!", "120");
     EQ("\\sin^2 x + \\cos^2 x", "1");
+    EQ("\\sum_{k=1}^{10} k", "55");
+    EQ("\\sum_{k=1}^{10} k^2", "\\sum_{i=1}^{10} i^2");
+    NE("\\sum_{k=1}^{n} k", "\\sum_{k=1}^{n} k + 1");
+    EQ("\\prod_{k=1}^{5} k", "5!");
+    EQ("\\binom{5}{2}", "10");
+    NE("\\dbinom{6}{2}", "10");
 }
 
 SQ_TEST(expressions_with_variables) {

@@ -84,6 +84,7 @@ SQ_TEST(cases_file_agrees_with_labels) {
             CHECKF(!why, "case %d now agrees with its label: remove it from the known table", n);
         } else if (why) {
             listed_hits++;
+            printf("  also known disagreement, case %d (label %d, got %d): %s\n", n, label, got, why);
         } else {
             char g[121], p[121];
             snprintf(g, sizeof g, "%s", gold);

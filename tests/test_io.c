@@ -30,7 +30,8 @@ SQ_TEST(f16_conversion_is_exact_both_ways) {
     CHECK_EQ_INT(sq_f32_to_f16(ldexpf(1.5f, -25)), 0x0001);
     CHECK_EQ_INT(sq_f32_to_f16(ldexpf(3, -25)), 0x0002);
     CHECK_EQ_INT(sq_f32_to_f16(-0.0f), 0x8000);
-    CHECK_EQ_INT(sq_f32_to_f16(ldexpf(1023, -24) + ldexpf(1, -25)), 0x0400); /* carry into the smallest normal */
+    CHECK_EQ_INT(sq_f32_to_f16(ldexpf(1023, -24) + ldexpf(1, -25)),
+                 0x0400); /* carry into the smallest normal */
     /* f32 -> f16 agrees with the hardware conversion on a sweep of random floats. */
     sq_rng r;
     sq_rng_seed(&r, 7);
@@ -147,14 +148,16 @@ SQ_TEST(gguf_vocab_files_have_big_string_arrays) {
         /* Every element is indexed and lies inside the file. */
         for (uint64_t k = 0; k < toks->n; k++) {
             sq_gguf_str s = sq_gguf_arr_str(toks, k);
-            if (!(s.ptr >= (const char *)g.map.data && s.ptr + s.len <= (const char *)g.map.data + g.map.len)) {
+            if (!(s.ptr >= (const char *)g.map.data &&
+                  s.ptr + s.len <= (const char *)g.map.data + g.map.len)) {
                 CHECKF(0, "%s: token %llu out of the file", files[i], (unsigned long long)k);
                 break;
             }
         }
         if (i > 0) {
             const sq_gguf_kv *merges;
-            CHECK(sq_gguf_get_arr(&g, "tokenizer.ggml.merges", SQ_GGUF_STRING, &merges, &e) == 0 && merges->n > 40000);
+            CHECK(sq_gguf_get_arr(&g, "tokenizer.ggml.merges", SQ_GGUF_STRING, &merges, &e) == 0 &&
+                  merges->n > 40000);
         }
         sq_gguf_close(&g);
     }

@@ -22,7 +22,7 @@ static void build(sq_buf *b, uint32_t version, uint32_t alignment) {
     put(b, "GGUF", 4);
     put_u32(b, version);
     put_u64(b, 2);  /* tensors */
-    put_u64(b, 16); /* kv */
+    put_u64(b, 17); /* kv */
     uint8_t u8 = 200;
     int8_t i8 = -100;
     uint16_t u16 = 60000;
@@ -53,15 +53,19 @@ static void build(sq_buf *b, uint32_t version, uint32_t alignment) {
     put_key(b, "t.nested", SQ_GGUF_ARRAY), put_u32(b, SQ_GGUF_ARRAY), put_u64(b, 2);
     put_u32(b, SQ_GGUF_U32), put_u64(b, 2), put_u32(b, 1), put_u32(b, 2);
     put_u32(b, SQ_GGUF_STRING), put_u64(b, 1), put_str(b, "x");
+    put_key(b, "t.empty", SQ_GGUF_ARRAY), put_u32(b, SQ_GGUF_STRING), put_u64(b, 0);
     put_key(b, "general.alignment", SQ_GGUF_U32), put_u32(b, alignment);
     /* tensors: a [3, 2] F32 at 0 and a 64-value Q8_0 row after it (aligned). */
     put_str(b, "w"), put_u32(b, 2), put_u64(b, 3), put_u64(b, 2), put_u32(b, 0), put_u64(b, 0);
     put_str(b, "q"), put_u32(b, 1), put_u64(b, 64), put_u32(b, 8), put_u64(b, alignment);
-    while (b->len % alignment) put(b, "", 1);
+    while (b->len % alignment)
+        put(b, "", 1);
     float w[6] = {1, 2, 3, 4, 5, 6};
     put(b, w, sizeof w);
-    while (b->len % alignment) put(b, "", 1);
-    for (int i = 0; i < 68; i++) put(b, "\7", 1);
+    while (b->len % alignment)
+        put(b, "", 1);
+    for (int i = 0; i < 68; i++)
+        put(b, "\7", 1);
 }
 
 SQ_TEST(gguf_every_value_type_and_nesting) {
@@ -99,7 +103,13 @@ SQ_TEST(gguf_every_value_type_and_nesting) {
         REQUIRE(sq_gguf_get_arr(&g, "t.ints", SQ_GGUF_I16, &a, &e) == 0);
         CHECK(sq_gguf_arr_int(a, 0) == -1 && sq_gguf_arr_int(a, 2) == -3 && sq_gguf_arr_num(a, 1) == 2.0);
         CHECK_EQ_INT(sq_gguf_get_arr(&g, "t.ints", SQ_GGUF_F32, &a, &e), SQ_EPARSE);
+        REQUIRE(sq_gguf_get_arr(&g, "t.empty", SQ_GGUF_STRING, &a, &e) == 0);
+        CHECK(a->n == 0 && sq_gguf_arr_str(a, 0).ptr == NULL);
         REQUIRE(sq_gguf_get_arr(&g, "t.nested", SQ_GGUF_ARRAY, &a, &e) == 0);
+        sq_buf js = {0};
+        REQUIRE(sq_gguf_kv_to_json(a, &js) == 0);
+        CHECK_EQ_STR(js.data, "[[1, 2], [\"x\"]]");
+        sq_buf_free(&js);
         CHECK_EQ_INT(a->n, 2);
         CHECK_EQ_INT(a->elem_type, SQ_GGUF_ARRAY);
         const sq_gguf_tensor *w = sq_gguf_find_tensor(&g, "w"), *q = sq_gguf_find_tensor(&g, "q");
@@ -141,7 +151,7 @@ SQ_TEST(gguf_rejects_bad_structure) {
     put_key(&b, "k", SQ_GGUF_U32), put_u32(&b, 1);
     put_key(&b, "k", SQ_GGUF_U32), put_u32(&b, 2);
     CHECK_EQ_INT(sq_gguf_parse(&g, (const uint8_t *)b.data, b.len, "dup.gguf", &e), SQ_EPARSE);
-    CHECK(strstr(e.msg, "duplicate") != NULL);
+    CHECK(strstr(e.msg, "dup.gguf: offset 41: duplicate") != NULL); /* the second "k" */
     /* A count that cannot fit asks for no memory. */
     sq_buf_reset(&b);
     put(&b, "GGUF", 4), put_u32(&b, 3), put_u64(&b, 0), put_u64(&b, UINT64_MAX / 2);
@@ -157,7 +167,8 @@ SQ_TEST(gguf_rejects_bad_structure) {
     sq_buf_reset(&b);
     put(&b, "GGUF", 4), put_u32(&b, 3), put_u64(&b, 0), put_u64(&b, 1);
     put_key(&b, "deep", SQ_GGUF_ARRAY);
-    for (int i = 0; i < 40; i++) put_u32(&b, SQ_GGUF_ARRAY), put_u64(&b, 1);
+    for (int i = 0; i < 40; i++)
+        put_u32(&b, SQ_GGUF_ARRAY), put_u64(&b, 1);
     put_u32(&b, SQ_GGUF_U8), put_u64(&b, 0);
     CHECK_EQ_INT(sq_gguf_parse(&g, (const uint8_t *)b.data, b.len, "deep.gguf", &e), SQ_EPARSE);
     CHECK(strstr(e.msg, "nested") != NULL);
@@ -167,8 +178,10 @@ SQ_TEST(gguf_rejects_bad_structure) {
         put(&b, "GGUF", 4), put_u32(&b, 3), put_u64(&b, 2), put_u64(&b, 0);
         put_str(&b, "a"), put_u32(&b, 1), put_u64(&b, 16), put_u32(&b, 0), put_u64(&b, 0);
         put_str(&b, "b"), put_u32(&b, 1), put_u64(&b, 16), put_u32(&b, 0), put_u64(&b, variant ? 40 : 32);
-        while (b.len % 32) put(&b, "", 1);
-        for (int i = 0; i < 128; i++) put(&b, "", 1);
+        while (b.len % 32)
+            put(&b, "", 1);
+        for (int i = 0; i < 128; i++)
+            put(&b, "", 1);
         CHECK_EQ_INT(sq_gguf_parse(&g, (const uint8_t *)b.data, b.len, "t.gguf", &e), SQ_EPARSE);
         CHECK(strstr(e.msg, variant ? "alignment" : "overlaps") != NULL);
     }
@@ -206,7 +219,8 @@ SQ_TEST(gguf_truncated_anywhere_names_the_offset) {
     for (size_t n = 0; n < m.len; n += n < header ? 1 : 4099) {
         int rc = parse_copy(m.data, n, &e);
         CHECKF(rc != 0, "a file cut at %zu bytes parsed", n);
-        CHECKF(rc == 0 || strstr(e.msg, "offset ") != NULL, "cut at %zu: message without offset: %s", n, e.msg);
+        CHECKF(rc == 0 || strstr(e.msg, "offset ") != NULL, "cut at %zu: message without offset: %s", n,
+               e.msg);
         if (sq_test_failed_now()) break;
     }
     sq_mmap_close(&m);
@@ -235,6 +249,7 @@ SQ_TEST(gguf_corrupted_bytes_never_crash) {
         if (rc) {
             failed++;
             CHECKF(!strncmp(e.msg, "bent.gguf", 9), "message does not name the file: %s", e.msg);
+            CHECKF(strstr(e.msg, "offset ") != NULL, "message names no offset: %s", e.msg);
         } else {
             /* Whatever parsed must still be inside the buffer. */
             for (int64_t i = 0; i < g.n_tensors; i++)

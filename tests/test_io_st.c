@@ -18,8 +18,8 @@ SQ_TEST(st_write_read_round_trip) {
     int64_t ids[2] = {-5, 1ll << 40};
     uint8_t u[3] = {0, 7, 255};
     sq_st_entry in[] = {
-        {"z.weight", {a, SQ_F32, 2, {2, 3, 1, 1}}},  {"a.half", {h, SQ_F16, 1, {4, 1, 1, 1}}},
-        {"m.bf16", {bf, SQ_BF16, 3, {1, 3, 1, 1}}}, {"ids", {ids, SQ_I64, 1, {2, 1, 1, 1}}},
+        {"z.weight", {a, SQ_F32, 2, {2, 3, 1, 1}}},   {"a.half", {h, SQ_F16, 1, {4, 1, 1, 1}}},
+        {"m.bf16", {bf, SQ_BF16, 3, {1, 3, 1, 1}}},   {"ids", {ids, SQ_I64, 1, {2, 1, 1, 1}}},
         {"bytes \"q\"", {u, SQ_U8, 1, {3, 1, 1, 1}}}, {"scalar", {a, SQ_F32, 0, {1, 1, 1, 1}}},
         {"empty", {NULL, SQ_F32, 2, {0, 4, 1, 1}}},
     };
@@ -49,7 +49,8 @@ SQ_TEST(st_write_read_round_trip) {
         if (!v) continue;
         CHECK_EQ_INT(v->dtype, in[i].view.dtype);
         CHECK_EQ_INT(v->ndim, in[i].view.ndim);
-        for (int d = 0; d < v->ndim; d++) CHECK_EQ_INT(v->shape[d], in[i].view.shape[d]);
+        for (int d = 0; d < v->ndim; d++)
+            CHECK_EQ_INT(v->shape[d], in[i].view.shape[d]);
         size_t nb = sq_view_bytes(v);
         CHECK_EQ_INT(nb, sq_view_bytes(&in[i].view));
         CHECKF(!nb || memcmp(v->data, in[i].view.data, nb) == 0, "'%s' bytes differ", in[i].name);
@@ -85,8 +86,9 @@ SQ_TEST(st_shards_by_index_and_by_folder) {
     CHECK_EQ_INT(s.n_maps, 2);
     sq_st_close(&s);
     char *idx = sq_path_join(dir, "model.safetensors.index.json");
-    const char *index = "{\"metadata\":{\"total_size\":24},\"weight_map\":{\"a\":\"model-00001-of-00002.safetensors\","
-                        "\"b\":\"model-00002-of-00002.safetensors\"}}";
+    const char *index =
+        "{\"metadata\":{\"total_size\":24},\"weight_map\":{\"a\":\"model-00001-of-00002.safetensors\","
+        "\"b\":\"model-00002-of-00002.safetensors\"}}";
     REQUIRE(write_bytes(idx, index, strlen(index)) == 0);
     REQUIRE(sq_st_open(&s, dir, &e) == 0);
     const sq_view *vb = sq_st_find(&s, "b");
@@ -97,7 +99,8 @@ SQ_TEST(st_shards_by_index_and_by_folder) {
     CHECK_EQ_INT(s.n_tensors, 2);
     sq_st_close(&s);
     /* An index promising a tensor that is not in its shard is an error naming it. */
-    const char *liar = "{\"weight_map\":{\"a\":\"model-00001-of-00002.safetensors\",\"c\":\"model-00002-of-00002.safetensors\"}}";
+    const char *liar = "{\"weight_map\":{\"a\":\"model-00001-of-00002.safetensors\",\"c\":\"model-00002-of-"
+                       "00002.safetensors\"}}";
     REQUIRE(write_bytes(idx, liar, strlen(liar)) == 0);
     CHECK_EQ_INT(sq_st_open(&s, dir, &e), SQ_EPARSE);
     CHECK(strstr(e.msg, "'c'") != NULL);
@@ -106,7 +109,8 @@ SQ_TEST(st_shards_by_index_and_by_folder) {
     REQUIRE(write_bytes(idx, escape, strlen(escape)) == 0);
     CHECK_EQ_INT(sq_st_open(&s, dir, &e), SQ_EPARSE);
     /* The same tensor in two shards. */
-    const char *twice = "{\"weight_map\":{\"a\":\"model-00001-of-00002.safetensors\",\"b\":\"model-00002-of-00002.safetensors\"}}";
+    const char *twice = "{\"weight_map\":{\"a\":\"model-00001-of-00002.safetensors\",\"b\":\"model-00002-of-"
+                        "00002.safetensors\"}}";
     REQUIRE(sq_st_write(p2, s1, 1, &e) == 0);
     REQUIRE(write_bytes(idx, twice, strlen(twice)) == 0);
     CHECK_EQ_INT(sq_st_open(&s, dir, &e), SQ_EPARSE);
@@ -133,36 +137,55 @@ static int parse_header(const char *json, size_t data, sq_err *e) {
 SQ_TEST(st_rejects_bad_headers) {
     sq_err e;
     CHECK_EQ_INT(parse_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, &e), 0);
-    CHECK_EQ_INT(parse_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}   ", 8, &e), 0);
+    CHECK_EQ_INT(parse_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}   ", 8, &e),
+                 0);
     /* Size mismatch, overlap, hole, trailing bytes, out of range. */
-    CHECK_EQ_INT(parse_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, &e), SQ_EPARSE);
+    CHECK_EQ_INT(parse_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, &e),
+                 SQ_EPARSE);
     CHECK(strstr(e.msg, "needs 12") != NULL);
     CHECK_EQ_INT(parse_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                              "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, &e), SQ_EPARSE);
+                              "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+                              12, &e),
+                 SQ_EPARSE);
     CHECK(strstr(e.msg, "overlaps") != NULL);
     CHECK_EQ_INT(parse_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                              "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[12,20]}}", 20, &e), SQ_EPARSE);
+                              "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[12,20]}}",
+                              20, &e),
+                 SQ_EPARSE);
     CHECK(strstr(e.msg, "unused bytes") != NULL);
-    CHECK_EQ_INT(parse_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 9, &e), SQ_EPARSE);
+    CHECK_EQ_INT(parse_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 9, &e),
+                 SQ_EPARSE);
     CHECK(strstr(e.msg, "after the last tensor") != NULL);
-    CHECK_EQ_INT(parse_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 4, &e), SQ_EPARSE);
+    CHECK_EQ_INT(parse_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 4, &e),
+                 SQ_EPARSE);
     CHECK(strstr(e.msg, "offset ") != NULL);
     /* Types, shapes, JSON. */
-    CHECK_EQ_INT(parse_header("{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}", 8, &e), SQ_EUNSUP);
-    CHECK_EQ_INT(parse_header("{\"a\":{\"dtype\":\"F31\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, &e), SQ_EPARSE);
-    CHECK_EQ_INT(parse_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4, &e), SQ_EPARSE);
-    CHECK_EQ_INT(parse_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,4]}}", 4, &e), SQ_EPARSE);
-    CHECK_EQ_INT(parse_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1],\"data_offsets\":[0,4]}}", 4, &e),
+    CHECK_EQ_INT(parse_header("{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}", 8, &e),
                  SQ_EUNSUP);
+    CHECK_EQ_INT(parse_header("{\"a\":{\"dtype\":\"F31\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, &e),
+                 SQ_EPARSE);
+    CHECK(strstr(e.msg, "h.safetensors: offset 9: tensor 'a'") != NULL);
+    CHECK_EQ_INT(parse_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4, &e),
+                 SQ_EPARSE);
+    CHECK_EQ_INT(parse_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,4]}}", 4, &e),
+                 SQ_EPARSE);
+    CHECK_EQ_INT(
+        parse_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1],\"data_offsets\":[0,4]}}", 4, &e),
+        SQ_EUNSUP);
     CHECK_EQ_INT(parse_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[1]}}", 4, &e), SQ_EPARSE);
-    CHECK_EQ_INT(parse_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,0]}}", 4, &e), SQ_EPARSE);
-    CHECK_EQ_INT(parse_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}x", 4, &e), SQ_EPARSE);
-    CHECK_EQ_INT(parse_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}", 4, &e), SQ_EPARSE);
+    CHECK_EQ_INT(parse_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,0]}}", 4, &e),
+                 SQ_EPARSE);
+    CHECK_EQ_INT(parse_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}x", 4, &e),
+                 SQ_EPARSE);
+    CHECK_EQ_INT(parse_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}", 4, &e),
+                 SQ_EPARSE);
     CHECK(strstr(e.msg, "h.safetensors: offset ") != NULL);
     CHECK_EQ_INT(parse_header("[1]", 0, &e), SQ_EPARSE);
     CHECK_EQ_INT(parse_header("{\"__metadata__\":{\"format\":1}}", 0, &e), SQ_EPARSE);
     CHECK_EQ_INT(parse_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-                              "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, &e), SQ_EPARSE);
+                              "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+                              8, &e),
+                 SQ_EPARSE);
     CHECK(strstr(e.msg, "twice") != NULL);
     /* An empty file set and a header length beyond the file. */
     sq_safetensors s;
@@ -190,7 +213,8 @@ SQ_TEST(st_truncated_and_corrupted_real_file) {
         if (!rc) sq_st_close(&s);
         free(copy);
         CHECKF(rc != 0, "a file cut at %zu bytes parsed", n);
-        CHECKF(rc == 0 || strstr(e.msg, "offset ") != NULL, "cut at %zu: message without offset: %s", n, e.msg);
+        CHECKF(rc == 0 || strstr(e.msg, "offset ") != NULL, "cut at %zu: message without offset: %s", n,
+               e.msg);
         if (sq_test_failed_now()) break;
     }
     uint8_t *copy = malloc(m.len);
@@ -207,6 +231,7 @@ SQ_TEST(st_truncated_and_corrupted_real_file) {
         if (rc) {
             failed++;
             CHECKF(!strncmp(e.msg, "bent.safetensors", 16), "message does not name the file: %s", e.msg);
+            CHECKF(strstr(e.msg, "offset ") || strstr(e.msg, "twice"), "message names no offset: %s", e.msg);
         } else {
             for (int i = 0; i < s.n_tensors; i++) {
                 const uint8_t *d = s.tensors[i].view.data;

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "scalequest/model.h"
+#include "scalequest/safetensors.h"
 #include "test.h"
 
 /* Expected ids and first logits, parsed from the asset (not restated here). */
@@ -35,9 +36,8 @@ static int read_expected(expected *x) {
 }
 
 /* Greedy decoding one token per step from ids[0]; checks ids and first logits. */
-static void greedy_matches(const char *rel) {
+static void greedy_matches_path(const char *path, const char *rel) {
     expected x;
-    const char *path = sq_test_asset(rel);
     if (!path || !read_expected(&x)) SKIP("../shared/assets/models not present");
     sq_err e;
     sq_model *m;
@@ -70,6 +70,8 @@ static void greedy_matches(const char *rel) {
     sq_kv_pool_free(&kv);
     sq_model_close(m);
 }
+
+static void greedy_matches(const char *rel) { greedy_matches_path(sq_test_asset(rel), rel); }
 
 SQ_TEST(stories260k_gguf_greedy_matches_reference) { greedy_matches("models/stories260K.gguf"); }
 SQ_TEST(stories260k_hf_greedy_matches_reference) { greedy_matches("models/stories260K-hf"); }
@@ -181,4 +183,46 @@ SQ_TEST(corrupt_files_are_clear_errors) {
     free(dir);
     free(bad);
     free(data);
+}
+
+/* The HF form split into two shards with model.safetensors.index.json loads the same model. */
+SQ_TEST(sharded_hf_folder_matches_reference) {
+    const char *hf = sq_test_asset("models/stories260K-hf");
+    if (!hf) SKIP("../shared/assets/models not present");
+    sq_err e;
+    sq_safetensors st;
+    REQUIRE(sq_st_open(&st, hf, &e) == 0);
+    char *dir = sq_path_join(sq_test_tmpdir(), "sharded");
+    REQUIRE(sq_mkdirs(dir, &e) == 0);
+    sq_st_entry *ent = calloc((size_t)st.n_tensors, sizeof *ent);
+    int half = st.n_tensors / 2;
+    sq_buf idx = {0};
+    sq_buf_puts(&idx, "{\"metadata\": {}, \"weight_map\": {");
+    for (int i = 0; i < st.n_tensors; i++) {
+        ent[i].name = st.tensors[i].name;
+        ent[i].view = st.tensors[i].view;
+        sq_buf_printf(&idx, "%s\"%s\": \"model-%05d-of-00002.safetensors\"", i ? ", " : "", st.tensors[i].name,
+                      i < half ? 1 : 2);
+    }
+    sq_buf_puts(&idx, "}}");
+    char *p1 = sq_path_join(dir, "model-00001-of-00002.safetensors"), *p2 = sq_path_join(dir, "model-00002-of-00002.safetensors");
+    char *pi = sq_path_join(dir, "model.safetensors.index.json"), *pc = sq_path_join(dir, "config.json");
+    char *src_cfg = sq_path_join(hf, "config.json"), *cfg;
+    size_t cfg_len;
+    REQUIRE(sq_st_write(p1, ent, half, &e) == 0);
+    REQUIRE(sq_st_write(p2, ent + half, st.n_tensors - half, &e) == 0);
+    REQUIRE(sq_file_write_atomic(pi, idx.data, idx.len, &e) == 0);
+    REQUIRE(sq_file_read_all(src_cfg, &cfg, &cfg_len, &e) == 0);
+    REQUIRE(sq_file_write_atomic(pc, cfg, cfg_len, &e) == 0);
+    greedy_matches_path(dir, "sharded stories260K-hf");
+    free(cfg);
+    free(src_cfg);
+    free(pc);
+    free(pi);
+    free(p1);
+    free(p2);
+    sq_buf_free(&idx);
+    free(ent);
+    free(dir);
+    sq_st_close(&st);
 }

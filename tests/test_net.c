@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "scalequest/backend.h"
+#include "scalequest/chat_template.h"
 #include "scalequest/net.h"
 #include "test.h"
 
@@ -270,7 +271,7 @@ SQ_TEST(bad_requests_get_4xx) {
         {"/v1/completions", "{\"prompt\":\"x\",\"stop\":[1]}", 400, "'stop' entries"},
         {"/v1/completions", "{\"prompt\":\"x\",\"model\":\"gpt-9\"}", 404, "gpt-9"},
         {"/v1/completions", "{\"prompt\":\"x\",\"model\":7}", 400, "'model' must be a string"},
-        {"/v1/completions", "{\"prompt\":\"x\",\"stream\":true}", 400, "stream"},
+        {"/v1/completions", "{\"prompt\":\"x\",\"stream\":\"yes\"}", 400, "'stream' must be a boolean"},
         {"/v1/chat/completions", "{\"messages\":\"hi\"}", 400, "messages"},
         {"/v1/chat/completions", "{\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}", 400, "role"},
         {"/v1/chat/completions", "{\"messages\":[{\"role\":\"user\"}]}", 400, "content"},
@@ -303,6 +304,13 @@ SQ_TEST(bad_requests_get_4xx) {
     const char *chat = "{\"model\":\"echo-model\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"text\",\"text\":\"b\"}]}]}";
     CHECK_EQ_INT(post(port, "/v1/chat/completions", chat, strlen(chat), &out), 200);
     CHECK(out.data && strstr(out.data, "\"content\":\"user:ab|0|256|0\"") && strstr(out.data, "chat.completion"));
+    const char *sse = "{\"messages\":[{\"role\":\"user\",\"content\":\"s\"}],\"stream\":true,"
+                      "\"stream_options\":{\"include_usage\":true}}";
+    CHECK_EQ_INT(post(port, "/v1/chat/completions", sse, strlen(sse), &out), 200);
+    CHECK(out.data && !strncmp(out.data, "data: {", 7) && strstr(out.data, "\"delta\":{\"role\":\"assistant\","
+                                                                           "\"content\":\"user:s|0|256|0\"}"));
+    CHECK(out.data && strstr(out.data, "\"finish_reason\":\"length\"") && strstr(out.data, "\"total_tokens\":4"));
+    CHECK(out.data && strlen(out.data) > 14 && !strcmp(out.data + strlen(out.data) - 14, "data: [DONE]\n\n"));
     CHECK_EQ_INT(post(port, "/health", NULL, 0, &out), 200);
     CHECK(out.data && strstr(out.data, "ok"));
     CHECK_EQ_INT(post(port, "/v1/models", NULL, 0, &out), 200);
@@ -350,4 +358,72 @@ SQ_TEST(refused_connection_fails_after_retries) {
     CHECK(dt >= 0.7);
     collect_free(&c);
     sq_backend_close(b);
+}
+
+SQ_TEST(load_spreads_over_urls) {
+    echo_backend a, b2;
+    echo_init(&a);
+    echo_init(&b2);
+    sq_server_opts so;
+    sq_server_opts_default(&so);
+    so.batch_window_s = 0;
+    sq_server *s1 = start_server(&a, &so), *s2 = start_server(&b2, &so);
+    REQUIRE(s1 && s2);
+    char spec[128], extra[128];
+    snprintf(spec, sizeof spec, "http://127.0.0.1:%d/v1#echo-model", sq_server_port(s1));
+    snprintf(extra, sizeof extra, "http://127.0.0.1:%d/v1/", sq_server_port(s2));
+    const char *extras[1] = {extra};
+    sq_backend_opts bo;
+    sq_backend_opts_default(&bo);
+    bo.concurrency = 8;
+    bo.extra_urls = extras;
+    bo.n_extra_urls = 1;
+    sq_backend *b = NULL;
+    sq_err e = {0};
+    REQUIRE(sq_backend_open(&b, spec, &bo, &e) == 0);
+    enum { N = 64 };
+    sq_gen_request reqs[N];
+    char ids[N][8];
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof ids[i], "%d", i);
+        reqs[i] = (sq_gen_request){.id = ids[i], .prompt = ids[i]};
+        sq_gen_params_default(&reqs[i].params);
+    }
+    collect c;
+    collect_init(&c, N);
+    REQUIRE(sq_backend_generate(b, reqs, N, on_res, &c, &e) == 0);
+    CHECK_EQ_INT(c.ok, N);
+    CHECK_EQ_INT(a.total + b2.total, N);
+    /* least-busy choice with 8 in flight keeps both servers working */
+    CHECKF(a.total >= N / 4 && b2.total >= N / 4, "split %d / %d", a.total, b2.total);
+    collect_free(&c);
+    sq_backend_close(b);
+    sq_server_close(s1);
+    sq_server_close(s2);
+}
+
+SQ_TEST(server_applies_chat_template) {
+    echo_backend eb;
+    echo_init(&eb);
+    sq_chat_template *t = NULL;
+    sq_err e = {0};
+    REQUIRE(sq_chat_template_builtin(&t, "llama3", &e) == 0);
+    sq_server_opts so;
+    sq_server_opts_default(&so);
+    so.chat_template = t;
+    sq_server *s = start_server(&eb, &so);
+    REQUIRE(s);
+    sq_buf out = {0};
+    const char *chat = "{\"messages\":[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":\" q \"}],"
+                       "\"max_tokens\":7}";
+    CHECK_EQ_INT(post(sq_server_port(s), "/v1/chat/completions", chat, strlen(chat), &out), 200);
+    /* the backend saw a completion prompt: the rendered conversation plus the assistant header */
+    CHECKF(out.data && strstr(out.data, "\"content\":\"c:<|begin_of_text|><|start_header_id|>system<|end_header_id|>"
+                                        "\\n\\nS<|eot_id|><|start_header_id|>user<|end_header_id|>\\n\\nq<|eot_id|>"
+                                        "<|start_header_id|>assistant<|end_header_id|>\\n\\n|0|7|0\""),
+           "%s", out.data ? out.data : "");
+    CHECK(out.data && strstr(out.data, "chat.completion"));
+    sq_buf_free(&out);
+    sq_server_close(s);
+    sq_chat_template_free(t);
 }

@@ -5,19 +5,17 @@
  * Each output line is the input record plus "completions" (one string per sample),
  * "finish_reasons" and "usage". The output is opened in append mode: ids already present
  * are skipped, so an interrupted run continues where it stopped, and a torn last line left
- * by a kill is cut off first. Requests that fail after their retries go to --failed (if
- * given) and to the exit status, never to the output, so a rerun tries them again. */
+ * by a kill is cut off first (the data layer's APPEND writer does both). Requests that fail
+ * after their retries go to --failed (if given) and to the exit status, never to the output,
+ * so a rerun tries them again. */
 #include <cjson/cJSON.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "scalequest/backend.h"
+#include "scalequest/jsonl.h"
 #include "scalequest/net.h"
 
 #define CHUNK 4096
@@ -74,54 +72,6 @@ static void idset_free(idset *s) {
     free(s->slot);
 }
 
-/* Open an output for appending after cutting a torn last line and collecting its ids. */
-static int open_append(const char *path, idset *ids, int *fd_out, sq_err *e) {
-    char *data = NULL;
-    size_t len = 0;
-    if (sq_file_exists(path)) {
-        int rc = sq_file_read_all(path, &data, &len, e);
-        if (rc) return rc;
-        size_t keep = len;
-        while (keep > 0 && data[keep - 1] != '\n') keep--;
-        if (keep < len) {
-            sq_warn("%s: cutting a torn last line (%zu bytes) left by an interrupted run", path, len - keep);
-            if (truncate(path, (off_t)keep)) {
-                free(data);
-                return sq_fail(e, SQ_EIO, "%s: truncate: %s", path, strerror(errno));
-            }
-        }
-        size_t line = 0, start = 0;
-        for (size_t i = 0; i < keep; i++) {
-            if (data[i] != '\n') continue;
-            line++;
-            cJSON *rec = cJSON_ParseWithLength(data + start, i - start);
-            const cJSON *id = cJSON_GetObjectItemCaseSensitive(rec, "id");
-            if (cJSON_IsString(id)) idset_add(ids, id->valuestring);
-            else if (i > start) sq_warn("%s:%zu: no string \"id\"; the line is kept but cannot mark progress", path, line);
-            cJSON_Delete(rec);
-            start = i + 1;
-        }
-        free(data);
-    }
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) return sq_fail(e, SQ_EIO, "%s: %s", path, strerror(errno));
-    *fd_out = fd;
-    return 0;
-}
-
-/* One write(2) per record, so a kill leaves at most one torn line and never a mixed one. */
-static int write_line(int fd, const char *path, const char *s, sq_err *e) {
-    size_t n = strlen(s);
-    char *line = malloc(n + 1);
-    if (!line) return sq_fail(e, SQ_ENOMEM, "out of memory");
-    memcpy(line, s, n);
-    line[n] = '\n';
-    ssize_t w = write(fd, line, n + 1);
-    free(line);
-    if (w != (ssize_t)(n + 1)) return sq_fail(e, SQ_EIO, "%s: write: %s", path, w < 0 ? strerror(errno) : "short write");
-    return 0;
-}
-
 /* ---- one chunk of requests ---------------------------------------------------------------- */
 
 typedef struct chunk {
@@ -132,8 +82,7 @@ typedef struct chunk {
 } chunk;
 
 typedef struct run {
-    int out_fd, failed_fd;
-    const char *out_path, *failed_path;
+    sq_jsonl_writer *out, *failed_out;
     chunk *c;
     int64_t ok, failed, ctok, ptok;
     sq_progress prog;
@@ -146,14 +95,13 @@ static int on_result(void *user, int i, const sq_gen_result *r) {
     if (!r->ok) {
         st->failed++;
         sq_warn("complete: %s failed: %s", r->id, r->error ? r->error : "unknown error");
-        if (st->failed_fd >= 0) {
+        if (st->failed_out) {
             cJSON *f = cJSON_CreateObject();
             cJSON_AddStringToObject(f, "id", r->id);
             cJSON_AddStringToObject(f, "error", r->error ? r->error : "unknown error");
-            char *s = cJSON_PrintUnformatted(f);
+            /* a request that fails again in a later run keeps its first entry */
+            int rc = sq_jsonl_writer_has_id(st->failed_out, r->id) ? 0 : sq_jsonl_write(st->failed_out, f, &st->err);
             cJSON_Delete(f);
-            int rc = s ? write_line(st->failed_fd, st->failed_path, s, &st->err) : SQ_ENOMEM;
-            free(s);
             if (rc) return 1;
         }
         sq_progress_add(&st->prog, 1);
@@ -172,10 +120,7 @@ static int on_result(void *user, int i, const sq_gen_result *r) {
     cJSON_AddItemToObject(rec, "completions", texts);
     cJSON_AddItemToObject(rec, "finish_reasons", reasons);
     cJSON_AddItemToObject(rec, "usage", usage);
-    char *s = cJSON_PrintUnformatted(rec);
-    int rc = s ? write_line(st->out_fd, st->out_path, s, &st->err) : sq_fail(&st->err, SQ_ENOMEM, "out of memory");
-    free(s);
-    if (rc) return 1;
+    if (sq_jsonl_write(st->out, rec, &st->err)) return 1;
     st->ok++;
     st->ptok += r->prompt_tokens;
     st->ctok += r->completion_tokens;
@@ -289,56 +234,45 @@ static int cmd_complete(int argc, char **argv) {
     gp.n_stop = stops.n;
 
     sq_err e = {0};
-    FILE *fin = fopen(in, "r");
-    if (!fin) return sq_cli_fail("complete", "%s: %s", in, strerror(errno));
-    idset done = {0}, seen_in = {0};
-    run st = {.out_fd = -1, .failed_fd = -1, .out_path = out, .failed_path = failed};
+    idset seen_in = {0};
+    run st = {0};
+    sq_jsonl_reader *rd = NULL;
     chunk *c = calloc(1, sizeof *c);
     sq_backend *b = NULL;
     int status = SQ_EXIT_FAIL;
-    char *line = NULL;
-    size_t cap = 0;
     if (!c) {
         sq_fail(&e, SQ_ENOMEM, "out of memory");
         goto done;
     }
     st.c = c;
-    if (open_append(out, &done, &st.out_fd, &e)) goto done;
-    if (failed && (st.failed_fd = open(failed, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) < 0) {
-        sq_fail(&e, SQ_EIO, "%s: %s", failed, strerror(errno));
-        goto done;
-    }
+    if (sq_jsonl_open(&rd, in, 0, &e)) goto done;
+    if (sq_jsonl_writer_open(&st.out, out, SQ_JSONL_APPEND, &e)) goto done;
+    if (failed && sq_jsonl_writer_open(&st.failed_out, failed, SQ_JSONL_APPEND, &e)) goto done;
     if (sq_backend_open(&b, model, &bo, &e)) goto done;
-    int64_t total = count_lines(in);
-    sq_progress_start(&st.prog, "complete", total > 0 ? total - (int64_t)done.n : 0);
-    int64_t lineno = 0, skipped = 0;
+    int64_t total = count_lines(in), already = sq_jsonl_writer_count(st.out);
+    sq_progress_start(&st.prog, "complete", total > already ? total - already : 0);
+    int64_t skipped = 0;
     double t0 = sq_now();
     for (;;) {
-        ssize_t got = getline(&line, &cap, fin);
-        int at_end = got < 0;
-        if (!at_end) {
-            lineno++;
-            while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
-            if (got == 0) continue;
-            cJSON *rec = cJSON_ParseWithLength(line, (size_t)got);
-            if (!rec || !cJSON_IsObject(rec)) {
-                cJSON_Delete(rec);
-                sq_fail(&e, SQ_EPARSE, "%s:%lld: not a JSON object", in, (long long)lineno);
-                goto done;
-            }
-            const cJSON *id = cJSON_GetObjectItemCaseSensitive(rec, "id");
-            if (!cJSON_IsString(id)) {
+        cJSON *rec = NULL;
+        int got = sq_jsonl_next(rd, &rec, &e);
+        if (got < 0) goto done;
+        if (got > 0) {
+            int64_t lineno = sq_jsonl_line_number(rd);
+            const char *id = sq_rec_id(rec);
+            if (!id) {
                 cJSON_Delete(rec);
                 sq_fail(&e, SQ_EPARSE, "%s:%lld: no string \"id\"", in, (long long)lineno);
                 goto done;
             }
-            int fresh = idset_add(&seen_in, id->valuestring);
-            if (fresh == 0) {
+            int fresh = idset_add(&seen_in, id);
+            if (fresh <= 0) {
                 cJSON_Delete(rec);
-                sq_fail(&e, SQ_EPARSE, "%s:%lld: id \"%s\" appears twice", in, (long long)lineno, id->valuestring);
+                if (fresh < 0) sq_fail(&e, SQ_ENOMEM, "out of memory");
+                else sq_fail(&e, SQ_EPARSE, "%s:%lld: id \"%s\" appears twice", in, (long long)lineno, sq_rec_id(rec));
                 goto done;
             }
-            if (idset_has(&done, id->valuestring)) {
+            if (sq_jsonl_writer_has_id(st.out, id)) {
                 skipped++;
                 cJSON_Delete(rec);
                 continue;
@@ -348,8 +282,8 @@ static int cmd_complete(int argc, char **argv) {
             c->n++;
             if (make_request(c, c->n - 1, &gp, in, lineno, &e)) goto done;
         }
-        if (c->n == CHUNK || (at_end && c->n > 0)) {
-            rc = sq_backend_generate(b, c->reqs, c->n, on_result, &st, &e);
+        if (c->n == CHUNK || (got == 0 && c->n > 0)) {
+            int rc = sq_backend_generate(b, c->reqs, c->n, on_result, &st, &e);
             if (st.err.code) {
                 e = st.err;
                 goto done;
@@ -357,13 +291,10 @@ static int cmd_complete(int argc, char **argv) {
             if (rc) goto done;
             chunk_clear(c);
         }
-        if (at_end) break;
+        if (got == 0) break;
     }
     sq_progress_finish(&st.prog);
-    if (fsync(st.out_fd)) {
-        sq_fail(&e, SQ_EIO, "%s: fsync: %s", out, strerror(errno));
-        goto done;
-    }
+    if (sq_jsonl_writer_sync(st.out, &e)) goto done;
     double dt = sq_now() - t0;
     if (!sq_common.quiet) {
         fprintf(stderr, "scalequest: complete: %lld ok, %lld failed, %lld already done; %lld prompt + %lld completion tokens",
@@ -381,12 +312,13 @@ done:
     if (status == SQ_EXIT_FAIL && e.code) sq_cli_fail("complete", "%s", e.msg);
     if (c) chunk_clear(c);
     free(c);
-    free(line);
-    fclose(fin);
-    if (st.out_fd >= 0) close(st.out_fd);
-    if (st.failed_fd >= 0) close(st.failed_fd);
+    sq_jsonl_close(rd);
+    sq_err ce = {0};
+    if (st.out && sq_jsonl_writer_close(st.out, &ce) && status == SQ_EXIT_OK)
+        status = sq_cli_fail("complete", "%s", ce.msg);
+    if (st.failed_out && sq_jsonl_writer_close(st.failed_out, &ce) && status == SQ_EXIT_OK)
+        status = sq_cli_fail("complete", "%s", ce.msg);
     sq_backend_close(b);
-    idset_free(&done);
     idset_free(&seen_in);
     return status;
 }

@@ -36,7 +36,8 @@ static void put_config(sq_buf *b, const sq_model_config *c, int ok, const sq_err
         sq_buf_puts(b, "\"config\": ");
         if (ok) {
             sq_model_config_to_json(c, b);
-            while (b->len && (b->data[b->len - 1] == '\n')) b->data[--b->len] = 0;
+            while (b->len && (b->data[b->len - 1] == '\n'))
+                b->data[--b->len] = 0;
         } else {
             sq_buf_puts(b, "null, \"config_error\": ");
             sq_gguf_json_escape(b, e->msg, strlen(e->msg));
@@ -47,11 +48,13 @@ static void put_config(sq_buf *b, const sq_model_config *c, int ok, const sq_err
         sq_buf_printf(b, "config: none (%s)\n", e->msg);
         return;
     }
-    sq_buf_printf(b, "config: %s, dim %d, %d layers, %d heads (%d kv, head_dim %d), ffn %d, vocab %d, context %d, "
-                     "rope_theta %g, rms_eps %g, tied %d, qkv bias %d, window %d, %s\n",
-                  c->arch, c->dim, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim, c->ffn_dim, c->vocab_size,
-                  c->max_seq_len, (double)c->rope_theta, (double)c->norm_eps, c->tie_embeddings, c->attn_bias,
-                  c->sliding_window, c->torch_dtype);
+    sq_buf_printf(
+        b,
+        "config: %s, dim %d, %d layers, %d heads (%d kv, head_dim %d), ffn %d, vocab %d, context %d, "
+        "rope_theta %g, rms_eps %g, tied %d, qkv bias %d, window %d, %s\n",
+        c->arch, c->dim, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim, c->ffn_dim, c->vocab_size,
+        c->max_seq_len, (double)c->rope_theta, (double)c->norm_eps, c->tie_embeddings, c->attn_bias,
+        c->sliding_window, c->torch_dtype);
 }
 
 static int inspect_gguf(const char *path, int json, sq_buf *b, sq_err *e) {
@@ -62,7 +65,8 @@ static int inspect_gguf(const char *path, int json, sq_buf *b, sq_err *e) {
     sq_err ce;
     int ok = sq_model_config_from_gguf(&c, &g, &ce) == 0;
     if (json) {
-        sq_buf_printf(b, "{\"format\": \"gguf\", \"version\": %u, \"alignment\": %u, ", g.version, g.alignment);
+        sq_buf_printf(b, "{\"format\": \"gguf\", \"version\": %u, \"alignment\": %u, ", g.version,
+                      g.alignment);
         put_config(b, &c, ok, &ce, 1);
         sq_buf_puts(b, ", \"metadata\": {");
         for (int64_t i = 0; i < g.n_kv; i++) {
@@ -94,13 +98,15 @@ static int inspect_gguf(const char *path, int json, sq_buf *b, sq_err *e) {
             sq_buf_puts(b, i ? ", {\"name\": " : "{\"name\": ");
             sq_gguf_json_escape(b, t->name.ptr, (size_t)t->name.len);
             sq_buf_printf(b, ", \"type\": \"%s\", \"ne\": [", tn);
-            for (int d = 0; d < t->n_dims; d++) sq_buf_printf(b, "%s%lld", d ? ", " : "", (long long)t->ne[d]);
+            for (int d = 0; d < t->n_dims; d++)
+                sq_buf_printf(b, "%s%lld", d ? ", " : "", (long long)t->ne[d]);
             sq_buf_printf(b, "], \"offset\": %zu, \"nbytes\": %zu, \"fnv1a64\": \"%016llx\"}",
                           (size_t)(t->data - g.map.data), t->nbytes,
                           (unsigned long long)fnv1a64(t->data, t->nbytes));
         } else {
             sq_buf_printf(b, "  %-40.*s %-5s [", (int)t->name.len, t->name.ptr, tn);
-            for (int d = 0; d < t->n_dims; d++) sq_buf_printf(b, "%s%lld", d ? ", " : "", (long long)t->ne[d]);
+            for (int d = 0; d < t->n_dims; d++)
+                sq_buf_printf(b, "%s%lld", d ? ", " : "", (long long)t->ne[d]);
             sq_buf_printf(b, "] %zu bytes\n", t->nbytes);
         }
     }
@@ -139,12 +145,14 @@ static int inspect_st(const char *path, int json, sq_buf *b, sq_err *e) {
             sq_buf_puts(b, i ? ", {\"name\": " : "{\"name\": ");
             sq_gguf_json_escape(b, s.tensors[i].name, strlen(s.tensors[i].name));
             sq_buf_printf(b, ", \"dtype\": \"%s\", \"shape\": [", sq_dtype_name(v->dtype));
-            for (int d = 0; d < v->ndim; d++) sq_buf_printf(b, "%s%lld", d ? ", " : "", (long long)v->shape[d]);
+            for (int d = 0; d < v->ndim; d++)
+                sq_buf_printf(b, "%s%lld", d ? ", " : "", (long long)v->shape[d]);
             sq_buf_printf(b, "], \"nbytes\": %zu, \"fnv1a64\": \"%016llx\"}", nb,
                           (unsigned long long)fnv1a64(v->data, nb));
         } else {
             sq_buf_printf(b, "  %-50s %-4s [", s.tensors[i].name, sq_dtype_name(v->dtype));
-            for (int d = 0; d < v->ndim; d++) sq_buf_printf(b, "%s%lld", d ? ", " : "", (long long)v->shape[d]);
+            for (int d = 0; d < v->ndim; d++)
+                sq_buf_printf(b, "%s%lld", d ? ", " : "", (long long)v->shape[d]);
             sq_buf_printf(b, "] %zu bytes\n", nb);
         }
     }
@@ -158,8 +166,10 @@ static int cmd_inspect(int argc, char **argv) {
     int json = 0, npos = 0;
     const char *pos[1];
     sq_opt opts[] = {
-        {"model", SQ_OPT_STR, &model, "PATH", "a .gguf, .safetensors, index.json or config.json file, or an HF folder"},
-        {"json", SQ_OPT_FLAG, &json, NULL, "one JSON object: config, full metadata, tensors with byte hashes"},
+        {"model", SQ_OPT_STR, &model, "PATH",
+         "a .gguf, .safetensors, index.json or config.json file, or an HF folder"},
+        {"json", SQ_OPT_FLAG, &json, NULL,
+         "one JSON object: config, full metadata, tensors with byte hashes"},
     };
     int rc = sq_cli_parse(argc, argv, "--model PATH [--json]", opts, (int)SQ_ARRAY_LEN(opts), pos, 1, &npos);
     if (rc >= 0) return rc;

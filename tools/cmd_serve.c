@@ -7,22 +7,25 @@
 
 #include "cli.h"
 #include "scalequest/backend.h"
+#include "scalequest/chat_template.h"
 #include "scalequest/net.h"
 
 static int cmd_serve(int argc, char **argv) {
-    const char *model = NULL, *host = "127.0.0.1", *name = NULL, *key_env = NULL;
+    const char *model = NULL, *host = "127.0.0.1", *name = NULL, *key_env = NULL, *tpl_spec = NULL;
     int64_t port = 8000, max_body = 1 << 20, max_tokens = 4096, max_batch = 64, ctx_len = 0, concurrency = 64;
-    double window_ms = 2;
+    double window_ms = 5;
     sq_strlist urls = {0};
     const sq_opt opts[] = {
         {"model", SQ_OPT_STR, &model, "SPEC", "local:PATH, a model path, or http(s)://host:port/v1#name (required)"},
         {"port", SQ_OPT_INT, &port, "N", "TCP port (default 8000; 0 picks a free one)"},
         {"host", SQ_OPT_STR, &host, "ADDR", "IPv4 address to listen on (default 127.0.0.1)"},
         {"model-name", SQ_OPT_STR, &name, "S", "name in /v1/models and requests (default: the model's)"},
+        {"chat-template", SQ_OPT_STR, &tpl_spec, "SPEC",
+         "render chat requests here: built-in name, model folder, tokenizer_config.json, .gguf or Jinja file"},
         {"max-body", SQ_OPT_INT, &max_body, "BYTES", "largest request body (default 1048576)"},
         {"max-tokens", SQ_OPT_INT, &max_tokens, "N", "largest max_tokens a request may ask (default 4096)"},
         {"max-batch", SQ_OPT_INT, &max_batch, "N", "requests decoded together (default 64)"},
-        {"batch-window", SQ_OPT_DOUBLE, &window_ms, "MS", "wait for more requests when idle (default 2)"},
+        {"batch-window", SQ_OPT_DOUBLE, &window_ms, "MS", "idle: gather requests arriving this close together (default 5)"},
         {"ctx-len", SQ_OPT_INT, &ctx_len, "N", "local: KV cache length per sequence (default: model's)"},
         {"concurrency", SQ_OPT_INT, &concurrency, "N", "remote: requests in flight upstream (default 64)"},
         {"url", SQ_OPT_LIST, &urls, "URL", "remote: another base URL of the same model (repeatable)"},
@@ -58,9 +61,14 @@ static int cmd_serve(int argc, char **argv) {
     if (key_env) bo.api_key_env = key_env;
     bo.extra_urls = urls.items;
     bo.n_extra_urls = urls.n;
-    sq_backend *b = NULL;
     sq_err e = {0};
-    if (sq_backend_open(&b, model, &bo, &e)) return sq_cli_fail("serve", "%s", e.msg);
+    sq_chat_template *tpl = NULL;
+    if (tpl_spec && sq_chat_template_open(&tpl, tpl_spec, &e)) return sq_cli_fail("serve", "%s", e.msg);
+    sq_backend *b = NULL;
+    if (sq_backend_open(&b, model, &bo, &e)) {
+        sq_chat_template_free(tpl);
+        return sq_cli_fail("serve", "%s", e.msg);
+    }
 
     sq_server_opts so;
     sq_server_opts_default(&so);
@@ -72,9 +80,11 @@ static int cmd_serve(int argc, char **argv) {
     so.max_batch = (int)max_batch;
     so.batch_window_s = window_ms / 1000.0;
     so.model_name = name;
+    so.chat_template = tpl;
     sq_server *s = NULL;
     if (sq_server_open(&s, b, &so, &e)) {
         sq_backend_close(b);
+        sq_chat_template_free(tpl);
         return sq_cli_fail("serve", "%s", e.msg);
     }
     /* The one line a script waits for (with --port 0 it carries the port chosen). */
@@ -87,6 +97,7 @@ static int cmd_serve(int argc, char **argv) {
     sq_server_get_stats(s, &st);
     sq_server_close(s);
     sq_backend_close(b);
+    sq_chat_template_free(tpl);
     if (!sq_common.quiet)
         fprintf(stderr,
                 "scalequest: serve: %lld requests (%lld 4xx, %lld 5xx) in %lld batches (largest %lld); "

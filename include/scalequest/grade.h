@@ -6,7 +6,7 @@
  * I hope", the last LaTeX math span, else the last number), pulls the gold answer out of the
  * dataset formats we evaluate on, normalises LaTeX (\text{}, units, \left/\right, dfrac,
  * degrees, thousands separators, ...) and compares the two: a small LaTeX parser builds a
- * tree; numbers are exact rationals while they fit in 64 bits and long doubles after that;
+ * tree; numbers are exact rationals while they fit in 127 bits and long doubles after that;
  * expressions with variables are compared by evaluation at random points; tuples, intervals
  * (bracket type matters), sets (order-free), matrices, equations, inequalities, plus-minus
  * and lists of answers are compared structurally.

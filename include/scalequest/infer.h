@@ -122,18 +122,10 @@ int sq_engine_generate(sq_engine *en, const sq_infer_req *reqs, int n, const sq_
 typedef struct sq_engine_stats {
     int64_t steps, prompt_tokens, generated_tokens;
     double t_forward, t_sample;
+    int64_t decode_steps, decode_tokens; /* steps with no prompt tokens in them */
+    double t_decode;                     /* their forward + sampling time */
     int kv_blocks_total, kv_blocks_free; /* now */
 } sq_engine_stats;
 void sq_engine_get_stats(const sq_engine *en, sq_engine_stats *s);
-
-/* ---- chat prompts ----------------------------------------------------------------------- */
-
-struct sq_tokenizer;
-/* Render chat messages as the model family's prompt, ending where the assistant's answer
- * starts. The family is recognised from the vocabulary: ChatML (<|im_start|>: Qwen2),
- * Llama 3 (<|start_header_id|>), DeepSeek (<｜begin▁of▁sentence｜>: "User: ... Assistant:"),
- * otherwise Llama 2 / Mistral [INST] blocks. The text holds the special tokens written out,
- * so encode it with SQ_TOK_PARSE_SPECIAL and without adding BOS. Appends to out. */
-int sq_chat_render(const struct sq_tokenizer *t, const sq_chat_msg *msgs, int n, sq_buf *out, sq_err *e);
 
 #endif

@@ -50,9 +50,13 @@ typedef struct sq_server_opts {
     int default_max_tokens; /* when a request gives none (default 256) */
     int max_n;              /* largest n (default 16) */
     int max_batch;          /* requests per backend batch (default 64) */
-    double batch_window_s;  /* wait this long for more requests when idle (default 0.002) */
+    double batch_window_s;  /* idle: gather requests arriving less than this apart, for at most
+                               ten windows (default 0.005) */
     int max_connections;    /* default 512 */
     const char *model_name; /* name in /v1/models and the accepted "model" (default backend name) */
+    /* When set (borrowed; must outlive the server), chat requests are rendered with it here
+     * and sent to the backend as completions; otherwise the backend applies its own. */
+    const struct sq_chat_template *chat_template;
 } sq_server_opts;
 
 void sq_server_opts_default(sq_server_opts *o);

@@ -94,8 +94,8 @@ int32_t sq_tok_pad(const sq_tokenizer *t);        /* -1 when none */
 int sq_tok_is_eog(const sq_tokenizer *t, int32_t id);
 /* Added tokens marked special, and SentencePiece control tokens. */
 int sq_tok_is_special(const sq_tokenizer *t, int32_t id);
-/* The vocabulary string of id as stored ("Ġthe", "▁the", "<0x0A>", "<|im_end|>");
- * NULL when id is out of range. Not NUL-terminated when len is given; always is anyway. */
+/* The vocabulary string of id as stored ("Ġthe", "▁the", "<0x0A>", "<|im_end|>"),
+ * NUL-terminated, its byte length in *len when len is non-NULL; NULL when id is out of range. */
 const char *sq_tok_piece(const sq_tokenizer *t, int32_t id, size_t *len);
 /* Id of an exact vocabulary string (e.g. "<|im_end|>"), or -1. */
 int32_t sq_tok_find(const sq_tokenizer *t, const char *piece, size_t len);

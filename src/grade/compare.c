@@ -527,6 +527,17 @@ static int eq(gctx *c, gnode *x, gnode *y, int depth) {
         if (x->kind != y->kind) return 0;
         return items_eq(c, x->k, x->n, y->k, y->n, 1, depth);
     }
+    if ((x->kind == N_SUM) != (y->kind == N_SUM) && c->budget > 0) {
+        int r = scalar_eq(c, x, y);
+        if (r) return r;
+    }
+    if (x->kind == N_SUM && y->kind == N_SUM) {
+        /* the same bounds and an equivalent body; the index is compared as a variable */
+        if (strcmp(x->name, y->name)) return 0;
+        if (scalar_eq(c, x, y)) return 1;
+        return eq(c, x->k[0], y->k[0], depth + 1) && eq(c, x->k[1], y->k[1], depth + 1) &&
+               eq(c, x->k[2], y->k[2], depth + 1);
+    }
     if (x->kind == N_TEXT || y->kind == N_TEXT) {
         if (x->kind != y->kind) return 0;
         return !strcasecmp(x->name, y->name);

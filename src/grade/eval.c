@@ -70,6 +70,25 @@ gval g_eval(const gnode *x, const genv *env) {
         return (v.ok && v.f < 0) ? gv_neg(v) : v;
     }
     case N_FUNC: return func_value(x->name, g_eval(x->k[0], env));
+    case N_SUM: {
+        /* only with integer bounds, at most 10000 terms; the index shadows a variable */
+        gval lo = g_eval(x->k[0]->k[1], env), hi = g_eval(x->k[1], env);
+        if (!lo.exact || !hi.exact || lo.q != 1 || hi.q != 1 || hi.p - lo.p > 10000 || env->n >= GENV_MAX)
+            return gv_bad();
+        genv inner = *env;
+        int slot = inner.n++;
+        memmove(inner.names + 1, inner.names, sizeof(inner.names[0]) * (size_t)slot);
+        memmove(inner.vals + 1, inner.vals, sizeof(inner.vals[0]) * (size_t)slot);
+        inner.names[0] = x->k[0]->k[0]->name;
+        int prod = !strcmp(x->name, "prod");
+        gval acc = gv_int(prod);
+        for (__int128 i = lo.p; i <= hi.p && acc.ok; i++) {
+            inner.vals[0] = (long double)i;
+            gval t = g_eval(x->k[2], &inner);
+            acc = prod ? gv_mul(acc, t) : gv_add(acc, t);
+        }
+        return acc;
+    }
     default: return gv_bad();
     }
 }

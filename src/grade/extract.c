@@ -161,7 +161,8 @@ static char *join_chain(const char *t, const segs *s, int last, int *first_out, 
 static size_t last_phrase(const char *t, size_t n, const char *ph, size_t *at) {
     size_t l = strlen(ph), best = 0;
     for (size_t i = 0; i + l <= n; i++)
-        if (tolower((unsigned char)t[i]) == tolower((unsigned char)ph[0]) && !strncasecmp(t + i, ph, l)) {
+        if (tolower((unsigned char)t[i]) == ph[0] && tolower((unsigned char)t[i + 1]) == ph[1] &&
+            !strncasecmp(t + i, ph, l)) {
             best = i + l;
             if (at) *at = i;
         }
@@ -187,10 +188,6 @@ static char *last_number_at(const char *t, size_t n, size_t *pos) {
                                         (e + 4 >= n || !isdigit((unsigned char)t[e + 4])))))
                 e++;
             else break;
-        }
-        if (e < n && isalpha((unsigned char)t[e]) && !(e + 1 < n && isalpha((unsigned char)t[e + 1])) &&
-            t[e] != 'm' && t[e] != 'g' && t[e] != 's' && t[e] != 'x') {
-            /* 2A, 3b: a digit glued to a single letter is a label, not a number */
         }
         if (b > 0 && t[b - 1] == '.') b--;
         if (b > 0 && t[b - 1] == '-') b--;
@@ -257,16 +254,10 @@ static char *last_number_at(const char *t, size_t n, size_t *pos) {
 
 static char *last_number(const char *t, size_t n) { return last_number_at(t, n, NULL); }
 
-/* Does a candidate answer parse? A span such as "$? just about 1$" does not. */
-static int parses(const char *s, size_t n) {
-    char *norm = g_normalize(s, n);
-    if (!norm) return 0;
-    sq_arena a;
-    sq_arena_init(&a, 1 << 14);
-    int ok = g_parse(&a, norm, strlen(norm)) != NULL;
-    sq_arena_free(&a);
-    free(norm);
-    return ok;
+static char *dup_range(const char *t, size_t b, size_t e) {
+    while (b < e && isspace((unsigned char)t[b])) b++;
+    while (e > b && isspace((unsigned char)t[e - 1])) e--;
+    return sq_strndup(t + b, e - b);
 }
 
 /* Plain prose words (3+ letters, not a command name) in t[b, e). */
@@ -285,12 +276,6 @@ static int prose_words(const char *t, size_t b, size_t e) {
         }
     }
     return words;
-}
-
-static char *dup_range(const char *t, size_t b, size_t e) {
-    while (b < e && isspace((unsigned char)t[b])) b++;
-    while (e > b && isspace((unsigned char)t[e - 1])) e--;
-    return sq_strndup(t + b, e - b);
 }
 
 /* The answer in the text after "final answer is" and the like. */
@@ -324,10 +309,7 @@ static char *from_phrase(const char *t, size_t b, size_t n, const sq_grade_opts 
     }
     free(sp.v);
     while (e > b && (isspace((unsigned char)t[e - 1]) || t[e - 1] == '.')) e--;
-    int words = 0;
-    for (size_t i = b; i < e; i++)
-        if (isalpha((unsigned char)t[i]) && (i == b || !isalpha((unsigned char)t[i - 1]))) words++;
-    if (words <= 2 && e > b) return dup_range(t, b, e);
+    if (prose_words(t, b, e) <= 2 && e > b) return dup_range(t, b, e);
     if (o && o->no_number_fallback > 0) return NULL;
     return last_number(t + b, e - b);
 }
@@ -380,8 +362,10 @@ char *sq_grade_extract(const char *response, const sq_grade_opts *o, const char 
                     /* a number in the prose after the last formula is the later statement */
                     r = num, num = NULL;
                     if (how) *how = "last_number";
-                } else if (!parses(t + l->b, l->e - l->b) && numbers) {
-                    r = last_number(t + l->b, l->e - l->b);
+                } else if (numbers && !memchr(t + l->b, '\\', l->e - l->b) &&
+                           (memchr(t + l->b, '?', l->e - l->b) || prose_words(t, l->b, l->e) > 1) &&
+                           (r = last_number(t + l->b, l->e - l->b)) != NULL) {
+                    /* a span of prose ("$? just about 1$") is no formula: take its number */
                     if (how) *how = "last_number";
                 } else {
                     int first;

@@ -91,7 +91,7 @@ static int equal_once(const char *gold, const char *pred, const sq_grade_opts *o
         goto done;
     }
     sq_arena a;
-    sq_arena_init(&a, 1 << 16);
+    sq_arena_init(&a, 1 << 13);
     gnode *x = g_parse(&a, g, strlen(g));
     gnode *y = x ? g_parse(&a, p, strlen(p)) : NULL;
     if (x && y) r = g_tree_equal(&a, x, y, o);

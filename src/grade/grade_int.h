@@ -41,6 +41,7 @@ int gv_equal(gval a, gval b, const sq_grade_opts *o);
 enum {
     N_NUM, N_VAR, N_CONST, N_ADD, N_MUL, N_DIV, N_POW, N_NEG, N_FUNC, N_FACT, N_PCT, N_PM,
     N_LIST, N_SET, N_TUPLE, N_MATRIX, N_REL, N_UNION, N_TEXT, N_INF, N_ABS, N_RATIO, N_INV,
+    N_SUM, /* \sum or \prod (name): k[0] "i = lo", k[1] hi, k[2] body */
 };
 
 enum { R_EQ, R_LT, R_LE, R_GT, R_GE, R_NE, R_IN, R_APPROX };

@@ -20,12 +20,13 @@ static const char *const unit_words[] = {
     "point", "points", "people", "students", "times", "ways", "liters", "liter", "l", "ml",
     "gallons", "gallon", "cups", "cup", "apples", "items", "pages", "books", "boxes", "coins",
     "tiles", "marbles", "cookies", "pieces", "steps", "numbers", "integers", "digits", "sides",
-    "edges", "vertices", "faces", "triangles", "squares", "hours.", "cm2", "m2", "km2",
+    "edges", "vertices", "faces", "triangles", "squares", "cm2", "m2", "km2",
 };
 
 int g_is_unit_word(const char *w, size_t n) {
+    int c0 = tolower((unsigned char)w[0]);
     for (size_t i = 0; i < SQ_ARRAY_LEN(unit_words); i++)
-        if (strlen(unit_words[i]) == n && !strncasecmp(unit_words[i], w, n)) return 1;
+        if (unit_words[i][0] == c0 && strlen(unit_words[i]) == n && !strncasecmp(unit_words[i], w, n)) return 1;
     return 0;
 }
 
@@ -253,6 +254,7 @@ oom:
 }
 
 static int word_at(const char *s, size_t n, size_t i, const char *w) {
+    if (tolower((unsigned char)s[i]) != w[0]) return 0;
     size_t l = strlen(w);
     if (i + l > n || strncasecmp(s + i, w, l)) return 0;
     if (i + l < n && isalpha((unsigned char)s[i + l])) return 0;
@@ -271,11 +273,15 @@ static char *pass_numbers(const char *s) {
         if (c == '(' || c == '[') brackets++;
         if ((c == ')' || c == ']') && brackets > 0) brackets--;
         int prev_ok = i == 0 || !(isalnum((unsigned char)s[i - 1]) || s[i - 1] == '.' || s[i - 1] == '_');
-        size_t pb = i;
-        while (pb > 0 && s[pb - 1] == ' ') pb--;
-        /* inside brackets or after a comma, "12,102" is two items, not twelve thousand */
-        int list_ctx = brackets > 0 || (pb > 0 && s[pb - 1] == ',');
-        if ((word_at(s, n, i, "and") || word_at(s, n, i, "or")) && o.n > 0) {
+        int list_ctx = brackets > 0;
+        if (!list_ctx && isdigit((unsigned char)c)) {
+            /* inside brackets or after a comma, "12,102" is two items, not twelve thousand */
+            size_t pb = i;
+            while (pb > 0 && s[pb - 1] == ' ') pb--;
+            list_ctx = pb > 0 && s[pb - 1] == ',';
+        }
+        int alpha = isalpha((unsigned char)c);
+        if (alpha && o.n > 0 && (word_at(s, n, i, "and") || word_at(s, n, i, "or"))) {
             while (o.n && o.d[o.n - 1] == ' ') o.d[--o.n] = 0;
             if (o.n && o.d[o.n - 1] != ',') oc(&o, ',');
             i += s[i] == 'a' || s[i] == 'A' ? 2 : 1;
@@ -299,10 +305,6 @@ static char *pass_numbers(const char *s) {
                     j += 4;
                     groups++;
                 }
-                if (j + 3 == n && s[j] == sep && isdigit((unsigned char)s[j + 1]) &&
-                    isdigit((unsigned char)s[j + 2])) {
-                    /* fewer than three digits after a separator at the end: not a group */
-                }
                 int tail_ok = j >= n || !(s[j] == sep && j + 1 < n && isdigit((unsigned char)s[j + 1]));
                 if (groups > 0 && tail_ok) {
                     for (size_t k = i; k < j; k++)
@@ -312,7 +314,7 @@ static char *pass_numbers(const char *s) {
                 }
             }
         }
-        if (isalpha((unsigned char)c) && o.n > 0) {
+        if (alpha && o.n > 0) {
             size_t back = o.n;
             while (back > 0 && o.d[back - 1] == ' ') back--;
             if (back > 0 && (isdigit((unsigned char)o.d[back - 1]) || o.d[back - 1] == '}')) {

@@ -1,6 +1,6 @@
-/* Bounded numbers for the grader: exact 64-bit rationals with 128-bit intermediates, and a
- * long double beside them. Any operation whose exact result does not fit drops to the long
- * double; a long double that overflows marks the value undefined, so 10^{10^{10}} costs one
+/* Bounded numbers for the grader: exact rationals of up to 127 bits with checked 128-bit
+ * arithmetic, and a long double beside them. Any operation whose exact result does not fit
+ * drops to the long double; a long double that overflows marks the value undefined, so 10^{10^{10}} costs one
  * powl call and compares as "unknown" instead of allocating a huge integer. */
 #include <math.h>
 #include <stdlib.h>
@@ -154,6 +154,22 @@ gval gv_pow(gval a, gval b) {
             return gv_pow(root, e);
         }
     }
+    if (b.exact && b.q == 1 && b.p >= -64 && b.p <= 64) {
+        /* an inexact base to a small whole power: multiply, no powl */
+        long double r = 1, base = a.f;
+        int64_t e = (int64_t)(b.p < 0 ? -b.p : b.p);
+        while (e) {
+            if (e & 1) r *= base;
+            base *= base;
+            e >>= 1;
+        }
+        if (b.p < 0) {
+            if (r == 0) return gv_bad();
+            r = 1 / r;
+        }
+        return gv_float(r);
+    }
+    if (b.exact && b.p == 1 && b.q == 2) return a.f < 0 ? gv_bad() : gv_float(sqrtl(a.f));
     if (a.f < 0 && !(b.exact && b.q % 2 == 1)) return gv_bad();
     long double r;
     if (a.f < 0) {
@@ -200,25 +216,23 @@ gval gv_parse_decimal(const char *s, size_t n) {
             if (e < 100000) e = e * 10 + (s[i] - '0');
         exp10 = sign * e;
     }
-    long double f = strtold(s, NULL);
     if (!digits) return gv_bad();
-    if (over) return gv_float(f);
     int pl = places < 0 ? 0 : places;
     int e = exp10 - pl;
-    gval v;
-    if (e >= 0) {
-        if (e > 38) return gv_float(f);
+    gval v = gv_bad();
+    if (!over && e >= 0 && e <= 38) {
         i128 p = mant;
-        for (int k = 0; k < e; k++)
-            if (__builtin_mul_overflow(p, 10, &p)) return gv_float(f);
-        v = mk_ratio(p, 1, f, 0);
-    } else {
-        if (-e > 38) return gv_float(f);
+        int ovf = 0;
+        for (int k = 0; k < e && !ovf; k++) ovf = __builtin_mul_overflow(p, 10, &p);
+        if (!ovf) v = mk_ratio(p, 1, 0, 0);
+    } else if (!over && e < 0 && -e <= 38) {
         i128 q = 1;
         for (int k = 0; k < -e; k++) q *= 10;
-        v = mk_ratio(mant, q, f, 0);
+        v = mk_ratio(mant, q, 0, 0);
     }
-    v.f = f;
+    /* beyond the exact range the literal is read as a long double (strtold stops at the
+     * first character that is not part of the number) */
+    if (!v.exact) v = gv_float(strtold(s, NULL));
     if (places >= 0 || exp10 != 0) {
         v.approx = 1;
         v.places = exp10 == 0 ? places : -1;
@@ -228,7 +242,8 @@ gval gv_parse_decimal(const char *s, size_t n) {
 
 /* Does x, rounded to `places` decimals, give the literal y? */
 static int rounds_to(long double x, long double y, int places) {
-    long double scale = powl(10.0L, places);
+    long double scale = 1;
+    for (int i = 0; i < places && i < 40; i++) scale *= 10;
     long double r = roundl(x * scale);
     long double t = roundl(y * scale);
     return r == t;

@@ -84,6 +84,7 @@ static void ws(gparse *p) {
 /* If the input continues with \name (not followed by a letter), consume it. */
 static int cmd(gparse *p, const char *name) {
     ws(p);
+    if (p->s >= p->end || p->s[0] != '\\' || p->s + 1 >= p->end || p->s[1] != name[0]) return 0;
     size_t l = strlen(name);
     if (p->end - p->s < (ptrdiff_t)l + 1 || p->s[0] != '\\' || strncmp(p->s + 1, name, l)) return 0;
     if (p->s + 1 + l < p->end && isalpha((unsigned char)p->s[1 + l])) return 0;
@@ -93,6 +94,7 @@ static int cmd(gparse *p, const char *name) {
 
 static int lit(gparse *p, const char *t) {
     ws(p);
+    if (p->s >= p->end || *p->s != t[0]) return 0;
     size_t l = strlen(t);
     if (p->end - p->s < (ptrdiff_t)l || strncmp(p->s, t, l)) return 0;
     p->s += l;
@@ -110,6 +112,7 @@ static gnode *parse_sum(gparse *p);
 static gnode *parse_power(gparse *p);
 static gnode *parse_unary(gparse *p);
 static int starts_factor(gparse *p);
+static gnode *parse_product(gparse *p);
 
 static char *arena_str(gparse *p, const char *s, size_t n) {
     char *d = sq_arena_alloc(p->arena, n + 1);
@@ -152,7 +155,7 @@ static const char *const funcs[] = {"sin", "cos", "tan", "sec", "csc", "cot", "a
 
 static int is_func_name(const char *s, size_t n) {
     for (size_t i = 0; i < SQ_ARRAY_LEN(funcs); i++)
-        if (strlen(funcs[i]) == n && !strncmp(funcs[i], s, n)) return 1;
+        if (funcs[i][0] == s[0] && strlen(funcs[i]) == n && !strncmp(funcs[i], s, n)) return 1;
     return 0;
 }
 
@@ -390,6 +393,18 @@ static gnode *parse_primary(gparse *p) {
             gnode *b = parse_arg(p);
             return make2(p, N_DIV, a, b);
         }
+        if (cmd(p, "binom") || cmd(p, "dbinom") || cmd(p, "tbinom")) {
+            /* C(n, k) = n! / (k! (n-k)!), defined where the factorials are */
+            gnode *n = parse_arg(p), *k = parse_arg(p);
+            gnode *fn = g_node(p, N_FACT, 1), *fk = g_node(p, N_FACT, 1), *fd = g_node(p, N_FACT, 1);
+            gnode *nk = g_node(p, N_NEG, 1), *diff = g_node(p, N_ADD, 2), *den = g_node(p, N_MUL, 2);
+            if (!n || !k || !fn || !fk || !fd || !nk || !diff || !den) return p->failed = 1, NULL;
+            nk->k[0] = k;
+            diff->k[0] = n, diff->k[1] = nk;
+            fn->k[0] = n, fk->k[0] = k, fd->k[0] = diff;
+            den->k[0] = fk, den->k[1] = fd;
+            return make2(p, N_DIV, fn, den);
+        }
         if (cmd(p, "sqrt")) {
             gnode *idx = NULL;
             if (lit(p, "[")) {
@@ -481,6 +496,21 @@ static gnode *parse_primary(gparse *p) {
                 if (x) x->name = arena_str(p, start, (size_t)(p->s - start));
                 return x;
             }
+        if ((l == 3 && !strncmp(b, "sum", 3)) || (l == 4 && !strncmp(b, "prod", 4))) {
+            p->s = b + l;
+            gnode *x = g_node(p, N_SUM, 3);
+            if (!x) return NULL;
+            x->name = l == 3 ? "sum" : "prod";
+            for (int i = 0; i < 2; i++) {
+                if (lit(p, "_")) x->k[0] = parse_arg(p);
+                else if (lit(p, "^")) x->k[1] = parse_arg(p);
+            }
+            if (!x->k[0] || !x->k[1] || x->k[0]->kind != N_REL || x->k[0]->n != 2 || x->k[0]->k[0]->kind != N_VAR)
+                return p->failed = 1, NULL;
+            x->k[2] = parse_product(p);
+            if (!x->k[2]) p->failed = 1;
+            return x;
+        }
         if (l > 0) { /* an unknown command names a quantity: \zzz, \hbar */
             p->s = b + l;
             gnode *x = g_node(p, N_VAR, 0);

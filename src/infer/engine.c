@@ -391,14 +391,20 @@ static int step(run *r, sq_err *e) {
         }
     }
     /* Sample in parallel (each sequence has its own RNG), then record in order. */
-#pragma omp parallel for schedule(dynamic, 1) if ((int64_t)n_jobs * V > 262144)
+#pragma omp parallel for schedule(dynamic, 1) if ((int64_t)n_jobs * V > (1 << 20))
     for (int j = 0; j < n_jobs; j++) {
         seq *s = &en->seqs[en->job_seq[j]];
         sq_sample_scratch *sc = &en->scratch[omp_get_thread_num() % en->n_scratch];
         en->job_tok[j] = sq_sample(en->logits + (size_t)en->job_row[j] * V, V, &r->reqs[s->req].params, &s->rng, sc,
                                    &en->job_lp[j]);
     }
-    en->stats.t_sample += sq_now() - t1;
+    double t2 = sq_now();
+    en->stats.t_sample += t2 - t1;
+    if (T == n_dec) {
+        en->stats.decode_steps++;
+        en->stats.decode_tokens += n_dec;
+        en->stats.t_decode += t2 - t0;
+    }
     for (int j = 0; j < n_jobs; j++) {
         seq *s = &en->seqs[en->job_seq[j]];
         if (s->max_new <= 0) {

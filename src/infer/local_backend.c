@@ -1,11 +1,12 @@
 /* The in-process backend: a model file run by this engine behind the sq_backend interface.
- * It owns the model, its tokenizer and one engine; prompts (or chat messages rendered with
- * the family's format) are encoded here, and completions decoded token by token so stop
- * strings cut the text where they start. */
+ * It owns the model, its tokenizer, its chat template (when it has one) and one engine.
+ * Prompts, or chat messages rendered with the model's template, are encoded here, and
+ * completions decoded token by token so stop strings cut the text where they start. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "scalequest/backend.h"
+#include "scalequest/chat_template.h"
 #include "scalequest/infer.h"
 #include "scalequest/tokenizer.h"
 
@@ -18,6 +19,8 @@ typedef struct local_backend {
     sq_engine *en;
     int32_t eog[MAX_EOG];
     int n_eog;
+    sq_chat_template *chat; /* NULL when the model has none: chat requests then fail */
+    char chat_err[512];
 } local_backend;
 
 static int piece(void *ctx, int32_t id, sq_buf *out) {
@@ -134,7 +137,11 @@ static int local_generate(sq_backend *b, const sq_gen_request *reqs, int n, sq_g
         size_t len = q->prompt ? strlen(q->prompt) : 0;
         if (q->messages) {
             sq_buf_reset(&text);
-            if (sq_chat_render(lb->tok, q->messages, q->n_messages, &text, &pe)) {
+            if (!lb->chat) {
+                if (fail_now(&g, i, lb->chat_err)) goto stopped;
+                continue;
+            }
+            if (sq_chat_template_render(lb->chat, q->messages, q->n_messages, 1, &text, &pe)) {
                 if (fail_now(&g, i, pe.msg)) goto stopped;
                 continue;
             }
@@ -187,6 +194,7 @@ done:
 static void local_close(sq_backend *b) {
     local_backend *lb = (local_backend *)b;
     sq_engine_free(lb->en);
+    sq_chat_template_free(lb->chat);
     sq_tok_free(lb->tok);
     sq_model_close(lb->m);
     free(lb);
@@ -214,6 +222,11 @@ int sq_backend_open_local(sq_backend **out, const char *path, const sq_backend_o
     if (rc) {
         local_close(&lb->base);
         return rc;
+    }
+    sq_err ce;
+    if (sq_chat_template_open(&lb->chat, path, &ce)) {
+        lb->chat = NULL;
+        snprintf(lb->chat_err, sizeof lb->chat_err, "no chat template: %s", ce.msg);
     }
     int32_t V = sq_tok_vocab_size(lb->tok);
     for (int32_t id = 0; id < V && lb->n_eog < MAX_EOG; id++)

@@ -11,7 +11,7 @@
 #include "scalequest/gguf.h"
 
 #define GGUF_DEFAULT_ALIGNMENT 32
-#define GGUF_MAX_NESTING 8
+#define GGUF_MAX_NESTING       8
 
 typedef struct cursor {
     const uint8_t *p;
@@ -49,8 +49,8 @@ static int rd_str(cursor *c, sq_gguf_str *s, const char *what) {
     int rc = rd_u64(c, &n, what);
     if (rc) return rc;
     if (n > c->len - c->off)
-        return sq_fail(c->e, SQ_EPARSE, "%s: offset %zu: %s has length %llu but only %zu bytes remain", c->name,
-                       at, what, (unsigned long long)n, c->len - c->off);
+        return sq_fail(c->e, SQ_EPARSE, "%s: offset %zu: %s has length %llu but only %zu bytes remain",
+                       c->name, at, what, (unsigned long long)n, c->len - c->off);
     s->ptr = (const char *)(c->p + c->off);
     s->len = n;
     c->off += (size_t)n;
@@ -59,10 +59,17 @@ static int rd_str(cursor *c, sq_gguf_str *s, const char *what) {
 
 static size_t scalar_size(uint32_t t) {
     switch (t) {
-    case SQ_GGUF_U8: case SQ_GGUF_I8: case SQ_GGUF_BOOL: return 1;
-    case SQ_GGUF_U16: case SQ_GGUF_I16: return 2;
-    case SQ_GGUF_U32: case SQ_GGUF_I32: case SQ_GGUF_F32: return 4;
-    case SQ_GGUF_U64: case SQ_GGUF_I64: case SQ_GGUF_F64: return 8;
+    case SQ_GGUF_U8:
+    case SQ_GGUF_I8:
+    case SQ_GGUF_BOOL: return 1;
+    case SQ_GGUF_U16:
+    case SQ_GGUF_I16: return 2;
+    case SQ_GGUF_U32:
+    case SQ_GGUF_I32:
+    case SQ_GGUF_F32: return 4;
+    case SQ_GGUF_U64:
+    case SQ_GGUF_I64:
+    case SQ_GGUF_F64: return 8;
     default: return 0;
     }
 }
@@ -76,8 +83,8 @@ static int skip_array(cursor *c, uint32_t *elem, uint64_t *n, int depth, const c
     if (!rc) rc = rd_u64(c, n, what);
     if (rc) return rc;
     if (*elem > SQ_GGUF_F64)
-        return sq_fail(c->e, SQ_EPARSE, "%s: offset %zu: %s: unknown array element type %u", c->name, at, what,
-                       *elem);
+        return sq_fail(c->e, SQ_EPARSE, "%s: offset %zu: %s: unknown array element type %u", c->name, at,
+                       what, *elem);
     if (*elem == SQ_GGUF_ARRAY && depth >= GGUF_MAX_NESTING)
         return sq_fail(c->e, SQ_EPARSE, "%s: offset %zu: %s: arrays nested deeper than %d", c->name, at, what,
                        GGUF_MAX_NESTING);
@@ -92,8 +99,8 @@ static int skip_array(cursor *c, uint32_t *elem, uint64_t *n, int depth, const c
     /* Strings take at least 8 bytes each, nested arrays 12: bound the count before looping. */
     size_t min = *elem == SQ_GGUF_STRING ? 8 : 12;
     if (*n > (c->len - c->off) / min)
-        return sq_fail(c->e, SQ_EPARSE, "%s: offset %zu: %s: array of %llu elements overruns the file", c->name,
-                       at, what, (unsigned long long)*n);
+        return sq_fail(c->e, SQ_EPARSE, "%s: offset %zu: %s: array of %llu elements overruns the file",
+                       c->name, at, what, (unsigned long long)*n);
     for (uint64_t i = 0; i < *n; i++) {
         rc = skip_value(c, *elem, depth + 1, what);
         if (rc) return rc;
@@ -112,7 +119,9 @@ static int skip_value(cursor *c, uint32_t t, int depth, const char *what) {
         return skip_array(c, &elem, &n, depth, what);
     }
     size_t es = scalar_size(t);
-    if (!es) return sq_fail(c->e, SQ_EPARSE, "%s: offset %zu: %s: unknown value type %u", c->name, c->off, what, t);
+    if (!es)
+        return sq_fail(c->e, SQ_EPARSE, "%s: offset %zu: %s: unknown value type %u", c->name, c->off, what,
+                       t);
     int rc = need(c, es, what);
     if (rc) return rc;
     c->off += es;
@@ -125,11 +134,11 @@ static const struct {
     int block;
     size_t bytes;
 } ggml_types[] = {
-    {0, "F32", 1, 4},      {1, "F16", 1, 2},      {2, "Q4_0", 32, 18},   {3, "Q4_1", 32, 20},
-    {6, "Q5_0", 32, 22},   {7, "Q5_1", 32, 24},   {8, "Q8_0", 32, 34},   {9, "Q8_1", 32, 36},
-    {10, "Q2_K", 256, 84}, {11, "Q3_K", 256, 110}, {12, "Q4_K", 256, 144}, {13, "Q5_K", 256, 176},
-    {14, "Q6_K", 256, 210}, {15, "Q8_K", 256, 292}, {24, "I8", 1, 1},     {25, "I16", 1, 2},
-    {26, "I32", 1, 4},     {27, "I64", 1, 8},     {28, "F64", 1, 8},     {30, "BF16", 1, 2},
+    {0, "F32", 1, 4},       {1, "F16", 1, 2},       {2, "Q4_0", 32, 18},    {3, "Q4_1", 32, 20},
+    {6, "Q5_0", 32, 22},    {7, "Q5_1", 32, 24},    {8, "Q8_0", 32, 34},    {9, "Q8_1", 32, 36},
+    {10, "Q2_K", 256, 84},  {11, "Q3_K", 256, 110}, {12, "Q4_K", 256, 144}, {13, "Q5_K", 256, 176},
+    {14, "Q6_K", 256, 210}, {15, "Q8_K", 256, 292}, {24, "I8", 1, 1},       {25, "I16", 1, 2},
+    {26, "I32", 1, 4},      {27, "I64", 1, 8},      {28, "F64", 1, 8},      {30, "BF16", 1, 2},
 };
 
 const char *sq_ggml_type_name(uint32_t t) {
@@ -173,20 +182,27 @@ static int check_unique(sq_gguf *g, sq_err *e) {
     void **idx = malloc(sizeof(void *) * (size_t)n);
     if (!idx) return sq_fail(e, SQ_ENOMEM, "%s: out of memory", g->path);
     int rc = 0;
-    for (int64_t i = 0; i < g->n_kv; i++) idx[i] = &g->kv[i];
+    for (int64_t i = 0; i < g->n_kv; i++)
+        idx[i] = &g->kv[i];
     qsort(idx, (size_t)g->n_kv, sizeof *idx, cmp_kv_key);
     for (int64_t i = 1; i < g->n_kv && !rc; i++)
         if (!cmp_kv_key(&idx[i - 1], &idx[i])) {
-            const sq_gguf_kv *k = idx[i];
-            rc = sq_fail(e, SQ_EPARSE, "%s: duplicate metadata key '%.*s'", g->path, (int)SQ_MIN(k->key.len, 200),
+            /* Name the second occurrence in the file (qsort is not stable). */
+            const sq_gguf_kv *a = idx[i - 1], *k = idx[i];
+            if (a->key.ptr > k->key.ptr) k = a;
+            rc = sq_fail(e, SQ_EPARSE, "%s: offset %zu: duplicate metadata key '%.*s'", g->path,
+                         (size_t)((const uint8_t *)k->key.ptr - g->map.data) - 8, (int)SQ_MIN(k->key.len, 200),
                          k->key.ptr);
         }
-    for (int64_t i = 0; i < g->n_tensors && !rc; i++) idx[i] = &g->tensors[i];
+    for (int64_t i = 0; i < g->n_tensors && !rc; i++)
+        idx[i] = &g->tensors[i];
     if (!rc) qsort(idx, (size_t)g->n_tensors, sizeof *idx, cmp_tensor_name);
     for (int64_t i = 1; i < g->n_tensors && !rc; i++)
         if (!cmp_tensor_name(&idx[i - 1], &idx[i])) {
-            const sq_gguf_tensor *t = idx[i];
-            rc = sq_fail(e, SQ_EPARSE, "%s: duplicate tensor name '%.*s'", g->path, (int)SQ_MIN(t->name.len, 200),
+            const sq_gguf_tensor *a = idx[i - 1], *t = idx[i];
+            if (a->name.ptr > t->name.ptr) t = a;
+            rc = sq_fail(e, SQ_EPARSE, "%s: offset %zu: duplicate tensor name '%.*s'", g->path,
+                         (size_t)((const uint8_t *)t->name.ptr - g->map.data) - 8, (int)SQ_MIN(t->name.len, 200),
                          t->name.ptr);
         }
     /* Tensors may sit in any order but their byte ranges must not overlap. */
@@ -231,7 +247,8 @@ static int parse_kv(sq_gguf *g, cursor *c, sq_gguf_kv *kv) {
         if (!kv->strs) return sq_fail(c->e, SQ_ENOMEM, "%s: out of memory indexing %s", c->name, what);
         cursor s = *c;
         s.off = arr_at + 12;
-        for (uint64_t i = 0; i < n; i++) rd_str(&s, &kv->strs[i], what); /* validated by skip_array */
+        for (uint64_t i = 0; i < n; i++)
+            rd_str(&s, &kv->strs[i], what); /* validated by skip_array */
     }
     return 0;
 }
@@ -244,32 +261,37 @@ static int parse_tensor_info(sq_gguf *g, cursor *c, sq_gguf_tensor *t, uint64_t 
     if (rc) return rc;
     int nl = (int)SQ_MIN(t->name.len, 200);
     if (nd < 1 || nd > 4)
-        return sq_fail(c->e, SQ_EPARSE, "%s: offset %zu: tensor '%.*s' has %u dimensions (1..4 supported)", c->name,
-                       at, nl, t->name.ptr, nd);
+        return sq_fail(c->e, SQ_EPARSE, "%s: offset %zu: tensor '%.*s' has %u dimensions (1..4 supported)",
+                       c->name, at, nl, t->name.ptr, nd);
     t->n_dims = (int)nd;
     uint64_t numel = 1;
-    for (int d = 0; d < 4; d++) t->ne[d] = 1;
+    for (int d = 0; d < 4; d++)
+        t->ne[d] = 1;
     for (uint32_t d = 0; d < nd; d++) {
         uint64_t ne;
         if ((rc = rd_u64(c, &ne, "tensor shape"))) return rc;
         if (ne > INT64_MAX || (ne && numel > (uint64_t)INT64_MAX / ne))
-            return sq_fail(c->e, SQ_EPARSE, "%s: offset %zu: tensor '%.*s' has an impossible shape", c->name, at, nl,
-                           t->name.ptr);
+            return sq_fail(c->e, SQ_EPARSE, "%s: offset %zu: tensor '%.*s' has an impossible shape", c->name,
+                           at, nl, t->name.ptr);
         t->ne[d] = (int64_t)ne;
         numel *= ne;
     }
-    if ((rc = rd_u32(c, &t->ggml_type, "tensor type")) || (rc = rd_u64(c, offset, "tensor offset"))) return rc;
+    if ((rc = rd_u32(c, &t->ggml_type, "tensor type")) || (rc = rd_u64(c, offset, "tensor offset")))
+        return rc;
     int block;
     size_t bb = sq_ggml_type_block_bytes(t->ggml_type, &block);
     if (!bb)
-        return sq_fail(c->e, SQ_EUNSUP, "%s: offset %zu: tensor '%.*s' has unknown ggml type %u", c->name, at, nl,
-                       t->name.ptr, t->ggml_type);
+        return sq_fail(c->e, SQ_EUNSUP, "%s: offset %zu: tensor '%.*s' has unknown ggml type %u", c->name, at,
+                       nl, t->name.ptr, t->ggml_type);
     if (t->ne[0] % block)
-        return sq_fail(c->e, SQ_EPARSE, "%s: offset %zu: tensor '%.*s': row of %lld is not a multiple of the %s block (%d)",
-                       c->name, at, nl, t->name.ptr, (long long)t->ne[0], sq_ggml_type_name(t->ggml_type), block);
+        return sq_fail(c->e, SQ_EPARSE,
+                       "%s: offset %zu: tensor '%.*s': row of %lld is not a multiple of the %s block (%d)",
+                       c->name, at, nl, t->name.ptr, (long long)t->ne[0], sq_ggml_type_name(t->ggml_type),
+                       block);
     uint64_t blocks = numel / (uint64_t)block;
     if (blocks > SIZE_MAX / bb)
-        return sq_fail(c->e, SQ_EPARSE, "%s: offset %zu: tensor '%.*s' is too large", c->name, at, nl, t->name.ptr);
+        return sq_fail(c->e, SQ_EPARSE, "%s: offset %zu: tensor '%.*s' is too large", c->name, at, nl,
+                       t->name.ptr);
     t->nbytes = (size_t)blocks * bb;
     return 0;
 }
@@ -299,8 +321,9 @@ int sq_gguf_parse(sq_gguf *g, const uint8_t *buf, size_t len, const char *name, 
     if ((rc = rd_u64(&c, &nt, "tensor count")) || (rc = rd_u64(&c, &nkv, "metadata count"))) goto fail;
     /* A key/value takes at least 13 bytes and a tensor record at least 32. */
     if (nkv > (len - c.off) / 13 || nt > (len - c.off) / 32) {
-        rc = sq_fail(e, SQ_EPARSE, "%s: offset 8: %llu tensors and %llu metadata entries cannot fit in %zu bytes",
-                     g->path, (unsigned long long)nt, (unsigned long long)nkv, len);
+        rc = sq_fail(e, SQ_EPARSE,
+                     "%s: offset 8: %llu tensors and %llu metadata entries cannot fit in %zu bytes", g->path,
+                     (unsigned long long)nt, (unsigned long long)nkv, len);
         goto fail;
     }
     g->kv = calloc(nkv ? (size_t)nkv : 1, sizeof *g->kv);
@@ -321,8 +344,8 @@ int sq_gguf_parse(sq_gguf *g, const uint8_t *buf, size_t len, const char *name, 
             uint32_t a = 0;
             if (al->type == SQ_GGUF_U32) memcpy(&a, al->data, 4);
             if (al->type != SQ_GGUF_U32 || a == 0 || (a & (a - 1)))
-                rc = sq_fail(e, SQ_EPARSE, "%s: offset %zu: general.alignment must be a power-of-two u32", g->path,
-                             (size_t)(al->data - buf));
+                rc = sq_fail(e, SQ_EPARSE, "%s: offset %zu: general.alignment must be a power-of-two u32",
+                             g->path, (size_t)(al->data - buf));
             g->alignment = a;
         }
     }
@@ -337,12 +360,15 @@ int sq_gguf_parse(sq_gguf *g, const uint8_t *buf, size_t len, const char *name, 
             sq_gguf_tensor *t = &g->tensors[i];
             int nl = (int)SQ_MIN(t->name.len, 200);
             if (offs[i] % g->alignment)
-                rc = sq_fail(e, SQ_EPARSE, "%s: tensor '%.*s': data offset %llu is not a multiple of the alignment %u",
+                rc = sq_fail(e, SQ_EPARSE,
+                             "%s: tensor '%.*s': data offset %llu is not a multiple of the alignment %u",
                              g->path, nl, t->name.ptr, (unsigned long long)offs[i], g->alignment);
             else if (g->data_offset > len || offs[i] > len - g->data_offset ||
                      t->nbytes > len - g->data_offset - offs[i])
-                rc = sq_fail(e, SQ_EPARSE, "%s: offset %llu: tensor '%.*s' (%zu bytes) runs past the end of the file (%zu bytes)",
-                             g->path, (unsigned long long)(g->data_offset + offs[i]), nl, t->name.ptr, t->nbytes, len);
+                rc = sq_fail(
+                    e, SQ_EPARSE,
+                    "%s: offset %llu: tensor '%.*s' (%zu bytes) runs past the end of the file (%zu bytes)",
+                    g->path, (unsigned long long)(g->data_offset + offs[i]), nl, t->name.ptr, t->nbytes, len);
             else
                 t->data = buf + g->data_offset + offs[i];
         }
@@ -371,7 +397,8 @@ int sq_gguf_open(sq_gguf *g, const char *path, sq_err *e) {
 
 void sq_gguf_close(sq_gguf *g) {
     if (g->kv)
-        for (int64_t i = 0; i < g->n_kv; i++) free(g->kv[i].strs);
+        for (int64_t i = 0; i < g->n_kv; i++)
+            free(g->kv[i].strs);
     free(g->kv);
     free(g->tensors);
     free(g->path);
@@ -400,14 +427,55 @@ const sq_gguf_tensor *sq_gguf_find_tensor(const sq_gguf *g, const char *name) {
 static int read_int(uint32_t t, const uint8_t *p, int64_t *out, uint64_t *uout, int *is_unsigned) {
     *is_unsigned = 0;
     switch (t) {
-    case SQ_GGUF_U8: *uout = p[0]; *is_unsigned = 1; return 1;
-    case SQ_GGUF_I8: { int8_t v; memcpy(&v, p, 1); *out = v; return 1; }
-    case SQ_GGUF_U16: { uint16_t v; memcpy(&v, p, 2); *uout = v; *is_unsigned = 1; return 1; }
-    case SQ_GGUF_I16: { int16_t v; memcpy(&v, p, 2); *out = v; return 1; }
-    case SQ_GGUF_U32: { uint32_t v; memcpy(&v, p, 4); *uout = v; *is_unsigned = 1; return 1; }
-    case SQ_GGUF_I32: { int32_t v; memcpy(&v, p, 4); *out = v; return 1; }
-    case SQ_GGUF_U64: { uint64_t v; memcpy(&v, p, 8); *uout = v; *is_unsigned = 1; return 1; }
-    case SQ_GGUF_I64: { int64_t v; memcpy(&v, p, 8); *out = v; return 1; }
+    case SQ_GGUF_U8:
+        *uout = p[0];
+        *is_unsigned = 1;
+        return 1;
+    case SQ_GGUF_I8: {
+        int8_t v;
+        memcpy(&v, p, 1);
+        *out = v;
+        return 1;
+    }
+    case SQ_GGUF_U16: {
+        uint16_t v;
+        memcpy(&v, p, 2);
+        *uout = v;
+        *is_unsigned = 1;
+        return 1;
+    }
+    case SQ_GGUF_I16: {
+        int16_t v;
+        memcpy(&v, p, 2);
+        *out = v;
+        return 1;
+    }
+    case SQ_GGUF_U32: {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        *uout = v;
+        *is_unsigned = 1;
+        return 1;
+    }
+    case SQ_GGUF_I32: {
+        int32_t v;
+        memcpy(&v, p, 4);
+        *out = v;
+        return 1;
+    }
+    case SQ_GGUF_U64: {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        *uout = v;
+        *is_unsigned = 1;
+        return 1;
+    }
+    case SQ_GGUF_I64: {
+        int64_t v;
+        memcpy(&v, p, 8);
+        *out = v;
+        return 1;
+    }
     default: return 0;
     }
 }
@@ -422,8 +490,8 @@ int sq_gguf_get_i64(const sq_gguf *g, const char *key, int64_t *out, sq_err *e) 
     const sq_gguf_kv *kv;
     int rc = lookup(g, key, &kv, e), uns;
     if (rc) return rc;
-    int64_t s;
-    uint64_t u;
+    int64_t s = 0;
+    uint64_t u = 0;
     if (!read_int(kv->type, kv->data, &s, &u, &uns))
         return sq_fail(e, SQ_EPARSE, "%s: metadata '%s' is not an integer (type %d)", g->path, key, kv->type);
     if (uns && u > INT64_MAX) return sq_fail(e, SQ_ERANGE, "%s: metadata '%s' is out of range", g->path, key);
@@ -436,7 +504,8 @@ int sq_gguf_get_u32(const sq_gguf *g, const char *key, uint32_t *out, sq_err *e)
     int rc = sq_gguf_get_i64(g, key, &v, e);
     if (rc) return rc;
     if (v < 0 || v > UINT32_MAX)
-        return sq_fail(e, SQ_ERANGE, "%s: metadata '%s' = %lld does not fit in u32", g->path, key, (long long)v);
+        return sq_fail(e, SQ_ERANGE, "%s: metadata '%s' = %lld does not fit in u32", g->path, key,
+                       (long long)v);
     *out = (uint32_t)v;
     return 0;
 }
@@ -481,7 +550,8 @@ int sq_gguf_get_bool(const sq_gguf *g, const char *key, int *out, sq_err *e) {
     return 0;
 }
 
-int sq_gguf_get_arr(const sq_gguf *g, const char *key, sq_gguf_type elem_type, const sq_gguf_kv **out, sq_err *e) {
+int sq_gguf_get_arr(const sq_gguf *g, const char *key, sq_gguf_type elem_type, const sq_gguf_kv **out,
+                    sq_err *e) {
     const sq_gguf_kv *kv;
     int rc = lookup(g, key, &kv, e);
     if (rc) return rc;
@@ -493,7 +563,8 @@ int sq_gguf_get_arr(const sq_gguf *g, const char *key, sq_gguf_type elem_type, c
 
 sq_gguf_str sq_gguf_arr_str(const sq_gguf_kv *kv, uint64_t i) {
     sq_gguf_str none = {NULL, 0};
-    if (!kv || kv->type != SQ_GGUF_ARRAY || kv->elem_type != SQ_GGUF_STRING || i >= kv->n || !kv->strs) return none;
+    if (!kv || kv->type != SQ_GGUF_ARRAY || kv->elem_type != SQ_GGUF_STRING || i >= kv->n || !kv->strs)
+        return none;
     return kv->strs[i];
 }
 
@@ -502,8 +573,8 @@ int64_t sq_gguf_arr_int(const sq_gguf_kv *kv, uint64_t i) {
     size_t es = scalar_size(kv->elem_type);
     if (!es) return 0;
     const uint8_t *p = kv->data + i * es;
-    int64_t s;
-    uint64_t u;
+    int64_t s = 0;
+    uint64_t u = 0;
     int uns;
     if (read_int(kv->elem_type, p, &s, &u, &uns)) return uns ? (int64_t)u : s;
     if (kv->elem_type == SQ_GGUF_BOOL) return p[0] != 0;
@@ -528,7 +599,7 @@ double sq_gguf_arr_num(const sq_gguf_kv *kv, uint64_t i) {
     if (kv->elem_type == SQ_GGUF_BOOL) return p[0] != 0;
     int64_t s = 0;
     uint64_t u = 0;
-    int uns = 0;
+    int uns;
     read_int(kv->elem_type, p, &s, &u, &uns);
     return uns ? (double)u : (double)s;
 }
@@ -543,14 +614,16 @@ int sq_gguf_tensor_view(const sq_gguf_tensor *t, sq_view *v, sq_err *e) {
     case 27: dt = SQ_I64; break;
     case 30: dt = SQ_BF16; break;
     default:
-        return sq_fail(e, SQ_EUNSUP, "tensor '%.*s': ggml type %s (%u) is not supported", (int)SQ_MIN(t->name.len, 200),
-                       t->name.ptr, sq_ggml_type_name(t->ggml_type) ? sq_ggml_type_name(t->ggml_type) : "?",
-                       t->ggml_type);
+        return sq_fail(e, SQ_EUNSUP, "tensor '%.*s': ggml type %s (%u) is not supported",
+                       (int)SQ_MIN(t->name.len, 200), t->name.ptr,
+                       sq_ggml_type_name(t->ggml_type) ? sq_ggml_type_name(t->ggml_type) : "?", t->ggml_type);
     }
     v->data = (void *)t->data;
     v->dtype = dt;
     v->ndim = t->n_dims;
-    for (int d = 0; d < 4; d++) v->shape[d] = 1;
-    for (int d = 0; d < t->n_dims; d++) v->shape[d] = t->ne[t->n_dims - 1 - d];
+    for (int d = 0; d < 4; d++)
+        v->shape[d] = 1;
+    for (int d = 0; d < t->n_dims; d++)
+        v->shape[d] = t->ne[t->n_dims - 1 - d];
     return 0;
 }

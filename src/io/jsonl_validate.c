@@ -1,9 +1,11 @@
-/* One-line JSON object validation: strict RFC 8259 syntax and strict UTF-8 in one pass.
+/* One-line JSON object validation, the reference: strict RFC 8259 syntax and strict UTF-8
+ * in one pass, byte by byte, with the exact reason and offset of the first error.
  *
- * The reader validates every line, so this is the hot loop of every stage that only moves
- * records around. Most bytes of a record are string contents; those are skipped 32 or 16
- * bytes at a time, stopping only at a quote, a backslash, a control byte or a non-ASCII
- * byte. Everything else is a small recursive-descent scanner that builds nothing.
+ * The two-stage validator (jsonl_simd.c, jsonl_grammar.c) decides most lines faster; this
+ * one decides where that one is not compiled in, and explains every line that one refuses
+ * (errors are rare, so explaining them twice costs nothing). String contents are skipped 32
+ * or 16 bytes at a time, stopping only at a quote, a backslash, a control byte or a
+ * non-ASCII byte. Everything else is a small recursive-descent scanner that builds nothing.
  *
  * Two limits keep "valid here" equal to "cJSON will parse it" (records are later parsed by
  * cJSON): nesting deeper than SQ_JSONL_MAX_DEPTH and number tokens longer than 63 characters
@@ -358,7 +360,7 @@ static int scan_value(vstate *v, int depth) {
     }
 }
 
-int sq_jsonl_check(const char *line, size_t len, size_t *bad_offset, const char **why) {
+int sq_jsonl_check_ref(const char *line, size_t len, size_t *bad_offset, const char **why) {
     vstate v = {(const uint8_t *)line, (const uint8_t *)line, (const uint8_t *)line + len, NULL, NULL};
     skip_ws(&v);
     int rc;

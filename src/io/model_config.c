@@ -39,8 +39,10 @@ static const cJSON *item(const jctx *j, const cJSON *obj, const char *key) {
 /* An integer field; absent or null keeps *out (the default) unless required. */
 static int get_int(const jctx *j, const cJSON *obj, const char *key, int required, int *out) {
     const cJSON *it = item(j, obj, key);
-    if (!it) return required ? sq_fail(j->e, SQ_EPARSE, "%s: required field \"%s\" is missing", j->path, key) : 0;
-    if (!cJSON_IsNumber(it) || it->valuedouble != floor(it->valuedouble) || fabs(it->valuedouble) > 2147483647.0)
+    if (!it)
+        return required ? sq_fail(j->e, SQ_EPARSE, "%s: required field \"%s\" is missing", j->path, key) : 0;
+    if (!cJSON_IsNumber(it) || it->valuedouble != floor(it->valuedouble) ||
+        fabs(it->valuedouble) > 2147483647.0)
         return sq_fail(j->e, SQ_EPARSE, "%s: \"%s\" must be an integer", j->path, key);
     *out = (int)it->valuedouble;
     return 0;
@@ -64,7 +66,8 @@ static int get_bool(const jctx *j, const cJSON *obj, const char *key, int *out) 
 
 static int parse_rope(const jctx *j, const cJSON *rs, sq_model_config *c) {
     if (!rs) return 0;
-    if (!cJSON_IsObject(rs)) return sq_fail(j->e, SQ_EPARSE, "%s: rope scaling must be an object or null", j->path);
+    if (!cJSON_IsObject(rs))
+        return sq_fail(j->e, SQ_EPARSE, "%s: rope scaling must be an object or null", j->path);
     int rc = get_float(j, rs, "rope_theta", &c->rope_theta);
     if (rc) return rc;
     const cJSON *t = item(j, rs, "rope_type");
@@ -117,13 +120,15 @@ static int parse_token_ids(const jctx *j, const char *key, int *first, int *list
     if (cJSON_IsArray(it) && list) {
         *n = 0;
         for (const cJSON *x = it->child; x; x = x->next) {
-            if (!is_token_id(x)) return sq_fail(j->e, SQ_EPARSE, "%s: \"%s\" must hold token ids", j->path, key);
+            if (!is_token_id(x))
+                return sq_fail(j->e, SQ_EPARSE, "%s: \"%s\" must hold token ids", j->path, key);
             if (*n < 8) list[(*n)++] = (int)x->valuedouble;
         }
         if (*n) *first = list[0];
         return 0;
     }
-    return sq_fail(j->e, SQ_EPARSE, "%s: \"%s\" must be an integer%s", j->path, key, list ? " or a list" : "");
+    return sq_fail(j->e, SQ_EPARSE, "%s: \"%s\" must be an integer%s", j->path, key,
+                   list ? " or a list" : "");
 }
 
 static void set_defaults(sq_model_config *c) {
@@ -151,7 +156,8 @@ int sq_model_config_from_json(sq_model_config *c, const char *json, const char *
     const cJSON *ar = item(&j, NULL, "architectures");
     for (size_t i = 0; i < SQ_ARRAY_LEN(archs) && !ad; i++) {
         if (cJSON_IsString(mt) && !strcmp(mt->valuestring, archs[i].model_type)) ad = &archs[i];
-        if (!mt && cJSON_IsArray(ar) && cJSON_IsString(ar->child) && !strcmp(ar->child->valuestring, archs[i].class_name))
+        if (!mt && cJSON_IsArray(ar) && cJSON_IsString(ar->child) &&
+            !strcmp(ar->child->valuestring, archs[i].class_name))
             ad = &archs[i];
     }
     if (!ad) {
@@ -213,27 +219,33 @@ out:
 
 int sq_model_config_validate(const sq_model_config *c, sq_err *e) {
     if (c->vocab_size <= 0 || c->dim <= 0 || c->n_layers <= 0 || c->n_heads <= 0 || c->ffn_dim <= 0)
-        return sq_fail(e, SQ_EINVAL, "vocab_size, hidden_size, num_hidden_layers, num_attention_heads and "
-                                     "intermediate_size must all be positive");
+        return sq_fail(e, SQ_EINVAL,
+                       "vocab_size, hidden_size, num_hidden_layers, num_attention_heads and "
+                       "intermediate_size must all be positive");
     if (c->n_kv_heads <= 0 || c->n_heads % c->n_kv_heads)
-        return sq_fail(e, SQ_EINVAL, "num_key_value_heads (%d) must divide num_attention_heads (%d)", c->n_kv_heads,
-                       c->n_heads);
+        return sq_fail(e, SQ_EINVAL, "num_key_value_heads (%d) must divide num_attention_heads (%d)",
+                       c->n_kv_heads, c->n_heads);
     if (c->head_dim <= 0 || c->head_dim % 2)
-        return sq_fail(e, SQ_EINVAL, "head_dim (%d) must be positive and even (RoPE rotates pairs)", c->head_dim);
+        return sq_fail(e, SQ_EINVAL, "head_dim (%d) must be positive and even (RoPE rotates pairs)",
+                       c->head_dim);
     if (c->max_seq_len <= 0) return sq_fail(e, SQ_EINVAL, "max_position_embeddings must be positive");
-    if (!(c->rope_theta > 0) || !isfinite(c->rope_theta)) return sq_fail(e, SQ_EINVAL, "rope_theta must be positive");
-    if (!(c->norm_eps > 0) || !isfinite(c->norm_eps)) return sq_fail(e, SQ_EINVAL, "rms_norm_eps must be positive");
+    if (!(c->rope_theta > 0) || !isfinite(c->rope_theta))
+        return sq_fail(e, SQ_EINVAL, "rope_theta must be positive");
+    if (!(c->norm_eps > 0) || !isfinite(c->norm_eps))
+        return sq_fail(e, SQ_EINVAL, "rms_norm_eps must be positive");
     if (c->sliding_window < 0) return sq_fail(e, SQ_EINVAL, "sliding_window must not be negative");
     if (c->rope_scaling != SQ_ROPE_NONE && (!(c->rope_factor > 0) || !isfinite(c->rope_factor)))
         return sq_fail(e, SQ_EINVAL, "rope scaling factor must be positive");
-    if (c->rope_original_max_pos < 0 || !isfinite(c->rope_high_freq_factor) || !isfinite(c->rope_low_freq_factor))
+    if (c->rope_original_max_pos < 0 || !isfinite(c->rope_high_freq_factor) ||
+        !isfinite(c->rope_low_freq_factor))
         return sq_fail(e, SQ_EINVAL, "rope scaling parameters out of range");
     if (c->bos_id < -1 || c->eos_id < -1) return sq_fail(e, SQ_EINVAL, "token ids must not be negative");
     if (c->rope_scaling == SQ_ROPE_LLAMA3 &&
         (c->rope_original_max_pos <= 0 || !(c->rope_low_freq_factor > 0) ||
          !(c->rope_high_freq_factor > c->rope_low_freq_factor)))
-        return sq_fail(e, SQ_EINVAL, "llama3 rope scaling needs original_max_position_embeddings and "
-                                     "high_freq_factor > low_freq_factor > 0");
+        return sq_fail(e, SQ_EINVAL,
+                       "llama3 rope scaling needs original_max_position_embeddings and "
+                       "high_freq_factor > low_freq_factor > 0");
     return 0;
 }
 
@@ -265,7 +277,8 @@ int sq_model_config_to_json(const sq_model_config *c, sq_buf *out) {
         sq_buf_puts(out, "  \"bos_token_id\": null,\n");
     if (c->n_eos > 1) {
         sq_buf_puts(out, "  \"eos_token_id\": [");
-        for (int i = 0; i < c->n_eos && i < 8; i++) sq_buf_printf(out, "%s%d", i ? ", " : "", c->eos_ids[i]);
+        for (int i = 0; i < c->n_eos && i < 8; i++)
+            sq_buf_printf(out, "%s%d", i ? ", " : "", c->eos_ids[i]);
         sq_buf_puts(out, "],\n");
     } else if (c->eos_id >= 0)
         sq_buf_printf(out, "  \"eos_token_id\": %d,\n", c->eos_id);
@@ -274,15 +287,19 @@ int sq_model_config_to_json(const sq_model_config *c, sq_buf *out) {
     /* Qwen2's class has no head_dim field: write it only when it is not the default. */
     if (!qwen || c->head_dim != c->dim / c->n_heads) sq_buf_printf(out, "  \"head_dim\": %d,\n", c->head_dim);
     sq_buf_printf(out, "  \"hidden_act\": \"silu\",\n  \"hidden_size\": %d,\n", c->dim);
-    sq_buf_printf(out, "  \"intermediate_size\": %d,\n  \"max_position_embeddings\": %d,\n", c->ffn_dim, c->max_seq_len);
-    sq_buf_printf(out, "  \"model_type\": \"%s\",\n  \"num_attention_heads\": %d,\n", ad->model_type, c->n_heads);
-    sq_buf_printf(out, "  \"num_hidden_layers\": %d,\n  \"num_key_value_heads\": %d,\n", c->n_layers, c->n_kv_heads);
+    sq_buf_printf(out, "  \"intermediate_size\": %d,\n  \"max_position_embeddings\": %d,\n", c->ffn_dim,
+                  c->max_seq_len);
+    sq_buf_printf(out, "  \"model_type\": \"%s\",\n  \"num_attention_heads\": %d,\n", ad->model_type,
+                  c->n_heads);
+    sq_buf_printf(out, "  \"num_hidden_layers\": %d,\n  \"num_key_value_heads\": %d,\n", c->n_layers,
+                  c->n_kv_heads);
     put_float(out, "rms_norm_eps", c->norm_eps);
     static const char *rope_names[] = {"default", "linear", "dynamic", "llama3", "yarn"};
     if (c->rope_scaling == SQ_ROPE_NONE || c->rope_scaling > SQ_ROPE_YARN)
         sq_buf_puts(out, "  \"rope_scaling\": null,\n");
     else {
-        sq_buf_printf(out, "  \"rope_scaling\": {\n    \"rope_type\": \"%s\",\n", rope_names[c->rope_scaling]);
+        sq_buf_printf(out, "  \"rope_scaling\": {\n    \"rope_type\": \"%s\",\n",
+                      rope_names[c->rope_scaling]);
         if (c->rope_scaling == SQ_ROPE_LLAMA3) {
             sq_buf_printf(out, "    \"high_freq_factor\": %.9g,\n    \"low_freq_factor\": %.9g,\n",
                           (double)c->rope_high_freq_factor, (double)c->rope_low_freq_factor);
@@ -308,8 +325,10 @@ int sq_model_config_save(const sq_model_config *c, const char *path, sq_err *e) 
     sq_buf b = {0};
     rc = sq_model_config_to_json(c, &b);
     if (rc == SQ_EUNSUP)
-        rc = sq_fail(e, rc, "%s: a %s config with q/k/v bias %d and sliding window %d cannot be written as config.json",
-                     path, c->arch, c->attn_bias, c->sliding_window);
+        rc = sq_fail(
+            e, rc,
+            "%s: a %s config with q/k/v bias %d and sliding window %d cannot be written as config.json", path,
+            c->arch, c->attn_bias, c->sliding_window);
     else if (rc)
         rc = sq_fail(e, rc, "%s: out of memory", path);
     char *file = NULL;

@@ -10,14 +10,16 @@
 #include "scalequest/gguf.h"
 #include "scalequest/model_config.h"
 
-static int get_int_key(const sq_gguf *g, const char *arch, const char *suffix, int required, int *out, sq_err *e) {
+static int get_int_key(const sq_gguf *g, const char *arch, const char *suffix, int required, int *out,
+                       sq_err *e) {
     char key[128];
     snprintf(key, sizeof key, "%s.%s", arch, suffix);
     int64_t v;
     int rc = sq_gguf_get_i64(g, key, &v, e);
     if (rc == SQ_ENOTFOUND && !required) return 0;
     if (rc) return rc;
-    if (v < 0 || v > 0x7fffffff) return sq_fail(e, SQ_ERANGE, "%s: metadata '%s' = %lld is out of range", g->path, key, (long long)v);
+    if (v < 0 || v > 0x7fffffff)
+        return sq_fail(e, SQ_ERANGE, "%s: metadata '%s' = %lld is out of range", g->path, key, (long long)v);
     *out = (int)v;
     return 0;
 }
@@ -77,10 +79,11 @@ int sq_model_config_from_gguf(sq_model_config *c, const sq_gguf *g, sq_err *e) {
         else if (sq_gguf_str_eq(st, "yarn"))
             c->rope_scaling = SQ_ROPE_YARN;
         else if (!sq_gguf_str_eq(st, "none"))
-            return sq_fail(e, SQ_EUNSUP, "%s: rope scaling '%.*s' is not supported", g->path, (int)SQ_MIN(st.len, 40),
-                           st.ptr);
+            return sq_fail(e, SQ_EUNSUP, "%s: rope scaling '%.*s' is not supported", g->path,
+                           (int)SQ_MIN(st.len, 40), st.ptr);
         if ((rc = get_float_key(g, arch, "rope.scaling.factor", &c->rope_factor, e)) ||
-            (rc = get_int_key(g, arch, "rope.scaling.original_context_length", 0, &c->rope_original_max_pos, e)))
+            (rc = get_int_key(g, arch, "rope.scaling.original_context_length", 0, &c->rope_original_max_pos,
+                              e)))
             return rc;
     }
     uint32_t id;

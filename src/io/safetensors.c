@@ -52,7 +52,8 @@ static int json_u64(const cJSON *j, uint64_t *out) {
 static int grow(sq_safetensors *s, int extra, int *cap) {
     if (s->n_tensors + extra <= *cap) return 0;
     int nc = *cap ? *cap : 16;
-    while (nc < s->n_tensors + extra) nc *= 2;
+    while (nc < s->n_tensors + extra)
+        nc *= 2;
     sq_st_tensor *t = realloc(s->tensors, sizeof *t * (size_t)nc);
     if (!t) return SQ_ENOMEM;
     s->tensors = t;
@@ -60,19 +61,32 @@ static int grow(sq_safetensors *s, int extra, int *cap) {
     return 0;
 }
 
+/* cJSON keeps no positions: find where a key is written in the header so an error can name
+ * a byte offset (the start of the header when the key is spelled with escapes). */
+static size_t key_offset(const uint8_t *buf, uint64_t hlen, const char *key) {
+    size_t kl = strlen(key);
+    const uint8_t *h = buf + 8, *end = buf + 8 + hlen;
+    for (const uint8_t *p = h; p + kl + 2 <= end; p++)
+        if (p[0] == '"' && p[kl + 1] == '"' && !memcmp(p + 1, key, kl)) return (size_t)(p - buf);
+    return 8;
+}
+
 /* Parse one file's bytes and append its tensors to s. */
-static int parse_file(sq_safetensors *s, int *cap, const uint8_t *buf, size_t len, const char *name, sq_err *e) {
+static int parse_file(sq_safetensors *s, int *cap, const uint8_t *buf, size_t len, const char *name,
+                      sq_err *e) {
     uint64_t hlen;
     if (len < 8)
-        return sq_fail(e, SQ_EPARSE, "%s: offset 0: file of %zu bytes is too short for the 8-byte header length", name,
+        return sq_fail(e, SQ_EPARSE,
+                       "%s: offset 0: file of %zu bytes is too short for the 8-byte header length", name,
                        len);
     memcpy(&hlen, buf, 8);
     if (hlen > ST_MAX_HEADER)
-        return sq_fail(e, SQ_EPARSE, "%s: offset 0: header length %llu is larger than the %u-byte limit", name,
-                       (unsigned long long)hlen, ST_MAX_HEADER);
+        return sq_fail(e, SQ_EPARSE, "%s: offset 0: header length %llu is larger than the %u-byte limit",
+                       name, (unsigned long long)hlen, ST_MAX_HEADER);
     if (hlen > len - 8)
-        return sq_fail(e, SQ_EPARSE, "%s: offset 8: header of %llu bytes runs past the end of the file (%zu bytes)",
-                       name, (unsigned long long)hlen, len);
+        return sq_fail(e, SQ_EPARSE,
+                       "%s: offset 8: header of %llu bytes runs past the end of the file (%zu bytes)", name,
+                       (unsigned long long)hlen, len);
     if (hlen < 2 || buf[8] != '{')
         return sq_fail(e, SQ_EPARSE, "%s: offset 8: header is not a JSON object", name);
     const char *end = NULL;
@@ -93,7 +107,8 @@ static int parse_file(sq_safetensors *s, int *cap, const uint8_t *buf, size_t le
     const uint8_t *data = buf + 8 + hlen;
     uint64_t dlen = len - 8 - hlen;
     int n = 0;
-    for (cJSON *it = root->child; it; it = it->next) n++;
+    for (cJSON *it = root->child; it; it = it->next)
+        n++;
     range *rs = calloc((size_t)n + 1, sizeof *rs);
     int rc = rs ? grow(s, n, cap) : SQ_ENOMEM;
     if (rc) {
@@ -104,15 +119,16 @@ static int parse_file(sq_safetensors *s, int *cap, const uint8_t *buf, size_t le
     int nr = 0;
     for (cJSON *it = root->child; it && !rc; it = it->next) {
         const char *tn = it->string ? it->string : "";
+        size_t at = key_offset(buf, hlen, tn);
         if (!strcmp(tn, "__metadata__")) {
             if (!cJSON_IsObject(it)) {
-                rc = sq_fail(e, SQ_EPARSE, "%s: header: __metadata__ is not an object", name);
+                rc = sq_fail(e, SQ_EPARSE, "%s: offset %zu: __metadata__ is not an object", name, at);
                 break;
             }
             for (cJSON *m = it->child; m; m = m->next)
                 if (!cJSON_IsString(m)) {
-                    rc = sq_fail(e, SQ_EPARSE, "%s: header: __metadata__ value '%s' is not a string", name,
-                                 m->string ? m->string : "");
+                    rc = sq_fail(e, SQ_EPARSE, "%s: offset %zu: __metadata__ value '%s' is not a string",
+                                 name, at, m->string ? m->string : "");
                     break;
                 }
             continue;
@@ -122,8 +138,9 @@ static int parse_file(sq_safetensors *s, int *cap, const uint8_t *buf, size_t le
         cJSON *jo = cJSON_GetObjectItemCaseSensitive(it, "data_offsets");
         if (!cJSON_IsObject(it) || !cJSON_IsString(jd) || !cJSON_IsArray(js) || !cJSON_IsArray(jo) ||
             cJSON_GetArraySize(jo) != 2) {
-            rc = sq_fail(e, SQ_EPARSE, "%s: header: tensor '%s' needs dtype, shape and data_offsets [begin, end]", name,
-                         tn);
+            rc = sq_fail(e, SQ_EPARSE,
+                         "%s: offset %zu: tensor '%s' needs dtype, shape and data_offsets [begin, end]", name,
+                         at, tn);
             break;
         }
         int found = -1;
@@ -133,25 +150,27 @@ static int parse_file(sq_safetensors *s, int *cap, const uint8_t *buf, size_t le
             int other = 0;
             for (size_t k = 0; k < SQ_ARRAY_LEN(st_known_other); k++)
                 if (!strcmp(jd->valuestring, st_known_other[k])) other = 1;
-            rc = sq_fail(e, other ? SQ_EUNSUP : SQ_EPARSE, "%s: header: tensor '%s' has %s dtype '%.40s'", name, tn,
-                         other ? "unsupported" : "unknown", jd->valuestring);
+            rc = sq_fail(e, other ? SQ_EUNSUP : SQ_EPARSE, "%s: offset %zu: tensor '%s' has %s dtype '%.40s'",
+                         name, at, tn, other ? "unsupported" : "unknown", jd->valuestring);
             break;
         }
         sq_view v = {0};
         v.dtype = st_dtypes[found].dt;
         int nd = cJSON_GetArraySize(js);
         if (nd > 4) {
-            rc = sq_fail(e, SQ_EUNSUP, "%s: header: tensor '%s' has %d dimensions (at most 4 supported)", name, tn, nd);
+            rc = sq_fail(e, SQ_EUNSUP, "%s: offset %zu: tensor '%s' has %d dimensions (at most 4 supported)",
+                         name, at, tn, nd);
             break;
         }
         v.ndim = nd;
-        for (int d = 0; d < 4; d++) v.shape[d] = 1;
+        for (int d = 0; d < 4; d++)
+            v.shape[d] = 1;
         uint64_t numel = 1;
         int d = 0;
         for (cJSON *x = js->child; x; x = x->next, d++) {
             uint64_t dim;
             if (!json_u64(x, &dim) || (dim && numel > (UINT64_MAX / 8) / dim)) {
-                rc = sq_fail(e, SQ_EPARSE, "%s: header: tensor '%s' has an invalid shape", name, tn);
+                rc = sq_fail(e, SQ_EPARSE, "%s: offset %zu: tensor '%s' has an invalid shape", name, at, tn);
                 break;
             }
             v.shape[d] = (int64_t)dim;
@@ -160,17 +179,19 @@ static int parse_file(sq_safetensors *s, int *cap, const uint8_t *buf, size_t le
         if (rc) break;
         uint64_t b, en;
         if (!json_u64(jo->child, &b) || !json_u64(jo->child->next, &en) || en < b) {
-            rc = sq_fail(e, SQ_EPARSE, "%s: header: tensor '%s' has invalid data_offsets", name, tn);
+            rc = sq_fail(e, SQ_EPARSE, "%s: offset %zu: tensor '%s' has invalid data_offsets", name, at, tn);
             break;
         }
         uint64_t want = numel * sq_dtype_size(v.dtype);
         if (en - b != want) {
-            rc = sq_fail(e, SQ_EPARSE, "%s: header: tensor '%s' spans %llu bytes but its shape needs %llu", name, tn,
-                         (unsigned long long)(en - b), (unsigned long long)want);
+            rc =
+                sq_fail(e, SQ_EPARSE, "%s: offset %zu: tensor '%s' spans %llu bytes but its shape needs %llu",
+                        name, at, tn, (unsigned long long)(en - b), (unsigned long long)want);
             break;
         }
         if (en > dlen) {
-            rc = sq_fail(e, SQ_EPARSE, "%s: offset %llu: tensor '%s' ends past the end of the file (%zu bytes)", name,
+            rc = sq_fail(e, SQ_EPARSE,
+                         "%s: offset %llu: tensor '%s' ends past the end of the file (%zu bytes)", name,
                          (unsigned long long)(8 + hlen + en), tn, len);
             break;
         }
@@ -197,7 +218,8 @@ static int parse_file(sq_safetensors *s, int *cap, const uint8_t *buf, size_t le
                              (unsigned long long)(8 + hlen + rs[i].begin), rs[i].name);
             else if (rs[i].begin > at)
                 rc = sq_fail(e, SQ_EPARSE, "%s: offset %llu: %llu unused bytes before tensor '%s'", name,
-                             (unsigned long long)(8 + hlen + at), (unsigned long long)(rs[i].begin - at), rs[i].name);
+                             (unsigned long long)(8 + hlen + at), (unsigned long long)(rs[i].begin - at),
+                             rs[i].name);
             at = rs[i].end;
         }
         if (!rc && at != dlen)
@@ -238,9 +260,7 @@ static int add_shard(sq_safetensors *s, int *cap, const char *path, sq_err *e) {
     return parse_file(s, cap, s->maps[s->n_maps - 1].data, s->maps[s->n_maps - 1].len, path, e);
 }
 
-static int cmp_cstr(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
+static int cmp_cstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static char *dir_of(const char *path) {
     const char *slash = strrchr(path, '/');
@@ -264,9 +284,10 @@ static int open_index(sq_safetensors *s, int *cap, const char *path, sq_err *e) 
     int nf = 0;
     if (!files) rc = sq_fail(e, SQ_ENOMEM, "%s: out of memory", path);
     for (cJSON *it = wm->child; it && !rc; it = it->next) {
-        if (!cJSON_IsString(it) || strchr(it->valuestring, '/') || !strcmp(it->valuestring, "..") || !*it->valuestring)
-            rc = sq_fail(e, SQ_EPARSE, "%s: weight_map entry '%s' does not name a shard file in the folder", path,
-                         it->string ? it->string : "");
+        if (!cJSON_IsString(it) || strchr(it->valuestring, '/') || !strcmp(it->valuestring, "..") ||
+            !*it->valuestring)
+            rc = sq_fail(e, SQ_EPARSE, "%s: weight_map entry '%s' does not name a shard file in the folder",
+                         path, it->string ? it->string : "");
         else
             files[nf++] = it->valuestring;
     }
@@ -286,8 +307,8 @@ static int open_index(sq_safetensors *s, int *cap, const char *path, sq_err *e) 
     /* Every tensor the index promises must be present. */
     for (cJSON *it = wm->child; it && !rc; it = it->next)
         if (!sq_st_find(s, it->string))
-            rc = sq_fail(e, SQ_EPARSE, "%s: tensor '%s' is listed in the index but absent from '%s'", path, it->string,
-                         it->valuestring);
+            rc = sq_fail(e, SQ_EPARSE, "%s: tensor '%s' is listed in the index but absent from '%s'", path,
+                         it->string, it->valuestring);
     free(files);
     cJSON_Delete(root);
     return rc;
@@ -324,7 +345,8 @@ static int open_folder(sq_safetensors *s, int *cap, const char *dir, sq_err *e) 
         rc = fp ? add_shard(s, cap, fp, e) : sq_fail(e, SQ_ENOMEM, "out of memory");
         free(fp);
     }
-    for (int i = 0; i < n; i++) free(names[i]);
+    for (int i = 0; i < n; i++)
+        free(names[i]);
     free(names);
     if (!rc) rc = finish_index(s, dir, e);
     return rc;
@@ -347,9 +369,11 @@ int sq_st_open(sq_safetensors *s, const char *path, sq_err *e) {
 }
 
 void sq_st_close(sq_safetensors *s) {
-    for (int i = 0; i < s->n_tensors; i++) free(s->tensors[i].name);
+    for (int i = 0; i < s->n_tensors; i++)
+        free(s->tensors[i].name);
     free(s->tensors);
-    for (int i = 0; i < s->n_maps; i++) sq_mmap_close(&s->maps[i]);
+    for (int i = 0; i < s->n_maps; i++)
+        sq_mmap_close(&s->maps[i]);
     free(s->maps);
     memset(s, 0, sizeof *s);
 }

@@ -40,8 +40,12 @@ static int put_json_string(sq_buf *b, const char *s) {
     int rc = sq_buf_puts(b, "\"");
     for (const unsigned char *p = (const unsigned char *)s; *p && !rc; p++) {
         /* The escapes serde_json (HF's writer) uses, so headers match byte for byte. */
-        const char *short_esc = *p == '\n' ? "\\n" : *p == '\t' ? "\\t" : *p == '\r' ? "\\r" : *p == '\b' ? "\\b"
-                              : *p == '\f' ? "\\f" : NULL;
+        const char *short_esc = *p == '\n'   ? "\\n"
+                                : *p == '\t' ? "\\t"
+                                : *p == '\r' ? "\\r"
+                                : *p == '\b' ? "\\b"
+                                : *p == '\f' ? "\\f"
+                                             : NULL;
         if (*p == '"' || *p == '\\')
             rc = sq_buf_printf(b, "\\%c", *p);
         else if (short_esc)
@@ -65,12 +69,13 @@ int sq_st_write(const char *path, const sq_st_entry *entries, int n, sq_err *e) 
         if (!en->name || !*en->name || !strcmp(en->name, "__metadata__"))
             rc = sq_fail(e, SQ_EINVAL, "%s: tensor %d has no usable name", path, i);
         else if (en->view.dtype == SQ_Q8_0 || sq_dtype_size(en->view.dtype) == 0)
-            rc = sq_fail(e, SQ_EINVAL, "%s: tensor '%s': dtype %s cannot be stored in safetensors", path, en->name,
-                         sq_dtype_name(en->view.dtype));
+            rc = sq_fail(e, SQ_EINVAL, "%s: tensor '%s': dtype %s cannot be stored in safetensors", path,
+                         en->name, sq_dtype_name(en->view.dtype));
         else if (en->view.ndim < 0 || en->view.ndim > 4)
             rc = sq_fail(e, SQ_EINVAL, "%s: tensor '%s' has %d dimensions", path, en->name, en->view.ndim);
         for (int d = 0; d < en->view.ndim && !rc; d++)
-            if (en->view.shape[d] < 0) rc = sq_fail(e, SQ_EINVAL, "%s: tensor '%s' has a negative dimension", path, en->name);
+            if (en->view.shape[d] < 0)
+                rc = sq_fail(e, SQ_EINVAL, "%s: tensor '%s' has a negative dimension", path, en->name);
         if (!rc && sq_view_bytes(&en->view) && !en->view.data)
             rc = sq_fail(e, SQ_EINVAL, "%s: tensor '%s' has no data", path, en->name);
     }
@@ -88,14 +93,16 @@ int sq_st_write(const char *path, const sq_st_entry *entries, int n, sq_err *e) 
         rc = sq_buf_puts(&h, ",");
         if (!rc) rc = put_json_string(&h, order[i]->name);
         if (!rc) rc = sq_buf_printf(&h, ":{\"dtype\":\"%s\",\"shape\":[", sq_dtype_name(v->dtype));
-        for (int d = 0; d < v->ndim && !rc; d++) rc = sq_buf_printf(&h, "%s%lld", d ? "," : "", (long long)v->shape[d]);
+        for (int d = 0; d < v->ndim && !rc; d++)
+            rc = sq_buf_printf(&h, "%s%lld", d ? "," : "", (long long)v->shape[d]);
         if (!rc)
             rc = sq_buf_printf(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
                                (unsigned long long)(off + nb));
         off += nb;
     }
     if (!rc) rc = sq_buf_puts(&h, "}");
-    while (!rc && h.len % 8) rc = sq_buf_puts(&h, " ");
+    while (!rc && h.len % 8)
+        rc = sq_buf_puts(&h, " ");
     if (rc && rc != SQ_EINVAL) rc = sq_fail(e, SQ_ENOMEM, "%s: out of memory", path);
     sq_atomic_file f;
     if (!rc) rc = sq_atomic_open(&f, path, e);

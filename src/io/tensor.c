@@ -36,7 +36,8 @@ size_t sq_dtype_size(sq_dtype t) {
 
 int64_t sq_view_numel(const sq_view *v) {
     int64_t n = 1;
-    for (int i = 0; i < v->ndim; i++) n *= v->shape[i];
+    for (int i = 0; i < v->ndim; i++)
+        n *= v->shape[i];
     return n;
 }
 

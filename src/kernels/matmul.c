@@ -64,7 +64,7 @@ static void dot4_f32(const float *x, const float *const w[4], int n, float out[4
 
 void sq_matmul_f32(float *y, const float *x, int rows, const float *w, int in, int out, const float *bias) {
     int nblk = (out + 3) / 4;
-#pragma omp parallel for schedule(static) if ((int64_t)rows * in * out > (1 << 20))
+#pragma omp parallel for schedule(static) if ((int64_t)rows * in * out > (1 << 22))
     for (int b = 0; b < nblk; b++) {
         int o = b * 4;
         const float *wr[4];
@@ -120,10 +120,68 @@ static void dot4_bf16(const float *x, const uint16_t *xb, const uint16_t *const 
 #define SQ_BF16_NEEDS_XB 0
 #endif
 
+#if !defined(__AVX512BF16__) && defined(__AVX2__) && defined(__FMA__)
+/* Two W rows against four x rows: each widened W vector feeds four FMAs. The summation order
+ * per output (8 lanes, then the lane sum, then the tail) is the one dot4_bf16 uses, so a row's
+ * result is the same whichever path computed it. */
+static void tile_bf16_2x4(const float *const x[4], const uint16_t *w0, const uint16_t *w1, int n, float out[4][2]) {
+    __m256 a[4][2];
+    for (int r = 0; r < 4; r++) a[r][0] = a[r][1] = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v0 = sq__load_bf16x8(w0 + i), v1 = sq__load_bf16x8(w1 + i);
+        for (int r = 0; r < 4; r++) {
+            __m256 xv = _mm256_loadu_ps(x[r] + i);
+            a[r][0] = _mm256_fmadd_ps(xv, v0, a[r][0]);
+            a[r][1] = _mm256_fmadd_ps(xv, v1, a[r][1]);
+        }
+    }
+    for (int r = 0; r < 4; r++) {
+        float s0 = sq__hsum256(a[r][0]), s1 = sq__hsum256(a[r][1]);
+        for (int t = i; t < n; t++) {
+            s0 += x[r][t] * sq_bf16_to_f32(w0[t]);
+            s1 += x[r][t] * sq_bf16_to_f32(w1[t]);
+        }
+        out[r][0] = s0;
+        out[r][1] = s1;
+    }
+}
+
+static void matmul_bf16_tiled(float *y, const float *x, int rows, const uint16_t *w, int in, int out,
+                              const float *bias) {
+    /* x in blocks of 64 rows that stay in cache while every W row pair streams past. */
+    for (int r0 = 0; r0 < rows; r0 += 64) {
+        int nr = SQ_MIN(64, rows - r0), npair = (out + 1) / 2;
+#pragma omp parallel for schedule(static) if ((int64_t)nr * in * out > (1 << 22))
+        for (int pr = 0; pr < npair; pr++) {
+            int o = pr * 2, o1 = o + 1 < out ? o + 1 : o;
+            const uint16_t *w0 = w + (size_t)o * in, *w1 = w + (size_t)o1 * in;
+            for (int g = 0; g < nr; g += 4) {
+                const float *xr[4];
+                for (int k = 0; k < 4; k++) xr[k] = x + (size_t)(r0 + SQ_MIN(g + k, nr - 1)) * in;
+                float d[4][2];
+                tile_bf16_2x4(xr, w0, w1, in, d);
+                for (int k = 0; k < 4 && g + k < nr; k++) {
+                    float *yr = y + (size_t)(r0 + g + k) * out;
+                    yr[o] = d[k][0] + (bias ? bias[o] : 0);
+                    if (o1 != o) yr[o1] = d[k][1] + (bias ? bias[o1] : 0);
+                }
+            }
+        }
+    }
+}
+#endif
+
 void sq_matmul_bf16(float *y, const float *x, const uint16_t *xb, int rows, const uint16_t *w, int in, int out,
                     const float *bias) {
+#if !defined(__AVX512BF16__) && defined(__AVX2__) && defined(__FMA__)
+    if (rows >= 4) {
+        matmul_bf16_tiled(y, x, rows, w, in, out, bias);
+        return;
+    }
+#endif
     int nblk = (out + 3) / 4;
-#pragma omp parallel for schedule(static) if ((int64_t)rows * in * out > (1 << 20))
+#pragma omp parallel for schedule(static) if ((int64_t)rows * in * out > (1 << 22))
     for (int b = 0; b < nblk; b++) {
         int o = b * 4;
         const uint16_t *wr[4];

@@ -103,7 +103,7 @@ int sq_model_forward(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batc
         aa.k_base = kv->k[l];
         aa.v_base = kv->v[l];
         int work = T * c->n_heads;
-#pragma omp parallel for schedule(dynamic, 1) if (attn_flops > 200000)
+#pragma omp parallel for schedule(dynamic, 1) if (attn_flops > 2000000)
         for (int w = 0; w < work; w++) {
             int t = w / c->n_heads, h = w % c->n_heads, p = b->pos[t];
             int start = c->sliding_window > 0 && p + 1 > c->sliding_window ? p + 1 - c->sliding_window : 0;

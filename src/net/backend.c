@@ -4,15 +4,6 @@
 
 #include "scalequest/backend.h"
 
-/* The in-process engine lives in src/infer; a build of the library without that layer
- * still serves and proxies remote models, and says so when asked for a local one. The file
- * is found by the Makefile's wildcard whenever it exists, so this test mirrors the link. */
-#if __has_include("../infer/local_backend.c")
-#define SQ_HAVE_LOCAL_BACKEND 1
-#else
-#define SQ_HAVE_LOCAL_BACKEND 0
-#endif
-
 void sq_gen_params_default(sq_gen_params *p) {
     memset(p, 0, sizeof *p);
     p->max_tokens = 256;
@@ -34,17 +25,6 @@ static int is_http(const char *spec) {
     return !strncmp(spec, "http://", 7) || !strncmp(spec, "https://", 8);
 }
 
-static int open_local(sq_backend **b, const char *path, const sq_backend_opts *o, sq_err *e) {
-#if SQ_HAVE_LOCAL_BACKEND
-    return sq_backend_open_local(b, path, o, e);
-#else
-    (void)b;
-    (void)o;
-    return sq_fail(e, SQ_EUNSUP, "%s: this build has no in-process engine (src/infer); name a server "
-                   "as http://host:port/v1#model", path);
-#endif
-}
-
 int sq_backend_open(sq_backend **b, const char *spec, const sq_backend_opts *o, sq_err *e) {
     *b = NULL;
     sq_backend_opts def;
@@ -56,9 +36,9 @@ int sq_backend_open(sq_backend **b, const char *spec, const sq_backend_opts *o, 
     if (is_http(spec)) return sq_backend_open_http(b, spec, o, e);
     if (!strncmp(spec, "local:", 6)) {
         if (!spec[6]) return sq_fail(e, SQ_EINVAL, "model spec 'local:' names no path");
-        return open_local(b, spec + 6, o, e);
+        return sq_backend_open_local(b, spec + 6, o, e);
     }
-    if (sq_file_exists(spec) || sq_dir_exists(spec)) return open_local(b, spec, o, e);
+    if (sq_file_exists(spec) || sq_dir_exists(spec)) return sq_backend_open_local(b, spec, o, e);
     return sq_fail(e, SQ_ENOTFOUND,
                    "model spec '%s' is neither an existing path, 'local:PATH', nor an http(s):// URL", spec);
 }

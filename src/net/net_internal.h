@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "scalequest/backend.h"
+#include "scalequest/chat_template.h"
 #include "scalequest/net.h"
 
 /* A parsed response: choices owned here (text, finish_reason, logprobs malloc'd). */
@@ -29,6 +30,7 @@ void sq_oai_error_message(const char *body, size_t len, char *out, size_t cap);
 /* One HTTP request on its way through the batcher. Everything is owned by the job. */
 typedef struct sq_srv_job {
     int chat;
+    int stream, stream_usage; /* answer as server-sent events; add a usage chunk */
     sq_gen_request req;
     char *prompt;
     sq_chat_msg *msgs;
@@ -51,9 +53,13 @@ typedef struct sq_srv_job {
 int sq_srv_parse_request(const char *body, size_t len, int chat, const sq_server_opts *o,
                          const char *model_name, sq_srv_job *job, char *msg, size_t cap, const char **param);
 void sq_srv_job_free(sq_srv_job *job);
+/* Render a chat job's messages with t into a completion prompt (generation prompt added,
+ * the template's assistant stops added to the request's). 0, or an HTTP status with msg. */
+int sq_srv_apply_template(sq_srv_job *job, const sq_chat_template *t, char *msg, size_t cap);
 /* Copy a backend result into the job (the backend's strings die after the callback). */
 int sq_srv_job_set_result(sq_srv_job *job, const sq_gen_result *r);
 /* Response bodies, malloc'd. */
 char *sq_srv_response_json(const sq_srv_job *job, const char *model, uint64_t id, long created);
 char *sq_srv_error_json(const char *msg, const char *type, const char *param, const char *code);
 char *sq_srv_models_json(const char *model, long created);
+char *sq_srv_stream_body(const sq_srv_job *job, const char *model, uint64_t id, long created);

@@ -30,6 +30,7 @@ struct sq_server {
     sq_srv_job *q_head, *q_tail;
     int q_len;
     int stopping;
+    double last_arrival;
     pthread_t batcher;
     int batcher_started;
     sq_server_stats stats;
@@ -49,7 +50,7 @@ void sq_server_opts_default(sq_server_opts *o) {
     o->default_max_tokens = 256;
     o->max_n = 16;
     o->max_batch = 64;
-    o->batch_window_s = 0.002;
+    o->batch_window_s = 0.005;
     o->max_connections = 512;
 }
 
@@ -99,19 +100,30 @@ static void *batcher_main(void *arg) {
     sq_srv_job **jobs = calloc((size_t)cap, sizeof *jobs);
     sq_gen_request *reqs = calloc((size_t)cap, sizeof *reqs);
     char *answered = calloc((size_t)cap, 1);
+    int last_batch = 0;
     pthread_mutex_lock(&s->mu);
     while (jobs && reqs && answered) {
         while (!s->q_head && !s->stopping) pthread_cond_wait(&s->work_cv, &s->mu);
         if (s->stopping) break;
         if (s->q_len < cap && s->o.batch_window_s > 0) {
-            /* A short wait lets a burst of clients land in one batch. */
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            long ns = until.tv_nsec + (long)(s->o.batch_window_s * 1e9);
-            until.tv_sec += ns / 1000000000L;
-            until.tv_nsec = ns % 1000000000L;
-            while (s->q_len < cap && !s->stopping)
-                if (pthread_cond_timedwait(&s->work_cv, &s->mu, &until) == ETIMEDOUT) break;
+            /* Gather a burst: keep waiting while requests keep arriving less than a window
+             * apart, and, for up to twenty windows, until as many have come as the last
+             * batch answered: clients answered together come back together, and one full
+             * batch costs about what a thin one costs. */
+            double start = sq_now();
+            while (s->q_len < cap && !s->stopping) {
+                double t = sq_now();
+                double deadline = s->last_arrival + s->o.batch_window_s;
+                if (s->q_len < last_batch) deadline = SQ_MAX(deadline, start + 20 * s->o.batch_window_s);
+                deadline = SQ_MIN(deadline, start + 20 * s->o.batch_window_s);
+                if (t >= deadline) break;
+                struct timespec until;
+                clock_gettime(CLOCK_REALTIME, &until);
+                long ns = until.tv_nsec + (long)((deadline - t) * 1e9);
+                until.tv_sec += ns / 1000000000L;
+                until.tv_nsec = ns % 1000000000L;
+                pthread_cond_timedwait(&s->work_cv, &s->mu, &until);
+            }
             if (s->stopping) break;
         }
         int k = 0;
@@ -124,6 +136,7 @@ static void *batcher_main(void *arg) {
             reqs[k] = j->req;
             k++;
         }
+        last_batch = k;
         s->stats.batches++;
         s->stats.batched_requests += k;
         if (k > s->stats.max_batch_seen) s->stats.max_batch_seen = k;
@@ -163,17 +176,21 @@ static void *batcher_main(void *arg) {
 
 /* ---- HTTP ------------------------------------------------------------------------------ */
 
-static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, char *json) {
-    if (!json) return MHD_NO;
-    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(json), json, MHD_RESPMEM_MUST_FREE);
+static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, char *body, const char *type) {
+    if (!body) return MHD_NO;
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
     if (!r) {
-        free(json);
+        free(body);
         return MHD_NO;
     }
-    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Content-Type", type);
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, char *json) {
+    return send_body(c, status, json, "application/json");
 }
 
 static const char *error_type(unsigned status) {
@@ -197,6 +214,7 @@ static enum MHD_Result handle_generate(sq_server *s, struct MHD_Connection *c, c
     char msg[512];
     const char *param = NULL;
     int st = sq_srv_parse_request(cs->body.data, cs->body.len, chat, &s->o, s->model_name, j, msg, sizeof msg, &param);
+    if (!st && chat && s->o.chat_template) st = sq_srv_apply_template(j, s->o.chat_template, msg, sizeof msg);
     if (st) {
         sq_srv_job_free(j);
         free(j);
@@ -215,6 +233,7 @@ static enum MHD_Result handle_generate(sq_server *s, struct MHD_Connection *c, c
     else s->q_head = j;
     s->q_tail = j;
     s->q_len++;
+    s->last_arrival = sq_now();
     s->stats.requests++;
     pthread_cond_signal(&s->work_cv);
     while (!j->done) pthread_cond_wait(&j->cv, &s->mu);
@@ -226,7 +245,10 @@ static enum MHD_Result handle_generate(sq_server *s, struct MHD_Connection *c, c
     enum MHD_Result ret;
     if (j->ok) {
         uint64_t id = atomic_fetch_add(&s->next_id, 1);
-        ret = send_json(c, 200, sq_srv_response_json(j, s->model_name, id, (long)time(NULL)));
+        if (j->stream)
+            ret = send_body(c, 200, sq_srv_stream_body(j, s->model_name, id, (long)time(NULL)), "text/event-stream");
+        else
+            ret = send_json(c, 200, sq_srv_response_json(j, s->model_name, id, (long)time(NULL)));
     } else {
         ret = send_error(s, c, (unsigned)(j->http_status ? j->http_status : 500), j->error ? j->error : "failed",
                          NULL, NULL);

@@ -178,10 +178,9 @@ int sq_srv_parse_request(const char *body, size_t len, int chat, const sq_server
         st = bad(&c, 400, "stream", "'%s' must be a boolean", "stream");
         goto done;
     }
-    if (cJSON_IsTrue(stream)) {
-        st = bad(&c, 400, "stream", "%s", "streaming responses are not supported by this server; send stream=false");
-        goto done;
-    }
+    job->stream = cJSON_IsTrue(stream);
+    const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
+    job->stream_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
     const cJSON *echo = cJSON_GetObjectItemCaseSensitive(root, "echo");
     if (cJSON_IsTrue(echo)) {
         st = bad(&c, 400, "echo", "%s", "echo=true is not supported by this server");
@@ -233,6 +232,37 @@ int sq_srv_parse_request(const char *body, size_t len, int chat, const sq_server
 done:
     cJSON_Delete(root);
     return st;
+}
+
+int sq_srv_apply_template(sq_srv_job *job, const sq_chat_template *t, char *msg, size_t cap) {
+    sq_buf text = {0};
+    sq_err e = {0};
+    if (sq_chat_template_render(t, job->req.messages, job->req.n_messages, 1, &text, &e)) {
+        snprintf(msg, cap, "the chat template refuses these messages: %s", e.msg);
+        sq_buf_free(&text);
+        return e.code == SQ_ENOMEM ? 500 : 400;
+    }
+    char *prompt = keep(job, text.data ? text.data : "");
+    sq_buf_free(&text);
+    /* The end of an assistant turn ends the answer, on top of the request's own stops. */
+    int n = job->req.params.n_stop;
+    const char **stops = calloc((size_t)(n + t->n_assistant_stops), sizeof *stops);
+    if (!prompt || !stops) {
+        free(stops);
+        snprintf(msg, cap, "out of memory");
+        return 500;
+    }
+    for (int i = 0; i < n; i++) stops[i] = job->stops[i];
+    for (int i = 0; i < t->n_assistant_stops; i++) stops[n + i] = t->assistant_stops[i];
+    free(job->stops);
+    job->stops = stops;
+    job->req.params.stop = stops;
+    job->req.params.n_stop = n + t->n_assistant_stops;
+    job->prompt = prompt;
+    job->req.prompt = prompt;
+    job->req.messages = NULL;
+    job->req.n_messages = 0;
+    return 0;
 }
 
 int sq_srv_job_set_result(sq_srv_job *job, const sq_gen_result *r) {
@@ -344,4 +374,69 @@ char *sq_srv_models_json(const char *model, long created) {
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
+}
+
+/* One server-sent event carrying a chunk object. */
+static int put_event(sq_buf *out, cJSON *chunk) {
+    char *s = cJSON_PrintUnformatted(chunk);
+    cJSON_Delete(chunk);
+    if (!s) return SQ_ENOMEM;
+    int rc = sq_buf_printf(out, "data: %s\n\n", s);
+    free(s);
+    return rc;
+}
+
+static cJSON *chunk_head(const sq_srv_job *job, const char *ids, const char *model, long created) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", ids);
+    cJSON_AddStringToObject(o, "object", job->chat ? "chat.completion.chunk" : "text_completion");
+    cJSON_AddNumberToObject(o, "created", (double)created);
+    cJSON_AddStringToObject(o, "model", model);
+    return o;
+}
+
+/* A finished job framed as an OpenAI event stream: per choice, its text in one chunk and
+ * then its finish reason; a usage chunk when asked for; then [DONE]. */
+char *sq_srv_stream_body(const sq_srv_job *job, const char *model, uint64_t id, long created) {
+    char ids[48];
+    snprintf(ids, sizeof ids, "%s-%016llx", job->chat ? "chatcmpl" : "cmpl", (unsigned long long)id);
+    sq_buf out = {0};
+    int rc = 0;
+    for (int i = 0; i < job->n_choices && !rc; i++) {
+        for (int last = 0; last < 2 && !rc; last++) {
+            cJSON *o = chunk_head(job, ids, model, created);
+            cJSON *choices = cJSON_AddArrayToObject(o, "choices");
+            cJSON *c = cJSON_CreateObject();
+            cJSON_AddItemToArray(choices, c);
+            cJSON_AddNumberToObject(c, "index", i);
+            if (job->chat) {
+                cJSON *d = cJSON_AddObjectToObject(c, "delta");
+                if (!last) {
+                    cJSON_AddStringToObject(d, "role", "assistant");
+                    cJSON_AddStringToObject(d, "content", job->texts[i]);
+                }
+            } else {
+                cJSON_AddStringToObject(c, "text", last ? "" : job->texts[i]);
+            }
+            cJSON_AddItemToObject(c, "logprobs", last ? cJSON_CreateNull() : logprobs_json(job, i));
+            if (last) cJSON_AddStringToObject(c, "finish_reason", job->finish[i]);
+            else cJSON_AddNullToObject(c, "finish_reason");
+            rc = put_event(&out, o);
+        }
+    }
+    if (!rc && job->stream_usage) {
+        cJSON *o = chunk_head(job, ids, model, created);
+        cJSON_AddArrayToObject(o, "choices");
+        cJSON *u = cJSON_AddObjectToObject(o, "usage");
+        cJSON_AddNumberToObject(u, "prompt_tokens", job->prompt_tokens);
+        cJSON_AddNumberToObject(u, "completion_tokens", job->completion_tokens);
+        cJSON_AddNumberToObject(u, "total_tokens", job->prompt_tokens + job->completion_tokens);
+        rc = put_event(&out, o);
+    }
+    if (!rc) rc = sq_buf_puts(&out, "data: [DONE]\n\n");
+    if (rc) {
+        sq_buf_free(&out);
+        return NULL;
+    }
+    return out.data;
 }

@@ -5,6 +5,7 @@
  * position, so each merge costs O(log n) and a 1 MB pre-token with no spaces still finishes.
  * A popped candidate is checked against the symbols it names, since earlier merges may have
  * consumed them (the same lazy-deletion rule HF and llama.cpp use, so ties break alike). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,15 +17,23 @@ typedef struct tok_sym {
 } sym;
 
 typedef struct tok_cand {
-    double prio; /* lower first */
-    int32_t left, right;
+    uint64_t key; /* priority in the high half (lower first), left position in the low half */
+    int32_t right;
     int32_t aux; /* rank mode: merged id; score mode: merged byte length */
 } cand;
 
-static int cand_less(const cand *a, const cand *b) {
-    if (a->prio != b->prio) return a->prio < b->prio;
-    return a->left < b->left;
+/* One integer compare per heap step: (priority, position) packed into 64 bits. */
+static uint64_t key_of(uint32_t prio, int32_t left) { return ((uint64_t)prio << 32) | (uint32_t)left; }
+
+/* Higher score first, as an unsigned order: flip the float's bits so integers sort like -score. */
+static uint32_t score_prio(float score) {
+    uint32_t b;
+    memcpy(&b, &score, 4);
+    uint32_t asc = (b & 0x80000000u) ? ~b : (b | 0x80000000u); /* ascending in score */
+    return ~asc;
 }
+
+static int cand_less(const cand *a, const cand *b) { return a->key < b->key; }
 
 static int heap_push(tok_scratch *w, cand c) {
     if (w->nheap == w->capheap) {
@@ -82,26 +91,65 @@ static int push_rank_pair(const sq_tokenizer *t, tok_scratch *w, int32_t l) {
     if (r < 0) return 0;
     const tok_pair *p = tok_pairmap_get(&t->merges, s[l].id, s[r].id);
     if (!p) return 0;
-    return heap_push(w, (cand){(double)p->rank, l, r, p->id});
+    return heap_push(w, (cand){key_of((uint32_t)p->rank, l), r, p->id});
+}
+
+/* Short words (nearly all of them): the best pair is found by scanning cached ranks, which
+ * beats the heap's bookkeeping; same result, since both take the lowest (rank, position). */
+#define SHORT_WORD 48
+static void merge_short(const sq_tokenizer *t, tok_scratch *w) {
+    sym *s = w->sym;
+    int32_t rank[SHORT_WORD], into[SHORT_WORD];
+    for (int32_t i = 0; i >= 0; i = s[i].next) {
+        const tok_pair *p = s[i].next >= 0 ? tok_pairmap_get(&t->merges, s[i].id, s[s[i].next].id) : NULL;
+        rank[i] = p ? p->rank : INT32_MAX;
+        into[i] = p ? p->id : -1;
+    }
+    for (;;) {
+        int32_t best = -1;
+        for (int32_t i = 0; i >= 0; i = s[i].next)
+            if (rank[i] != INT32_MAX && (best < 0 || rank[i] < rank[best])) best = i;
+        if (best < 0) return;
+        int32_t r = s[best].next;
+        s[best].id = into[best];
+        s[best].len += s[r].len;
+        s[r].len = 0;
+        s[best].next = s[r].next;
+        if (s[r].next >= 0) s[s[r].next].prev = best;
+        int32_t fix[2] = {s[best].prev, best};
+        for (int k = 0; k < 2; k++) {
+            int32_t i = fix[k];
+            if (i < 0) continue;
+            const tok_pair *p = s[i].next >= 0 ? tok_pairmap_get(&t->merges, s[i].id, s[s[i].next].id) : NULL;
+            rank[i] = p ? p->rank : INT32_MAX;
+            into[i] = p ? p->id : -1;
+        }
+    }
 }
 
 static int merge_by_rank(const sq_tokenizer *t, tok_scratch *w) {
+    if (w->nsym == 0) return 0;
+    if (w->nsym <= SHORT_WORD) {
+        merge_short(t, w);
+        return 0;
+    }
     w->nheap = 0;
     for (int32_t i = 0; i + 1 < (int32_t)w->nsym; i++)
         if (push_rank_pair(t, w, i)) return SQ_ENOMEM;
     sym *s = w->sym;
     while (w->nheap) {
         cand c = heap_pop(w);
-        if (s[c.left].len == 0 || s[c.left].next != c.right || s[c.right].len == 0) continue;
-        const tok_pair *p = tok_pairmap_get(&t->merges, s[c.left].id, s[c.right].id);
+        int32_t l = (int32_t)(uint32_t)c.key, r = c.right;
+        if (s[l].len == 0 || s[l].next != r || s[r].len == 0) continue;
+        const tok_pair *p = tok_pairmap_get(&t->merges, s[l].id, s[r].id);
         if (!p || p->id != c.aux) continue;
-        s[c.left].id = c.aux;
-        s[c.left].len += s[c.right].len;
-        s[c.right].len = 0;
-        s[c.left].next = s[c.right].next;
-        if (s[c.right].next >= 0) s[s[c.right].next].prev = c.left;
-        if (s[c.left].prev >= 0 && push_rank_pair(t, w, s[c.left].prev)) return SQ_ENOMEM;
-        if (push_rank_pair(t, w, c.left)) return SQ_ENOMEM;
+        s[l].id = c.aux;
+        s[l].len += s[r].len;
+        s[r].len = 0;
+        s[l].next = s[r].next;
+        if (s[r].next >= 0) s[s[r].next].prev = l;
+        if (s[l].prev >= 0 && push_rank_pair(t, w, s[l].prev)) return SQ_ENOMEM;
+        if (push_rank_pair(t, w, l)) return SQ_ENOMEM;
     }
     return 0;
 }
@@ -113,7 +161,7 @@ static int push_score_pair(const sq_tokenizer *t, tok_scratch *w, const char *wo
     uint32_t len = s[l].len + s[r].len;
     int32_t id = tok_lookup(t, word + s[l].start, len);
     if (id < 0) return 0;
-    return heap_push(w, (cand){-(double)t->scores[id], l, r, (int32_t)len});
+    return heap_push(w, (cand){key_of(score_prio(t->scores[id]), l), r, (int32_t)len});
 }
 
 /* llama.cpp's SentencePiece merging: the best-scoring piece that two neighbours spell wins. */
@@ -124,13 +172,14 @@ static int merge_by_score(const sq_tokenizer *t, tok_scratch *w, const char *wor
     sym *s = w->sym;
     while (w->nheap) {
         cand c = heap_pop(w);
-        if (s[c.left].len == 0 || s[c.right].len == 0 || s[c.left].len + s[c.right].len != (uint32_t)c.aux) continue;
-        s[c.left].len += s[c.right].len;
-        s[c.right].len = 0;
-        s[c.left].next = s[c.right].next;
-        if (s[c.right].next >= 0) s[s[c.right].next].prev = c.left;
-        if (s[c.left].prev >= 0 && push_score_pair(t, w, word, s[c.left].prev)) return SQ_ENOMEM;
-        if (push_score_pair(t, w, word, c.left)) return SQ_ENOMEM;
+        int32_t l = (int32_t)(uint32_t)c.key, r = c.right;
+        if (s[l].len == 0 || s[r].len == 0 || s[l].len + s[r].len != (uint32_t)c.aux) continue;
+        s[l].len += s[r].len;
+        s[r].len = 0;
+        s[l].next = s[r].next;
+        if (s[r].next >= 0) s[s[r].next].prev = l;
+        if (s[l].prev >= 0 && push_score_pair(t, w, word, s[l].prev)) return SQ_ENOMEM;
+        if (push_score_pair(t, w, word, l)) return SQ_ENOMEM;
     }
     return 0;
 }
@@ -152,9 +201,12 @@ int tok_bpe_word(const sq_tokenizer *t, const char *s, size_t n, tok_scratch *w,
     if (t->byte_level) {
         if (t->ignore_merges) {
             sq_buf_reset(&w->mapped);
+            if (sq_buf_reserve(&w->mapped, 2 * n)) return SQ_ENOMEM;
+            char *m = w->mapped.data;
             for (size_t i = 0; i < n; i++) {
-                char o[4];
-                if (sq_buf_append(&w->mapped, o, (size_t)tok_utf8_put(tok_byte_to_cp(u[i]), o))) return SQ_ENOMEM;
+                const uint8_t *c = t->byte_utf8[u[i]];
+                m[w->mapped.len++] = (char)c[1];
+                if (c[0] == 2) m[w->mapped.len++] = (char)c[2];
             }
             int32_t id = tok_lookup(t, w->mapped.data, w->mapped.len);
             if (id >= 0) return tok_ids_push(out, id);
@@ -189,12 +241,18 @@ int tok_bpe_word(const sq_tokenizer *t, const char *s, size_t n, tok_scratch *w,
             int32_t id = tok_lookup(t, s, n);
             if (id >= 0) return tok_ids_push(out, id);
         }
+        /* An unknown character waits as a pending <unk> (fused with the next unknown ones)
+         * and is written when the next known character arrives; byte-fallback tokens do not
+         * flush it. That ordering is HF's, so ids match it exactly. */
+        int32_t unk_start = -1, unk_len = 0;
         for (size_t i = 0; i < n;) {
             uint32_t cp;
             int k = tok_utf8_next(u + i, n - i, &cp);
             if (!k) k = 1;
             int32_t id = tok_lookup(t, s + i, (size_t)k);
             if (id >= 0) {
+                if (unk_start >= 0 && sym_push(w, t->unk, (uint32_t)unk_start, (uint32_t)unk_len)) return SQ_ENOMEM;
+                unk_start = -1;
                 if (sym_push(w, id, (uint32_t)i, (uint32_t)k)) return SQ_ENOMEM;
             } else {
                 int all = t->byte_fallback;
@@ -203,13 +261,18 @@ int tok_bpe_word(const sq_tokenizer *t, const char *s, size_t n, tok_scratch *w,
                     for (int j = 0; j < k; j++)
                         if (sym_push(w, t->byte_id[u[i + j]], (uint32_t)(i + j), 1)) return SQ_ENOMEM;
                 } else if (t->unk >= 0) {
-                    size_t ns = w->nsym;
-                    if (t->fuse_unk && ns > 0 && w->sym[ns - 1].id == t->unk) w->sym[ns - 1].len += (uint32_t)k;
-                    else if (sym_push(w, t->unk, (uint32_t)i, (uint32_t)k)) return SQ_ENOMEM;
+                    if (unk_start >= 0 && t->fuse_unk) {
+                        unk_len += k;
+                    } else {
+                        if (unk_start >= 0 && sym_push(w, t->unk, (uint32_t)unk_start, (uint32_t)unk_len))
+                            return SQ_ENOMEM;
+                        unk_start = (int32_t)i, unk_len = k;
+                    }
                 }
             }
             i += (size_t)k;
         }
+        if (unk_start >= 0 && sym_push(w, t->unk, (uint32_t)unk_start, (uint32_t)unk_len)) return SQ_ENOMEM;
         if (merge_by_rank(t, w)) return SQ_ENOMEM;
     }
     for (int32_t i = w->nsym ? 0 : -1; i >= 0; i = w->sym[i].next)

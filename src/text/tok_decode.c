@@ -29,6 +29,9 @@ int sq_tok_decode(const sq_tokenizer *t, const int32_t *ids, size_t n, int flags
         if (!started && k) {
             if (t->strip_leading_space && s[0] == ' ') s++, k--;
             started = 1;
+        } else if (started && t->decoder == DEC_NONE && sq_buf_append(&b, " ", 1)) {
+            sq_buf_free(&b);
+            return sq_fail(e, SQ_ENOMEM, "tokenizer: out of memory");
         }
         if (sq_buf_append(&b, s, k)) {
             sq_buf_free(&b);
@@ -70,6 +73,9 @@ int sq_tok_stream_push(sq_tok_stream *s, int32_t id, sq_buf *out, sq_err *e) {
     if (!s->started && k) {
         if (t->strip_leading_space && p[0] == ' ') p++, k--;
         s->started = 1;
+    } else if (s->started && t->decoder == DEC_NONE) {
+        /* with no decoder HF joins the pieces with spaces */
+        if (sq_buf_append(out, " ", 1)) return sq_fail(e, SQ_ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < k; i++) {
         s->held[s->nheld++] = p[i];

@@ -124,6 +124,7 @@ struct sq_tokenizer {
     int use_scores;     /* SentencePiece merging by score (GGUF "llama") */
     int32_t unk;
     int32_t byte_id[256]; /* byte-level: id of the byte's stand-in; SPM: <0xXX>; -1 none */
+    uint8_t byte_utf8[256][3]; /* the stand-in character of each byte: length (1-2), bytes */
 
     /* normalizer and pre-tokenizer */
     tok_norm norm[TOK_MAX_NORM];
@@ -158,6 +159,8 @@ int tok_add_added(sq_tokenizer *t, int32_t id, const char *s, size_t len, int sp
 /* After pieces, merges, added tokens and pipeline are in: build the maps, byte tables,
  * decoded bytes, EOG list. name labels errors. */
 int tok_finish(sq_tokenizer *t, const char *name, sq_err *e);
+/* The stop-token list, again after BOS/EOS changed (tokenizer_config.json read late). */
+int tok_build_eog(sq_tokenizer *t);
 int32_t tok_lookup(const sq_tokenizer *t, const char *s, size_t len);
 /* Merge "a b" given as two piece strings; rank is the line order. */
 int tok_add_merge(sq_tokenizer *t, const char *a, size_t alen, const char *b, size_t blen,

@@ -208,6 +208,11 @@ int sq_tok_load(sq_tokenizer **t, const char *path, sq_err *e) {
             int rc = load_json_file(t, p, e);
             free(p);
             if (!rc) rc = apply_config(*t, path, 0, e);
+            if (!rc && tok_build_eog(*t)) rc = sq_fail(e, SQ_ENOMEM, "out of memory");
+            if (rc) {
+                sq_tok_free(*t);
+                *t = NULL;
+            }
             return rc;
         }
         free(p);

@@ -17,9 +17,10 @@ const char *const tok_re_llama3 =
 const char *const tok_re_qwen2 =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
     "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-/* DeepSeek-LLM's tokenizer.json splits in six stages (characters that NFC would fold to another
- * code point are written as \x{...} so the ranges survive any normalizing editor): newlines, Latin/Greek/Cyrillic-like
- * letters, ASCII and full-width punctuation, trailing space, CJK runs, digit runs. */
+/* DeepSeek-LLM's tokenizer.json splits in six stages: newlines, Latin/Greek/Cyrillic-like
+ * letters, ASCII and full-width punctuation, trailing space, CJK runs, digit runs. Characters
+ * that NFC would fold to another code point are written as \x{...}, so the ranges survive
+ * any normalizing editor. */
 static const char *const re_deepseek[] = {
     "[\\r\\n]",
     "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-"
@@ -36,7 +37,8 @@ int tok_add_split(sq_tokenizer *t, const char *pattern, int is_literal, int beha
         return sq_fail(e, SQ_EUNSUP, "tokenizer: more than %d pre-tokenizer steps", TOK_MAX_STEPS);
     int errcode;
     PCRE2_SIZE erroff;
-    uint32_t opts = PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK | (is_literal ? PCRE2_LITERAL : 0);
+    /* no PCRE2_NO_UTF_CHECK here: a pattern from a file may be invalid UTF-8 */
+    uint32_t opts = PCRE2_UTF | (is_literal ? PCRE2_LITERAL : PCRE2_UCP);
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, opts, &errcode, &erroff, NULL);
     if (!re) {
         PCRE2_UCHAR msg[256];
@@ -101,6 +103,13 @@ int tok_preset(sq_tokenizer *t, const char *name, sq_err *e) {
 }
 
 static int norm_unicode(int op, sq_buf *cur, sq_buf *tmp) {
+    /* ASCII is its own NFC/NFD/NFKC/NFKD: skip the library on the common case */
+    size_t i = 0;
+    while (i < cur->len && (uint8_t)cur->data[i] < 0x80) i++;
+    if (i == cur->len) {
+        sq_buf_reset(tmp);
+        return sq_buf_append(tmp, cur->data, cur->len);
+    }
     utf8proc_option_t o = UTF8PROC_STABLE;
     if (op == NORM_NFC) o |= UTF8PROC_COMPOSE;
     else if (op == NORM_NFD) o |= UTF8PROC_DECOMPOSE;

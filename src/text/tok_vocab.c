@@ -184,6 +184,11 @@ int tok_finish(sq_tokenizer *t, const char *name, sq_err *e) {
     int rc = tok_build_strmap(t, e);
     if (rc) return rc;
     for (int b = 0; b < 256; b++) {
+        char c[4];
+        t->byte_utf8[b][0] = (uint8_t)tok_utf8_put(tok_byte_to_cp((uint8_t)b), c);
+        memcpy(&t->byte_utf8[b][1], c, 2);
+    }
+    for (int b = 0; b < 256; b++) {
         char tmp[8];
         size_t n;
         if (t->byte_level) n = (size_t)tok_utf8_put(tok_byte_to_cp((uint8_t)b), tmp);
@@ -211,7 +216,7 @@ int tok_finish(sq_tokenizer *t, const char *name, sq_err *e) {
     }
     t->bytes_pool = b.data;
 
-    qsort(t->added, (size_t)t->n_added, sizeof *t->added, cmp_added);
+    if (t->n_added) qsort(t->added, (size_t)t->n_added, sizeof *t->added, cmp_added);
     memset(t->added_first, 0, sizeof t->added_first);
     for (int i = 0; i < t->n_added; i++)
         t->added_first[(uint8_t)t->added[i].content[0]] |= t->added[i].special ? 2 : 1;
@@ -219,8 +224,14 @@ int tok_finish(sq_tokenizer *t, const char *name, sq_err *e) {
     int32_t *ids[] = {&t->bos, &t->eos, &t->pad, &t->unk};
     for (size_t i = 0; i < SQ_ARRAY_LEN(ids); i++)
         if (*ids[i] >= t->n_vocab) *ids[i] = -1;
+    if (tok_build_eog(t)) return sq_fail(e, SQ_ENOMEM, "%s: out of memory", name);
+    return 0;
+}
+
+int tok_build_eog(sq_tokenizer *t) {
+    free(t->eog);
     t->eog = malloc((SQ_ARRAY_LEN(eog_names) + 1) * sizeof(int32_t));
-    if (!t->eog) return sq_fail(e, SQ_ENOMEM, "%s: out of memory", name);
+    if (!t->eog) return SQ_ENOMEM;
     t->n_eog = 0;
     if (t->eos >= 0) t->eog[t->n_eog++] = t->eos;
     for (size_t i = 0; i < SQ_ARRAY_LEN(eog_names); i++) {

@@ -19,6 +19,7 @@ class State:
         self.attempts = {}
         self.answered = {}
         self.requests = 0
+        self.auth = set()  # Authorization headers seen
 
 
 def _plan(text):
@@ -56,6 +57,7 @@ class Handler(BaseHTTPRequestHandler):
         text = req["messages"][-1]["content"] if chat else req["prompt"]
         name, faults = _plan(text)
         with st.lock:
+            st.auth.add(self.headers.get("Authorization", ""))
             st.requests += 1
             k = st.attempts.get(name, 0)
             st.attempts[name] = k + 1

@@ -29,7 +29,8 @@ int main(int argc, char **argv) {
             n++;
         }
         if (!rc) rc = sq_st_write(argv[2], en, n, &e);
-        for (int i = 0; i < n; i++) free(names[i]);
+        for (int i = 0; i < n; i++)
+            free(names[i]);
         free(names);
         free(en);
         sq_gguf_close(&g);

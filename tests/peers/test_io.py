@@ -177,7 +177,7 @@ def gguf_random(tmp, gguf, seed):
             w.add_key_value(key, v, kind)
         elif kind == "arr":
             sub = rng.choice(list(ints))
-            v = [rng.randint(*ints[sub]) for _ in range(rng.randint(0, 50))]
+            v = [rng.randint(*ints[sub]) for _ in range(rng.randint(1, 50))]  # GGUFWriter refuses empty arrays
             w.add_key_value(key, v, T.ARRAY, sub_type=sub)
         elif kind == "strs":
             v = [rand_string(rng, rng.randint(0, 8)) for _ in range(rng.randint(1, 300))]

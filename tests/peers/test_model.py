@@ -3,7 +3,7 @@
 Each model is built by transformers itself (random init, save_pretrained) and also converted
 to GGUF with gguf's GGUFWriter the way llama.cpp's converter does (Q/K rows permuted to the
 interleaved RoPE layout for the llama architecture; qwen2 keeps HF's layout; llama3 rope
-scaling as a rope_freqs tensor). For both forms: logits at every position of prompt +
+scaling as a rope_freqs tensor), plus a Q8_0 GGUF. For each form: logits at every position of prompt +
 64 greedy tokens agree within 1e-4 of the largest logit, and the 64 greedy ids are identical.
 """
 import os
@@ -61,7 +61,17 @@ def permute(w, n_head):
     return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
-def write_gguf(model, path):
+def q8_roundtrip(model):
+    """Replace every matrix by its Q8_0 round trip, so HF runs the weights the GGUF holds."""
+    from gguf import quants
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() == 2:
+                q = quants.quantize(p.detach().numpy(), gguf.GGMLQuantizationType.Q8_0)
+                p.copy_(torch.from_numpy(quants.dequantize(q, gguf.GGMLQuantizationType.Q8_0)))
+
+
+def write_gguf(model, path, q8=False):
     cfg = model.config
     arch = "qwen2" if cfg.model_type == "qwen2" else "llama"
     w = gguf.GGUFWriter(path, arch)
@@ -112,7 +122,13 @@ def write_gguf(model, path):
             if p + f"self_attn.{b}_proj.bias" in sd:
                 t[f"attn_{b}.bias"] = sd[p + f"self_attn.{b}_proj.bias"]
         for name, arr in t.items():
-            w.add_tensor(f"blk.{i}.{name}", np.ascontiguousarray(arr))
+            arr = np.ascontiguousarray(arr)
+            if q8 and arr.ndim == 2:
+                from gguf import quants
+                q = quants.quantize(arr, gguf.GGMLQuantizationType.Q8_0)
+                w.add_tensor(f"blk.{i}.{name}", q, raw_shape=q.shape, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+            else:
+                w.add_tensor(f"blk.{i}.{name}", arr)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -163,6 +179,13 @@ def main():
         g = os.path.join(tmp, kind + ".gguf")
         write_gguf(model, g)
         compare(kind + "_gguf", g, model, ref_ids, ref_logits, tmp)
+    # Q8_0 layer matrices (the stretch format): against HF running the same rounded weights.
+    model = build("llama_gqa")
+    q8_roundtrip(model)
+    ref_ids, ref_logits = hf_reference(model)
+    g = os.path.join(tmp, "llama_gqa_q8.gguf")
+    write_gguf(model, g, q8=True)
+    compare("llama_gqa_q8_0_gguf", g, model, ref_ids, ref_logits, tmp)
     harness.finish()
 
 

@@ -43,7 +43,8 @@ def main():
     t0 = time.time()
     p = subprocess.run([CLI, "complete", "--quiet", "--model", f"http://127.0.0.1:{port}/v1#fake", "--in", inp,
                         "--out", out, "--failed", failed, "--concurrency", "16", "--max-retries", "3",
-                        "--timeout", "1.5", "--max-tokens", "8"], capture_output=True, text=True, timeout=120)
+                        "--timeout", "1.5", "--max-tokens", "8", "--api-key-env", "SQ_TEST_KEY"],
+                       capture_output=True, text=True, timeout=120, env={**os.environ, "SQ_TEST_KEY": "sk-test-123"})
     dt = time.time() - t0
     got, bad = read_jsonl(out), read_jsonl(failed)
     ids_out = [r["id"] for r in got]
@@ -68,6 +69,7 @@ def main():
     slow = {f"q{i}" for i in range(64) if FAULTS[i % len(FAULTS)] == "slow"}
     check("each_answered_once_by_server", all(v == 1 or (k in slow and v == 2) for k, v in st.answered.items())
           and len(st.answered) == 64 - n_always, f"{st.answered}")
+    check("api_key_sent", st.auth == {"Bearer sk-test-123"}, f"{st.auth}")
     check("faults_were_hit", st.requests > 64 + 40, f"server saw {st.requests} requests")
     # 429s ask for a 1 s wait: the run cannot finish faster than that
     check("retry_after_honoured", dt >= 1.0, f"run took {dt:.2f}s")

@@ -48,6 +48,16 @@ def proxy_part():
                                                               {"role": "user", "content": "hi there"}], n=2)
         check("openai_chat", [ch.message.content for ch in r.choices] == ["echo:hi there"] * 2
               and r.choices[0].message.role == "assistant" and r.usage.completion_tokens == 4, repr(r))
+        # stream=True: the answer arrives as server-sent events the client can iterate
+        parts = [ch.choices[0].text for ch in c.completions.create(model="fake", prompt="streamed", max_tokens=5,
+                                                                    stream=True) if ch.choices]
+        check("openai_completion_stream", "".join(parts) == "echo:streamed", repr(parts))
+        chunks = list(c.chat.completions.create(model="fake", messages=[{"role": "user", "content": "sse"}],
+                                                stream=True, stream_options={"include_usage": True}))
+        text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+        usage = [ch.usage for ch in chunks if ch.usage]
+        check("openai_chat_stream", text == "echo:sse" and usage and usage[0].completion_tokens == 2
+              and chunks[-2].choices[0].finish_reason == "length", repr(chunks))
         models = [m.id for m in c.models.list()]
         check("openai_models", models == ["fake"], repr(models))
         try:
