@@ -34,6 +34,7 @@ void sq_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
                             const float *vj = v + rj;
                             float *dvj = dv + rj;
                             float d = 0;
+#pragma omp simd reduction(+ : d)
                             for (int t = 0; t < hd; t++) {
                                 d += doi[t] * vj[t];
                                 dvj[t] += p[j] * doi[t];

@@ -11,6 +11,7 @@ void sq_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, 
         const float *xi = x + (size_t)i * C, *dyi = dy + (size_t)i * C;
         float *dxi = dx + (size_t)i * C;
         float r = rstd[i], dot = 0;
+#pragma omp simd reduction(+ : dot)
         for (int j = 0; j < C; j++) dot += dyi[j] * w[j] * xi[j];
         float c = dot * r * r * r / (float)C;
         for (int j = 0; j < C; j++) dxi[j] += r * dyi[j] * w[j] - c * xi[j];

@@ -11,6 +11,7 @@ void sq_tk_rmsnorm(float *out, float *rstd, const float *x, const float *w, int 
         const float *xi = x + (size_t)i * C;
         float *oi = out + (size_t)i * C;
         float ss = 0;
+#pragma omp simd reduction(+ : ss)
         for (int j = 0; j < C; j++) ss += xi[j] * xi[j];
         float r = 1.0f / sqrtf(ss / (float)C + eps);
         rstd[i] = r;
@@ -60,6 +61,7 @@ void sq_tk_attention(float *out, float *att, const float *q, const float *k, con
                 for (int j = s; j <= i; j++) {
                     const float *kj = k + ((size_t)b * T + j) * kd + (size_t)kh * hd;
                     float d = 0;
+#pragma omp simd reduction(+ : d)
                     for (int t = 0; t < hd; t++) d += qi[t] * kj[t];
                     p[j] = d * scale;
                     if (p[j] > mx) mx = p[j];

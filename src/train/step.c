@@ -70,11 +70,13 @@ int sq_tm_forward(sq_tmodel *m, const sq_tbatch *b, int need_logits, sq_err *e) 
         for (int i = 0; i < N; i++) {
             float *p = a->probs + (size_t)i * V;
             float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
             for (int j = 0; j < V; j++) mx = p[j] > mx ? p[j] : mx;
             int t = b->targets ? b->targets[i] : -1;
             float lt = t >= 0 ? p[t] : 0.0f;
             /* One exp per logit: keep exp(x - max) and scale by 1/sum afterwards. */
             float sum = 0;
+#pragma omp simd reduction(+ : sum)
             for (int j = 0; j < V; j++) {
                 p[j] = expf(p[j] - mx);
                 sum += p[j];
