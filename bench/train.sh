@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 STEPS=${1:-2}
 THREADS=${2:-2}
 SHAPE=(288 6 6 6 768 32000 256 8)
+# OpenBLAS runs its own threads beside the OpenMP pool: OpenMP threads that spin while
+# waiting steal their cores. Passive waiting applies to both sides of the comparison.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 peer_py="${SQ_PEER_PYTHON:-$HOME/.cache/scalequest/peers/bin/python}"
 bin=build/rel/bench/bench_train
 [ -x "$bin" ] || { echo "bench/train.sh: $bin missing (make)" >&2; exit 1; }
