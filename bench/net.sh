@@ -2,7 +2,7 @@
 # bench/net.sh: aggregate tokens/s of `scalequest serve` under 64 concurrent clients, as a
 # fraction of in-process `scalequest generate` on the same prompts with the same settings,
 # both measured here in the same run (goal: at least 0.9), plus each side's peak memory.
-# The clients are `scalequest complete --concurrency 64` (C, libcurl): 64 requests in flight.
+# The clients are `scalequest generate --concurrency 64` against the server URL (C, libcurl): 64 requests in flight.
 # The two sides alternate for ROUNDS rounds and the best of each is kept, so that a burst of
 # load from other work on the machine does not decide the ratio.
 #   bench/net.sh [N_PROMPTS]   (default 192; ROUNDS=2)
@@ -42,7 +42,7 @@ for r in $(seq "$rounds"); do
         --in "$tmp/prompts.jsonl" --out "$tmp/gen$r.jsonl" "${common[@]}"
     record "$tmp/gen$r.jsonl" "$t0" "$(now)" >>"$tmp/gen.times"
     t0=$(now)
-    "$bin" complete --quiet --concurrency 64 --model "$url#$name" --in "$tmp/prompts.jsonl" \
+    "$bin" generate --quiet --concurrency 64 --model "$url#$name" --in "$tmp/prompts.jsonl" \
         --out "$tmp/srv$r.jsonl" "${common[@]}"
     record "$tmp/srv$r.jsonl" "$t0" "$(now)" >>"$tmp/srv.times"
 done

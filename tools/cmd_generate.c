@@ -1,29 +1,36 @@
 /* scalequest generate: sample completions for every prompt of a JSONL file with a model run
  * in this process (HF folder or GGUF) or on an OpenAI-compatible server (http URL), through
- * the backend interface.
+ * the backend interface. Remote runs go through the client's retry and fault handling
+ * (--concurrency, --url, --timeout, --max-retries, --api-key-env).
  *
  * Input records carry "id" and either "prompt" (text; --field picks another field) or
  * "messages" ([{role, content}]). Each output line is the input record plus "completions"
  * (one string per sample), "finish_reasons", "usage" and, with --logprobs, "token_ids" and
  * "logprobs" (per sample, per token). Output is appended as each request finishes; ids
- * already in the output are skipped, so a killed run resumes where it stopped. A request's
- * seed is derived from --seed and its id, so reruns and resumed runs draw the same tokens. */
+ * already in the output are skipped, so a killed run resumes where it stopped (the data
+ * layer's APPEND writer also cuts off a torn last line). A request that fails after its
+ * retries goes to --failed (if given) and to the exit status, never to the output, so a rerun
+ * tries it again. A request's seed is derived from --seed and its id, so reruns and resumed
+ * runs draw the same tokens. */
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "scalequest/backend.h"
 #include "scalequest/jsonl.h"
+#include "scalequest/net.h"
 
 #define CMD "generate"
 #define CHUNK 4096
 
 typedef struct job {
-    sq_jsonl_writer *w;
+    sq_jsonl_writer *w, *failed_w;
+    const char *in;
     cJSON **recs;
     sq_progress prog;
-    int64_t failed;
+    int64_t ok, failed, ptok, ctok;
     int logprobs;
     sq_err e;
     int write_failed;
@@ -39,9 +46,27 @@ static int on_result(void *user, int i, const sq_gen_result *r) {
     job *j = user;
     sq_progress_add(&j->prog, 1);
     if (!r->ok) {
+        const char *id = r->id ? r->id : "?", *err = r->error ? r->error : "unknown error";
         j->failed++;
-        sq_warn("generate: request %s failed: %s", r->id ? r->id : "?", r->error ? r->error : "unknown error");
+        sq_warn("generate: request %s failed: %s", id, err);
+        /* a request that fails again in a later run keeps its first entry */
+        if (!j->failed_w || sq_jsonl_writer_has_id(j->failed_w, id)) return 0;
+        cJSON *f = cJSON_CreateObject();
+        int rc = !f || !cJSON_AddStringToObject(f, "id", id) || !cJSON_AddStringToObject(f, "error", err)
+                     ? sq_fail(&j->e, SQ_ENOMEM, "out of memory")
+                     : sq_jsonl_write(j->failed_w, f, &j->e);
+        cJSON_Delete(f);
+        if (rc) {
+            j->write_failed = 1;
+            return 1;
+        }
         return 0;
+    }
+    if (sq_jsonl_writer_has_id(j->w, r->id)) {
+        /* ids already in the output were skipped when read, so this one is in the input twice */
+        sq_fail(&j->e, SQ_EPARSE, "%s: id \"%s\" appears more than once", j->in, r->id);
+        j->write_failed = 1;
+        return 1;
     }
     cJSON *rec = j->recs[i], *texts = cJSON_CreateArray(), *reasons = cJSON_CreateArray(), *usage = cJSON_CreateObject();
     cJSON *ids = j->logprobs ? cJSON_CreateArray() : NULL, *lps = j->logprobs ? cJSON_CreateArray() : NULL;
@@ -65,6 +90,9 @@ static int on_result(void *user, int i, const sq_gen_result *r) {
         j->write_failed = 1;
         return 1;
     }
+    j->ok++;
+    j->ptok += r->prompt_tokens;
+    j->ctok += r->completion_tokens;
     return 0;
 }
 
@@ -98,15 +126,16 @@ static int make_request(cJSON *rec, const char *field, const sq_gen_params *p, u
 }
 
 static int cmd_generate(int argc, char **argv) {
-    const char *model = NULL, *in = NULL, *out = NULL, *field = "prompt";
-    int64_t n = 1, max_tokens = 256, top_k = 0, batch = 64, ctx = 0;
-    double temperature = 1.0, top_p = 1.0, min_p = 0.0;
+    const char *model = NULL, *in = NULL, *out = NULL, *field = "prompt", *failed = NULL, *key_env = NULL;
+    int64_t n = 1, max_tokens = 256, top_k = 0, batch = 64, ctx = 0, concurrency = 64, retries = 6;
+    double temperature = 1.0, top_p = 1.0, min_p = 0.0, timeout = 600;
     int logprobs = 0;
-    sq_strlist stop = {0};
+    sq_strlist stop = {0}, urls = {0};
     sq_opt opts[] = {
         {"model", SQ_OPT_STR, &model, "PATH|URL", "HF folder, GGUF file, or http(s)://host:port/v1#model"},
         {"in", SQ_OPT_STR, &in, "FILE", "prompts (JSONL: id + prompt or messages)"},
         {"out", SQ_OPT_STR, &out, "FILE", "output JSONL (appended; ids already there are skipped)"},
+        {"failed", SQ_OPT_STR, &failed, "FILE", "append {id, error} of requests that failed (JSONL)"},
         {"field", SQ_OPT_STR, &field, "NAME", "the prompt field (default prompt)"},
         {"n", SQ_OPT_INT, &n, "N", "samples per prompt (default 1)"},
         {"temperature", SQ_OPT_DOUBLE, &temperature, "T", "0 = greedy (default 1)"},
@@ -118,6 +147,11 @@ static int cmd_generate(int argc, char **argv) {
         {"logprobs", SQ_OPT_FLAG, &logprobs, NULL, "also write token_ids and their logprobs"},
         {"batch", SQ_OPT_INT, &batch, "N", "local: sequences decoded together (default 64)"},
         {"ctx", SQ_OPT_INT, &ctx, "N", "local: prompt + completion tokens at most (default: model's, <= 4096)"},
+        {"concurrency", SQ_OPT_INT, &concurrency, "N", "remote: requests in flight (default 64)"},
+        {"url", SQ_OPT_LIST, &urls, "URL", "remote: another base URL of the same model (repeatable)"},
+        {"timeout", SQ_OPT_DOUBLE, &timeout, "S", "remote: seconds per request (default 600)"},
+        {"max-retries", SQ_OPT_INT, &retries, "N", "remote: retries per request (default 6)"},
+        {"api-key-env", SQ_OPT_STR, &key_env, "VAR", "remote: env var with the API key (default OPENAI_API_KEY)"},
     };
     int npos, rc = sq_cli_parse(argc, argv, "--model PATH --in FILE --out FILE [options]", opts, SQ_ARRAY_LEN(opts),
                                 NULL, 0, &npos);
@@ -128,6 +162,8 @@ static int cmd_generate(int argc, char **argv) {
     if (temperature < 0 || top_p <= 0 || top_p > 1 || min_p < 0 || min_p > 1 || top_k < 0)
         return sq_cli_usage_error(CMD, "sampling options out of range");
     if (batch < 1 || batch > 1024 || ctx < 0) return sq_cli_usage_error(CMD, "--batch must be 1..1024, --ctx >= 0");
+    if (concurrency < 1 || concurrency > 1 << 16 || retries < 0 || retries > 1000 || !(timeout > 0))
+        return sq_cli_usage_error(CMD, "--concurrency must be 1..65536, --max-retries 0..1000, --timeout > 0");
     sq_progress_set_quiet(sq_common.quiet);
 
     sq_gen_params p;
@@ -144,11 +180,18 @@ static int cmd_generate(int argc, char **argv) {
 
     job j = {0};
     j.logprobs = logprobs;
+    j.in = in;
     sq_backend_opts bo;
     sq_backend_opts_default(&bo);
     bo.threads = sq_common.threads;
     bo.max_batch = (int)batch;
     bo.ctx_len = (int)ctx;
+    bo.concurrency = (int)concurrency;
+    bo.max_retries = (int)retries;
+    bo.timeout_s = timeout;
+    if (key_env) bo.api_key_env = key_env;
+    bo.extra_urls = urls.items;
+    bo.n_extra_urls = urls.n;
     sq_backend *b = NULL;
     sq_jsonl_reader *r = NULL;
     int status = SQ_EXIT_FAIL;
@@ -170,9 +213,11 @@ static int cmd_generate(int argc, char **argv) {
     r = NULL;
     if (rc < 0) goto done;
     if (sq_jsonl_writer_open(&j.w, out, SQ_JSONL_APPEND, &j.e)) goto done;
+    if (failed && sq_jsonl_writer_open(&j.failed_w, failed, SQ_JSONL_APPEND, &j.e)) goto done;
     if (sq_backend_open(&b, model, &bo, &j.e)) goto done;
     if (sq_jsonl_open(&r, in, 0, &j.e)) goto done;
     sq_progress_start(&j.prog, "generate", total);
+    double t0 = sq_now();
     for (;;) {
         int k = 0;
         cJSON *rec;
@@ -192,7 +237,10 @@ static int cmd_generate(int argc, char **argv) {
             }
             k++;
         }
-        int grc = rc >= 0 && k > 0 ? sq_backend_generate(b, reqs, k, on_result, &j, &j.e) : 0;
+        /* the backend's own error must not overwrite the reason on_result stopped it */
+        sq_err ge = {0};
+        int grc = rc >= 0 && k > 0 ? sq_backend_generate(b, reqs, k, on_result, &j, &ge) : 0;
+        if (grc && !j.write_failed) j.e = ge;
         for (int i = 0; i < k; i++) {
             cJSON_Delete(recs[i]);
             free(msgs[i]);
@@ -207,15 +255,32 @@ static int cmd_generate(int argc, char **argv) {
         goto done;
     }
     j.w = NULL;
+    if (j.failed_w && sq_jsonl_writer_close(j.failed_w, &j.e)) {
+        j.failed_w = NULL;
+        goto done;
+    }
+    j.failed_w = NULL;
     if (skipped) sq_info("generate: %lld records already in %s were skipped", (long long)skipped, out);
+    if (!sq_common.quiet) {
+        double dt = sq_now() - t0;
+        sq_http_stats hs;
+        char retries_note[48] = "";
+        if (sq_backend_is_http(b) && sq_http_backend_stats(b, &hs, NULL) == 0)
+            snprintf(retries_note, sizeof retries_note, "; %lld retries", (long long)hs.retries);
+        sq_info("generate: %lld ok, %lld failed; %lld prompt + %lld completion tokens; %.1f completion tokens/s%s",
+                (long long)j.ok, (long long)j.failed, (long long)j.ptok, (long long)j.ctok,
+                dt > 0 ? (double)j.ctok / dt : 0.0, retries_note);
+    }
     if (j.failed) {
-        sq_fail(&j.e, SQ_EIO, "%lld requests failed (not written; a rerun retries them)", (long long)j.failed);
+        sq_fail(&j.e, SQ_EIO, "%lld requests failed after their retries (not written; a rerun retries them)%s%s",
+                (long long)j.failed, failed ? "; see " : "", failed ? failed : "");
         goto done;
     }
     status = SQ_EXIT_OK;
 done:
     if (status) sq_cli_fail(CMD, "%s", j.e.msg);
     if (j.w) sq_jsonl_writer_abort(j.w);
+    if (j.failed_w) sq_jsonl_writer_abort(j.failed_w);
     if (r) sq_jsonl_close(r);
     sq_backend_close(b);
     free(recs);

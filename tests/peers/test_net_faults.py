@@ -1,4 +1,4 @@
-"""scalequest complete against a server that drops connections, answers 429 with
+"""scalequest generate against a server that drops connections, answers 429 with
 Retry-After, 500/503, slowly, or with a truncated body: every request must end either in the
 output or in the failed list, exactly once, and an interrupted run must resume without
 duplicates."""
@@ -41,7 +41,7 @@ def main():
         for r in recs:
             f.write(json.dumps(r) + "\n")
     t0 = time.time()
-    p = subprocess.run([CLI, "complete", "--quiet", "--model", f"http://127.0.0.1:{port}/v1#fake", "--in", inp,
+    p = subprocess.run([CLI, "generate", "--quiet", "--model", f"http://127.0.0.1:{port}/v1#fake", "--in", inp,
                         "--out", out, "--failed", failed, "--concurrency", "16", "--max-retries", "3",
                         "--timeout", "1.5", "--max-tokens", "8", "--api-key-env", "SQ_TEST_KEY"],
                        capture_output=True, text=True, timeout=120, env={**os.environ, "SQ_TEST_KEY": "sk-test-123"})
@@ -80,7 +80,7 @@ def main():
     with open(inp2, "w") as f:
         for i in range(40):
             f.write(json.dumps({"id": f"s{i}", "prompt": f"s{i}|slow" if i >= 8 else f"s{i}"}) + "\n")
-    args = [CLI, "complete", "--quiet", "--model", f"http://127.0.0.1:{port2}/v1#fake", "--in", inp2, "--out", out2,
+    args = [CLI, "generate", "--quiet", "--model", f"http://127.0.0.1:{port2}/v1#fake", "--in", inp2, "--out", out2,
             "--concurrency", "8", "--timeout", "10"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 20
