@@ -155,3 +155,25 @@ SQ_TEST(bad_input_is_a_clear_error) {
     free(in);
     free(out);
 }
+
+/* An id twice in the input is refused by name, and the output keeps one line for it. */
+SQ_TEST(duplicate_input_id_is_an_error) {
+    if (!model()) SKIP("../shared/assets/models not present");
+    char *in = path_in("dup.jsonl"), *out = path_in("dupo.jsonl");
+    FILE *f = fopen(in, "w");
+    fputs("{\"id\":\"a\",\"prompt\":\"Once\"}\n{\"id\":\"b\",\"prompt\":\"Tom\"}\n"
+          "{\"id\":\"a\",\"prompt\":\"Lily\"}\n", f);
+    fclose(f);
+    char *msg = NULL, *lines = NULL;
+    int rc = sq_test_sh(&msg, "'%s' generate --model '%s' --in '%s' --out '%s' --max-tokens 4 --quiet 2>&1",
+                        sq_test_cli(), model(), in, out);
+    CHECK(rc != 0);
+    CHECKF(msg && strstr(msg, "dup.jsonl") && strstr(msg, "\"a\" appears more than once"), "message: %s",
+           msg ? msg : "(none)");
+    sq_test_sh(&lines, "grep -c '\"id\":\"a\"' '%s'", out);
+    CHECKF(lines && atoi(lines) == 1, "lines with id a: %s", lines ? lines : "(none)");
+    free(lines);
+    free(msg);
+    free(in);
+    free(out);
+}
