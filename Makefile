@@ -40,13 +40,17 @@ deps:
 
 build/gen/commands.inc: $(CMD_SRC) Makefile
 	@mkdir -p $(@D)
-	@cat /dev/null $(CMD_SRC) | sed -n 's/^SQ_COMMAND(\([a-z_0-9]*\),.*/X(\1)/p' > $@.tmp && mv $@.tmp $@
+	@cat /dev/null $(CMD_SRC) | sed -n 's/^SQ_COMMAND(\([a-z_0-9]*\),.*/X(\1)/p' > $@.tmp
+	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
 
 # ---- one set of rules per build flavour ---------------------------------------------------
 define flavour
-build/$(1)/%.o: %.c build/gen/commands.inc
+build/$(1)/%.o: %.c
 	@mkdir -p $$(@D)
 	$$(CC) $$($(2)) -c $$< -o $$@
+
+# Only the dispatcher includes the generated command table.
+build/$(1)/tools/scalequest.o: build/gen/commands.inc
 
 build/$(1)/libscalequest.a: $$(LIB_SRC:%.c=build/$(1)/%.o)
 	@mkdir -p $$(@D)
@@ -80,7 +84,7 @@ demo: build/rel/scalequest
 
 # ---- fuzzers: clang + libFuzzer over a separately instrumented library -------------------
 FUZZ_CFLAGS := $(filter-out -fopenmp -MMD -MP,$(BASE_CFLAGS)) -fopenmp -O1 -g -fsanitize=fuzzer-no-link,address,undefined
-build/fuzz/%.o: %.c build/gen/commands.inc
+build/fuzz/%.o: %.c
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -Wno-unknown-warning-option -c $< -o $@
 build/fuzz/libscalequest.a: $(LIB_SRC:%.c=build/fuzz/%.o)
