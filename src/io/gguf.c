@@ -10,6 +10,8 @@
 
 #include "scalequest/gguf.h"
 
+#include "gguf_internal.h"
+
 #define GGUF_DEFAULT_ALIGNMENT 32
 #define GGUF_MAX_NESTING       8
 
@@ -57,7 +59,7 @@ static int rd_str(cursor *c, sq_gguf_str *s, const char *what) {
     return 0;
 }
 
-static size_t scalar_size(uint32_t t) {
+size_t sq_gguf_scalar_size(uint32_t t) {
     switch (t) {
     case SQ_GGUF_U8:
     case SQ_GGUF_I8:
@@ -88,7 +90,7 @@ static int skip_array(cursor *c, uint32_t *elem, uint64_t *n, int depth, const c
     if (*elem == SQ_GGUF_ARRAY && depth >= GGUF_MAX_NESTING)
         return sq_fail(c->e, SQ_EPARSE, "%s: offset %zu: %s: arrays nested deeper than %d", c->name, at, what,
                        GGUF_MAX_NESTING);
-    size_t es = scalar_size(*elem);
+    size_t es = sq_gguf_scalar_size(*elem);
     if (es) {
         if (*n > (c->len - c->off) / es)
             return sq_fail(c->e, SQ_EPARSE, "%s: offset %zu: %s: array of %llu elements overruns the file",
@@ -118,7 +120,7 @@ static int skip_value(cursor *c, uint32_t t, int depth, const char *what) {
         uint64_t n;
         return skip_array(c, &elem, &n, depth, what);
     }
-    size_t es = scalar_size(t);
+    size_t es = sq_gguf_scalar_size(t);
     if (!es)
         return sq_fail(c->e, SQ_EPARSE, "%s: offset %zu: %s: unknown value type %u", c->name, c->off, what,
                        t);
@@ -423,8 +425,7 @@ const sq_gguf_tensor *sq_gguf_find_tensor(const sq_gguf *g, const char *name) {
     return NULL;
 }
 
-/* Read a scalar of integer type t at p; 0 when t is not an integer type. */
-static int read_int(uint32_t t, const uint8_t *p, int64_t *out, uint64_t *uout, int *is_unsigned) {
+int sq_gguf_read_int(uint32_t t, const uint8_t *p, int64_t *out, uint64_t *uout, int *is_unsigned) {
     *is_unsigned = 0;
     switch (t) {
     case SQ_GGUF_U8:
@@ -492,7 +493,7 @@ int sq_gguf_get_i64(const sq_gguf *g, const char *key, int64_t *out, sq_err *e) 
     if (rc) return rc;
     int64_t s = 0;
     uint64_t u = 0;
-    if (!read_int(kv->type, kv->data, &s, &u, &uns))
+    if (!sq_gguf_read_int(kv->type, kv->data, &s, &u, &uns))
         return sq_fail(e, SQ_EPARSE, "%s: metadata '%s' is not an integer (type %d)", g->path, key, kv->type);
     if (uns && u > INT64_MAX) return sq_fail(e, SQ_ERANGE, "%s: metadata '%s' is out of range", g->path, key);
     *out = uns ? (int64_t)u : s;
@@ -570,20 +571,20 @@ sq_gguf_str sq_gguf_arr_str(const sq_gguf_kv *kv, uint64_t i) {
 
 int64_t sq_gguf_arr_int(const sq_gguf_kv *kv, uint64_t i) {
     if (!kv || kv->type != SQ_GGUF_ARRAY || i >= kv->n) return 0;
-    size_t es = scalar_size(kv->elem_type);
+    size_t es = sq_gguf_scalar_size(kv->elem_type);
     if (!es) return 0;
     const uint8_t *p = kv->data + i * es;
     int64_t s = 0;
     uint64_t u = 0;
     int uns;
-    if (read_int(kv->elem_type, p, &s, &u, &uns)) return uns ? (int64_t)u : s;
+    if (sq_gguf_read_int(kv->elem_type, p, &s, &u, &uns)) return uns ? (int64_t)u : s;
     if (kv->elem_type == SQ_GGUF_BOOL) return p[0] != 0;
     return (int64_t)sq_gguf_arr_num(kv, i);
 }
 
 double sq_gguf_arr_num(const sq_gguf_kv *kv, uint64_t i) {
     if (!kv || kv->type != SQ_GGUF_ARRAY || i >= kv->n) return 0;
-    size_t es = scalar_size(kv->elem_type);
+    size_t es = sq_gguf_scalar_size(kv->elem_type);
     if (!es) return 0;
     const uint8_t *p = kv->data + i * es;
     if (kv->elem_type == SQ_GGUF_F32) {
@@ -600,7 +601,7 @@ double sq_gguf_arr_num(const sq_gguf_kv *kv, uint64_t i) {
     int64_t s = 0;
     uint64_t u = 0;
     int uns;
-    read_int(kv->elem_type, p, &s, &u, &uns);
+    sq_gguf_read_int(kv->elem_type, p, &s, &u, &uns);
     return uns ? (double)u : (double)s;
 }
 

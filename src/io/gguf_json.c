@@ -10,6 +10,8 @@
 
 #include "scalequest/gguf.h"
 
+#include "gguf_internal.h"
+
 int sq_gguf_json_escape(sq_buf *b, const char *s, size_t n) {
     int rc = sq_buf_puts(b, "\"");
     size_t run = 0;
@@ -42,56 +44,20 @@ static int put_double(sq_buf *b, double d, int digits) {
 /* Write the value of type t at *p and advance *p past it. */
 static int put_value(sq_buf *b, uint32_t t, const uint8_t **p) {
     const uint8_t *q = *p;
+    int64_t s;
+    uint64_t u;
+    int is_unsigned;
+    if (sq_gguf_read_int(t, q, &s, &u, &is_unsigned)) {
+        *p += sq_gguf_scalar_size(t);
+        return is_unsigned ? sq_buf_printf(b, "%llu", (unsigned long long)u) : sq_buf_printf(b, "%lld", (long long)s);
+    }
     switch (t) {
-    case SQ_GGUF_U8: *p += 1; return sq_buf_printf(b, "%u", q[0]);
-    case SQ_GGUF_I8: {
-        int8_t v;
-        memcpy(&v, q, 1);
-        *p += 1;
-        return sq_buf_printf(b, "%d", v);
-    }
     case SQ_GGUF_BOOL: *p += 1; return sq_buf_puts(b, q[0] ? "true" : "false");
-    case SQ_GGUF_U16: {
-        uint16_t v;
-        memcpy(&v, q, 2);
-        *p += 2;
-        return sq_buf_printf(b, "%u", v);
-    }
-    case SQ_GGUF_I16: {
-        int16_t v;
-        memcpy(&v, q, 2);
-        *p += 2;
-        return sq_buf_printf(b, "%d", v);
-    }
-    case SQ_GGUF_U32: {
-        uint32_t v;
-        memcpy(&v, q, 4);
-        *p += 4;
-        return sq_buf_printf(b, "%u", v);
-    }
-    case SQ_GGUF_I32: {
-        int32_t v;
-        memcpy(&v, q, 4);
-        *p += 4;
-        return sq_buf_printf(b, "%d", v);
-    }
     case SQ_GGUF_F32: {
         float v;
         memcpy(&v, q, 4);
         *p += 4;
         return put_double(b, v, 9);
-    }
-    case SQ_GGUF_U64: {
-        uint64_t v;
-        memcpy(&v, q, 8);
-        *p += 8;
-        return sq_buf_printf(b, "%llu", (unsigned long long)v);
-    }
-    case SQ_GGUF_I64: {
-        int64_t v;
-        memcpy(&v, q, 8);
-        *p += 8;
-        return sq_buf_printf(b, "%lld", (long long)v);
     }
     case SQ_GGUF_F64: {
         double v;
