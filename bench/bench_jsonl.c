@@ -2,9 +2,10 @@
  *   bench_jsonl gen PATH MB   write about MB megabytes of records shaped like the pipeline's
  *                             (id, query, response, numbers, a little non-ASCII text; one
  *                             query in five repeats an earlier one, some with other case)
- *   bench_jsonl read PATH     read and validate every line; prints records, bytes, seconds
- *   bench_jsonl read-ref PATH the same with the reference (byte-by-byte) validator alone
- *   bench_jsonl parse PATH    the same, also building each record with cJSON
+ *   bench_jsonl read PATH [T] read and validate every line; prints records, bytes, seconds
+ *   bench_jsonl read-ref PATH [T]  the same with the reference (byte-by-byte) validator alone
+ *   bench_jsonl parse PATH [T]     the same, also building each record with cJSON
+ * T is the reader's thread count (sq_jsonl_set_threads): 0, the default, every CPU.
  * Each run prints one line "key=value ..." including peak RSS (getrusage). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,10 +71,11 @@ static int gen(const char *path, long mb) {
     return fclose(f) ? 1 : 0;
 }
 
-static int read_all(const char *path, int parse) {
+static int read_all(const char *path, int parse, int threads) {
     sq_jsonl_reader *r;
     sq_err e;
     if (sq_jsonl_open(&r, path, 0, &e)) return fprintf(stderr, "%s\n", e.msg), 1;
+    sq_jsonl_set_threads(r, threads);
     double t0 = sq_now();
     long long n = 0;
     int rc;
@@ -98,12 +100,14 @@ static int read_all(const char *path, int parse) {
 
 int main(int argc, char **argv) {
     if (argc == 4 && !strcmp(argv[1], "gen")) return gen(argv[2], atol(argv[3]));
-    if (argc == 3 && !strcmp(argv[1], "read")) return read_all(argv[2], 0);
-    if (argc == 3 && !strcmp(argv[1], "parse")) return read_all(argv[2], 1);
-    if (argc == 3 && !strcmp(argv[1], "read-ref")) {
+    int threads = argc == 4 ? atoi(argv[3]) : 0;
+    if ((argc == 3 || argc == 4) && !strcmp(argv[1], "read")) return read_all(argv[2], 0, threads);
+    if ((argc == 3 || argc == 4) && !strcmp(argv[1], "parse")) return read_all(argv[2], 1, threads);
+    if ((argc == 3 || argc == 4) && !strcmp(argv[1], "read-ref")) {
         sq_jsonl_use_fast(0);
-        return read_all(argv[2], 0);
+        return read_all(argv[2], 0, threads);
     }
-    fprintf(stderr, "usage: bench_jsonl gen PATH MB | read PATH | read-ref PATH | parse PATH\n");
+    fprintf(stderr, "usage: bench_jsonl gen PATH MB | read PATH [THREADS] | read-ref PATH [THREADS] | parse PATH [THREADS]\n"
+                    "  (THREADS: 0, the default, every CPU; 1 the caller's thread only)\n");
     return 2;
 }

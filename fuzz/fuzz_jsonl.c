@@ -4,8 +4,11 @@
  * relies on: the two-stage validator gives the reference validator's verdict; within the
  * reference, the 64-byte block scanner and the byte-by-byte scanner give the same verdict,
  * offset and reason (and sq_jsonl_check, which uses both validators, gives them too); whatever the validator accepts, cJSON parses into an object; the raw field
- * lookup finds the same "id" string as cJSON does; and the streaming reader over the same
- * bytes as a file of lines never returns a line the validator would refuse.
+ * lookup finds the same "id" string as cJSON does; the streaming reader over the same
+ * bytes as a file of lines never returns a line the validator would refuse; and the
+ * reader's parallel path (spans cut into parts of a few bytes, 2 to 4 threads) gives the
+ * sequential path's transcript: the same lines, line numbers, error messages (also when
+ * reading goes on after an error) and skip-bad count.
  *   make fuzz && build/fuzz/fuzz_jsonl -max_total_time=300 corpus/
  */
 #include <stdint.h>
@@ -52,7 +55,40 @@ static void check_one_line(const char *s, size_t n) {
     sq_buf_free(&id);
 }
 
+/* Everything a caller sees of one read, as a hash of the transcript (lines with their
+ * numbers, error messages, the skip-bad count). */
+static uint64_t transcript(const uint8_t *data, size_t size, int skip_bad, int threads, size_t part) {
+    sq_jsonl_reader *r;
+    sq_err e;
+    if (sq_jsonl_open_mem(&r, "fuzz", data, size, skip_bad, &e)) __builtin_trap();
+    sq_jsonl_set_threads(r, threads);
+    if (threads > 1) sq_jsonl_set_batch(r, part, 0);
+    uint64_t h = 1469598103934665603ull;
+    const char *line;
+    size_t len;
+    for (int guard = 0; guard <= (int)size + 1; guard++) {
+        int rc = sq_jsonl_next_line(r, &line, &len, &e);
+        if (rc == 0) break;
+        int64_t no = sq_jsonl_line_number(r);
+        h = (h ^ sq_jsonl_shard_hash((const char *)&no, sizeof no)) * 1099511628211ull;
+        h = (h ^ (rc == 1 ? sq_jsonl_shard_hash(line, len) : sq_jsonl_shard_hash(e.msg, strlen(e.msg)))) * 1099511628211ull;
+    }
+    int64_t bad = sq_jsonl_bad_lines(r);
+    h = (h ^ (uint64_t)bad) * 1099511628211ull;
+    sq_jsonl_close(r);
+    return h;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size > 0) {
+        /* Parts of 1 to about size/2 bytes, chosen by the input's last byte, but no more
+         * than about 8 spans (each starts threads); 2 to 4 threads. */
+        int threads = 2 + data[size - 1] % 3;
+        size_t part = 1 + data[size - 1] % (size / 2 + 1), least = size / ((size_t)threads * 8) + 1;
+        if (part < least) part = least;
+        for (int skip = 0; skip < 2; skip++)
+            if (transcript(data, size, skip, 1, 0) != transcript(data, size, skip, threads, part)) __builtin_trap();
+    }
     check_one_line((const char *)data, size);
     sq_jsonl_reader *r;
     sq_err e;

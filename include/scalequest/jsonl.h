@@ -7,7 +7,11 @@
  *
  * Reader: streams any line length, accepts LF and CRLF, validates UTF-8 and JSON; a bad line
  * is an error naming "file:line: why", or, with skip_bad, is counted and reported (never
- * silently dropped). Blank lines are ignored.
+ * silently dropped). Blank lines are ignored. A regular file is mapped and read as it was
+ * at open; stdin and pipes are read in chunks. Large mapped or in-memory inputs are
+ * validated on several threads (all CPUs unless sq_jsonl_set_threads says otherwise), with
+ * the same lines, line numbers and errors as one thread gives; the threads live only
+ * inside a call.
  *
  * Reading is two-speed: sq_jsonl_next_line validates (UTF-8 and strict JSON syntax, by a
  * hand-written scanner) without building anything; sq_jsonl_next also parses with cJSON.
@@ -45,6 +49,9 @@ int sq_jsonl_next(sq_jsonl_reader *r, cJSON **rec, sq_err *e);
 /* The raw next line after validation (no trailing newline; valid until the next call);
  * same return convention. Faster when the caller does not need the parsed object. */
 int sq_jsonl_next_line(sq_jsonl_reader *r, const char **line, size_t *len, sq_err *e);
+/* Threads that validate large mapped or in-memory inputs: 0 (the default) every CPU this
+ * process may use, 1 none besides the caller's. Call before the first read. */
+void sq_jsonl_set_threads(sq_jsonl_reader *r, int threads);
 int64_t sq_jsonl_line_number(const sq_jsonl_reader *r); /* of the last line returned */
 int64_t sq_jsonl_bad_lines(const sq_jsonl_reader *r);   /* skipped with skip_bad */
 const char *sq_jsonl_path(const sq_jsonl_reader *r);

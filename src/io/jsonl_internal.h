@@ -39,4 +39,61 @@ void sq_jsonl_use_blocks(int on);
 /* Length of the strict UTF-8 sequence at p (first byte >= 0x80), or 0 when invalid. */
 size_t sq_utf8_seq_len(const uint8_t *p, const uint8_t *end);
 
+/* What the reader does to a raw line (no '\n') before validating it: drops a trailing '\r'
+ * and, on the file's first line, a UTF-8 byte-order mark. 0: a blank line (empty or only
+ * spaces, tabs, '\r'), skipped but counted; 1: a line to validate, *s and *n trimmed. The
+ * sequential reader and the parallel batches share it, so they judge the same bytes. */
+static inline int sq_jsonl_trim(const char **s, size_t *n, int first_line) {
+    const char *p = *s;
+    size_t k = *n;
+    if (k && p[k - 1] == '\r') k--;
+    if (first_line && k >= 3 && p[0] == '\xEF' && p[1] == '\xBB' && p[2] == '\xBF') p += 3, k -= 3;
+    *s = p;
+    *n = k;
+    if (k == 0) return 0;
+    if (p[0] == '{') return 1;
+    for (size_t i = 0; i < k; i++)
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r') return 1;
+    return 0;
+}
+
+/* ---- parallel validation of a span of whole lines (jsonl_batch.c) ----------------------
+ * The reader hands a span of an in-memory or mapped input, [beg, stop) with stop at a line
+ * end or the input's end, to sq_jsonl_batch_run. It is cut at newlines into one part per
+ * thread; each thread finds the line ends of its part and judges every line. The reader
+ * then walks the verdicts in file order, so line numbers, the first bad line and skip-bad
+ * counts are the sequential reader's. A refused line is explained again by the reference. */
+enum { SQ_JSONL_LINE_OK = 0, SQ_JSONL_LINE_BLANK = 1, SQ_JSONL_LINE_BAD = 2 };
+
+typedef struct {
+    /* per line: (offset of its end, '\n' or the input's end) << 3 | ends in '\r' << 2 | verdict */
+    uint64_t *ent;
+    size_t n, cap;
+    size_t beg, stop; /* the part's bytes */
+    int failed;       /* out of memory while recording */
+} sq_jsonl_part;
+
+typedef struct {
+    sq_jsonl_part *parts;
+    int nparts, alloc;
+    int part;   /* walking position: part index and entry within it */
+    size_t k;
+    size_t cur; /* start of the next line to hand out */
+} sq_jsonl_batch;
+
+/* Judge the lines of buf[beg, stop) with up to threads threads (the calling thread is one
+ * of them). The line starting at offset 0, if any, is the file's first (byte-order mark).
+ * stop_at_bad: a part stops recording after its first bad line (nothing after it will be
+ * handed out). 0 or SQ_ENOMEM. */
+int sq_jsonl_batch_run(sq_jsonl_batch *b, const char *buf, size_t beg, size_t stop, int threads, int stop_at_bad);
+/* The next line in file order: 1 with its start, end, whether it ends in '\r' and its
+ * verdict; 0 when the batch is done. The reader need not touch the line's bytes again. */
+int sq_jsonl_batch_next(sq_jsonl_batch *b, size_t *start, size_t *end, int *cr, int *verdict);
+void sq_jsonl_batch_free(sq_jsonl_batch *b);
+/* The number of CPUs this process may run on (at least 1). */
+int sq_jsonl_cpus(void);
+/* Tests and the fuzzer: bytes per thread in a batch, and the least input left for which a
+ * batch is worth its threads (0 0 restores the defaults). */
+void sq_jsonl_set_batch(sq_jsonl_reader *r, size_t part_bytes, size_t min_bytes);
+
 #endif

@@ -1,13 +1,23 @@
-/* Streaming JSONL reader: large read(2) chunks into one growable buffer, memchr for line
- * ends, the validator on every line, cJSON only when the caller asks for the object.
- *
- * The buffer holds at least one whole line, so a line of any length is returned as one
- * contiguous span; it grows by doubling when a line outgrows it and never shrinks.
+/* Streaming JSONL reader. Three sources, one line walk:
+ *  - a regular file is mapped (mmap), so the bytes are read where the page cache holds
+ *    them instead of being copied into a buffer first (the copy alone is what `wc -l`
+ *    costs); pages behind the reader are unmapped as it goes, so resident memory stays a
+ *    few MB whatever the file's size. The file is read as it was at open (its size then).
+ *  - memory (sq_jsonl_open_mem) is read in place;
+ *  - stdin, pipes and anything that cannot be mapped: read(2) in large chunks into one
+ *    growable buffer, memchr for line ends, each line validated as it is reached. The
+ *    buffer holds at least one whole line, so a line of any length is one contiguous span;
+ *    it grows by doubling when a line outgrows it and never shrinks.
+ * Mapped and memory input with more than one thread allowed is validated a span of several
+ * MB at a time, in parallel (jsonl_batch.c); the lines are then handed out in file order
+ * from the recorded verdicts, so what the caller sees (lines, numbers, the first error,
+ * skip-bad counts) is what the sequential walk gives. Small inputs never start a thread.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,16 +27,24 @@
  * at half the speed), large enough that system calls do not matter. */
 #define READ_CHUNK (128u << 10)
 #define WARN_FIRST 10 /* bad lines warned one by one with skip_bad; the rest only counted */
+#define PART_BYTES (4u << 20) /* bytes per thread in a parallel span */
+#define MIN_PARALLEL (1u << 20) /* less input left than this is validated by the caller's thread */
+#define RELEASE_BYTES (16u << 20) /* unmap the pages behind the reader in steps of this */
 
 struct sq_jsonl_reader {
     char *path;
     int fd, own_fd;
-    char *buf;           /* owned unless mem */
+    char *buf;           /* owned unless mem; a mapping when map */
     size_t cap, beg, end; /* unread bytes are buf[beg, end) */
     size_t scan;          /* no '\n' in buf[beg, scan) */
-    int eof, mem;
+    int eof, mem, map;
     int skip_bad;
     int64_t line, bad, bytes, size;
+    int threads;                 /* 0: every CPU */
+    size_t part_bytes, min_bytes; /* see sq_jsonl_set_batch */
+    size_t released;             /* map: buf[0, released) is unmapped */
+    sq_jsonl_batch batch;
+    int in_batch;
 };
 
 static int reader_new(sq_jsonl_reader **out, const char *name, int skip_bad, sq_err *e) {
@@ -38,6 +56,8 @@ static int reader_new(sq_jsonl_reader **out, const char *name, int skip_bad, sq_
     r->fd = -1;
     r->skip_bad = skip_bad;
     r->size = -1;
+    r->part_bytes = PART_BYTES;
+    r->min_bytes = MIN_PARALLEL;
     *out = r;
     return 0;
 }
@@ -65,6 +85,18 @@ int sq_jsonl_open(sq_jsonl_reader **out, const char *path, int skip_bad, sq_err 
         }
         if (fstat(r->fd, &st) == 0 && S_ISREG(st.st_mode)) r->size = (int64_t)st.st_size;
         posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+        /* Size 0 is read(2) too: files in /proc say 0 and still have content. */
+        if (r->size > 0 && (uint64_t)r->size <= SIZE_MAX) {
+            void *m = mmap(NULL, (size_t)r->size, PROT_READ, MAP_PRIVATE, r->fd, 0);
+            if (m != MAP_FAILED) {
+                madvise(m, (size_t)r->size, MADV_SEQUENTIAL);
+                r->buf = m;
+                r->cap = r->end = (size_t)r->size;
+                r->eof = r->map = 1;
+                *out = r;
+                return 0;
+            }
+        }
     }
     r->cap = 8 * READ_CHUNK;
     r->buf = malloc(r->cap);
@@ -118,12 +150,6 @@ static int fill(sq_jsonl_reader *r, sq_err *e) {
     }
 }
 
-static int is_blank(const char *s, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r') return 0;
-    return 1;
-}
-
 static int bad_line(sq_jsonl_reader *r, size_t off, const char *why, sq_err *e) {
     if (!r->skip_bad) return sq_fail(e, SQ_EPARSE, "%s:%lld: %s at byte offset %zu", r->path, (long long)r->line, why, off);
     r->bad++;
@@ -133,31 +159,89 @@ static int bad_line(sq_jsonl_reader *r, size_t off, const char *why, sq_err *e) 
     return 0;
 }
 
+/* Mapped input: the pages before buf[upto] will not be read again (the caller's last line
+ * is gone once it calls again); drop them from the mapping, in large steps. */
+static void release_behind(sq_jsonl_reader *r, size_t upto) {
+    if (!r->map || upto - r->released < RELEASE_BYTES) return;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    upto -= upto % page;
+    madvise(r->buf + r->released, upto - r->released, MADV_DONTNEED);
+    r->released = upto;
+}
+
+static int threads_of(const sq_jsonl_reader *r) { return r->threads > 0 ? r->threads : sq_jsonl_cpus(); }
+
+/* Validate the next span of whole lines in parallel; 1 when a batch is ready, 0 when the
+ * input left is better read line by line, or SQ_ENOMEM. */
+static int start_batch(sq_jsonl_reader *r, sq_err *e) {
+    size_t left = r->end - r->beg;
+    int threads = threads_of(r);
+    if (!r->eof || threads < 2 || left == 0 || left < r->min_bytes) return 0;
+    size_t want = r->part_bytes * (size_t)threads, stop = r->end;
+    if (want < left) {
+        const char *nl = memchr(r->buf + r->beg + want, '\n', left - want);
+        if (nl) stop = (size_t)(nl - r->buf) + 1;
+    }
+    release_behind(r, r->beg);
+    if (sq_jsonl_batch_run(&r->batch, r->buf, r->beg, stop, threads, !r->skip_bad))
+        return sq_fail(e, SQ_ENOMEM, "%s:%lld: out of memory", r->path, (long long)r->line + 1);
+    r->beg = r->scan = stop;
+    r->in_batch = 1;
+    return 1;
+}
+
 int sq_jsonl_next_line(sq_jsonl_reader *r, const char **line, size_t *len, sq_err *e) {
+    release_behind(r, r->in_batch ? r->batch.cur : r->beg); /* the lines already handed out */
     for (;;) {
-        const char *nl = memchr(r->buf + r->scan, '\n', r->end - r->scan);
-        size_t start = r->beg, stop;
-        if (nl) {
-            stop = (size_t)(nl - r->buf);
-            r->beg = r->scan = stop + 1;
-        } else if (r->eof) {
-            if (r->beg == r->end) return 0;
-            stop = r->beg = r->scan = r->end; /* a last line without '\n' */
+        size_t start, stop;
+        int verdict = -1, cr = 0; /* not judged yet */
+        if (r->in_batch) {
+            if (!sq_jsonl_batch_next(&r->batch, &start, &stop, &cr, &verdict)) {
+                r->in_batch = 0;
+                continue;
+            }
         } else {
-            r->scan = r->end;
-            int rc = fill(r, e);
-            if (rc) return rc;
-            continue;
+            int rc = start_batch(r, e);
+            if (rc < 0) return rc;
+            if (rc) continue;
+            const char *nl = memchr(r->buf + r->scan, '\n', r->end - r->scan);
+            start = r->beg;
+            if (nl) {
+                stop = (size_t)(nl - r->buf);
+                r->beg = r->scan = stop + 1;
+            } else if (r->eof) {
+                if (r->beg == r->end) return 0;
+                stop = r->beg = r->scan = r->end; /* a last line without '\n' */
+            } else {
+                r->scan = r->end;
+                rc = fill(r, e);
+                if (rc) return rc;
+                continue;
+            }
         }
         r->line++;
         const char *s = r->buf + start;
         size_t n = stop - start;
-        if (n && s[n - 1] == '\r') n--;
-        if (r->line == 1 && n >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3)) s += 3, n -= 3; /* a UTF-8 byte-order mark */
-        if (n == 0 || (s[0] != '{' && is_blank(s, n))) continue;
-        size_t off;
-        const char *why;
-        if (sq_jsonl_check(s, n, &off, &why)) {
+        if (verdict == SQ_JSONL_LINE_BLANK) continue;
+        if (verdict == SQ_JSONL_LINE_OK && r->line > 1) {
+            /* Judged by a batch thread: its bytes are not touched again here (by now they
+             * have left this core's caches). */
+            *line = s;
+            *len = n - (size_t)cr;
+            return 1;
+        }
+        if (!sq_jsonl_trim(&s, &n, r->line == 1)) continue;
+        size_t off = 0;
+        const char *why = "invalid line";
+        int bad = verdict == SQ_JSONL_LINE_BAD ? sq_jsonl_check_ref(s, n, &off, &why) != 0
+                                               : verdict < 0 && sq_jsonl_check(s, n, &off, &why) != 0;
+        if (bad) {
+            if (!r->skip_bad && r->in_batch) {
+                /* The batch stopped recording here: a caller that goes on after the error
+                 * resumes from the next line. */
+                r->in_batch = 0;
+                r->beg = r->scan = stop < r->end ? stop + 1 : r->end;
+            }
             int rc = bad_line(r, off, why, e);
             if (rc) return rc;
             continue;
@@ -194,13 +278,22 @@ int sq_jsonl_parse(const char *line, size_t len, cJSON **rec, sq_err *e) {
 int64_t sq_jsonl_line_number(const sq_jsonl_reader *r) { return r->line; }
 int64_t sq_jsonl_bad_lines(const sq_jsonl_reader *r) { return r->bad; }
 const char *sq_jsonl_path(const sq_jsonl_reader *r) { return r->path; }
-int64_t sq_jsonl_bytes_read(const sq_jsonl_reader *r) { return r->mem ? (int64_t)r->beg : r->bytes; }
+int64_t sq_jsonl_bytes_read(const sq_jsonl_reader *r) { return r->mem || r->map ? (int64_t)r->beg : r->bytes; }
+
+void sq_jsonl_set_threads(sq_jsonl_reader *r, int threads) { r->threads = threads > 0 ? threads : 0; }
+
+void sq_jsonl_set_batch(sq_jsonl_reader *r, size_t part_bytes, size_t min_bytes) {
+    r->part_bytes = part_bytes ? part_bytes : PART_BYTES;
+    r->min_bytes = part_bytes || min_bytes ? min_bytes : MIN_PARALLEL;
+}
 int64_t sq_jsonl_size(const sq_jsonl_reader *r) { return r->size; }
 
 void sq_jsonl_close(sq_jsonl_reader *r) {
     if (!r) return;
     if (r->own_fd && r->fd >= 0) close(r->fd);
-    if (!r->mem) free(r->buf);
+    if (r->map) munmap(r->buf, r->cap);
+    else if (!r->mem) free(r->buf);
+    sq_jsonl_batch_free(&r->batch);
     free(r->path);
     free(r);
 }
