@@ -82,9 +82,9 @@ static uint64_t transcript(const uint8_t *data, size_t size, int skip_bad, int t
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size > 0) {
         /* Parts of 1 to about size/2 bytes, chosen by the input's last byte, but no more
-         * than about 8 spans (each starts threads); 2 to 4 threads. */
+         * than about 4 spans (each starts threads); 2 to 4 threads. */
         int threads = 2 + data[size - 1] % 3;
-        size_t part = 1 + data[size - 1] % (size / 2 + 1), least = size / ((size_t)threads * 8) + 1;
+        size_t part = 1 + data[size - 1] % (size / 2 + 1), least = size / ((size_t)threads * 4) + 1;
         if (part < least) part = least;
         for (int skip = 0; skip < 2; skip++)
             if (transcript(data, size, skip, 1, 0) != transcript(data, size, skip, threads, part)) __builtin_trap();

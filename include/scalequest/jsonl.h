@@ -10,8 +10,9 @@
  * silently dropped). Blank lines are ignored. A regular file is mapped and read as it was
  * at open; stdin and pipes are read in chunks. Large mapped or in-memory inputs are
  * validated on several threads (all CPUs unless sq_jsonl_set_threads says otherwise), with
- * the same lines, line numbers and errors as one thread gives; the threads live only
- * inside a call.
+ * the same lines, line numbers and errors as one thread gives. The reader owns those
+ * threads: started at the first large span, blocked while the caller works, joined by
+ * sq_jsonl_close (so a reader must not be used across fork()).
  *
  * Reading is two-speed: sq_jsonl_next_line validates (UTF-8 and strict JSON syntax, by a
  * hand-written scanner) without building anything; sq_jsonl_next also parses with cJSON.

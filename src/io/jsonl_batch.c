@@ -1,15 +1,13 @@
 /* Parallel validation of a span of whole lines, for the reader (jsonl_read.c).
  *
  * Validation is the reader's whole cost once the kernel's copy is gone (mapped files), and
- * lines are independent, so a span of several MB is cut at newlines into one part per
- * thread and each thread judges the lines of its part, writing one entry per line: where
- * the line ends and its verdict. The reader then hands the lines out in file order from
- * those entries; it never looks for a line end again. Threads are started per span and
- * joined before the span is walked: a span takes milliseconds, a thread start microseconds,
- * and nothing is left running between calls.
+ * lines are independent, so a span of several MB is cut at newlines into a few parts per
+ * thread; the threads take parts in order until none is left and judge the lines of each,
+ * writing one entry per line: where the line ends and its verdict. The reader then hands
+ * the lines out in file order from those entries; it never looks for a line end again.
  *
- * A thread that cannot start (or a single part) is run by the calling thread: the result is
- * the same, only slower.
+ * The threads wait, blocked, between spans and end when the reader is closed. Without them
+ * (none could be started) the calling thread judges every part: the same result, slower.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -26,15 +24,25 @@ int sq_jsonl_cpus(void) {
     return n > 0 ? (int)n : 1;
 }
 
-typedef struct {
-    sq_jsonl_part *part;
+/* The threads of a reader: started at its first span, blocked on a condition variable
+ * between spans, joined at close. Parts are handed out one at a time under the mutex (a
+ * part is about a millisecond of work, so the lock is never contended for long), and the
+ * calling thread takes parts too: a thread that the machine is slow to schedule (other work
+ * on its core) is never waited for unless it holds a part, and then for one part at most. */
+struct sq_jsonl_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t wake, finished;
+    pthread_t tid[64];
+    int nthreads, quit;
+    /* the span being judged */
+    sq_jsonl_part *parts;
+    int nparts, next, done, first_bad, stop_at_bad;
     const char *buf;
-    int stop_at_bad;
-} job;
+};
 
 static int record(sq_jsonl_part *p, uint64_t entry) {
     if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 4096;
+        size_t cap = p->cap ? p->cap * 2 : 1024;
         uint64_t *ent = realloc(p->ent, cap * sizeof *ent);
         if (!ent) return -1;
         p->ent = ent;
@@ -44,13 +52,9 @@ static int record(sq_jsonl_part *p, uint64_t entry) {
     return 0;
 }
 
-static void *judge_part(void *arg) {
-    job *j = arg;
-    sq_jsonl_part *p = j->part;
-    const char *buf = j->buf;
-    size_t at = p->beg, stop = p->beg < p->stop ? p->stop : p->beg;
-    p->n = 0;
-    p->failed = 0;
+/* Judges the lines of one part; 1 when it holds a bad line and judging stops there. */
+static int judge_part(sq_jsonl_part *p, const char *buf, int stop_at_bad) {
+    size_t at = p->beg, stop = p->stop;
     while (at < stop) {
         const char *nl = memchr(buf + at, '\n', stop - at);
         size_t end = nl ? (size_t)(nl - buf) : stop;
@@ -65,12 +69,69 @@ static void *judge_part(void *arg) {
         size_t cr = end > at && buf[end - 1] == '\r';
         if (record(p, (uint64_t)end << 3 | (uint64_t)cr << 2 | (uint64_t)verdict)) {
             p->failed = 1;
-            break;
+            return 0;
         }
-        if (verdict == SQ_JSONL_LINE_BAD && j->stop_at_bad) break;
+        if (verdict == SQ_JSONL_LINE_BAD && stop_at_bad) return 1;
         at = end + 1;
     }
+    return 0;
+}
+
+/* Takes and judges parts of the current span until none is left. Called with mu held;
+ * returns with it held. */
+static void take_parts(sq_jsonl_pool *pl) {
+    while (pl->next < pl->nparts) {
+        int i = pl->next++;
+        sq_jsonl_part *p = &pl->parts[i];
+        p->n = 0;
+        p->failed = 0;
+        /* When stopping at the first bad line, nothing after an earlier part's bad line
+         * will be handed out: such a part is left empty. */
+        int skip = pl->stop_at_bad && pl->first_bad < i;
+        const char *buf = pl->buf;
+        int stop_at_bad = pl->stop_at_bad;
+        pthread_mutex_unlock(&pl->mu);
+        int bad = skip ? 0 : judge_part(p, buf, stop_at_bad);
+        pthread_mutex_lock(&pl->mu);
+        if (bad && i < pl->first_bad) pl->first_bad = i;
+        if (++pl->done == pl->nparts) pthread_cond_signal(&pl->finished);
+    }
+}
+
+static void *worker(void *arg) {
+    sq_jsonl_pool *pl = arg;
+    pthread_mutex_lock(&pl->mu);
+    for (;;) {
+        while (!pl->quit && pl->next >= pl->nparts) pthread_cond_wait(&pl->wake, &pl->mu);
+        if (pl->quit) break;
+        take_parts(pl);
+    }
+    pthread_mutex_unlock(&pl->mu);
     return NULL;
+}
+
+/* A pool of threads - 1 helpers; NULL when none could be made (the caller then works alone). */
+static sq_jsonl_pool *pool_new(int threads) {
+    sq_jsonl_pool *pl = calloc(1, sizeof *pl);
+    if (!pl) return NULL;
+    pthread_mutex_init(&pl->mu, NULL);
+    pthread_cond_init(&pl->wake, NULL);
+    pthread_cond_init(&pl->finished, NULL);
+    while (pl->nthreads < threads - 1 && pthread_create(&pl->tid[pl->nthreads], NULL, worker, pl) == 0) pl->nthreads++;
+    return pl;
+}
+
+static void pool_free(sq_jsonl_pool *pl) {
+    if (!pl) return;
+    pthread_mutex_lock(&pl->mu);
+    pl->quit = 1;
+    pthread_cond_broadcast(&pl->wake);
+    pthread_mutex_unlock(&pl->mu);
+    for (int i = 0; i < pl->nthreads; i++) pthread_join(pl->tid[i], NULL);
+    pthread_cond_destroy(&pl->finished);
+    pthread_cond_destroy(&pl->wake);
+    pthread_mutex_destroy(&pl->mu);
+    free(pl);
 }
 
 /* The first line end at or after x, as the offset just past it (or stop). */
@@ -80,40 +141,52 @@ static size_t cut(const char *buf, size_t x, size_t stop) {
     return nl ? (size_t)(nl - buf) + 1 : stop;
 }
 
-int sq_jsonl_batch_run(sq_jsonl_batch *b, const char *buf, size_t beg, size_t stop, int threads, int stop_at_bad) {
+int sq_jsonl_batch_run(sq_jsonl_batch *b, const char *buf, size_t beg, size_t stop, int threads, int nparts,
+                       int stop_at_bad) {
     if (threads < 1) threads = 1;
     if (threads > 64) threads = 64;
-    if (b->alloc < threads) {
-        sq_jsonl_part *parts = realloc(b->parts, (size_t)threads * sizeof *parts);
+    if (nparts < 1) nparts = 1;
+    if (b->alloc < nparts) {
+        sq_jsonl_part *parts = realloc(b->parts, (size_t)nparts * sizeof *parts);
         if (!parts) return SQ_ENOMEM;
-        memset(parts + b->alloc, 0, (size_t)(threads - b->alloc) * sizeof *parts);
+        memset(parts + b->alloc, 0, (size_t)(nparts - b->alloc) * sizeof *parts);
         b->parts = parts;
-        b->alloc = threads;
+        b->alloc = nparts;
     }
     size_t span = stop - beg, from = beg;
-    b->nparts = threads;
-    for (int i = 0; i < threads; i++) {
+    b->nparts = nparts;
+    for (int i = 0; i < nparts; i++) {
         sq_jsonl_part *p = &b->parts[i];
         p->beg = from;
-        p->stop = i == threads - 1 ? stop : cut(buf, beg + span / (size_t)threads * (size_t)(i + 1), stop);
+        p->stop = i == nparts - 1 ? stop : cut(buf, beg + span / (size_t)nparts * (size_t)(i + 1), stop);
         if (p->stop < from) p->stop = from;
         from = p->stop;
     }
-    job jobs[64];
-    pthread_t tid[64];
-    int started[64] = {0};
-    for (int i = 0; i < threads; i++) jobs[i] = (job){&b->parts[i], buf, stop_at_bad};
-    for (int i = 1; i < threads; i++)
-        if (b->parts[i].stop > b->parts[i].beg) started[i] = pthread_create(&tid[i], NULL, judge_part, &jobs[i]) == 0;
-    judge_part(&jobs[0]);
-    for (int i = 1; i < threads; i++) {
-        if (started[i]) pthread_join(tid[i], NULL);
-        else judge_part(&jobs[i]);
+    if (!b->pool && threads > 1) b->pool = pool_new(threads);
+    sq_jsonl_pool *pl = b->pool;
+    if (pl) {
+        pthread_mutex_lock(&pl->mu);
+        pl->parts = b->parts;
+        pl->nparts = nparts;
+        pl->buf = buf;
+        pl->stop_at_bad = stop_at_bad;
+        pl->first_bad = nparts;
+        pl->next = pl->done = 0;
+        pthread_cond_broadcast(&pl->wake);
+        take_parts(pl);
+        while (pl->done < pl->nparts) pthread_cond_wait(&pl->finished, &pl->mu);
+        pthread_mutex_unlock(&pl->mu);
+    } else {
+        for (int i = 0, bad = 0; i < nparts; i++) {
+            b->parts[i].n = 0;
+            b->parts[i].failed = 0;
+            if (!bad) bad = judge_part(&b->parts[i], buf, stop_at_bad);
+        }
     }
     b->part = 0;
     b->k = 0;
     b->cur = beg;
-    for (int i = 0; i < threads; i++)
+    for (int i = 0; i < nparts; i++)
         if (b->parts[i].failed) return SQ_ENOMEM;
     return 0;
 }
@@ -138,6 +211,7 @@ int sq_jsonl_batch_next(sq_jsonl_batch *b, size_t *start, size_t *end, int *cr, 
 }
 
 void sq_jsonl_batch_free(sq_jsonl_batch *b) {
+    pool_free(b->pool);
     for (int i = 0; i < b->alloc; i++) free(b->parts[i].ent);
     free(b->parts);
     memset(b, 0, sizeof *b);

@@ -73,7 +73,9 @@ typedef struct {
     int failed;       /* out of memory while recording */
 } sq_jsonl_part;
 
+typedef struct sq_jsonl_pool sq_jsonl_pool;
 typedef struct {
+    sq_jsonl_pool *pool; /* threads, started at the first span */
     sq_jsonl_part *parts;
     int nparts, alloc;
     int part;   /* walking position: part index and entry within it */
@@ -81,19 +83,20 @@ typedef struct {
     size_t cur; /* start of the next line to hand out */
 } sq_jsonl_batch;
 
-/* Judge the lines of buf[beg, stop) with up to threads threads (the calling thread is one
- * of them). The line starting at offset 0, if any, is the file's first (byte-order mark).
- * stop_at_bad: a part stops recording after its first bad line (nothing after it will be
- * handed out). 0 or SQ_ENOMEM. */
-int sq_jsonl_batch_run(sq_jsonl_batch *b, const char *buf, size_t beg, size_t stop, int threads, int stop_at_bad);
+/* Judge the lines of buf[beg, stop), cut into nparts parts, with up to threads threads (the
+ * calling thread is one of them). The line starting at offset 0, if any, is the file's
+ * first (byte-order mark). stop_at_bad: judging stops at the first bad line (nothing
+ * after it will be handed out). 0 or SQ_ENOMEM. */
+int sq_jsonl_batch_run(sq_jsonl_batch *b, const char *buf, size_t beg, size_t stop, int threads, int nparts,
+                       int stop_at_bad);
 /* The next line in file order: 1 with its start, end, whether it ends in '\r' and its
  * verdict; 0 when the batch is done. The reader need not touch the line's bytes again. */
 int sq_jsonl_batch_next(sq_jsonl_batch *b, size_t *start, size_t *end, int *cr, int *verdict);
 void sq_jsonl_batch_free(sq_jsonl_batch *b);
 /* The number of CPUs this process may run on (at least 1). */
 int sq_jsonl_cpus(void);
-/* Tests and the fuzzer: bytes per thread in a batch, and the least input left for which a
- * batch is worth its threads (0 0 restores the defaults). */
+/* Tests and the fuzzer: bytes per part of a span (a span is a few parts per thread), and
+ * the least input left for which a span is worth its threads (0 0: the defaults). */
 void sq_jsonl_set_batch(sq_jsonl_reader *r, size_t part_bytes, size_t min_bytes);
 
 #endif

@@ -27,7 +27,8 @@
  * at half the speed), large enough that system calls do not matter. */
 #define READ_CHUNK (128u << 10)
 #define WARN_FIRST 10 /* bad lines warned one by one with skip_bad; the rest only counted */
-#define PART_BYTES (4u << 20) /* bytes per thread in a parallel span */
+#define PART_BYTES (1u << 20) /* a span is PARTS_PER_THREAD parts of this size per thread */
+#define PARTS_PER_THREAD 4
 #define MIN_PARALLEL (1u << 20) /* less input left than this is validated by the caller's thread */
 #define RELEASE_BYTES (16u << 20) /* unmap the pages behind the reader in steps of this */
 
@@ -177,13 +178,13 @@ static int start_batch(sq_jsonl_reader *r, sq_err *e) {
     size_t left = r->end - r->beg;
     int threads = threads_of(r);
     if (!r->eof || threads < 2 || left == 0 || left < r->min_bytes) return 0;
-    size_t want = r->part_bytes * (size_t)threads, stop = r->end;
+    size_t want = r->part_bytes * PARTS_PER_THREAD * (size_t)threads, stop = r->end;
     if (want < left) {
         const char *nl = memchr(r->buf + r->beg + want, '\n', left - want);
         if (nl) stop = (size_t)(nl - r->buf) + 1;
     }
     release_behind(r, r->beg);
-    if (sq_jsonl_batch_run(&r->batch, r->buf, r->beg, stop, threads, !r->skip_bad))
+    if (sq_jsonl_batch_run(&r->batch, r->buf, r->beg, stop, threads, threads * PARTS_PER_THREAD, !r->skip_bad))
         return sq_fail(e, SQ_ENOMEM, "%s:%lld: out of memory", r->path, (long long)r->line + 1);
     r->beg = r->scan = stop;
     r->in_batch = 1;
