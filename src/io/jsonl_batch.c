@@ -6,8 +6,12 @@
  * writing one entry per line: where the line ends and its verdict. The reader then hands
  * the lines out in file order from those entries; it never looks for a line end again.
  *
- * The threads wait, blocked, between spans and end when the reader is closed. Without them
- * (none could be started) the calling thread judges every part: the same result, slower.
+ * A span is posted to the threads and judged while the reader hands out the lines of the
+ * span before it (the caller's own work on those lines, parsing say, overlaps the
+ * validation of the next ones); when the reader reaches it, the calling thread takes what
+ * parts are left and waits for the rest. The threads wait, blocked, when there is nothing
+ * to judge and end when the reader is closed. Without them (none could be started) the
+ * calling thread judges every part at posting: the same result, slower.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -121,7 +125,7 @@ static sq_jsonl_pool *pool_new(int threads) {
     return pl;
 }
 
-static void pool_free(sq_jsonl_pool *pl) {
+void sq_jsonl_pool_free(sq_jsonl_pool *pl) {
     if (!pl) return;
     pthread_mutex_lock(&pl->mu);
     pl->quit = 1;
@@ -141,8 +145,8 @@ static size_t cut(const char *buf, size_t x, size_t stop) {
     return nl ? (size_t)(nl - buf) + 1 : stop;
 }
 
-int sq_jsonl_batch_run(sq_jsonl_batch *b, const char *buf, size_t beg, size_t stop, int threads, int nparts,
-                       int stop_at_bad) {
+int sq_jsonl_batch_post(sq_jsonl_batch *b, sq_jsonl_pool **pool, const char *buf, size_t beg, size_t stop,
+                        int threads, int nparts, int stop_at_bad) {
     if (threads < 1) threads = 1;
     if (threads > 64) threads = 64;
     if (nparts < 1) nparts = 1;
@@ -155,16 +159,19 @@ int sq_jsonl_batch_run(sq_jsonl_batch *b, const char *buf, size_t beg, size_t st
     }
     size_t span = stop - beg, from = beg;
     b->nparts = nparts;
+    b->beg = beg;
     for (int i = 0; i < nparts; i++) {
         sq_jsonl_part *p = &b->parts[i];
         p->beg = from;
         p->stop = i == nparts - 1 ? stop : cut(buf, beg + span / (size_t)nparts * (size_t)(i + 1), stop);
         if (p->stop < from) p->stop = from;
         from = p->stop;
+        p->n = 0;
+        p->failed = 0;
     }
-    if (!b->pool && threads > 1) b->pool = pool_new(threads);
-    sq_jsonl_pool *pl = b->pool;
-    if (pl) {
+    if (!*pool && threads > 1) *pool = pool_new(threads);
+    sq_jsonl_pool *pl = *pool;
+    if (pl && pl->nthreads > 0) {
         pthread_mutex_lock(&pl->mu);
         pl->parts = b->parts;
         pl->nparts = nparts;
@@ -173,23 +180,42 @@ int sq_jsonl_batch_run(sq_jsonl_batch *b, const char *buf, size_t beg, size_t st
         pl->first_bad = nparts;
         pl->next = pl->done = 0;
         pthread_cond_broadcast(&pl->wake);
-        take_parts(pl);
-        while (pl->done < pl->nparts) pthread_cond_wait(&pl->finished, &pl->mu);
         pthread_mutex_unlock(&pl->mu);
+        b->posted = 1;
     } else {
-        for (int i = 0, bad = 0; i < nparts; i++) {
-            b->parts[i].n = 0;
-            b->parts[i].failed = 0;
+        for (int i = 0, bad = 0; i < nparts; i++)
             if (!bad) bad = judge_part(&b->parts[i], buf, stop_at_bad);
-        }
+        b->posted = 0;
     }
+    return 0;
+}
+
+/* Takes the parts left of the posted span (or, cancel, skips them) and waits for the
+ * threads to finish theirs. */
+static void finish(sq_jsonl_batch *b, sq_jsonl_pool *pl, int cancel) {
+    if (!b->posted) return;
+    pthread_mutex_lock(&pl->mu);
+    if (cancel) {
+        pl->stop_at_bad = 1;
+        pl->first_bad = -1;
+    }
+    take_parts(pl);
+    while (pl->done < pl->nparts) pthread_cond_wait(&pl->finished, &pl->mu);
+    pthread_mutex_unlock(&pl->mu);
+    b->posted = 0;
+}
+
+int sq_jsonl_batch_wait(sq_jsonl_batch *b, sq_jsonl_pool *pool) {
+    finish(b, pool, 0);
     b->part = 0;
     b->k = 0;
-    b->cur = beg;
-    for (int i = 0; i < nparts; i++)
+    b->cur = b->beg;
+    for (int i = 0; i < b->nparts; i++)
         if (b->parts[i].failed) return SQ_ENOMEM;
     return 0;
 }
+
+void sq_jsonl_batch_cancel(sq_jsonl_batch *b, sq_jsonl_pool *pool) { finish(b, pool, 1); }
 
 int sq_jsonl_batch_next(sq_jsonl_batch *b, size_t *start, size_t *end, int *cr, int *verdict) {
     while (b->part < b->nparts) {
@@ -211,7 +237,6 @@ int sq_jsonl_batch_next(sq_jsonl_batch *b, size_t *start, size_t *end, int *cr, 
 }
 
 void sq_jsonl_batch_free(sq_jsonl_batch *b) {
-    pool_free(b->pool);
     for (int i = 0; i < b->alloc; i++) free(b->parts[i].ent);
     free(b->parts);
     memset(b, 0, sizeof *b);

@@ -58,11 +58,11 @@ static inline int sq_jsonl_trim(const char **s, size_t *n, int first_line) {
 }
 
 /* ---- parallel validation of a span of whole lines (jsonl_batch.c) ----------------------
- * The reader hands a span of an in-memory or mapped input, [beg, stop) with stop at a line
- * end or the input's end, to sq_jsonl_batch_run. It is cut at newlines into one part per
- * thread; each thread finds the line ends of its part and judges every line. The reader
- * then walks the verdicts in file order, so line numbers, the first bad line and skip-bad
- * counts are the sequential reader's. A refused line is explained again by the reference. */
+ * The reader posts a span of an in-memory or mapped input, [beg, stop) with stop at a line
+ * end or the input's end, to sq_jsonl_batch_post. It is cut at newlines into parts; the
+ * threads find the line ends of each part and judge every line. The reader then walks the
+ * verdicts in file order, so line numbers, the first bad line and skip-bad counts are the
+ * sequential reader's. A refused line is explained again by the reference. */
 enum { SQ_JSONL_LINE_OK = 0, SQ_JSONL_LINE_BLANK = 1, SQ_JSONL_LINE_BAD = 2 };
 
 typedef struct {
@@ -73,26 +73,35 @@ typedef struct {
     int failed;       /* out of memory while recording */
 } sq_jsonl_part;
 
-typedef struct sq_jsonl_pool sq_jsonl_pool;
+typedef struct sq_jsonl_pool sq_jsonl_pool; /* threads, owned by a reader */
 typedef struct {
-    sq_jsonl_pool *pool; /* threads, started at the first span */
     sq_jsonl_part *parts;
     int nparts, alloc;
-    int part;   /* walking position: part index and entry within it */
+    size_t beg;   /* the span's first byte */
+    int posted;   /* being judged by the pool */
+    int part;     /* walking position: part index and entry within it */
     size_t k;
-    size_t cur; /* start of the next line to hand out */
+    size_t cur;   /* start of the next line to hand out */
 } sq_jsonl_batch;
 
-/* Judge the lines of buf[beg, stop), cut into nparts parts, with up to threads threads (the
- * calling thread is one of them). The line starting at offset 0, if any, is the file's
- * first (byte-order mark). stop_at_bad: judging stops at the first bad line (nothing
- * after it will be handed out). 0 or SQ_ENOMEM. */
-int sq_jsonl_batch_run(sq_jsonl_batch *b, const char *buf, size_t beg, size_t stop, int threads, int nparts,
-                       int stop_at_bad);
+/* Judge the lines of buf[beg, stop), cut into nparts parts, on up to threads threads: the
+ * pool (*pool, started here when NULL) begins at once and the call returns; with one thread
+ * (or none started) the parts are judged here before it returns. The line starting at
+ * offset 0, if any, is the file's first (byte-order mark). stop_at_bad: judging stops at
+ * the first bad line (nothing after it will be handed out). 0 or SQ_ENOMEM. */
+int sq_jsonl_batch_post(sq_jsonl_batch *b, sq_jsonl_pool **pool, const char *buf, size_t beg, size_t stop,
+                        int threads, int nparts, int stop_at_bad);
+/* Finish a posted span (the caller takes parts too) and get ready to walk it. 0 or
+ * SQ_ENOMEM (a part could not record its lines). */
+int sq_jsonl_batch_wait(sq_jsonl_batch *b, sq_jsonl_pool *pool);
+/* Abandon a posted span: parts not yet taken are skipped; returns when none is in work. */
+void sq_jsonl_batch_cancel(sq_jsonl_batch *b, sq_jsonl_pool *pool);
 /* The next line in file order: 1 with its start, end, whether it ends in '\r' and its
  * verdict; 0 when the batch is done. The reader need not touch the line's bytes again. */
 int sq_jsonl_batch_next(sq_jsonl_batch *b, size_t *start, size_t *end, int *cr, int *verdict);
 void sq_jsonl_batch_free(sq_jsonl_batch *b);
+/* Ends the threads (after the part each is judging). NULL is fine. */
+void sq_jsonl_pool_free(sq_jsonl_pool *pool);
 /* The number of CPUs this process may run on (at least 1). */
 int sq_jsonl_cpus(void);
 /* Tests and the fuzzer: bytes per part of a span (a span is a few parts per thread), and

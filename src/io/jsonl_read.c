@@ -9,9 +9,10 @@
  *    buffer holds at least one whole line, so a line of any length is one contiguous span;
  *    it grows by doubling when a line outgrows it and never shrinks.
  * Mapped and memory input with more than one thread allowed is validated a span of several
- * MB at a time, in parallel (jsonl_batch.c); the lines are then handed out in file order
- * from the recorded verdicts, so what the caller sees (lines, numbers, the first error,
- * skip-bad counts) is what the sequential walk gives. Small inputs never start a thread.
+ * MB at a time, in parallel (jsonl_batch.c), one span ahead of the lines being handed out;
+ * the lines are handed out in file order from the recorded verdicts, so what the caller
+ * sees (lines, numbers, the first error, skip-bad counts) is what the sequential walk
+ * gives. Small inputs never start a thread.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,9 +44,10 @@ struct sq_jsonl_reader {
     int64_t line, bad, bytes, size;
     int threads;                 /* 0: every CPU */
     size_t part_bytes, min_bytes; /* see sq_jsonl_set_batch */
-    size_t released;             /* map: buf[0, released) is unmapped */
-    sq_jsonl_batch batch;
-    int in_batch;
+    size_t released;             /* map: buf[0, released) is dropped from the mapping */
+    sq_jsonl_pool *pool;
+    sq_jsonl_batch batch[2];     /* the span being walked, batch[cur], and the next one */
+    int cur, in_batch, ahead;    /* walking batch[cur]; batch[!cur] is posted */
 };
 
 static int reader_new(sq_jsonl_reader **out, const char *name, int skip_bad, sq_err *e) {
@@ -172,9 +174,9 @@ static void release_behind(sq_jsonl_reader *r, size_t upto) {
 
 static int threads_of(const sq_jsonl_reader *r) { return r->threads > 0 ? r->threads : sq_jsonl_cpus(); }
 
-/* Validate the next span of whole lines in parallel; 1 when a batch is ready, 0 when the
- * input left is better read line by line, or SQ_ENOMEM. */
-static int start_batch(sq_jsonl_reader *r, sq_err *e) {
+/* Post the span of whole lines at beg to the threads (into batch[!cur]); 1 when posted,
+ * 0 when the input left is better read line by line, or SQ_ENOMEM. */
+static int post_span(sq_jsonl_reader *r, sq_err *e) {
     size_t left = r->end - r->beg;
     int threads = threads_of(r);
     if (!r->eof || threads < 2 || left == 0 || left < r->min_bytes) return 0;
@@ -183,27 +185,44 @@ static int start_batch(sq_jsonl_reader *r, sq_err *e) {
         const char *nl = memchr(r->buf + r->beg + want, '\n', left - want);
         if (nl) stop = (size_t)(nl - r->buf) + 1;
     }
-    release_behind(r, r->beg);
-    if (sq_jsonl_batch_run(&r->batch, r->buf, r->beg, stop, threads, threads * PARTS_PER_THREAD, !r->skip_bad))
+    if (sq_jsonl_batch_post(&r->batch[!r->cur], &r->pool, r->buf, r->beg, stop, threads, threads * PARTS_PER_THREAD,
+                            !r->skip_bad))
         return sq_fail(e, SQ_ENOMEM, "%s:%lld: out of memory", r->path, (long long)r->line + 1);
     r->beg = r->scan = stop;
-    r->in_batch = 1;
+    r->ahead = 1;
     return 1;
 }
 
+/* Where the lines not yet handed out begin. */
+static size_t walk_pos(const sq_jsonl_reader *r) {
+    if (r->in_batch) return r->batch[r->cur].cur;
+    return r->ahead ? r->batch[!r->cur].beg : r->beg;
+}
+
 int sq_jsonl_next_line(sq_jsonl_reader *r, const char **line, size_t *len, sq_err *e) {
-    release_behind(r, r->in_batch ? r->batch.cur : r->beg); /* the lines already handed out */
+    release_behind(r, walk_pos(r)); /* the lines already handed out */
     for (;;) {
         size_t start, stop;
         int verdict = -1, cr = 0; /* not judged yet */
         if (r->in_batch) {
-            if (!sq_jsonl_batch_next(&r->batch, &start, &stop, &cr, &verdict)) {
+            if (!sq_jsonl_batch_next(&r->batch[r->cur], &start, &stop, &cr, &verdict)) {
                 r->in_batch = 0;
                 continue;
             }
         } else {
-            int rc = start_batch(r, e);
-            if (rc < 0) return rc;
+            int rc;
+            if (r->ahead) {
+                /* The next span: finish it, then post the one after, which is judged while
+                 * this one is handed out. */
+                r->cur = !r->cur;
+                r->ahead = 0;
+                if (sq_jsonl_batch_wait(&r->batch[r->cur], r->pool))
+                    return sq_fail(e, SQ_ENOMEM, "%s:%lld: out of memory", r->path, (long long)r->line + 1);
+                r->in_batch = 1;
+                if ((rc = post_span(r, e)) < 0) return rc;
+                continue;
+            }
+            if ((rc = post_span(r, e)) < 0) return rc;
             if (rc) continue;
             const char *nl = memchr(r->buf + r->scan, '\n', r->end - r->scan);
             start = r->beg;
@@ -238,9 +257,11 @@ int sq_jsonl_next_line(sq_jsonl_reader *r, const char **line, size_t *len, sq_er
                                                : verdict < 0 && sq_jsonl_check(s, n, &off, &why) != 0;
         if (bad) {
             if (!r->skip_bad && r->in_batch) {
-                /* The batch stopped recording here: a caller that goes on after the error
+                /* The spans stopped at this line: a caller that goes on after the error
                  * resumes from the next line. */
                 r->in_batch = 0;
+                if (r->ahead) sq_jsonl_batch_cancel(&r->batch[!r->cur], r->pool);
+                r->ahead = 0;
                 r->beg = r->scan = stop < r->end ? stop + 1 : r->end;
             }
             int rc = bad_line(r, off, why, e);
@@ -292,9 +313,12 @@ int64_t sq_jsonl_size(const sq_jsonl_reader *r) { return r->size; }
 void sq_jsonl_close(sq_jsonl_reader *r) {
     if (!r) return;
     if (r->own_fd && r->fd >= 0) close(r->fd);
+    if (r->ahead) sq_jsonl_batch_cancel(&r->batch[!r->cur], r->pool);
+    sq_jsonl_pool_free(r->pool); /* before the memory its threads might still read */
+    sq_jsonl_batch_free(&r->batch[0]);
+    sq_jsonl_batch_free(&r->batch[1]);
     if (r->map) munmap(r->buf, r->cap);
     else if (!r->mem) free(r->buf);
-    sq_jsonl_batch_free(&r->batch);
     free(r->path);
     free(r);
 }
