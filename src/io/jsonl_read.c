@@ -179,7 +179,9 @@ static int threads_of(const sq_jsonl_reader *r) { return r->threads > 0 ? r->thr
 static int post_span(sq_jsonl_reader *r, sq_err *e) {
     size_t left = r->end - r->beg;
     int threads = threads_of(r);
-    if (!r->eof || threads < 2 || left == 0 || left < r->min_bytes) return 0;
+    /* Only where buf holds the whole input at its own offsets (line 1 at 0), never for
+     * stdin or pipes, even once they reach their end. */
+    if (!(r->map || r->mem) || threads < 2 || left == 0 || left < r->min_bytes) return 0;
     size_t want = r->part_bytes * PARTS_PER_THREAD * (size_t)threads, stop = r->end;
     if (want < left) {
         const char *nl = memchr(r->buf + r->beg + want, '\n', left - want);
