@@ -265,6 +265,11 @@ SQ_TEST(parallel_reader_counts_like_sequential_on_a_large_file) {
     snprintf(want, sizeof want, "%lld\n", (long long)counts[0][0]);
     CHECK_EQ_STR(out, want);
     free(out);
+    /* And through a pipe (read(2), one line at a time, no threads): the same count. */
+    out = NULL;
+    CHECK_EQ_INT(sq_test_sh(&out, "cat '%s' | '%s' jsonl count --skip-bad --quiet --log-level error -", path, sq_test_cli()), 0);
+    CHECK_EQ_STR(out, want);
+    free(out);
     free(path);
     sq_buf_free(&b);
 }
