@@ -28,8 +28,8 @@
  * at half the speed), large enough that system calls do not matter. */
 #define READ_CHUNK (128u << 10)
 #define WARN_FIRST 10 /* bad lines warned one by one with skip_bad; the rest only counted */
-#define PART_BYTES (512u << 10) /* a span is PARTS_PER_THREAD parts of this size per thread */
-#define PARTS_PER_THREAD 8
+#define PART_BYTES (256u << 10) /* a span is PARTS_PER_THREAD parts of this size per thread */
+#define PARTS_PER_THREAD 16
 #define MIN_PARALLEL (1u << 20) /* less input left than this is validated by the caller's thread */
 #define RELEASE_BYTES (16u << 20) /* unmap the pages behind the reader in steps of this */
 
