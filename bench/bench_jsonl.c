@@ -5,7 +5,7 @@
  *   bench_jsonl read PATH [T] read and validate every line; prints records, bytes, seconds
  *   bench_jsonl read-ref PATH [T]  the same with the reference (byte-by-byte) validator alone
  *   bench_jsonl parse PATH [T]     the same, also building each record with cJSON
- * T is the reader's thread count (sq_jsonl_set_threads): 0, the default, every CPU.
+ * T is the reader's thread count (sq_jsonl_set_threads): 0, the default, the process's count (every core).
  * Each run prints one line "key=value ..." including peak RSS (getrusage). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,6 +108,6 @@ int main(int argc, char **argv) {
         return read_all(argv[2], 0, threads);
     }
     fprintf(stderr, "usage: bench_jsonl gen PATH MB | read PATH [THREADS] | read-ref PATH [THREADS] | parse PATH [THREADS]\n"
-                    "  (THREADS: 0, the default, every CPU; 1 the caller's thread only)\n");
+                    "  (THREADS: 0, the default, every core; 1 the caller's thread only)\n");
     return 2;
 }

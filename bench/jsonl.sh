@@ -3,7 +3,7 @@
 # same file in the same run, dedup throughput, and peak memory. The file (~1 GB by default,
 # SQ_BENCH_JSONL_MB to change) is generated in /tmp and deleted at the end.
 # "read + validate" is the reader as every command uses it: the file mapped, the two-stage
-# validator on all CPUs; the same on one thread and the reference (byte-by-byte) validator
+# validator on every core; the same on one thread and the reference (byte-by-byte) validator
 # are shown beside it. Each figure is the best of 3 runs (wall clock); CPU time (user+sys)
 # is shown beside it, because on a shared machine wall time also measures the neighbours,
 # and the load average before and after says how shared the machine was.

@@ -265,6 +265,15 @@ SQ_TEST(parallel_reader_counts_like_sequential_on_a_large_file) {
     snprintf(want, sizeof want, "%lld\n", (long long)counts[0][0]);
     CHECK_EQ_STR(out, want);
     free(out);
+    /* --threads 1 (no threads) and --threads 3 (more than this machine may have). */
+    for (int t = 1; t <= 3; t += 2) {
+        out = NULL;
+        CHECK_EQ_INT(sq_test_sh(&out, "'%s' jsonl count --threads %d --skip-bad --quiet --log-level error '%s'",
+                                sq_test_cli(), t, path),
+                     0);
+        CHECK_EQ_STR(out, want);
+        free(out);
+    }
     /* And through a pipe (read(2), one line at a time, no threads): the same count. */
     out = NULL;
     CHECK_EQ_INT(sq_test_sh(&out, "cat '%s' | '%s' jsonl count --skip-bad --quiet --log-level error -", path, sq_test_cli()), 0);

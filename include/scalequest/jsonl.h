@@ -9,7 +9,7 @@
  * is an error naming "file:line: why", or, with skip_bad, is counted and reported (never
  * silently dropped). Blank lines are ignored. A regular file is mapped and read as it was
  * at open; stdin and pipes are read in chunks. Large mapped or in-memory inputs are
- * validated on several threads (all CPUs unless sq_jsonl_set_threads says otherwise), with
+ * validated on several threads (sq_threads_get(), or sq_jsonl_set_threads), with
  * the same lines, line numbers and errors as one thread gives. The reader owns those
  * threads: started at the first large span, blocked while the caller works, joined by
  * sq_jsonl_close (so a reader must not be used across fork()).
@@ -50,8 +50,9 @@ int sq_jsonl_next(sq_jsonl_reader *r, cJSON **rec, sq_err *e);
 /* The raw next line after validation (no trailing newline; valid until the next call);
  * same return convention. Faster when the caller does not need the parsed object. */
 int sq_jsonl_next_line(sq_jsonl_reader *r, const char **line, size_t *len, sq_err *e);
-/* Threads that validate large mapped or in-memory inputs: 0 (the default) every CPU this
- * process may use, 1 none besides the caller's. Call before the first read. */
+/* Threads that validate large mapped or in-memory inputs: 0 (the default) the process's
+ * count, sq_threads_get() (every core unless sq_threads_set or --threads said otherwise);
+ * 1 none besides the caller's. Call before the first read. */
 void sq_jsonl_set_threads(sq_jsonl_reader *r, int threads);
 int64_t sq_jsonl_line_number(const sq_jsonl_reader *r); /* of the last line returned */
 int64_t sq_jsonl_bad_lines(const sq_jsonl_reader *r);   /* skipped with skip_bad */

@@ -14,19 +14,10 @@
  * calling thread judges every part at posting: the same result, slower.
  */
 #include <pthread.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "jsonl_internal.h"
-
-int sq_jsonl_cpus(void) {
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-}
 
 /* The threads of a reader: started at its first span, blocked on a condition variable
  * between spans, joined at close. Parts are handed out one at a time under the mutex (a

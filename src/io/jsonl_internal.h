@@ -102,8 +102,6 @@ int sq_jsonl_batch_next(sq_jsonl_batch *b, size_t *start, size_t *end, int *cr, 
 void sq_jsonl_batch_free(sq_jsonl_batch *b);
 /* Ends the threads (after the part each is judging). NULL is fine. */
 void sq_jsonl_pool_free(sq_jsonl_pool *pool);
-/* The number of CPUs this process may run on (at least 1). */
-int sq_jsonl_cpus(void);
 /* Tests and the fuzzer: bytes per part of a span (a span is a few parts per thread), and
  * the least input left for which a span is worth its threads (0 0: the defaults). */
 void sq_jsonl_set_batch(sq_jsonl_reader *r, size_t part_bytes, size_t min_bytes);

@@ -42,7 +42,7 @@ struct sq_jsonl_reader {
     int eof, mem, map;
     int skip_bad;
     int64_t line, bad, bytes, size;
-    int threads;                 /* 0: every CPU */
+    int threads;                 /* 0: sq_threads_get() */
     size_t part_bytes, min_bytes; /* see sq_jsonl_set_batch */
     size_t released;             /* map: buf[0, released) is dropped from the mapping */
     sq_jsonl_pool *pool;
@@ -172,7 +172,9 @@ static void release_behind(sq_jsonl_reader *r, size_t upto) {
     r->released = upto;
 }
 
-static int threads_of(const sq_jsonl_reader *r) { return r->threads > 0 ? r->threads : sq_jsonl_cpus(); }
+/* Unset, the process's thread count (sq_threads_set, the --threads option; every core by
+ * default). */
+static int threads_of(const sq_jsonl_reader *r) { return r->threads > 0 ? r->threads : sq_threads_get(); }
 
 /* Post the span of whole lines at beg to the threads (into batch[!cur]); 1 when posted,
  * 0 when the input left is better read line by line, or SQ_ENOMEM. */
