@@ -1,8 +1,8 @@
 /* Streaming JSONL reader. Three sources, one line walk:
  *  - a regular file is mapped (mmap), so the bytes are read where the page cache holds
  *    them instead of being copied into a buffer first (the copy alone is what `wc -l`
- *    costs); pages behind the reader are unmapped as it goes, so resident memory stays a
- *    few MB whatever the file's size. The file is read as it was at open (its size then).
+ *    costs); pages behind the reader are dropped from the mapping as it goes, so resident
+ *    memory stays a few tens of MB whatever the file's size. The file is read as it was at open (its size then).
  *  - memory (sq_jsonl_open_mem) is read in place;
  *  - stdin, pipes and anything that cannot be mapped: read(2) in large chunks into one
  *    growable buffer, memchr for line ends, each line validated as it is reached. The
@@ -31,7 +31,7 @@
 #define PART_BYTES (256u << 10) /* a span is PARTS_PER_THREAD parts of this size per thread */
 #define PARTS_PER_THREAD 16
 #define MIN_PARALLEL (1u << 20) /* less input left than this is validated by the caller's thread */
-#define RELEASE_BYTES (16u << 20) /* unmap the pages behind the reader in steps of this */
+#define RELEASE_BYTES (16u << 20) /* drop the pages behind the reader in steps of this */
 
 struct sq_jsonl_reader {
     char *path;
@@ -220,8 +220,10 @@ int sq_jsonl_next_line(sq_jsonl_reader *r, const char **line, size_t *len, sq_er
                  * this one is handed out. */
                 r->cur = !r->cur;
                 r->ahead = 0;
-                if (sq_jsonl_batch_wait(&r->batch[r->cur], r->pool))
+                if (sq_jsonl_batch_wait(&r->batch[r->cur], r->pool)) {
+                    r->beg = r->scan = r->batch[r->cur].beg; /* a caller that goes on retries it */
                     return sq_fail(e, SQ_ENOMEM, "%s:%lld: out of memory", r->path, (long long)r->line + 1);
+                }
                 r->in_batch = 1;
                 if ((rc = post_span(r, e)) < 0) return rc;
                 continue;
@@ -304,7 +306,7 @@ int sq_jsonl_parse(const char *line, size_t len, cJSON **rec, sq_err *e) {
 int64_t sq_jsonl_line_number(const sq_jsonl_reader *r) { return r->line; }
 int64_t sq_jsonl_bad_lines(const sq_jsonl_reader *r) { return r->bad; }
 const char *sq_jsonl_path(const sq_jsonl_reader *r) { return r->path; }
-int64_t sq_jsonl_bytes_read(const sq_jsonl_reader *r) { return r->mem || r->map ? (int64_t)r->beg : r->bytes; }
+int64_t sq_jsonl_bytes_read(const sq_jsonl_reader *r) { return r->mem || r->map ? (int64_t)walk_pos(r) : r->bytes; }
 
 void sq_jsonl_set_threads(sq_jsonl_reader *r, int threads) { r->threads = threads > 0 ? threads : 0; }
 
