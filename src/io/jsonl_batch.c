@@ -14,6 +14,7 @@
  * calling thread judges every part at posting: the same result, slower.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +22,7 @@
 
 /* The threads of a reader: started at its first span, blocked on a condition variable
  * between spans, joined at close. Parts are handed out one at a time under the mutex (a
- * part is about a millisecond of work, so the lock is never contended for long), and the
+ * part is a fraction of a millisecond of work; the lock is held for a few instructions), and the
  * calling thread takes parts too: a thread that the machine is slow to schedule (other work
  * on its core) is never waited for unless it holds a part, and then for one part at most. */
 struct sq_jsonl_pool {
@@ -105,14 +106,20 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-/* A pool of threads - 1 helpers; NULL when none could be made (the caller then works alone). */
+/* A pool of up to threads - 1 helpers (fewer when the system refuses more; with none, the
+ * caller works alone); NULL when out of memory. The helpers block every signal, so that
+ * signals meant for the process reach the threads the program knows about. */
 static sq_jsonl_pool *pool_new(int threads) {
     sq_jsonl_pool *pl = calloc(1, sizeof *pl);
     if (!pl) return NULL;
     pthread_mutex_init(&pl->mu, NULL);
     pthread_cond_init(&pl->wake, NULL);
     pthread_cond_init(&pl->finished, NULL);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     while (pl->nthreads < threads - 1 && pthread_create(&pl->tid[pl->nthreads], NULL, worker, pl) == 0) pl->nthreads++;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return pl;
 }
 
