@@ -38,10 +38,12 @@ static char *transcript(sq_jsonl_reader *r) {
 
 /* threads 1: the sequential path. Otherwise threads with parts of `part` bytes and no
  * lower limit, so even a few bytes are validated in parallel. path NULL: from memory. */
-static char *read_with(const char *path, const char *text, size_t len, int skip_bad, int threads, size_t part) {
+static char *read_with(const char *path, const char *text, size_t len, int skip_bad, int threads,
+                       size_t part) {
     sq_jsonl_reader *r;
     sq_err e;
-    int rc = path ? sq_jsonl_open(&r, path, skip_bad, &e) : sq_jsonl_open_mem(&r, "mem", text, len, skip_bad, &e);
+    int rc =
+        path ? sq_jsonl_open(&r, path, skip_bad, &e) : sq_jsonl_open_mem(&r, "mem", text, len, skip_bad, &e);
     if (rc) return sq_strdup(e.msg);
     sq_jsonl_set_threads(r, threads);
     if (threads > 1) sq_jsonl_set_batch(r, part, 0);
@@ -52,7 +54,8 @@ static char *read_with(const char *path, const char *text, size_t len, int skip_
 
 /* The first difference between two transcripts, for the failure message. */
 static const char *diff_at(const char *a, const char *b) {
-    while (*a && *a == *b) a++, b++;
+    while (*a && *a == *b)
+        a++, b++;
     return a;
 }
 
@@ -73,7 +76,8 @@ static void same_as_sequential(const char *file, int lineno, const char *path, c
                 for (size_t k = 0; k < SQ_ARRAY_LEN(parts); k++) {
                     char *got = read_with(src ? path : NULL, text, len, skip, threads, parts[k]);
                     if (strcmp(got, want))
-                        sq_test_fail(file, lineno, "%s, skip_bad %d, %d threads, parts of %zu: differs at \"%.80s\"",
+                        sq_test_fail(file, lineno,
+                                     "%s, skip_bad %d, %d threads, parts of %zu: differs at \"%.80s\"",
                                      src ? "file" : "memory", skip, threads, parts[k], diff_at(got, want));
                     free(got);
                 }
@@ -95,14 +99,14 @@ SQ_TEST(parallel_reader_matches_sequential_on_mixed_lines) {
                        "\n"
                        "   \t\n"
                        "{\"id\":\"b\",\"s\":\"caf\xc3\xa9 \\\"q\\\" \\\\ \\u00e9\"}\n"
-                       "{\"id\":\"c\",}\n"                     /* bad: trailing comma */
+                       "{\"id\":\"c\",}\n" /* bad: trailing comma */
                        "{\"id\":\"d\",\"t\":true}\r\n"
-                       "not json\n"                             /* bad */
-                       "{\"id\":\"e\",\"bad\":\"\xc3\x28\"}\n"  /* bad UTF-8 */
+                       "not json\n"                            /* bad */
+                       "{\"id\":\"e\",\"bad\":\"\xc3\x28\"}\n" /* bad UTF-8 */
                        "{}\n"
                        "\r\n"
                        "{\"id\":\"f\",\"n\":-1.5e3}\n"
-                       "{\"id\":\"g\"";                         /* bad and without '\n' */
+                       "{\"id\":\"g\""; /* bad and without '\n' */
     char *path = tmp_file("mixed.jsonl", text, strlen(text));
     same_as_sequential(__FILE__, __LINE__, path, text, strlen(text));
     /* And the sequential transcript is what the reader has always promised. */
@@ -122,9 +126,13 @@ SQ_TEST(parallel_reader_reports_the_first_bad_line_in_file_order) {
      * different parts. The error is line 41's, exactly as one thread reports it. */
     sq_buf b = {0};
     for (int i = 1; i <= 64; i++) {
-        if (i == 41) sq_buf_puts(&b, "{\"id\":\"41\",\"q\":\"ctrl \x01 byte\"}\n");
-        else if (i == 57) sq_buf_puts(&b, "{\"id\":\"57\" \"q\":1}\n");
-        else sq_buf_printf(&b, "{\"id\":\"%d\",\"q\":\"question %d, with a longer text to fill the line\"}\n", i, i);
+        if (i == 41)
+            sq_buf_puts(&b, "{\"id\":\"41\",\"q\":\"ctrl \x01 byte\"}\n");
+        else if (i == 57)
+            sq_buf_puts(&b, "{\"id\":\"57\" \"q\":1}\n");
+        else
+            sq_buf_printf(&b, "{\"id\":\"%d\",\"q\":\"question %d, with a longer text to fill the line\"}\n",
+                          i, i);
     }
     sq_jsonl_reader *r;
     sq_err e;
@@ -135,14 +143,16 @@ SQ_TEST(parallel_reader_reports_the_first_bad_line_in_file_order) {
         sq_jsonl_set_threads(r, threads);
         sq_jsonl_set_batch(r, b.len / 2 + 1, 0); /* one span for the whole input */
         int rc, n = 0;
-        while ((rc = sq_jsonl_next_line(r, &line, &len, &e)) == 1) n++;
+        while ((rc = sq_jsonl_next_line(r, &line, &len, &e)) == 1)
+            n++;
         CHECK_EQ_INT(rc, SQ_EPARSE);
         CHECK_EQ_INT(n, 40);
         CHECK_EQ_INT(sq_jsonl_line_number(r), 41);
         CHECK_EQ_STR(e.msg, "mem:41: control character in string at byte offset 21");
         /* A caller that goes on gets lines 42..56, then line 57's error. */
         n = 0;
-        while ((rc = sq_jsonl_next_line(r, &line, &len, &e)) == 1) n++;
+        while ((rc = sq_jsonl_next_line(r, &line, &len, &e)) == 1)
+            n++;
         CHECK_EQ_INT(n, 15);
         CHECK_EQ_STR(e.msg, "mem:57: expected ',' or '}' at byte offset 11");
         sq_jsonl_close(r);
@@ -160,11 +170,13 @@ SQ_TEST(parallel_reader_handles_a_line_longer_than_a_span) {
     sq_buf_puts(&b, "{\"id\":\"1\"}\n");
     size_t long_from = b.len;
     sq_buf_puts(&b, "{\"id\":\"2\",\"text\":\"");
-    for (int i = 0; i < 100000; i++) sq_buf_append(&b, i % 97 == 0 ? "\\n" : "x", i % 97 == 0 ? 2 : 1);
+    for (int i = 0; i < 100000; i++)
+        sq_buf_append(&b, i % 97 == 0 ? "\\n" : "x", i % 97 == 0 ? 2 : 1);
     sq_buf_puts(&b, "\"}");
     size_t long_len = b.len - long_from;
     sq_buf_puts(&b, "\n{\"id\":\"3\"}\n{\"id\":\"4\",\"text\":\"");
-    for (int i = 0; i < 100000; i++) sq_buf_append(&b, "y", 1);
+    for (int i = 0; i < 100000; i++)
+        sq_buf_append(&b, "y", 1);
     sq_buf_puts(&b, "\n{\"id\":\"5\"}\n"); /* line 4 is unterminated: bad */
     sq_jsonl_reader *r;
     sq_err e;
@@ -177,7 +189,8 @@ SQ_TEST(parallel_reader_handles_a_line_longer_than_a_span) {
     sq_log_set_level(SQ_LOG_ERROR);
     int n = 0;
     size_t longest = 0;
-    while (sq_jsonl_next_line(r, &line, &len, &e) == 1) n++, longest = len > longest ? len : longest;
+    while (sq_jsonl_next_line(r, &line, &len, &e) == 1)
+        n++, longest = len > longest ? len : longest;
     sq_log_set_level(old);
     CHECK_EQ_INT(n, 4);
     CHECK_EQ_INT(longest, long_len);
@@ -192,13 +205,14 @@ static void random_line(sq_buf *b, sq_rng *rng, int i) {
     int kind = (int)sq_rng_below(rng, 20);
     size_t words = sq_rng_below(rng, 40);
     sq_buf_printf(b, "{\"id\":\"r%d\",\"q\":\"", i);
-    for (size_t w = 0; w < words; w++) sq_buf_puts(b, w % 7 == 3 ? "\\\\frac " : w % 11 == 5 ? "\xcf\x80 " : "word ");
+    for (size_t w = 0; w < words; w++)
+        sq_buf_puts(b, w % 7 == 3 ? "\\\\frac " : w % 11 == 5 ? "\xcf\x80 " : "word ");
     switch (kind) {
-    case 0: sq_buf_puts(b, "\"\n"); return;                     /* unterminated object */
-    case 1: sq_buf_puts(b, "\\q\"}\n"); return;                 /* bad escape */
-    case 2: sq_buf_puts(b, "\xed\xa0\x80\"}\n"); return;        /* an encoded surrogate */
-    case 3: sq_buf_puts(b, "\"}\r\n\n"); return;               /* CRLF, then a blank line */
-    case 4: sq_buf_puts(b, "\",\"n\":01}\n"); return;           /* bad number */
+    case 0: sq_buf_puts(b, "\"\n"); return;              /* unterminated object */
+    case 1: sq_buf_puts(b, "\\q\"}\n"); return;          /* bad escape */
+    case 2: sq_buf_puts(b, "\xed\xa0\x80\"}\n"); return; /* an encoded surrogate */
+    case 3: sq_buf_puts(b, "\"}\r\n\n"); return;         /* CRLF, then a blank line */
+    case 4: sq_buf_puts(b, "\",\"n\":01}\n"); return;    /* bad number */
     default: sq_buf_printf(b, "\",\"n\":%d}\n", i); return;
     }
 }
@@ -209,7 +223,8 @@ SQ_TEST(parallel_reader_matches_sequential_on_random_files) {
     for (int round = 0; round < 4; round++) {
         sq_buf b = {0};
         int lines = 50 + (int)sq_rng_below(&rng, 200);
-        for (int i = 0; i < lines; i++) random_line(&b, &rng, i);
+        for (int i = 0; i < lines; i++)
+            random_line(&b, &rng, i);
         char name[32];
         snprintf(name, sizeof name, "random%d.jsonl", round);
         char *path = tmp_file(name, b.data, b.len);
@@ -227,7 +242,8 @@ SQ_TEST(parallel_reader_counts_like_sequential_on_a_large_file) {
     sq_rng rng;
     sq_rng_seed(&rng, 11);
     int i = 0;
-    while (b.len < (3u << 20)) random_line(&b, &rng, i++);
+    while (b.len < (3u << 20))
+        random_line(&b, &rng, i++);
     char *path = tmp_file("large.jsonl", b.data, b.len);
     sq_log_level old = sq_log_get_level();
     sq_log_set_level(SQ_LOG_ERROR);
@@ -241,14 +257,16 @@ SQ_TEST(parallel_reader_counts_like_sequential_on_a_large_file) {
         REQUIRE(sq_jsonl_open(&r, path, 1, &e) == 0);
         sq_jsonl_set_threads(r, k == 0 ? 1 : 0);
         int rc;
-        while ((rc = sq_jsonl_next_line(r, &line, &len, &e)) == 1) counts[k][0]++;
+        while ((rc = sq_jsonl_next_line(r, &line, &len, &e)) == 1)
+            counts[k][0]++;
         CHECK_EQ_INT(rc, 0);
         counts[k][1] = sq_jsonl_bad_lines(r);
         CHECK_EQ_INT(sq_jsonl_bytes_read(r), (int64_t)b.len);
         sq_jsonl_close(r);
         REQUIRE(sq_jsonl_open(&r, path, 0, &e) == 0);
         sq_jsonl_set_threads(r, k == 0 ? 1 : 0);
-        while ((rc = sq_jsonl_next_line(r, &line, &len, &e)) == 1) {}
+        while ((rc = sq_jsonl_next_line(r, &line, &len, &e)) == 1) {
+        }
         CHECK_EQ_INT(rc, SQ_EPARSE);
         snprintf(first_err[k], sizeof first_err[k], "%s", e.msg);
         sq_jsonl_close(r);
@@ -260,7 +278,9 @@ SQ_TEST(parallel_reader_counts_like_sequential_on_a_large_file) {
     CHECK_EQ_STR(first_err[1], first_err[0]);
     /* The command-line count goes through the same reader with its defaults. */
     char *out = NULL;
-    CHECK_EQ_INT(sq_test_sh(&out, "'%s' jsonl count --skip-bad --quiet --log-level error '%s'", sq_test_cli(), path), 0);
+    CHECK_EQ_INT(
+        sq_test_sh(&out, "'%s' jsonl count --skip-bad --quiet --log-level error '%s'", sq_test_cli(), path),
+        0);
     char want[32];
     snprintf(want, sizeof want, "%lld\n", (long long)counts[0][0]);
     CHECK_EQ_STR(out, want);
@@ -268,7 +288,8 @@ SQ_TEST(parallel_reader_counts_like_sequential_on_a_large_file) {
     /* --threads 1 (no threads) and --threads 3 (more than this machine may have). */
     for (int t = 1; t <= 3; t += 2) {
         out = NULL;
-        CHECK_EQ_INT(sq_test_sh(&out, "'%s' jsonl count --threads %d --skip-bad --quiet --log-level error '%s'",
+        CHECK_EQ_INT(sq_test_sh(&out,
+                                "'%s' jsonl count --threads %d --skip-bad --quiet --log-level error '%s'",
                                 sq_test_cli(), t, path),
                      0);
         CHECK_EQ_STR(out, want);
@@ -276,7 +297,9 @@ SQ_TEST(parallel_reader_counts_like_sequential_on_a_large_file) {
     }
     /* And through a pipe (read(2), one line at a time, no threads): the same count. */
     out = NULL;
-    CHECK_EQ_INT(sq_test_sh(&out, "cat '%s' | '%s' jsonl count --skip-bad --quiet --log-level error -", path, sq_test_cli()), 0);
+    CHECK_EQ_INT(sq_test_sh(&out, "cat '%s' | '%s' jsonl count --skip-bad --quiet --log-level error -", path,
+                            sq_test_cli()),
+                 0);
     CHECK_EQ_STR(out, want);
     free(out);
     free(path);

@@ -98,7 +98,8 @@ static void *worker(void *arg) {
     sq_jsonl_pool *pl = arg;
     pthread_mutex_lock(&pl->mu);
     for (;;) {
-        while (!pl->quit && pl->next >= pl->nparts) pthread_cond_wait(&pl->wake, &pl->mu);
+        while (!pl->quit && pl->next >= pl->nparts)
+            pthread_cond_wait(&pl->wake, &pl->mu);
         if (pl->quit) break;
         take_parts(pl);
     }
@@ -118,7 +119,8 @@ static sq_jsonl_pool *pool_new(int threads) {
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    while (pl->nthreads < threads - 1 && pthread_create(&pl->tid[pl->nthreads], NULL, worker, pl) == 0) pl->nthreads++;
+    while (pl->nthreads < threads - 1 && pthread_create(&pl->tid[pl->nthreads], NULL, worker, pl) == 0)
+        pl->nthreads++;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return pl;
 }
@@ -129,7 +131,8 @@ void sq_jsonl_pool_free(sq_jsonl_pool *pl) {
     pl->quit = 1;
     pthread_cond_broadcast(&pl->wake);
     pthread_mutex_unlock(&pl->mu);
-    for (int i = 0; i < pl->nthreads; i++) pthread_join(pl->tid[i], NULL);
+    for (int i = 0; i < pl->nthreads; i++)
+        pthread_join(pl->tid[i], NULL);
     pthread_cond_destroy(&pl->finished);
     pthread_cond_destroy(&pl->wake);
     pthread_mutex_destroy(&pl->mu);
@@ -198,7 +201,8 @@ static void finish(sq_jsonl_batch *b, sq_jsonl_pool *pl, int cancel) {
         pl->first_bad = -1;
     }
     take_parts(pl);
-    while (pl->done < pl->nparts) pthread_cond_wait(&pl->finished, &pl->mu);
+    while (pl->done < pl->nparts)
+        pthread_cond_wait(&pl->finished, &pl->mu);
     pthread_mutex_unlock(&pl->mu);
     b->posted = 0;
 }
@@ -235,7 +239,8 @@ int sq_jsonl_batch_next(sq_jsonl_batch *b, size_t *start, size_t *end, int *cr, 
 }
 
 void sq_jsonl_batch_free(sq_jsonl_batch *b) {
-    for (int i = 0; i < b->alloc; i++) free(b->parts[i].ent);
+    for (int i = 0; i < b->alloc; i++)
+        free(b->parts[i].ent);
     free(b->parts);
     memset(b, 0, sizeof *b);
 }

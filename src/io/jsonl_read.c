@@ -2,7 +2,8 @@
  *  - a regular file is mapped (mmap), so the bytes are read where the page cache holds
  *    them instead of being copied into a buffer first (the copy alone is what `wc -l`
  *    costs); pages behind the reader are dropped from the mapping as it goes, so resident
- *    memory stays a few tens of MB whatever the file's size. The file is read as it was at open (its size then).
+ *    memory stays a few tens of MB whatever the file's size. The file is read as it was
+ *    at open (its size then).
  *  - memory (sq_jsonl_open_mem) is read in place;
  *  - stdin, pipes and anything that cannot be mapped: read(2) in large chunks into one
  *    growable buffer, memchr for line ends, each line validated as it is reached. The
