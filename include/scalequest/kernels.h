@@ -77,6 +77,11 @@ int sq_matmul_ctx_new(sq_matmul_ctx **c, sq_err *e);
 void sq_matmul_ctx_free(sq_matmul_ctx *c);
 int sq_matmul(sq_matmul_ctx *c, float *y, const float *x, int rows, const sq_view *w, const float *bias,
               sq_err *e);
+/* Several matmuls of one x (q/k/v, gate/up): weights w[k] of equal `in`, outputs y[k],
+ * bias[k] (entries may be NULL). The results are those of n sq_matmul calls; with BF16
+ * weights on AVX2 CPUs all n run in one parallel region (one fork/join instead of n). */
+int sq_matmul_n(sq_matmul_ctx *c, int n, float *const y[], const float *x, int rows, const sq_view *const w[],
+                const float *const bias[], sq_err *e);
 /* The plain kernels. w is [out, in]; bias may be NULL. sq_matmul_bf16 needs xb (x rounded
  * to bf16, rows*in values) when sq_matmul_bf16_needs_xb() is 1, and ignores it otherwise. */
 void sq_matmul_f32(float *y, const float *x, int rows, const float *w, int in, int out, const float *bias);

@@ -138,10 +138,11 @@ static void matmul_bf16(float *y, const float *x, const uint16_t *xb, int rows, 
                         const float *bias, void *scratch, int n_scratch) {
 #if defined(SQ_HAVE_MM_AVX2)
     (void)xb;
+    sq_mm_job j = {y, w, bias, out};
     if (rows >= 4)
-        sq_mm_avx2_gemm(y, x, rows, w, in, out, bias, scratch, n_scratch);
+        sq_mm_avx2_gemm(&j, 1, x, rows, in, scratch, n_scratch);
     else
-        sq_mm_avx2_gemv(y, x, rows, w, in, out, bias);
+        sq_mm_avx2_gemv(&j, 1, x, rows, in);
     return;
 #endif
     (void)scratch;
@@ -199,5 +200,28 @@ int sq_matmul(sq_matmul_ctx *c, float *y, const float *x, int rows, const sq_vie
     if (rc) return rc;
     if (bias)
         for (int r = 0; r < rows; r++) sq_add(y + (size_t)r * out, bias, (size_t)out);
+    return 0;
+}
+
+int sq_matmul_n(sq_matmul_ctx *c, int n, float *const y[], const float *x, int rows, const sq_view *const w[],
+                const float *const bias[], sq_err *e) {
+#if defined(SQ_HAVE_MM_AVX2)
+    sq_mm_job j[8];
+    int fuse = n >= 1 && n <= 8;
+    for (int k = 0; fuse && k < n; k++)
+        fuse = w[k]->ndim == 2 && w[k]->dtype == SQ_BF16 && w[k]->shape[1] == w[0]->shape[1];
+    if (fuse) {
+        for (int k = 0; k < n; k++) j[k] = (sq_mm_job){y[k], (const uint16_t *)w[k]->data, bias[k], (int)w[k]->shape[0]};
+        if (rows >= 4)
+            sq_mm_avx2_gemm(j, n, x, rows, (int)w[0]->shape[1], c->scratch, c->n_scratch);
+        else
+            sq_mm_avx2_gemv(j, n, x, rows, (int)w[0]->shape[1]);
+        return 0;
+    }
+#endif
+    for (int k = 0; k < n; k++) {
+        int rc = sq_matmul(c, y[k], x, rows, w[k], bias[k], e);
+        if (rc) return rc;
+    }
     return 0;
 }

@@ -77,18 +77,42 @@ static void gemv_range(float *y, const float *x, int nr, const uint16_t *w, int 
     }
 }
 
-void sq_mm_avx2_gemv(float *y, const float *x, int rows, const uint16_t *w, int in, int out, const float *bias) {
-    int nblk = (out + 3) / 4;
-    if ((int64_t)rows * in * out <= (1 << 22)) {
-        gemv_range(y, x, rows, w, in, out, bias, 0, out);
-        return;
-    }
-#pragma omp parallel
+/* Matrix k's share of a thread's range [u0, u1) of the list's concatenated units (a unit is
+ * `per` outputs: a GEMV block or a GEMM slice): outputs [*o0, *o1) of matrix k. */
+static int unit_share(const sq_mm_job *j, int k, int per, int64_t base, int64_t u0, int64_t u1, int *o0, int *o1) {
+    int64_t n = (j[k].out + per - 1) / per, a = SQ_MAX(u0, base), b = SQ_MIN(u1, base + n);
+    if (a >= b) return 0;
+    *o0 = (int)(a - base) * per;
+    *o1 = (int)SQ_MIN((b - base) * per, (int64_t)j[k].out);
+    return 1;
+}
+
+static int64_t total_units(const sq_mm_job *j, int n, int per) {
+    int64_t t = 0;
+    for (int k = 0; k < n; k++) t += (j[k].out + per - 1) / per;
+    return t;
+}
+
+/* Parallel only where the weights take longer to stream than a fork/join costs. */
+static int64_t job_macs(const sq_mm_job *j, int n, int rows, int in) {
+    int64_t t = 0;
+    for (int k = 0; k < n; k++) t += (int64_t)rows * in * j[k].out;
+    return t;
+}
+
+void sq_mm_avx2_gemv(const sq_mm_job *j, int n, const float *x, int rows, int in) {
+    int64_t nu = total_units(j, n, 4);
+#pragma omp parallel if (job_macs(j, n, rows, in) > (1 << 17))
     {
-        /* Equal weight bytes per thread, each a contiguous range of whole 4-row blocks. */
+        /* Equal weight bytes per thread: a contiguous range of the list's 4-row blocks. */
         int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        int b0 = (int)((int64_t)nblk * t / nt), b1 = (int)((int64_t)nblk * (t + 1) / nt);
-        if (b1 > b0) gemv_range(y, x, rows, w, in, out, bias, b0 * 4, SQ_MIN(b1 * 4, out));
+        int64_t u0 = nu * t / nt, u1 = nu * (t + 1) / nt, base = 0;
+        for (int k = 0; k < n; k++) {
+            int o0, o1;
+            if (unit_share(j, k, 4, base, u0, u1, &o0, &o1))
+                gemv_range(j[k].y, x, rows, j[k].w, in, j[k].out, j[k].bias, o0, o1);
+            base += (j[k].out + 3) / 4;
+        }
     }
 }
 
@@ -115,16 +139,18 @@ static void gemm_slice(gemm_scratch *sc, float *y, const float *x, int nr, const
                 float *dst = sc->panel + j * MM_KC;
                 for (int i = 0; i < kl; i += 8) _mm256_store_ps(dst + i, sq__load_bf16x8(src + i));
             }
-            /* The next panel's weights (next group, or the first group's next chunk) come in
-             * while this one computes. */
-            int nob = b + 1 < ngrp ? ob + MM_NO : o0, nk = b + 1 < ngrp ? k0 : k0 + MM_KC;
+            /* The next panel's weights (next group, the first group's next chunk, or the next
+             * slice's start) come into L2 while this one computes. */
+            int nob = ob + MM_NO, nk = k0;
+            if (b + 1 >= ngrp) nob = k0 + MM_KC < full ? o0 : o0 + MM_SB * MM_NO, nk = k0 + MM_KC < full ? k0 + MM_KC : 0;
             int lines = (SQ_MIN(MM_KC, SQ_MAX(full - nk, 0)) * 2 + 63) / 64, tot = MM_NO * lines;
             int per = (tot + nrg - 1) / nrg, li = 0;
             for (int g = 0; g < nrg; g++) {
                 for (int q = 0; q < per && li < tot; q++, li++) {
+                    if (nob >= out) break;
                     const char *p = (const char *)(w + (size_t)SQ_MIN(nob + li / lines, out - 1) * in + nk) +
                                     (size_t)(li % lines) * 64;
-                    if (p < wend) _mm_prefetch(p, _MM_HINT_T0);
+                    if (p < wend) _mm_prefetch(p, _MM_HINT_T1); /* L2: the x rows stream through L1 */
                 }
                 const float *x0 = x + (size_t)SQ_MIN(2 * g, nr - 1) * in + k0;
                 const float *x1 = x + (size_t)SQ_MIN(2 * g + 1, nr - 1) * in + k0;
@@ -172,25 +198,31 @@ static void gemm_slice(gemm_scratch *sc, float *y, const float *x, int nr, const
 
 size_t sq_mm_avx2_scratch_bytes(void) { return sizeof(gemm_scratch); }
 
-void sq_mm_avx2_gemm(float *y, const float *x, int rows, const uint16_t *w, int in, int out, const float *bias,
-                     void *scratch, int n_scratch) {
-    int nsl = (out + MM_NO * MM_SB - 1) / (MM_NO * MM_SB);
+void sq_mm_avx2_gemm(const sq_mm_job *j, int n, const float *x, int rows, int in, void *scratch, int n_scratch) {
+    int per = MM_NO * MM_SB;
+    int64_t nu = total_units(j, n, per);
     for (int r0 = 0; r0 < rows; r0 += MM_RB) {
         int nr = SQ_MIN(MM_RB, rows - r0);
         const float *xb = x + (size_t)r0 * in;
-        float *yb = y + (size_t)r0 * out;
-#pragma omp parallel if ((int64_t)nr * in * out > (1 << 22))
+#pragma omp parallel if (job_macs(j, n, nr, in) > (1 << 20))
         {
             int t = omp_get_thread_num(), nt = omp_get_num_threads();
             gemm_scratch *own = NULL, *sc = scratch && t < n_scratch ? (gemm_scratch *)scratch + t : NULL;
             if (!sc) sc = own = sq_malloc_aligned(sizeof *sc);
-            int s0 = (int)((int64_t)nsl * t / nt), s1 = (int)((int64_t)nsl * (t + 1) / nt);
-            if (sc) {
-                for (int sl = s0; sl < s1; sl++) gemm_slice(sc, yb, xb, nr, w, in, out, bias, sl);
-                free(own);
-            } else if (s1 > s0) { /* no scratch: the GEMV keeps the same order, only slower */
-                gemv_range(yb, xb, nr, w, in, out, bias, s0 * MM_NO * MM_SB, SQ_MIN(s1 * MM_NO * MM_SB, out));
+            int64_t u0 = nu * t / nt, u1 = nu * (t + 1) / nt, base = 0;
+            for (int k = 0; k < n; k++) {
+                int o0, o1;
+                if (unit_share(j, k, per, base, u0, u1, &o0, &o1)) {
+                    float *yb = j[k].y + (size_t)r0 * j[k].out;
+                    if (sc)
+                        for (int sl = o0 / per; sl * per < o1; sl++)
+                            gemm_slice(sc, yb, xb, nr, j[k].w, in, j[k].out, j[k].bias, sl);
+                    else /* no scratch: the GEMV keeps the same order, only slower */
+                        gemv_range(yb, xb, nr, j[k].w, in, j[k].out, j[k].bias, o0, o1);
+                }
+                base += (j[k].out + per - 1) / per;
             }
+            free(own);
         }
     }
 }

@@ -11,12 +11,21 @@
 
 #if !defined(__AVX512BF16__) && defined(__AVX2__) && defined(__FMA__)
 #define SQ_HAVE_MM_AVX2 1
+/* One matrix of a list sharing the input x: y[rows, out] = x[rows, in] @ W^T + bias, W bf16
+ * [out, in], bias NULL or out floats. A list runs in one parallel region, its outputs split
+ * evenly between the threads. */
+typedef struct sq_mm_job {
+    float *y;
+    const uint16_t *w;
+    const float *bias;
+    int out;
+} sq_mm_job;
+
 size_t sq_mm_avx2_scratch_bytes(void);
-/* y[rows, out] = x[rows, in] @ W^T + bias, W bf16 [out, in]; rows 1-3. */
-void sq_mm_avx2_gemv(float *y, const float *x, int rows, const uint16_t *w, int in, int out, const float *bias);
-/* The same for any rows (meant for 4+). scratch: n_scratch areas, or NULL. */
-void sq_mm_avx2_gemm(float *y, const float *x, int rows, const uint16_t *w, int in, int out, const float *bias,
-                     void *scratch, int n_scratch);
+/* rows 1-3 */
+void sq_mm_avx2_gemv(const sq_mm_job *j, int n, const float *x, int rows, int in);
+/* Any rows (meant for 4+). scratch: n_scratch areas, or NULL. */
+void sq_mm_avx2_gemm(const sq_mm_job *j, int n, const float *x, int rows, int in, void *scratch, int n_scratch);
 #endif
 
 #endif
