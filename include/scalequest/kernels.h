@@ -69,6 +69,9 @@ void sq_rope_apply(const sq_rope *r, float *x, int n_heads, const float *cos_v, 
  *    vdpbf16ps (a GEMV at memory bandwidth for one row), otherwise it widens the weights.
  *  - BF16 weights, 4+ rows, on AVX512-BF16 CPUs: oneDNN's matmul primitive (BF16 x BF16 ->
  *    F32), one cached primitive per shape.
+ *  - BF16 weights on AVX2 CPUs without AVX512-BF16: a prefetching GEMV for 1-3 rows and a
+ *    register-blocked GEMM over weight panels widened to F32 for 4+ rows; both sum in the
+ *    same order, so these rows too are bit-identical at any batch size.
  * The context holds the primitive cache and a staging buffer that grows to the largest
  * batch seen (no allocation in steady state). One context per thread of callers. */
 typedef struct sq_matmul_ctx sq_matmul_ctx;
