@@ -268,9 +268,10 @@ static int run_one(sq_engine *en, const sq_model *m, int n, int prompt, int gen,
 }
 
 /* The machine's limits again, from a child process (its 1 GiB probe array stays out of this
- * process's peak RSS), right before a figure: on a shared machine the neighbours' load
- * changes from second to second, and the best value seen in the run is the least biased
- * estimate of what the hardware can do, so the bench keeps the running maximum. */
+ * process's peak RSS), right after each figure: on a shared machine the neighbours' load
+ * changes from second to second, and the best value seen in the run (before and after the
+ * figure) is the least biased estimate of what the hardware can do, so the bench keeps the
+ * running maximum; a fraction is never flattered by a probe that ran in a busy moment. */
 static void refresh_limits(double *bw, double *peak, int *probes) {
     char exe[4096], line[512];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 16);
@@ -318,16 +319,16 @@ static int run(const char *dir, double bw, double peak) {
     if (run_one(en, m, 1, 8, 4, &secs, &d)) return 1; /* warm-up: weights paged in */
     int probes = 0;
     if (want("b1")) {
-        refresh_limits(&bw, &peak, &probes);
         if (run_one(en, m, 1, 16, 32, &secs, &d)) return 1;
+        refresh_limits(&bw, &peak, &probes);
         double tps1 = d.decode_tokens / d.t_decode, bound = bw * 1e9 / wbytes;
         printf("  decode, batch 1        %8.1f tok/s   memory-read bound %.1f tok/s: %5.1f%% of it;"
                " sampling %.0f%% of the time\n",
                tps1, bound, 100 * tps1 / bound, 100 * d.t_sample / (d.t_forward + d.t_sample));
     }
     if (want("prefill")) {
-        refresh_limits(&bw, &peak, &probes);
         if (run_one(en, m, 1, 256, 1, &secs, &d)) return 1;
+        refresh_limits(&bw, &peak, &probes);
         double ptps = d.prompt_tokens / d.t_forward;
         printf("  prefill, 256 tokens    %8.1f tok/s   %6.1f GFLOP/s: %5.1f%% of peak\n", ptps,
                ptps * 2 * params / 1e9, 100 * ptps * 2 * params / peak);
@@ -338,15 +339,15 @@ static int run(const char *dir, double bw, double peak) {
         char fig[8];
         snprintf(fig, sizeof fig, "%d", B);
         if (!want(fig)) continue;
-        refresh_limits(&bw, &peak, &probes);
         if (run_one(en, m, B, 128, 16, &secs, &d)) return 1;
+        refresh_limits(&bw, &peak, &probes);
         double agg = d.decode_tokens / d.t_decode, gf = agg * 2 * params;
         printf("  decode, batch %2d       %8.1f tok/s   (context 128-144 each) %6.1f GFLOP/s: %5.1f%% of peak;"
                " sampling %.0f%% of the time\n",
                B, agg, gf / 1e9, 100 * gf / peak, 100 * d.t_sample / (d.t_forward + d.t_sample));
     }
     printf("  peak RSS %.0f MiB (weights mmap'd: %.0f MB)\n", peak_rss_mib(), wbytes / 1e6);
-    printf("  limits used: the best of %d probes (one before each figure, plus the first): read %.1f GB/s,"
+    printf("  limits: the best of %d probes (the first, then one after each figure): read %.1f GB/s,"
            " FMA peak %.0f GFLOP/s\n",
            probes + 1, bw, peak / 1e9);
     sq_engine_free(en);
