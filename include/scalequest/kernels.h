@@ -1,8 +1,9 @@
 /* kernels — the forward hot loops of a Llama-family transformer, on plain float rows.
  *
  * Every function here works on caller-owned memory and allocates nothing, except the
- * matmul's oneDNN primitive cache (owned by an sq_matmul_ctx, freed by sq_matmul_ctx_free)
- * and its bf16 staging buffer. Activations are float rows, row-major; weights are sq_views
+ * matmul's oneDNN primitive cache, its bf16 staging buffer and the AVX2 GEMM's per-thread
+ * panel scratch (all owned by an sq_matmul_ctx, freed by sq_matmul_ctx_free; the plain
+ * sq_matmul_bf16 without a context allocates that scratch per call). Activations are float rows, row-major; weights are sq_views
  * (F32 or BF16, [out, in] as HF stores a Linear). Functions split their work over the
  * process's OpenMP pool where the work is large enough; results do not depend on the
  * thread count, and the F32 matmul gives bit-identical rows whatever the batch size.
