@@ -173,9 +173,7 @@ SQ_TEST(engine_greedy_matches_reference_ids) {
 
 /* Many prompts with their own seeds, batched with continuous refill and chunked prefill,
  * give exactly the tokens (and log-probabilities) each one gives alone. */
-SQ_TEST(engine_batched_equals_one_at_a_time) {
-    sq_model *m = open_stories();
-    if (!m) SKIP("../shared/assets/models not present");
+static void batched_equals_one_at_a_time(sq_model *m) {
     enum { NR = 7 };
     int32_t prompts[NR][12];
     int lens[NR];
@@ -232,6 +230,51 @@ SQ_TEST(engine_batched_equals_one_at_a_time) {
     coll_free(&all);
     coll_free(&one);
     sq_engine_free(en);
+}
+
+SQ_TEST(engine_batched_equals_one_at_a_time) {
+    sq_model *m = open_stories();
+    if (!m) SKIP("../shared/assets/models not present");
+    batched_equals_one_at_a_time(m);
+    sq_model_close(m);
+}
+
+/* A copy of view v rounded to BF16 (the caller frees .data). */
+static sq_view to_bf16(const sq_view *v) {
+    size_t n = (size_t)v->shape[0] * v->shape[1];
+    uint16_t *b = malloc(2 * n);
+    for (size_t i = 0; b && i < n; i++) b[i] = sq_f32_to_bf16(((const float *)v->data)[i]);
+    sq_view r = *v;
+    r.data = b;
+    r.dtype = SQ_BF16;
+    return r;
+}
+
+/* The same with BF16 weights: the kernels that batch rows (GEMM) and the one-row GEMV
+ * must agree to the bit as well. */
+SQ_TEST(engine_batched_equals_one_at_a_time_bf16) {
+    sq_model *m = open_stories();
+    if (!m) SKIP("../shared/assets/models not present");
+    REQUIRE(m->layers[0].wq.dtype == SQ_F32);
+    sq_layer *saved = malloc(sizeof(sq_layer) * (size_t)m->cfg.n_layers);
+    sq_view head = m->lm_head;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        sq_layer *L = &m->layers[l];
+        saved[l] = *L;
+        sq_view *w[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t k = 0; k < SQ_ARRAY_LEN(w); k++) *w[k] = to_bf16(w[k]);
+    }
+    m->lm_head = to_bf16(&head);
+    batched_equals_one_at_a_time(m);
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        sq_layer *L = &m->layers[l];
+        sq_view *w[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t k = 0; k < SQ_ARRAY_LEN(w); k++) free(w[k]->data);
+        *L = saved[l];
+    }
+    free(m->lm_head.data);
+    m->lm_head = head;
+    free(saved);
     sq_model_close(m);
 }
 

@@ -36,14 +36,17 @@ SQ_TEST(matmul_f32_matches_reference_and_is_batch_invariant) {
     free(y);
 }
 
-SQ_TEST(matmul_bf16_paths_match_reference) {
-    int in = 200, out = 13, maxr = 19;
-    float *x = malloc(sizeof(float) * maxr * in), *wf = malloc(sizeof(float) * out * in), bias[13];
+/* Every row count against a double-precision reference, and each row alone (the GEMV) bit
+ * for bit against the batch (the GEMM). */
+static void check_bf16_matmul(int in, int out, const int *sizes, int n_sizes) {
+    int maxr = sizes[n_sizes - 1];
+    float *x = malloc(sizeof(float) * maxr * in), *wf = malloc(sizeof(float) * out * in);
+    float *bias = malloc(sizeof(float) * out);
     uint16_t *w = malloc(2 * (size_t)out * in), *xb = malloc(2 * (size_t)maxr * in);
     float *y = malloc(sizeof(float) * maxr * out), *y1 = malloc(sizeof(float) * out);
     fill(x, (size_t)maxr * in, 4);
     fill(wf, (size_t)out * in, 5);
-    fill(bias, 13, 6);
+    fill(bias, (size_t)out, 6);
     for (int i = 0; i < out * in; i++) w[i] = sq_f32_to_bf16(wf[i]);
     sq_f32_to_bf16_row(xb, x, (size_t)maxr * in);
     sq_err e;
@@ -52,8 +55,7 @@ SQ_TEST(matmul_bf16_paths_match_reference) {
     sq_view wv = {w, SQ_BF16, 2, {out, in, 0, 0}};
     /* With AVX512-BF16 the activations are rounded to bf16 (relative error 2^-8 each). */
     double tol_rel = sq_matmul_bf16_needs_xb() ? 1e-2 : 1e-5;
-    int sizes[] = {1, 3, 4, 9, 19};
-    for (size_t si = 0; si < SQ_ARRAY_LEN(sizes); si++) {
+    for (int si = 0; si < n_sizes; si++) {
         int rows = sizes[si];
         REQUIRE(sq_matmul(c, y, x, rows, &wv, bias, &e) == 0);
         for (int r = 0; r < rows; r++)
@@ -64,13 +66,14 @@ SQ_TEST(matmul_bf16_paths_match_reference) {
                     s += p;
                     mag += fabs(p);
                 }
-                CHECKF(fabs(y[r * out + o] - s) <= tol_rel * mag + 1e-5, "rows %d: y[%d][%d] = %g, expected %g", rows,
+                CHECKF(fabs(y[r * out + o] - s) <= tol_rel * mag + 1e-5, "%dx%d, rows %d: y[%d][%d] = %g, expected %g", in, out, rows,
                        r, o, y[r * out + o], s);
             }
         if (!sq_matmul_bf16_needs_xb()) /* our kernels: each row alone gives the same bits */
             for (int r = 0; r < rows; r++) {
                 sq_matmul_bf16(y1, x + r * in, NULL, 1, w, in, out, bias);
-                CHECK(!memcmp(y1, y + r * out, sizeof(float) * out));
+                CHECKF(!memcmp(y1, y + r * out, sizeof(float) * out), "%dx%d, rows %d: row %d alone differs", in, out,
+                       rows, r);
             }
     }
     sq_matmul_ctx_free(c);
@@ -82,6 +85,18 @@ SQ_TEST(matmul_bf16_paths_match_reference) {
     free(xb);
     free(y);
     free(y1);
+    free(bias);
+}
+
+SQ_TEST(matmul_bf16_paths_match_reference) {
+    int small[] = {1, 3, 4, 9, 19};
+    check_bf16_matmul(200, 13, small, 5);
+    /* Past one input chunk (512), a tail of 4 inputs, output tiles cut short, past one row block
+     * (64), odd row counts. */
+    int big[] = {1, 2, 5, 67};
+    check_bf16_matmul(1100, 41, big, 4);
+    int tiny[] = {1, 4, 7};
+    check_bf16_matmul(5, 3, tiny, 3); /* no full group of 8 inputs at all */
 }
 
 SQ_TEST(rows_kernels) {

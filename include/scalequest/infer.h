@@ -26,10 +26,12 @@
 
 /* ---- sampling --------------------------------------------------------------------------- */
 
-/* Scratch for one sampler call over a vocabulary of V (12 bytes per token). */
+/* Scratch for one sampler call over a vocabulary of V (16 bytes per token and a 64 KiB
+ * histogram). */
 typedef struct sq_sample_scratch {
     float *p;
     void *cand;
+    double *hist;
     int cap;
 } sq_sample_scratch;
 

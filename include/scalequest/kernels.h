@@ -1,8 +1,9 @@
 /* kernels — the forward hot loops of a Llama-family transformer, on plain float rows.
  *
  * Every function here works on caller-owned memory and allocates nothing, except the
- * matmul's oneDNN primitive cache (owned by an sq_matmul_ctx, freed by sq_matmul_ctx_free)
- * and its bf16 staging buffer. Activations are float rows, row-major; weights are sq_views
+ * matmul's oneDNN primitive cache, its bf16 staging buffer and the AVX2 GEMM's per-thread
+ * panel scratch (all owned by an sq_matmul_ctx, freed by sq_matmul_ctx_free; the plain
+ * sq_matmul_bf16 without a context allocates that scratch per call). Activations are float rows, row-major; weights are sq_views
  * (F32 or BF16, [out, in] as HF stores a Linear). Functions split their work over the
  * process's OpenMP pool where the work is large enough; results do not depend on the
  * thread count, and the F32 matmul gives bit-identical rows whatever the batch size.
@@ -69,6 +70,9 @@ void sq_rope_apply(const sq_rope *r, float *x, int n_heads, const float *cos_v, 
  *    vdpbf16ps (a GEMV at memory bandwidth for one row), otherwise it widens the weights.
  *  - BF16 weights, 4+ rows, on AVX512-BF16 CPUs: oneDNN's matmul primitive (BF16 x BF16 ->
  *    F32), one cached primitive per shape.
+ *  - BF16 weights on AVX2 CPUs without AVX512-BF16: a prefetching GEMV for 1-3 rows and a
+ *    register-blocked GEMM over weight panels widened to F32 for 4+ rows; both sum in the
+ *    same order, so these rows too are bit-identical at any batch size.
  * The context holds the primitive cache and a staging buffer that grows to the largest
  * batch seen (no allocation in steady state). One context per thread of callers. */
 typedef struct sq_matmul_ctx sq_matmul_ctx;
@@ -77,6 +81,11 @@ int sq_matmul_ctx_new(sq_matmul_ctx **c, sq_err *e);
 void sq_matmul_ctx_free(sq_matmul_ctx *c);
 int sq_matmul(sq_matmul_ctx *c, float *y, const float *x, int rows, const sq_view *w, const float *bias,
               sq_err *e);
+/* Several matmuls of one x (q/k/v, gate/up): weights w[k] of equal `in`, outputs y[k],
+ * bias[k] (entries may be NULL). The results are those of n sq_matmul calls; with BF16
+ * weights on AVX2 CPUs all n run in one parallel region (one fork/join instead of n). */
+int sq_matmul_n(sq_matmul_ctx *c, int n, float *const y[], const float *x, int rows, const sq_view *const w[],
+                const float *const bias[], sq_err *e);
 /* The plain kernels. w is [out, in]; bias may be NULL. sq_matmul_bf16 needs xb (x rounded
  * to bf16, rows*in values) when sq_matmul_bf16_needs_xb() is 1, and ignores it otherwise. */
 void sq_matmul_f32(float *y, const float *x, int rows, const float *w, int in, int out, const float *bias);

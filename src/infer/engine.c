@@ -391,7 +391,7 @@ static int step(run *r, sq_err *e) {
         }
     }
     /* Sample in parallel (each sequence has its own RNG), then record in order. */
-#pragma omp parallel for schedule(dynamic, 1) if ((int64_t)n_jobs * V > (1 << 20))
+#pragma omp parallel for schedule(dynamic, 1) if (n_jobs > 1 && (int64_t)n_jobs * V > (1 << 16))
     for (int j = 0; j < n_jobs; j++) {
         seq *s = &en->seqs[en->job_seq[j]];
         sq_sample_scratch *sc = &en->scratch[omp_get_thread_num() % en->n_scratch];

@@ -2,9 +2,11 @@
  * the AVX512-BF16 GEMV for one row, and oneDNN's BF16 matmul for many rows on CPUs that
  * have AVX512-BF16. See kernels.h for which path runs when. */
 #include <immintrin.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "matmul_avx2.h"
 #include "matmul_dnnl.h"
 #include "scalequest/kernels.h"
 #include "simd.h"
@@ -13,6 +15,8 @@ struct sq_matmul_ctx {
     sq_dnnl_cache *dnnl;
     uint16_t *xb; /* bf16 copy of the activations */
     size_t xb_cap;
+    void *scratch; /* per-thread GEMM scratch of the AVX2 kernels */
+    int n_scratch;
 };
 
 int sq_matmul_ctx_new(sq_matmul_ctx **out, sq_err *e) {
@@ -25,6 +29,15 @@ int sq_matmul_ctx_new(sq_matmul_ctx **out, sq_err *e) {
         return rc;
     }
 #endif
+#if defined(SQ_HAVE_MM_AVX2)
+    c->n_scratch = omp_get_max_threads();
+    c->scratch = sq_malloc_aligned(sq_mm_avx2_scratch_bytes() * (size_t)c->n_scratch);
+    if (!c->scratch) {
+        int n = c->n_scratch;
+        free(c);
+        return sq_fail(e, SQ_ENOMEM, "matmul context: out of memory for %d threads' scratch", n);
+    }
+#endif
     *out = c;
     return 0;
 }
@@ -33,6 +46,7 @@ void sq_matmul_ctx_free(sq_matmul_ctx *c) {
     if (!c) return;
     if (c->dnnl) sq_dnnl_cache_free(c->dnnl);
     free(c->xb);
+    free(c->scratch);
     free(c);
 }
 
@@ -120,66 +134,19 @@ static void dot4_bf16(const float *x, const uint16_t *xb, const uint16_t *const 
 #define SQ_BF16_NEEDS_XB 0
 #endif
 
-#if !defined(__AVX512BF16__) && defined(__AVX2__) && defined(__FMA__)
-/* Two W rows against four x rows: each widened W vector feeds four FMAs. The summation order
- * per output (8 lanes, then the lane sum, then the tail) is the one dot4_bf16 uses, so a row's
- * result is the same whichever path computed it. */
-static void tile_bf16_2x4(const float *const x[4], const uint16_t *w0, const uint16_t *w1, int n, float out[4][2]) {
-    __m256 a[4][2];
-    for (int r = 0; r < 4; r++) a[r][0] = a[r][1] = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 v0 = sq__load_bf16x8(w0 + i), v1 = sq__load_bf16x8(w1 + i);
-        for (int r = 0; r < 4; r++) {
-            __m256 xv = _mm256_loadu_ps(x[r] + i);
-            a[r][0] = _mm256_fmadd_ps(xv, v0, a[r][0]);
-            a[r][1] = _mm256_fmadd_ps(xv, v1, a[r][1]);
-        }
-    }
-    for (int r = 0; r < 4; r++) {
-        float s0 = sq__hsum256(a[r][0]), s1 = sq__hsum256(a[r][1]);
-        for (int t = i; t < n; t++) {
-            s0 += x[r][t] * sq_bf16_to_f32(w0[t]);
-            s1 += x[r][t] * sq_bf16_to_f32(w1[t]);
-        }
-        out[r][0] = s0;
-        out[r][1] = s1;
-    }
-}
-
-static void matmul_bf16_tiled(float *y, const float *x, int rows, const uint16_t *w, int in, int out,
-                              const float *bias) {
-    /* x in blocks of 64 rows that stay in cache while every W row pair streams past. */
-    for (int r0 = 0; r0 < rows; r0 += 64) {
-        int nr = SQ_MIN(64, rows - r0), npair = (out + 1) / 2;
-#pragma omp parallel for schedule(static) if ((int64_t)nr * in * out > (1 << 22))
-        for (int pr = 0; pr < npair; pr++) {
-            int o = pr * 2, o1 = o + 1 < out ? o + 1 : o;
-            const uint16_t *w0 = w + (size_t)o * in, *w1 = w + (size_t)o1 * in;
-            for (int g = 0; g < nr; g += 4) {
-                const float *xr[4];
-                for (int k = 0; k < 4; k++) xr[k] = x + (size_t)(r0 + SQ_MIN(g + k, nr - 1)) * in;
-                float d[4][2];
-                tile_bf16_2x4(xr, w0, w1, in, d);
-                for (int k = 0; k < 4 && g + k < nr; k++) {
-                    float *yr = y + (size_t)(r0 + g + k) * out;
-                    yr[o] = d[k][0] + (bias ? bias[o] : 0);
-                    if (o1 != o) yr[o1] = d[k][1] + (bias ? bias[o1] : 0);
-                }
-            }
-        }
-    }
-}
+static void matmul_bf16(float *y, const float *x, const uint16_t *xb, int rows, const uint16_t *w, int in, int out,
+                        const float *bias, void *scratch, int n_scratch) {
+#if defined(SQ_HAVE_MM_AVX2)
+    (void)xb;
+    sq_mm_job j = {y, w, bias, out};
+    if (rows >= 4)
+        sq_mm_avx2_gemm(&j, 1, x, rows, in, scratch, n_scratch);
+    else
+        sq_mm_avx2_gemv(&j, 1, x, rows, in);
+    return;
 #endif
-
-void sq_matmul_bf16(float *y, const float *x, const uint16_t *xb, int rows, const uint16_t *w, int in, int out,
-                    const float *bias) {
-#if !defined(__AVX512BF16__) && defined(__AVX2__) && defined(__FMA__)
-    if (rows >= 4) {
-        matmul_bf16_tiled(y, x, rows, w, in, out, bias);
-        return;
-    }
-#endif
+    (void)scratch;
+    (void)n_scratch;
     int nblk = (out + 3) / 4;
 #pragma omp parallel for schedule(static) if ((int64_t)rows * in * out > (1 << 22))
     for (int b = 0; b < nblk; b++) {
@@ -192,6 +159,11 @@ void sq_matmul_bf16(float *y, const float *x, const uint16_t *xb, int rows, cons
             for (int k = 0; k < 4 && o + k < out; k++) y[(size_t)r * out + o + k] = d[k] + (bias ? bias[o + k] : 0);
         }
     }
+}
+
+void sq_matmul_bf16(float *y, const float *x, const uint16_t *xb, int rows, const uint16_t *w, int in, int out,
+                    const float *bias) {
+    matmul_bf16(y, x, xb, rows, w, in, out, bias, NULL, 0);
 }
 
 int sq_matmul_bf16_needs_xb(void) { return SQ_BF16_NEEDS_XB; }
@@ -208,7 +180,7 @@ int sq_matmul(sq_matmul_ctx *c, float *y, const float *x, int rows, const sq_vie
         return sq_fail(e, SQ_EUNSUP, "matmul: weight dtype %s (F32 or BF16 expected)", sq_dtype_name(w->dtype));
     const uint16_t *wd = (const uint16_t *)w->data;
     if (!c->dnnl && !SQ_BF16_NEEDS_XB) {
-        sq_matmul_bf16(y, x, NULL, rows, wd, in, out, bias);
+        matmul_bf16(y, x, NULL, rows, wd, in, out, bias, c->scratch, c->n_scratch);
         return 0;
     }
     size_t need = (size_t)rows * in;
@@ -221,12 +193,35 @@ int sq_matmul(sq_matmul_ctx *c, float *y, const float *x, int rows, const sq_vie
     }
     sq_f32_to_bf16_row(c->xb, x, need);
     if (rows < 4 || !c->dnnl) {
-        sq_matmul_bf16(y, x, c->xb, rows, wd, in, out, bias);
+        matmul_bf16(y, x, c->xb, rows, wd, in, out, bias, NULL, 0);
         return 0;
     }
     int rc = sq_dnnl_matmul_bf16(c->dnnl, y, c->xb, rows, wd, in, out, e);
     if (rc) return rc;
     if (bias)
         for (int r = 0; r < rows; r++) sq_add(y + (size_t)r * out, bias, (size_t)out);
+    return 0;
+}
+
+int sq_matmul_n(sq_matmul_ctx *c, int n, float *const y[], const float *x, int rows, const sq_view *const w[],
+                const float *const bias[], sq_err *e) {
+#if defined(SQ_HAVE_MM_AVX2)
+    sq_mm_job j[8];
+    int fuse = n >= 1 && n <= 8;
+    for (int k = 0; fuse && k < n; k++)
+        fuse = w[k]->ndim == 2 && w[k]->dtype == SQ_BF16 && w[k]->shape[1] == w[0]->shape[1];
+    if (fuse) {
+        for (int k = 0; k < n; k++) j[k] = (sq_mm_job){y[k], (const uint16_t *)w[k]->data, bias[k], (int)w[k]->shape[0]};
+        if (rows >= 4)
+            sq_mm_avx2_gemm(j, n, x, rows, (int)w[0]->shape[1], c->scratch, c->n_scratch);
+        else
+            sq_mm_avx2_gemv(j, n, x, rows, (int)w[0]->shape[1]);
+        return 0;
+    }
+#endif
+    for (int k = 0; k < n; k++) {
+        int rc = sq_matmul(c, y[k], x, rows, w[k], bias[k], e);
+        if (rc) return rc;
+    }
     return 0;
 }

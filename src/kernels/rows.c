@@ -6,6 +6,7 @@
 #include "scalequest/kernels.h"
 
 void sq_rmsnorm(float *out, const float *x, const float *w, int rows, int n, float eps) {
+#pragma omp parallel for schedule(static) if ((int64_t)rows * n > (1 << 16))
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * n;
         float *o = out + (size_t)r * n;
@@ -30,6 +31,8 @@ void sq_softmax(float *x, int n) {
 }
 
 void sq_swiglu(float *gate, const float *up, size_t n) {
+    /* An expf per element: worth both threads for a batch (each element's result is the same). */
+#pragma omp parallel for schedule(static) if (n > (1 << 15))
     for (size_t i = 0; i < n; i++) {
         float g = gate[i];
         gate[i] = g / (1.0f + expf(-g)) * up[i];

@@ -88,10 +88,10 @@ int sq_model_forward(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batc
     for (int l = 0; l < c->n_layers; l++) {
         const sq_layer *L = &m->layers[l];
         sq_rmsnorm(f->xb, f->x, L->attn_norm.data, T, dim, c->norm_eps);
-        if ((rc = sq_matmul(f->mm, f->q, f->xb, T, &L->wq, L->bq.data, e)) ||
-            (rc = sq_matmul(f->mm, f->k, f->xb, T, &L->wk, L->bk.data, e)) ||
-            (rc = sq_matmul(f->mm, f->v, f->xb, T, &L->wv, L->bv.data, e)))
-            return rc;
+        float *const qkv_y[] = {f->q, f->k, f->v};
+        const sq_view *const qkv_w[] = {&L->wq, &L->wk, &L->wv};
+        const float *const qkv_b[] = {L->bq.data, L->bk.data, L->bv.data};
+        if ((rc = sq_matmul_n(f->mm, 3, qkv_y, f->xb, T, qkv_w, qkv_b, e))) return rc;
         for (int t = 0; t < T; t++) {
             const float *cs = f->cosv + (size_t)t * half, *sn = f->sinv + (size_t)t * half;
             sq_rope_apply(&m->rope, f->q + (size_t)t * qd, c->n_heads, cs, sn);
@@ -115,9 +115,10 @@ int sq_model_forward(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batc
         if ((rc = sq_matmul(f->mm, f->tmp, f->att, T, &L->wo, NULL, e))) return rc;
         sq_add(f->x, f->tmp, (size_t)T * dim);
         sq_rmsnorm(f->xb, f->x, L->ffn_norm.data, T, dim, c->norm_eps);
-        if ((rc = sq_matmul(f->mm, f->hb, f->xb, T, &L->w_gate, NULL, e)) ||
-            (rc = sq_matmul(f->mm, f->hb2, f->xb, T, &L->w_up, NULL, e)))
-            return rc;
+        float *const gu_y[] = {f->hb, f->hb2};
+        const sq_view *const gu_w[] = {&L->w_gate, &L->w_up};
+        const float *const gu_b[] = {NULL, NULL};
+        if ((rc = sq_matmul_n(f->mm, 2, gu_y, f->xb, T, gu_w, gu_b, e))) return rc;
         sq_swiglu(f->hb, f->hb2, (size_t)T * c->ffn_dim);
         if ((rc = sq_matmul(f->mm, f->tmp, f->hb, T, &L->w_down, NULL, e))) return rc;
         sq_add(f->x, f->tmp, (size_t)T * dim);

@@ -3,7 +3,7 @@
 Each model is built by transformers itself (random init, save_pretrained) and also converted
 to GGUF with gguf's GGUFWriter the way llama.cpp's converter does (Q/K rows permuted to the
 interleaved RoPE layout for the llama architecture; qwen2 keeps HF's layout; llama3 rope
-scaling as a rope_freqs tensor), plus a Q8_0 GGUF. For each form: logits at every position of prompt +
+scaling as a rope_freqs tensor), plus a Q8_0 GGUF and a BF16 checkpoint. For each form: logits at every position of prompt +
 64 greedy tokens agree within 1e-4 of the largest logit, and the 64 greedy ids are identical.
 """
 import os
@@ -186,6 +186,16 @@ def main():
     g = os.path.join(tmp, "llama_gqa_q8.gguf")
     write_gguf(model, g, q8=True)
     compare("llama_gqa_q8_0_gguf", g, model, ref_ids, ref_logits, tmp)
+    # BF16 checkpoints (what most models ship as): our BF16 kernels (the GEMM for the prompt's
+    # rows, the GEMV for one decode row) against HF in float32 on the same rounded weights.
+    model = build("qwen2_bias_tied")
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.to(torch.bfloat16).to(torch.float32))
+    ref_ids, ref_logits = hf_reference(model)
+    d = os.path.join(tmp, "qwen2_bf16")
+    model.to(torch.bfloat16).save_pretrained(d, safe_serialization=True)
+    compare("qwen2_bias_tied_bf16_hf", d, model, ref_ids, ref_logits, tmp)
     harness.finish()
 
 

@@ -1,0 +1,230 @@
+/* BF16-weight matmul for AVX2+FMA CPUs without AVX512-BF16: the weights are widened to
+ * floats and x stays in float.
+ *
+ * One summation order everywhere: each output y[r][o] has one 8-lane accumulator that runs
+ * over the full groups of 8 inputs in order (one FMA per group), then the lanes are summed
+ * by sq__hsum256, then the tail inputs (in % 8) are added one by one, then the bias. The
+ * GEMV (1-3 rows) and the GEMM (4+ rows) below both keep that order, so a row's result is
+ * bit-identical whichever of them computed it, at any batch size and thread count.
+ *
+ *  - GEMV: four weight rows at a time, each x vector shared by four FMAs, with software
+ *    prefetch a fixed distance ahead along every weight row (the hardware prefetchers stop
+ *    at each 4 KiB page of the mmap'd weights and never see the next block's rows coming).
+ *  - GEMM: blocks of 64 x rows and 512 inputs (the x chunk stays in L2); for each group of
+ *    six weight rows the chunk is widened once into a float panel (L1), then a 2-row x
+ *    6-output register tile (12 accumulators, 15 of the 16 ymm registers) runs over it:
+ *    8 loads per 12 FMAs. The accumulators of a 36-output slice are parked between input
+ *    chunks, which keeps the order above exactly. */
+#include <immintrin.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "matmul_avx2.h"
+#include "simd.h"
+
+#if !defined(__AVX512BF16__) && defined(__AVX2__) && defined(__FMA__)
+
+enum {
+    PF_DIST = 2048, /* bytes ahead along each weight row */
+    MM_RB = 64,     /* x rows per block */
+    MM_KC = 512,    /* inputs per chunk (a multiple of 8) */
+    MM_NO = 6,      /* outputs per register tile (with 2 x rows: 12 accumulators) */
+    MM_SB = 6,      /* tiles' output groups per slice (36 outputs) */
+    MM_NG = (MM_RB + 1) / 2,
+};
+
+static inline float tail_dot(float s, const float *x, const uint16_t *w, int from, int n) {
+    for (int t = from; t < n; t++) s += x[t] * sq_bf16_to_f32(w[t]);
+    return s;
+}
+
+/* ---- GEMV: 1-3 rows ------------------------------------------------------------------- */
+
+/* Outputs [o0, o1) (o0 a multiple of 4) of nr rows. */
+static void gemv_range(float *y, const float *x, int nr, const uint16_t *w, int in, int out, const float *bias, int o0,
+                       int o1) {
+    size_t rb = (size_t)in * 2;
+    const char *wend = (const char *)(w + (size_t)out * in);
+    int full = in / 8 * 8;
+    for (int o = o0; o < o1; o += 4) {
+        const uint16_t *wr[4];
+        for (int k = 0; k < 4; k++) wr[k] = w + (size_t)(o + k < out ? o + k : out - 1) * in;
+        for (int r = 0; r < nr; r++) {
+            const float *xr = x + (size_t)r * in;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            int i = 0;
+            for (; i < full; i += 8) {
+                if (r == 0 && (i & 31) == 0) {
+                    /* One line per row per 64 bytes read: PF_DIST ahead, continuing into the same
+                     * row of the next 4-row block once past this row's end. */
+                    size_t off = (size_t)i * 2 + PF_DIST;
+                    for (int k = 0; k < 4; k++) {
+                        const char *p = (const char *)wr[k] + (off < rb ? off : off + 3 * rb);
+                        if (p < wend) _mm_prefetch(p, _MM_HINT_T0);
+                    }
+                }
+                __m256 xv = _mm256_loadu_ps(xr + i);
+                a0 = _mm256_fmadd_ps(xv, sq__load_bf16x8(wr[0] + i), a0);
+                a1 = _mm256_fmadd_ps(xv, sq__load_bf16x8(wr[1] + i), a1);
+                a2 = _mm256_fmadd_ps(xv, sq__load_bf16x8(wr[2] + i), a2);
+                a3 = _mm256_fmadd_ps(xv, sq__load_bf16x8(wr[3] + i), a3);
+            }
+            float s[4] = {sq__hsum256(a0), sq__hsum256(a1), sq__hsum256(a2), sq__hsum256(a3)};
+            for (int k = 0; k < 4 && o + k < out; k++)
+                y[(size_t)r * out + o + k] = tail_dot(s[k], xr, wr[k], full, in) + (bias ? bias[o + k] : 0);
+        }
+    }
+}
+
+/* Matrix k's share of a thread's range [u0, u1) of the list's concatenated units (a unit is
+ * `per` outputs: a GEMV block or a GEMM slice): outputs [*o0, *o1) of matrix k. */
+static int unit_share(const sq_mm_job *j, int k, int per, int64_t base, int64_t u0, int64_t u1, int *o0, int *o1) {
+    int64_t n = (j[k].out + per - 1) / per, a = SQ_MAX(u0, base), b = SQ_MIN(u1, base + n);
+    if (a >= b) return 0;
+    *o0 = (int)(a - base) * per;
+    *o1 = (int)SQ_MIN((b - base) * per, (int64_t)j[k].out);
+    return 1;
+}
+
+static int64_t total_units(const sq_mm_job *j, int n, int per) {
+    int64_t t = 0;
+    for (int k = 0; k < n; k++) t += (j[k].out + per - 1) / per;
+    return t;
+}
+
+/* Parallel only where the weights take longer to stream than a fork/join costs. */
+static int64_t job_macs(const sq_mm_job *j, int n, int rows, int in) {
+    int64_t t = 0;
+    for (int k = 0; k < n; k++) t += (int64_t)rows * in * j[k].out;
+    return t;
+}
+
+void sq_mm_avx2_gemv(const sq_mm_job *j, int n, const float *x, int rows, int in) {
+    int64_t nu = total_units(j, n, 4);
+#pragma omp parallel if (job_macs(j, n, rows, in) > (1 << 17))
+    {
+        /* Equal weight bytes per thread: a contiguous range of the list's 4-row blocks. */
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        int64_t u0 = nu * t / nt, u1 = nu * (t + 1) / nt, base = 0;
+        for (int k = 0; k < n; k++) {
+            int o0, o1;
+            if (unit_share(j, k, 4, base, u0, u1, &o0, &o1))
+                gemv_range(j[k].y, x, rows, j[k].w, in, j[k].out, j[k].bias, o0, o1);
+            base += (j[k].out + 3) / 4;
+        }
+    }
+}
+
+/* ---- GEMM: 4+ rows ---------------------------------------------------------------------- */
+
+typedef struct gemm_scratch {
+    _Alignas(32) float panel[MM_NO * MM_KC];
+    __m256 acc[MM_SB][MM_NG][12];
+} gemm_scratch;
+
+/* Rows [0, nr) (nr <= MM_RB) of x against the outputs of slice `sl` (MM_SB groups of MM_NO;
+ * a group past `out` repeats the last weight row and its results are dropped). */
+static void gemm_slice(gemm_scratch *sc, float *y, const float *x, int nr, const uint16_t *w, int in, int out,
+                       const float *bias, int sl) {
+    int o0 = sl * MM_SB * MM_NO, ngrp = SQ_MIN(MM_SB, (out - o0 + MM_NO - 1) / MM_NO), nrg = (nr + 1) / 2;
+    int full = in / 8 * 8;
+    const char *wend = (const char *)(w + (size_t)out * in);
+    for (int k0 = 0; k0 < full; k0 += MM_KC) {
+        int kl = SQ_MIN(MM_KC, full - k0);
+        for (int b = 0; b < ngrp; b++) {
+            int ob = o0 + MM_NO * b;
+            for (int j = 0; j < MM_NO; j++) {
+                const uint16_t *src = w + (size_t)SQ_MIN(ob + j, out - 1) * in + k0;
+                float *dst = sc->panel + j * MM_KC;
+                for (int i = 0; i < kl; i += 8) _mm256_store_ps(dst + i, sq__load_bf16x8(src + i));
+            }
+            /* The next panel's weights (next group, the first group's next chunk, or the next
+             * slice's start) come into L2 while this one computes. */
+            int nob = ob + MM_NO, nk = k0;
+            if (b + 1 >= ngrp) nob = k0 + MM_KC < full ? o0 : o0 + MM_SB * MM_NO, nk = k0 + MM_KC < full ? k0 + MM_KC : 0;
+            int lines = (SQ_MIN(MM_KC, SQ_MAX(full - nk, 0)) * 2 + 63) / 64, tot = MM_NO * lines;
+            int per = (tot + nrg - 1) / nrg, li = 0;
+            for (int g = 0; g < nrg; g++) {
+                for (int q = 0; q < per && li < tot; q++, li++) {
+                    if (nob >= out) break;
+                    const char *p = (const char *)(w + (size_t)SQ_MIN(nob + li / lines, out - 1) * in + nk) +
+                                    (size_t)(li % lines) * 64;
+                    if (p < wend) _mm_prefetch(p, _MM_HINT_T1); /* L2: the x rows stream through L1 */
+                }
+                const float *x0 = x + (size_t)SQ_MIN(2 * g, nr - 1) * in + k0;
+                const float *x1 = x + (size_t)SQ_MIN(2 * g + 1, nr - 1) * in + k0;
+                __m256 *A = sc->acc[b][g];
+                __m256 a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11;
+                if (k0 == 0) {
+                    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = _mm256_setzero_ps();
+                } else {
+                    a0 = A[0], a1 = A[1], a2 = A[2], a3 = A[3], a4 = A[4], a5 = A[5];
+                    a6 = A[6], a7 = A[7], a8 = A[8], a9 = A[9], a10 = A[10], a11 = A[11];
+                }
+                const float *p = sc->panel;
+                for (int i = 0; i < kl; i += 8) {
+                    __m256 v0 = _mm256_loadu_ps(x0 + i), v1 = _mm256_loadu_ps(x1 + i), wv;
+#define SQ_MM_STEP(j, ra, rb)                                                                           \
+    wv = _mm256_load_ps(p + (j) * MM_KC + i);                                                            \
+    __asm__("" : "+x"(wv)); /* one load feeding both FMAs, not folded into each */                     \
+    ra = _mm256_fmadd_ps(v0, wv, ra);                                                                   \
+    rb = _mm256_fmadd_ps(v1, wv, rb);
+                    SQ_MM_STEP(0, a0, a6)
+                    SQ_MM_STEP(1, a1, a7)
+                    SQ_MM_STEP(2, a2, a8)
+                    SQ_MM_STEP(3, a3, a9)
+                    SQ_MM_STEP(4, a4, a10)
+                    SQ_MM_STEP(5, a5, a11)
+#undef SQ_MM_STEP
+                }
+                A[0] = a0, A[1] = a1, A[2] = a2, A[3] = a3, A[4] = a4, A[5] = a5;
+                A[6] = a6, A[7] = a7, A[8] = a8, A[9] = a9, A[10] = a10, A[11] = a11;
+            }
+        }
+    }
+    for (int b = 0; b < ngrp; b++)
+        for (int g = 0; g < nrg; g++)
+            for (int rr = 0; rr < 2 && 2 * g + rr < nr; rr++) {
+                int r = 2 * g + rr;
+                const float *xr = x + (size_t)r * in;
+                for (int j = 0; j < MM_NO && o0 + MM_NO * b + j < out; j++) {
+                    int o = o0 + MM_NO * b + j;
+                    float s = full ? sq__hsum256(sc->acc[b][g][rr * MM_NO + j]) : sq__hsum256(_mm256_setzero_ps());
+                    y[(size_t)r * out + o] = tail_dot(s, xr, w + (size_t)o * in, full, in) + (bias ? bias[o] : 0);
+                }
+            }
+}
+
+size_t sq_mm_avx2_scratch_bytes(void) { return sizeof(gemm_scratch); }
+
+void sq_mm_avx2_gemm(const sq_mm_job *j, int n, const float *x, int rows, int in, void *scratch, int n_scratch) {
+    int per = MM_NO * MM_SB;
+    int64_t nu = total_units(j, n, per);
+    for (int r0 = 0; r0 < rows; r0 += MM_RB) {
+        int nr = SQ_MIN(MM_RB, rows - r0);
+        const float *xb = x + (size_t)r0 * in;
+#pragma omp parallel if (job_macs(j, n, nr, in) > (1 << 20))
+        {
+            int t = omp_get_thread_num(), nt = omp_get_num_threads();
+            gemm_scratch *own = NULL, *sc = scratch && t < n_scratch ? (gemm_scratch *)scratch + t : NULL;
+            if (!sc) sc = own = sq_malloc_aligned(sizeof *sc);
+            int64_t u0 = nu * t / nt, u1 = nu * (t + 1) / nt, base = 0;
+            for (int k = 0; k < n; k++) {
+                int o0, o1;
+                if (unit_share(j, k, per, base, u0, u1, &o0, &o1)) {
+                    float *yb = j[k].y + (size_t)r0 * j[k].out;
+                    if (sc)
+                        for (int sl = o0 / per; sl * per < o1; sl++)
+                            gemm_slice(sc, yb, xb, nr, j[k].w, in, j[k].out, j[k].bias, sl);
+                    else /* no scratch: the GEMV keeps the same order, only slower */
+                        gemv_range(yb, xb, nr, j[k].w, in, j[k].out, j[k].bias, o0, o1);
+                }
+                base += (j[k].out + per - 1) / per;
+            }
+            free(own);
+        }
+    }
+}
+
+#endif

@@ -1,0 +1,31 @@
+/* Internal: the BF16-weight kernels for AVX2+FMA CPUs without AVX512-BF16 (matmul_avx2.c).
+ * Both give bit-identical rows (see the order described there). The GEMM takes one scratch
+ * area per OpenMP thread (sq_mm_avx2_scratch_bytes each, 32-byte aligned) from the caller's
+ * matmul context, or allocates its own when scratch is NULL. */
+#ifndef SQ_KERNELS_MATMUL_AVX2_H
+#define SQ_KERNELS_MATMUL_AVX2_H
+
+#include <stdint.h>
+
+#include "scalequest/kernels.h"
+
+#if !defined(__AVX512BF16__) && defined(__AVX2__) && defined(__FMA__)
+#define SQ_HAVE_MM_AVX2 1
+/* One matrix of a list sharing the input x: y[rows, out] = x[rows, in] @ W^T + bias, W bf16
+ * [out, in], bias NULL or out floats. A list runs in one parallel region, its outputs split
+ * evenly between the threads. */
+typedef struct sq_mm_job {
+    float *y;
+    const uint16_t *w;
+    const float *bias;
+    int out;
+} sq_mm_job;
+
+size_t sq_mm_avx2_scratch_bytes(void);
+/* rows 1-3 */
+void sq_mm_avx2_gemv(const sq_mm_job *j, int n, const float *x, int rows, int in);
+/* Any rows (meant for 4+). scratch: n_scratch areas, or NULL. */
+void sq_mm_avx2_gemm(const sq_mm_job *j, int n, const float *x, int rows, int in, void *scratch, int n_scratch);
+#endif
+
+#endif
