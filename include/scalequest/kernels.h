@@ -86,6 +86,13 @@ int sq_matmul(sq_matmul_ctx *c, float *y, const float *x, int rows, const sq_vie
  * weights on AVX2 CPUs all n run in one parallel region (one fork/join instead of n). */
 int sq_matmul_n(sq_matmul_ctx *c, int n, float *const y[], const float *x, int rows, const sq_view *const w[],
                 const float *const bias[], sq_err *e);
+/* For a caller's own parallel region (the batch-1 decode runs one per step): outputs
+ * [o0, o1) of y[rows, out] = x @ W^T + bias, computed by the calling thread alone with the
+ * same per-output order as sq_matmul's small-batch path (so the rows are bit-identical to
+ * it). Meant for 1-3 rows; sq_matmul_part_ok says whether a weight can go this way (F32, or
+ * BF16 where no bf16 copy of x is needed). */
+int sq_matmul_part_ok(const sq_view *w);
+void sq_matmul_part(float *y, const float *x, int rows, const sq_view *w, const float *bias, int o0, int o1);
 /* The plain kernels. w is [out, in]; bias may be NULL. sq_matmul_bf16 needs xb (x rounded
  * to bf16, rows*in values) when sq_matmul_bf16_needs_xb() is 1, and ignores it otherwise. */
 void sq_matmul_f32(float *y, const float *x, int rows, const float *w, int in, int out, const float *bias);

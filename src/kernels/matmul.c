@@ -225,3 +225,40 @@ int sq_matmul_n(sq_matmul_ctx *c, int n, float *const y[], const float *x, int r
     }
     return 0;
 }
+
+/* ---- one thread's share, inside the caller's parallel region ----------------------------- */
+
+int sq_matmul_part_ok(const sq_view *w) {
+    if (w->ndim != 2) return 0;
+    if (w->dtype == SQ_F32) return 1;
+    return w->dtype == SQ_BF16 && !SQ_BF16_NEEDS_XB;
+}
+
+void sq_matmul_part(float *y, const float *x, int rows, const sq_view *w, const float *bias, int o0, int o1) {
+    int out = (int)w->shape[0], in = (int)w->shape[1];
+    o1 = SQ_MIN(o1, out);
+#if defined(SQ_HAVE_MM_AVX2)
+    if (w->dtype == SQ_BF16) {
+        sq_mm_avx2_gemv_part(y, x, rows, (const uint16_t *)w->data, in, out, bias, o0, o1);
+        return;
+    }
+#endif
+    /* The blocks of four of the whole-matrix kernels above, started at o0: each output is
+     * the same dot product (the same order) whichever block holds it. */
+    for (int o = o0; o < o1; o += 4) {
+        for (int r = 0; r < rows; r++) {
+            float d[4];
+            const float *xr = x + (size_t)r * in;
+            if (w->dtype == SQ_F32) {
+                const float *wr[4];
+                for (int k = 0; k < 4; k++) wr[k] = (const float *)w->data + (size_t)SQ_MIN(o + k, out - 1) * in;
+                dot4_f32(xr, wr, in, d);
+            } else {
+                const uint16_t *wr[4];
+                for (int k = 0; k < 4; k++) wr[k] = (const uint16_t *)w->data + (size_t)SQ_MIN(o + k, out - 1) * in;
+                dot4_bf16(xr, NULL, wr, in, d);
+            }
+            for (int k = 0; k < 4 && o + k < o1; k++) y[(size_t)r * out + o + k] = d[k] + (bias ? bias[o + k] : 0);
+        }
+    }
+}

@@ -41,7 +41,8 @@ static inline float tail_dot(float s, const float *x, const uint16_t *w, int fro
 
 /* ---- GEMV: 1-3 rows ------------------------------------------------------------------- */
 
-/* Outputs [o0, o1) (o0 a multiple of 4) of nr rows. */
+/* Outputs [o0, o1) of nr rows (blocks of four from o0; a block past o1 repeats a row and
+ * drops its results). */
 static void gemv_range(float *y, const float *x, int nr, const uint16_t *w, int in, int out, const float *bias, int o0,
                        int o1) {
     size_t rb = (size_t)in * 2;
@@ -71,7 +72,7 @@ static void gemv_range(float *y, const float *x, int nr, const uint16_t *w, int 
                 a3 = _mm256_fmadd_ps(xv, sq__load_bf16x8(wr[3] + i), a3);
             }
             float s[4] = {sq__hsum256(a0), sq__hsum256(a1), sq__hsum256(a2), sq__hsum256(a3)};
-            for (int k = 0; k < 4 && o + k < out; k++)
+            for (int k = 0; k < 4 && o + k < o1; k++)
                 y[(size_t)r * out + o + k] = tail_dot(s[k], xr, wr[k], full, in) + (bias ? bias[o + k] : 0);
         }
     }
@@ -98,6 +99,11 @@ static int64_t job_macs(const sq_mm_job *j, int n, int rows, int in) {
     int64_t t = 0;
     for (int k = 0; k < n; k++) t += (int64_t)rows * in * j[k].out;
     return t;
+}
+
+void sq_mm_avx2_gemv_part(float *y, const float *x, int rows, const uint16_t *w, int in, int out, const float *bias,
+                          int o0, int o1) {
+    if (o0 < o1) gemv_range(y, x, rows, w, in, out, bias, o0, o1);
 }
 
 void sq_mm_avx2_gemv(const sq_mm_job *j, int n, const float *x, int rows, int in) {

@@ -24,6 +24,9 @@ typedef struct sq_mm_job {
 size_t sq_mm_avx2_scratch_bytes(void);
 /* rows 1-3 */
 void sq_mm_avx2_gemv(const sq_mm_job *j, int n, const float *x, int rows, int in);
+/* Outputs [o0, o1) of y[rows, out] on the calling thread alone (any rows; the GEMV's order). */
+void sq_mm_avx2_gemv_part(float *y, const float *x, int rows, const uint16_t *w, int in, int out, const float *bias,
+                          int o0, int o1);
 /* Any rows (meant for 4+). scratch: n_scratch areas, or NULL. */
 void sq_mm_avx2_gemm(const sq_mm_job *j, int n, const float *x, int rows, int in, void *scratch, int n_scratch);
 #endif

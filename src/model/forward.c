@@ -6,15 +6,22 @@
 
 #include "scalequest/model.h"
 
+/* Steps of up to this many tokens (batch-1..3 decode) run as one parallel region. */
+enum { SMALL_STEP = 3 };
+
 struct sq_fwd {
     int max_tokens, max_out, max_ctx, n_threads;
+    int small; /* every matmul can run as thread shares (forward_small) */
     float *x, *xb, *q, *k, *v, *att, *tmp, *hb, *hb2, *cosv, *sinv, *xo, *scores;
+    float *xp, *xbp; /* per thread: the small-step path's own residual and normed rows */
     sq_matmul_ctx *mm;
 };
 
+static int small_ok(const sq_model *m);
+
 void sq_fwd_free(sq_fwd *f) {
     if (!f) return;
-    float *bufs[] = {f->x, f->xb, f->q, f->k, f->v, f->att, f->tmp, f->hb, f->hb2, f->cosv, f->sinv, f->xo, f->scores};
+    float *bufs[] = {f->x, f->xb, f->q, f->k, f->v, f->att, f->tmp, f->hb, f->hb2, f->cosv, f->sinv, f->xo, f->scores, f->xp, f->xbp};
     for (size_t i = 0; i < SQ_ARRAY_LEN(bufs); i++) free(bufs[i]);
     sq_matmul_ctx_free(f->mm);
     free(f);
@@ -31,6 +38,7 @@ int sq_fwd_new(sq_fwd **out, const sq_model *m, int max_tokens, int max_out, int
     f->max_out = max_out;
     f->max_ctx = max_ctx;
     f->n_threads = omp_get_max_threads();
+    f->small = small_ok(m);
     size_t T = (size_t)max_tokens, qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
     size_t wide = SQ_MAX(SQ_MAX((size_t)c->dim, qd), (size_t)c->ffn_dim);
     f->x = sq_malloc_aligned(T * c->dim * 4);
@@ -46,8 +54,11 @@ int sq_fwd_new(sq_fwd **out, const sq_model *m, int max_tokens, int max_out, int
     f->sinv = sq_malloc_aligned(T * c->head_dim / 2 * 4);
     f->xo = sq_malloc_aligned((size_t)max_out * c->dim * 4);
     f->scores = sq_malloc_aligned((size_t)f->n_threads * max_ctx * 4);
+    size_t own = (size_t)f->n_threads * SMALL_STEP * c->dim * 4;
+    f->xp = sq_malloc_aligned(own);
+    f->xbp = sq_malloc_aligned(own);
     int rc = 0;
-    if (!f->x || !f->xb || !f->q || !f->k || !f->v || !f->att || !f->tmp || !f->hb || !f->hb2 || !f->cosv || !f->sinv ||
+    if (!f->xp || !f->xbp || !f->x || !f->xb || !f->q || !f->k || !f->v || !f->att || !f->tmp || !f->hb || !f->hb2 || !f->cosv || !f->sinv ||
         !f->xo || !f->scores)
         rc = sq_fail(e, SQ_ENOMEM, "forward scratch: out of memory for %d tokens", max_tokens);
     if (!rc) rc = sq_matmul_ctx_new(&f->mm, e);
@@ -61,6 +72,111 @@ int sq_fwd_new(sq_fwd **out, const sq_model *m, int max_tokens, int max_out, int
 
 static inline size_t slot_of(const int32_t *blocks, int pos, int bs) {
     return (size_t)blocks[pos / bs] * bs + pos % bs;
+}
+
+static int small_ok(const sq_model *m) {
+    if (m->cfg.n_kv_heads <= 0 || m->cfg.n_heads % m->cfg.n_kv_heads) return 0;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        const sq_layer *L = &m->layers[l];
+        const sq_view *w[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < SQ_ARRAY_LEN(w); i++)
+            if (!sq_matmul_part_ok(w[i])) return 0;
+    }
+    return sq_matmul_part_ok(&m->lm_head);
+}
+
+/* Thread t's equal share of `out` outputs, in blocks of four. */
+static void share(int out, int t, int nt, int *o0, int *o1) {
+    int64_t nb = (out + 3) / 4;
+    *o0 = (int)(nb * t / nt) * 4;
+    *o1 = SQ_MIN((int)(nb * (t + 1) / nt) * 4, out);
+}
+
+/* A step of 1-3 tokens (decode) as one parallel region: the weights stream in ~5 ms per
+ * layer on this kind of model at batch 1, so a fork/join per matmul and single-threaded
+ * norms and attention cost a noticeable share. Here the threads meet at four barriers per
+ * layer and nothing else: each keeps its own copy of the residual rows (the norms and adds
+ * are repeated on every thread, bit-identically), each owns whole KV-head groups (computes
+ * their q/k/v rows, rotates them, writes them to the cache and attends with them, so no
+ * other thread ever reads what it wrote there), and each computes gate and up over the same
+ * output range so it can apply SwiGLU to its range alone. Every output is the same dot
+ * product, in the same order, as on the many-thread path. */
+static void forward_small(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batch *b, float *logits) {
+    const sq_model_config *c = &m->cfg;
+    int T = b->n_tokens, dim = c->dim, hd = c->head_dim, half = hd / 2, bs = kv->block_size, ffn = c->ffn_dim;
+    int qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, G = c->n_kv_heads, per_g = c->n_heads / G;
+    sq_attn_args aa = {.block_size = bs, .kv_stride = kvd, .n_heads = c->n_heads, .n_kv_heads = G, .head_dim = hd};
+#pragma omp parallel num_threads(f->n_threads)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads(), o0, o1;
+        float *x = f->xp + (size_t)t * SMALL_STEP * dim, *xb = f->xbp + (size_t)t * SMALL_STEP * dim;
+        float *scores = f->scores + (size_t)t * f->max_ctx;
+        memcpy(x, f->x, (size_t)T * dim * 4);
+        /* With groups that do not split evenly (fewer KV heads than threads), q/k/v are
+         * split by rows instead and one barrier more is needed. */
+        int g0 = G * t / nt, g1 = G * (t + 1) / nt, own = G % nt == 0;
+        for (int l = 0; l < c->n_layers; l++) {
+            const sq_layer *L = &m->layers[l];
+            sq_rmsnorm(xb, x, L->attn_norm.data, T, dim, c->norm_eps);
+            if (own) {
+                sq_matmul_part(f->q, xb, T, &L->wq, L->bq.data, g0 * per_g * hd, g1 * per_g * hd);
+                sq_matmul_part(f->k, xb, T, &L->wk, L->bk.data, g0 * hd, g1 * hd);
+                sq_matmul_part(f->v, xb, T, &L->wv, L->bv.data, g0 * hd, g1 * hd);
+            } else {
+                share(qd, t, nt, &o0, &o1);
+                sq_matmul_part(f->q, xb, T, &L->wq, L->bq.data, o0, o1);
+                share(kvd, t, nt, &o0, &o1);
+                sq_matmul_part(f->k, xb, T, &L->wk, L->bk.data, o0, o1);
+                sq_matmul_part(f->v, xb, T, &L->wv, L->bv.data, o0, o1);
+#pragma omp barrier
+            }
+            sq_attn_args a = aa;
+            a.k_base = kv->k[l];
+            a.v_base = kv->v[l];
+            for (int tt = 0; tt < T; tt++) {
+                const float *cs = f->cosv + (size_t)tt * half, *sn = f->sinv + (size_t)tt * half;
+                size_t s = slot_of(b->blocks[tt], b->pos[tt], bs);
+                for (int g = g0; g < g1; g++) {
+                    float *kh = f->k + (size_t)tt * kvd + (size_t)g * hd;
+                    sq_rope_apply(&m->rope, kh, 1, cs, sn);
+                    memcpy(kv->k[l] + s * kvd + (size_t)g * hd, kh, (size_t)hd * 4);
+                    memcpy(kv->v[l] + s * kvd + (size_t)g * hd, f->v + (size_t)tt * kvd + (size_t)g * hd, (size_t)hd * 4);
+                    sq_rope_apply(&m->rope, f->q + (size_t)tt * qd + (size_t)g * per_g * hd, per_g, cs, sn);
+                }
+            }
+            /* Tokens of one sequence in this step read each other's cache rows; those of
+             * this thread's heads were all written just above, by this thread. */
+            for (int tt = 0; tt < T; tt++) {
+                int p = b->pos[tt];
+                int start = c->sliding_window > 0 && p + 1 > c->sliding_window ? p + 1 - c->sliding_window : 0;
+                a.blocks = b->blocks[tt];
+                for (int h = g0 * per_g; h < g1 * per_g; h++)
+                    sq_attention_head(&a, f->q + (size_t)tt * qd, h, start, p + 1, scores, f->att + (size_t)tt * qd);
+            }
+#pragma omp barrier
+            share(dim, t, nt, &o0, &o1);
+            sq_matmul_part(f->tmp, f->att, T, &L->wo, NULL, o0, o1);
+#pragma omp barrier
+            sq_add(x, f->tmp, (size_t)T * dim);
+            sq_rmsnorm(xb, x, L->ffn_norm.data, T, dim, c->norm_eps);
+            share(ffn, t, nt, &o0, &o1);
+            sq_matmul_part(f->hb, xb, T, &L->w_gate, NULL, o0, o1);
+            sq_matmul_part(f->hb2, xb, T, &L->w_up, NULL, o0, o1);
+            for (int tt = 0; tt < T; tt++)
+                sq_swiglu(f->hb + (size_t)tt * ffn + o0, f->hb2 + (size_t)tt * ffn + o0, (size_t)(o1 - o0));
+#pragma omp barrier
+            share(dim, t, nt, &o0, &o1);
+            sq_matmul_part(f->tmp, f->hb, T, &L->w_down, NULL, o0, o1);
+#pragma omp barrier
+            sq_add(x, f->tmp, (size_t)T * dim);
+        }
+        if (b->n_out > 0) {
+            for (int o = 0; o < b->n_out; o++)
+                sq_rmsnorm(xb + (size_t)o * dim, x + (size_t)b->out_rows[o] * dim, m->out_norm.data, 1, dim, c->norm_eps);
+            share((int)m->lm_head.shape[0], t, nt, &o0, &o1);
+            sq_matmul_part(logits, xb, b->n_out, &m->lm_head, NULL, o0, o1);
+        }
+    }
 }
 
 int sq_model_forward(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batch *b, float *logits, sq_err *e) {
@@ -81,6 +197,10 @@ int sq_model_forward(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batc
     for (int o = 0; o < b->n_out; o++)
         if (b->out_rows[o] < 0 || b->out_rows[o] >= T)
             return sq_fail(e, SQ_EINVAL, "forward: output row %d outside the step", b->out_rows[o]);
+    if (f->small && f->n_threads > 1 && T <= SMALL_STEP && b->n_out <= SMALL_STEP) {
+        forward_small(m, f, kv, b, logits);
+        return 0;
+    }
     int64_t attn_flops = 0; /* small steps stay on one thread: a fork/join costs more */
     for (int t = 0; t < T; t++) attn_flops += (int64_t)(b->pos[t] + 1) * c->n_heads * hd * 4;
     sq_attn_args aa = {.block_size = bs, .kv_stride = kvd, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
