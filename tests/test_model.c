@@ -1,5 +1,7 @@
 /* model: loading HF and GGUF forms, and the forward pass against stories260K's reference. */
+#include <omp.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "scalequest/model.h"
 #include "scalequest/safetensors.h"
@@ -105,6 +107,47 @@ SQ_TEST(prefill_equals_token_by_token) {
     free(one);
     sq_fwd_free(f);
     sq_kv_pool_free(&kv);
+    sq_model_close(m);
+}
+
+/* Steps of 1-3 tokens run as one parallel region with per-thread shares; on 2 threads each
+ * owns two of the four KV heads, on 3 the heads do not split evenly and q/k/v are split by
+ * rows. Either way the logits are bit-identical to a whole-prompt step (the many-thread
+ * path), whether the prompt comes as steps of three tokens or one. */
+SQ_TEST(small_steps_equal_whole_prompt_exactly) {
+    const char *path = sq_test_asset("models/stories260K.gguf");
+    if (!path) SKIP("../shared/assets/models not present");
+    int saved = omp_get_max_threads();
+    sq_err e;
+    sq_model *m;
+    REQUIRE(sq_model_open(&m, path, &e) == 0);
+    int32_t toks[10] = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376}, pos[10], ba[4] = {0, 1, 2}, bb[4] = {3, 4, 5};
+    const int32_t *bt[10], *btb[10];
+    int32_t rows[10];
+    for (int i = 0; i < 10; i++) pos[i] = i, bt[i] = ba, btb[i] = bb, rows[i] = i;
+    float *all = malloc(10 * 512 * 4), *part = malloc(10 * 512 * 4);
+    for (int nt = 2; nt <= 3; nt++) {
+        omp_set_num_threads(nt);
+        sq_kv_pool kv;
+        REQUIRE(sq_kv_pool_init(&kv, m, 8, 4, &e) == 0);
+        sq_fwd *f;
+        REQUIRE(sq_fwd_new(&f, m, 16, 16, 32, &e) == 0);
+        sq_batch b = {10, toks, pos, bt, 10, rows};
+        REQUIRE(sq_model_forward(m, f, &kv, &b, all, &e) == 0);
+        for (int step = 1; step <= 3; step += 2) {
+            for (int i = 0; i < 10; i += step) {
+                int n = SQ_MIN(step, 10 - i);
+                sq_batch s = {n, &toks[i], &pos[i], &btb[i], n, rows};
+                REQUIRE(sq_model_forward(m, f, &kv, &s, part + (size_t)i * 512, &e) == 0);
+            }
+            CHECKF(memcmp(all, part, 10 * 512 * 4) == 0, "%d threads, steps of %d: logits differ", nt, step);
+        }
+        sq_fwd_free(f);
+        sq_kv_pool_free(&kv);
+    }
+    omp_set_num_threads(saved);
+    free(all);
+    free(part);
     sq_model_close(m);
 }
 
