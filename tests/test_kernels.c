@@ -153,32 +153,38 @@ SQ_TEST(rope_layouts_agree_and_scaling) {
     CHECK(sq_rope_init(&lin, 7, 10000, 0, 1, 0, 0, 2048, 0) == SQ_ERANGE);
 }
 
+/* Head sizes 8 and 72 (a 64-wide register block plus a tail of 8); 10 positions (the dot
+ * products go four at a time, then a tail). */
 SQ_TEST(paged_attention_matches_naive) {
-    enum { H = 4, KVH = 2, D = 8, BS = 3, NPOS = 10 };
+    enum { H = 4, KVH = 2, DMAX = 72, BS = 3, NPOS = 10 };
     int32_t blocks[4] = {2, 0, 3, 1};
-    float kpool[4 * BS * KVH * D], vpool[4 * BS * KVH * D], q[H * D], out[H * D], scratch[NPOS];
-    fill(kpool, SQ_ARRAY_LEN(kpool), 11);
-    fill(vpool, SQ_ARRAY_LEN(vpool), 12);
-    fill(q, SQ_ARRAY_LEN(q), 13);
-    sq_attn_args a = {kpool, vpool, blocks, BS, KVH * D, H, KVH, D};
-    for (int start = 0; start <= 4; start += 4)
-        for (int h = 0; h < H; h++) {
-            sq_attention_head(&a, q, h, start, NPOS, scratch, out);
-            int kh = h / (H / KVH);
-            double sc[NPOS], mx = -1e30, z = 0;
-            for (int p = start; p < NPOS; p++) {
-                const float *k = kpool + ((size_t)blocks[p / BS] * BS + p % BS) * KVH * D + kh * D;
-                sc[p] = 0;
-                for (int i = 0; i < D; i++) sc[p] += (double)q[h * D + i] * k[i];
-                sc[p] /= sqrt(D);
-                mx = sc[p] > mx ? sc[p] : mx;
+    static float kpool[4 * BS * KVH * DMAX], vpool[4 * BS * KVH * DMAX], q[H * DMAX], out[H * DMAX];
+    float scratch[NPOS];
+    for (int D = 8; D <= DMAX; D += DMAX - 8) {
+        fill(kpool, SQ_ARRAY_LEN(kpool), 11);
+        fill(vpool, SQ_ARRAY_LEN(vpool), 12);
+        fill(q, SQ_ARRAY_LEN(q), 13);
+        sq_attn_args a = {kpool, vpool, blocks, BS, KVH * D, H, KVH, D};
+        for (int start = 0; start <= 4; start += 4)
+            for (int h = 0; h < H; h++) {
+                sq_attention_head(&a, q, h, start, NPOS, scratch, out);
+                int kh = h / (H / KVH);
+                double sc[NPOS], mx = -1e30, z = 0;
+                for (int p = start; p < NPOS; p++) {
+                    const float *k = kpool + ((size_t)blocks[p / BS] * BS + p % BS) * KVH * D + kh * D;
+                    sc[p] = 0;
+                    for (int i = 0; i < D; i++) sc[p] += (double)q[h * D + i] * k[i];
+                    sc[p] /= sqrt(D);
+                    mx = sc[p] > mx ? sc[p] : mx;
+                }
+                for (int p = start; p < NPOS; p++) z += exp(sc[p] - mx);
+                for (int i = 0; i < D; i++) {
+                    double o = 0;
+                    for (int p = start; p < NPOS; p++)
+                        o += exp(sc[p] - mx) / z * vpool[((size_t)blocks[p / BS] * BS + p % BS) * KVH * D + kh * D + i];
+                    CHECKF(fabs(out[h * D + i] - o) <= 1e-5, "D %d head %d start %d out[%d] %g, expected %g", D, h,
+                           start, i, out[h * D + i], o);
+                }
             }
-            for (int p = start; p < NPOS; p++) z += exp(sc[p] - mx);
-            for (int i = 0; i < D; i++) {
-                double o = 0;
-                for (int p = start; p < NPOS; p++)
-                    o += exp(sc[p] - mx) / z * vpool[((size_t)blocks[p / BS] * BS + p % BS) * KVH * D + kh * D + i];
-                CHECK_NEAR(out[h * D + i], o, 1e-5);
-            }
-        }
+    }
 }
