@@ -9,11 +9,12 @@ void sq_rope_backward(float *d, const int32_t *pos, const float *cos_t, const fl
     for (int i = 0; i < N; i++) {
         const float *c = cos_t + (size_t)pos[i] * half, *s = sin_t + (size_t)pos[i] * half;
         for (int h = 0; h < nh; h++) {
-            float *v = d + ((size_t)i * nh + h) * hd;
+            float *v0 = d + ((size_t)i * nh + h) * hd, *v1 = v0 + half;
+#pragma omp simd
             for (int t = 0; t < half; t++) {
-                float a = v[t], b = v[t + half];
-                v[t] = a * c[t] + b * s[t];
-                v[t + half] = b * c[t] - a * s[t];
+                float a = v0[t], b = v1[t];
+                v0[t] = a * c[t] + b * s[t];
+                v1[t] = b * c[t] - a * s[t];
             }
         }
     }

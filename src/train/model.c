@@ -131,6 +131,7 @@ oom:
 }
 
 void sq_tm_free(sq_tmodel *m) {
+    sq_tp_report();
     if (m->acts) sq_tm_acts_free(m->acts);
     free(m->acts);
     free(m->tensors);
@@ -188,8 +189,9 @@ int sq_tm_acts_reserve(sq_tmodel *m, int B, int T, sq_err *e) {
            F = c->ffn_dim, V = c->vocab_size, H = c->n_heads;
     size_t n = N;
     size_t per_layer = n * C * 4 + n * 2 + n * qd * 2 + n * kd * 2 + (size_t)B * H * T * T + n * F * 3;
-    size_t total = per_layer * c->n_layers + n * C * 2 + n + n * V + n;
-    size_t scratch = n * C * 3 + n * qd * 2 + n * kd * 2 + n * F * 3;
+    size_t total = per_layer * c->n_layers + n * C * 2 + n + n * V + n + n;
+    size_t attscr = (size_t)B * c->n_kv_heads * sq_tk_att_block(T) * T;
+    size_t scratch = n * C * 3 + n * qd * 2 + n * kd * 2 + n * F * 3 + attscr;
     total += scratch;
     /* Round every piece up to 16 floats: generous slack. */
     total += 64 * (size_t)(30 * c->n_layers + 30);
@@ -226,6 +228,7 @@ int sq_tm_acts_reserve(sq_tmodel *m, int B, int T, sq_err *e) {
     TAKE(a->rstdf, n);
     TAKE(a->hidden, n * C);
     TAKE(a->probs, n * V);
+    TAKE(a->pinv, n);
     TAKE(a->logp, n);
     TAKE(a->dx, n * C);
     TAKE(a->dln, n * C);
@@ -237,6 +240,7 @@ int sq_tm_acts_reserve(sq_tmodel *m, int B, int T, sq_err *e) {
     TAKE(a->dg, n * F);
     TAKE(a->du, n * F);
     TAKE(a->dh, n * F);
+    TAKE(a->attscr, attscr);
 #undef TAKE
     a->N_cap = N;
     a->T_cap = T;
