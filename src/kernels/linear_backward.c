@@ -1,12 +1,13 @@
-/* Linear backward: y = x W^T + b, x [N, in], W [out, in]. GEMMs through sq_tgemm. */
+/* Linear backward: y = x W^T + b, x [N, in], W [out, in], dy rows ldy apart. GEMMs through
+ * sq_tgemm. */
 #include <omp.h>
 
 #include "scalequest/train.h"
 
-void sq_linear_backward(float *dx, float *dW, float *db, const float *dy, const float *x,
+void sq_linear_backward(float *dx, float *dW, float *db, const float *dy, int ldy, const float *x,
                         const float *W, int N, int in, int out, int accumulate_dx) {
-    if (dx) sq_tgemm(0, 0, N, in, out, 1.0f, dy, out, W, in, accumulate_dx ? 1.0f : 0.0f, dx, in);
-    sq_tgemm(1, 0, out, in, N, 1.0f, dy, out, x, in, 1.0f, dW, in);
+    if (dx) sq_tgemm(0, 0, N, in, out, 1.0f, dy, ldy, W, in, accumulate_dx ? 1.0f : 0.0f, dx, in);
+    sq_tgemm(1, 0, out, in, N, 1.0f, dy, ldy, x, in, 1.0f, dW, in);
     if (db) {
         /* Column sums: each thread owns a slice of columns and walks the rows in order. */
 #pragma omp parallel if ((size_t)N * out > SQ_PAR_MIN)
@@ -17,7 +18,7 @@ void sq_linear_backward(float *dx, float *dW, float *db, const float *dy, const 
                 float acc[j1 - j0];
                 for (int j = 0; j < j1 - j0; j++) acc[j] = 0;
                 for (int i = 0; i < N; i++) {
-                    const float *d = dy + (size_t)i * out + j0;
+                    const float *d = dy + (size_t)i * ldy + j0;
 #pragma omp simd
                     for (int j = 0; j < j1 - j0; j++) acc[j] += d[j];
                 }

@@ -20,12 +20,12 @@ void sq_tk_rmsnorm(float *out, float *rstd, const float *x, const float *w, int 
     }
 }
 
-void sq_tk_linear(float *out, const float *x, const float *W, const float *b, int N, int in, int out_dim) {
-    sq_tgemm(0, 1, N, out_dim, in, 1.0f, x, in, W, in, 0.0f, out, out_dim);
+void sq_tk_linear(float *out, int ldo, const float *x, const float *W, const float *b, int N, int in, int out_dim) {
+    sq_tgemm(0, 1, N, out_dim, in, 1.0f, x, in, W, in, 0.0f, out, ldo);
     if (b) {
 #pragma omp parallel for schedule(static) if ((size_t)N * out_dim > SQ_PAR_MIN)
         for (int i = 0; i < N; i++) {
-            float *o = out + (size_t)i * out_dim;
+            float *o = out + (size_t)i * ldo;
 #pragma omp simd
             for (int j = 0; j < out_dim; j++) o[j] += b[j];
         }
@@ -38,13 +38,13 @@ void sq_tk_linear_residual(float *out, const float *res, const float *x, const f
     sq_tgemm(0, 1, N, out_dim, in, 1.0f, x, in, W, in, 1.0f, out, out_dim);
 }
 
-void sq_tk_rope(float *x, const int32_t *pos, const float *cos_t, const float *sin_t, int N, int nh, int hd) {
+void sq_tk_rope(float *x, int ld, const int32_t *pos, const float *cos_t, const float *sin_t, int N, int nh, int hd) {
     int half = hd / 2;
 #pragma omp parallel for schedule(static) if ((size_t)N * nh * hd > SQ_PAR_MIN)
     for (int i = 0; i < N; i++) {
         const float *c = cos_t + (size_t)pos[i] * half, *s = sin_t + (size_t)pos[i] * half;
         for (int h = 0; h < nh; h++) {
-            float *v0 = x + ((size_t)i * nh + h) * hd, *v1 = v0 + half;
+            float *v0 = x + (size_t)i * ld + (size_t)h * hd, *v1 = v0 + half;
 #pragma omp simd
             for (int d = 0; d < half; d++) {
                 float a = v0[d], b = v1[d];
@@ -69,25 +69,25 @@ int sq_tk_att_block_start(const int32_t *seg, int r0, int r1) {
 
 int sq_tk_att_block(int T) { return T < ATT_BLOCK ? T : ATT_BLOCK; }
 
-void sq_tk_attention(float *out, float *att, const float *q, const float *k, const float *v,
+void sq_tk_attention(float *out, float *att, const float *q, const float *k, const float *v, int ld,
                      const int32_t *seg_start, int B, int T, int H, int KV, int hd) {
-    int qd = H * hd, kd = KV * hd, group = H / KV, TB = sq_tk_att_block(T);
+    int qd = H * hd, group = H / KV, TB = sq_tk_att_block(T);
     float scale = 1.0f / sqrtf((float)hd);
     sq_tgemm_single_threaded();
 #pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * T * T * H * hd > 4 * SQ_PAR_MIN)
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
             int kh = h / group;
-            const float *qh = q + (size_t)b * T * qd + (size_t)h * hd;
-            const float *kb = k + (size_t)b * T * kd + (size_t)kh * hd;
-            const float *vb = v + (size_t)b * T * kd + (size_t)kh * hd;
+            const float *qh = q + (size_t)b * T * ld + (size_t)h * hd;
+            const float *kb = k + (size_t)b * T * ld + (size_t)kh * hd;
+            const float *vb = v + (size_t)b * T * ld + (size_t)kh * hd;
             float *P = att + ((size_t)b * H + h) * T * T;
             float *o = out + (size_t)b * T * qd + (size_t)h * hd;
             const int32_t *seg = seg_start + (size_t)b * T;
             for (int r0 = 0; r0 < T; r0 += TB) {
                 int r1 = r0 + TB < T ? r0 + TB : T, c0 = sq_tk_att_block_start(seg, r0, r1);
                 /* S = scale * Q K^T over the block's columns, then a masked softmax per row. */
-                sq_tgemm(0, 1, r1 - r0, r1 - c0, hd, scale, qh + (size_t)r0 * qd, qd, kb + (size_t)c0 * kd, kd,
+                sq_tgemm(0, 1, r1 - r0, r1 - c0, hd, scale, qh + (size_t)r0 * ld, ld, kb + (size_t)c0 * ld, ld,
                          0.0f, P + (size_t)r0 * T + c0, T);
                 for (int i = r0; i < r1; i++) {
                     float *p = P + (size_t)i * T;
@@ -101,29 +101,25 @@ void sq_tk_attention(float *out, float *att, const float *q, const float *k, con
                     memset(p + c0, 0, (size_t)(s - c0) * sizeof(float));
                     memset(p + i + 1, 0, (size_t)(r1 - i - 1) * sizeof(float));
                 }
-                sq_tgemm(0, 0, r1 - r0, hd, r1 - c0, 1.0f, P + (size_t)r0 * T + c0, T, vb + (size_t)c0 * kd, kd, 0.0f,
+                sq_tgemm(0, 0, r1 - r0, hd, r1 - c0, 1.0f, P + (size_t)r0 * T + c0, T, vb + (size_t)c0 * ld, ld, 0.0f,
                          o + (size_t)r0 * qd, qd);
             }
         }
 }
 
-void sq_tk_swiglu(float *h, const float *g, const float *u, size_t n) {
-#pragma omp parallel if (n > SQ_PAR_MIN)
-    {
-        /* Split in 64-element chunks so the vector and scalar paths fall the same way
-         * whatever the thread count. */
-        size_t chunks = (n + 63) / 64;
-#pragma omp for schedule(static)
-        for (size_t c = 0; c < chunks; c++) {
-            size_t i = c * 64, end = i + 64 < n ? i + 64 : n;
+void sq_tk_swiglu(float *h, const float *gu, int N, int F) {
+#pragma omp parallel for schedule(static) if ((size_t)N * F > SQ_PAR_MIN)
+    for (int r = 0; r < N; r++) {
+        const float *g = gu + (size_t)r * 2 * F, *u = g + F;
+        float *hr = h + (size_t)r * F;
+        int i = 0;
 #if defined(SQ_TV_AVX2)
-            for (; i + 8 <= end; i += 8) {
-                __m256 gv = _mm256_loadu_ps(g + i);
-                __m256 sg = sq_tv_sigmoid8(gv);
-                _mm256_storeu_ps(h + i, _mm256_mul_ps(_mm256_mul_ps(gv, sg), _mm256_loadu_ps(u + i)));
-            }
-#endif
-            for (; i < end; i++) h[i] = g[i] * sq_tv_sigmoid1(g[i]) * u[i];
+        for (; i + 8 <= F; i += 8) {
+            __m256 gv = _mm256_loadu_ps(g + i);
+            __m256 sg = sq_tv_sigmoid8(gv);
+            _mm256_storeu_ps(hr + i, _mm256_mul_ps(_mm256_mul_ps(gv, sg), _mm256_loadu_ps(u + i)));
         }
+#endif
+        for (; i < F; i++) hr[i] = g[i] * sq_tv_sigmoid1(g[i]) * u[i];
     }
 }

@@ -212,16 +212,15 @@ int sq_tm_acts_reserve(sq_tmodel *m, int B, int T, sq_err *e) {
         TAKE(L->x_in, n * C);
         TAKE(L->ln1, n * C);
         TAKE(L->rstd1, n);
-        TAKE(L->q, n * qd);
-        TAKE(L->k, n * kd);
-        TAKE(L->v, n * kd);
+        TAKE(L->q, n * (qd + 2 * kd));
+        L->k = L->q + qd;
+        L->v = L->k + kd;
         TAKE(L->att, (size_t)B * H * T * T);
         TAKE(L->atty, n * qd);
         TAKE(L->x_mid, n * C);
         TAKE(L->ln2, n * C);
         TAKE(L->rstd2, n);
-        TAKE(L->gate, n * F);
-        TAKE(L->up, n * F);
+        TAKE(L->gu, n * F * 2);
         TAKE(L->h, n * F);
     }
     TAKE(a->x_out, n * C);
@@ -233,12 +232,11 @@ int sq_tm_acts_reserve(sq_tmodel *m, int B, int T, sq_err *e) {
     TAKE(a->dx, n * C);
     TAKE(a->dln, n * C);
     TAKE(a->dhidden, n * C);
-    TAKE(a->dq, n * qd);
+    TAKE(a->dq, n * (qd + 2 * kd));
+    a->dk = a->dq + qd;
+    a->dv = a->dk + kd;
     TAKE(a->datty, n * qd);
-    TAKE(a->dk, n * kd);
-    TAKE(a->dv, n * kd);
-    TAKE(a->dg, n * F);
-    TAKE(a->du, n * F);
+    TAKE(a->dgu, n * F * 2);
     TAKE(a->dh, n * F);
     TAKE(a->attscr, attscr);
 #undef TAKE

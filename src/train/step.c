@@ -7,6 +7,16 @@
 #include "tm_internal.h"
 #include "tvec.h"
 
+/* Without biases, q/k/v (and gate/up) weights that lie back to back in the parameter buffer
+ * (the tensor table pads each to 16 floats, so they do when their sizes are multiples of
+ * 16) act as one [qd + 2 kd, C] (or [2F, C]) matrix: one GEMM instead of three (two), the
+ * input packed once. The gradient buffer has the same layout. */
+static int qkv_fused(const sq_tm_layer_w *W, int C, int qd, int kd) {
+    return !W->bq && W->wk == W->wq + (size_t)qd * C && W->wv == W->wk + (size_t)kd * C;
+}
+
+static int gu_fused(const sq_tm_layer_w *W, int C, int F) { return W->wu == W->wg + (size_t)F * C; }
+
 static int check_batch(const sq_tmodel *m, const sq_tbatch *b, sq_err *e) {
     int N = b->B * b->T;
     if (b->B <= 0 || b->T <= 0) return sq_fail(e, SQ_EINVAL, "train: empty batch (%d x %d)", b->B, b->T);
@@ -35,7 +45,7 @@ int sq_tm_forward(sq_tmodel *m, const sq_tbatch *b, int need_logits, sq_err *e) 
     const sq_model_config *c = &m->cfg;
     sq_tm_acts *a = m->acts;
     int N = b->B * b->T, C = c->dim, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim, F = c->ffn_dim;
-    int qd = H * hd, kd = KV * hd;
+    int qd = H * hd, kd = KV * hd, qkvd = qd + 2 * kd;
     sq_tp_start();
 
     float *x0 = a->layer[0].x_in;
@@ -48,23 +58,31 @@ int sq_tm_forward(sq_tmodel *m, const sq_tbatch *b, int need_logits, sq_err *e) 
         float *x_out = l + 1 < c->n_layers ? a->layer[l + 1].x_in : a->x_out;
         sq_tk_rmsnorm(L->ln1, L->rstd1, L->x_in, W->ln1, N, C, c->norm_eps);
         sq_tp_mark(SQ_TP_NORM);
-        sq_tk_linear(L->q, L->ln1, W->wq, W->bq, N, C, qd);
-        sq_tk_linear(L->k, L->ln1, W->wk, W->bk, N, C, kd);
-        sq_tk_linear(L->v, L->ln1, W->wv, W->bv, N, C, kd);
+        if (qkv_fused(W, C, qd, kd)) {
+            sq_tk_linear(L->q, qkvd, L->ln1, W->wq, NULL, N, C, qkvd);
+        } else {
+            sq_tk_linear(L->q, qkvd, L->ln1, W->wq, W->bq, N, C, qd);
+            sq_tk_linear(L->k, qkvd, L->ln1, W->wk, W->bk, N, C, kd);
+            sq_tk_linear(L->v, qkvd, L->ln1, W->wv, W->bv, N, C, kd);
+        }
         sq_tp_mark(SQ_TP_QKV);
-        sq_tk_rope(L->q, b->pos, m->rope_cos, m->rope_sin, N, H, hd);
-        sq_tk_rope(L->k, b->pos, m->rope_cos, m->rope_sin, N, KV, hd);
+        sq_tk_rope(L->q, qkvd, b->pos, m->rope_cos, m->rope_sin, N, H, hd);
+        sq_tk_rope(L->k, qkvd, b->pos, m->rope_cos, m->rope_sin, N, KV, hd);
         sq_tp_mark(SQ_TP_ROPE);
-        sq_tk_attention(L->atty, L->att, L->q, L->k, L->v, b->seg_start, b->B, b->T, H, KV, hd);
+        sq_tk_attention(L->atty, L->att, L->q, L->k, L->v, qkvd, b->seg_start, b->B, b->T, H, KV, hd);
         sq_tp_mark(SQ_TP_ATTN);
         sq_tk_linear_residual(L->x_mid, L->x_in, L->atty, W->wo, N, qd, C);
         sq_tp_mark(SQ_TP_O);
         sq_tk_rmsnorm(L->ln2, L->rstd2, L->x_mid, W->ln2, N, C, c->norm_eps);
         sq_tp_mark(SQ_TP_NORM);
-        sq_tk_linear(L->gate, L->ln2, W->wg, NULL, N, C, F);
-        sq_tk_linear(L->up, L->ln2, W->wu, NULL, N, C, F);
+        if (gu_fused(W, C, F)) {
+            sq_tk_linear(L->gu, 2 * F, L->ln2, W->wg, NULL, N, C, 2 * F);
+        } else {
+            sq_tk_linear(L->gu, 2 * F, L->ln2, W->wg, NULL, N, C, F);
+            sq_tk_linear(L->gu + F, 2 * F, L->ln2, W->wu, NULL, N, C, F);
+        }
         sq_tp_mark(SQ_TP_MLP);
-        sq_tk_swiglu(L->h, L->gate, L->up, (size_t)N * F);
+        sq_tk_swiglu(L->h, L->gu, N, F);
         sq_tp_mark(SQ_TP_SWIGLU);
         sq_tk_linear_residual(x_out, L->x_mid, L->h, W->wd, N, F, C);
         sq_tp_mark(SQ_TP_MLP);
@@ -75,7 +93,7 @@ int sq_tm_forward(sq_tmodel *m, const sq_tbatch *b, int need_logits, sq_err *e) 
     memset(a->logp, 0, (size_t)N * sizeof(float));
     if (need_logits) {
         int V = c->vocab_size;
-        sq_tk_linear(a->probs, a->hidden, m->w.lm_head, NULL, N, C, V);
+        sq_tk_linear(a->probs, V, a->hidden, m->w.lm_head, NULL, N, C, V);
         sq_tp_mark(SQ_TP_LM);
         /* One pass for the max (the row, 32000 floats, then sits in L2) and one for exp and
          * its sum. The 1/sum is kept aside and applied in backward, where it costs nothing. */
@@ -100,7 +118,7 @@ int sq_tm_backward(sq_tmodel *m, const sq_tbatch *b, const float *dlogp, const i
     sq_tm_acts *a = m->acts;
     if (!a->mem || b->B * b->T > a->N_cap) return sq_fail(e, SQ_ESTATE, "train: backward without a forward");
     int N = b->B * b->T, C = c->dim, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim, F = c->ffn_dim;
-    int qd = H * hd, kd = KV * hd, V = c->vocab_size;
+    int qd = H * hd, kd = KV * hd, qkvd = qd + 2 * kd, V = c->vocab_size;
     for (int s = 0; s < n_score; s++)
         if (score_rows[s] < 0 || score_rows[s] >= N)
             return sq_fail(e, SQ_EINVAL, "train: score row %d outside the batch of %d", score_rows[s], N);
@@ -161,27 +179,35 @@ int sq_tm_backward(sq_tmodel *m, const sq_tbatch *b, const float *dlogp, const i
         const sq_tm_layer_w *W = &m->w.layer[l];
         sq_tm_layer_w *G = &m->g.layer[l];
         /* MLP branch: out = x_mid + down(swiglu(gate(ln2), up(ln2))). */
-        sq_linear_backward(a->dh, G->wd, NULL, dx, L->h, W->wd, N, F, C, 0);
+        sq_linear_backward(a->dh, G->wd, NULL, dx, C, L->h, W->wd, N, F, C, 0);
         sq_tp_mark(SQ_TP_B_MLP);
-        sq_swiglu_backward(a->dg, a->du, a->dh, L->gate, L->up, (size_t)N * F);
+        sq_swiglu_backward(a->dgu, a->dh, L->gu, N, F);
         sq_tp_mark(SQ_TP_B_SWIGLU);
-        sq_linear_backward(a->dln, G->wg, NULL, a->dg, L->ln2, W->wg, N, C, F, 0);
-        sq_linear_backward(a->dln, G->wu, NULL, a->du, L->ln2, W->wu, N, C, F, 1);
+        if (gu_fused(W, C, F)) {
+            sq_linear_backward(a->dln, G->wg, NULL, a->dgu, 2 * F, L->ln2, W->wg, N, C, 2 * F, 0);
+        } else {
+            sq_linear_backward(a->dln, G->wg, NULL, a->dgu, 2 * F, L->ln2, W->wg, N, C, F, 0);
+            sq_linear_backward(a->dln, G->wu, NULL, a->dgu + F, 2 * F, L->ln2, W->wu, N, C, F, 1);
+        }
         sq_tp_mark(SQ_TP_B_MLP);
         sq_rmsnorm_backward(dx, G->ln2, a->dln, L->x_mid, W->ln2, L->rstd2, N, C);
         sq_tp_mark(SQ_TP_B_NORM);
         /* Attention branch: x_mid = x_in + o(attention(rope(q), rope(k), v)). */
-        sq_linear_backward(a->datty, G->wo, NULL, dx, L->atty, W->wo, N, qd, C, 0);
+        sq_linear_backward(a->datty, G->wo, NULL, dx, C, L->atty, W->wo, N, qd, C, 0);
         sq_tp_mark(SQ_TP_B_O);
-        sq_attention_backward(a->dq, a->dk, a->dv, a->datty, L->q, L->k, L->v, L->att, b->seg_start, b->B, b->T,
-                              H, KV, hd, a->attscr);
+        sq_attention_backward(a->dq, a->dk, a->dv, qkvd, a->datty, L->q, L->k, L->v, L->att, b->seg_start, b->B,
+                              b->T, H, KV, hd, a->attscr);
         sq_tp_mark(SQ_TP_B_ATTN);
-        sq_rope_backward(a->dq, b->pos, m->rope_cos, m->rope_sin, N, H, hd);
-        sq_rope_backward(a->dk, b->pos, m->rope_cos, m->rope_sin, N, KV, hd);
+        sq_rope_backward(a->dq, qkvd, b->pos, m->rope_cos, m->rope_sin, N, H, hd);
+        sq_rope_backward(a->dk, qkvd, b->pos, m->rope_cos, m->rope_sin, N, KV, hd);
         sq_tp_mark(SQ_TP_B_ROPE);
-        sq_linear_backward(a->dln, G->wq, G->bq, a->dq, L->ln1, W->wq, N, C, qd, 0);
-        sq_linear_backward(a->dln, G->wk, G->bk, a->dk, L->ln1, W->wk, N, C, kd, 1);
-        sq_linear_backward(a->dln, G->wv, G->bv, a->dv, L->ln1, W->wv, N, C, kd, 1);
+        if (qkv_fused(W, C, qd, kd)) {
+            sq_linear_backward(a->dln, G->wq, NULL, a->dq, qkvd, L->ln1, W->wq, N, C, qkvd, 0);
+        } else {
+            sq_linear_backward(a->dln, G->wq, G->bq, a->dq, qkvd, L->ln1, W->wq, N, C, qd, 0);
+            sq_linear_backward(a->dln, G->wk, G->bk, a->dk, qkvd, L->ln1, W->wk, N, C, kd, 1);
+            sq_linear_backward(a->dln, G->wv, G->bv, a->dv, qkvd, L->ln1, W->wv, N, C, kd, 1);
+        }
         sq_tp_mark(SQ_TP_B_QKV);
         sq_rmsnorm_backward(dx, G->ln1, a->dln, L->x_in, W->ln1, L->rstd1, N, C);
         sq_tp_mark(SQ_TP_B_NORM);
