@@ -66,8 +66,8 @@ int sq_tm_forward(sq_tmodel *m, const sq_tbatch *b, int need_logits, sq_err *e) 
             sq_tk_linear(L->v, qkvd, L->ln1, W->wv, W->bv, N, C, kd);
         }
         sq_tp_mark(SQ_TP_QKV);
-        sq_tk_rope(L->q, qkvd, b->pos, m->rope_cos, m->rope_sin, N, H, hd);
-        sq_tk_rope(L->k, qkvd, b->pos, m->rope_cos, m->rope_sin, N, KV, hd);
+        /* q and k heads sit side by side in each row: one pass rotates both. */
+        sq_tk_rope(L->q, qkvd, b->pos, m->rope_cos, m->rope_sin, N, H + KV, hd);
         sq_tp_mark(SQ_TP_ROPE);
         sq_tk_attention(L->atty, L->att, L->q, L->k, L->v, qkvd, b->seg_start, b->B, b->T, H, KV, hd);
         sq_tp_mark(SQ_TP_ATTN);
@@ -198,8 +198,7 @@ int sq_tm_backward(sq_tmodel *m, const sq_tbatch *b, const float *dlogp, const i
         sq_attention_backward(a->dq, a->dk, a->dv, qkvd, a->datty, L->q, L->k, L->v, L->att, b->seg_start, b->B,
                               b->T, H, KV, hd, a->attscr);
         sq_tp_mark(SQ_TP_B_ATTN);
-        sq_rope_backward(a->dq, qkvd, b->pos, m->rope_cos, m->rope_sin, N, H, hd);
-        sq_rope_backward(a->dk, qkvd, b->pos, m->rope_cos, m->rope_sin, N, KV, hd);
+        sq_rope_backward(a->dq, qkvd, b->pos, m->rope_cos, m->rope_sin, N, H + KV, hd);
         sq_tp_mark(SQ_TP_B_ROPE);
         if (qkv_fused(W, C, qd, kd)) {
             sq_linear_backward(a->dln, G->wq, NULL, a->dq, qkvd, L->ln1, W->wq, N, C, qkvd, 0);
