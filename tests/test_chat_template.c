@@ -193,3 +193,61 @@ SQ_TEST(gguf_metadata) {
     free(path);
     sq_buf_free(&b);
 }
+
+SQ_TEST(question_prefix_of_each_family) {
+    static const char *const cases[][2] = {
+        {"chatml", "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"},
+        {"llama3", "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n"},
+        {"deepseek", "<\xef\xbd\x9c" "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>User: "},
+        {"mistral", "<s>[INST] "},
+    };
+    for (size_t i = 0; i < SQ_ARRAY_LEN(cases); i++) {
+        sq_chat_template *t = NULL;
+        sq_err e = {0};
+        REQUIRE(sq_chat_template_builtin(&t, cases[i][0], &e) == 0);
+        sq_buf b = {0};
+        CHECKF(sq_chat_template_question_prefix(t, &b, &e) == 0, "%s: %s", cases[i][0], e.msg);
+        CHECKF(b.data && !strcmp(b.data, cases[i][1]), "%s: prefix '%s'", cases[i][0], b.data ? b.data : "(null)");
+        /* the prefix followed by a question is the rendered user turn's beginning */
+        sq_chat_msg m = {"user", "Q?"};
+        char *s = render(t, &m, 1, 0);
+        CHECK(s && b.data && !strncmp(s, b.data, b.len) && !strncmp(s + b.len, "Q?", 2));
+        free(s);
+        sq_buf_free(&b);
+        sq_chat_template_free(t);
+    }
+}
+
+/* A template written into a model folder comes back as the same template. */
+SQ_TEST(config_json_round_trip) {
+    sq_chat_template *t = NULL, *back = NULL;
+    sq_err e = {0};
+    REQUIRE(sq_chat_template_builtin(&t, "chatml", &e) == 0);
+    REQUIRE(t->source != NULL);
+    sq_buf cfg = {0};
+    REQUIRE(sq_chat_template_config_json(t, &cfg, &e) == 0);
+    char *path = sq_path_join(sq_test_tmpdir(), "tokenizer_config.json");
+    REQUIRE(sq_file_write_atomic(path, cfg.data, cfg.len, &e) == 0);
+    CHECKF(sq_chat_template_from_tokenizer_config(&back, path, &e) == 0, "%s", e.msg);
+    if (back) {
+        CHECK_EQ_STR(back->name, "chatml");
+        CHECK(back->default_system && !strcmp(back->default_system, t->default_system));
+        CHECK_EQ_STR(back->bos, t->bos);
+        CHECK_EQ_STR(back->eos, t->eos);
+        CHECK_EQ_STR(back->source, t->source);
+        sq_chat_msg m[3] = {{"user", "a 'quoted' \\ line\nand more"}, {"assistant", "b"}, {"user", "c"}};
+        char *x = render(t, m, 3, 1), *y = render(back, m, 3, 1);
+        CHECK(x && y && !strcmp(x, y));
+        free(x);
+        free(y);
+    }
+    sq_chat_template_free(back);
+    sq_chat_template_free(t);
+    sq_buf_free(&cfg);
+    /* a built-in whose Jinja source we do not have is refused by name, not written wrong */
+    REQUIRE(sq_chat_template_builtin(&t, "llama3", &e) == 0);
+    CHECK(sq_chat_template_config_json(t, &cfg, &e) == SQ_EUNSUP && strstr(e.msg, "llama3"));
+    sq_chat_template_free(t);
+    sq_buf_free(&cfg);
+    free(path);
+}

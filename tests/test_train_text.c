@@ -2,11 +2,12 @@
  * world-score counts answers and well-formed questions. */
 #include <stdlib.h>
 
+#include "scalequest/chat_template.h"
 #include "scalequest/train.h"
 #include "scalequest/world.h"
 #include "test.h"
 
-static sq_tokenizer *world_tokenizer(void) {
+static sq_tokenizer *world_tokenizer_with(const char **special, int n_special) {
     sq_buf corpus = {0};
     sq_world_opts o;
     sq_world_opts_default(&o);
@@ -15,13 +16,17 @@ static sq_tokenizer *world_tokenizer(void) {
         if (sq_world_generate(&o, 1, (uint64_t)i, &p, NULL)) break;
         sq_buf_printf(&corpus, "%s\n%s\n\n", p.query, p.response);
     }
-    const char *special[] = {"<|endoftext|>"};
-    sq_tok_train_opts to = {.vocab_size = 400, .min_frequency = 2, .special = special, .n_special = 1};
+    sq_tok_train_opts to = {.vocab_size = 400, .min_frequency = 2, .special = special, .n_special = n_special};
     sq_tokenizer *t = NULL;
     sq_err e;
     if (sq_tok_train(corpus.data, corpus.len, &to, &t, &e)) t = NULL;
     sq_buf_free(&corpus);
     return t;
+}
+
+static sq_tokenizer *world_tokenizer(void) {
+    static const char *special[] = {"<|endoftext|>"};
+    return world_tokenizer_with(special, 1);
 }
 
 static char *decode_masked(const sq_tokenizer *t, const sq_texample *x, int want, int drop_last) {
@@ -69,6 +74,70 @@ SQ_TEST(text_records_mask_the_prompt) {
     /* A record without the fields the mode needs is an error naming file:line. */
     CHECK(sq_tdata_load_text(&d, path, SQ_TRAIN_DPO, t, &fmt, &e) == SQ_EPARSE);
     CHECK(strstr(e.msg, "d.jsonl:1") != NULL);
+    free(path);
+    sq_tok_free(t);
+}
+
+static int count_id(const sq_texample *x, int32_t id) {
+    int n = 0;
+    for (int i = 0; i < x->n; i++) n += x->ids[i] == id;
+    return n;
+}
+
+SQ_TEST(chat_template_records) {
+    static const char *special[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
+    sq_tokenizer *t = world_tokenizer_with(special, 3);
+    REQUIRE(t);
+    int32_t im_start = sq_tok_find(t, "<|im_start|>", 12), im_end = sq_tok_find(t, "<|im_end|>", 10);
+    REQUIRE(im_start >= 0 && im_end >= 0);
+    char *path = sq_path_join(sq_test_tmpdir(), "chat.jsonl");
+    FILE *f = fopen(path, "w");
+    REQUIRE(f);
+    /* a "<|im_end|>" written in a record: inside the rendered prompt it is the token, as
+     * transformers tokenizes a rendered chat; in a target (the question QFT learns) it is text */
+    fprintf(f, "{\"query\": \"Mia has 3 apples. What is <|im_end|>?\", \"response\": \"The answer is 3.\"}\n");
+    fclose(f);
+    sq_chat_template *chat = NULL;
+    sq_err e;
+    REQUIRE(sq_chat_template_builtin(&chat, "chatml", &e) == 0);
+    sq_text_format fmt;
+    sq_text_format_default(&fmt);
+    fmt.chat = chat;
+    sq_tdata d;
+    REQUIRE(sq_tdata_load_text(&d, path, SQ_TRAIN_SFT, t, &fmt, &e) == 0);
+    REQUIRE(d.n == 1);
+    const sq_texample *x = &d.ex[0];
+    CHECK(x->ids[x->n - 1] == im_end && x->loss[x->n - 1] == 1);
+    CHECK_EQ_INT(count_id(x, im_start), 3); /* system, user, assistant turns */
+    CHECK_EQ_INT(count_id(x, im_end), 4);   /* system, the query's own, user, and the one ending the response */
+    char *prompt = decode_masked(t, x, 0, 0), *resp = decode_masked(t, x, 1, 1);
+    CHECK_EQ_STR(prompt, "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nMia has 3 apples. "
+                         "What is <|im_end|>?<|im_end|>\n<|im_start|>assistant\n");
+    CHECK_EQ_STR(resp, "The answer is 3.");
+    free(prompt);
+    free(resp);
+    sq_tdata_free(&d);
+
+    /* QFT: the bare user-turn prefix, then the question and the token that ends a user turn */
+    REQUIRE(sq_tdata_load_text(&d, path, SQ_TRAIN_QFT, t, &fmt, &e) == 0);
+    x = &d.ex[0];
+    CHECK(x->ids[x->n - 1] == im_end && x->loss[x->n - 1] == 1);
+    prompt = decode_masked(t, x, 0, 0);
+    resp = decode_masked(t, x, 1, 1);
+    CHECK_EQ_STR(prompt, "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n");
+    CHECK_EQ_STR(resp, "Mia has 3 apples. What is <|im_end|>?");
+    CHECK_EQ_INT(count_id(x, im_end), 2); /* the system turn's and the one ending the question; the query's is text */
+    free(prompt);
+    free(resp);
+    sq_tdata_free(&d);
+    sq_chat_template_free(chat);
+
+    /* DeepSeek closes a user turn with text, not a token: the question carries it */
+    REQUIRE(sq_chat_template_builtin(&chat, "deepseek", &e) == 0);
+    fmt.chat = chat;
+    CHECK(sq_tdata_load_text(&d, path, SQ_TRAIN_SFT, t, &fmt, &e) == SQ_EINVAL); /* no EOS token in this vocabulary */
+    CHECK(strstr(e.msg, "not one token") != NULL);
+    sq_chat_template_free(chat);
     free(path);
     sq_tok_free(t);
 }

@@ -24,6 +24,10 @@ static void show(const sq_chat_template *t) {
     else cJSON_AddNullToObject(o, "default_system");
     cJSON_AddStringToObject(o, "user_prefix", t->user_prefix);
     cJSON_AddStringToObject(o, "assistant_prefix", t->assistant_prefix);
+    sq_buf qp = {0};
+    sq_err e;
+    if (sq_chat_template_question_prefix(t, &qp, &e) == 0) cJSON_AddStringToObject(o, "question_prefix", qp.data ? qp.data : "");
+    sq_buf_free(&qp);
     cJSON_AddItemToObject(o, "user_stops", strings(t->user_stops, t->n_user_stops));
     cJSON_AddItemToObject(o, "assistant_stops", strings(t->assistant_stops, t->n_assistant_stops));
     char *s = cJSON_PrintUnformatted(o);
@@ -74,11 +78,14 @@ static cJSON *render_record(const sq_chat_template *t, const cJSON *rec, const c
 
 static int cmd_chat_template(int argc, char **argv) {
     const char *spec = NULL, *in = NULL, *bos = NULL, *eos = NULL;
+    int question_prefix = 0;
     const sq_opt opts[] = {
         {"template", SQ_OPT_STR, &spec, "SPEC", "built-in name, model folder, tokenizer_config.json or Jinja file (required)"},
         {"in", SQ_OPT_STR, &in, "PATH", "JSONL of {id, messages, add_generation_prompt}: render each to stdout"},
         {"bos", SQ_OPT_STR, &bos, "S", "BOS text, for a bare Jinja file (default: the family's)"},
         {"eos", SQ_OPT_STR, &eos, "S", "EOS text, for a bare Jinja file (default: the family's)"},
+        {"question-prefix", SQ_OPT_FLAG, &question_prefix, NULL,
+         "print only the bare user-turn prefix questions are sampled from, as a JSON string"},
     };
     int npos;
     int rc = sq_cli_parse(argc, argv, "--template SPEC [--in conversations.jsonl]", opts, SQ_ARRAY_LEN(opts), NULL, 0,
@@ -96,6 +103,20 @@ static int cmd_chat_template(int argc, char **argv) {
         sq_chat_template_open(&t, spec, &e);
     }
     if (!t) return sq_cli_fail("chat-template", "%s", e.msg);
+    if (question_prefix) {
+        sq_buf qp = {0};
+        rc = sq_chat_template_question_prefix(t, &qp, &e);
+        sq_chat_template_free(t);
+        if (rc) return sq_cli_fail("chat-template", "%s", e.msg);
+        cJSON *str = cJSON_CreateString(qp.data ? qp.data : "");
+        char *js = str ? cJSON_PrintUnformatted(str) : NULL;
+        cJSON_Delete(str);
+        sq_buf_free(&qp);
+        if (!js) return sq_cli_fail("chat-template", "out of memory");
+        puts(js);
+        free(js);
+        return SQ_EXIT_OK;
+    }
     if (!in) {
         show(t);
         sq_chat_template_free(t);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "scalequest/chat_template.h"
 #include "scalequest/train.h"
 
 /* "dim=64,layers=2,heads=4,kv_heads=2,ffn=172,vocab=512,seq=256[,arch=qwen2,tie=1,theta=10000]". */
@@ -58,8 +59,43 @@ static int parse_shape(const char *s, sq_model_config *c, char *why, size_t whyl
     return rc;
 }
 
+/* The chat template text records are formatted with: the one named, else the starting
+ * model's own (its tokenizer_config.json), else none (the plain prompt format). */
+static int open_chat_template(sq_chat_template **chat, const char *spec, const char *model, int plain_given, sq_err *e) {
+    *chat = NULL;
+    if (spec && plain_given)
+        return sq_fail(e, SQ_EINVAL, "--chat-template replaces --prompt-template and --qft-prefix; give one or the other");
+    if (spec) return sq_chat_template_open(chat, spec, e);
+    if (!model || plain_given) return 0;
+    char *cfg = sq_path_join(model, "tokenizer_config.json");
+    int rc = 0;
+    if (cfg && sq_file_exists(cfg)) {
+        rc = sq_chat_template_from_tokenizer_config(chat, cfg, e);
+        if (rc == SQ_ENOTFOUND) rc = 0; /* a tokenizer config without a chat template */
+        if (!rc && *chat) sq_info("train: formatting text with %s's chat template (%s)", model, (*chat)->name);
+    }
+    free(cfg);
+    return rc;
+}
+
+/* The output folder carries the template it was trained with, so generation renders
+ * prompts (and finds the question prefix) the same way. */
+static int save_chat_template(const sq_chat_template *chat, const char *out, sq_err *e) {
+    sq_buf b = {0};
+    int rc = sq_chat_template_config_json(chat, &b, e);
+    if (rc == SQ_EUNSUP) {
+        sq_warn("train: %s; %s gets no tokenizer_config.json", e->msg, out);
+        return 0;
+    }
+    char *path = rc ? NULL : sq_path_join(out, "tokenizer_config.json");
+    if (path) rc = sq_file_write_atomic(path, b.data, b.len, e);
+    free(path);
+    sq_buf_free(&b);
+    return rc;
+}
+
 static int cmd_train(int argc, char **argv) {
-    const char *grads_out = NULL, *prompt_tmpl = NULL, *qft_prefix = NULL, *eos_token = NULL;
+    const char *grads_out = NULL, *prompt_tmpl = NULL, *qft_prefix = NULL, *eos_token = NULL, *chat_spec = NULL;
     const char *mode_s = "sft", *model = NULL, *init = NULL, *data = NULL, *out = NULL, *tok = NULL, *sched = "cosine";
     int64_t batch = 8, seq = 256, accum = 1, epochs = 1, max_steps = 0, warmup_steps = -1, save_every = 0;
     double lr = 1e-4, wd = 0.0, warmup_ratio = 0.0, clip = 1.0, beta = 0.1, init_std = 0.02, b1 = 0.9, b2 = 0.999,
@@ -90,6 +126,9 @@ static int cmd_train(int argc, char **argv) {
         {"save-every", SQ_OPT_INT, &save_every, "N", "resumable checkpoint every N steps"},
         {"no-pack", SQ_OPT_FLAG, &no_pack_flag, NULL, "one example per row"},
         {"grads-out", SQ_OPT_STR, &grads_out, "PATH", "write the first step's gradients as safetensors (cross-checks)"},
+        {"chat-template", SQ_OPT_STR, &chat_spec, "SPEC",
+         "text data: format with this chat template (built-in name, model folder, tokenizer_config.json or Jinja "
+         "file); default: the --model folder's own, if it has one"},
         {"prompt-template", SQ_OPT_STR, &prompt_tmpl, "TEXT", "text data: prompt with {query} (default \"Question: {query}\\nAnswer:\\n\")"},
         {"qft-prefix", SQ_OPT_STR, &qft_prefix, "TEXT", "text data: what precedes a question in QFT (default \"Question:\")"},
         {"eos-token", SQ_OPT_STR, &eos_token, "TOKEN", "text data: end-of-text token (default <|endoftext|>)"},
@@ -146,12 +185,22 @@ static int cmd_train(int argc, char **argv) {
     if (prompt_tmpl) fmt.prompt = prompt_tmpl;
     if (qft_prefix) fmt.qft_prefix = qft_prefix;
     if (eos_token) fmt.eos_token = eos_token;
+    sq_chat_template *chat = NULL;
+    if (text_data && open_chat_template(&chat, chat_spec, model, prompt_tmpl || qft_prefix, &e)) {
+        sq_tok_free(tk);
+        free(model_tok);
+        return chat_spec && (prompt_tmpl || qft_prefix) ? sq_cli_usage_error("train", "%s", e.msg)
+                                                        : sq_cli_fail("train", "%s", e.msg);
+    }
+    fmt.chat = chat;
+    if (chat && eos_token) sq_warn("train: --eos-token is ignored: the chat template says what ends a turn");
     sq_tmodel m;
     int want_score = o.mode == SQ_TRAIN_REGRESS;
     if (model) {
         if (sq_tm_load_hf(&m, model, want_score, &e)) {
             sq_tok_free(tk);
             free(model_tok);
+            sq_chat_template_free(chat);
             return sq_cli_fail("train", "%s", e.msg);
         }
     } else {
@@ -166,22 +215,27 @@ static int cmd_train(int argc, char **argv) {
             if (rc) {
                 sq_tok_free(tk);
                 free(model_tok);
+                sq_chat_template_free(chat);
                 return sq_cli_fail("train", "%s", e.msg);
             }
             if (c.head_dim <= 0 && c.n_heads > 0) c.head_dim = c.dim / c.n_heads;
         } else if (parse_shape(init, &c, why, sizeof why)) {
             sq_tok_free(tk);
             free(model_tok);
+            sq_chat_template_free(chat);
             return sq_cli_usage_error("train", "--init-config: %s", why);
         }
         if (tk && c.vocab_size <= 0) c.vocab_size = sq_tok_vocab_size(tk);
         if (tk && c.eos_id < 0) {
-            int32_t id = sq_tok_find(tk, fmt.eos_token, strlen(fmt.eos_token));
+            /* with a chat template, generation ends where an assistant turn does */
+            const char *end = chat ? (chat->n_assistant_stops ? chat->assistant_stops[0] : chat->eos) : fmt.eos_token;
+            int32_t id = sq_tok_find(tk, end, strlen(end));
             c.eos_id = id >= 0 ? id : sq_tok_eos(tk);
         }
         if (sq_tm_create(&m, &c, want_score, &e)) {
             sq_tok_free(tk);
             free(model_tok);
+            sq_chat_template_free(chat);
             return sq_cli_fail("train", "%s", e.msg);
         }
         sq_tm_init_random(&m, sq_common.seed, (float)init_std);
@@ -192,6 +246,7 @@ static int cmd_train(int argc, char **argv) {
     if (rc) {
         sq_tm_free(&m);
         free(model_tok);
+        sq_chat_template_free(chat);
         return sq_cli_fail("train", "%s", e.msg);
     }
     double loss;
@@ -199,6 +254,8 @@ static int cmd_train(int argc, char **argv) {
     sq_tdata_free(&d);
     sq_tm_free(&m);
     free(model_tok);
+    if (!rc && chat) rc = save_chat_template(chat, out, &e);
+    sq_chat_template_free(chat);
     if (rc) return sq_cli_fail("train", "%s", e.msg);
     if (!sq_common.quiet) fprintf(stderr, "train: done, final loss %.6f, model in %s\n", loss, out);
     return SQ_EXIT_OK;

@@ -18,8 +18,9 @@ static int cmd_world(int argc, char **argv) {
         {"min-steps", SQ_OPT_INT, &min_steps, "K", "fewest events per problem (default 1)"},
         {"max-steps", SQ_OPT_INT, &max_steps, "K", "most events per problem (default 3)"},
         {"max-number", SQ_OPT_INT, &max_number, "M", "largest number a question states (default 20)"},
-        {"format", SQ_OPT_STR, &format, "jsonl|text|prompts",
-         "records (default); plain text (a tokenizer corpus); or generation prompts {id, prompt, query, answer}"},
+        {"format", SQ_OPT_STR, &format, "jsonl|text|prompts|chat",
+         "records (default); plain text (a tokenizer corpus); generation prompts {id, prompt, query, answer}; or "
+         "chat requests {id, messages: [the question as the user turn], query, answer}"},
         {"prompt-template", SQ_OPT_STR, &tmpl, "TEXT", "prompts: the prompt with {query} (as scalequest train)"},
         {"ops", SQ_OPT_STR, &ops, "LETTERS", "operations: a add, s subtract, b boxes, m multiply, d divide (default asbmd)"},
     };
@@ -36,7 +37,11 @@ static int cmd_world(int argc, char **argv) {
     sq_err e;
     if (sq_world_opts_check(&wo, &e)) return sq_cli_usage_error("world", "%s", e.msg);
     if (n < 0 || start < 0) return sq_cli_usage_error("world", "--n and --start must not be negative");
-    int fmt = !strcmp(format, "jsonl") ? 0 : !strcmp(format, "text") ? 1 : !strcmp(format, "prompts") ? 2 : -1;
+    int fmt = !strcmp(format, "jsonl")     ? 0
+              : !strcmp(format, "text")    ? 1
+              : !strcmp(format, "prompts") ? 2
+              : !strcmp(format, "chat")    ? 3
+                                           : -1;
     if (fmt < 0) return sq_cli_usage_error("world", "--format: unknown format \"%s\"", format);
 
     sq_atomic_file af;
@@ -66,6 +71,11 @@ static int cmd_world(int argc, char **argv) {
             char *pr = sq_text_format_prompt(tmpl, p.query);
             cJSON_AddStringToObject(r, "prompt", pr ? pr : "");
             free(pr);
+        } else if (fmt == 3) {
+            cJSON *msgs = cJSON_AddArrayToObject(r, "messages"), *m = cJSON_CreateObject();
+            cJSON_AddStringToObject(m, "role", "user");
+            cJSON_AddStringToObject(m, "content", p.query);
+            cJSON_AddItemToArray(msgs, m);
         }
         cJSON_AddStringToObject(r, "query", p.query);
         if (fmt == 0) cJSON_AddStringToObject(r, "response", p.response);

@@ -46,6 +46,8 @@ typedef struct sq_chat_template {
     int n_user_stops;
     const char *assistant_stops[SQ_CHAT_MAX_STOPS]; /* end of an assistant turn */
     int n_assistant_stops;
+    char *source; /* the Jinja text it was recognised from, or one written for a built-in
+                     ChatML; NULL when none is known (other built-ins) */
 } sq_chat_template;
 
 /* A built-in family by name: "chatml" (alias "qwen2"), "deepseek", "llama3", "llama2",
@@ -76,5 +78,16 @@ void sq_chat_template_free(sq_chat_template *t);
  * would raise: roles that do not alternate or a role the family has no place for. */
 int sq_chat_template_render(const sq_chat_template *t, const sq_chat_msg *msgs, int n, int add_generation_prompt,
                             sq_buf *out, sq_err *e);
+
+/* The text a question is written after: the rendering of one user turn cut where its
+ * content would begin (the system turn a template adds by default included; BOS text
+ * included when the template writes it). ScaleQuest's question generation samples from
+ * this, and QFT trains on it. Appended to out. */
+int sq_chat_template_question_prefix(const sq_chat_template *t, sq_buf *out, sq_err *e);
+
+/* An HF tokenizer_config.json carrying the template ({"chat_template", "bos_token",
+ * "eos_token"}), so that a model folder we write renders chats the same way here and in
+ * transformers. SQ_EUNSUP when the template's Jinja source is unknown. Appended to out. */
+int sq_chat_template_config_json(const sq_chat_template *t, sq_buf *out, sq_err *e);
 
 #endif

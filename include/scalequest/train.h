@@ -268,9 +268,18 @@ int sq_tdata_add(sq_tdata *d, const int32_t *ids, const uint8_t *mask, int n, fl
  *   sft:     "query", "response"   -> prompt(query) + response + EOS, loss on response + EOS
  *   qft:     "query"               -> prefix + " " + query + EOS, loss on the question + EOS
  *   dpo:     "chosen", "rejected" (questions, after the QFT prefix; with "query": responses)
- *   regress: "query", "value" (or "fail_rate") -> prompt(query), the head reads its last token */
+ *   regress: "query", "value" (or "fail_rate") -> prompt(query), the head reads its last token
+ * With a chat template (chat != NULL) the model's own format replaces the plain one, as the
+ * paper trains instruct models: the prompt is the user turn rendered with the generation
+ * prompt, the QFT prefix is the template's bare user-turn prefix
+ * (sq_chat_template_question_prefix) followed directly by the question, and the text that
+ * closes the turn (e.g. <|im_end|>) takes EOS's place: the token that ends an assistant turn
+ * after a response, the one that ends a user turn after a question. A rendered prompt is
+ * encoded as transformers encodes a rendered chat, special tokens recognised; a target
+ * (response or question) is encoded as plain text. */
 typedef struct sq_text_format {
     const char *prompt, *qft_prefix, *eos_token;
+    const struct sq_chat_template *chat;
 } sq_text_format;
 
 void sq_text_format_default(sq_text_format *f);

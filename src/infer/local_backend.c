@@ -132,7 +132,9 @@ static int local_generate(sq_backend *b, const sq_gen_request *reqs, int n, sq_g
     for (int i = 0; i < n; i++) {
         const sq_gen_request *q = &reqs[i];
         sq_err pe;
-        int flags = SQ_TOK_ADD_SPECIAL;
+        /* A raw prompt is read as vLLM and HF completions read it: special tokens written in
+         * it (a chat template's "<|im_start|>user\n" prefix, say) are those tokens. */
+        int flags = SQ_TOK_ADD_SPECIAL | SQ_TOK_PARSE_SPECIAL;
         const char *src = q->prompt;
         size_t len = q->prompt ? strlen(q->prompt) : 0;
         if (q->messages) {

@@ -11,6 +11,7 @@ void sq_chat_template_free(sq_chat_template *t) {
     free(t->default_system);
     free(t->bos);
     free(t->eos);
+    free(t->source);
     free(t);
 }
 
@@ -81,10 +82,35 @@ int sq_chat_template_make(sq_chat_template **out, sq_chat_family family, const c
     return 0;
 }
 
+/* The Jinja source of a ChatML template with the given default system prompt, in the form
+ * Qwen2's tokenizer_config.json uses (and sq_chat_template_detect recognises). */
+static char *chatml_source(const char *system) {
+    sq_buf b = {0};
+    sq_buf_puts(&b, "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}"
+                    "{{ '<|im_start|>system\\n");
+    for (const char *s = system; *s; s++) {
+        if (*s == '\\' || *s == '\'') sq_buf_printf(&b, "\\%c", *s);
+        else if (*s == '\n') sq_buf_puts(&b, "\\n");
+        else sq_buf_append(&b, s, 1);
+    }
+    sq_buf_puts(&b, "<|im_end|>\\n' }}{% endif %}"
+                    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+                    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}");
+    return b.data;
+}
+
 int sq_chat_template_builtin(sq_chat_template **t, const char *name, sq_err *e) {
     *t = NULL;
-    if (!strcmp(name, "chatml") || !strcmp(name, "qwen2"))
-        return sq_chat_template_make(t, SQ_CHAT_CHATML, NULL, NULL, "You are a helpful assistant.", e);
+    if (!strcmp(name, "chatml") || !strcmp(name, "qwen2")) {
+        static const char system[] = "You are a helpful assistant.";
+        int rc = sq_chat_template_make(t, SQ_CHAT_CHATML, NULL, NULL, system, e);
+        if (!rc && !((*t)->source = chatml_source(system))) {
+            sq_chat_template_free(*t);
+            *t = NULL;
+            rc = sq_fail(e, SQ_ENOMEM, "out of memory");
+        }
+        return rc;
+    }
     if (!strcmp(name, "deepseek")) return sq_chat_template_make(t, SQ_CHAT_DEEPSEEK, NULL, NULL, NULL, e);
     if (!strcmp(name, "llama3")) return sq_chat_template_make(t, SQ_CHAT_LLAMA3, NULL, NULL, NULL, e);
     if (!strcmp(name, "llama2")) return sq_chat_template_make(t, SQ_CHAT_LLAMA2, NULL, NULL, NULL, e);

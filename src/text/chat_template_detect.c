@@ -181,6 +181,11 @@ int sq_chat_template_detect(sq_chat_template **t, const char *jinja, const char 
                      "Llama-2, Mistral); name one with a built-in name or a template file", origin);
     }
     free(n);
+    if (!rc && !((*t)->source = sq_strdup(jinja))) {
+        sq_chat_template_free(*t);
+        *t = NULL;
+        rc = sq_fail(e, SQ_ENOMEM, "out of memory");
+    }
     return rc;
 }
 

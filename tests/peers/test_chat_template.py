@@ -110,6 +110,69 @@ def main():
         p = subprocess.run([CLI, "chat-template", "--template", os.path.join(FIX, fname)], capture_output=True, text=True)
         check(f"{fname}:refused", p.returncode == 1 and needle in p.stderr and fname in p.stderr, p.stderr)
 
+    trained_folder_loads_in_transformers(d)
+
+
+def trained_folder_loads_in_transformers(d):
+    """A model folder written by `train --chat-template` carries its template: transformers'
+    AutoTokenizer renders and tokenizes chats from it exactly as we do, and the question
+    prefix is what it writes before a user's question."""
+    try:
+        from transformers import AutoTokenizer
+    except ImportError:
+        skip("trained_folder", "transformers is not installed in the peer Python")
+        return
+    corpus = os.path.join(d, "corpus.txt")
+    with open(corpus, "w") as f:
+        for i in range(300):
+            f.write(f"Mia has {i} apples. She buys {i % 7} more apples. How many apples does Mia have now?\n"
+                    f"Mia has {i} + {i % 7} = {i + i % 7} apples.\nThe answer is {i + i % 7}.\n\n")
+    tok = os.path.join(d, "tok.json")
+    p = subprocess.run([CLI, "tokenizer-train", "--in", corpus, "--vocab-size", "300", "--special", "<|endoftext|>",
+                        "--special", "<|im_start|>", "--special", "<|im_end|>", "--out", tok, "--quiet"],
+                       capture_output=True, text=True)
+    if not check("trained_folder:tokenizer", p.returncode == 0, p.stderr[-500:]):
+        return
+    data = os.path.join(d, "sft.jsonl")
+    with open(data, "w") as f:
+        for i in range(8):
+            f.write(json.dumps({"query": f"Mia has {i} apples. How many apples does Mia have now?",
+                                "response": f"The answer is {i}."}) + "\n")
+    out = os.path.join(d, "model")
+    p = subprocess.run([CLI, "train", "--mode", "sft", "--init-config", "dim=16,layers=1,heads=2,kv_heads=1,ffn=32,seq=64",
+                        "--tokenizer", tok, "--data", data, "--chat-template", "chatml", "--out", out,
+                        "--batch", "2", "--seq-len", "64", "--max-steps", "1", "--threads", "1", "--quiet"],
+                       capture_output=True, text=True)
+    if not check("trained_folder:train", p.returncode == 0, p.stderr[-500:]):
+        return
+    ht = AutoTokenizer.from_pretrained(out)
+    convs = [[{"role": "user", "content": "Mia has 3 apples. How many?"}],
+             [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "1+1?"},
+              {"role": "assistant", "content": "2"}, {"role": "user", "content": "2+2?"}]]
+    inp = os.path.join(d, "convs.jsonl")
+    with open(inp, "w") as f:
+        for i, c in enumerate(convs):
+            f.write(json.dumps({"id": f"c{i}", "messages": c, "add_generation_prompt": True}) + "\n")
+    p = subprocess.run([CLI, "chat-template", "--template", out, "--in", inp], capture_output=True, text=True)
+    if not check("trained_folder:render", p.returncode == 0, p.stderr[-500:]):
+        return
+    ours = [json.loads(l)["text"] for l in p.stdout.splitlines()]
+    for i, c in enumerate(convs):
+        theirs = ht.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
+        check(f"trained_folder:render_{i}", ours[i] == theirs, f"{ours[i]!r} vs {theirs!r}")
+        ids_hf = ht.apply_chat_template(c, tokenize=True, add_generation_prompt=True)
+        if hasattr(ids_hf, "keys"):
+            ids_hf = ids_hf["input_ids"]
+        q = subprocess.run([CLI, "tokenize", "--tokenizer", out, "--parse-special"], input=ours[i],
+                           capture_output=True, text=True)
+        ids_ours = [int(x) for x in q.stdout.split()]
+        check(f"trained_folder:ids_{i}", ids_ours == list(ids_hf), f"{ids_ours} vs {list(ids_hf)}")
+    p = subprocess.run([CLI, "chat-template", "--template", out, "--question-prefix"], capture_output=True, text=True)
+    prefix = json.loads(p.stdout) if p.returncode == 0 else None
+    text = ht.apply_chat_template(convs[0], tokenize=False)
+    check("trained_folder:question_prefix", prefix is not None and text == prefix + convs[0][0]["content"] + "<|im_end|>\n",
+          f"{prefix!r} vs {text!r}")
+
 
 main()
 finish()
