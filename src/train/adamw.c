@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "scalequest/train.h"
+#include "tm_internal.h"
 
 int sq_adamw_init(sq_adamw *o, size_t n, float beta1, float beta2, float eps, float weight_decay, sq_err *e) {
     memset(o, 0, sizeof *o);
@@ -65,6 +65,7 @@ static void adamw_range(float *p, const float *g, float *mm, float *vv, size_t n
 #define OPT_CHUNK 16384
 
 void sq_adamw_step(sq_adamw *o, sq_tmodel *m, float lr) {
+    sq_tp_start();
     o->step++;
     float b1 = o->beta1, b2 = o->beta2;
     double bc1 = 1.0 - pow(b1, (double)o->step), bc2 = 1.0 - pow(b2, (double)o->step);
@@ -81,6 +82,7 @@ void sq_adamw_step(sq_adamw *o, sq_tmodel *m, float lr) {
             adamw_range(p + i0, g + i0, mm + i0, vv + i0, n, decay, b1, b2, step_size, bc2_sqrt, o->eps);
         }
     }
+    sq_tp_mark(SQ_TP_ADAMW);
 }
 
 /* Sum of squares of one chunk in double, four interleaved partial sums. */
@@ -96,6 +98,7 @@ static double sumsq(const float *g, size_t n) {
 double sq_clip_grad_norm(sq_tmodel *m, double max_norm) {
     /* Chunk sums are computed in parallel and added in chunk order: the norm does not
      * depend on the thread count. */
+    sq_tp_start();
     double ss = 0;
     for (int ti = 0; ti < m->n_tensors; ti++) {
         const sq_tm_tensor *t = &m->tensors[ti];
@@ -123,6 +126,7 @@ double sq_clip_grad_norm(sq_tmodel *m, double max_norm) {
             for (size_t i = 0; i < m->n_params; i++) g[i] *= cf;
         }
     }
+    sq_tp_mark(SQ_TP_CLIP);
     return norm;
 }
 

@@ -162,7 +162,11 @@ const sq_tm_tensor *sq_tm_find(const sq_tmodel *m, const char *name) {
     return NULL;
 }
 
-void sq_tm_zero_grad(sq_tmodel *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
+void sq_tm_zero_grad(sq_tmodel *m) {
+    sq_tp_start();
+    memset(m->grads, 0, m->n_params * sizeof(float));
+    sq_tp_mark(SQ_TP_ZERO);
+}
 
 float sq_tm_score_value(const sq_tmodel *m, int row) {
     const float *h = m->hidden + (size_t)row * m->cfg.dim;
