@@ -4,7 +4,8 @@
  *   dV += P^T dO,  dQ = dS K,  dK += dS^T Q.
  * Work is split by (row of the batch, kv head) so the heads of one group, which all add into
  * the same dk/dv slots, run on one thread: no atomics, and the result does not depend on
- * thread timing. */
+ * thread timing. Tasks are handed out as threads come free (on a shared machine a thread
+ * that loses its core does not hold the others up). */
 #include <math.h>
 #include <string.h>
 
@@ -23,7 +24,7 @@ void sq_attention_backward(float *dq, float *dk, float *dv, int ld, const float 
     sq_tgemm_single_threaded();
 #pragma omp parallel if ((size_t)B * T * T * H * hd > 4 * SQ_PAR_MIN)
     {
-#pragma omp for collapse(2) schedule(static)
+#pragma omp for collapse(2) schedule(dynamic, 1)
         for (int b = 0; b < B; b++)
             for (int kh = 0; kh < KV; kh++) {
                 /* dS of one row block, in this task's own slice of the scratch. */

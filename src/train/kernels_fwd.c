@@ -74,7 +74,8 @@ void sq_tk_attention(float *out, float *att, const float *q, const float *k, con
     int qd = H * hd, group = H / KV, TB = sq_tk_att_block(T);
     float scale = 1.0f / sqrtf((float)hd);
     sq_tgemm_single_threaded();
-#pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * T * T * H * hd > 4 * SQ_PAR_MIN)
+    /* One (row, head) per task, handed out as threads come free. */
+#pragma omp parallel for collapse(2) schedule(dynamic, 1) if ((size_t)B * T * T * H * hd > 4 * SQ_PAR_MIN)
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
             int kh = h / group;

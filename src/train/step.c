@@ -96,8 +96,9 @@ int sq_tm_forward(sq_tmodel *m, const sq_tbatch *b, int need_logits, sq_err *e) 
         sq_tk_linear(a->probs, V, a->hidden, m->w.lm_head, NULL, N, C, V);
         sq_tp_mark(SQ_TP_LM);
         /* One pass for the max (the row, 32000 floats, then sits in L2) and one for exp and
-         * its sum. The 1/sum is kept aside and applied in backward, where it costs nothing. */
-#pragma omp parallel for schedule(static) if ((size_t)N * V > SQ_PAR_MIN)
+         * its sum. The 1/sum is kept aside and applied in backward, where it costs nothing.
+         * Rows are handed out in groups as threads come free. */
+#pragma omp parallel for schedule(dynamic, 16) if ((size_t)N * V > SQ_PAR_MIN)
         for (int i = 0; i < N; i++) {
             float *p = a->probs + (size_t)i * V;
             float mx = sq_tv_max(p, (size_t)V);

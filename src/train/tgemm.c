@@ -36,23 +36,24 @@ void sq_tgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, 
         return;
     }
     /* Split the longer side of C in slices of whole 16-row/column blocks (OpenBLAS's
-     * micro-tile on Zen is 16 x 4), one slice per thread; every element of C is still
-     * computed by one call over the full K. */
-#pragma omp parallel
-    {
-        int nt = omp_get_num_threads(), id = omp_get_thread_num();
-        int along_m = M >= N;
-        int len = along_m ? M : N, blocks = (len + 15) / 16;
-        int b0 = (int)((long)blocks * id / nt), b1 = (int)((long)blocks * (id + 1) / nt);
+     * micro-tile on Zen is 16 x 4), two slices per thread handed out as threads come free:
+     * on a shared machine a thread that loses its core for a while leaves its second slice
+     * to the other one instead of holding up the whole product. Each element of C is still
+     * computed by one call over the full K, whichever thread runs it. */
+    int along_m = M >= N, len = along_m ? M : N, blocks = (len + 15) / 16;
+    int slices = 2 * omp_get_max_threads();
+    if (slices > blocks) slices = blocks;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int c = 0; c < slices; c++) {
+        int b0 = (int)((long)blocks * c / slices), b1 = (int)((long)blocks * (c + 1) / slices);
         int s0 = b0 * 16, s1 = b1 * 16 < len ? b1 * 16 : len;
-        if (s1 > s0) {
-            if (along_m) {
-                const float *a = ta ? A + s0 : A + (size_t)s0 * lda;
-                one(ta, tb, s1 - s0, N, K, alpha, a, lda, B, ldb, beta, C + (size_t)s0 * ldc, ldc);
-            } else {
-                const float *b = tb ? B + (size_t)s0 * ldb : B + s0;
-                one(ta, tb, M, s1 - s0, K, alpha, A, lda, b, ldb, beta, C + s0, ldc);
-            }
+        if (s1 <= s0) continue;
+        if (along_m) {
+            const float *a = ta ? A + s0 : A + (size_t)s0 * lda;
+            one(ta, tb, s1 - s0, N, K, alpha, a, lda, B, ldb, beta, C + (size_t)s0 * ldc, ldc);
+        } else {
+            const float *b = tb ? B + (size_t)s0 * ldb : B + s0;
+            one(ta, tb, M, s1 - s0, K, alpha, A, lda, b, ldb, beta, C + s0, ldc);
         }
     }
 }
