@@ -1,7 +1,6 @@
 /* Training throughput of the C trainer: forward + backward + AdamW on random tokens, for a
  * Llama shape given on the command line; prints tokens/s and peak RSS as one JSON line.
  *   bench_train DIM LAYERS HEADS KV_HEADS FFN VOCAB SEQ BATCH STEPS THREADS */
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -22,7 +21,7 @@ int main(int argc, char **argv) {
     c.tie_embeddings = 1, c.bos_id = c.eos_id = -1;
     int T = a[6], B = a[7], steps = a[8];
     sq_threads_set(a[9]);
-    openblas_set_num_threads(a[9]);
+    sq_tgemm_single_threaded(); /* the OpenMP pool threads the GEMMs */
     sq_tmodel m;
     sq_err e;
     if (sq_tm_create(&m, &c, 0, &e)) {

@@ -8,8 +8,10 @@ cd "$(dirname "$0")/.."
 STEPS=${1:-2}
 THREADS=${2:-2}
 SHAPE=(288 6 6 6 768 32000 256 8)
-# OpenBLAS runs its own threads beside the OpenMP pool: OpenMP threads that spin while
-# waiting steal their cores. Passive waiting applies to both sides of the comparison.
+# Both sides run their threads from an OpenMP pool (ours also threads OpenBLAS's GEMMs);
+# threads that spin while waiting steal cores from whatever else runs on this shared
+# machine. Passive waiting applies to both sides of the comparison. SQ_TRAIN_PROFILE=1 adds
+# our per-phase times on stderr.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 peer_py="${SQ_PEER_PYTHON:-$HOME/.cache/scalequest/peers/bin/python}"
 bin=build/rel/bench/bench_train

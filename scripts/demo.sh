@@ -4,7 +4,7 @@
 # its greedy accuracy on 500 held-out problems against the most-common-answer baseline -> a
 # QFT copy that writes new questions from the bare chat-template user-turn prefix, as the
 # paper samples its instruct models -> the share of them that are
-# well-formed world problems. Sized for about 10 minutes on 2 otherwise idle cores; every size can be
+# well-formed world problems. Sized for about 5 minutes on 2 otherwise idle cores; every size can be
 # changed through the environment (DEMO_* below). Outputs land in build/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,7 @@ N_TRAIN=${DEMO_N_TRAIN:-30000}
 N_TEST=${DEMO_N_TEST:-500}
 VOCAB=${DEMO_VOCAB:-512}
 SHAPE=${DEMO_SHAPE:-dim=128,layers=4,heads=4,kv_heads=2,ffn=352,seq=256}
-SFT_STEPS=${DEMO_SFT_STEPS:-600}
+SFT_STEPS=${DEMO_SFT_STEPS:-1000}
 QFT_STEPS=${DEMO_QFT_STEPS:-200}
 Q_TEMP=${DEMO_Q_TEMPERATURE:-0.7}
 N_QUESTIONS=${DEMO_N_QUESTIONS:-200}

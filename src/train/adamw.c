@@ -1,11 +1,12 @@
 /* AdamW exactly as torch.optim.AdamW's single-tensor path (the CPU default): decay first,
  * then the moments (lerp form), then the bias-corrected update. Clipping as
  * torch.nn.utils.clip_grad_norm_. Schedules as HF transformers' *_with_warmup. */
+#include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "scalequest/train.h"
+#include "tm_internal.h"
 
 int sq_adamw_init(sq_adamw *o, size_t n, float beta1, float beta2, float eps, float weight_decay, sq_err *e) {
     memset(o, 0, sizeof *o);
@@ -28,7 +29,43 @@ void sq_adamw_free(sq_adamw *o) {
     o->m = o->v = NULL;
 }
 
+/* One tensor's update. The AVX2 lanes do exactly the scalar operations in the same order
+ * (no fused multiply-adds, correctly rounded sqrt and division), so both paths give the same
+ * bits and a value does not depend on where a thread's range starts. */
+static void adamw_range(float *p, const float *g, float *mm, float *vv, size_t n, float decay, float b1, float b2,
+                        float step_size, float bc2_sqrt, float eps) {
+    size_t i = 0;
+#if defined(__AVX2__)
+    __m256 vdec = _mm256_set1_ps(decay), va = _mm256_set1_ps(1.0f - b1), vb2 = _mm256_set1_ps(b2),
+           vb2c = _mm256_set1_ps(1.0f - b2), vbc = _mm256_set1_ps(bc2_sqrt), veps = _mm256_set1_ps(eps),
+           vstep = _mm256_set1_ps(-step_size);
+    for (; i + 8 <= n; i += 8) {
+        __m256 gi = _mm256_loadu_ps(g + i), mi = _mm256_loadu_ps(mm + i), vi = _mm256_loadu_ps(vv + i);
+        __m256 pi = _mm256_mul_ps(_mm256_loadu_ps(p + i), vdec);
+        mi = _mm256_add_ps(mi, _mm256_mul_ps(va, _mm256_sub_ps(gi, mi)));
+        vi = _mm256_add_ps(_mm256_mul_ps(vi, vb2), _mm256_mul_ps(vb2c, _mm256_mul_ps(gi, gi)));
+        __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vi), vbc), veps);
+        pi = _mm256_add_ps(pi, _mm256_mul_ps(vstep, _mm256_div_ps(mi, denom)));
+        _mm256_storeu_ps(mm + i, mi);
+        _mm256_storeu_ps(vv + i, vi);
+        _mm256_storeu_ps(p + i, pi);
+    }
+#endif
+    for (; i < n; i++) {
+        p[i] *= decay;
+        mm[i] += (1.0f - b1) * (g[i] - mm[i]);
+        vv[i] = vv[i] * b2 + (1.0f - b2) * (g[i] * g[i]);
+        float denom = sqrtf(vv[i]) / bc2_sqrt + eps;
+        p[i] += -step_size * (mm[i] / denom);
+    }
+}
+
+/* Elements per parallel work item: tensors are cut at multiples of this, whatever the
+ * thread count. */
+#define OPT_CHUNK 16384
+
 void sq_adamw_step(sq_adamw *o, sq_tmodel *m, float lr) {
+    sq_tp_start();
     o->step++;
     float b1 = o->beta1, b2 = o->beta2;
     double bc1 = 1.0 - pow(b1, (double)o->step), bc2 = 1.0 - pow(b2, (double)o->step);
@@ -38,24 +75,45 @@ void sq_adamw_step(sq_adamw *o, sq_tmodel *m, float lr) {
         float decay = t->decay ? 1.0f - lr * o->weight_decay : 1.0f;
         float *p = m->params + t->offset, *g = m->grads + t->offset;
         float *mm = o->m + t->offset, *vv = o->v + t->offset;
+        long chunks = (long)((t->numel + OPT_CHUNK - 1) / OPT_CHUNK);
 #pragma omp parallel for schedule(static) if (t->numel > SQ_PAR_MIN)
-        for (size_t i = 0; i < t->numel; i++) {
-            p[i] *= decay;
-            mm[i] += (1.0f - b1) * (g[i] - mm[i]);
-            vv[i] = vv[i] * b2 + (1.0f - b2) * (g[i] * g[i]);
-            float denom = sqrtf(vv[i]) / bc2_sqrt + o->eps;
-            p[i] += -step_size * (mm[i] / denom);
+        for (long c = 0; c < chunks; c++) {
+            size_t i0 = (size_t)c * OPT_CHUNK, n = t->numel - i0 < OPT_CHUNK ? t->numel - i0 : OPT_CHUNK;
+            adamw_range(p + i0, g + i0, mm + i0, vv + i0, n, decay, b1, b2, step_size, bc2_sqrt, o->eps);
         }
     }
+    sq_tp_mark(SQ_TP_ADAMW);
+}
+
+/* Sum of squares of one chunk in double, four interleaved partial sums. */
+static double sumsq(const float *g, size_t n) {
+    double s[4] = {0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int k = 0; k < 4; k++) s[k] += (double)g[i + k] * g[i + k];
+    for (; i < n; i++) s[0] += (double)g[i] * g[i];
+    return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
 double sq_clip_grad_norm(sq_tmodel *m, double max_norm) {
+    /* Chunk sums are computed in parallel and added in chunk order: the norm does not
+     * depend on the thread count. */
+    sq_tp_start();
     double ss = 0;
     for (int ti = 0; ti < m->n_tensors; ti++) {
         const sq_tm_tensor *t = &m->tensors[ti];
         const float *g = m->grads + t->offset;
-        double s = 0;
-        for (size_t i = 0; i < t->numel; i++) s += (double)g[i] * g[i];
+        long chunks = (long)((t->numel + OPT_CHUNK - 1) / OPT_CHUNK);
+        double part[64], s = 0;
+        for (long c0 = 0; c0 < chunks; c0 += 64) {
+            long nc = chunks - c0 < 64 ? chunks - c0 : 64;
+#pragma omp parallel for schedule(static) if (t->numel > SQ_PAR_MIN)
+            for (long c = 0; c < nc; c++) {
+                size_t i0 = (size_t)(c0 + c) * OPT_CHUNK;
+                part[c] = sumsq(g + i0, t->numel - i0 < OPT_CHUNK ? t->numel - i0 : OPT_CHUNK);
+            }
+            for (long c = 0; c < nc; c++) s += part[c];
+        }
         ss += s;
     }
     double norm = sqrt(ss);
@@ -63,13 +121,12 @@ double sq_clip_grad_norm(sq_tmodel *m, double max_norm) {
         double coef = max_norm / (norm + 1e-6);
         if (coef < 1.0) {
             float cf = (float)coef;
-            for (int ti = 0; ti < m->n_tensors; ti++) {
-                const sq_tm_tensor *t = &m->tensors[ti];
-                float *g = m->grads + t->offset;
-                for (size_t i = 0; i < t->numel; i++) g[i] *= cf;
-            }
+            float *g = m->grads;
+#pragma omp parallel for schedule(static) if (m->n_params > SQ_PAR_MIN)
+            for (size_t i = 0; i < m->n_params; i++) g[i] *= cf;
         }
     }
+    sq_tp_mark(SQ_TP_CLIP);
     return norm;
 }
 

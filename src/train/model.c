@@ -131,6 +131,7 @@ oom:
 }
 
 void sq_tm_free(sq_tmodel *m) {
+    sq_tp_report();
     if (m->acts) sq_tm_acts_free(m->acts);
     free(m->acts);
     free(m->tensors);
@@ -161,7 +162,11 @@ const sq_tm_tensor *sq_tm_find(const sq_tmodel *m, const char *name) {
     return NULL;
 }
 
-void sq_tm_zero_grad(sq_tmodel *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
+void sq_tm_zero_grad(sq_tmodel *m) {
+    sq_tp_start();
+    memset(m->grads, 0, m->n_params * sizeof(float));
+    sq_tp_mark(SQ_TP_ZERO);
+}
 
 float sq_tm_score_value(const sq_tmodel *m, int row) {
     const float *h = m->hidden + (size_t)row * m->cfg.dim;
@@ -188,8 +193,9 @@ int sq_tm_acts_reserve(sq_tmodel *m, int B, int T, sq_err *e) {
            F = c->ffn_dim, V = c->vocab_size, H = c->n_heads;
     size_t n = N;
     size_t per_layer = n * C * 4 + n * 2 + n * qd * 2 + n * kd * 2 + (size_t)B * H * T * T + n * F * 3;
-    size_t total = per_layer * c->n_layers + n * C * 2 + n + n * V + n;
-    size_t scratch = n * C * 3 + n * qd * 2 + n * kd * 2 + n * F * 3;
+    size_t total = per_layer * c->n_layers + n * C * 2 + n + n * V + n + n;
+    size_t attscr = (size_t)B * c->n_kv_heads * sq_tk_att_block(T) * T;
+    size_t scratch = n * C * 3 + n * qd * 2 + n * kd * 2 + n * F * 3 + attscr;
     total += scratch;
     /* Round every piece up to 16 floats: generous slack. */
     total += 64 * (size_t)(30 * c->n_layers + 30);
@@ -210,33 +216,33 @@ int sq_tm_acts_reserve(sq_tmodel *m, int B, int T, sq_err *e) {
         TAKE(L->x_in, n * C);
         TAKE(L->ln1, n * C);
         TAKE(L->rstd1, n);
-        TAKE(L->q, n * qd);
-        TAKE(L->k, n * kd);
-        TAKE(L->v, n * kd);
+        TAKE(L->q, n * (qd + 2 * kd));
+        L->k = L->q + qd;
+        L->v = L->k + kd;
         TAKE(L->att, (size_t)B * H * T * T);
         TAKE(L->atty, n * qd);
         TAKE(L->x_mid, n * C);
         TAKE(L->ln2, n * C);
         TAKE(L->rstd2, n);
-        TAKE(L->gate, n * F);
-        TAKE(L->up, n * F);
+        TAKE(L->gu, n * F * 2);
         TAKE(L->h, n * F);
     }
     TAKE(a->x_out, n * C);
     TAKE(a->rstdf, n);
     TAKE(a->hidden, n * C);
     TAKE(a->probs, n * V);
+    TAKE(a->pinv, n);
     TAKE(a->logp, n);
     TAKE(a->dx, n * C);
     TAKE(a->dln, n * C);
     TAKE(a->dhidden, n * C);
-    TAKE(a->dq, n * qd);
+    TAKE(a->dq, n * (qd + 2 * kd));
+    a->dk = a->dq + qd;
+    a->dv = a->dk + kd;
     TAKE(a->datty, n * qd);
-    TAKE(a->dk, n * kd);
-    TAKE(a->dv, n * kd);
-    TAKE(a->dg, n * F);
-    TAKE(a->du, n * F);
+    TAKE(a->dgu, n * F * 2);
     TAKE(a->dh, n * F);
+    TAKE(a->attscr, attscr);
 #undef TAKE
     a->N_cap = N;
     a->T_cap = T;

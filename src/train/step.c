@@ -1,11 +1,21 @@
 /* Forward and backward of the training model, written out layer by layer (llm.c's way):
  * forward keeps every activation backward needs in the arena; backward walks the layers in
  * reverse, accumulating parameter gradients into m->grads. */
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
 #include "tm_internal.h"
+#include "tvec.h"
+
+/* Without biases, q/k/v (and gate/up) weights that lie back to back in the parameter buffer
+ * (the tensor table pads each to 16 floats, so they do when their sizes are multiples of
+ * 16) act as one [qd + 2 kd, C] (or [2F, C]) matrix: one GEMM instead of three (two), the
+ * input packed once. The gradient buffer has the same layout. */
+static int qkv_fused(const sq_tm_layer_w *W, int C, int qd, int kd) {
+    return !W->bq && W->wk == W->wq + (size_t)qd * C && W->wv == W->wk + (size_t)kd * C;
+}
+
+static int gu_fused(const sq_tm_layer_w *W, int C, int F) { return W->wu == W->wg + (size_t)F * C; }
 
 static int check_batch(const sq_tmodel *m, const sq_tbatch *b, sq_err *e) {
     int N = b->B * b->T;
@@ -35,56 +45,70 @@ int sq_tm_forward(sq_tmodel *m, const sq_tbatch *b, int need_logits, sq_err *e) 
     const sq_model_config *c = &m->cfg;
     sq_tm_acts *a = m->acts;
     int N = b->B * b->T, C = c->dim, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim, F = c->ffn_dim;
-    int qd = H * hd, kd = KV * hd;
+    int qd = H * hd, kd = KV * hd, qkvd = qd + 2 * kd;
+    sq_tp_start();
 
     float *x0 = a->layer[0].x_in;
     for (int i = 0; i < N; i++) memcpy(x0 + (size_t)i * C, m->w.embed + (size_t)b->tokens[i] * C, C * sizeof(float));
+    sq_tp_mark(SQ_TP_EMBED);
 
     for (int l = 0; l < c->n_layers; l++) {
         sq_tm_layer_a *L = &a->layer[l];
         const sq_tm_layer_w *W = &m->w.layer[l];
         float *x_out = l + 1 < c->n_layers ? a->layer[l + 1].x_in : a->x_out;
         sq_tk_rmsnorm(L->ln1, L->rstd1, L->x_in, W->ln1, N, C, c->norm_eps);
-        sq_tk_linear(L->q, L->ln1, W->wq, W->bq, N, C, qd);
-        sq_tk_linear(L->k, L->ln1, W->wk, W->bk, N, C, kd);
-        sq_tk_linear(L->v, L->ln1, W->wv, W->bv, N, C, kd);
-        sq_tk_rope(L->q, b->pos, m->rope_cos, m->rope_sin, N, H, hd);
-        sq_tk_rope(L->k, b->pos, m->rope_cos, m->rope_sin, N, KV, hd);
-        sq_tk_attention(L->atty, L->att, L->q, L->k, L->v, b->seg_start, b->B, b->T, H, KV, hd);
-        sq_tk_linear(L->x_mid, L->atty, W->wo, NULL, N, qd, C);
-        for (size_t i = 0; i < (size_t)N * C; i++) L->x_mid[i] += L->x_in[i];
+        sq_tp_mark(SQ_TP_NORM);
+        if (qkv_fused(W, C, qd, kd)) {
+            sq_tk_linear(L->q, qkvd, L->ln1, W->wq, NULL, N, C, qkvd);
+        } else {
+            sq_tk_linear(L->q, qkvd, L->ln1, W->wq, W->bq, N, C, qd);
+            sq_tk_linear(L->k, qkvd, L->ln1, W->wk, W->bk, N, C, kd);
+            sq_tk_linear(L->v, qkvd, L->ln1, W->wv, W->bv, N, C, kd);
+        }
+        sq_tp_mark(SQ_TP_QKV);
+        /* q and k heads sit side by side in each row: one pass rotates both. */
+        sq_tk_rope(L->q, qkvd, b->pos, m->rope_cos, m->rope_sin, N, H + KV, hd);
+        sq_tp_mark(SQ_TP_ROPE);
+        sq_tk_attention(L->atty, L->att, L->q, L->k, L->v, qkvd, b->seg_start, b->B, b->T, H, KV, hd);
+        sq_tp_mark(SQ_TP_ATTN);
+        sq_tk_linear_residual(L->x_mid, L->x_in, L->atty, W->wo, N, qd, C);
+        sq_tp_mark(SQ_TP_O);
         sq_tk_rmsnorm(L->ln2, L->rstd2, L->x_mid, W->ln2, N, C, c->norm_eps);
-        sq_tk_linear(L->gate, L->ln2, W->wg, NULL, N, C, F);
-        sq_tk_linear(L->up, L->ln2, W->wu, NULL, N, C, F);
-        sq_tk_swiglu(L->h, L->gate, L->up, (size_t)N * F);
-        sq_tk_linear(x_out, L->h, W->wd, NULL, N, F, C);
-        for (size_t i = 0; i < (size_t)N * C; i++) x_out[i] += L->x_mid[i];
+        sq_tp_mark(SQ_TP_NORM);
+        if (gu_fused(W, C, F)) {
+            sq_tk_linear(L->gu, 2 * F, L->ln2, W->wg, NULL, N, C, 2 * F);
+        } else {
+            sq_tk_linear(L->gu, 2 * F, L->ln2, W->wg, NULL, N, C, F);
+            sq_tk_linear(L->gu + F, 2 * F, L->ln2, W->wu, NULL, N, C, F);
+        }
+        sq_tp_mark(SQ_TP_MLP);
+        sq_tk_swiglu(L->h, L->gu, N, F);
+        sq_tp_mark(SQ_TP_SWIGLU);
+        sq_tk_linear_residual(x_out, L->x_mid, L->h, W->wd, N, F, C);
+        sq_tp_mark(SQ_TP_MLP);
     }
     sq_tk_rmsnorm(a->hidden, a->rstdf, a->x_out, m->w.norm, N, C, c->norm_eps);
+    sq_tp_mark(SQ_TP_NORM);
 
     memset(a->logp, 0, (size_t)N * sizeof(float));
     if (need_logits) {
         int V = c->vocab_size;
-        sq_tk_linear(a->probs, a->hidden, m->w.lm_head, NULL, N, C, V);
-#pragma omp parallel for schedule(static) if ((size_t)N * V > SQ_PAR_MIN)
+        sq_tk_linear(a->probs, V, a->hidden, m->w.lm_head, NULL, N, C, V);
+        sq_tp_mark(SQ_TP_LM);
+        /* One pass for the max (the row, 32000 floats, then sits in L2) and one for exp and
+         * its sum. The 1/sum is kept aside and applied in backward, where it costs nothing.
+         * Rows are handed out in groups as threads come free. */
+#pragma omp parallel for schedule(dynamic, 16) if ((size_t)N * V > SQ_PAR_MIN)
         for (int i = 0; i < N; i++) {
             float *p = a->probs + (size_t)i * V;
-            float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-            for (int j = 0; j < V; j++) mx = p[j] > mx ? p[j] : mx;
+            float mx = sq_tv_max(p, (size_t)V);
             int t = b->targets ? b->targets[i] : -1;
             float lt = t >= 0 ? p[t] : 0.0f;
-            /* One exp per logit: keep exp(x - max) and scale by 1/sum afterwards. */
-            float sum = 0;
-#pragma omp simd reduction(+ : sum)
-            for (int j = 0; j < V; j++) {
-                p[j] = expf(p[j] - mx);
-                sum += p[j];
-            }
+            float sum = sq_tv_exp_sum(p, (size_t)V, mx);
             if (t >= 0) a->logp[i] = lt - mx - logf(sum);
-            float inv = 1.0f / sum;
-            for (int j = 0; j < V; j++) p[j] *= inv;
+            a->pinv[i] = 1.0f / sum;
         }
+        sq_tp_mark(SQ_TP_SOFTMAX);
     }
     return 0;
 }
@@ -95,28 +119,49 @@ int sq_tm_backward(sq_tmodel *m, const sq_tbatch *b, const float *dlogp, const i
     sq_tm_acts *a = m->acts;
     if (!a->mem || b->B * b->T > a->N_cap) return sq_fail(e, SQ_ESTATE, "train: backward without a forward");
     int N = b->B * b->T, C = c->dim, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim, F = c->ffn_dim;
-    int qd = H * hd, kd = KV * hd, V = c->vocab_size;
+    int qd = H * hd, kd = KV * hd, qkvd = qd + 2 * kd, V = c->vocab_size;
+    for (int s = 0; s < n_score; s++)
+        if (score_rows[s] < 0 || score_rows[s] >= N)
+            return sq_fail(e, SQ_EINVAL, "train: score row %d outside the batch of %d", score_rows[s], N);
+    sq_tp_start();
 
-    memset(a->dhidden, 0, (size_t)N * C * sizeof(float));
     if (dlogp) {
-        /* dlogp_t * d(log softmax_t)/dlogits = dlogp_t * (onehot(t) - p), written over p. */
-#pragma omp parallel for schedule(static) if ((size_t)N * V > SQ_PAR_MIN)
+        /* dlogits_ij = d_i (onehot(t_i)_j - p_ij) with p_ij = E_ij * pinv_i (E = probs) and
+         * d_i = dlogp_i where the row has a target. With c_i = d_i * pinv_i:
+         *   dhidden = dlogits W = -c_i (E W)_i + d_i W[t_i]
+         *   dW += dlogits^T hidden = E^T (-c (.) hidden) + sum_i d_i onehot(t_i) hidden_i
+         * so the [N, V] buffer is only read, by the two GEMMs. */
+        float *hs = a->dln; /* free until the layers start */
+        const float *hid = a->hidden;
+#pragma omp parallel for schedule(static) if ((size_t)N * C > SQ_PAR_MIN)
         for (int i = 0; i < N; i++) {
-            float *p = a->probs + (size_t)i * V;
             int t = b->targets ? b->targets[i] : -1;
-            float d = t >= 0 ? dlogp[i] : 0.0f;
-            if (d == 0.0f) {
-                memset(p, 0, (size_t)V * sizeof(float));
-                continue;
-            }
-            for (int j = 0; j < V; j++) p[j] *= -d;
-            p[t] += d;
+            float ci = t >= 0 ? dlogp[i] * a->pinv[i] : 0.0f;
+            for (int j = 0; j < C; j++) hs[(size_t)i * C + j] = -ci * hid[(size_t)i * C + j];
         }
-        sq_linear_backward(a->dhidden, m->g.lm_head, NULL, a->probs, a->hidden, m->w.lm_head, N, C, V, 0);
+        sq_tgemm(0, 0, N, C, V, 1.0f, a->probs, V, m->w.lm_head, C, 0.0f, a->dhidden, C);
+#pragma omp parallel for schedule(static) if ((size_t)N * C > SQ_PAR_MIN)
+        for (int i = 0; i < N; i++) {
+            int t = b->targets ? b->targets[i] : -1;
+            float d = t >= 0 ? dlogp[i] : 0.0f, ci = d * a->pinv[i];
+            float *dh = a->dhidden + (size_t)i * C;
+            const float *wt = m->w.lm_head + (size_t)(t >= 0 ? t : 0) * C;
+            for (int j = 0; j < C; j++) dh[j] = -ci * dh[j] + d * wt[j];
+        }
+        sq_tgemm(1, 0, V, C, N, 1.0f, a->probs, V, hs, C, 1.0f, m->g.lm_head, C);
+        /* Target rows may repeat: serial, so the sum is deterministic. */
+        for (int i = 0; i < N; i++) {
+            int t = b->targets ? b->targets[i] : -1;
+            if (t < 0 || dlogp[i] == 0.0f) continue;
+            float *gw = m->g.lm_head + (size_t)t * C;
+            const float *h = hid + (size_t)i * C;
+            for (int j = 0; j < C; j++) gw[j] += dlogp[i] * h[j];
+        }
+    } else {
+        memset(a->dhidden, 0, (size_t)N * C * sizeof(float));
     }
     for (int s = 0; s < n_score; s++) {
         int r = score_rows[s];
-        if (r < 0 || r >= N) return sq_fail(e, SQ_EINVAL, "train: score row %d outside the batch of %d", r, N);
         const float *h = a->hidden + (size_t)r * C;
         float *dh = a->dhidden + (size_t)r * C;
         for (int j = 0; j < C; j++) {
@@ -124,30 +169,48 @@ int sq_tm_backward(sq_tmodel *m, const sq_tbatch *b, const float *dlogp, const i
             m->g.score[j] += dvalue[s] * h[j];
         }
     }
+    sq_tp_mark(SQ_TP_B_LM);
     float *dx = a->dx;
     memset(dx, 0, (size_t)N * C * sizeof(float));
     sq_rmsnorm_backward(dx, m->g.norm, a->dhidden, a->x_out, m->w.norm, a->rstdf, N, C);
+    sq_tp_mark(SQ_TP_B_NORM);
 
     for (int l = c->n_layers - 1; l >= 0; l--) {
         sq_tm_layer_a *L = &a->layer[l];
         const sq_tm_layer_w *W = &m->w.layer[l];
         sq_tm_layer_w *G = &m->g.layer[l];
         /* MLP branch: out = x_mid + down(swiglu(gate(ln2), up(ln2))). */
-        sq_linear_backward(a->dh, G->wd, NULL, dx, L->h, W->wd, N, F, C, 0);
-        sq_swiglu_backward(a->dg, a->du, a->dh, L->gate, L->up, (size_t)N * F);
-        sq_linear_backward(a->dln, G->wg, NULL, a->dg, L->ln2, W->wg, N, C, F, 0);
-        sq_linear_backward(a->dln, G->wu, NULL, a->du, L->ln2, W->wu, N, C, F, 1);
+        sq_linear_backward(a->dh, G->wd, NULL, dx, C, L->h, W->wd, N, F, C, 0);
+        sq_tp_mark(SQ_TP_B_MLP);
+        sq_swiglu_backward(a->dgu, a->dh, L->gu, N, F);
+        sq_tp_mark(SQ_TP_B_SWIGLU);
+        if (gu_fused(W, C, F)) {
+            sq_linear_backward(a->dln, G->wg, NULL, a->dgu, 2 * F, L->ln2, W->wg, N, C, 2 * F, 0);
+        } else {
+            sq_linear_backward(a->dln, G->wg, NULL, a->dgu, 2 * F, L->ln2, W->wg, N, C, F, 0);
+            sq_linear_backward(a->dln, G->wu, NULL, a->dgu + F, 2 * F, L->ln2, W->wu, N, C, F, 1);
+        }
+        sq_tp_mark(SQ_TP_B_MLP);
         sq_rmsnorm_backward(dx, G->ln2, a->dln, L->x_mid, W->ln2, L->rstd2, N, C);
+        sq_tp_mark(SQ_TP_B_NORM);
         /* Attention branch: x_mid = x_in + o(attention(rope(q), rope(k), v)). */
-        sq_linear_backward(a->datty, G->wo, NULL, dx, L->atty, W->wo, N, qd, C, 0);
-        sq_attention_backward(a->dq, a->dk, a->dv, a->datty, L->q, L->k, L->v, L->att, b->seg_start, b->B, b->T,
-                              H, KV, hd);
-        sq_rope_backward(a->dq, b->pos, m->rope_cos, m->rope_sin, N, H, hd);
-        sq_rope_backward(a->dk, b->pos, m->rope_cos, m->rope_sin, N, KV, hd);
-        sq_linear_backward(a->dln, G->wq, G->bq, a->dq, L->ln1, W->wq, N, C, qd, 0);
-        sq_linear_backward(a->dln, G->wk, G->bk, a->dk, L->ln1, W->wk, N, C, kd, 1);
-        sq_linear_backward(a->dln, G->wv, G->bv, a->dv, L->ln1, W->wv, N, C, kd, 1);
+        sq_linear_backward(a->datty, G->wo, NULL, dx, C, L->atty, W->wo, N, qd, C, 0);
+        sq_tp_mark(SQ_TP_B_O);
+        sq_attention_backward(a->dq, a->dk, a->dv, qkvd, a->datty, L->q, L->k, L->v, L->att, b->seg_start, b->B,
+                              b->T, H, KV, hd, a->attscr);
+        sq_tp_mark(SQ_TP_B_ATTN);
+        sq_rope_backward(a->dq, qkvd, b->pos, m->rope_cos, m->rope_sin, N, H + KV, hd);
+        sq_tp_mark(SQ_TP_B_ROPE);
+        if (qkv_fused(W, C, qd, kd)) {
+            sq_linear_backward(a->dln, G->wq, NULL, a->dq, qkvd, L->ln1, W->wq, N, C, qkvd, 0);
+        } else {
+            sq_linear_backward(a->dln, G->wq, G->bq, a->dq, qkvd, L->ln1, W->wq, N, C, qd, 0);
+            sq_linear_backward(a->dln, G->wk, G->bk, a->dk, qkvd, L->ln1, W->wk, N, C, kd, 1);
+            sq_linear_backward(a->dln, G->wv, G->bv, a->dv, qkvd, L->ln1, W->wv, N, C, kd, 1);
+        }
+        sq_tp_mark(SQ_TP_B_QKV);
         sq_rmsnorm_backward(dx, G->ln1, a->dln, L->x_in, W->ln1, L->rstd1, N, C);
+        sq_tp_mark(SQ_TP_B_NORM);
     }
     /* Embedding rows may repeat within a batch: serial, so the sum is deterministic. */
     for (int i = 0; i < N; i++) {
@@ -155,5 +218,6 @@ int sq_tm_backward(sq_tmodel *m, const sq_tbatch *b, const float *dlogp, const i
         const float *d = dx + (size_t)i * C;
         for (int j = 0; j < C; j++) ge[j] += d[j];
     }
+    sq_tp_mark(SQ_TP_B_EMBED);
     return 0;
 }

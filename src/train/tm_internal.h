@@ -9,12 +9,14 @@
 typedef struct sq_tm_layer_a {
     float *x_in;     /* [N, C] residual entering the layer */
     float *ln1, *rstd1;
-    float *q, *k, *v; /* after bias and RoPE */
-    float *att;      /* [B, H, T, T] softmax probabilities */
+    float *q, *k, *v; /* after bias and RoPE: one [N, qd + 2 kd] buffer, rows q | k | v */
+    float *att;      /* [B, H, T, T] softmax probabilities; per block of rows (sq_tk_att_block)
+                        only the columns the block reaches are written (the rest is stale) */
     float *atty;     /* [N, H*hd] attention output before o_proj */
     float *x_mid;    /* [N, C] after the attention residual */
     float *ln2, *rstd2;
-    float *gate, *up, *h; /* [N, F] */
+    float *gu;       /* [N, 2F] gate | up per row */
+    float *h;        /* [N, F] */
 } sq_tm_layer_a;
 
 struct sq_tm_acts {
@@ -24,20 +26,38 @@ struct sq_tm_acts {
     float *x_out;    /* [N, C] residual after the last layer */
     float *rstdf;    /* [N] */
     float *hidden;   /* [N, C] final norm output */
-    float *probs;    /* [N, V] softmax of the logits (overwritten by dlogits in backward) */
+    float *probs;    /* [N, V] exp(logit - row max): the softmax before its 1/sum */
+    float *pinv;     /* [N] 1/sum of each probs row */
     float *logp;     /* [N] */
     /* backward scratch */
-    float *dx, *dln, *dq, *dk, *dv, *datty, *dg, *du, *dh, *dhidden;
+    float *dx, *dln, *dq, *dk, *dv, *datty, *dgu, *dh, *dhidden; /* dq|dk|dv and dgu as q|k|v, gu */
+    float *attscr;   /* [B * KV * sq_tk_att_block(T) * T] attention backward's dS blocks */
 };
 
 int sq_tm_acts_reserve(sq_tmodel *m, int B, int T, sq_err *e);
 void sq_tm_acts_free(sq_tm_acts *a);
 
 void sq_tk_rmsnorm(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps);
-void sq_tk_linear(float *out, const float *x, const float *W, const float *b, int N, int in, int out_dim);
-void sq_tk_rope(float *x, const int32_t *pos, const float *cos_t, const float *sin_t, int N, int nh, int hd);
-void sq_tk_attention(float *out, float *att, const float *q, const float *k, const float *v,
+void sq_tk_linear(float *out, int ldo, const float *x, const float *W, const float *b, int N, int in, int out_dim);
+void sq_tk_linear_residual(float *out, const float *res, const float *x, const float *W, int N, int in, int out_dim);
+void sq_tk_rope(float *x, int ld, const int32_t *pos, const float *cos_t, const float *sin_t, int N, int nh, int hd);
+void sq_tk_attention(float *out, float *att, const float *q, const float *k, const float *v, int ld,
                      const int32_t *seg_start, int B, int T, int H, int KV, int hd);
-void sq_tk_swiglu(float *h, const float *g, const float *u, size_t n);
+/* Attention works on blocks of rows of sq_tk_att_block(T); a block [r0, r1) reads the
+ * columns from sq_tk_att_block_start (its earliest example start) to r1. */
+int sq_tk_att_block(int T);
+int sq_tk_att_block_start(const int32_t *seg, int r0, int r1);
+void sq_tk_swiglu(float *h, const float *gu, int N, int F);
+
+/* Phase timers (tprof.c): SQ_TRAIN_PROFILE=1 makes sq_tm_free print where the time went. */
+typedef enum {
+    SQ_TP_EMBED, SQ_TP_NORM, SQ_TP_QKV, SQ_TP_ROPE, SQ_TP_ATTN, SQ_TP_O, SQ_TP_RESID, SQ_TP_MLP, SQ_TP_SWIGLU,
+    SQ_TP_LM, SQ_TP_SOFTMAX, SQ_TP_B_LM, SQ_TP_B_NORM, SQ_TP_B_MLP, SQ_TP_B_SWIGLU, SQ_TP_B_O, SQ_TP_B_ATTN,
+    SQ_TP_B_ROPE, SQ_TP_B_QKV, SQ_TP_B_EMBED, SQ_TP_CLIP, SQ_TP_ADAMW, SQ_TP_ZERO, SQ_TP_N
+} sq_tp_phase;
+int sq_tp_on(void);
+void sq_tp_start(void);
+void sq_tp_mark(sq_tp_phase p);
+void sq_tp_report(void);
 
 #endif

@@ -3,7 +3,6 @@
  * a resumable checkpoint. Everything a step depends on is either in the plan (a function of
  * the seed and the data) or in the checkpoint, which is why a resumed run repeats the
  * uninterrupted one exactly. */
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,7 +209,7 @@ int sq_train_run(sq_tmodel *m, const sq_texample *ex, int n, const sq_train_opts
     if (m->cfg.sliding_window > 0 && o->seq_len > m->cfg.sliding_window)
         return sq_fail(e, SQ_EUNSUP, "train: seq_len %d exceeds the model's sliding window %d (not supported)",
                        o->seq_len, m->cfg.sliding_window);
-    openblas_set_num_threads(sq_threads_get());
+    sq_tgemm_single_threaded(); /* our OpenMP pool threads the GEMMs */
     sq_train_opts oo = *o;
     if (oo.mode == SQ_TRAIN_DPO) oo.pack = 0; /* one sequence per row keeps pairs inside a micro-batch */
     sq_packer pk;

@@ -1,0 +1,59 @@
+/* The trainer's GEMM: OpenBLAS sgemm on one thread per call, split across the OpenMP pool
+ * by us. OpenBLAS's own pthread pool beside the OpenMP one oversubscribes the cores: its
+ * workers spin in sched_yield while our OpenMP regions run and the reverse (a tenth of a
+ * step went to sched_yield). With one pool, a GEMM inside an OpenMP loop (attention's
+ * per-head products) and a GEMM split here share the same threads. */
+#include <cblas.h>
+#include <omp.h>
+
+#include "scalequest/train.h"
+
+/* Smaller products run on the calling thread: waking the pool costs more. */
+#define TGEMM_PAR_MIN (1 << 21)
+
+static void one(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+                float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A,
+                lda, B, ldb, beta, C, ldc);
+}
+
+void sq_tgemm_single_threaded(void) {
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+}
+
+void sq_tgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+              float beta, float *C, int ldc) {
+    sq_tgemm_single_threaded();
+    if (K <= 0) { /* nothing to add: C = beta C, as BLAS */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+        return;
+    }
+    double work = (double)M * N * K;
+    if (omp_in_parallel() || omp_get_max_threads() == 1 || work < TGEMM_PAR_MIN) {
+        one(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    /* Split the longer side of C in slices of whole 16-row/column blocks (OpenBLAS's
+     * micro-tile on Zen is 16 x 4), two slices per thread handed out as threads come free:
+     * on a shared machine a thread that loses its core for a while leaves its second slice
+     * to the other one instead of holding up the whole product. Each element of C is still
+     * computed by one call over the full K, whichever thread runs it. */
+    int along_m = M >= N, len = along_m ? M : N, blocks = (len + 15) / 16;
+    int slices = 2 * omp_get_max_threads();
+    if (slices > blocks) slices = blocks;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int c = 0; c < slices; c++) {
+        int b0 = (int)((long)blocks * c / slices), b1 = (int)((long)blocks * (c + 1) / slices);
+        int s0 = b0 * 16, s1 = b1 * 16 < len ? b1 * 16 : len;
+        if (s1 <= s0) continue;
+        if (along_m) {
+            const float *a = ta ? A + s0 : A + (size_t)s0 * lda;
+            one(ta, tb, s1 - s0, N, K, alpha, a, lda, B, ldb, beta, C + (size_t)s0 * ldc, ldc);
+        } else {
+            const float *b = tb ? B + (size_t)s0 * ldb : B + s0;
+            one(ta, tb, M, s1 - s0, K, alpha, A, lda, b, ldb, beta, C + s0, ldc);
+        }
+    }
+}
