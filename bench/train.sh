@@ -5,7 +5,7 @@
 #   bench/train.sh [STEPS] [THREADS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STEPS=${1:-2}
+STEPS=${1:-5}
 THREADS=${2:-2}
 SHAPE=(288 6 6 6 768 32000 256 8)
 # Both sides run their threads from an OpenMP pool (ours also threads OpenBLAS's GEMMs);
