@@ -67,14 +67,10 @@ static int open_chat_template(sq_chat_template **chat, const char *spec, const c
         return sq_fail(e, SQ_EINVAL, "--chat-template replaces --prompt-template and --qft-prefix; give one or the other");
     if (spec) return sq_chat_template_open(chat, spec, e);
     if (!model || plain_given) return 0;
-    char *cfg = sq_path_join(model, "tokenizer_config.json");
-    int rc = 0;
-    if (cfg && sq_file_exists(cfg)) {
-        rc = sq_chat_template_from_tokenizer_config(chat, cfg, e);
-        if (rc == SQ_ENOTFOUND) rc = 0; /* a tokenizer config without a chat template */
-        if (!rc && *chat) sq_info("train: formatting text with %s's chat template (%s)", model, (*chat)->name);
-    }
-    free(cfg);
+    /* a folder without tokenizer_config.json, or one without a chat template, has none */
+    int rc = sq_chat_template_open(chat, model, e);
+    if (rc == SQ_ENOTFOUND) return 0;
+    if (!rc) sq_info("train: formatting text with %s's chat template (%s)", model, (*chat)->name);
     return rc;
 }
 

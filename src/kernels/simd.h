@@ -7,6 +7,16 @@
 #include <immintrin.h>
 #include <stdint.h>
 
+#if defined(__AVX2__) && defined(__FMA__)
+/* The horizontal sum every AVX2 kernel ends a dot product with (one fixed order). */
+static inline float sq__hsum256(__m256 acc) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+#endif
+
 static inline float sq__dot(const float *a, const float *b, int n) {
     int i = 0;
     float s = 0;
@@ -17,10 +27,7 @@ static inline float sq__dot(const float *a, const float *b, int n) {
 #elif defined(__AVX2__) && defined(__FMA__)
     __m256 acc = _mm256_setzero_ps();
     for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    s = _mm_cvtss_f32(h);
+    s = sq__hsum256(acc);
 #endif
     for (; i < n; i++) s += a[i] * b[i];
     return s;
@@ -41,12 +48,6 @@ static inline void sq__axpy(float *y, float a, const float *x, int n) {
 }
 
 #if defined(__AVX2__) && defined(__FMA__)
-static inline float sq__hsum256(__m256 acc) {
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    return _mm_cvtss_f32(h);
-}
 /* 8 bf16 values widened to floats. */
 static inline __m256 sq__load_bf16x8(const uint16_t *p) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));

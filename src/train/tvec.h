@@ -11,6 +11,8 @@
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
+
+#include "../kernels/simd.h"
 #define SQ_TV_AVX2 1
 
 /* exp(x) for 8 lanes: x = n ln2 + r with |r| <= ln2/2, exp(r) by a degree-6 polynomial,
@@ -31,13 +33,6 @@ static inline __m256 sq_tv_exp8(__m256 x) {
     p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
-
-static inline float sq_tv_hsum8(__m256 v) {
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    return _mm_cvtss_f32(h);
 }
 
 static inline float sq_tv_hmax8(__m256 v) {
@@ -91,7 +86,7 @@ static inline float sq_tv_exp_sum(float *p, size_t n, float sub) {
         _mm256_storeu_ps(p + j, e0);
         a0 = _mm256_add_ps(a0, e0);
     }
-    s = sq_tv_hsum8(_mm256_add_ps(a0, a1));
+    s = sq__hsum256(_mm256_add_ps(a0, a1));
 #endif
     for (; j < n; j++) {
         p[j] = sq_tv_exp1(p[j] - sub);
@@ -111,7 +106,7 @@ static inline float sq_tv_dot(const float *a, const float *b, size_t n) {
         a1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j + 8), _mm256_loadu_ps(b + j + 8), a1);
     }
     for (; j + 8 <= n; j += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j), a0);
-    s = sq_tv_hsum8(_mm256_add_ps(a0, a1));
+    s = sq__hsum256(_mm256_add_ps(a0, a1));
 #endif
     for (; j < n; j++) s += a[j] * b[j];
     return s;
