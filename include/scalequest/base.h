@@ -68,6 +68,7 @@ typedef struct sq_progress {
     char label[48];
     int64_t total; /* <= 0: unknown */
     int64_t done;
+    int64_t tokens; /* optional: tokens produced so far, shown as tok/s when > 0 */
     double t_start, t_last_draw;
     int tty;
     int drawn;
@@ -77,6 +78,7 @@ void sq_progress_set_quiet(int quiet);
 int sq_progress_is_quiet(void);
 void sq_progress_start(sq_progress *p, const char *label, int64_t total);
 void sq_progress_add(sq_progress *p, int64_t n);
+void sq_progress_add_tokens(sq_progress *p, int64_t n); /* counted, drawn with the next add */
 void sq_progress_finish(sq_progress *p);
 
 /* ---- time ------------------------------------------------------------------------------ */

@@ -37,13 +37,14 @@ static void draw(sq_progress *p, double now, int final) {
     } else {
         format_eta(eta, sizeof eta, el);
     }
-    char line[256];
+    char line[256], tok[48] = "";
+    if (p->tokens > 0) snprintf(tok, sizeof tok, " %.1f tok/s", el > 0 ? (double)p->tokens / el : 0.0);
     if (p->total > 0)
-        snprintf(line, sizeof line, "%s %lld/%lld (%.1f%%) %.1f/s %s %s", p->label, (long long)p->done,
-                 (long long)p->total, 100.0 * (double)p->done / (double)p->total, rate,
+        snprintf(line, sizeof line, "%s %lld/%lld (%.1f%%) %.1f/s%s %s %s", p->label, (long long)p->done,
+                 (long long)p->total, 100.0 * (double)p->done / (double)p->total, rate, tok,
                  final ? "took" : "ETA", eta);
     else
-        snprintf(line, sizeof line, "%s %lld %.1f/s %s %s", p->label, (long long)p->done, rate,
+        snprintf(line, sizeof line, "%s %lld %.1f/s%s %s %s", p->label, (long long)p->done, rate, tok,
                  final ? "took" : "elapsed", eta);
     if (p->tty) fprintf(stderr, "\r\033[K%s%s", line, final ? "\n" : "");
     else fprintf(stderr, "%s\n", line);
@@ -58,6 +59,8 @@ void sq_progress_add(sq_progress *p, int64_t n) {
     double every = p->tty ? 0.2 : 5.0;
     if (now - p->t_last_draw >= every) draw(p, now, 0);
 }
+
+void sq_progress_add_tokens(sq_progress *p, int64_t n) { p->tokens += n; }
 
 void sq_progress_finish(sq_progress *p) {
     if (g_quiet) return;

@@ -1,0 +1,125 @@
+/* stage — the contract every ScaleQuest stage keeps: JSONL in, JSONL out, stable ids,
+ * resumable after kill -9, shardable, deterministic, with progress and a closing funnel.
+ *
+ * A stage reads records (each with a string "id") from its input, or makes them itself (qgen),
+ * and settles each one exactly once: kept (written to `out` with the stage's own fields
+ * added), dropped (written to the dropped file with a "drop_reason"), or failed (a request
+ * that failed after its retries: written to the failed file, never to the outputs, so a
+ * rerun tries it again).
+ *
+ * Why the outputs come out in input order: results of a backend arrive in any order, but the
+ * stage commits them through a reorder window, writing each record once every record before
+ * it is settled. A run killed at any moment therefore leaves a prefix of the input order in
+ * its outputs (the writer cuts a torn last line), and the rerun appends the rest in the same
+ * order, so a resumed run's files are byte for byte those of an uninterrupted run. The cost
+ * is that results finished behind a slow one are held in memory (at most `window` records)
+ * and are redone if the process dies first.
+ *
+ * Resume: ids already in `out` or in the dropped file are skipped; ids only in the failed
+ * file are tried again. Sharding: with shard_count N, only records whose
+ * sq_jsonl_shard_hash(id) % N == shard_index are read. Duplicate or missing ids in the input
+ * are found before anything is written, with the file and line named.
+ *
+ * Ownership: sq_stage_next hands a record to the caller; sq_stage_keep and sq_stage_drop take
+ * it back (the stage frees it). Options' strings are borrowed for the stage's lifetime.
+ */
+#ifndef SCALEQUEST_STAGE_H
+#define SCALEQUEST_STAGE_H
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+#include "scalequest/backend.h"
+#include "scalequest/base.h"
+
+typedef struct sq_stage_opts {
+    const char *name;    /* shown in progress and the funnel line, e.g. "filter solvable" */
+    const char *in;      /* input JSONL, "-" for stdin; NULL: the stage supplies records */
+    const char *out;     /* kept records (appended; resumable) */
+    const char *dropped; /* dropped records; NULL: `out` with ".jsonl" replaced by
+                            ".dropped.jsonl" (or that suffix added); "" for none: a rerun then
+                            redoes dropped records (same verdicts: stages are deterministic) */
+    const char *failed;  /* {id, error} of failed requests (appended); NULL for none */
+    int shard_index, shard_count; /* 0 and 0 or 1: every record */
+    int skip_bad;                 /* count and skip unparsable input lines instead of failing */
+    int window;                   /* records in flight at most (default 1024) */
+    int64_t total;                /* with in == NULL: how many records the stage will supply */
+} sq_stage_opts;
+
+void sq_stage_opts_default(sq_stage_opts *o);
+
+/* Parse "I/N" (0 <= I < N) into shard_index and shard_count. */
+int sq_stage_parse_shard(const char *s, int *index, int *count, sq_err *e);
+
+typedef struct sq_stage sq_stage;
+
+/* Counters of this run (not of earlier runs of the same stage). */
+typedef struct sq_stage_counts {
+    int64_t in;      /* records read or supplied for this shard, including those already done */
+    int64_t skipped; /* already settled by an earlier run */
+    int64_t kept, dropped, failed;
+    int64_t prompt_tokens, completion_tokens;
+    int64_t out_total, dropped_total; /* records in the outputs at close (all runs) */
+} sq_stage_counts;
+
+int sq_stage_open(sq_stage **st, const sq_stage_opts *o, sq_err *e);
+
+/* With an input file: 1 and the next record to settle (already-done and other shards'
+ * records are skipped), 0 at the end, <0 on error (e names file:line). *slot is the handle
+ * that settles it. Fails with SQ_ESTATE when `window` records are unsettled. */
+int sq_stage_next(sq_stage *st, cJSON **rec, int64_t *slot, sq_err *e);
+/* Without an input file: offer a record the stage made (takes ownership). 1 and *slot when it
+ * is to be settled now; 0 when its id is already done or in another shard (rec is freed). */
+int sq_stage_offer(sq_stage *st, cJSON *rec, int64_t *slot, sq_err *e);
+/* 1 when the id is already settled by an earlier run or is in another shard. */
+int sq_stage_is_done(const sq_stage *st, const char *id);
+/* Records in flight (handed out, not yet settled). */
+int sq_stage_pending(const sq_stage *st);
+/* Records left to settle in this run, when known (for progress), else -1. */
+int64_t sq_stage_remaining_hint(const sq_stage *st);
+
+/* Settle a slot (each exactly once). keep and drop take ownership of rec. */
+int sq_stage_keep(sq_stage *st, int64_t slot, cJSON *rec, sq_err *e);
+int sq_stage_drop(sq_stage *st, int64_t slot, cJSON *rec, const char *reason, sq_err *e);
+int sq_stage_fail(sq_stage *st, int64_t slot, const char *id, const char *error, sq_err *e);
+
+void sq_stage_add_tokens(sq_stage *st, int64_t prompt_tokens, int64_t completion_tokens);
+/* Call once per kept record already in the output at open, before the first next/offer: a
+ * stage that carries state across records (qgen's duplicate set) rebuilds it from here. */
+typedef int (*sq_stage_resume_fn)(void *user, const cJSON *rec, sq_err *e);
+int sq_stage_replay(sq_stage *st, sq_stage_resume_fn fn, void *user, sq_err *e);
+
+/* Flush, sync and close the outputs, print the funnel line ("NAME: N in, N kept, N dropped
+ * (reason N, ...), N failed; N already done") unless quiet, and free. Returns SQ_EIO when
+ * some requests failed (they are in the failed file; a rerun retries them), SQ_ESTATE when
+ * records were left unsettled, 0 otherwise. counts may be NULL. */
+int sq_stage_close(sq_stage *st, sq_stage_counts *counts, sq_err *e);
+/* Stop after an error: what was committed stays (it is a valid prefix); nothing else. */
+void sq_stage_abort(sq_stage *st);
+/* Funnel counters so far. */
+void sq_stage_get_counts(const sq_stage *st, sq_stage_counts *c);
+/* The dropped-file path in use ("" when none). */
+const char *sq_stage_dropped_path(const sq_stage *st);
+
+/* A request seed that depends only on the run's seed and the record id, so any batching,
+ * order or resume draws the same tokens. */
+uint64_t sq_stage_seed(uint64_t seed, const char *id);
+
+/* ---- the common case: one backend request per record ---------------------------------- */
+
+typedef struct sq_stage_gen {
+    /* Fill req for rec (strings may point into rec or be allocated from `a`, which lives until
+     * the request's finish returns). Return 0 to send it, 1 to settle it at once (build then
+     * called sq_stage_keep or sq_stage_drop on the slot itself), <0 on error. */
+    int (*build)(void *user, sq_stage *st, int64_t slot, cJSON *rec, sq_gen_request *req, sq_arena *a, sq_err *e);
+    /* Settle the slot from the backend's result (r->ok is always 1 here: failures are settled
+     * by the driver with sq_stage_fail). Owns rec. */
+    int (*finish)(void *user, sq_stage *st, int64_t slot, cJSON *rec, const sq_gen_result *r, sq_err *e);
+    void *user;
+    int chunk; /* records per backend batch (default 512) */
+} sq_stage_gen;
+
+/* Read every remaining input record, send it through the backend in chunks, settle it. */
+int sq_stage_run_generate(sq_stage *st, sq_backend *b, const sq_stage_gen *g, sq_err *e);
+
+#endif

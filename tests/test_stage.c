@@ -1,0 +1,267 @@
+/* The stage contract: input-order commits through the reorder window, resume by id across a
+ * kill -9 (byte-identical files), shards, the dropped and failed files, duplicate and missing
+ * ids found before anything is written. */
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "scalequest/jsonl.h"
+#include "scalequest/stage.h"
+#include "test.h"
+
+/* sq_test_tmpdir makes a fresh directory per call: one per case, taken by begin(). */
+static const char *g_dir;
+static void begin(void) {
+    g_dir = sq_test_tmpdir();
+    sq_progress_set_quiet(1);
+}
+static char *tmp(const char *name) { return sq_path_join(g_dir, name); }
+
+static void write_input(const char *path, int n) {
+    FILE *f = fopen(path, "w");
+    for (int i = 0; i < n; i++) fprintf(f, "{\"id\":\"r%04d\",\"query\":\"question %d\"}\n", i, i);
+    fclose(f);
+}
+
+static char *slurp(const char *path) {
+    char *d = NULL;
+    size_t n;
+    if (sq_file_read_all(path, &d, &n, NULL)) return NULL;
+    return d;
+}
+
+/* The toy stage: settle records in reverse within each group of 7 (as a backend answering out
+ * of order would), keep multiples of 3 with a field added, drop the others; stop after `limit`
+ * settlements (0: none) to imitate a crash. */
+static int run_toy(const char *in, const char *out, int shard_i, int shard_n, int limit, sq_err *e) {
+    sq_stage_opts o;
+    sq_stage_opts_default(&o);
+    o.name = "toy";
+    o.in = in;
+    o.out = out;
+    o.shard_index = shard_i;
+    o.shard_count = shard_n;
+    o.window = 16;
+    sq_stage *st;
+    int rc = sq_stage_open(&st, &o, e);
+    if (rc) return rc;
+    int settled = 0;
+    for (int eof = 0; !eof;) {
+        cJSON *recs[7];
+        int64_t slots[7];
+        int k = 0;
+        while (k < 7) {
+            int got = sq_stage_next(st, &recs[k], &slots[k], e);
+            if (got < 0) {
+                sq_stage_abort(st);
+                return got;
+            }
+            if (!got) {
+                eof = 1;
+                break;
+            }
+            k++;
+        }
+        for (int i = k - 1; i >= 0; i--) {
+            if (limit && settled == limit) {
+                for (int j = 0; j <= i; j++) cJSON_Delete(recs[j]);
+                sq_stage_abort(st);
+                return 0;
+            }
+            int num = atoi(sq_rec_id(recs[i]) + 1);
+            if (num % 3 == 0) {
+                sq_rec_set_num(recs[i], "score", num * 0.5);
+                rc = sq_stage_keep(st, slots[i], recs[i], e);
+            } else {
+                rc = sq_stage_drop(st, slots[i], recs[i], num % 3 == 1 ? "one" : "two", e);
+            }
+            settled++;
+            if (rc) {
+                sq_stage_abort(st);
+                return rc;
+            }
+        }
+    }
+    sq_stage_counts c;
+    rc = sq_stage_close(st, &c, e);
+    return rc;
+}
+
+SQ_TEST(commits_in_input_order_and_resumes_byte_identical) {
+    begin();
+    char *in = tmp("in.jsonl"), *a = tmp("a.jsonl"), *b = tmp("b.jsonl");
+    write_input(in, 100);
+    sq_err e = {0};
+    REQUIRE(run_toy(in, a, 0, 1, 0, &e) == 0);
+    /* crash after 5, 23, 50 settlements, then finish */
+    REQUIRE(run_toy(in, b, 0, 1, 5, &e) == 0);
+    REQUIRE(run_toy(in, b, 0, 1, 23, &e) == 0);
+    REQUIRE(run_toy(in, b, 0, 1, 50, &e) == 0);
+    REQUIRE(run_toy(in, b, 0, 1, 0, &e) == 0);
+    char *sa = slurp(a), *sb = slurp(b);
+    REQUIRE(sa && sb);
+    CHECK_EQ_STR(sa, sb);
+    char *da = tmp("a.dropped.jsonl"), *db = tmp("b.dropped.jsonl");
+    char *xa = slurp(da), *xb = slurp(db);
+    REQUIRE(xa && xb);
+    CHECK_EQ_STR(xa, xb);
+    /* in order: r0000, r0003, ... */
+    CHECK(strncmp(sa, "{\"id\":\"r0000\"", 13) == 0);
+    CHECK(strstr(sa, "r0003") < strstr(sa, "r0006"));
+    CHECK(strstr(xa, "\"drop_reason\":\"one\"") != NULL);
+    int lines = 0;
+    for (char *p = sa; *p; p++) lines += *p == '\n';
+    CHECK_EQ_INT(lines, 34);
+    lines = 0;
+    for (char *p = xa; *p; p++) lines += *p == '\n';
+    CHECK_EQ_INT(lines, 66);
+    /* a rerun of a finished stage does nothing */
+    REQUIRE(run_toy(in, b, 0, 1, 0, &e) == 0);
+    char *sb2 = slurp(b);
+    CHECK_EQ_STR(sa, sb2);
+    free(sa), free(sb), free(sb2), free(xa), free(xb), free(da), free(db), free(in), free(a), free(b);
+}
+
+SQ_TEST(kill_9_mid_run_loses_and_duplicates_nothing) {
+    begin();
+    char *in = tmp("k.jsonl"), *ref = tmp("kref.jsonl"), *out = tmp("kout.jsonl");
+    write_input(in, 3000);
+    sq_err e = {0};
+    REQUIRE(run_toy(in, ref, 0, 1, 0, &e) == 0);
+    for (int round = 0; round < 6; round++) {
+        pid_t p = fork();
+        if (p == 0) {
+            for (;;) run_toy(in, out, 0, 1, 0, &e);
+        }
+        usleep(2000 + round * 3000);
+        kill(p, SIGKILL);
+        waitpid(p, NULL, 0);
+    }
+    REQUIRE(run_toy(in, out, 0, 1, 0, &e) == 0);
+    char *a = slurp(ref), *b = slurp(out);
+    REQUIRE(a && b);
+    CHECK_EQ_STR(a, b);
+    free(a), free(b), free(in), free(ref), free(out);
+}
+
+SQ_TEST(shards_partition_the_ids) {
+    begin();
+    char *in = tmp("s.jsonl");
+    write_input(in, 200);
+    sq_err e = {0};
+    int total = 0;
+    for (int s = 0; s < 3; s++) {
+        char name[32];
+        snprintf(name, sizeof name, "s%d.jsonl", s);
+        char *out = tmp(name);
+        REQUIRE(run_toy(in, out, s, 3, 0, &e) == 0);
+        sq_jsonl_reader *r;
+        REQUIRE(sq_jsonl_open(&r, out, 0, &e) == 0);
+        cJSON *rec;
+        while (sq_jsonl_next(r, &rec, &e) == 1) {
+            const char *id = sq_rec_id(rec);
+            CHECK_EQ_INT(sq_jsonl_shard_hash(id, strlen(id)) % 3, s);
+            total++;
+            cJSON_Delete(rec);
+        }
+        sq_jsonl_close(r);
+        free(out);
+    }
+    CHECK_EQ_INT(total, 67); /* the multiples of 3 in 0..199 */
+    int i, n;
+    CHECK(sq_stage_parse_shard("2/3", &i, &n, &e) == 0 && i == 2 && n == 3);
+    CHECK(sq_stage_parse_shard("3/3", &i, &n, &e) != 0);
+    CHECK(sq_stage_parse_shard("x", &i, &n, &e) != 0);
+    free(in);
+}
+
+SQ_TEST(duplicate_and_missing_ids_fail_before_writing) {
+    begin();
+    char *in = tmp("d.jsonl"), *out = tmp("dout.jsonl");
+    FILE *f = fopen(in, "w");
+    fputs("{\"id\":\"a\",\"query\":\"x\"}\n{\"id\":\"b\",\"query\":\"y\"}\n{\"id\":\"a\",\"query\":\"z\"}\n", f);
+    fclose(f);
+    sq_err e = {0};
+    CHECK(run_toy(in, out, 0, 1, 0, &e) == SQ_EPARSE);
+    CHECK(strstr(e.msg, "d.jsonl:3") != NULL);
+    CHECK(strstr(e.msg, "\"a\"") != NULL);
+    char *s = slurp(out);
+    CHECK(!s || !*s);
+    free(s);
+    f = fopen(in, "w");
+    fputs("{\"id\":\"a\"}\n{\"query\":\"no id\"}\n", f);
+    fclose(f);
+    CHECK(run_toy(in, out, 0, 1, 0, &e) == SQ_EPARSE);
+    CHECK(strstr(e.msg, "d.jsonl:2") != NULL && strstr(e.msg, "id") != NULL);
+    free(in), free(out);
+}
+
+static int seen_count;
+static int count_replay(void *user, const cJSON *rec, sq_err *e) {
+    (void)user, (void)e;
+    seen_count += sq_rec_id(rec) != NULL;
+    return 0;
+}
+
+SQ_TEST(offered_records_failed_requests_and_replay) {
+    begin();
+    char *out = tmp("g.jsonl"), *failed = tmp("g.failed.jsonl");
+    sq_err e = {0};
+    for (int run = 0; run < 2; run++) {
+        sq_stage_opts o;
+        sq_stage_opts_default(&o);
+        o.name = "gen";
+        o.out = out;
+        o.failed = failed;
+        o.total = 10;
+        sq_stage *st;
+        REQUIRE(sq_stage_open(&st, &o, &e) == 0);
+        seen_count = 0;
+        REQUIRE(sq_stage_replay(st, count_replay, NULL, &e) == 0);
+        CHECK_EQ_INT(seen_count, run == 0 ? 0 : 8);
+        int64_t slots[10];
+        int took = 0;
+        for (int i = 0; i < 10; i++) {
+            cJSON *r = cJSON_CreateObject();
+            char id[16];
+            snprintf(id, sizeof id, "q%06d", i);
+            sq_rec_set_str(r, "id", id);
+            int got = sq_stage_offer(st, r, &slots[i], &e);
+            REQUIRE(got >= 0);
+            if (!got) continue;
+            took++;
+            cJSON *x = cJSON_CreateObject();
+            sq_rec_set_str(x, "id", id);
+            /* the first run fails q000002 and q000007; the second run answers them */
+            if (run == 0 && (i == 2 || i == 7)) {
+                cJSON_Delete(x);
+                REQUIRE(sq_stage_fail(st, slots[i], id, "HTTP 500", &e) == 0);
+            } else {
+                REQUIRE(sq_stage_keep(st, slots[i], x, &e) == 0);
+            }
+        }
+        CHECK_EQ_INT(took, run == 0 ? 10 : 2);
+        sq_stage_counts c;
+        int rc = sq_stage_close(st, &c, &e);
+        if (run == 0) {
+            CHECK(rc == SQ_EIO);
+            CHECK(strstr(e.msg, "2 requests failed") != NULL);
+            CHECK_EQ_INT(c.failed, 2);
+        } else {
+            CHECK(rc == 0);
+            CHECK_EQ_INT(c.skipped, 8);
+            CHECK_EQ_INT(c.out_total, 10);
+        }
+    }
+    char *s = slurp(failed);
+    REQUIRE(s);
+    CHECK(strstr(s, "q000002") && strstr(s, "q000007") && strstr(s, "HTTP 500"));
+    free(s), free(out), free(failed);
+}
+
+SQ_TEST(seeds_depend_on_seed_and_id_only) {
+    CHECK(sq_stage_seed(1, "q000001") == sq_stage_seed(1, "q000001"));
+    CHECK(sq_stage_seed(1, "q000001") != sq_stage_seed(1, "q000002"));
+    CHECK(sq_stage_seed(1, "q000001") != sq_stage_seed(2, "q000001"));
+}
