@@ -12,7 +12,7 @@ static int parse_shape(const char *s, sq_model_config *c, char *why, size_t whyl
     memset(c, 0, sizeof *c);
     snprintf(c->arch, sizeof c->arch, "llama");
     c->max_seq_len = 512, c->rope_theta = 10000.0f, c->norm_eps = 1e-5f, c->tie_embeddings = 1;
-    c->bos_id = -1, c->eos_id = -1;
+    c->bos_id = -1, c->eos_id = -1, c->pad_id = -1;
     snprintf(c->torch_dtype, sizeof c->torch_dtype, "float32");
     char *dup = sq_strdup(s), *save = NULL;
     int rc = 0;

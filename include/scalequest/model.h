@@ -8,6 +8,10 @@
  * on the order, so attention is the same). The model owns its open files; sq_model_close
  * frees everything.
  *
+ * A model is opened for one head: the LM head (logits, for generation) or the scalar head of
+ * a *ForSequenceClassification folder (score.weight [1, dim], for reward and difficulty
+ * scoring). Each refuses the other kind of folder with a message that says which to use.
+ *
  * sq_model_forward runs one step over a ragged batch: any mix of prompt tokens (prefill) and
  * single decode tokens from many sequences, each token with its position and its sequence's
  * KV block table. Keys/values go to an sq_kv_pool the caller owns (src/infer manages which
@@ -31,11 +35,16 @@ typedef struct sq_layer {
     sq_view w_gate, w_up, w_down; /* F32 or BF16 */
 } sq_layer;
 
+/* What the forward's output rows produce. */
+typedef enum { SQ_HEAD_LM = 0, SQ_HEAD_SCORE = 1 } sq_head;
+
 typedef struct sq_model {
     sq_model_config cfg;
+    sq_head head;
     sq_view tok_emb;  /* [vocab, dim], any dtype sq_embed_row reads */
     sq_view out_norm; /* F32 */
-    sq_view lm_head;  /* F32 or BF16, [vocab, dim]; the embedding itself when tied */
+    sq_view lm_head;  /* F32 or BF16, [vocab, dim]; the embedding itself when tied; SQ_HEAD_LM only */
+    sq_view score;    /* F32 or BF16, [1, dim]: the scalar head; SQ_HEAD_SCORE only */
     sq_layer *layers;
     sq_rope rope;
     int from_gguf;
@@ -43,10 +52,17 @@ typedef struct sq_model {
     struct sq_model_files *files; /* open mappings and converted copies */
 } sq_model;
 
-/* path: an HF model folder, or a .gguf file. */
+/* The weight of the head in use: [vocab, dim] or [1, dim]. */
+static inline const sq_view *sq_model_head_weight(const sq_model *m) {
+    return m->head == SQ_HEAD_SCORE ? &m->score : &m->lm_head;
+}
+
+/* path: an HF model folder, or a .gguf file; the LM head. */
 int sq_model_open(sq_model **m, const char *path, sq_err *e);
+/* The same with a chosen head: SQ_HEAD_SCORE needs a *ForSequenceClassification folder. */
+int sq_model_open_head(sq_model **m, const char *path, sq_head head, sq_err *e);
 void sq_model_close(sq_model *m);
-/* Bytes of weights read per decoded token (all matrices plus one embedding row). */
+/* Bytes of weights read per token (all matrices, the head, one embedding row). */
 size_t sq_model_weight_bytes(const sq_model *m);
 
 /* ---- KV storage ------------------------------------------------------------------------- */
@@ -84,7 +100,8 @@ typedef struct sq_fwd sq_fwd;
 /* Scratch for steps of up to max_tokens tokens, max_out logit rows, positions < max_ctx. */
 int sq_fwd_new(sq_fwd **f, const sq_model *m, int max_tokens, int max_out, int max_ctx, sq_err *e);
 void sq_fwd_free(sq_fwd *f);
-/* Run the step; logits: n_out rows of vocab_size floats (caller's buffer). */
+/* Run the step; out (caller's buffer): n_out rows of vocab_size logits with the LM head, n_out
+ * values with the scalar head (the head's dot product with the final normed hidden state). */
 int sq_model_forward(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batch *b, float *logits, sq_err *e);
 
 #endif

@@ -32,12 +32,16 @@ typedef struct sq_model_config {
     char torch_dtype[16];  /* "float32", "bfloat16", ...; "" when config.json names none */
     int n_eos;           /* eos_token_id may be a list (Llama 3): all of them, up to 8 */
     int eos_ids[8];
+    int pad_id;          /* pad_token_id, -1 when none: a sequence classifier scores the last
+                            token that is not this one (transformers' rule) */
+    int seq_cls;         /* architectures names *ForSequenceClassification: a scalar head
+                            (score.weight [1, dim]) in place of the LM head */
 } sq_model_config;
 
 /* Parse an HF config.json (the text); path is for messages. */
 int sq_model_config_from_json(sq_model_config *c, const char *json, const char *path, sq_err *e);
 /* Write config.json that transformers' AutoConfig reads back to the same model (appends to
- * out). SQ_EUNSUP for what HF's classes cannot express (Qwen2 without q/k/v bias, Mistral
+ * out); with seq_cls, the *ForSequenceClassification class with one label. SQ_EUNSUP for what HF's classes cannot express (Qwen2 without q/k/v bias, Mistral
  * with it, Llama with a sliding window). "deepseek" is written as model_type "llama". */
 int sq_model_config_to_json(const sq_model_config *c, sq_buf *out);
 /* Validate, then write config.json atomically; path is a folder or a file name. */

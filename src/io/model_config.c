@@ -136,7 +136,7 @@ static void set_defaults(sq_model_config *c) {
     c->rope_theta = 10000.0f;
     c->norm_eps = 1e-6f;
     c->rope_factor = 1.0f;
-    c->bos_id = c->eos_id = -1;
+    c->bos_id = c->eos_id = c->pad_id = -1;
 }
 
 int sq_model_config_from_json(sq_model_config *c, const char *json, const char *path, sq_err *e) {
@@ -154,11 +154,15 @@ int sq_model_config_from_json(sq_model_config *c, const char *json, const char *
     const arch_defaults *ad = NULL;
     const cJSON *mt = item(&j, NULL, "model_type");
     const cJSON *ar = item(&j, NULL, "architectures");
+    const char *cls = cJSON_IsArray(ar) && cJSON_IsString(ar->child) ? ar->child->valuestring : "";
+    size_t cls_len = strlen(cls);
+    const char *seq_cls = "ForSequenceClassification";
+    c->seq_cls = cls_len > strlen(seq_cls) && !strcmp(cls + cls_len - strlen(seq_cls), seq_cls);
     for (size_t i = 0; i < SQ_ARRAY_LEN(archs) && !ad; i++) {
         if (cJSON_IsString(mt) && !strcmp(mt->valuestring, archs[i].model_type)) ad = &archs[i];
-        if (!mt && cJSON_IsArray(ar) && cJSON_IsString(ar->child) &&
-            !strcmp(ar->child->valuestring, archs[i].class_name))
-            ad = &archs[i];
+        /* "LlamaForCausalLM" or "LlamaForSequenceClassification": the part before "For" */
+        size_t stem = strcspn(archs[i].class_name, "F");
+        if (!mt && !strncmp(cls, archs[i].class_name, stem) && !strncmp(cls + stem, "For", 3)) ad = &archs[i];
     }
     if (!ad) {
         rc = sq_fail(e, SQ_EUNSUP, "%s: model_type \"%.40s\" is not supported (llama, mistral, qwen2)", path,
@@ -200,7 +204,8 @@ int sq_model_config_from_json(sq_model_config *c, const char *json, const char *
         if (use && (rc = get_int(&j, NULL, "sliding_window", 0, &c->sliding_window))) goto out;
     }
     if ((rc = parse_token_ids(&j, "bos_token_id", &c->bos_id, NULL, NULL)) ||
-        (rc = parse_token_ids(&j, "eos_token_id", &c->eos_id, c->eos_ids, &c->n_eos)))
+        (rc = parse_token_ids(&j, "eos_token_id", &c->eos_id, c->eos_ids, &c->n_eos)) ||
+        (rc = parse_token_ids(&j, "pad_token_id", &c->pad_id, NULL, NULL)))
         goto out;
     const cJSON *dt = item(&j, NULL, "torch_dtype");
     if (!dt) dt = item(&j, NULL, "dtype");
@@ -239,7 +244,7 @@ int sq_model_config_validate(const sq_model_config *c, sq_err *e) {
     if (c->rope_original_max_pos < 0 || !isfinite(c->rope_high_freq_factor) ||
         !isfinite(c->rope_low_freq_factor))
         return sq_fail(e, SQ_EINVAL, "rope scaling parameters out of range");
-    if (c->bos_id < -1 || c->eos_id < -1) return sq_fail(e, SQ_EINVAL, "token ids must not be negative");
+    if (c->bos_id < -1 || c->eos_id < -1 || c->pad_id < -1) return sq_fail(e, SQ_EINVAL, "token ids must not be negative");
     if (c->rope_scaling == SQ_ROPE_LLAMA3 &&
         (c->rope_original_max_pos <= 0 || !(c->rope_low_freq_factor > 0) ||
          !(c->rope_high_freq_factor > c->rope_low_freq_factor)))
@@ -269,7 +274,14 @@ int sq_model_config_to_json(const sq_model_config *c, sq_buf *out) {
     /* Bias on q/k/v is fixed by the class outside Llama: refuse a config that cannot say it. */
     if ((qwen && !c->attn_bias) || (!qwen && !llama && c->attn_bias)) return SQ_EUNSUP;
     if (c->sliding_window && llama) return SQ_EUNSUP;
-    sq_buf_printf(out, "{\n  \"architectures\": [\"%s\"],\n", ad->class_name);
+    if (c->seq_cls) {
+        /* "LlamaForCausalLM" -> "LlamaForSequenceClassification", one label (a reward) */
+        int stem = (int)strcspn(ad->class_name, "F");
+        sq_buf_printf(out, "{\n  \"architectures\": [\"%.*sForSequenceClassification\"],\n", stem, ad->class_name);
+        sq_buf_puts(out, "  \"id2label\": {\"0\": \"LABEL_0\"},\n  \"label2id\": {\"LABEL_0\": 0},\n");
+    } else {
+        sq_buf_printf(out, "{\n  \"architectures\": [\"%s\"],\n", ad->class_name);
+    }
     if (llama) sq_buf_printf(out, "  \"attention_bias\": %s,\n", c->attn_bias ? "true" : "false");
     if (c->bos_id >= 0)
         sq_buf_printf(out, "  \"bos_token_id\": %d,\n", c->bos_id);
@@ -285,6 +297,7 @@ int sq_model_config_to_json(const sq_model_config *c, sq_buf *out) {
     else
         sq_buf_puts(out, "  \"eos_token_id\": null,\n");
     /* Qwen2's class has no head_dim field: write it only when it is not the default. */
+    if (c->pad_id >= 0) sq_buf_printf(out, "  \"pad_token_id\": %d,\n", c->pad_id);
     if (!qwen || c->head_dim != c->dim / c->n_heads) sq_buf_printf(out, "  \"head_dim\": %d,\n", c->head_dim);
     sq_buf_printf(out, "  \"hidden_act\": \"silu\",\n  \"hidden_size\": %d,\n", c->dim);
     sq_buf_printf(out, "  \"intermediate_size\": %d,\n  \"max_position_embeddings\": %d,\n", c->ffn_dim,

@@ -36,7 +36,7 @@ int sq_model_config_from_gguf(sq_model_config *c, const sq_gguf *g, sq_err *e) {
     c->rope_theta = 10000.0f;
     c->norm_eps = 1e-5f;
     c->rope_factor = 1.0f;
-    c->bos_id = c->eos_id = -1;
+    c->bos_id = c->eos_id = c->pad_id = -1;
     sq_gguf_str a;
     int rc = sq_gguf_get_str(g, "general.architecture", &a, e);
     if (rc) return rc;

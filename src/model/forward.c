@@ -82,7 +82,7 @@ static int small_ok(const sq_model *m) {
         for (size_t i = 0; i < SQ_ARRAY_LEN(w); i++)
             if (!sq_matmul_part_ok(w[i])) return 0;
     }
-    return sq_matmul_part_ok(&m->lm_head);
+    return sq_matmul_part_ok(sq_model_head_weight(m));
 }
 
 /* Thread t's equal share of `out` outputs, in blocks of four. */
@@ -173,8 +173,9 @@ static void forward_small(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq
         if (b->n_out > 0) {
             for (int o = 0; o < b->n_out; o++)
                 sq_rmsnorm(xb + (size_t)o * dim, x + (size_t)b->out_rows[o] * dim, m->out_norm.data, 1, dim, c->norm_eps);
-            share((int)m->lm_head.shape[0], t, nt, &o0, &o1);
-            sq_matmul_part(logits, xb, b->n_out, &m->lm_head, NULL, o0, o1);
+            const sq_view *head = sq_model_head_weight(m);
+            share((int)head->shape[0], t, nt, &o0, &o1);
+            sq_matmul_part(logits, xb, b->n_out, head, NULL, o0, o1);
         }
     }
 }
@@ -246,5 +247,5 @@ int sq_model_forward(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batc
     if (b->n_out == 0) return 0;
     for (int o = 0; o < b->n_out; o++)
         sq_rmsnorm(f->xo + (size_t)o * dim, f->x + (size_t)b->out_rows[o] * dim, m->out_norm.data, 1, dim, c->norm_eps);
-    return sq_matmul(f->mm, logits, f->xo, b->n_out, &m->lm_head, NULL, e);
+    return sq_matmul(f->mm, logits, f->xo, b->n_out, sq_model_head_weight(m), NULL, e);
 }

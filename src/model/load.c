@@ -142,9 +142,12 @@ static int load_weights(loader *L, sq_err *e) {
         m->tok_emb.dtype != SQ_Q8_0)
         return sq_fail(e, SQ_EUNSUP, "%s: token embedding dtype %s", L->path, sq_dtype_name(m->tok_emb.dtype));
     if ((rc = load_vec(L, g ? "output_norm.weight" : "model.norm.weight", &m->out_norm, c->dim, 1, e))) return rc;
-    const char *head = g ? "output.weight" : "lm_head.weight";
-    if (!c->tie_embeddings) {
-        if ((rc = load_mat(L, head, &m->lm_head, c->vocab_size, c->dim, e))) return rc;
+    if (m->head == SQ_HEAD_SCORE) {
+        /* HF's score head is a bias-free Linear(dim, num_labels); a reward is one label. */
+        if ((rc = load_mat(L, "score.weight", &m->score, 1, c->dim, e))) return rc;
+    } else if (!c->tie_embeddings) {
+        if ((rc = load_mat(L, g ? "output.weight" : "lm_head.weight", &m->lm_head, c->vocab_size, c->dim, e)))
+            return rc;
     } else {
         m->lm_head = m->tok_emb;
         if (m->lm_head.dtype != SQ_F32 && m->lm_head.dtype != SQ_BF16 &&
@@ -212,7 +215,25 @@ static int ends_with(const char *s, const char *suf) {
     return a >= b && !strcmp(s + a - b, suf);
 }
 
-int sq_model_open(sq_model **out, const char *path, sq_err *e) {
+/* A folder is for one head: say which command fits it when it is not the one asked for. */
+static int check_head(const sq_model *m, const char *path, sq_err *e) {
+    if (m->head == SQ_HEAD_LM && m->cfg.seq_cls)
+        return sq_fail(e, SQ_EUNSUP,
+                       "%s/config.json: a sequence-classification model (a scalar head, no LM head) cannot "
+                       "generate text; score with it instead (scalequest score)",
+                       path);
+    if (m->head == SQ_HEAD_SCORE && !m->cfg.seq_cls)
+        return sq_fail(e, SQ_EUNSUP,
+                       "%s: no scalar head: a scorer needs an HF folder whose config.json names "
+                       "*ForSequenceClassification with a score.weight [1, %d] tensor (as train --mode regress "
+                       "writes)",
+                       path, m->cfg.dim);
+    return 0;
+}
+
+int sq_model_open(sq_model **out, const char *path, sq_err *e) { return sq_model_open_head(out, path, SQ_HEAD_LM, e); }
+
+int sq_model_open_head(sq_model **out, const char *path, sq_head head, sq_err *e) {
     *out = NULL;
     sq_model *m = calloc(1, sizeof *m);
     if (!m || !(m->files = calloc(1, sizeof *m->files)) || !(m->path = sq_strdup(path))) {
@@ -220,6 +241,7 @@ int sq_model_open(sq_model **out, const char *path, sq_err *e) {
         free(m);
         return sq_fail(e, SQ_ENOMEM, "%s: out of memory", path);
     }
+    m->head = head;
     loader L = {m, path};
     int rc;
     if (sq_dir_exists(path)) {
@@ -249,6 +271,7 @@ int sq_model_open(sq_model **out, const char *path, sq_err *e) {
                          "%s: unusable shape: dim %d, layers %d, heads %d, kv heads %d, head_dim %d, ffn %d, vocab %d",
                          path, c->dim, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim, c->ffn_dim, c->vocab_size);
     }
+    if (!rc) rc = check_head(m, path, e);
     if (!rc) rc = load_weights(&L, e);
     if (rc) {
         sq_model_close(m);
@@ -274,7 +297,7 @@ void sq_model_close(sq_model *m) {
 }
 
 size_t sq_model_weight_bytes(const sq_model *m) {
-    size_t b = sq_view_bytes(&m->lm_head) + (size_t)m->cfg.dim * sq_dtype_size(m->tok_emb.dtype);
+    size_t b = sq_view_bytes(sq_model_head_weight(m)) + (size_t)m->cfg.dim * sq_dtype_size(m->tok_emb.dtype);
     for (int i = 0; i < m->cfg.n_layers; i++) {
         const sq_layer *l = &m->layers[i];
         b += sq_view_bytes(&l->wq) + sq_view_bytes(&l->wk) + sq_view_bytes(&l->wv) + sq_view_bytes(&l->wo) +

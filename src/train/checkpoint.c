@@ -1,52 +1,26 @@
 /* HF folders in and out of the training model: config.json + model.safetensors, so that
  * transformers' from_pretrained and our own loader read back what we trained. */
-#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "scalequest/safetensors.h"
 #include "scalequest/train.h"
 
-/* The io layer writes the causal-LM config; a scalar head turns it into the sequence
- * classification class with one label, which is how HF reward models are stored. */
+/* A scalar head makes the config the sequence-classification class with one label, which is
+ * how HF reward models are stored; its pad token (EOS unless the config names one) is what
+ * transformers skips when it looks for the scored position. */
 static int config_json(const sq_tmodel *m, sq_buf *out, sq_err *e) {
-    sq_buf b = {0};
-    int rc = sq_model_config_to_json(&m->cfg, &b);
+    sq_model_config c = m->cfg;
+    c.seq_cls = m->has_score;
+    if (c.seq_cls && c.pad_id < 0) c.pad_id = c.eos_id;
+    memset(out, 0, sizeof *out);
+    int rc = sq_model_config_to_json(&c, out);
     if (rc) {
-        sq_buf_free(&b);
-        return sq_fail(e, rc, "train: config of arch \"%s\" cannot be written as config.json (%s)", m->cfg.arch,
+        sq_buf_free(out);
+        return sq_fail(e, rc, "train: config of arch \"%s\" cannot be written as config.json (%s)", c.arch,
                        sq_strerror(rc));
     }
-    if (!m->has_score) {
-        *out = b;
-        return 0;
-    }
-    cJSON *j = cJSON_Parse(b.data);
-    sq_buf_free(&b);
-    cJSON *arch = j ? cJSON_GetObjectItem(j, "architectures") : NULL;
-    cJSON *first = arch ? cJSON_GetArrayItem(arch, 0) : NULL;
-    if (!first || !cJSON_IsString(first)) {
-        cJSON_Delete(j);
-        return sq_fail(e, SQ_EINVAL, "train: config.json from the io layer has no architectures");
-    }
-    char cls[96];
-    snprintf(cls, sizeof cls, "%s", first->valuestring);
-    char *p = strstr(cls, "ForCausalLM");
-    if (p) snprintf(p, sizeof cls - (size_t)(p - cls), "ForSequenceClassification");
-    cJSON_ReplaceItemInArray(arch, 0, cJSON_CreateString(cls));
-    cJSON *id2 = cJSON_CreateObject(), *l2i = cJSON_CreateObject();
-    cJSON_AddStringToObject(id2, "0", "LABEL_0");
-    cJSON_AddNumberToObject(l2i, "LABEL_0", 0);
-    cJSON_AddItemToObject(j, "id2label", id2);
-    cJSON_AddItemToObject(j, "label2id", l2i);
-    if (m->cfg.eos_id >= 0) cJSON_AddNumberToObject(j, "pad_token_id", m->cfg.eos_id);
-    char *txt = cJSON_Print(j);
-    cJSON_Delete(j);
-    if (!txt) return sq_fail(e, SQ_ENOMEM, "train: out of memory");
-    memset(out, 0, sizeof *out);
-    rc = sq_buf_puts(out, txt);
-    free(txt);
-    return rc ? sq_fail(e, SQ_ENOMEM, "train: out of memory") : 0;
+    return 0;
 }
 
 int sq_tm_write_buffer(const sq_tmodel *m, const float *buf, const char *path, sq_err *e) {
@@ -129,7 +103,7 @@ int sq_tm_load_hf(sq_tmodel *m, const char *dir, int want_score, sq_err *e) {
         free(text);
         return rc;
     }
-    int has_score = want_score || strstr(text, "ForSequenceClassification") != NULL;
+    int has_score = want_score || cfg.seq_cls;
     free(text);
     sq_safetensors st;
     if ((rc = sq_st_open(&st, dir, e))) return rc;
