@@ -58,7 +58,8 @@ int sq_grade_equal(const char *gold, const char *pred, const sq_grade_opts *o);
 
 /* The final answer in a model response (malloc'd, caller frees), or NULL when the response
  * holds nothing answer-like (or allocation failed). *how, when non-NULL, names the rule that
- * matched: "boxed", "final_answer", "answer_is", "gsm8k", "latex", "last_number". */
+ * matched: "boxed", "final_answer", "answer_is", "gsm8k", "latex", "last_number", "number_words"
+ * (no digit in the response: its last number written in words). */
 char *sq_grade_extract(const char *response, const sq_grade_opts *o, const char **how);
 
 /* Gold answer formats of the datasets we evaluate on. */
