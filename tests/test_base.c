@@ -111,3 +111,17 @@ SQ_TEST(mkdirs_nested) {
     REQUIRE(sq_mkdirs(p, &e) == 0);
     free(p);
 }
+
+/* A resumed job's rate and ETA measure this run: 90 of 100 items done before, 10 done now
+ * in 10 s is 1 item/s (not 10/s), with 0 left. */
+SQ_TEST(progress_rate_leaves_out_an_earlier_runs_items) {
+    sq_progress_set_quiet(1);
+    sq_progress p;
+    sq_progress_start(&p, "job", 100);
+    sq_progress_resume(&p, 90);
+    p.t_start -= 10.0;
+    sq_progress_add(&p, 10);
+    CHECK_EQ_INT(p.done, 100);
+    CHECK_NEAR(sq_progress_rate(&p, p.t_start + 10.0), 1.0, 1e-9);
+    sq_progress_set_quiet(0);
+}

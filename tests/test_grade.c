@@ -326,9 +326,9 @@ SQ_TEST(cli_grades_a_jsonl_file) {
           f);
     fclose(f);
     char *o = NULL;
-    int rc = sq_test_sh(&o, "%s grade --quiet --in %s --out %s", sq_test_cli(), in, out);
+    int rc = sq_test_sh(&o, "%s grade --in %s --out %s 2>&1", sq_test_cli(), in, out);
     CHECK_EQ_INT(rc, 0);
-    CHECKF(o && strstr(o, "accuracy 0.7500 (3/4 correct"), "stdout: %s", o ? o : "(none)");
+    CHECKF(o && strstr(o, "accuracy 0.7500 (3/4 correct"), "stderr: %s", o ? o : "(none)");
     free(o);
     char *data = NULL;
     size_t len = 0;
@@ -351,4 +351,42 @@ SQ_TEST(cli_grades_a_jsonl_file) {
     rc = sq_test_sh(&o, "%s grade --in %s 2>&1", sq_test_cli(), in);
     CHECK_EQ_INT(rc, 2);
     free(o);
+}
+
+/* With --out -, stdout carries the graded JSONL and nothing else, with or without --quiet:
+ * the accuracy line is a summary and goes to stderr (not with --quiet); --summary writes it
+ * as JSON. */
+SQ_TEST(cli_stdout_holds_only_the_jsonl) {
+    const char *dir = sq_test_tmpdir();
+    char in[512], sum[512];
+    snprintf(in, sizeof in, "%s/in.jsonl", dir);
+    snprintf(sum, sizeof sum, "%s/summary.json", dir);
+    FILE *f = fopen(in, "w");
+    REQUIRE(f);
+    fputs("{\"id\":\"a\",\"answer\":\"#### 72\",\"response\":\"The answer is 72.\"}\n"
+          "{\"id\":\"b\",\"answer\":\"#### 10\",\"response\":\"I think it is 11\"}\n",
+          f);
+    fclose(f);
+    for (int quiet = 0; quiet < 2; quiet++) {
+        char *o = NULL, *err = NULL;
+        int rc = sq_test_sh(&o, "%s grade %s --in %s --out - 2>/dev/null", sq_test_cli(), quiet ? "--quiet" : "", in);
+        CHECK_EQ_INT(rc, 0);
+        REQUIRE(o);
+        int lines = 0;
+        for (char *line = strtok(o, "\n"); line; line = strtok(NULL, "\n"), lines++)
+            CHECKF(line[0] == '{', "quiet=%d: stdout line %d is not a record: %s", quiet, lines + 1, line);
+        CHECK_EQ_INT(lines, 2);
+        free(o);
+        rc = sq_test_sh(&err, "%s grade %s --in %s --out - --summary %s 2>&1 >/dev/null", sq_test_cli(),
+                        quiet ? "--quiet" : "", in, sum);
+        CHECK_EQ_INT(rc, 0);
+        CHECKF(err && (quiet ? !strstr(err, "accuracy") : strstr(err, "accuracy 0.5000 (1/2 correct") != NULL),
+               "quiet=%d: stderr: %s", quiet, err ? err : "(none)");
+        free(err);
+        char *js = NULL;
+        size_t len;
+        REQUIRE(sq_file_read_all(sum, &js, &len, NULL) == 0);
+        CHECKF(strstr(js, "\"accuracy\":0.5") && strstr(js, "\"n\":2"), "summary: %s", js);
+        free(js);
+    }
 }

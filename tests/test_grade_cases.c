@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "scalequest/grade.h"
+#include "scalequest/jsonl.h"
 #include "test.h"
 
 typedef struct known {
@@ -102,4 +103,34 @@ SQ_TEST(cases_file_agrees_with_labels) {
     printf("  also cases.jsonl: %d/%d agree with the label (%.1f%%), %d known disagreements\n", agree, n,
            100.0 * share, listed_hits);
     CHECKF(share >= 0.97, "agreement %.3f below 0.97", share);
+}
+
+/* Our own cases (tests/grade_cases.jsonl: gold, raw response, label, why), each a defect found
+ * by grading real outputs: escaped dollar signs in prose, U+2212 minus signs and number
+ * words. Every one must agree with its label;
+ * tests/peers/test_grade.py reports Math-Verify's verdicts on the same file. */
+SQ_TEST(project_cases_agree_with_labels) {
+    const char *path = "tests/grade_cases.jsonl";
+    FILE *f = fopen(path, "r");
+    REQUIRE(f);
+    char *line = NULL;
+    size_t cap = 0;
+    int n = 0;
+    while (getline(&line, &cap, f) > 0) {
+        cJSON *r = cJSON_Parse(line);
+        REQUIRE(r);
+        const char *gold = sq_rec_str(r, "gold"), *pred = sq_rec_str(r, "pred"), *why = sq_rec_str(r, "why");
+        REQUIRE(gold && pred && why);
+        int label = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "label"));
+        char *ex = NULL;
+        int got = sq_grade_response(gold, pred, NULL, &ex);
+        CHECKF(got == label, "%s:%d (%s): label %d, got %d, extracted [%.80s]", path, n + 1, why, label, got,
+               ex ? ex : "(none)");
+        free(ex);
+        cJSON_Delete(r);
+        n++;
+    }
+    free(line);
+    fclose(f);
+    CHECK(n >= 15);
 }

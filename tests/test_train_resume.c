@@ -114,3 +114,56 @@ SQ_TEST(accumulation_equals_the_big_batch) {
     free(a);
     free(b);
 }
+
+/* A checkpoint holds what shaped its run (options and a hash of the data): a rerun that
+ * changes any of them is refused with the option named, and leaves the checkpoint alone;
+ * the same command resumes and says from which step. */
+SQ_TEST(resume_refuses_a_changed_run_and_names_the_change) {
+    const char *dir = sq_test_tmpdir();
+    char data[1024], other[1024], cmd[2048];
+    snprintf(data, sizeof data, "%s/d.jsonl", dir);
+    snprintf(other, sizeof other, "%s/d2.jsonl", dir);
+    write_data(data, 60, 5);
+    write_data(other, 60, 6); /* the same number of records, other tokens */
+    snprintf(cmd, sizeof cmd,
+             "%s train --mode sft --init-config dim=16,layers=1,heads=2,kv_heads=1,ffn=32,vocab=96,seq=64 "
+             "--threads 1 --quiet --max-steps 6 --save-every 3 --out %s/c",
+             sq_test_cli(), dir);
+    const char *base = "--batch 4 --seq-len 32 --lr 2e-3 --seed 7";
+    REQUIRE(sq_test_sh(NULL, "%s --data %s %s 2>&1", cmd, data, base) == 0);
+    char *log_before = slurp(dir, "c/train_log.jsonl");
+    REQUIRE(log_before);
+    struct {
+        const char *args, *named;
+    } changes[] = {
+        {"--batch 4 --seq-len 32 --lr 1e-3 --seed 7", "--lr"},
+        {"--batch 2 --seq-len 32 --lr 2e-3 --seed 7", "--batch"},
+        {"--batch 4 --seq-len 48 --lr 2e-3 --seed 7", "--seq-len"},
+        {"--batch 4 --seq-len 32 --lr 2e-3 --seed 8", "--seed"},
+    };
+    for (size_t i = 0; i < SQ_ARRAY_LEN(changes); i++) {
+        char *msg = NULL;
+        int rc = sq_test_sh(&msg, "%s --data %s %s 2>&1", cmd, data, changes[i].args);
+        CHECKF(rc != 0, "%s: a changed run resumed", changes[i].args);
+        CHECKF(msg && strstr(msg, changes[i].named) && strstr(msg, "last-checkpoint"), "%s: message: %s",
+               changes[i].args, msg ? msg : "(none)");
+        free(msg);
+    }
+    char *msg = NULL;
+    int rc = sq_test_sh(&msg, "%s --data %s %s 2>&1", cmd, other, base);
+    CHECKF(rc != 0, "other data of the same length resumed");
+    CHECKF(msg && strstr(msg, "--data"), "message: %s", msg ? msg : "(none)");
+    free(msg);
+    char *log_after = slurp(dir, "c/train_log.jsonl");
+    CHECK(log_after && !strcmp(log_after, log_before)); /* refused runs touched nothing */
+    free(log_after);
+    msg = NULL;
+    rc = sq_test_sh(&msg, "%s --data %s %s 2>&1", cmd, data, base);
+    CHECK(rc == 0);
+    CHECKF(msg && strstr(msg, "resuming from step 3"), "message: %s", msg ? msg : "(none)");
+    free(msg);
+    log_after = slurp(dir, "c/train_log.jsonl");
+    CHECK(log_after && !strcmp(log_after, log_before)); /* steps 4-6 redone the same way */
+    free(log_after);
+    free(log_before);
+}

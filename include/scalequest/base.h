@@ -68,6 +68,7 @@ typedef struct sq_progress {
     char label[48];
     int64_t total; /* <= 0: unknown */
     int64_t done;
+    int64_t done_before; /* part of done that an earlier run did: not in the rate */
     int64_t tokens; /* optional: tokens produced so far, shown as tok/s when > 0 */
     double t_start, t_last_draw;
     int tty;
@@ -78,6 +79,11 @@ void sq_progress_set_quiet(int quiet);
 int sq_progress_is_quiet(void);
 void sq_progress_start(sq_progress *p, const char *label, int64_t total);
 void sq_progress_add(sq_progress *p, int64_t n);
+/* Count n items as done by an earlier run (a resumed job): shown in done/total, left out of
+ * the rate and the ETA, which measure this run. */
+void sq_progress_resume(sq_progress *p, int64_t n);
+/* Items per second done by this run so far (what the line shows). */
+double sq_progress_rate(const sq_progress *p, double now);
 void sq_progress_add_tokens(sq_progress *p, int64_t n); /* counted, drawn with the next add */
 void sq_progress_finish(sq_progress *p);
 

@@ -58,7 +58,8 @@ int sq_grade_equal(const char *gold, const char *pred, const sq_grade_opts *o);
 
 /* The final answer in a model response (malloc'd, caller frees), or NULL when the response
  * holds nothing answer-like (or allocation failed). *how, when non-NULL, names the rule that
- * matched: "boxed", "final_answer", "answer_is", "gsm8k", "latex", "last_number". */
+ * matched: "boxed", "final_answer", "answer_is", "gsm8k", "latex", "last_number", "number_words"
+ * (no digit in the response: its last number written in words). */
 char *sq_grade_extract(const char *response, const sq_grade_opts *o, const char **how);
 
 /* Gold answer formats of the datasets we evaluate on. */
@@ -82,5 +83,32 @@ char *sq_grade_normalize(const char *answer);
  * math spans). *extracted, when non-NULL, receives the extracted answer (caller frees; may be
  * NULL). Returns 1 right, 0 wrong. */
 int sq_grade_response(const char *gold, const char *response, const sq_grade_opts *o, char **extracted);
+
+/* ---- grading a JSONL file (src/grade/grade_file.c) -------------------------------------- */
+
+typedef struct sq_grade_file_opts {
+    const char *in, *out;          /* JSONL paths; "-" is stdin / stdout (out is atomic otherwise) */
+    const char *gold_field;        /* default "answer": raw (GSM8K, MATH solution, $..$), a number or a list */
+    const char *pred_field;        /* default "response" */
+    sq_gold_format gold_format;
+    int pred_is_answer;            /* the pred field is an answer already: no extraction */
+    int skip_bad;                  /* skip (and count) invalid input lines */
+    sq_grade_opts grade;
+} sq_grade_file_opts;
+
+void sq_grade_file_opts_init(sq_grade_file_opts *o);
+
+typedef struct sq_grade_file_stats {
+    int64_t n, correct, no_answer;
+} sq_grade_file_stats;
+
+/* Grade every record of o->in: add "extracted", "gold_answer" and "correct" and write it to
+ * o->out, one line per input record. A record without the fields is an error naming
+ * file:line, and then no output is left (unless it is stdout). */
+int sq_grade_file(const sq_grade_file_opts *o, sq_grade_file_stats *st, sq_err *e);
+/* "accuracy 0.7500 (3/4 correct, 0 without an answer)" into out. */
+void sq_grade_file_summary(const sq_grade_file_stats *st, char *out, size_t cap);
+/* The same as one JSON object, written atomically to path. */
+int sq_grade_file_write_summary(const sq_grade_file_stats *st, const char *path, sq_err *e);
 
 #endif

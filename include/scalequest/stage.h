@@ -18,7 +18,9 @@
  * Resume: ids already in `out` or in the dropped file are skipped; ids only in the failed
  * file are tried again. Sharding: with shard_count N, only records whose
  * sq_jsonl_shard_hash(id) % N == shard_index are read. Duplicate or missing ids in the input
- * are found before anything is written, with the file and line named.
+ * are found before anything is written, with the file and line named (from stdin, which can
+ * be read once only, when they are reached); outputs that do not exist yet are created only
+ * once the input has passed that check.
  *
  * Ownership: sq_stage_next hands a record to the caller; sq_stage_keep and sq_stage_drop take
  * it back (the stage frees it). Options' strings are borrowed for the stage's lifetime.
@@ -75,6 +77,9 @@ int sq_stage_offer(sq_stage *st, cJSON *rec, int64_t *slot, sq_err *e);
 int sq_stage_is_done(const sq_stage *st, const char *id);
 /* Records in flight (handed out, not yet settled). */
 int sq_stage_pending(const sq_stage *st);
+/* The input line of the record sq_stage_next handed out last (1-based; 0 before the first
+ * or without an input file): what a stage names when the record itself is bad. */
+int64_t sq_stage_input_line(const sq_stage *st);
 /* Records left to settle in this run, when known (for progress), else -1. */
 int64_t sq_stage_remaining_hint(const sq_stage *st);
 

@@ -28,9 +28,14 @@ static void format_eta(char *out, size_t n, double s) {
     else snprintf(out, n, "%02d:%02d", t / 60, t % 60);
 }
 
+double sq_progress_rate(const sq_progress *p, double now) {
+    double el = now - p->t_start;
+    return el > 0 ? (double)(p->done - p->done_before) / el : 0;
+}
+
 static void draw(sq_progress *p, double now, int final) {
     double el = now - p->t_start;
-    double rate = el > 0 ? (double)p->done / el : 0;
+    double rate = sq_progress_rate(p, now);
     char eta[32] = "";
     if (p->total > 0 && !final) {
         format_eta(eta, sizeof eta, rate > 0 ? (double)(p->total - p->done) / rate : -1);
@@ -58,6 +63,11 @@ void sq_progress_add(sq_progress *p, int64_t n) {
     double now = sq_now();
     double every = p->tty ? 0.2 : 5.0;
     if (now - p->t_last_draw >= every) draw(p, now, 0);
+}
+
+void sq_progress_resume(sq_progress *p, int64_t n) {
+    p->done += n;
+    p->done_before += n;
 }
 
 void sq_progress_add_tokens(sq_progress *p, int64_t n) { p->tokens += n; }

@@ -4,6 +4,7 @@
  * number. Where boxes or spans follow each other with only a few connecting words between
  * them ("\boxed{1} and \boxed{2}"), they are joined into one list answer. */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -260,6 +261,14 @@ static char *dup_range(const char *t, size_t b, size_t e) {
     return sq_strndup(t + b, e - b);
 }
 
+/* A LaTeX command (a backslash and a letter) in t[0, n): "\\frac", not the "\\$" of an
+ * escaped dollar sign in prose. */
+static int has_command(const char *t, size_t n) {
+    for (size_t i = 0; i + 1 < n; i++)
+        if (t[i] == '\\' && isalpha((unsigned char)t[i + 1])) return 1;
+    return 0;
+}
+
 /* Plain prose words (3+ letters, not a command name) in t[b, e). */
 static int prose_words(const char *t, size_t b, size_t e) {
     int words = 0;
@@ -322,7 +331,10 @@ char *sq_grade_extract(const char *response, const sq_grade_opts *o, const char 
         response += n - SQ_GRADE_MAX_LEN; /* answers live at the end */
         n = SQ_GRADE_MAX_LEN;
     }
-    const char *t = response;
+    int oom;
+    char *folded = g_fold_minus(response, n, &oom);
+    if (oom) return NULL;
+    const char *t = folded ? folded : response;
     segs bx = {0};
     find_boxes(t, n, &bx);
     size_t fa_at = 0, hash_at = 0, ai_at = 0;
@@ -372,7 +384,7 @@ char *sq_grade_extract(const char *response, const sq_grade_opts *o, const char 
                     r = join_chain(t, &sp, sp.n - 1, &first, 1);
                     if (how) *how = "latex";
                 }
-            } else if (memchr(t, '\\', n) && prose_words(t, 0, n) <= 2) {
+            } else if (has_command(t, n) && prose_words(t, 0, n) <= 2) {
                 /* bare LaTeX without delimiters: \frac{10}{9} */
                 r = dup_range(t, 0, n);
                 if (how) *how = "latex";
@@ -383,9 +395,19 @@ char *sq_grade_extract(const char *response, const sq_grade_opts *o, const char 
         if (!r && !(o && o->no_number_fallback > 0)) {
             r = last_number(t, n);
             if (how) *how = "last_number";
+            int64_t v;
+            size_t at;
+            if (!r && g_last_number_words(t, n, &v, &at)) {
+                /* no digit anywhere: "She has four apples left." */
+                char digits[24];
+                snprintf(digits, sizeof digits, "%lld", (long long)v);
+                r = sq_strdup(digits);
+                if (how) *how = "number_words";
+            }
         }
     }
     free(bx.v);
+    free(folded);
     if (r && !*r) {
         free(r);
         r = NULL;

@@ -81,4 +81,16 @@ int g_tree_equal(sq_arena *a, gnode *x, gnode *y, const sq_grade_opts *o);
 /* Small string helpers shared by the pieces. */
 int g_is_unit_word(const char *w, size_t n);
 
+/* A copy of s[0..n) with every U+2212 MINUS SIGN made an ASCII '-' (models and typeset
+ * sources write it), or NULL when s has none (or allocation failed: *oom set). */
+char *g_fold_minus(const char *s, size_t n, int *oom);
+
+/* Number words (words.c), as GSM8K-style answers write them: "four", "twenty-four", "one
+ * hundred and five". 1 and *v when s[0..n) is one such number and nothing else (trailing
+ * sentence punctuation aside); 0 otherwise. */
+int g_number_words(const char *s, size_t n, int64_t *v);
+/* The last run of number words in prose, for a response that holds no digit at all: 1 and
+ * *v and *at (its offset), or 0. */
+int g_last_number_words(const char *t, size_t n, int64_t *v, size_t *at);
+
 #endif

@@ -4,6 +4,7 @@
  * variants become \frac; relation commands get one spelling. Every pass is a single linear
  * scan with no recursion, so a 100K-deep brace nest costs the same as a flat string. */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -359,10 +360,22 @@ static char *pass_numbers(const char *s) {
 
 char *g_normalize(const char *s, size_t n) {
     if (n > SQ_GRADE_MAX_LEN) n = SQ_GRADE_MAX_LEN;
+    int oom;
+    char *folded = g_fold_minus(s, n, &oom);
+    if (oom) return NULL;
+    if (folded) s = folded, n = strlen(folded);
     char *a = pass_commands(s, n);
+    free(folded);
     if (!a) return NULL;
     char *b = pass_numbers(a);
     free(a);
+    int64_t v;
+    if (b && g_number_words(b, strlen(b), &v)) { /* "four" is 4 */
+        char digits[24];
+        snprintf(digits, sizeof digits, "%lld", (long long)v);
+        free(b);
+        b = sq_strdup(digits);
+    }
     return b;
 }
 

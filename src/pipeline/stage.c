@@ -126,7 +126,7 @@ static int precheck_input(sq_stage *st, sq_err *e) {
                          st->o.in, (long long)sq_jsonl_line_number(r), id.data);
             goto out;
         }
-        if (in_shard(st, id.data, id.len) && !done_before(st, id.data)) todo++;
+        if (in_shard(st, id.data, id.len) && !(st->out && done_before(st, id.data))) todo++;
     }
     if (rc == 0) st->remaining = todo;
 out:
@@ -162,11 +162,15 @@ int sq_stage_open(sq_stage **pst, const sq_stage_opts *o, sq_err *e) {
         rc = sq_fail(e, SQ_ENOMEM, "out of memory");
         goto fail;
     }
+    /* A first run checks its input before it creates any output, so a bad input leaves no
+     * empty files behind; a resumed run opens its outputs first, to count what is done. */
+    int fresh = !sq_file_exists(o->out), check = o->in && strcmp(o->in, "-");
+    if (check && fresh && (rc = precheck_input(st, e))) goto fail;
     if ((rc = sq_jsonl_writer_open(&st->out, o->out, SQ_JSONL_APPEND, e))) goto fail;
     if (*st->dropped_path && (rc = sq_jsonl_writer_open(&st->drop, st->dropped_path, SQ_JSONL_APPEND, e))) goto fail;
     if (o->failed && *o->failed && (rc = sq_jsonl_writer_open(&st->fail, o->failed, SQ_JSONL_APPEND, e))) goto fail;
     if (o->in) {
-        if (strcmp(o->in, "-") && (rc = precheck_input(st, e))) goto fail;
+        if (check && !fresh && (rc = precheck_input(st, e))) goto fail;
         if ((rc = sq_jsonl_open(&st->r, o->in, o->skip_bad, e))) goto fail;
     } else if (o->total > 0) {
         st->remaining = o->total; /* refined as offers turn out to be done already */
@@ -284,6 +288,8 @@ int sq_stage_is_done(const sq_stage *st, const char *id) {
 int sq_stage_pending(const sq_stage *st) { return (int)(st->next - st->base); }
 
 int64_t sq_stage_remaining_hint(const sq_stage *st) { return st->remaining; }
+
+int64_t sq_stage_input_line(const sq_stage *st) { return st->r ? sq_jsonl_line_number(st->r) : 0; }
 
 /* Commit every settled slot at the front of the window, in order. */
 static int flush(sq_stage *st, sq_err *e) {

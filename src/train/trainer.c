@@ -223,6 +223,7 @@ int sq_train_run(sq_tmodel *m, const sq_texample *ex, int n, const sq_train_opts
     int64_t warmup = oo.warmup_steps >= 0 ? oo.warmup_steps : (int64_t)ceil(oo.warmup_ratio * (double)pl.steps);
     sq_adamw opt;
     float *ref = NULL, *dlogp = NULL, *val = NULL, *dval = NULL;
+    char *identity = NULL;
     int64_t start = 0;
     train_log lg = {0};
     if ((rc = sq_adamw_init(&opt, m->n_params, (float)oo.beta1, (float)oo.beta2, (float)oo.eps, (float)oo.weight_decay,
@@ -237,8 +238,15 @@ int sq_train_run(sq_tmodel *m, const sq_texample *ex, int n, const sq_train_opts
         rc = sq_fail(e, SQ_ENOMEM, "train: out of memory");
         goto done;
     }
-    rc = sq_train_state_resume(m, &opt, oo.mode == SQ_TRAIN_DPO ? ref : NULL, n, &oo, pl.steps, &start, e);
+    /* before a resume replaces the starting weights, which are part of what is hashed */
+    if (oo.out_dir && !(identity = sq_train_run_identity(m, ex, n, &oo, pl.steps))) {
+        rc = sq_fail(e, SQ_ENOMEM, "train: out of memory");
+        goto done;
+    }
+    rc = sq_train_state_resume(m, &opt, oo.mode == SQ_TRAIN_DPO ? ref : NULL, n, &oo, identity, &start, e);
     if (rc < 0) goto done;
+    if (rc == 1) sq_info("train: resuming from step %lld of %lld (%s/last-checkpoint)", (long long)start,
+                         (long long)pl.steps, oo.out_dir);
     if (rc == 0 && oo.mode == SQ_TRAIN_DPO) {
         /* The frozen reference is the starting model: its log-probs, computed once. */
         if ((rc = sq_train_seq_logps(m, ex, n, oo.batch, oo.seq_len, ref, e))) goto done;
@@ -247,7 +255,7 @@ int sq_train_run(sq_tmodel *m, const sq_texample *ex, int n, const sq_train_opts
     if ((rc = sq_train_log_open(&lg, oo.out_dir, start, e))) goto done;
     sq_progress prog;
     sq_progress_start(&prog, "train", pl.steps);
-    sq_progress_add(&prog, start);
+    sq_progress_resume(&prog, start);
     double loss = NAN;
     for (int64_t s = start; s < pl.steps; s++) {
         sq_tm_zero_grad(m);
@@ -273,7 +281,7 @@ int sq_train_run(sq_tmodel *m, const sq_texample *ex, int n, const sq_train_opts
             break;
         sq_progress_add(&prog, 1);
         if (oo.save_every > 0 && (s + 1) % oo.save_every == 0 && s + 1 < pl.steps &&
-            (rc = sq_train_state_save(m, &opt, oo.mode == SQ_TRAIN_DPO ? ref : NULL, n, &oo, s + 1, pl.steps, e)))
+            (rc = sq_train_state_save(m, &opt, oo.mode == SQ_TRAIN_DPO ? ref : NULL, n, &oo, identity, s + 1, e)))
             break;
     }
     sq_progress_finish(&prog);
@@ -281,6 +289,7 @@ int sq_train_run(sq_tmodel *m, const sq_texample *ex, int n, const sq_train_opts
     if (final_loss) *final_loss = loss;
 done:
     sq_train_log_close(&lg);
+    free(identity);
     free(ref);
     free(dlogp);
     free(val);

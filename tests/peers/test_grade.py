@@ -4,7 +4,9 @@ and MATH500 gold answers with varied predictions whose labels are known by const
 right, and the share of disagreements where Math-Verify is the wrong one is reported.
 
 make test runs a fast subset (60 MATH500 rows, 60 GSM8K rows); SQ_LONG=1 runs all of MATH500
-and the GSM8K test set."""
+and the GSM8K test set. The project's own cases (tests/grade_cases.jsonl: escaped dollar signs,
+U+2212 minus signs, number words, remarks after a box) are run through both as well: ours
+must agree with every label, and Math-Verify's verdicts are reported beside them."""
 import json
 import os
 import sys
@@ -75,6 +77,39 @@ def compare(tag, pairs, answer_only):
     return ok_ours / n, wrong_ours
 
 
+def project_cases():
+    """tests/grade_cases.jsonl through our CLI and through Math-Verify."""
+    from math_verify import parse, verify
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "grade_cases.jsonl")
+    with open(path) as f:
+        cases = [json.loads(line) for line in f]
+    d = harness.tmpdir()
+    src, out = os.path.join(d, "cases.jsonl"), os.path.join(d, "cases.out.jsonl")
+    with open(src, "w") as f:
+        for i, c in enumerate(cases):
+            f.write(json.dumps({"id": str(i), "gold": c["gold"], "pred": c["pred"]}) + "\n")
+    harness.run([harness.CLI, "grade", "--quiet", "--in", src, "--out", out, "--gold-field", "gold",
+                 "--pred-field", "pred", "--gold-format", "plain"])
+    with open(out) as f:
+        ours_v = [json.loads(line)["correct"] for line in f]
+    mv = []
+    for c in cases:
+        try:
+            mv.append(bool(verify(parse("$" + c["gold"] + "$"), parse(c["pred"]))))
+        except Exception:
+            mv.append(False)
+    n = len(cases)
+    ok_ours = sum(a == c["label"] for a, c in zip(ours_v, cases))
+    ok_mv = sum(b == c["label"] for b, c in zip(mv, cases))
+    print(f"  also project cases: {n}; agree with labels: ours {ok_ours}/{n}, Math-Verify {ok_mv}/{n}")
+    for a, b, c in zip(ours_v, mv, cases):
+        if b != c["label"]:
+            print(f"  also   Math-Verify wrong: {c['why']}: gold [{c['gold']}] pred [{c['pred'][-60:]!s}]")
+    wrong = [c for a, c in zip(ours_v, cases) if a != c["label"]]
+    harness.check(NAME + "_project_cases", not wrong,
+                  "; ".join(f"{c['why']}: gold [{c['gold']}] pred [{c['pred'][-60:]}]" for c in wrong[:5]))
+
+
 def main():
     if not harness.asset("data/math500_test.jsonl") or not harness.asset("data/gsm8k_test.jsonl"):
         harness.skip(NAME, "../shared/assets/data absent")
@@ -87,6 +122,7 @@ def main():
     if not os.path.exists(harness.CLI):
         harness.skip(NAME, f"{harness.CLI} not built")
         return harness.finish()
+    project_cases()
     pairs = build(os.path.join(harness.ASSETS), None if LONG else 60, None if LONG else 60)
     share, wrong = compare("answers", pairs, True)
     harness.check(NAME + "_answers", share >= 0.97,
