@@ -186,18 +186,21 @@ static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == 
 
 int sq_prompt_identify(const char *p, size_t len, sq_prompt_kind *kind, const char **q, size_t *qlen) {
     if (!p) return 0;
-    /* A head ends in the space after "Question:", which a chat template's trimming can eat
-     * only at the ends of the whole text, so the head is matched whole, the tail up to its
-     * trailing whitespace, and the outer whitespace is skipped. */
+    /* whitespace around the whole prompt (a chat template's) is not part of it */
     while (len && is_space(*p)) p++, len--;
     while (len && is_space(p[len - 1])) len--;
     for (int k = 0; k < SQ_PROMPT_KINDS; k++) {
         const tmpl *t = &TEMPLATES[k];
-        size_t tl = t->tail_len;
-        if (len < t->head_len + tl || memcmp(p, t->head, t->head_len) != 0) continue;
-        if (tl && memcmp(p + len - tl, t->tail, tl) != 0) continue;
-        const char *s = p + t->head_len;
-        size_t n = len - t->head_len - tl;
+        /* the head's closing space and the tail's opening newlines may be trimmed away with
+         * an empty question */
+        size_t hl = t->head_len, tl = t->tail_len;
+        const char *tail = t->tail;
+        while (hl && is_space(t->head[hl - 1])) hl--;
+        while (tl && is_space(*tail)) tail++, tl--;
+        if (len < hl + tl || memcmp(p, t->head, hl) != 0) continue;
+        if (tl && memcmp(p + len - tl, tail, tl) != 0) continue;
+        const char *s = p + hl;
+        size_t n = len - hl - tl;
         while (n && is_space(*s)) s++, n--;
         while (n && is_space(s[n - 1])) n--;
         if (kind) *kind = (sq_prompt_kind)k;
