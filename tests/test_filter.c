@@ -822,3 +822,30 @@ SQ_TEST(judge_stages_settle_empty_and_garbage_replies) {
     free(o1);
     free(o2);
 }
+
+/* In process, a model without a chat template cannot take the chat turn: each request fails
+ * (named in the failed file, exit 1, nothing lost); --raw-prompt sends the text as it is. */
+SQ_TEST(filter_solvable_in_process_raw_prompt) {
+    case_dir();
+    const char *model = sq_test_asset("models/stories260K.gguf");
+    if (!model) SKIP("../shared/assets not present");
+    char *in = tmp_path("r.jsonl"), *out = tmp_path("ro.jsonl"), *failed = tmp_path("rf.jsonl");
+    FILE *f = fopen(in, "w");
+    fputs("{\"id\":\"a\",\"query\":\"Tom has 3 apples. How many?\"}\n{\"id\":\"b\",\"query\":\"What is 2+2?\"}\n", f);
+    fclose(f);
+    char *msg = NULL;
+    int rc = sq_test_sh(&msg, "'%s' filter solvable --model '%s' --in '%s' --out '%s' --failed '%s' --max-tokens 8 2>&1",
+                        sq_test_cli(), model, in, out, failed);
+    CHECKF(rc == 1 && msg && strstr(msg, "2 requests failed"), "rc %d: %s", rc, msg ? msg : "");
+    CHECK_EQ_INT(count_lines(failed, NULL), 2);
+    free(msg);
+    msg = NULL;
+    rc = sq_test_sh(&msg, "'%s' filter solvable --model '%s' --in '%s' --out '%s' --max-tokens 8 --raw-prompt --keep-unknown 2>&1",
+                    sq_test_cli(), model, in, out);
+    CHECKF(rc == 0 && msg && strstr(msg, "2 in, 2 kept"), "rc %d: %s", rc, msg ? msg : "");
+    CHECK_EQ_INT(count_lines(out, "\"judge_reply\""), 2);
+    free(msg);
+    free(in);
+    free(out);
+    free(failed);
+}

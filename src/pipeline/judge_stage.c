@@ -28,8 +28,12 @@ static int build(void *user, sq_stage *st, int64_t slot, cJSON *rec, sq_gen_requ
     sq_prompt_build(j->kind, question, p, n + 1);
     *m = (sq_chat_msg){"user", p};
     q->id = sq_rec_id(rec);
-    q->messages = m;
-    q->n_messages = 1;
+    if (j->raw_prompt) {
+        q->prompt = p;
+    } else {
+        q->messages = m;
+        q->n_messages = 1;
+    }
     q->params = j->params;
     q->params.n = 1;
     q->params.seed = sq_stage_seed(j->params.seed, q->id);
