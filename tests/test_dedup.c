@@ -120,7 +120,10 @@ SQ_TEST(lsh_finds_the_earliest_matching_item_and_grows) {
     sq_minhasher_free(m);
 }
 
-static char *tpath(const char *name) { return sq_path_join(sq_test_tmpdir(), name); }
+/* One folder per case: sq_test_tmpdir gives a fresh one per call. */
+static char g_dir[4096];
+static void new_dir(void) { snprintf(g_dir, sizeof g_dir, "%s", sq_test_tmpdir()); }
+static char *tpath(const char *name) { return sq_path_join(g_dir, name); }
 
 static void write_file(const char *path, const char *text) {
     FILE *f = fopen(path, "w");
@@ -135,6 +138,7 @@ static char *slurp(const char *path) {
 }
 
 SQ_TEST(dedup_keeps_first_occurrence_and_names_what_it_duplicates) {
+    new_dir();
     char *in = tpath("q.jsonl"), *out = tpath("o.jsonl"), *dr = tpath("o.dropped.jsonl");
     write_file(in,
                "{\"id\":\"a\",\"query\":\"Tom has 3 apples and buys 4 more apples at the shop. How many apples does Tom have now?\"}\n"
@@ -166,6 +170,7 @@ SQ_TEST(dedup_keeps_first_occurrence_and_names_what_it_duplicates) {
 }
 
 SQ_TEST(dedup_bad_input_is_a_clear_error) {
+    new_dir();
     char *in = tpath("bad.jsonl"), *out = tpath("bo.jsonl");
     write_file(in, "{\"id\":\"a\",\"query\":\"one two three\"}\n{\"id\":\"b\",\"question\":\"x\"}\n");
     char *msg = NULL;
@@ -196,6 +201,7 @@ static void write_questions(const char *path, int n) {
 }
 
 static void kill_resume(const char *cmd, const char *outname, const char *args) {
+    new_dir();
     char *in = tpath("big.jsonl"), *ref = tpath("ref.jsonl"), *out = tpath(outname);
     write_questions(in, 60000);
     REQUIRE(sq_test_sh(NULL, "'%s' %s --in '%s' --out '%s' %s --quiet", sq_test_cli(), cmd, in, ref, args) == 0);
@@ -227,7 +233,9 @@ static void kill_resume(const char *cmd, const char *outname, const char *args) 
     CHECKF(kills > 0 && partial > 0, "%d kills, %d of them mid-run", kills, partial);
     REQUIRE(sq_test_sh(NULL, "'%s' %s --in '%s' --out '%s' %s --quiet", sq_test_cli(), cmd, in, out, args) == 0);
     char *a = NULL, *b = NULL;
-    sq_test_sh(&a, "md5sum < '%s'; md5sum < '%s'", ref, sq_path_join(sq_test_tmpdir(), "ref.dropped.jsonl"));
+    char *refd = tpath("ref.dropped.jsonl");
+    sq_test_sh(&a, "md5sum < '%s'; md5sum < '%s'", ref, refd);
+    free(refd);
     char *od = NULL;
     sq_test_sh(&od, "echo '%s' | sed 's/.jsonl$/.dropped.jsonl/'", out);
     if (od) od[strcspn(od, "\n")] = 0;
@@ -256,6 +264,7 @@ SQ_TEST(decontaminate_resumes_after_kill_9_to_the_same_bytes) {
 
 /* Lightly edited benchmark questions are dropped with the benchmark named; unrelated ones kept. */
 SQ_TEST(decontaminate_drops_planted_benchmark_questions) {
+    new_dir();
     if (!bench_dir()) SKIP("../shared/assets/data not present");
     char *gsm = sq_path_join(bench_dir(), "gsm8k_test.jsonl"), *m5 = sq_path_join(bench_dir(), "math500_test.jsonl");
     sq_jsonl_reader *r;

@@ -30,28 +30,46 @@ int sq_shingle_kind_parse(const char *s) {
     return -1;
 }
 
-/* Area under f between lo and hi by composite Simpson (the curves are smooth polynomials). */
-static double area(double threshold, int b, int r, int fn) {
-    double lo = fn ? threshold : 0.0, hi = fn ? 1.0 : threshold;
-    const int n = 400;
-    double h = (hi - lo) / n, sum = 0;
-    for (int i = 0; i <= n; i++) {
-        double s = lo + h * i;
-        double p = 1.0 - pow(1.0 - pow(s, r), b);
-        double y = fn ? 1.0 - p : p;
-        sum += y * (i == 0 || i == n ? 1 : (i & 1) ? 4 : 2);
+/* The false-positive area (Jaccard 0..threshold) and false-negative area (threshold..1) of
+ * every (bands, rows) with bands * rows <= num_perm, by composite Simpson; for a fixed row
+ * count the powers over bands are a running product, so this costs one pow per point and
+ * row count. err[(b-1) * num_perm + (r-1)] gets the sum. */
+static void areas(double threshold, int num_perm, double *err) {
+    enum { N = 400 };
+    double *acc = calloc((size_t)num_perm + 1, sizeof *acc);
+    if (!acc) return;
+    for (int r = 1; r <= num_perm; r++) {
+        int maxb = num_perm / r;
+        for (int b = 1; b <= maxb; b++) acc[b] = 0;
+        for (int side = 0; side < 2; side++) {
+            double lo = side ? threshold : 0.0, hi = side ? 1.0 : threshold, h = (hi - lo) / N;
+            for (int i = 0; i <= N; i++) {
+                double sv = lo + h * i, q = 1.0 - pow(sv, r), qb = 1.0;
+                double w = (i == 0 || i == N ? 1 : (i & 1) ? 4 : 2) * h / 3;
+                for (int b = 1; b <= maxb; b++) {
+                    qb *= q; /* (1 - s^r)^b: the chance no band matches */
+                    acc[b] += w * (side ? qb : 1.0 - qb);
+                }
+            }
+        }
+        for (int b = 1; b <= maxb; b++) err[(size_t)(b - 1) * num_perm + (r - 1)] = acc[b];
     }
-    return sum * h / 3;
+    free(acc);
 }
 
 void sq_minhash_optimal_bands(double threshold, int num_perm, int *bands, int *rows) {
-    double best = INFINITY;
     *bands = 1, *rows = 1;
+    double *err = malloc(sizeof *err * (size_t)num_perm * (size_t)num_perm);
+    if (!err) return;
+    areas(threshold, num_perm, err);
+    double best = INFINITY;
+    /* datasketch's order (bands outer, rows inner, first strictly smaller wins) for its ties */
     for (int b = 1; b <= num_perm; b++)
         for (int r = 1; r <= num_perm / b; r++) {
-            double err = area(threshold, b, r, 0) + area(threshold, b, r, 1);
-            if (err < best) best = err, *bands = b, *rows = r;
+            double x = err[(size_t)(b - 1) * num_perm + (r - 1)];
+            if (x < best) best = x, *bands = b, *rows = r;
         }
+    free(err);
 }
 
 int sq_minhash_params_resolve(sq_minhash_params *p, sq_err *e) {

@@ -65,6 +65,13 @@ def main():
     with open(inp, "w") as f:
         for r in recs:
             f.write(json.dumps(r) + "\n")
+    bad = []
+    for t in (0.3, 0.5, 0.6, 0.7, 0.8, 0.9):
+        for npm in (32, 64, 128, 256):
+            q = json.loads(run([CLI, "dedup", "--print-params", "--threshold", str(t), "--num-perm", str(npm)]).stdout)
+            if (q["bands"], q["rows"]) != _optimal_param(t, npm, 0.5, 0.5):
+                bad.append((t, npm, q["bands"], q["rows"], _optimal_param(t, npm, 0.5, 0.5)))
+    check("bands_rows_as_datasketch_over_24_settings", not bad, f"{bad}")
     for thr, extra in ((0.6, []), (0.5, ["--ngram", "3"]), (0.7, ["--shingle", "char", "--ngram", "5"])):
         name = f"t{thr}{'_'.join(extra)}"
         params = json.loads(run([CLI, "dedup", "--print-params", "--threshold", str(thr)] + extra).stdout)
