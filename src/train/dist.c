@@ -9,7 +9,10 @@
 #include <mpi.h>
 #endif
 
-static int g_rank = 0, g_size = 1, g_mpi = 0;
+static int g_rank = 0, g_size = 1;
+#ifdef SQ_HAVE_MPI
+static int g_mpi = 0;
+#endif
 
 int sq_dist_rank(void) { return g_rank; }
 int sq_dist_size(void) { return g_size; }
