@@ -161,6 +161,21 @@ SQ_TEST(dedup_keeps_first_occurrence_and_names_what_it_duplicates) {
     CHECK(strstr(k, "\"id\":\"a\"") && strstr(k, "\"id\":\"b\"") && strstr(k, "\"id\":\"e\""));
     CHECK(strstr(d, "\"id\":\"c\"") && strstr(d, "\"duplicate_of\":\"a\",\"drop_reason\":\"exact duplicate\""));
     CHECK(strstr(d, "\"id\":\"d\"") && strstr(d, "\"duplicate_of\":\"a\",\"drop_reason\":\"near duplicate\""));
+    /* a dropped record that already carries the fields dedup writes still gets one of each */
+    char *in3 = tpath("q3.jsonl"), *out3 = tpath("o3.jsonl"), *dr3 = tpath("o3.dropped.jsonl");
+    write_file(in3, "{\"id\":\"x\",\"query\":\"Same words here\"}\n"
+                    "{\"id\":\"y\",\"query\":\"same words, here!\",\"drop_reason\":\"old\",\"duplicate_of\":\"q\"}\n");
+    o.stage.in = in3, o.stage.out = out3;
+    REQUIRE(sq_dedup_run(&o, &c, &e) == 0);
+    char *d3 = slurp(dr3);
+    cJSON *j3 = d3 ? cJSON_Parse(d3) : NULL;
+    REQUIRE(j3);
+    CHECK_EQ_STR(sq_rec_str(j3, "duplicate_of"), "x");
+    CHECK_EQ_STR(sq_rec_str(j3, "drop_reason"), "exact duplicate");
+    CHECK(d3 && strstr(d3, "old") == NULL && strstr(strstr(d3, "drop_reason") + 1, "drop_reason") == NULL);
+    cJSON_Delete(j3);
+    free(d3), free(in3), free(out3), free(dr3);
+    o.stage.in = in;
     /* exact-only keeps the near duplicate */
     char *out2 = tpath("o2.jsonl");
     o.stage.out = out2, o.exact_only = 1;

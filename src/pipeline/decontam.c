@@ -196,40 +196,73 @@ static int64_t check(bindex *x, const char *text, const char **test) {
     return -1;
 }
 
+/* The dropped line: the record with "contaminated_by" as its last field (through a parsed
+ * copy when the record already has that field or a "drop_reason"). */
+static int dropped_line(const char *line, size_t len, const char *bench, int64_t index, const char *test, sq_buf *out,
+                        sq_err *e) {
+    sq_buf_reset(out);
+    char obj[160];
+    snprintf(obj, sizeof obj, "{\"benchmark\":\"%s\",\"index\":%lld,\"test\":\"%s\"}", bench, (long long)index, test);
+    if (memmem(line, len, "\"contaminated_by\"", 17) || memmem(line, len, "\"drop_reason\"", 13)) {
+        cJSON *rec, *c = cJSON_Parse(obj);
+        int rc = sq_jsonl_parse(line, len, &rec, e);
+        if (rc) return cJSON_Delete(c), rc;
+        cJSON_DeleteItemFromObjectCaseSensitive(rec, "drop_reason");
+        char *t = !c || sq_rec_set(rec, "contaminated_by", c) ? NULL : sq_rec_to_line(rec);
+        cJSON_Delete(rec);
+        rc = !t || sq_buf_puts(out, t);
+        free(t);
+        return rc ? sq_fail(e, SQ_ENOMEM, "out of memory") : 0;
+    }
+    size_t end = len;
+    while (end > 0 && line[end - 1] != '}') end--;
+    if (end == 0 || sq_buf_append(out, line, end - 1) || sq_buf_puts(out, ",\"contaminated_by\":") ||
+        sq_buf_puts(out, obj) || sq_buf_append(out, "}", 1))
+        return sq_fail(e, SQ_ENOMEM, "out of memory");
+    return 0;
+}
+
 static int run(bindex *x, const sq_decontam_opts *o, sq_stage *st, sq_err *e) {
+    sq_buf id = {0}, text = {0}, drop = {0};
+    int rc = 0;
     for (;;) {
-        cJSON *rec;
+        const char *line;
+        size_t len;
         int64_t slot;
-        int got = sq_stage_next(st, &rec, &slot, e);
-        if (got <= 0) return got;
-        const char *text = sq_rec_str(rec, o->field);
-        if (!text) {
-            int rc = sq_fail(e, SQ_EPARSE, "%s:%lld: record \"%s\" has no string \"%s\"", o->stage.in,
-                             (long long)sq_stage_input_line(st), sq_rec_id(rec), o->field);
-            cJSON_Delete(rec);
-            return rc;
+        int got = sq_stage_next_line(st, &line, &len, &id, &slot, e);
+        if (got <= 0) {
+            rc = got;
+            break;
+        }
+        sq_buf_reset(&text);
+        got = sq_jsonl_line_str(line, len, o->field, &text);
+        if (got <= 0) {
+            rc = got == SQ_ENOMEM ? sq_fail(e, SQ_ENOMEM, "out of memory")
+                                  : sq_fail(e, SQ_EPARSE, "%s:%lld: record \"%s\" has no string \"%s\"", o->stage.in,
+                                            (long long)sq_stage_input_line(st), id.data, o->field);
+            break;
         }
         const char *test = NULL;
-        int64_t hit = check(x, text, &test);
-        if (!x->norm.data || hit == -2) return cJSON_Delete(rec), sq_fail(e, SQ_ENOMEM, "out of memory");
-        int rc;
+        int64_t hit = check(x, text.data ? text.data : "", &test);
+        if (!x->norm.data || hit == -2) {
+            rc = sq_fail(e, SQ_ENOMEM, "out of memory");
+            break;
+        }
         if (hit < 0) {
-            rc = sq_stage_keep(st, slot, rec, e);
+            rc = sq_stage_keep_line(st, slot, line, len, e);
         } else {
             const loaded *b = bench_of(x, (uint32_t)hit);
-            cJSON *c = cJSON_CreateObject();
-            if (!c || !cJSON_AddStringToObject(c, "benchmark", b->def->name) ||
-                !cJSON_AddNumberToObject(c, "index", (double)(hit - b->first)) || !cJSON_AddStringToObject(c, "test", test) ||
-                sq_rec_set(rec, "contaminated_by", c)) {
-                cJSON_Delete(rec);
-                return sq_fail(e, SQ_ENOMEM, "out of memory");
-            }
             char why[96];
             snprintf(why, sizeof why, "benchmark overlap (%s, %s)", b->def->name, test);
-            rc = sq_stage_drop(st, slot, rec, why, e);
+            rc = dropped_line(line, len, b->def->name, hit - b->first, test, &drop, e);
+            if (!rc) rc = sq_stage_drop_line(st, slot, drop.data, drop.len, why, e);
         }
-        if (rc) return rc;
+        if (rc) break;
     }
+    sq_buf_free(&id);
+    sq_buf_free(&text);
+    sq_buf_free(&drop);
+    return rc;
 }
 
 /* The report from the whole dropped file (every run), written atomically. */

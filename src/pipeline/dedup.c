@@ -96,39 +96,83 @@ static int64_t count_lines(const char *path) {
     return n;
 }
 
+/* JSON string of s (quoted, escaped) appended to b. */
+static int json_str(sq_buf *b, const char *s) {
+    static const char hex[] = "0123456789abcdef";
+    int rc = sq_buf_append(b, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; !rc && *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            char x[2] = {'\\', (char)*p};
+            rc = sq_buf_append(b, x, 2);
+        } else if (*p < 0x20) {
+            char x[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
+            rc = sq_buf_append(b, x, 6);
+        } else {
+            rc = sq_buf_append(b, p, 1);
+        }
+    }
+    return rc ? rc : sq_buf_append(b, "\"", 1);
+}
+
+/* The dropped line: the record with "duplicate_of" as its last field (textually, unless the
+ * record already has that field or a "drop_reason": then through a parsed copy). */
+static int dropped_line(const char *line, size_t len, const char *dup_id, sq_buf *out, sq_err *e) {
+    sq_buf_reset(out);
+    if (memmem(line, len, "\"duplicate_of\"", 14) || memmem(line, len, "\"drop_reason\"", 13)) {
+        cJSON *rec;
+        int rc = sq_jsonl_parse(line, len, &rec, e);
+        if (rc) return rc;
+        cJSON_DeleteItemFromObjectCaseSensitive(rec, "drop_reason");
+        char *t = sq_rec_set_str(rec, "duplicate_of", dup_id) ? NULL : sq_rec_to_line(rec);
+        cJSON_Delete(rec);
+        rc = !t || sq_buf_puts(out, t);
+        free(t);
+        return rc ? sq_fail(e, SQ_ENOMEM, "out of memory") : 0;
+    }
+    size_t end = len;
+    while (end > 0 && line[end - 1] != '}') end--;
+    if (end == 0 || sq_buf_append(out, line, end - 1) || sq_buf_puts(out, ",\"duplicate_of\":") ||
+        json_str(out, dup_id) || sq_buf_append(out, "}", 1))
+        return sq_fail(e, SQ_ENOMEM, "out of memory");
+    return 0;
+}
+
 static int run(dedup *d, sq_stage *st, sq_err *e) {
     const sq_dedup_opts *o = d->o;
     int rc = sq_stage_replay(st, replay, d, e);
-    for (; !rc;) {
-        cJSON *rec;
+    sq_buf id = {0}, text = {0}, drop = {0};
+    while (!rc) {
+        const char *line;
+        size_t len;
         int64_t slot;
-        int got = sq_stage_next(st, &rec, &slot, e);
-        if (got <= 0) return got;
-        const char *text = sq_rec_str(rec, o->field), *id = sq_rec_id(rec);
-        if (!text) {
-            rc = sq_fail(e, SQ_EPARSE, "%s:%lld: record \"%s\" has no string \"%s\"", o->stage.in,
-                         (long long)sq_stage_input_line(st), id, o->field);
-            cJSON_Delete(rec);
-            return rc;
+        int got = sq_stage_next_line(st, &line, &len, &id, &slot, e);
+        if (got <= 0) {
+            rc = got;
+            break;
+        }
+        sq_buf_reset(&text);
+        got = sq_jsonl_line_str(line, len, o->field, &text);
+        if (got <= 0) {
+            rc = got == SQ_ENOMEM ? sq_fail(e, SQ_ENOMEM, "out of memory")
+                                  : sq_fail(e, SQ_EPARSE, "%s:%lld: record \"%s\" has no string \"%s\"", o->stage.in,
+                                            (long long)sq_stage_input_line(st), id.data, o->field);
+            break;
         }
         int64_t dup;
         int near;
-        if ((rc = classify(d, id, text, &dup, &near, e))) {
-            cJSON_Delete(rec);
-            return rc;
-        }
+        if ((rc = classify(d, id.data, text.data ? text.data : "", &dup, &near, e))) break;
         if (dup < 0) {
             d->c.kept++;
-            rc = sq_stage_keep(st, slot, rec, e);
+            rc = sq_stage_keep_line(st, slot, line, len, e);
             continue;
         }
         near ? d->c.near++ : d->c.exact++;
-        if (sq_rec_set_str(rec, "duplicate_of", item_id(d, dup))) {
-            cJSON_Delete(rec);
-            return sq_fail(e, SQ_ENOMEM, "out of memory");
-        }
-        rc = sq_stage_drop(st, slot, rec, near ? "near duplicate" : "exact duplicate", e);
+        if (!(rc = dropped_line(line, len, item_id(d, dup), &drop, e)))
+            rc = sq_stage_drop_line(st, slot, drop.data, drop.len, near ? "near duplicate" : "exact duplicate", e);
     }
+    sq_buf_free(&id);
+    sq_buf_free(&text);
+    sq_buf_free(&drop);
     return rc;
 }
 
