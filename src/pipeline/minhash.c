@@ -214,7 +214,7 @@ int sq_minhash_shingles(sq_minhasher *m, const char *norm, size_t len, const uin
         m->starts[units] = (uint32_t)len + 1; /* as if a space followed the last word */
     } else {
         for (size_t i = 0; i < len; i++)
-            if (((unsigned char)norm[i] & 0xC0) != 0x80) m->starts[units++] = (uint32_t)i;
+            if (i == 0 || ((unsigned char)norm[i] & 0xC0) != 0x80) m->starts[units++] = (uint32_t)i; /* (invalid UTF-8 too) */
         m->starts[units] = (uint32_t)len;
     }
     size_t n = (size_t)m->p.ngram;
