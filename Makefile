@@ -14,6 +14,12 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # oneDNN ships no .pc file in Debian; it lives on the default paths.
 LIBS    := $(PKG_LIBS) -ldnnl -lm -lpthread
+# MPI is optional (include/scalequest/dist.h): the data-parallel glue is compiled in when Open
+# MPI's development files are there (Debian: libopenmpi-dev); without them train runs alone.
+ifeq ($(shell pkg-config --exists ompi-c 2>/dev/null && echo yes),yes)
+PKG_CFLAGS += $(shell pkg-config --cflags ompi-c) -DSQ_HAVE_MPI
+LIBS       += $(shell pkg-config --libs ompi-c)
+endif
 
 WARN    := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation
 ARCH    ?= -march=native

@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "scalequest/chat_template.h"
+#include "scalequest/dist.h"
 #include "scalequest/train.h"
 
 /* "dim=64,layers=2,heads=4,kv_heads=2,ffn=172,vocab=512,seq=256[,arch=qwen2,tie=1,theta=10000]". */
@@ -90,7 +91,7 @@ static int save_chat_template(const sq_chat_template *chat, const char *out, sq_
     return rc;
 }
 
-static int cmd_train(int argc, char **argv) {
+static int train_main(int argc, char **argv) {
     const char *grads_out = NULL, *prompt_tmpl = NULL, *qft_prefix = NULL, *eos_token = NULL, *chat_spec = NULL;
     const char *mode_s = "sft", *model = NULL, *init = NULL, *data = NULL, *out = NULL, *tok = NULL, *sched = "cosine";
     int64_t batch = 8, seq = 256, accum = 1, epochs = 1, max_steps = 0, warmup_steps = -1, save_every = 0;
@@ -146,7 +147,7 @@ static int cmd_train(int argc, char **argv) {
     o.pack = !no_pack_flag, o.lr = lr, o.weight_decay = wd, o.beta1 = b1, o.beta2 = b2, o.eps = eps, o.clip = clip;
     o.warmup_ratio = warmup_ratio, o.warmup_steps = warmup_steps, o.dpo_beta = beta, o.seed = sq_common.seed;
     o.save_every = save_every, o.out_dir = out, o.tokenizer = tok, o.grads_out = grads_out;
-    if (sq_common.quiet) sq_progress_set_quiet(1);
+    if (sq_common.quiet || sq_dist_rank() > 0) sq_progress_set_quiet(1);
 
     sq_err e;
     /* Token-id records need no tokenizer; text records do (from --tokenizer or the model). */
@@ -250,11 +251,23 @@ static int cmd_train(int argc, char **argv) {
     sq_tdata_free(&d);
     sq_tm_free(&m);
     free(model_tok);
-    if (!rc && chat) rc = save_chat_template(chat, out, &e);
+    if (!rc && chat && sq_dist_rank() == 0) rc = save_chat_template(chat, out, &e);
     sq_chat_template_free(chat);
     if (rc) return sq_cli_fail("train", "%s", e.msg);
-    if (!sq_common.quiet) fprintf(stderr, "train: done, final loss %.6f, model in %s\n", loss, out);
+    if (!sq_common.quiet && sq_dist_rank() == 0) fprintf(stderr, "train: done, final loss %.6f, model in %s\n", loss, out);
     return SQ_EXIT_OK;
+}
+
+/* Under mpirun, every rank runs this; a rank that fails ends the whole job (dist.h). */
+static int cmd_train(int argc, char **argv) {
+    sq_err e;
+    if (sq_dist_begin(&e)) return sq_cli_fail("train", "%s", e.msg);
+    int rc = train_main(argc, argv);
+    if (rc != SQ_EXIT_OK && sq_dist_size() > 1)
+        fprintf(stderr, "scalequest: train: rank %d of %d stopped; ending the job (resume from the last checkpoint)\n",
+                sq_dist_rank(), sq_dist_size());
+    sq_dist_end(rc != SQ_EXIT_OK);
+    return rc;
 }
 
 SQ_COMMAND(train, "train", "train a model: sft, qft, dpo (QPO) or regress (scalar head)", cmd_train);

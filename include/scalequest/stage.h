@@ -83,6 +83,16 @@ int64_t sq_stage_input_line(const sq_stage *st);
 /* Records left to settle in this run, when known (for progress), else -1. */
 int64_t sq_stage_remaining_hint(const sq_stage *st);
 
+/* The raw-line path, for stages that pass records through (dedup, decontaminate): no cJSON
+ * tree per record. sq_stage_next_line gives the next input line to settle (valid until the
+ * next call; no trailing newline) and its id in `id` (the caller's buffer); keep_line and
+ * drop_line copy what they are given. drop_line appends "drop_reason" as the line's last
+ * field, so the line must not have one already; a stage that adds fields writes them into
+ * the line first (sq_rec_* on a parsed copy when the field may already be there). */
+int sq_stage_next_line(sq_stage *st, const char **line, size_t *len, sq_buf *id, int64_t *slot, sq_err *e);
+int sq_stage_keep_line(sq_stage *st, int64_t slot, const char *line, size_t len, sq_err *e);
+int sq_stage_drop_line(sq_stage *st, int64_t slot, const char *line, size_t len, const char *reason, sq_err *e);
+
 /* Settle a slot (each exactly once). keep and drop take ownership of rec. */
 int sq_stage_keep(sq_stage *st, int64_t slot, cJSON *rec, sq_err *e);
 int sq_stage_drop(sq_stage *st, int64_t slot, cJSON *rec, const char *reason, sq_err *e);

@@ -458,3 +458,72 @@ void sq_stage_abort(sq_stage *st) {
     free(st->dropped_path);
     free(st);
 }
+
+/* ---- the raw-line path (stage.h): no cJSON tree per record ------------------------------ */
+
+int sq_stage_next_line(sq_stage *st, const char **line, size_t *len, sq_buf *id, int64_t *slot_out, sq_err *e) {
+    *line = NULL, *len = 0;
+    if (!st->r) return sq_fail(e, SQ_ESTATE, "%s: sq_stage_next_line without an input file", st->o.name);
+    start_progress(st);
+    for (;;) {
+        int rc = sq_jsonl_next_line(st->r, line, len, e);
+        if (rc <= 0) return rc;
+        sq_buf_reset(id);
+        int got = sq_jsonl_line_str(*line, *len, "id", id);
+        if (got == SQ_ENOMEM) return sq_fail(e, SQ_ENOMEM, "out of memory");
+        if (got <= 0 || id->len == 0)
+            return sq_fail(e, SQ_EPARSE, "%s:%lld: record has no string \"id\"", sq_jsonl_path(st->r),
+                           (long long)sq_jsonl_line_number(st->r));
+        if (!in_shard(st, id->data, id->len)) continue;
+        st->c.in++;
+        if (done_before(st, id->data)) {
+            st->c.skipped++;
+            continue;
+        }
+        if ((rc = take_slot(st, id->data, slot_out, e))) return rc;
+        return 1;
+    }
+}
+
+static int settle_text(sq_stage *st, int64_t slot_id, const char *line, size_t len, const char *reason, int state,
+                       sq_err *e) {
+    slot *s = settle_slot(st, slot_id, e);
+    if (!s) return e ? e->code : SQ_EINVAL;
+    sq_buf b = {0};
+    /* The line is a validated object: its last '}' closes it. Append the reason before it. */
+    size_t end = len;
+    while (end > 0 && line[end - 1] != '}') end--;
+    if (end == 0) return sq_fail(e, SQ_EPARSE, "%s: a settled line is not a JSON object", st->o.name);
+    int rc = sq_buf_append(&b, line, reason ? end - 1 : len);
+    if (!rc && reason) {
+        cJSON *r = cJSON_CreateString(reason);
+        char *q = r ? cJSON_PrintUnformatted(r) : NULL;
+        /* "{}" has no field before the one we add */
+        size_t k = end - 1;
+        while (k > 0 && (line[k - 1] == ' ' || line[k - 1] == '\t')) k--;
+        rc = !q || sq_buf_puts(&b, line[k - 1] == '{' ? "\"drop_reason\":" : ",\"drop_reason\":") || sq_buf_puts(&b, q) ||
+             sq_buf_append(&b, "}", 1);
+        free(q);
+        cJSON_Delete(r);
+    }
+    if (rc) {
+        sq_buf_free(&b);
+        return sq_fail(e, SQ_ENOMEM, "out of memory");
+    }
+    s->line = b.data;
+    s->state = state;
+    sq_progress_add(&st->prog, 1);
+    return flush(st, e);
+}
+
+int sq_stage_keep_line(sq_stage *st, int64_t slot, const char *line, size_t len, sq_err *e) {
+    st->c.kept++;
+    return settle_text(st, slot, line, len, NULL, SLOT_KEEP, e);
+}
+
+int sq_stage_drop_line(sq_stage *st, int64_t slot, const char *line, size_t len, const char *reason, sq_err *e) {
+    if (!reason || !*reason) reason = "unspecified";
+    st->c.dropped++;
+    count_reason(st, reason);
+    return settle_text(st, slot, line, len, reason, SLOT_DROP, e);
+}

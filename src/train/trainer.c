@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "scalequest/dist.h"
 #include "train_state.h"
 
 void sq_train_opts_default(sq_train_opts *o) {
@@ -245,14 +246,17 @@ int sq_train_run(sq_tmodel *m, const sq_texample *ex, int n, const sq_train_opts
     }
     rc = sq_train_state_resume(m, &opt, oo.mode == SQ_TRAIN_DPO ? ref : NULL, n, &oo, identity, &start, e);
     if (rc < 0) goto done;
-    if (rc == 1) sq_info("train: resuming from step %lld of %lld (%s/last-checkpoint)", (long long)start,
+    if (rc == 1 && sq_dist_rank() == 0) sq_info("train: resuming from step %lld of %lld (%s/last-checkpoint)", (long long)start,
                          (long long)pl.steps, oo.out_dir);
     if (rc == 0 && oo.mode == SQ_TRAIN_DPO) {
         /* The frozen reference is the starting model: its log-probs, computed once. */
         if ((rc = sq_train_seq_logps(m, ex, n, oo.batch, oo.seq_len, ref, e))) goto done;
     }
     rc = 0;
-    if ((rc = sq_train_log_open(&lg, oo.out_dir, start, e))) goto done;
+    /* Data-parallel (dist.h): rank r runs micro-batches r, r+N, ... of each step; only rank 0 writes. */
+    const int rank = sq_dist_rank(), world = sq_dist_size();
+    const char *writer_dir = rank == 0 ? oo.out_dir : NULL;
+    if ((rc = sq_train_log_open(&lg, writer_dir, start, e))) goto done;
     sq_progress prog;
     sq_progress_start(&prog, "train", pl.steps);
     sq_progress_resume(&prog, start);
@@ -265,9 +269,16 @@ int sq_train_run(sq_tmodel *m, const sq_texample *ex, int n, const sq_train_opts
             norm += oo.mode == SQ_TRAIN_DPO ? pl.mb_items[k] / 2 : oo.mode == SQ_TRAIN_REGRESS ? pl.mb_items[k] : pl.mb_targets[k];
         if (norm <= 0) norm = 1;
         step_stats st = {0};
-        for (int k = mb0; k < mb1 && !rc; k++) rc = run_micro(m, &oo, &pl, &pk, k, norm, ref, dlogp, val, dval, &st, e);
+        for (int k = mb0; k < mb1 && !rc; k++)
+            if ((k - mb0) % world == rank) rc = run_micro(m, &oo, &pl, &pk, k, norm, ref, dlogp, val, dval, &st, e);
+        if (!rc && world > 1) {
+            double sums[4] = {st.loss, st.chosen_reward, st.rejected_reward, st.n_pairs};
+            rc = sq_dist_sum_floats(m->grads, m->n_params, e);
+            if (!rc) rc = sq_dist_sum_doubles(sums, 4, e);
+            st.loss = sums[0], st.chosen_reward = sums[1], st.rejected_reward = sums[2], st.n_pairs = (int)sums[3];
+        }
         if (rc) break;
-        if (oo.grads_out && s == start && (rc = sq_tm_write_buffer(m, m->grads, oo.grads_out, e))) break;
+        if (rank == 0 && oo.grads_out && s == start && (rc = sq_tm_write_buffer(m, m->grads, oo.grads_out, e))) break;
         double gnorm = sq_clip_grad_norm(m, oo.clip);
         double lr = oo.lr * sq_sched_factor(oo.sched, s, pl.steps, warmup);
         sq_adamw_step(&opt, m, (float)lr);
@@ -280,12 +291,12 @@ int sq_train_run(sq_tmodel *m, const sq_texample *ex, int n, const sq_train_opts
                                     st.n_pairs ? st.rejected_reward / st.n_pairs : NAN, e)))
             break;
         sq_progress_add(&prog, 1);
-        if (oo.save_every > 0 && (s + 1) % oo.save_every == 0 && s + 1 < pl.steps &&
+        if (rank == 0 && oo.save_every > 0 && (s + 1) % oo.save_every == 0 && s + 1 < pl.steps &&
             (rc = sq_train_state_save(m, &opt, oo.mode == SQ_TRAIN_DPO ? ref : NULL, n, &oo, identity, s + 1, e)))
             break;
     }
     sq_progress_finish(&prog);
-    if (!rc && oo.out_dir) rc = sq_tm_save_hf(m, oo.out_dir, oo.tokenizer, e);
+    if (!rc && writer_dir) rc = sq_tm_save_hf(m, writer_dir, oo.tokenizer, e);
     if (final_loss) *final_loss = loss;
 done:
     sq_train_log_close(&lg);
