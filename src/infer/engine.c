@@ -1,6 +1,7 @@
 /* The generation loop: admission, ragged steps (decode tokens + a prefill chunk), forking of
  * the n samples after a shared prefill, sampling, stop handling and completion callbacks. */
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -177,10 +178,29 @@ static void release_seq(sq_engine *en, seq *s, int state) {
     s->state = state;
 }
 
-static int fail_request(run *r, int i, const char *why) {
-    sq_infer_result res = {0, why, 0, NULL, r->reqs[i].n_prompt};
+static int fail_request_as(run *r, int i, const char *why, int bad_request) {
+    sq_infer_result res = {0, why, 0, NULL, r->reqs[i].n_prompt, bad_request};
     if (r->cb && r->cb(r->user, i, &res)) r->stopped = 1;
     return 0;
+}
+
+static int fail_request(run *r, int i, const char *why) { return fail_request_as(r, i, why, 0); }
+
+static int cancelled(const sq_infer_req *q) { return q->params.cancel && atomic_load(q->params.cancel); }
+
+/* Drop every running request whose caller has cancelled it: its sequences stop now and give
+ * their KV blocks and slots to the next request. */
+static void drop_cancelled(run *r) {
+    sq_engine *en = r->en;
+    for (int i = 0; i < r->n; i++) {
+        group *g = &r->groups[i];
+        if (!g->slots || !cancelled(&r->reqs[i])) continue;
+        for (int k = 0; k < g->n_samples; k++) release_seq(en, &en->seqs[g->slots[k]], SEQ_FREE);
+        free(g->slots);
+        g->slots = NULL;
+        en->stats.cancelled++;
+        fail_request(r, i, "cancelled: the caller no longer wants the answer");
+    }
 }
 
 static int finish_seq(run *r, seq *s, const char *why, sq_err *e) {
@@ -196,7 +216,7 @@ static int finish_seq(run *r, seq *s, const char *why, sq_err *e) {
         seq *t = &en->seqs[g->slots[k]];
         smp[k] = (sq_infer_sample){t->ids, t->lps, t->n_out, r->detok ? t->text.data : NULL, t->text.len, t->finish};
     }
-    sq_infer_result res = {1, NULL, g->n_samples, smp, g->prompt_tokens};
+    sq_infer_result res = {1, NULL, g->n_samples, smp, g->prompt_tokens, 0};
     if (r->cb && r->cb(r->user, s->req, &res)) r->stopped = 1;
     free(smp);
     for (int k = 0; k < g->n_samples; k++) en->seqs[g->slots[k]].state = SEQ_FREE;
@@ -249,8 +269,20 @@ static int admit(run *r, int i) {
     sq_engine *en = r->en;
     const sq_infer_req *q = &r->reqs[i];
     int n = q->params.n > 0 ? q->params.n : 1, bs = en->o.block_size;
+    if (cancelled(q)) {
+        en->stats.cancelled++;
+        return fail_request(r, i, "cancelled: the caller no longer wants the answer"), 1;
+    }
     if (q->n_prompt <= 0) return fail_request(r, i, "empty prompt"), 1;
-    if (q->n_prompt >= en->o.ctx_len) return fail_request(r, i, "prompt longer than the context"), 1;
+    if (q->n_prompt >= en->o.ctx_len) {
+        /* The caller's error, said with the numbers (as vLLM says it). */
+        char why[200];
+        snprintf(why, sizeof why,
+                 "this model's maximum context length is %d tokens, but the prompt has %d tokens; "
+                 "reduce the length of the prompt",
+                 en->o.ctx_len, q->n_prompt);
+        return fail_request_as(r, i, why, 1), 1;
+    }
     if (n > en->o.max_batch) return fail_request(r, i, "n is larger than the engine's batch"), 1;
     for (int t = 0; t < q->n_prompt; t++)
         if (q->prompt[t] < 0 || q->prompt[t] >= en->m->cfg.vocab_size)
@@ -258,7 +290,8 @@ static int admit(run *r, int i) {
     int max_tokens = q->params.max_tokens > 0 ? q->params.max_tokens : 0;
     int max_new = SQ_MIN(max_tokens, en->o.ctx_len - q->n_prompt);
     int per = (q->n_prompt + max_new + bs - 1) / bs + 1;
-    if ((int64_t)per * n > en->blk.n_blocks) return fail_request(r, i, "prompt and max_tokens exceed the KV cache"), 1;
+    if ((int64_t)per * n > en->blk.n_blocks)
+        return fail_request_as(r, i, "prompt and max_tokens (times n) exceed the KV cache", 1), 1;
     if (en->reserved + per * n > en->blk.n_blocks) return 0;
     int free_slots = 0;
     for (int k = 0; k < en->o.max_batch; k++) free_slots += en->seqs[k].state == SEQ_FREE;
@@ -321,6 +354,20 @@ static int fork_group(run *r, group *g, sq_err *e) {
         c->state = SEQ_DECODE;
     }
     return 0;
+}
+
+/* A row of logits held NaN or Inf: the weights (or the arithmetic) are broken, and every
+ * token drawn from here on would be noise. Say which step, and which tensor if one is. */
+static int nonfinite(run *r, int req, sq_err *e) {
+    char where[256] = "";
+    if (sq_model_find_nonfinite(r->en->m, where, sizeof where) == 1)
+        return sq_fail(e, SQ_ERANGE,
+                       "%s: the logits of step %lld (request %d) are not finite: tensor %s holds NaN or Inf",
+                       r->en->m->path ? r->en->m->path : "model", (long long)r->en->stats.steps, req, where);
+    return sq_fail(e, SQ_ERANGE,
+                   "%s: the logits of step %lld (request %d) are not finite (NaN or Inf); no weight tensor holds "
+                   "one, so the activations overflowed",
+                   r->en->m->path ? r->en->m->path : "model", (long long)r->en->stats.steps, req);
 }
 
 static int step(run *r, sq_err *e) {
@@ -398,6 +445,8 @@ static int step(run *r, sq_err *e) {
         en->job_tok[j] = sq_sample(en->logits + (size_t)en->job_row[j] * V, V, &r->reqs[s->req].params, &s->rng, sc,
                                    &en->job_lp[j]);
     }
+    for (int j = 0; j < n_jobs; j++)
+        if (en->job_tok[j] < 0) return nonfinite(r, en->seqs[en->job_seq[j]].req, e);
     double t2 = sq_now();
     en->stats.t_sample += t2 - t1;
     if (T == n_dec) {
@@ -422,6 +471,7 @@ int sq_engine_generate(sq_engine *en, const sq_infer_req *reqs, int n, const sq_
     if (!r.groups) return sq_fail(e, SQ_ENOMEM, "engine: out of memory for %d requests", n);
     int next = 0, rc = 0;
     for (;;) {
+        drop_cancelled(&r);
         while (next < n && !r.stopped && admit(&r, next)) next++;
         int active = 0;
         for (int k = 0; k < en->o.max_batch; k++)

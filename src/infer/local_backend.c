@@ -74,15 +74,42 @@ typedef struct gen_ctx {
     void *user;
 } gen_ctx;
 
+/* Each chosen token's text, NUL-separated in one buffer, for logprobs answers. */
+static int token_texts(const sq_tokenizer *t, const int32_t *ids, int n, sq_buf *all, const char ***out) {
+    size_t *off = malloc(sizeof(size_t) * (size_t)(n > 0 ? n : 1));
+    const char **ptr = malloc(sizeof(char *) * (size_t)(n > 0 ? n : 1));
+    sq_buf one = {0};
+    int rc = off && ptr ? 0 : SQ_ENOMEM;
+    for (int k = 0; k < n && !rc; k++) {
+        sq_buf_reset(&one);
+        off[k] = all->len;
+        rc = piece((void *)t, ids[k], &one);
+        if (!rc) rc = utf8_clean(one.data ? one.data : "", one.len, all);
+        if (!rc) rc = sq_buf_append(all, "", 1);
+    }
+    sq_buf_free(&one);
+    if (!rc)
+        for (int k = 0; k < n; k++) ptr[k] = all->data + off[k];
+    free(off);
+    if (rc) {
+        free(ptr);
+        return rc;
+    }
+    *out = ptr;
+    return 0;
+}
+
 static int on_result(void *user, int i, const sq_infer_result *r) {
     gen_ctx *g = user;
     int bi = g->map[i];
     const sq_gen_request *q = &g->reqs[bi];
-    sq_gen_result res = {q->id, r->ok, r->error, NULL, 0, r->prompt_tokens, 0};
+    sq_gen_result res = {q->id, r->ok, r->error, NULL, 0, r->prompt_tokens, 0, r->bad_request};
     sq_gen_choice *ch = r->ok ? calloc((size_t)r->n_samples, sizeof *ch) : NULL;
     sq_buf *texts = r->ok ? calloc((size_t)r->n_samples, sizeof *texts) : NULL;
+    sq_buf *pieces = r->ok ? calloc((size_t)r->n_samples, sizeof *pieces) : NULL;
+    const char ***tt = r->ok ? calloc((size_t)r->n_samples, sizeof *tt) : NULL;
     int stop = 0;
-    if (r->ok && (!ch || !texts)) {
+    if (r->ok && (!ch || !texts || !pieces || !tt)) {
         res.ok = 0;
         res.error = "out of memory";
     } else if (r->ok) {
@@ -93,8 +120,17 @@ static int on_result(void *user, int i, const sq_infer_result *r) {
                 res.error = "out of memory";
                 break;
             }
-            ch[k] = (sq_gen_choice){texts[k].data, s->ids, q->params.logprobs ? s->logprobs : NULL, s->n,
-                                    s->finish_reason};
+            if (q->params.logprobs && token_texts(g->lb->tok, s->ids, s->n, &pieces[k], &tt[k])) {
+                res.ok = 0;
+                res.error = "out of memory";
+                break;
+            }
+            ch[k] = (sq_gen_choice){.text = texts[k].data,
+                                    .token_ids = s->ids,
+                                    .logprobs = q->params.logprobs ? s->logprobs : NULL,
+                                    .n_tokens = s->n,
+                                    .finish_reason = s->finish_reason,
+                                    .token_texts = tt[k]};
             res.completion_tokens += s->n;
         }
         if (res.ok) {
@@ -103,15 +139,20 @@ static int on_result(void *user, int i, const sq_infer_result *r) {
         }
     }
     if (g->cb) stop = g->cb(g->user, bi, &res);
-    if (texts)
-        for (int k = 0; k < r->n_samples; k++) sq_buf_free(&texts[k]);
+    for (int k = 0; k < r->n_samples; k++) {
+        if (texts) sq_buf_free(&texts[k]);
+        if (pieces) sq_buf_free(&pieces[k]);
+        if (tt) free(tt[k]);
+    }
     free(texts);
+    free(pieces);
+    free(tt);
     free(ch);
     return stop;
 }
 
 static int fail_now(gen_ctx *g, int bi, const char *why) {
-    sq_gen_result res = {g->reqs[bi].id, 0, why, NULL, 0, 0, 0};
+    sq_gen_result res = {g->reqs[bi].id, 0, why, NULL, 0, 0, 0, 0};
     return g->cb ? g->cb(g->user, bi, &res) : 0;
 }
 
