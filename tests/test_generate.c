@@ -191,3 +191,45 @@ SQ_TEST(duplicate_input_id_is_an_error) {
     free(out);
     free(ok);
 }
+
+/* Chat records on a model without a chat template fail, saying how to give one (and
+ * "failed", not a remote-only "after retries"); --chat-template renders them here. */
+SQ_TEST(chat_template_option) {
+    if (!model()) SKIP("../shared/assets/models not present");
+    char *in = path_in("chat.jsonl"), *out = path_in("chato.jsonl"), *failed = path_in("chatf.jsonl");
+    char *out2 = path_in("chato2.jsonl");
+    FILE *f = fopen(in, "w");
+    fputs("{\"id\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"Once upon a time\"}]}\n", f);
+    fclose(f);
+    char *msg = NULL;
+    int rc = sq_test_sh(&msg, "'%s' generate --model '%s' --in '%s' --out '%s' --failed '%s' --max-tokens 4 2>&1",
+                        sq_test_cli(), model(), in, out, failed);
+    CHECK(rc != 0);
+    CHECKF(msg && strstr(msg, "1 requests failed") && !strstr(msg, "after"), "%s", msg ? msg : "");
+    free(msg);
+    msg = NULL;
+    sq_test_sh(&msg, "cat '%s'", failed);
+    CHECKF(msg && strstr(msg, "no chat template") && strstr(msg, "--chat-template"), "%s", msg ? msg : "");
+    free(msg);
+    msg = NULL;
+    rc = sq_test_sh(&msg, "'%s' generate --model '%s' --in '%s' --out '%s' --chat-template chatml --max-tokens 4 "
+                          "--temperature 0 --quiet 2>&1", sq_test_cli(), model(), in, out2);
+    CHECKF(rc == 0, "%s", msg ? msg : "");
+    free(msg);
+    msg = NULL;
+    sq_test_sh(&msg, "cat '%s'", out2);
+    /* "<|im_start|>user\n...<|im_end|>\n<|im_start|>assistant\n" is many more tokens than the text */
+    cJSON *rec = msg ? cJSON_Parse(msg) : NULL;
+    const cJSON *u = rec ? cJSON_GetObjectItem(rec, "usage") : NULL;
+    const cJSON *pt = u ? cJSON_GetObjectItem(u, "prompt_tokens") : NULL;
+    CHECKF(pt && pt->valueint > 12, "%s", msg ? msg : "");
+    cJSON_Delete(rec);
+    free(msg);
+    rc = sq_test_sh(NULL, "'%s' generate --model '%s' --in '%s' --out '%s' --chat-template no-such-template "
+                          "--quiet 2>/dev/null", sq_test_cli(), model(), in, out);
+    CHECK(rc != 0);
+    free(in);
+    free(out);
+    free(out2);
+    free(failed);
+}

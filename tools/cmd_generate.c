@@ -7,13 +7,14 @@
 
 #include "cli.h"
 #include "scalequest/backend.h"
+#include "scalequest/chat_template.h"
 #include "scalequest/generate.h"
 
 #define CMD "generate"
 
 static int cmd_generate(int argc, char **argv) {
     const char *model = NULL, *in = NULL, *out = NULL, *field = "prompt", *failed = NULL, *key_env = NULL;
-    const char *shard = NULL;
+    const char *shard = NULL, *tpl_spec = NULL;
     int64_t n = 1, max_tokens = 256, top_k = 0, batch = 64, ctx = 0, concurrency = 64, retries = 6;
     double temperature = 1.0, top_p = 1.0, min_p = 0.0, timeout = 600;
     int logprobs = 0;
@@ -24,6 +25,8 @@ static int cmd_generate(int argc, char **argv) {
         {"out", SQ_OPT_STR, &out, "FILE", "output JSONL (appended; ids already there are skipped)"},
         {"failed", SQ_OPT_STR, &failed, "FILE", "append {id, error} of requests that failed (JSONL)"},
         {"field", SQ_OPT_STR, &field, "NAME", "the prompt field (default prompt)"},
+        {"chat-template", SQ_OPT_STR, &tpl_spec, "SPEC",
+         "render messages with this template: built-in name, model folder, tokenizer_config.json, .gguf or Jinja"},
         {"shard", SQ_OPT_STR, &shard, "I/N", "only the records of shard I of N (by id hash)"},
         {"n", SQ_OPT_INT, &n, "N", "samples per prompt (default 1)"},
         {"temperature", SQ_OPT_DOUBLE, &temperature, "T", "0 = greedy (default 1)"},
@@ -86,11 +89,18 @@ static int cmd_generate(int argc, char **argv) {
     if (key_env) bo.api_key_env = key_env;
     bo.extra_urls = urls.items;
     bo.n_extra_urls = urls.n;
+    sq_chat_template *tpl = NULL;
+    if (tpl_spec && sq_chat_template_open(&tpl, tpl_spec, &e)) return sq_cli_fail(CMD, "%s", e.msg);
+    go.chat_template = tpl;
     sq_backend *b = NULL;
     /* The model first: a model that does not load leaves no output file behind. */
-    if (sq_backend_open(&b, model, &bo, &e)) return sq_cli_fail(CMD, "%s", e.msg);
+    if (sq_backend_open(&b, model, &bo, &e)) {
+        sq_chat_template_free(tpl);
+        return sq_cli_fail(CMD, "%s", e.msg);
+    }
     rc = sq_generate_run(b, &go, NULL, &e);
     sq_backend_close(b);
+    sq_chat_template_free(tpl);
     if (rc) return sq_cli_fail(CMD, "%s", e.msg);
     return SQ_EXIT_OK;
 }

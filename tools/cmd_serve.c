@@ -94,15 +94,17 @@ static int cmd_serve(int argc, char **argv) {
     sigwait(&stop, &sig);
     sq_info("serve: %s received, finishing requests in progress", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     sq_server_stats st;
+    sq_server_shutdown(s); /* the 503s of requests still queued are counted here */
     sq_server_get_stats(s, &st);
     sq_server_close(s);
     sq_backend_close(b);
     sq_chat_template_free(tpl);
     if (!sq_common.quiet)
         fprintf(stderr,
-                "scalequest: serve: %lld requests (%lld 4xx, %lld 5xx) in %lld batches (largest %lld); "
-                "%lld prompt + %lld completion tokens\n",
-                (long long)st.requests, (long long)st.errors_4xx, (long long)st.errors_5xx, (long long)st.batches,
+                "scalequest: serve: %lld requests (%lld 4xx, %lld 5xx, %lld cancelled by their client) in %lld "
+                "batches (largest %lld); %lld prompt + %lld completion tokens\n",
+                (long long)st.requests, (long long)st.errors_4xx, (long long)st.errors_5xx, (long long)st.cancelled,
+                (long long)st.batches,
                 (long long)st.max_batch_seen, (long long)st.prompt_tokens, (long long)st.completion_tokens);
     return SQ_EXIT_OK;
 }

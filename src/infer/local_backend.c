@@ -269,7 +269,11 @@ int sq_backend_open_local(sq_backend **out, const char *path, const sq_backend_o
     sq_err ce;
     if (sq_chat_template_open(&lb->chat, path, &ce)) {
         lb->chat = NULL;
-        snprintf(lb->chat_err, sizeof lb->chat_err, "no chat template: %s", ce.msg);
+        snprintf(lb->chat_err, sizeof lb->chat_err,
+                 "this model has no chat template (%s); give one with --chat-template (a built-in name such as "
+                 "chatml or llama3, a model folder, tokenizer_config.json, .gguf or Jinja file), or send a "
+                 "raw prompt",
+                 ce.msg);
     }
     int32_t V = sq_tok_vocab_size(lb->tok);
     for (int32_t id = 0; id < V && lb->n_eog < MAX_EOG; id++)
