@@ -19,6 +19,8 @@
 
 #include "scalequest/base.h"
 
+#define SQ_MAX_TOP_LOGPROBS 20
+
 typedef struct sq_gen_params {
     int max_tokens;          /* default 256 */
     float temperature;       /* 0 = greedy */

@@ -98,6 +98,11 @@ typedef struct sq_infer_sample {
     const char *text; /* NULL without a detokenizer; cut before a stop string */
     size_t text_len;
     const char *finish_reason; /* "stop" or "length" */
+    /* With params.logprobs and params.top_logprobs = K: per generated token, the K most
+     * likely tokens of its step (ids and raw log-probabilities, best first), n x K. */
+    const int32_t *top_ids;
+    const float *top_logprobs;
+    int n_top;
 } sq_infer_sample;
 
 typedef struct sq_infer_result {

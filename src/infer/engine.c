@@ -1,5 +1,6 @@
 /* The generation loop: admission, ragged steps (decode tokens + a prefill chunk), forking of
  * the n samples after a shared prefill, sampling, stop handling and completion callbacks. */
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,9 @@ typedef struct seq {
     int32_t *ids;
     float *lps;
     int n_out;
+    int32_t *top_ids; /* n_out x n_top, when the request asks for top logprobs */
+    float *top_lps;
+    int n_top, top_cap;
     sq_buf text;
     const char *finish;
 } seq;
@@ -69,6 +73,8 @@ void sq_engine_free(sq_engine *en) {
             free(en->seqs[i].blocks);
             free(en->seqs[i].ids);
             free(en->seqs[i].lps);
+            free(en->seqs[i].top_ids);
+            free(en->seqs[i].top_lps);
             sq_buf_free(&en->seqs[i].text);
         }
     free(en->seqs);
@@ -214,7 +220,8 @@ static int finish_seq(run *r, seq *s, const char *why, sq_err *e) {
     if (!smp) return sq_fail(e, SQ_ENOMEM, "engine: out of memory");
     for (int k = 0; k < g->n_samples; k++) {
         seq *t = &en->seqs[g->slots[k]];
-        smp[k] = (sq_infer_sample){t->ids, t->lps, t->n_out, r->detok ? t->text.data : NULL, t->text.len, t->finish};
+        smp[k] = (sq_infer_sample){t->ids,       t->lps,     t->n_out, r->detok ? t->text.data : NULL, t->text.len,
+                                   t->finish,    t->top_ids, t->top_lps, t->n_top};
     }
     sq_infer_result res = {1, NULL, g->n_samples, smp, g->prompt_tokens, 0};
     if (r->cb && r->cb(r->user, s->req, &res)) r->stopped = 1;
@@ -296,6 +303,21 @@ static int admit(run *r, int i) {
     int free_slots = 0;
     for (int k = 0; k < en->o.max_batch; k++) free_slots += en->seqs[k].state == SEQ_FREE;
     if (free_slots < n) return 0;
+    int K = q->params.logprobs ? SQ_MIN(SQ_MAX(q->params.top_logprobs, 0), SQ_MAX_TOP_LOGPROBS) : 0;
+    K = SQ_MIN(K, en->m->cfg.vocab_size);
+    if (K > 0) /* room for K alternatives per token in each slot this request will take */
+        for (int k = 0, j = 0; j < n && k < en->o.max_batch; k++) {
+            seq *s = &en->seqs[k];
+            if (s->state != SEQ_FREE) continue;
+            j++;
+            if (s->top_cap >= max_new * K) continue;
+            int32_t *ti = realloc(s->top_ids, sizeof(int32_t) * (size_t)SQ_MAX(max_new * K, 1));
+            if (ti) s->top_ids = ti;
+            float *tl = ti ? realloc(s->top_lps, sizeof(float) * (size_t)SQ_MAX(max_new * K, 1)) : NULL;
+            if (tl) s->top_lps = tl;
+            if (!ti || !tl) return fail_request(r, i, "out of memory for top logprobs"), 1;
+            s->top_cap = max_new * K;
+        }
     group *g = &r->groups[i];
     g->slots = malloc(sizeof(int) * (size_t)n);
     if (!g->slots) return fail_request(r, i, "out of memory"), 1;
@@ -311,6 +333,7 @@ static int admit(run *r, int i) {
         s->sample = j;
         s->n_blocks = s->n_cached = s->prefill_done = s->n_out = 0;
         s->max_new = max_new;
+        s->n_top = K;
         s->reserved = per;
         en->reserved += per;
         s->finish = NULL;
@@ -368,6 +391,28 @@ static int nonfinite(run *r, int req, sq_err *e) {
                    "%s: the logits of step %lld (request %d) are not finite (NaN or Inf); no weight tensor holds "
                    "one, so the activations overflowed",
                    r->en->m->path ? r->en->m->path : "model", (long long)r->en->stats.steps, req);
+}
+
+/* The K most likely tokens of a row of logits, best first (lower id first on ties), with
+ * their raw log-probabilities: what OpenAI's top_logprobs report. Only asked for with
+ * logprobs, so a second pass over the row is fine. */
+static void top_k(const float *l, int V, int K, int32_t *ids, float *lps) {
+    int n = 0;
+    float mx = l[0];
+    for (int v = 0; v < V; v++) {
+        mx = l[v] > mx ? l[v] : mx;
+        if (n == K && !(l[v] > l[ids[n - 1]])) continue;
+        int p = n < K ? n++ : K - 1;
+        while (p > 0 && l[v] > l[ids[p - 1]]) {
+            ids[p] = ids[p - 1];
+            p--;
+        }
+        ids[p] = v;
+    }
+    double sum = 0;
+    for (int v = 0; v < V; v++) sum += exp((double)l[v] - mx);
+    double lse = mx + log(sum);
+    for (int k = 0; k < n; k++) lps[k] = (float)(l[ids[k]] - lse);
 }
 
 static int step(run *r, sq_err *e) {
@@ -460,6 +505,9 @@ static int step(run *r, sq_err *e) {
             if ((rc = finish_seq(r, s, "length", e))) return rc;
             continue;
         }
+        if (s->n_top > 0 && s->n_out < s->max_new)
+            top_k(en->logits + (size_t)en->job_row[j] * V, V, s->n_top, s->top_ids + (size_t)s->n_out * s->n_top,
+                  s->top_lps + (size_t)s->n_out * s->n_top);
         if ((rc = accept_token(r, s, en->job_tok[j], en->job_lp[j], e))) return rc;
     }
     return 0;

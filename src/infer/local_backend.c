@@ -108,8 +108,10 @@ static int on_result(void *user, int i, const sq_infer_result *r) {
     sq_buf *texts = r->ok ? calloc((size_t)r->n_samples, sizeof *texts) : NULL;
     sq_buf *pieces = r->ok ? calloc((size_t)r->n_samples, sizeof *pieces) : NULL;
     const char ***tt = r->ok ? calloc((size_t)r->n_samples, sizeof *tt) : NULL;
+    const char ***top = r->ok ? calloc((size_t)r->n_samples, sizeof *top) : NULL;
+    sq_buf *top_pieces = r->ok ? calloc((size_t)r->n_samples, sizeof *top_pieces) : NULL;
     int stop = 0;
-    if (r->ok && (!ch || !texts || !pieces || !tt)) {
+    if (r->ok && (!ch || !texts || !pieces || !tt || !top || !top_pieces)) {
         res.ok = 0;
         res.error = "out of memory";
     } else if (r->ok) {
@@ -120,7 +122,9 @@ static int on_result(void *user, int i, const sq_infer_result *r) {
                 res.error = "out of memory";
                 break;
             }
-            if (q->params.logprobs && token_texts(g->lb->tok, s->ids, s->n, &pieces[k], &tt[k])) {
+            if (q->params.logprobs &&
+                (token_texts(g->lb->tok, s->ids, s->n, &pieces[k], &tt[k]) ||
+                 (s->n_top > 0 && token_texts(g->lb->tok, s->top_ids, s->n * s->n_top, &top_pieces[k], &top[k])))) {
                 res.ok = 0;
                 res.error = "out of memory";
                 break;
@@ -130,7 +134,11 @@ static int on_result(void *user, int i, const sq_infer_result *r) {
                                     .logprobs = q->params.logprobs ? s->logprobs : NULL,
                                     .n_tokens = s->n,
                                     .finish_reason = s->finish_reason,
-                                    .token_texts = tt[k]};
+                                    .token_texts = tt[k],
+                                    .n_top = top[k] ? s->n_top : 0,
+                                    .top_ids = top[k] ? s->top_ids : NULL,
+                                    .top_logprobs = top[k] ? s->top_logprobs : NULL,
+                                    .top_texts = top[k]};
             res.completion_tokens += s->n;
         }
         if (res.ok) {
@@ -143,7 +151,11 @@ static int on_result(void *user, int i, const sq_infer_result *r) {
         if (texts) sq_buf_free(&texts[k]);
         if (pieces) sq_buf_free(&pieces[k]);
         if (tt) free(tt[k]);
+        if (top) free(top[k]);
+        if (top_pieces) sq_buf_free(&top_pieces[k]);
     }
+    free(top);
+    free(top_pieces);
     free(texts);
     free(pieces);
     free(tt);
