@@ -233,3 +233,30 @@ SQ_TEST(chat_template_option) {
     free(out2);
     free(failed);
 }
+
+/* max_tokens past the context is said once, not left to a silent "length" stop. */
+SQ_TEST(max_tokens_past_the_context_warns) {
+    if (!model()) SKIP("../shared/assets/models not present");
+    char *in = path_in("mt.jsonl"), *out = path_in("mto.jsonl"), *out2 = path_in("mto2.jsonl");
+    write_prompts(in, 2);
+    char *msg = NULL;
+    int rc = sq_test_sh(&msg, "'%s' generate --model '%s' --in '%s' --out '%s' --ctx 32 --max-tokens 40 --quiet 2>&1",
+                        sq_test_cli(), model(), in, out);
+    CHECK_EQ_INT(rc, 0);
+    CHECKF(msg && strstr(msg, "max_tokens 40 does not fit the context of 32 tokens") && strstr(msg, "--ctx"),
+           "%s", msg ? msg : "");
+    /* once per run, not once per record */
+    int times = 0;
+    for (const char *p = msg; p && (p = strstr(p, "does not fit")); p++) times++;
+    CHECK_EQ_INT(times, 1);
+    free(msg);
+    msg = NULL;
+    rc = sq_test_sh(&msg, "'%s' generate --model '%s' --in '%s' --out '%s' --ctx 32 --max-tokens 8 --quiet 2>&1",
+                    sq_test_cli(), model(), in, out2);
+    CHECK_EQ_INT(rc, 0);
+    CHECKF(msg && !strstr(msg, "does not fit"), "%s", msg);
+    free(msg);
+    free(in);
+    free(out);
+    free(out2);
+}

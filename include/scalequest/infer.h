@@ -129,6 +129,9 @@ void sq_engine_free(sq_engine *en);
 int sq_engine_generate(sq_engine *en, const sq_infer_req *reqs, int n, const sq_detok *detok, sq_infer_cb cb,
                        void *user, sq_err *e);
 
+/* Prompt + completion tokens a sequence may hold (the KV cache length per sequence). */
+int sq_engine_ctx_len(const sq_engine *en);
+
 /* Counters since sq_engine_new, for benchmarks. */
 typedef struct sq_engine_stats {
     int64_t steps, prompt_tokens, generated_tokens;

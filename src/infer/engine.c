@@ -60,6 +60,8 @@ void sq_engine_opts_default(sq_engine_opts *o) {
     o->kv_mem_mb = 4096;
 }
 
+int sq_engine_ctx_len(const sq_engine *en) { return en->o.ctx_len; }
+
 void sq_engine_get_stats(const sq_engine *en, sq_engine_stats *s) {
     *s = en->stats;
     s->kv_blocks_total = en->blk.n_blocks;

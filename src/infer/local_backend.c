@@ -21,6 +21,7 @@ typedef struct local_backend {
     int n_eog;
     sq_chat_template *chat; /* NULL when the model has none: chat requests then fail */
     char chat_err[512];
+    int warned_ctx; /* said once that max_tokens cannot fit the context */
 } local_backend;
 
 static int piece(void *ctx, int32_t id, sq_buf *out) {
@@ -208,6 +209,14 @@ static int local_generate(sq_backend *b, const sq_gen_request *reqs, int n, sq_g
         if (sq_tok_encode(lb->tok, src ? src : "", len, flags, &prompts[i], &nt, &pe)) {
             if (fail_now(&g, i, pe.msg)) goto stopped;
             continue;
+        }
+        int ctx = sq_engine_ctx_len(lb->en);
+        if (!lb->warned_ctx && q->params.max_tokens > ctx - (int)nt) {
+            lb->warned_ctx = 1;
+            sq_warn("max_tokens %d does not fit the context of %d tokens after a prompt of %d: completions stop "
+                    "at the context's end (finish_reason \"length\"); raise --ctx (the model allows %d) or lower "
+                    "--max-tokens",
+                    q->params.max_tokens, ctx, (int)nt, lb->m->cfg.max_seq_len);
         }
         sq_infer_req *r = &ereqs[ne];
         r->prompt = prompts[i];
