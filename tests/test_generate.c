@@ -260,3 +260,31 @@ SQ_TEST(max_tokens_past_the_context_warns) {
     free(out);
     free(out2);
 }
+
+/* An HF folder without a tokenizer: refused naming --tokenizer; with --tokenizer pointing at
+ * the same model's GGUF vocabulary it generates what the GGUF itself does. */
+SQ_TEST(tokenizer_override_for_a_folder_without_one) {
+    const char *hf = sq_test_asset("models/stories260K-hf");
+    if (!model() || !hf) SKIP("../shared/assets/models not present");
+    char *in = path_in("tk.jsonl"), *o1 = path_in("tk1.jsonl"), *o2 = path_in("tk2.jsonl");
+    write_prompts(in, 2);
+    char *msg = NULL;
+    int rc = sq_test_sh(&msg, "'%s' generate --model '%s' --in '%s' --out '%s' --quiet 2>&1", sq_test_cli(), hf, in, o1);
+    CHECK(rc != 0);
+    CHECKF(msg && strstr(msg, "--tokenizer"), "%s", msg ? msg : "");
+    CHECK(!sq_file_exists(o1));
+    free(msg);
+    const char *opts = "--temperature 0 --max-tokens 8 --quiet";
+    REQUIRE(sq_test_sh(NULL, "'%s' generate --model '%s' --tokenizer '%s' --in '%s' --out '%s' %s", sq_test_cli(), hf,
+                       model(), in, o1, opts) == 0);
+    REQUIRE(sq_test_sh(NULL, "'%s' generate --model '%s' --in '%s' --out '%s' %s", sq_test_cli(), model(), in, o2,
+                       opts) == 0);
+    char *a = NULL, *b = NULL;
+    REQUIRE(sq_file_read_all(o1, &a, NULL, NULL) == 0 && sq_file_read_all(o2, &b, NULL, NULL) == 0);
+    CHECKF(!strcmp(a, b) && strstr(a, "completions"), "folder+tokenizer:\n%s\ngguf:\n%s", a, b);
+    free(a);
+    free(b);
+    free(in);
+    free(o1);
+    free(o2);
+}

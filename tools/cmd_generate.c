@@ -14,7 +14,7 @@
 
 static int cmd_generate(int argc, char **argv) {
     const char *model = NULL, *in = NULL, *out = NULL, *field = "prompt", *failed = NULL, *key_env = NULL;
-    const char *shard = NULL, *tpl_spec = NULL;
+    const char *shard = NULL, *tpl_spec = NULL, *tok_path = NULL;
     int64_t n = 1, max_tokens = 256, top_k = 0, batch = 64, ctx = 0, concurrency = 64, retries = 6;
     double temperature = 1.0, top_p = 1.0, min_p = 0.0, timeout = 600;
     int logprobs = 0;
@@ -37,6 +37,7 @@ static int cmd_generate(int argc, char **argv) {
         {"stop", SQ_OPT_LIST, &stop, "S", "stop string (repeatable; not included in the output)"},
         {"logprobs", SQ_OPT_FLAG, &logprobs, NULL, "also write token_ids and their logprobs"},
         {"batch", SQ_OPT_INT, &batch, "N", "local: sequences decoded together (default 64)"},
+        {"tokenizer", SQ_OPT_STR, &tok_path, "PATH", "local: tokenizer.json, a folder or .gguf holding one (for folders without)"},
         {"ctx", SQ_OPT_INT, &ctx, "N", "local: prompt + completion tokens at most (default: model's, <= 4096)"},
         {"concurrency", SQ_OPT_INT, &concurrency, "N", "remote: requests in flight (default 64)"},
         {"url", SQ_OPT_LIST, &urls, "URL", "remote: another base URL of the same model (repeatable)"},
@@ -82,6 +83,7 @@ static int cmd_generate(int argc, char **argv) {
     sq_backend_opts_default(&bo);
     bo.threads = sq_common.threads;
     bo.max_batch = (int)batch;
+    bo.tokenizer = tok_path;
     bo.ctx_len = (int)ctx;
     bo.concurrency = (int)concurrency;
     bo.max_retries = (int)retries;

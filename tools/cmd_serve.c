@@ -12,6 +12,7 @@
 
 static int cmd_serve(int argc, char **argv) {
     const char *model = NULL, *host = "127.0.0.1", *name = NULL, *key_env = NULL, *tpl_spec = NULL;
+    const char *tok_path = NULL;
     int64_t port = 8000, max_body = 1 << 20, max_tokens = 4096, max_batch = 64, ctx_len = 0, concurrency = 64;
     double window_ms = 5;
     sq_strlist urls = {0};
@@ -27,6 +28,7 @@ static int cmd_serve(int argc, char **argv) {
         {"max-batch", SQ_OPT_INT, &max_batch, "N", "requests decoded together (default 64)"},
         {"batch-window", SQ_OPT_DOUBLE, &window_ms, "MS", "idle: gather requests arriving this close together (default 5)"},
         {"ctx-len", SQ_OPT_INT, &ctx_len, "N", "local: KV cache length per sequence (default: model's)"},
+        {"tokenizer", SQ_OPT_STR, &tok_path, "PATH", "local: tokenizer.json, a folder or .gguf holding one (for folders without)"},
         {"concurrency", SQ_OPT_INT, &concurrency, "N", "remote: requests in flight upstream (default 64)"},
         {"url", SQ_OPT_LIST, &urls, "URL", "remote: another base URL of the same model (repeatable)"},
         {"api-key-env", SQ_OPT_STR, &key_env, "VAR", "remote: env var holding the API key (default OPENAI_API_KEY)"},
@@ -56,6 +58,7 @@ static int cmd_serve(int argc, char **argv) {
     sq_backend_opts_default(&bo);
     bo.threads = sq_common.threads;
     bo.max_batch = (int)max_batch;
+    bo.tokenizer = tok_path;
     bo.ctx_len = (int)ctx_len;
     bo.concurrency = (int)concurrency;
     if (key_env) bo.api_key_env = key_env;

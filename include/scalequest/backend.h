@@ -101,6 +101,10 @@ typedef struct sq_backend_opts {
     const char *api_key_env; /* remote: env var with the key (default OPENAI_API_KEY) */
     const char *const *extra_urls; /* remote: more base URLs to spread load over */
     int n_extra_urls;
+    /* local: read the tokenizer from here (tokenizer.json, a folder holding one, or a .gguf)
+     * instead of the model's own; for HF folders that ship none. Its chat template, if it
+     * has one, serves when the model has none. */
+    const char *tokenizer;
 } sq_backend_opts;
 
 void sq_backend_opts_default(sq_backend_opts *o);

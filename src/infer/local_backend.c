@@ -275,7 +275,16 @@ int sq_backend_open_local(sq_backend **out, const char *path, const sq_backend_o
     snprintf(lb->base.name, sizeof lb->base.name, "%s", slash && slash[1] ? slash + 1 : path);
     if (o && o->threads > 0) sq_threads_set(o->threads);
     int rc = sq_model_open(&lb->m, path, e);
-    if (!rc && (rc = sq_tok_load(&lb->tok, path, e))) sq_err_wrap(e, "%s: loading the tokenizer", path);
+    const char *tok_path = o && o->tokenizer ? o->tokenizer : path;
+    if (!rc && (rc = sq_tok_load(&lb->tok, tok_path, e))) {
+        if (tok_path == path)
+            sq_err_wrap(e, "%s: loading the tokenizer (a folder without one takes --tokenizer PATH)", path);
+        else
+            sq_err_wrap(e, "%s: loading the tokenizer", tok_path);
+    }
+    if (!rc && tok_path != path && sq_tok_vocab_size(lb->tok) > lb->m->cfg.vocab_size)
+        rc = sq_fail(e, SQ_EINVAL, "%s: the tokenizer has %d tokens, more than the model's vocabulary of %d", tok_path,
+                     (int)sq_tok_vocab_size(lb->tok), lb->m->cfg.vocab_size);
     if (!rc) {
         sq_engine_opts eo;
         sq_engine_opts_default(&eo);
@@ -288,7 +297,8 @@ int sq_backend_open_local(sq_backend **out, const char *path, const sq_backend_o
         return rc;
     }
     sq_err ce;
-    if (sq_chat_template_open(&lb->chat, path, &ce)) {
+    if (sq_chat_template_open(&lb->chat, path, &ce) &&
+        !(tok_path != path && sq_chat_template_open(&lb->chat, tok_path, &(sq_err){0}) == 0)) {
         lb->chat = NULL;
         snprintf(lb->chat_err, sizeof lb->chat_err,
                  "this model has no chat template (%s); give one with --chat-template (a built-in name such as "
