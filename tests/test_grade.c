@@ -429,3 +429,26 @@ SQ_TEST(cli_grades_each_completion_of_a_list) {
     CHECKF(strstr(data, "\"k\":3") && strstr(data, "\"pass_at_k\":0.666") && strstr(data, "\"records\":3"), "%s", data);
     free(data);
 }
+
+/* A grade killed with -9 leaves OUT.tmp.PID; the next grade of the same OUT removes it. */
+SQ_TEST(cli_rerun_removes_a_killed_runs_temp_file) {
+    const char *dir = sq_test_tmpdir();
+    char in[512], out[512], stale[600];
+    snprintf(in, sizeof in, "%s/kin.jsonl", dir);
+    snprintf(out, sizeof out, "%s/kout.jsonl", dir);
+    FILE *f = fopen(in, "w");
+    REQUIRE(f);
+    fputs("{\"id\":\"a\",\"answer\":\"#### 72\",\"response\":\"The answer is 72.\"}\n", f);
+    fclose(f);
+    char *pid = NULL; /* a process that has exited: its pid names no process now */
+    REQUIRE(sq_test_sh(&pid, "sh -c 'echo $$'") == 0 && pid);
+    snprintf(stale, sizeof stale, "%s.tmp.%d", out, atoi(pid));
+    free(pid);
+    f = fopen(stale, "w");
+    REQUIRE(f);
+    fputs("{\"id\":\"half a rec", f);
+    fclose(f);
+    REQUIRE(sq_test_sh(NULL, "%s grade --quiet --in %s --out %s", sq_test_cli(), in, out) == 0);
+    CHECK(!sq_file_exists(stale));
+    CHECK(sq_file_exists(out));
+}
