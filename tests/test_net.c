@@ -595,6 +595,7 @@ SQ_TEST(client_hangup_cancels_the_request) {
     sq_server_stats st;
     sq_server_get_stats(s, &st);
     CHECK_EQ_INT(st.cancelled, 1);
+    CHECK_EQ_INT(st.errors_5xx, 0);
     sq_server_close(s);
 }
 

@@ -289,7 +289,9 @@ static enum MHD_Result handle_generate(sq_server *s, struct MHD_Connection *c, c
     pthread_mutex_unlock(&s->mu);
     MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)SQ_MAX(s->o.idle_timeout_s, 1));
     enum MHD_Result ret;
-    if (j->ok) {
+    if (!j->ok && atomic_load(&j->cancel)) {
+        ret = MHD_NO; /* nobody to answer: close, and count it as cancelled, not as an error */
+    } else if (j->ok) {
         uint64_t id = atomic_fetch_add(&s->next_id, 1);
         if (j->stream)
             ret = send_body(c, 200, sq_srv_stream_body(j, s->model_name, id, (long)time(NULL)), "text/event-stream");
