@@ -3,8 +3,8 @@
  *
  * Beyond "no crash, no sanitizer report", it checks what the server relies on: a request is
  * either refused with a 4xx status and a message, or accepted with exactly one of prompt /
- * messages, parameters inside the server's limits; and an accepted response has every
- * choice filled in.
+ * messages, parameters inside the server's limits (and, for a list of prompts, one backend
+ * request per prompt); and an accepted response has every choice filled in.
  *   make fuzz && build/fuzz/fuzz_net_request -max_total_time=300 fuzz/corpus/net_request
  */
 #include <stdint.h>
@@ -32,6 +32,14 @@ static void check_request(const char *s, size_t n, int chat) {
         if (r->params.n < 1 || r->params.n > o.max_n) __builtin_trap();
         if (r->params.n_stop < 0 || r->params.n_stop > 16) __builtin_trap();
         if (!(r->params.temperature >= 0 && r->params.temperature <= 2)) __builtin_trap();
+        if (r->params.logprobs && (r->params.top_logprobs < 0 || r->params.top_logprobs > 20)) __builtin_trap();
+        /* one backend request per prompt of a list, each with the job's cancel flag */
+        if (sq_srv_job_ready(&job)) __builtin_trap();
+        if (job.n_reqs < 1 || job.n_reqs > o.max_batch || (chat && job.n_reqs != 1)) __builtin_trap();
+        for (int i = 0; i < job.n_reqs; i++)
+            if ((!job.reqs[i].prompt && !job.reqs[i].messages) || job.reqs[i].params.cancel != &job.cancel)
+                __builtin_trap();
+        if (job.n_choices != job.n_reqs * job.per_req) __builtin_trap();
     }
     sq_srv_job_free(&job);
 }

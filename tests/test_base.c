@@ -1,5 +1,6 @@
 /* base: errors, RNG, buffers, arena, atomic files, mmap. */
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "scalequest/base.h"
@@ -124,4 +125,30 @@ SQ_TEST(progress_rate_leaves_out_an_earlier_runs_items) {
     CHECK_EQ_INT(p.done, 100);
     CHECK_NEAR(sq_progress_rate(&p, p.t_start + 10.0), 1.0, 1e-9);
     sq_progress_set_quiet(0);
+}
+
+/* A writer killed with -9 leaves PATH.tmp.PID; the next write of PATH removes those of dead
+ * processes and leaves a live writer's, and other files' temps, alone. */
+SQ_TEST(atomic_open_removes_stale_temps_of_dead_pids) {
+    pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) _exit(0);
+    REQUIRE(waitpid(child, NULL, 0) == child); /* now a pid with no process */
+    const char *dir = sq_test_tmpdir();
+    char dead[1024], live[1024], other[1024], odd[1024];
+    snprintf(dead, sizeof dead, "%s/out.jsonl.tmp.%d", dir, (int)child);
+    snprintf(live, sizeof live, "%s/out.jsonl.tmp.%d", dir, (int)getppid());
+    snprintf(other, sizeof other, "%s/other.jsonl.tmp.%d", dir, (int)child);
+    snprintf(odd, sizeof odd, "%s/out.jsonl.tmp.12x", dir);
+    sq_err e;
+    const char *all[4] = {dead, live, other, odd};
+    for (int i = 0; i < 4; i++) REQUIRE(sq_file_write_atomic(all[i], "x", 1, &e) == 0);
+    char *path = sq_path_join(dir, "out.jsonl");
+    REQUIRE(sq_file_write_atomic(path, "new\n", 4, &e) == 0);
+    CHECK(!sq_file_exists(dead));
+    CHECK(sq_file_exists(live));
+    CHECK(sq_file_exists(other));
+    CHECK(sq_file_exists(odd));
+    CHECK(sq_file_exists(path));
+    free(path);
 }

@@ -105,6 +105,7 @@ SQ_TEST(cli_usage_errors_exit_2_with_message) {
         {"--model", NULL, "scalequest: t: --model needs a value\n"},
         {"extra", NULL, "scalequest: t: unexpected argument 'extra'\n"},
         {"--threads", "-1", "scalequest: t: --threads: -1 is out of range 0..1024\n"},
+        {"--seed", "-1", "scalequest: t: --seed: -1 is negative; a seed is 0..9223372036854775807\n"},
         {"--log-level", "loud", "scalequest: t: --log-level: 'loud' is not one of error|warn|info|debug\n"},
     };
     for (size_t i = 0; i < SQ_ARRAY_LEN(cases); i++) {
@@ -118,6 +119,16 @@ SQ_TEST(cli_usage_errors_exit_2_with_message) {
         CHECKF(strstr(err, "Try 'scalequest t --help'.") != NULL, "%s: no hint in '%s'", cases[i].a, err);
         free(err);
     }
+}
+
+/* A library message that names the command already ("t: ...") is not prefixed twice. */
+SQ_TEST(cli_failure_names_the_command_once) {
+    capture c = capture_begin(2);
+    CHECK_EQ_INT(sq_cli_fail("t", "%s", "t: t: boom"), SQ_EXIT_FAIL);
+    sq_cli_fail("t", "%s", "tx: kept");
+    char *err = capture_end(&c);
+    CHECKF(err && !strcmp(err, "scalequest: t: boom\nscalequest: t: tx: kept\n"), "'%s'", err ? err : "");
+    free(err);
 }
 
 SQ_TEST(cli_help_exits_0_and_lists_options) {

@@ -191,3 +191,100 @@ SQ_TEST(duplicate_input_id_is_an_error) {
     free(out);
     free(ok);
 }
+
+/* Chat records on a model without a chat template fail, saying how to give one (and
+ * "failed", not a remote-only "after retries"); --chat-template renders them here. */
+SQ_TEST(chat_template_option) {
+    if (!model()) SKIP("../shared/assets/models not present");
+    char *in = path_in("chat.jsonl"), *out = path_in("chato.jsonl"), *failed = path_in("chatf.jsonl");
+    char *out2 = path_in("chato2.jsonl");
+    FILE *f = fopen(in, "w");
+    fputs("{\"id\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"Once upon a time\"}]}\n", f);
+    fclose(f);
+    char *msg = NULL;
+    int rc = sq_test_sh(&msg, "'%s' generate --model '%s' --in '%s' --out '%s' --failed '%s' --max-tokens 4 2>&1",
+                        sq_test_cli(), model(), in, out, failed);
+    CHECK(rc != 0);
+    CHECKF(msg && strstr(msg, "1 requests failed") && !strstr(msg, "after"), "%s", msg ? msg : "");
+    free(msg);
+    msg = NULL;
+    sq_test_sh(&msg, "cat '%s'", failed);
+    CHECKF(msg && strstr(msg, "no chat template") && strstr(msg, "--chat-template"), "%s", msg ? msg : "");
+    free(msg);
+    msg = NULL;
+    rc = sq_test_sh(&msg, "'%s' generate --model '%s' --in '%s' --out '%s' --chat-template chatml --max-tokens 4 "
+                          "--temperature 0 --quiet 2>&1", sq_test_cli(), model(), in, out2);
+    CHECKF(rc == 0, "%s", msg ? msg : "");
+    free(msg);
+    msg = NULL;
+    sq_test_sh(&msg, "cat '%s'", out2);
+    /* "<|im_start|>user\n...<|im_end|>\n<|im_start|>assistant\n" is many more tokens than the text */
+    cJSON *rec = msg ? cJSON_Parse(msg) : NULL;
+    const cJSON *u = rec ? cJSON_GetObjectItem(rec, "usage") : NULL;
+    const cJSON *pt = u ? cJSON_GetObjectItem(u, "prompt_tokens") : NULL;
+    CHECKF(pt && pt->valueint > 12, "%s", msg ? msg : "");
+    cJSON_Delete(rec);
+    free(msg);
+    rc = sq_test_sh(NULL, "'%s' generate --model '%s' --in '%s' --out '%s' --chat-template no-such-template "
+                          "--quiet 2>/dev/null", sq_test_cli(), model(), in, out);
+    CHECK(rc != 0);
+    free(in);
+    free(out);
+    free(out2);
+    free(failed);
+}
+
+/* max_tokens past the context is said once, not left to a silent "length" stop. */
+SQ_TEST(max_tokens_past_the_context_warns) {
+    if (!model()) SKIP("../shared/assets/models not present");
+    char *in = path_in("mt.jsonl"), *out = path_in("mto.jsonl"), *out2 = path_in("mto2.jsonl");
+    write_prompts(in, 2);
+    char *msg = NULL;
+    int rc = sq_test_sh(&msg, "'%s' generate --model '%s' --in '%s' --out '%s' --ctx 32 --max-tokens 40 --quiet 2>&1",
+                        sq_test_cli(), model(), in, out);
+    CHECK_EQ_INT(rc, 0);
+    CHECKF(msg && strstr(msg, "max_tokens 40 does not fit the context of 32 tokens") && strstr(msg, "--ctx"),
+           "%s", msg ? msg : "");
+    /* once per run, not once per record */
+    int times = 0;
+    for (const char *p = msg; p && (p = strstr(p, "does not fit")); p++) times++;
+    CHECK_EQ_INT(times, 1);
+    free(msg);
+    msg = NULL;
+    rc = sq_test_sh(&msg, "'%s' generate --model '%s' --in '%s' --out '%s' --ctx 32 --max-tokens 8 --quiet 2>&1",
+                    sq_test_cli(), model(), in, out2);
+    CHECK_EQ_INT(rc, 0);
+    CHECKF(msg && !strstr(msg, "does not fit"), "%s", msg);
+    free(msg);
+    free(in);
+    free(out);
+    free(out2);
+}
+
+/* An HF folder without a tokenizer: refused naming --tokenizer; with --tokenizer pointing at
+ * the same model's GGUF vocabulary it generates what the GGUF itself does. */
+SQ_TEST(tokenizer_override_for_a_folder_without_one) {
+    const char *hf = sq_test_asset("models/stories260K-hf");
+    if (!model() || !hf) SKIP("../shared/assets/models not present");
+    char *in = path_in("tk.jsonl"), *o1 = path_in("tk1.jsonl"), *o2 = path_in("tk2.jsonl");
+    write_prompts(in, 2);
+    char *msg = NULL;
+    int rc = sq_test_sh(&msg, "'%s' generate --model '%s' --in '%s' --out '%s' --quiet 2>&1", sq_test_cli(), hf, in, o1);
+    CHECK(rc != 0);
+    CHECKF(msg && strstr(msg, "--tokenizer"), "%s", msg ? msg : "");
+    CHECK(!sq_file_exists(o1));
+    free(msg);
+    const char *opts = "--temperature 0 --max-tokens 8 --quiet";
+    REQUIRE(sq_test_sh(NULL, "'%s' generate --model '%s' --tokenizer '%s' --in '%s' --out '%s' %s", sq_test_cli(), hf,
+                       model(), in, o1, opts) == 0);
+    REQUIRE(sq_test_sh(NULL, "'%s' generate --model '%s' --in '%s' --out '%s' %s", sq_test_cli(), model(), in, o2,
+                       opts) == 0);
+    char *a = NULL, *b = NULL;
+    REQUIRE(sq_file_read_all(o1, &a, NULL, NULL) == 0 && sq_file_read_all(o2, &b, NULL, NULL) == 0);
+    CHECKF(!strcmp(a, b) && strstr(a, "completions"), "folder+tokenizer:\n%s\ngguf:\n%s", a, b);
+    free(a);
+    free(b);
+    free(in);
+    free(o1);
+    free(o2);
+}

@@ -390,3 +390,65 @@ SQ_TEST(cli_stdout_holds_only_the_jsonl) {
         free(js);
     }
 }
+
+/* generate's output holds a list of completions: each is graded, and the record gets pass@k
+ * and the majority answer (equivalent answers vote together: 0.5 and \frac{1}{2}). */
+SQ_TEST(cli_grades_each_completion_of_a_list) {
+    const char *dir = sq_test_tmpdir();
+    char in[512], out[512], sum[512];
+    snprintf(in, sizeof in, "%s/k.jsonl", dir);
+    snprintf(out, sizeof out, "%s/ko.jsonl", dir);
+    snprintf(sum, sizeof sum, "%s/ks.json", dir);
+    FILE *f = fopen(in, "w");
+    REQUIRE(f);
+    fputs("{\"id\":\"a\",\"answer\":\"#### 72\",\"completions\":[\"It is 70.\",\"The answer is 72.\",\"So 70\"]}\n"
+          "{\"id\":\"b\",\"answer\":\"\\\\frac{1}{2}\",\"completions\":[\"\\\\boxed{0.5}\",\"\\\\boxed{3}\","
+          "\"\\\\boxed{\\\\frac{1}{2}}\"]}\n"
+          "{\"id\":\"c\",\"answer\":\"#### 5\",\"completions\":[\"no idea\",\"six: \\\\boxed{6}\"]}\n",
+          f);
+    fclose(f);
+    char *o = NULL;
+    int rc = sq_test_sh(&o, "%s grade --in %s --out %s --pred-field completions --summary %s 2>&1", sq_test_cli(), in,
+                        out, sum);
+    CHECK_EQ_INT(rc, 0);
+    /* 3 of 8 completions right; a and b pass; majorities 70 (wrong), 1/2 (right), 6 (wrong) */
+    CHECKF(o && strstr(o, "accuracy 0.3750 (3/8 correct, 1 without an answer)") &&
+               strstr(o, "over 3 records of up to 3 completions: pass@3 0.6667 (2), majority 0.3333 (1)"),
+           "stderr: %s", o ? o : "(none)");
+    free(o);
+    char *data = NULL;
+    size_t len = 0;
+    REQUIRE(sq_file_read_all(out, &data, &len, NULL) == 0);
+    CHECKF(strstr(data, "\"extracted\":[\"70\",\"72\",\"70\"],\"correct\":[false,true,false]") &&
+               strstr(data, "\"pass\":true,\"majority\":\"70\",\"majority_correct\":false") &&
+               strstr(data, "\"majority\":\"0.5\",\"majority_correct\":true") &&
+               strstr(data, "\"extracted\":[null,\"6\"]"),
+           "%s", data);
+    free(data);
+    REQUIRE(sq_file_read_all(sum, &data, &len, NULL) == 0);
+    CHECKF(strstr(data, "\"k\":3") && strstr(data, "\"pass_at_k\":0.666") && strstr(data, "\"records\":3"), "%s", data);
+    free(data);
+}
+
+/* A grade killed with -9 leaves OUT.tmp.PID; the next grade of the same OUT removes it. */
+SQ_TEST(cli_rerun_removes_a_killed_runs_temp_file) {
+    const char *dir = sq_test_tmpdir();
+    char in[512], out[512], stale[600];
+    snprintf(in, sizeof in, "%s/kin.jsonl", dir);
+    snprintf(out, sizeof out, "%s/kout.jsonl", dir);
+    FILE *f = fopen(in, "w");
+    REQUIRE(f);
+    fputs("{\"id\":\"a\",\"answer\":\"#### 72\",\"response\":\"The answer is 72.\"}\n", f);
+    fclose(f);
+    char *pid = NULL; /* a process that has exited: its pid names no process now */
+    REQUIRE(sq_test_sh(&pid, "sh -c 'echo $$'") == 0 && pid);
+    snprintf(stale, sizeof stale, "%s.tmp.%d", out, atoi(pid));
+    free(pid);
+    f = fopen(stale, "w");
+    REQUIRE(f);
+    fputs("{\"id\":\"half a rec", f);
+    fclose(f);
+    REQUIRE(sq_test_sh(NULL, "%s grade --quiet --in %s --out %s", sq_test_cli(), in, out) == 0);
+    CHECK(!sq_file_exists(stale));
+    CHECK(sq_file_exists(out));
+}

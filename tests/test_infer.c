@@ -1,6 +1,8 @@
 /* infer: sampler, KV block allocator, and the batched engine on stories260K. */
+#include <stdatomic.h>
 #include <stdlib.h>
 
+#include "scalequest/gguf.h"
 #include "scalequest/infer.h"
 #include "test.h"
 
@@ -313,4 +315,120 @@ SQ_TEST(engine_stops_on_ids_strings_and_length) {
     coll_free(&c);
     sq_engine_free(en);
     sq_model_close(m);
+}
+
+/* ---- cancellation, requests that cannot fit, broken weights ------------------------------ */
+
+typedef struct cancel_ctx {
+    atomic_int *flag;
+    int pieces;
+} cancel_ctx;
+
+/* Counts pieces and cancels request 0 after eight (both requests decode in lockstep). */
+static int cancelling_piece(void *ctx, int32_t id, sq_buf *out) {
+    cancel_ctx *c = ctx;
+    if (++c->pieces == 8) atomic_store(c->flag, 1);
+    return sq_buf_printf(out, "<%d>", id);
+}
+
+typedef struct outcome {
+    int ok[4], bad[4], n[4];
+    char err[4][256];
+} outcome;
+
+static int record(void *user, int i, const sq_infer_result *r) {
+    outcome *o = user;
+    o->ok[i] = r->ok;
+    o->bad[i] = r->bad_request;
+    o->n[i] = r->ok ? r->samples[0].n : -1;
+    snprintf(o->err[i], sizeof o->err[i], "%s", r->error ? r->error : "");
+    return 0;
+}
+
+SQ_TEST(engine_cancels_a_request_and_refuses_one_too_long) {
+    sq_model *m = open_stories();
+    if (!m) SKIP("../shared/assets/models not present");
+    sq_engine_opts o;
+    sq_engine_opts_default(&o);
+    o.ctx_len = 256;
+    sq_engine *en;
+    sq_err e;
+    REQUIRE(sq_engine_new(&en, m, &o, &e) == 0);
+    atomic_int flag = 0;
+    int32_t bos = 1, *longp = calloc(300, sizeof(int32_t));
+    REQUIRE(longp);
+    for (int i = 0; i < 300; i++) longp[i] = 1 + i % 400;
+    sq_infer_req q[3] = {{&bos, 1, params(0, 200, 0)}, {&bos, 1, params(0, 12, 0)}, {longp, 300, params(0, 4, 0)}};
+    q[0].params.cancel = &flag;
+    q[0].params.n = 2;
+    cancel_ctx cc = {&flag, 0};
+    sq_detok dt = {&cc, cancelling_piece};
+    outcome out;
+    memset(&out, 0, sizeof out);
+    REQUIRE(sq_engine_generate(en, q, 3, &dt, record, &out, &e) == 0);
+    CHECK_EQ_INT(out.ok[0], 0);
+    CHECKF(strstr(out.err[0], "cancelled"), "%s", out.err[0]);
+    CHECK_EQ_INT(out.ok[1], 1);
+    CHECK_EQ_INT(out.n[1], 12);
+    /* too long: the caller's error, said with both numbers */
+    CHECK_EQ_INT(out.ok[2], 0);
+    CHECK_EQ_INT(out.bad[2], 1);
+    CHECKF(strstr(out.err[2], "256 tokens") && strstr(out.err[2], "300 tokens"), "%s", out.err[2]);
+    sq_engine_stats st;
+    sq_engine_get_stats(en, &st);
+    CHECK_EQ_INT(st.cancelled, 1);
+    CHECKF(st.generated_tokens < 40, "%lld tokens generated: the cancelled request ran on",
+           (long long)st.generated_tokens);
+    CHECK_EQ_INT(st.kv_blocks_free, st.kv_blocks_total);
+    free(longp);
+    sq_engine_free(en);
+    sq_model_close(m);
+}
+
+/* A weight that holds NaN makes every logit NaN: generation fails naming the step and the
+ * tensor, instead of answering token 0 forever. */
+SQ_TEST(engine_fails_on_nonfinite_logits_naming_the_tensor) {
+    const char *src = sq_test_asset("models/stories260K.gguf");
+    if (!src) SKIP("../shared/assets/models not present");
+    char *path = sq_path_join(sq_test_tmpdir(), "nan.gguf");
+    REQUIRE(sq_test_sh(NULL, "cp '%s' '%s'", src, path) == 0);
+    sq_gguf g;
+    sq_err e;
+    REQUIRE(sq_gguf_open(&g, path, &e) == 0);
+    const sq_gguf_tensor *t = sq_gguf_find_tensor(&g, "blk.2.ffn_up.weight");
+    REQUIRE(t && t->ggml_type == 0);
+    long off = (long)(t->data - (const uint8_t *)g.map.data) + 4 * 100;
+    sq_gguf_close(&g);
+    FILE *f = fopen(path, "r+b");
+    REQUIRE(f);
+    float nan = NAN;
+    fseek(f, off, SEEK_SET);
+    fwrite(&nan, 4, 1, f);
+    fclose(f);
+    sq_model *m = NULL;
+    REQUIRE(sq_model_open(&m, path, &e) == 0);
+    sq_engine *en;
+    REQUIRE(sq_engine_new(&en, m, NULL, &e) == 0);
+    int32_t bos = 1;
+    sq_infer_req q = {&bos, 1, params(0, 5, 0)};
+    outcome out;
+    memset(&out, 0, sizeof out);
+    CHECK_EQ_INT(sq_engine_generate(en, &q, 1, NULL, record, &out, &e), SQ_ERANGE);
+    CHECKF(strstr(e.msg, "not finite") && strstr(e.msg, "step") && strstr(e.msg, "blk.2.ffn_up.weight"), "%s", e.msg);
+    sq_engine_free(en);
+    sq_model_close(m);
+    /* the command says so too, and exits non-zero */
+    char *in = sq_path_join(sq_test_tmpdir(), "nan_in.jsonl"), *outp = sq_path_join(sq_test_tmpdir(), "nan_out.jsonl");
+    f = fopen(in, "w");
+    fputs("{\"id\":\"a\",\"prompt\":\"Once\"}\n", f);
+    fclose(f);
+    char *msg = NULL;
+    int rc = sq_test_sh(&msg, "'%s' generate --model '%s' --in '%s' --out '%s' --temperature 0 --max-tokens 5 --quiet 2>&1",
+                        sq_test_cli(), path, in, outp);
+    CHECK(rc != 0);
+    CHECKF(msg && strstr(msg, "not finite") && strstr(msg, "blk.2.ffn_up.weight"), "%s", msg ? msg : "");
+    free(msg);
+    free(in);
+    free(outp);
+    free(path);
 }

@@ -204,3 +204,33 @@ SQ_TEST(cli_usage_errors_exit_2) {
     CHECK(strstr(out, "dedup --field F") != NULL);
     free(out);
 }
+
+/* Benchmark files have no ids: add-ids gives each record without one PREFIX + its record
+ * number as the first key (the rest of the line as read), keeps ids already there, and
+ * refuses a clash; then shard accepts the file. */
+SQ_TEST(cli_add_ids_for_benchmark_files) {
+    const char *dir = sq_test_tmpdir();
+    put_file(dir, "bench.jsonl", "{\"question\": \"a\", \"answer\": \"#### 1\"}\n{\"id\":\"keep\",\"q\":2}\n{ }\n");
+    char *out = NULL, *err = NULL;
+    CHECK_EQ_INT(jsonl(dir, &out, &err, "add-ids --prefix gsm8k- bench.jsonl --out ids.jsonl"), 0);
+    free(out);
+    free(err);
+    char *data = NULL;
+    char *path = sq_path_join(dir, "ids.jsonl");
+    REQUIRE(sq_file_read_all(path, &data, NULL, NULL) == 0);
+    CHECK_EQ_STR(data, "{\"id\":\"gsm8k-1\",\"question\": \"a\", \"answer\": \"#### 1\"}\n{\"id\":\"keep\",\"q\":2}\n"
+                       "{\"id\":\"gsm8k-3\" }\n");
+    free(data);
+    free(path);
+    CHECK_EQ_INT(jsonl(dir, &out, &err, "shard --of 2 --index 0 ids.jsonl"), 0);
+    free(out);
+    free(err);
+    put_file(dir, "clash.jsonl", "{\"id\":\"2\"}\n{\"q\":1}\n");
+    CHECK_EQ_INT(jsonl(dir, &out, &err, "add-ids clash.jsonl --out clash_ids.jsonl"), 1);
+    CHECKF(err && strstr(err, "clash.jsonl:2: id \"2\" is already taken"), "%s", err ? err : "");
+    free(out);
+    free(err);
+    CHECK_EQ_INT(jsonl(dir, &out, &err, "add-ids --prefix 'a\"b' clash.jsonl"), 2);
+    free(out);
+    free(err);
+}

@@ -1,8 +1,13 @@
 /* The OpenAI bridge end to end in one process: the HTTP client backend talks to the server,
  * which serves a small deterministic backend written here, so every answer can be checked. */
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "scalequest/backend.h"
 #include "scalequest/chat_template.h"
@@ -31,16 +36,24 @@ static int echo_generate(sq_backend *b, const sq_gen_request *reqs, int n, sq_ge
         sq_gen_choice ch[16];
         char text[16][600];
         float lp[3] = {-0.5f, -1.0f, -1.5f};
+        static const char *const toks[3] = {"x", "\xc3\xa9", "z"};
+        /* two alternatives per step: the chosen token, then "w" */
+        static const char *const tops[6] = {"x", "w", "\xc3\xa9", "w", "z", "w"};
+        static const float top_lp[6] = {-0.5f, -2.0f, -1.0f, -2.0f, -1.5f, -2.0f};
         int nc = SQ_MIN(r->params.n, 16);
         for (int k = 0; k < nc; k++) {
             snprintf(text[k], sizeof text[k], "%s:%s|%d|%d|%llu", r->prompt ? "c" : r->messages[0].role, in, k,
                      r->params.max_tokens, (unsigned long long)r->params.seed);
             ch[k] = (sq_gen_choice){.text = text[k], .n_tokens = 3, .logprobs = r->params.logprobs ? lp : NULL,
-                                    .finish_reason = "length"};
+                                    .finish_reason = "length", .token_texts = r->params.logprobs ? toks : NULL,
+                                    .n_top = 2, .top_logprobs = top_lp, .top_texts = tops};
         }
         sq_gen_result res = {.id = r->id, .ok = 1, .choices = ch, .n_choices = nc,
                              .prompt_tokens = (int)strlen(in), .completion_tokens = 3 * nc};
         if (!strcmp(in, "fail-me")) res = (sq_gen_result){.id = r->id, .ok = 0, .error = "asked to fail"};
+        if (!strcmp(in, "too-long"))
+            res = (sq_gen_result){.id = r->id, .ok = 0, .bad_request = 1,
+                                  .error = "this model's maximum context length is 8 tokens, but the prompt has 9 tokens"};
         if (cb(user, i, &res)) return sq_fail(e, SQ_EINTR, "stopped");
     }
     return 0;
@@ -222,11 +235,12 @@ static size_t sink(char *p, size_t sz, size_t n, void *u) {
     return sz * n;
 }
 
-static long post(int port, const char *path, const char *body, size_t len, sq_buf *out) {
-    char url[128];
+static long post_as(int port, const char *path, const char *ctype, const char *body, size_t len, sq_buf *out) {
+    char url[128], cth[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    snprintf(cth, sizeof cth, "Content-Type: %s", ctype);
     CURL *c = curl_easy_init();
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    struct curl_slist *h = curl_slist_append(NULL, cth);
     h = curl_slist_append(h, "Expect:");
     sq_buf_reset(out);
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -239,10 +253,16 @@ static long post(int port, const char *path, const char *body, size_t len, sq_bu
     curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
     long status = 0;
-    if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    CURLcode cc = curl_easy_perform(c);
+    if (cc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    else fprintf(stderr, "curl: %s\n", curl_easy_strerror(cc));
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     return status;
+}
+
+static long post(int port, const char *path, const char *body, size_t len, sq_buf *out) {
+    return post_as(port, path, "application/json", body, len, out);
 }
 
 SQ_TEST(bad_requests_get_4xx) {
@@ -276,6 +296,15 @@ SQ_TEST(bad_requests_get_4xx) {
         {"/v1/chat/completions", "{\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}", 400, "role"},
         {"/v1/chat/completions", "{\"messages\":[{\"role\":\"user\"}]}", 400, "content"},
         {"/v1/nothing", "{}", 404, "no endpoint"},
+        /* as vLLM: the model is named; bodies are UTF-8; a NUL would cut a C string short */
+        {"/v1/completions", "{\"prompt\":\"x\"}", 400, "'model' is required"},
+        {"/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", 400, "'model' is required"},
+        {"/v1/completions", "{\"model\":\"echo-model\",\"prompt\":\"a\xff\"}", 400, "not valid UTF-8 (byte 33)"},
+        {"/v1/completions", "{\"model\":\"echo-model\",\"prompt\":\"\xed\xa0\x80\"}", 400, "not valid UTF-8"},
+        {"/v1/completions", "{\"model\":\"echo-model\",\"prompt\":\"a\\u0000b\"}", 400, "\\u0000 (byte 33)"},
+        {"/v1/completions", "{\"model\":\"echo-model\",\"prompt\":[\"a\",7]}", 400, "list of strings"},
+        {"/v1/completions", "{\"model\":\"echo-model\",\"prompt\":[]}", 400, "1 to 64 strings"},
+        {"/v1/completions", "{\"model\":\"echo-model\",\"prompt\":\"x\",\"logprobs\":21}", 400, "logprobs"},
         {"/v1/models", "{}", 405, "GET"},
     };
     for (size_t i = 0; i < SQ_ARRAY_LEN(cases); i++) {
@@ -301,10 +330,23 @@ SQ_TEST(bad_requests_get_4xx) {
     CHECK_EQ_INT(post(port, "/v1/completions", good, strlen(good), &out), 200);
     CHECK(out.data && strstr(out.data, "\"text\":\"c:ok|0|5|0\"") && strstr(out.data, "\"token_logprobs\":[-0.5,-1,-1.5]"));
     CHECK(out.data && strstr(out.data, "\"total_tokens\":5"));
+    /* an escaped backslash before u0000 is text, not a NUL */
+    const char *bs = "{\"model\":\"echo-model\",\"prompt\":\"\\\\u0000\",\"max_tokens\":5}";
+    CHECK_EQ_INT(post(port, "/v1/completions", bs, strlen(bs), &out), 200);
+    CHECKF(out.data && strstr(out.data, "\"text\":\"c:\\\\u0000|0|5|0\""), "%s", out.data ? out.data : "");
+    /* a body declared as text is refused as vLLM refuses it */
+    CHECK_EQ_INT(post_as(port, "/v1/completions", "text/plain", good, strlen(good), &out), 415);
+    CHECK(out.data && strstr(out.data, "application/json"));
+    CHECK_EQ_INT(post_as(port, "/v1/completions", "application/json; charset=utf-8", good, strlen(good), &out), 200);
+    /* a prompt longer than the context is the client's error: 400 with the token counts */
+    const char *tl = "{\"model\":\"echo-model\",\"prompt\":\"too-long\"}";
+    CHECK_EQ_INT(post(port, "/v1/completions", tl, strlen(tl), &out), 400);
+    CHECKF(out.data && strstr(out.data, "maximum context length is 8 tokens") && strstr(out.data, "invalid_request_error"),
+           "%s", out.data ? out.data : "");
     const char *chat = "{\"model\":\"echo-model\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"text\",\"text\":\"b\"}]}]}";
     CHECK_EQ_INT(post(port, "/v1/chat/completions", chat, strlen(chat), &out), 200);
     CHECK(out.data && strstr(out.data, "\"content\":\"user:ab|0|256|0\"") && strstr(out.data, "chat.completion"));
-    const char *sse = "{\"messages\":[{\"role\":\"user\",\"content\":\"s\"}],\"stream\":true,"
+    const char *sse = "{\"model\":\"echo-model\",\"messages\":[{\"role\":\"user\",\"content\":\"s\"}],\"stream\":true,"
                       "\"stream_options\":{\"include_usage\":true}}";
     CHECK_EQ_INT(post(port, "/v1/chat/completions", sse, strlen(sse), &out), 200);
     CHECK(out.data && !strncmp(out.data, "data: {", 7) && strstr(out.data, "\"delta\":{\"role\":\"assistant\","
@@ -317,7 +359,7 @@ SQ_TEST(bad_requests_get_4xx) {
     CHECK(out.data && strstr(out.data, "\"id\":\"echo-model\""));
     sq_server_stats ss;
     sq_server_get_stats(s, &ss);
-    CHECK_EQ_INT(ss.errors_4xx, (int64_t)SQ_ARRAY_LEN(cases) + 1);
+    CHECK_EQ_INT(ss.errors_4xx, (int64_t)SQ_ARRAY_LEN(cases) + 3);
     sq_buf_free(&out);
     sq_server_close(s);
 }
@@ -414,7 +456,7 @@ SQ_TEST(server_applies_chat_template) {
     sq_server *s = start_server(&eb, &so);
     REQUIRE(s);
     sq_buf out = {0};
-    const char *chat = "{\"messages\":[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":\" q \"}],"
+    const char *chat = "{\"model\":\"echo-model\",\"messages\":[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":\" q \"}],"
                        "\"max_tokens\":7}";
     CHECK_EQ_INT(post(sq_server_port(s), "/v1/chat/completions", chat, strlen(chat), &out), 200);
     /* the backend saw a completion prompt: the rendered conversation plus the assistant header */
@@ -426,4 +468,210 @@ SQ_TEST(server_applies_chat_template) {
     sq_buf_free(&out);
     sq_server_close(s);
     sq_chat_template_free(t);
+}
+
+/* logprobs=N (completions) and top_logprobs (chat) carry each token's text and the N most
+ * likely tokens; a list of prompts is OpenAI's batch form: choice i*n + k is sample k of
+ * prompt i, usage sums them. */
+SQ_TEST(logprobs_and_prompt_lists) {
+    echo_backend eb;
+    echo_init(&eb);
+    sq_server_opts so;
+    sq_server_opts_default(&so);
+    sq_server *s = start_server(&eb, &so);
+    REQUIRE(s);
+    int port = sq_server_port(s);
+    sq_buf out = {0};
+    const char *lp = "{\"model\":\"echo-model\",\"prompt\":\"q\",\"max_tokens\":3,\"logprobs\":2}";
+    CHECK_EQ_INT(post(port, "/v1/completions", lp, strlen(lp), &out), 200);
+    CHECKF(out.data && strstr(out.data, "\"tokens\":[\"x\",\"\xc3\xa9\",\"z\"]") &&
+               strstr(out.data, "\"token_logprobs\":[-0.5,-1,-1.5]") && strstr(out.data, "\"text_offset\":[0,1,3]") &&
+               strstr(out.data, "\"top_logprobs\":[{\"x\":-0.5,\"w\":-2},{\"\xc3\xa9\":-1,\"w\":-2},{\"z\":-1.5,\"w\":-2}]"),
+           "%s", out.data ? out.data : "");
+    const char *clp = "{\"model\":\"echo-model\",\"messages\":[{\"role\":\"user\",\"content\":\"q\"}],\"logprobs\":true,"
+                      "\"top_logprobs\":1}";
+    CHECK_EQ_INT(post(port, "/v1/chat/completions", clp, strlen(clp), &out), 200);
+    CHECKF(out.data && strstr(out.data, "{\"token\":\"\xc3\xa9\",\"logprob\":-1,\"bytes\":[195,169],\"top_logprobs\":"
+                                        "[{\"token\":\"\xc3\xa9\",\"logprob\":-1,\"bytes\":[195,169]}]}"),
+           "%s", out.data ? out.data : "");
+    const char *batch = "{\"model\":\"echo-model\",\"prompt\":[\"a\",\"bb\"],\"n\":2,\"max_tokens\":4}";
+    CHECK_EQ_INT(post(port, "/v1/completions", batch, strlen(batch), &out), 200);
+    const char *want[4] = {"{\"index\":0,\"text\":\"c:a|0|4|0\"", "{\"index\":1,\"text\":\"c:a|1|4|0\"",
+                           "{\"index\":2,\"text\":\"c:bb|0|4|0\"", "{\"index\":3,\"text\":\"c:bb|1|4|0\""};
+    for (int i = 0; i < 4; i++) CHECKF(out.data && strstr(out.data, want[i]), "lacks %s: %s", want[i], out.data);
+    CHECKF(out.data && strstr(out.data, "\"prompt_tokens\":3,\"completion_tokens\":12"), "%s", out.data);
+    const char *bfail = "{\"model\":\"echo-model\",\"prompt\":[\"a\",\"too-long\"]}";
+    CHECK_EQ_INT(post(port, "/v1/completions", bfail, strlen(bfail), &out), 400);
+    sq_buf_free(&out);
+    sq_server_close(s);
+}
+
+/* ---- a slow backend that honours cancellation ---------------------------------------------- */
+
+typedef struct slow_backend {
+    sq_backend base;
+    atomic_int started, cancelled, finished;
+} slow_backend;
+
+/* Each request "decodes" max_tokens steps of 10 ms, one request after another, and stops at
+ * once when its cancel flag is set, as the local engine does. */
+static int slow_generate(sq_backend *b, const sq_gen_request *reqs, int n, sq_gen_callback cb, void *user,
+                         sq_err *e) {
+    slow_backend *sb = (slow_backend *)b;
+    for (int i = 0; i < n; i++) {
+        atomic_fetch_add(&sb->started, 1);
+        int steps = reqs[i].params.max_tokens, stopped = 0;
+        for (int t = 0; t < steps && !stopped; t++) {
+            if (reqs[i].params.cancel && atomic_load(reqs[i].params.cancel)) stopped = 1;
+            else usleep(10000);
+        }
+        sq_gen_choice ch = {.text = "done", .n_tokens = steps, .finish_reason = "length"};
+        sq_gen_result res = {.id = reqs[i].id, .ok = !stopped, .choices = &ch, .n_choices = 1,
+                             .error = stopped ? "cancelled" : NULL};
+        atomic_fetch_add(stopped ? &sb->cancelled : &sb->finished, 1);
+        if (cb(user, i, &res)) return sq_fail(e, SQ_EINTR, "stopped");
+    }
+    return 0;
+}
+
+static void slow_close(sq_backend *b) { (void)b; }
+static const struct sq_backend_ops slow_ops = {slow_generate, slow_close};
+
+static void slow_init(slow_backend *sb) {
+    memset(sb, 0, sizeof *sb);
+    sb->base.ops = &slow_ops;
+    snprintf(sb->base.name, sizeof sb->base.name, "echo-model");
+}
+
+typedef struct client_arg {
+    int port;
+    const char *body;
+    long timeout_ms, status;
+} client_arg;
+
+static void *client_main(void *p) {
+    client_arg *a = p;
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/completions", a->port);
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    sq_buf out = {0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, a->body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, a->timeout_ms);
+    a->status = 0;
+    if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    sq_buf_free(&out);
+    return NULL;
+}
+
+/* A client that hangs up cancels its request: the backend stops it, and the next request
+ * does not wait for the abandoned one to run to its end (3 s here). */
+SQ_TEST(client_hangup_cancels_the_request) {
+    slow_backend sb;
+    slow_init(&sb);
+    sq_server_opts so;
+    sq_server_opts_default(&so);
+    sq_server *s = NULL;
+    sq_err e = {0};
+    REQUIRE(sq_server_open(&s, &sb.base, &so, &e) == 0);
+    int port = sq_server_port(s);
+    client_arg a = {port, "{\"model\":\"echo-model\",\"prompt\":\"long\",\"max_tokens\":300}", 200, 0};
+    client_main(&a); /* gives up after 0.2 s */
+    CHECK_EQ_INT(a.status, 0);
+    double t0 = sq_now();
+    client_arg b = {port, "{\"model\":\"echo-model\",\"prompt\":\"short\",\"max_tokens\":1}", 20000, 0};
+    client_main(&b);
+    double dt = sq_now() - t0;
+    CHECK_EQ_INT(b.status, 200);
+    CHECKF(dt < 1.5, "the next request took %.2f s: the abandoned one ran on", dt);
+    CHECK_EQ_INT(atomic_load(&sb.cancelled), 1);
+    CHECK_EQ_INT(atomic_load(&sb.finished), 1);
+    sq_server_stats st;
+    sq_server_get_stats(s, &st);
+    CHECK_EQ_INT(st.cancelled, 1);
+    CHECK_EQ_INT(st.errors_5xx, 0);
+    sq_server_close(s);
+}
+
+/* Requests still queued at shutdown are answered 503, and the stats read after
+ * sq_server_shutdown count them (the summary serve prints). */
+SQ_TEST(shutdown_counts_its_503s) {
+    slow_backend sb;
+    slow_init(&sb);
+    sq_server_opts so;
+    sq_server_opts_default(&so);
+    so.batch_window_s = 0;
+    sq_server *s = NULL;
+    sq_err e = {0};
+    REQUIRE(sq_server_open(&s, &sb.base, &so, &e) == 0);
+    int port = sq_server_port(s);
+    client_arg a[3] = {{port, "{\"model\":\"echo-model\",\"prompt\":\"a\",\"max_tokens\":60}", 20000, 0},
+                       {port, "{\"model\":\"echo-model\",\"prompt\":\"b\",\"max_tokens\":1}", 20000, 0},
+                       {port, "{\"model\":\"echo-model\",\"prompt\":\"c\",\"max_tokens\":1}", 20000, 0}};
+    pthread_t th[3];
+    pthread_create(&th[0], NULL, client_main, &a[0]);
+    for (int w = 0; w < 500 && atomic_load(&sb.started) == 0; w++) usleep(2000);
+    REQUIRE(atomic_load(&sb.started) == 1);
+    pthread_create(&th[1], NULL, client_main, &a[1]);
+    pthread_create(&th[2], NULL, client_main, &a[2]);
+    sq_server_stats st;
+    for (int w = 0; w < 500; w++) { /* both queued behind the running batch */
+        sq_server_get_stats(s, &st);
+        if (st.requests == 3) break;
+        usleep(2000);
+    }
+    sq_server_shutdown(s);
+    for (int i = 0; i < 3; i++) pthread_join(th[i], NULL);
+    sq_server_get_stats(s, &st);
+    CHECK_EQ_INT(a[0].status, 200);
+    CHECK_EQ_INT(a[1].status, 503);
+    CHECK_EQ_INT(a[2].status, 503);
+    CHECK_EQ_INT(st.errors_5xx, 2);
+    sq_server_close(s);
+}
+
+/* 600 connections that send nothing must not lock others out: /health answers at once.
+ * Loopback only, every socket closed at the end. */
+SQ_TEST(idle_connections_do_not_lock_out_health) {
+    echo_backend eb;
+    echo_init(&eb);
+    for (int round = 0; round < 1; round++) {
+        sq_server_opts so;
+        sq_server_opts_default(&so);
+        sq_server *s = start_server(&eb, &so);
+        REQUIRE(s);
+        int port = sq_server_port(s), n = 0;
+        enum { N = 600 };
+        int *fds = malloc(sizeof(int) * N);
+        REQUIRE(fds);
+        struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+        for (int i = 0; i < N; i++) {
+            int fd = socket(AF_INET, SOCK_STREAM, 0);
+            if (fd < 0) break;
+            if (connect(fd, (struct sockaddr *)&addr, sizeof addr)) {
+                close(fd);
+                break;
+            }
+            fds[n++] = fd;
+        }
+        CHECKF(n == N, "round %d: opened %d of %d sockets", round, n, N);
+        usleep(200000);
+        sq_buf out = {0};
+        double t0 = sq_now();
+        long st = post(port, "/health", NULL, 0, &out);
+        double dt = sq_now() - t0;
+        CHECK_EQ_INT(st, 200);
+        CHECKF(dt < 2.0, "round %d: /health took %.2f s behind %d idle connections", round, dt, n);
+        for (int i = 0; i < n; i++) close(fds[i]);
+        free(fds);
+        sq_buf_free(&out);
+        sq_server_close(s);
+    }
 }

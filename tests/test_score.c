@@ -192,6 +192,20 @@ SQ_TEST(bad_scorer_folders_are_clear_errors) {
     /* A scorer cannot generate: the loader refuses it for the LM head. */
     CHECK_EQ_INT(sq_model_open(&lm, dir, &e), SQ_EUNSUP);
     CHECKF(strstr(e.msg, "config.json") && strstr(e.msg, "scalequest score"), "%s", e.msg);
+    /* and the command says so, exits 1 and leaves no output behind */
+    char *gin = sq_path_join(sq_test_tmpdir(), "gen_in.jsonl"), *gout = sq_path_join(sq_test_tmpdir(), "gen_out.jsonl");
+    FILE *gf = fopen(gin, "w");
+    fputs("{\"id\":\"a\",\"prompt\":\"hi\"}\n", gf);
+    fclose(gf);
+    char *gmsg = NULL;
+    int grc = sq_test_sh(&gmsg, "'%s' generate --model '%s' --in '%s' --out '%s' --quiet 2>&1", sq_test_cli(), dir, gin,
+                         gout);
+    CHECK_EQ_INT(grc, 1);
+    CHECKF(gmsg && strstr(gmsg, "cannot generate text") && strstr(gmsg, "scalequest score"), "%s", gmsg ? gmsg : "");
+    CHECK(!sq_file_exists(gout));
+    free(gmsg);
+    free(gin);
+    free(gout);
     REQUIRE(rewrite_score(&m, dir, 2) == 0);
     CHECK(sq_scorer_open(&s, dir, NULL, &e) != 0);
     CHECKF(strstr(e.msg, dir) && strstr(e.msg, "score.weight") && strstr(e.msg, "[2,32]") &&

@@ -12,7 +12,11 @@ sq_common_opts sq_common;
 static void vreport(const char *cmd, const char *fmt, va_list ap) {
     char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    fprintf(stderr, "scalequest: %s: %s\n", cmd, msg);
+    /* Library messages often name the stage themselves ("train: ..."): say it once. */
+    const char *m = msg;
+    size_t n = strlen(cmd);
+    while (!strncmp(m, cmd, n) && m[n] == ':' && m[n + 1] == ' ') m += n + 2;
+    fprintf(stderr, "scalequest: %s: %s\n", cmd, m);
 }
 
 int sq_cli_fail(const char *cmd, const char *fmt, ...) {
@@ -103,6 +107,8 @@ static int common_opt(const char *cmd, const char *name, const char *val, int *c
         sq_common.threads = (int)x;
         sq_threads_set((int)x);
     } else {
+        /* A negative seed would wrap to a huge one silently; say so instead. */
+        if (x < 0) return sq_cli_usage_error(cmd, "--seed: %lld is negative; a seed is 0..9223372036854775807", (long long)x);
         sq_common.seed = (uint64_t)x;
         sq_common.seed_set = 1;
     }

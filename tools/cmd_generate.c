@@ -7,13 +7,14 @@
 
 #include "cli.h"
 #include "scalequest/backend.h"
+#include "scalequest/chat_template.h"
 #include "scalequest/generate.h"
 
 #define CMD "generate"
 
 static int cmd_generate(int argc, char **argv) {
     const char *model = NULL, *in = NULL, *out = NULL, *field = "prompt", *failed = NULL, *key_env = NULL;
-    const char *shard = NULL;
+    const char *shard = NULL, *tpl_spec = NULL, *tok_path = NULL;
     int64_t n = 1, max_tokens = 256, top_k = 0, batch = 64, ctx = 0, concurrency = 64, retries = 6;
     double temperature = 1.0, top_p = 1.0, min_p = 0.0, timeout = 600;
     int logprobs = 0;
@@ -24,6 +25,8 @@ static int cmd_generate(int argc, char **argv) {
         {"out", SQ_OPT_STR, &out, "FILE", "output JSONL (appended; ids already there are skipped)"},
         {"failed", SQ_OPT_STR, &failed, "FILE", "append {id, error} of requests that failed (JSONL)"},
         {"field", SQ_OPT_STR, &field, "NAME", "the prompt field (default prompt)"},
+        {"chat-template", SQ_OPT_STR, &tpl_spec, "SPEC",
+         "render messages with this template: built-in name, model folder, tokenizer_config.json, .gguf or Jinja"},
         {"shard", SQ_OPT_STR, &shard, "I/N", "only the records of shard I of N (by id hash)"},
         {"n", SQ_OPT_INT, &n, "N", "samples per prompt (default 1)"},
         {"temperature", SQ_OPT_DOUBLE, &temperature, "T", "0 = greedy (default 1)"},
@@ -34,6 +37,7 @@ static int cmd_generate(int argc, char **argv) {
         {"stop", SQ_OPT_LIST, &stop, "S", "stop string (repeatable; not included in the output)"},
         {"logprobs", SQ_OPT_FLAG, &logprobs, NULL, "also write token_ids and their logprobs"},
         {"batch", SQ_OPT_INT, &batch, "N", "local: sequences decoded together (default 64)"},
+        {"tokenizer", SQ_OPT_STR, &tok_path, "PATH", "local: tokenizer.json, a folder or .gguf holding one (for folders without)"},
         {"ctx", SQ_OPT_INT, &ctx, "N", "local: prompt + completion tokens at most (default: model's, <= 4096)"},
         {"concurrency", SQ_OPT_INT, &concurrency, "N", "remote: requests in flight (default 64)"},
         {"url", SQ_OPT_LIST, &urls, "URL", "remote: another base URL of the same model (repeatable)"},
@@ -79,6 +83,7 @@ static int cmd_generate(int argc, char **argv) {
     sq_backend_opts_default(&bo);
     bo.threads = sq_common.threads;
     bo.max_batch = (int)batch;
+    bo.tokenizer = tok_path;
     bo.ctx_len = (int)ctx;
     bo.concurrency = (int)concurrency;
     bo.max_retries = (int)retries;
@@ -86,11 +91,18 @@ static int cmd_generate(int argc, char **argv) {
     if (key_env) bo.api_key_env = key_env;
     bo.extra_urls = urls.items;
     bo.n_extra_urls = urls.n;
+    sq_chat_template *tpl = NULL;
+    if (tpl_spec && sq_chat_template_open(&tpl, tpl_spec, &e)) return sq_cli_fail(CMD, "%s", e.msg);
+    go.chat_template = tpl;
     sq_backend *b = NULL;
     /* The model first: a model that does not load leaves no output file behind. */
-    if (sq_backend_open(&b, model, &bo, &e)) return sq_cli_fail(CMD, "%s", e.msg);
+    if (sq_backend_open(&b, model, &bo, &e)) {
+        sq_chat_template_free(tpl);
+        return sq_cli_fail(CMD, "%s", e.msg);
+    }
     rc = sq_generate_run(b, &go, NULL, &e);
     sq_backend_close(b);
+    sq_chat_template_free(tpl);
     if (rc) return sq_cli_fail(CMD, "%s", e.msg);
     return SQ_EXIT_OK;
 }

@@ -69,7 +69,7 @@ static int cmd_grade(int argc, char **argv) {
     if (summary && sq_grade_file_write_summary(&st, summary, &e)) return sq_cli_fail(CMD, "%s", e.msg);
     /* a summary, not data: stdout may be the graded JSONL itself (--out -) */
     if (!sq_common.quiet) {
-        char line[160];
+        char line[400];
         sq_grade_file_summary(&st, line, sizeof line);
         fprintf(stderr, "%s\n", line);
     }

@@ -57,6 +57,21 @@ static void put_config(sq_buf *b, const sq_model_config *c, int ok, const sq_err
         c->sliding_window, c->torch_dtype);
 }
 
+/* A GGUF's weights are named by their ggml type (the config's torch-style name only knows
+ * float types, and would call a Q4_1 file float32): the type most matrices have, as GGUF
+ * tools name it; "F32", "Q4_1", ... */
+static void gguf_weight_type(const sq_gguf *g, sq_model_config *c) {
+    int64_t count[64] = {0};
+    uint32_t best = 0;
+    for (int64_t i = 0; i < g->n_tensors; i++) {
+        uint32_t t = g->tensors[i].ggml_type;
+        if (g->tensors[i].n_dims < 2 || t >= 64) continue;
+        if (++count[t] > count[best]) best = t;
+    }
+    const char *name = count[best] ? sq_ggml_type_name(best) : NULL;
+    if (name) snprintf(c->torch_dtype, sizeof c->torch_dtype, "%s", name);
+}
+
 static int inspect_gguf(const char *path, int json, sq_buf *b, sq_err *e) {
     sq_gguf g;
     int rc = sq_gguf_open(&g, path, e);
@@ -64,6 +79,7 @@ static int inspect_gguf(const char *path, int json, sq_buf *b, sq_err *e) {
     sq_model_config c;
     sq_err ce;
     int ok = sq_model_config_from_gguf(&c, &g, &ce) == 0;
+    if (ok) gguf_weight_type(&g, &c);
     if (json) {
         sq_buf_printf(b, "{\"format\": \"gguf\", \"version\": %u, \"alignment\": %u, ", g.version,
                       g.alignment);

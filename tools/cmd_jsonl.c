@@ -1,6 +1,7 @@
 /* scalequest jsonl: look at and reshape JSONL files with the data layer's guarantees (every
  * line validated, errors as file:line, outputs written atomically). Records pass through as
  * the exact bytes that were read; nothing is re-serialised. */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +14,7 @@ typedef struct {
     sq_strlist in;
     const char *out;
     int64_t n, of, index;
-    const char *field;
+    const char *field, *prefix;
     int normalize, skip_bad;
     int n_set, of_set, index_set;
     /* run state */
@@ -157,10 +158,52 @@ static int on_dedup(job *j, sq_jsonl_reader *r, const char *line, size_t len, vo
     return added ? put(j, line, len) : 0;
 }
 
+/* Benchmark files (GSM8K, MATH, ...) come without ids: give each record that lacks one
+ * PREFIX + its record number (1-based, counted across the inputs), written as the first
+ * key; the rest of the line passes through as read. Ids must come out unique. */
+static int on_add_ids(job *j, sq_jsonl_reader *r, const char *line, size_t len, void *ctx) {
+    keyed *k = ctx;
+    const char *path = sq_jsonl_path(r);
+    long long ln = (long long)sq_jsonl_line_number(r);
+    cJSON *rec = cJSON_ParseWithLength(line, len);
+    if (!cJSON_IsObject(rec)) {
+        cJSON_Delete(rec);
+        return sq_fail(&j->e, SQ_EPARSE, "%s:%lld: a record must be a JSON object", path, ln);
+    }
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(rec, "id");
+    int rc = 0;
+    sq_buf_reset(&k->key);
+    if (id && !cJSON_IsString(id))
+        rc = sq_fail(&j->e, SQ_EPARSE, "%s:%lld: \"id\" is not a string (rename the field, or make it one)", path, ln);
+    else if (id)
+        rc = sq_buf_puts(&k->key, id->valuestring) ? sq_fail(&j->e, SQ_ENOMEM, "out of memory") : 0;
+    else
+        rc = sq_buf_printf(&k->key, "%s%lld", j->prefix ? j->prefix : "", (long long)j->records)
+                 ? sq_fail(&j->e, SQ_ENOMEM, "out of memory")
+                 : 0;
+    cJSON_Delete(rec);
+    if (rc) return rc;
+    int added = sq_keyset_add(k->set, k->key.data, k->key.len);
+    if (added < 0) return sq_fail(&j->e, SQ_ENOMEM, "out of memory");
+    if (!added)
+        return sq_fail(&j->e, SQ_EPARSE, "%s:%lld: id \"%.*s\" is already taken (choose another --prefix)", path, ln,
+                       (int)SQ_MIN(k->key.len, 200), k->key.data);
+    if (id) return put(j, line, len);
+    const char *rest = memchr(line, '{', len) + 1; /* an object: the first byte of the line that matters */
+    size_t rl = len - (size_t)(rest - line);
+    int empty = 1;
+    for (size_t i = 0; i < rl && empty; i++) empty = rest[i] == ' ' || rest[i] == '\t' || rest[i] == '}';
+    sq_buf_reset(&k->norm);
+    if (sq_buf_printf(&k->norm, "{\"id\":\"%s\"%s", k->key.data, empty ? "" : ",") ||
+        sq_buf_append(&k->norm, rest, rl))
+        return sq_fail(&j->e, SQ_ENOMEM, "out of memory");
+    return put(j, k->norm.data, k->norm.len);
+}
+
 /* ---- the command ----------------------------------------------------------------------- */
 
 static const char *usage =
-    "count|head|sample|shard|merge|dedup [--in PATH]... [--out PATH] [options] [PATH...]\n\n"
+    "count|head|sample|shard|merge|dedup|add-ids [--in PATH]... [--out PATH] [options] [PATH...]\n\n"
     "  count                       print the number of records\n"
     "  head [--n N]                the first N records (default 10)\n"
     "  sample --n N [--seed S]     N records chosen uniformly at random, in input order\n"
@@ -168,7 +211,9 @@ static const char *usage =
     "                              (FNV-1a 64 of the id's bytes, mod N)\n"
     "  merge                       concatenate inputs; a repeated id is an error\n"
     "  dedup --field F [--normalize]  keep the first record of each value of field F;\n"
-    "                              exact by default, --normalize ignores case and whitespace\n\n"
+    "                              exact by default, --normalize ignores case and whitespace\n"
+    "  add-ids [--prefix P]        give each record without an \"id\" P + its record number\n"
+    "                              (1-based across the inputs); ids must come out unique\n\n"
     "Inputs: --in (repeatable) and PATH arguments, '-' or none for stdin. Output: --out PATH,\n"
     "written atomically (temp file + rename), or stdout by default.";
 
@@ -200,7 +245,7 @@ static int run(job *j, const char *sub) {
     } else {
         keyed k = {{0}, {0}, sq_keyset_new()};
         if (!k.set) rc = sq_fail(&j->e, SQ_ENOMEM, "out of memory");
-        else rc = each_line(j, !strcmp(sub, "merge") ? on_merge : on_dedup, &k);
+        else rc = each_line(j, !strcmp(sub, "merge") ? on_merge : !strcmp(sub, "add-ids") ? on_add_ids : on_dedup, &k);
         if (!rc && !strcmp(sub, "dedup"))
             sq_info("dedup: kept %lld of %lld records (%lld duplicates of \"%s\", %s)", (long long)sq_keyset_size(k.set),
                     (long long)j->records, (long long)(j->records - (int64_t)sq_keyset_size(k.set)), j->field,
@@ -228,6 +273,7 @@ static int cmd_jsonl(int argc, char **argv) {
         {"index", SQ_OPT_INT, &j.index, "I", "shard: which shard, 0..N-1"},
         {"field", SQ_OPT_STR, &j.field, "F", "dedup: the string field to compare"},
         {"normalize", SQ_OPT_FLAG, &j.normalize, NULL, "dedup: ignore case and runs of whitespace"},
+        {"prefix", SQ_OPT_STR, &j.prefix, "P", "add-ids: text before each record number (letters, digits, _ . : -)"},
         {"skip-bad", SQ_OPT_FLAG, &j.skip_bad, NULL, "skip invalid lines (counted and reported) instead of failing"},
     };
     const char *pos[64];
@@ -237,9 +283,9 @@ static int cmd_jsonl(int argc, char **argv) {
     int rc = sq_cli_parse(argc, argv, usage, opts, (int)SQ_ARRAY_LEN(opts), pos, (int)SQ_ARRAY_LEN(pos), &npos);
     if (rc >= 0) return rc;
     j.n_set = j.n != INT64_MIN, j.of_set = j.of != INT64_MIN, j.index_set = j.index != INT64_MIN;
-    if (npos < 1) return sq_cli_usage_error(CMD, "which subcommand? count, head, sample, shard, merge or dedup");
+    if (npos < 1) return sq_cli_usage_error(CMD, "which subcommand? count, head, sample, shard, merge, dedup or add-ids");
     const char *sub = pos[0];
-    static const char *subs[] = {"count", "head", "sample", "shard", "merge", "dedup"};
+    static const char *subs[] = {"count", "head", "sample", "shard", "merge", "dedup", "add-ids"};
     int known = 0;
     for (size_t i = 0; i < SQ_ARRAY_LEN(subs); i++) known |= !strcmp(sub, subs[i]);
     if (!known) return sq_cli_usage_error(CMD, "unknown subcommand '%s'", sub);
@@ -257,6 +303,9 @@ static int cmd_jsonl(int argc, char **argv) {
             return sq_cli_usage_error(CMD, "--index %lld is outside 0..%lld", (long long)j.index, (long long)j.of - 1);
     }
     if (!strcmp(sub, "dedup") && !j.field) return sq_cli_usage_error(CMD, "dedup needs --field F");
+    for (const char *p = j.prefix; p && *p; p++) /* written into JSON unescaped */
+        if (!(isalnum((unsigned char)*p) || strchr("_.:-", *p)))
+            return sq_cli_usage_error(CMD, "--prefix may hold letters, digits, '_', '.', ':' and '-' only");
     if (!strcmp(sub, "count") && strcmp(j.out, "-"))
         return sq_cli_usage_error(CMD, "count prints to stdout; --out does not apply");
 
@@ -269,4 +318,4 @@ static int cmd_jsonl(int argc, char **argv) {
     return SQ_EXIT_OK;
 }
 
-SQ_COMMAND(jsonl, "jsonl", "count, head, sample, shard, merge or dedup JSONL files", cmd_jsonl);
+SQ_COMMAND(jsonl, "jsonl", "count, head, sample, shard, merge, dedup or add ids to JSONL files", cmd_jsonl);

@@ -12,6 +12,7 @@
 
 static int cmd_serve(int argc, char **argv) {
     const char *model = NULL, *host = "127.0.0.1", *name = NULL, *key_env = NULL, *tpl_spec = NULL;
+    const char *tok_path = NULL;
     int64_t port = 8000, max_body = 1 << 20, max_tokens = 4096, max_batch = 64, ctx_len = 0, concurrency = 64;
     double window_ms = 5;
     sq_strlist urls = {0};
@@ -27,6 +28,7 @@ static int cmd_serve(int argc, char **argv) {
         {"max-batch", SQ_OPT_INT, &max_batch, "N", "requests decoded together (default 64)"},
         {"batch-window", SQ_OPT_DOUBLE, &window_ms, "MS", "idle: gather requests arriving this close together (default 5)"},
         {"ctx-len", SQ_OPT_INT, &ctx_len, "N", "local: KV cache length per sequence (default: model's)"},
+        {"tokenizer", SQ_OPT_STR, &tok_path, "PATH", "local: tokenizer.json, a folder or .gguf holding one (for folders without)"},
         {"concurrency", SQ_OPT_INT, &concurrency, "N", "remote: requests in flight upstream (default 64)"},
         {"url", SQ_OPT_LIST, &urls, "URL", "remote: another base URL of the same model (repeatable)"},
         {"api-key-env", SQ_OPT_STR, &key_env, "VAR", "remote: env var holding the API key (default OPENAI_API_KEY)"},
@@ -56,6 +58,7 @@ static int cmd_serve(int argc, char **argv) {
     sq_backend_opts_default(&bo);
     bo.threads = sq_common.threads;
     bo.max_batch = (int)max_batch;
+    bo.tokenizer = tok_path;
     bo.ctx_len = (int)ctx_len;
     bo.concurrency = (int)concurrency;
     if (key_env) bo.api_key_env = key_env;
@@ -94,15 +97,17 @@ static int cmd_serve(int argc, char **argv) {
     sigwait(&stop, &sig);
     sq_info("serve: %s received, finishing requests in progress", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     sq_server_stats st;
+    sq_server_shutdown(s); /* the 503s of requests still queued are counted here */
     sq_server_get_stats(s, &st);
     sq_server_close(s);
     sq_backend_close(b);
     sq_chat_template_free(tpl);
     if (!sq_common.quiet)
         fprintf(stderr,
-                "scalequest: serve: %lld requests (%lld 4xx, %lld 5xx) in %lld batches (largest %lld); "
-                "%lld prompt + %lld completion tokens\n",
-                (long long)st.requests, (long long)st.errors_4xx, (long long)st.errors_5xx, (long long)st.batches,
+                "scalequest: serve: %lld requests (%lld 4xx, %lld 5xx, %lld cancelled by their client) in %lld "
+                "batches (largest %lld); %lld prompt + %lld completion tokens\n",
+                (long long)st.requests, (long long)st.errors_4xx, (long long)st.errors_5xx, (long long)st.cancelled,
+                (long long)st.batches,
                 (long long)st.max_batch_seen, (long long)st.prompt_tokens, (long long)st.completion_tokens);
     return SQ_EXIT_OK;
 }

@@ -14,9 +14,12 @@
 #ifndef SCALEQUEST_BACKEND_H
 #define SCALEQUEST_BACKEND_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "scalequest/base.h"
+
+#define SQ_MAX_TOP_LOGPROBS 20
 
 typedef struct sq_gen_params {
     int max_tokens;          /* default 256 */
@@ -31,6 +34,11 @@ typedef struct sq_gen_params {
     const int32_t *stop_ids; /* extra stop token ids (the model's EOS always stops) */
     int n_stop_ids;
     int logprobs; /* return the log-probability of every chosen token */
+    int top_logprobs; /* with logprobs: also the N most likely tokens of each step (0..20) */
+    /* Optional: once *cancel is non-zero the caller no longer wants the answer (its client
+     * went away). The local engine then stops the request's sequences at the next step and
+     * answers it ok = 0, error "cancelled"; a backend that cannot stop early finishes it. */
+    const atomic_int *cancel;
 } sq_gen_params;
 
 void sq_gen_params_default(sq_gen_params *p);
@@ -56,15 +64,26 @@ typedef struct sq_gen_choice {
     const float *logprobs;    /* NULL unless params.logprobs */
     int n_tokens;
     const char *finish_reason; /* "stop" | "length" */
+    /* With params.logprobs, when the backend knows them (local): each chosen token's text
+     * (n_tokens strings) and, with params.top_logprobs = K, the K most likely tokens of each
+     * step as n_tokens x K ids, logprobs and texts (row-major). Otherwise NULL. */
+    const char *const *token_texts;
+    int n_top;
+    const int32_t *top_ids;
+    const float *top_logprobs;
+    const char *const *top_texts;
 } sq_gen_choice;
 
 typedef struct sq_gen_result {
     const char *id;
-    int ok;               /* 0: failed after retries; error says why */
+    int ok;               /* 0: failed (after retries, for a remote backend); error says why */
     const char *error;
     const sq_gen_choice *choices;
     int n_choices;
     int prompt_tokens, completion_tokens;
+    /* With ok = 0: the request itself cannot run (a prompt longer than the context): the
+     * caller's fault, not the model's; retrying it cannot help. A server answers it 400. */
+    int bad_request;
 } sq_gen_result;
 
 /* Return non-zero to stop the batch early (e.g. the output could not be written). */
@@ -82,6 +101,10 @@ typedef struct sq_backend_opts {
     const char *api_key_env; /* remote: env var with the key (default OPENAI_API_KEY) */
     const char *const *extra_urls; /* remote: more base URLs to spread load over */
     int n_extra_urls;
+    /* local: read the tokenizer from here (tokenizer.json, a folder holding one, or a .gguf)
+     * instead of the model's own; for HF folders that ship none. Its chat template, if it
+     * has one, serves when the model has none. */
+    const char *tokenizer;
 } sq_backend_opts;
 
 void sq_backend_opts_default(sq_backend_opts *o);

@@ -147,6 +147,8 @@ typedef struct sq_atomic_file {
     char *path, *tmp_path;
 } sq_atomic_file;
 
+/* Writes go to "PATH.tmp.<pid>"; a stale one left by a killed process (its pid gone) is
+ * removed first. */
 int sq_atomic_open(sq_atomic_file *f, const char *path, sq_err *e);
 int sq_atomic_commit(sq_atomic_file *f, sq_err *e);
 void sq_atomic_abort(sq_atomic_file *f);

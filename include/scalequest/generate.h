@@ -27,6 +27,11 @@ typedef struct sq_generate_opts {
      * from a seed derived from it and the record's id, so order, batching and resume do not
      * change what is drawn. */
     sq_gen_params params;
+    /* When set (borrowed), "messages" records are rendered with it here and sent as raw
+     * prompts, its end-of-turn strings added to the stops, whatever the backend would have
+     * used; otherwise the backend applies the model's own (a local model without one fails
+     * those records, naming this option). */
+    const struct sq_chat_template *chat_template;
 } sq_generate_opts;
 
 void sq_generate_opts_default(sq_generate_opts *o);

@@ -99,12 +99,20 @@ typedef struct sq_grade_file_opts {
 void sq_grade_file_opts_init(sq_grade_file_opts *o);
 
 typedef struct sq_grade_file_stats {
-    int64_t n, correct, no_answer;
+    int64_t n, correct, no_answer; /* responses graded (each completion of a list counts) */
+    /* Records whose pred field is a list of k completions (generate's "completions"): how
+     * many had one correct (pass@k, k the largest list seen) and whose majority answer is
+     * correct. */
+    int64_t multi, pass, majority_correct;
+    int k;
 } sq_grade_file_stats;
 
 /* Grade every record of o->in: add "extracted", "gold_answer" and "correct" and write it to
  * o->out, one line per input record. A record without the fields is an error naming
- * file:line, and then no output is left (unless it is stdout). */
+ * file:line, and then no output is left (unless it is stdout). When the pred field is a
+ * list of strings, "extracted" and "correct" are lists (one per completion), and "pass"
+ * (one is correct), "majority" (the answer most completions agree on; the earliest on a tie)
+ * and "majority_correct" are added. */
 int sq_grade_file(const sq_grade_file_opts *o, sq_grade_file_stats *st, sq_err *e);
 /* "accuracy 0.7500 (3/4 correct, 0 without an answer)" into out. */
 void sq_grade_file_summary(const sq_grade_file_stats *st, char *out, size_t cap);

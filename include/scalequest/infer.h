@@ -42,7 +42,8 @@ void sq_sample_scratch_free(sq_sample_scratch *s);
  * likely tokens whose mass reaches top_p) and min-p (tokens at least min_p times as likely as
  * the best); one uniform draw from the RNG picks within what is left. *logprob receives the
  * chosen token's log-probability under the model's raw distribution (log-softmax of the
- * logits, before temperature and filters) — what DPO needs. */
+ * logits, before temperature and filters) — what DPO needs. Returns -1 (nothing drawn)
+ * when the row holds NaN or Inf. */
 int32_t sq_sample(const float *logits, int vocab, const sq_gen_params *p, sq_rng *rng, sq_sample_scratch *s,
                   float *logprob);
 /* The RNG of sample `index` of a request with this seed. */
@@ -87,7 +88,7 @@ typedef struct sq_detok {
 typedef struct sq_infer_req {
     const int32_t *prompt;
     int n_prompt;
-    sq_gen_params params;
+    sq_gen_params params; /* params.cancel: non-zero drops the request at the next step */
 } sq_infer_req;
 
 typedef struct sq_infer_sample {
@@ -97,6 +98,11 @@ typedef struct sq_infer_sample {
     const char *text; /* NULL without a detokenizer; cut before a stop string */
     size_t text_len;
     const char *finish_reason; /* "stop" or "length" */
+    /* With params.logprobs and params.top_logprobs = K: per generated token, the K most
+     * likely tokens of its step (ids and raw log-probabilities, best first), n x K. */
+    const int32_t *top_ids;
+    const float *top_logprobs;
+    int n_top;
 } sq_infer_sample;
 
 typedef struct sq_infer_result {
@@ -105,6 +111,7 @@ typedef struct sq_infer_result {
     int n_samples;
     const sq_infer_sample *samples;
     int prompt_tokens;
+    int bad_request; /* with ok = 0: the request itself cannot fit (sq_gen_result.bad_request) */
 } sq_infer_result;
 
 /* Called once per request as soon as all its samples are finished (not in order). Return
@@ -116,9 +123,14 @@ typedef struct sq_engine sq_engine;
 int sq_engine_new(sq_engine **en, const sq_model *m, const sq_engine_opts *o, sq_err *e);
 void sq_engine_free(sq_engine *en);
 /* detok may be NULL (stop strings are then ignored). Extra stop ids besides each request's
- * own: the model's EOS ids. Returns 0, SQ_EINTR when the callback stopped it, or an error. */
+ * own: the model's EOS ids. Returns 0, SQ_EINTR when the callback stopped it, or an error;
+ * SQ_ERANGE when a step's logits are not finite (broken weights: the message names the step
+ * and, when one holds NaN or Inf, the tensor). */
 int sq_engine_generate(sq_engine *en, const sq_infer_req *reqs, int n, const sq_detok *detok, sq_infer_cb cb,
                        void *user, sq_err *e);
+
+/* Prompt + completion tokens a sequence may hold (the KV cache length per sequence). */
+int sq_engine_ctx_len(const sq_engine *en);
 
 /* Counters since sq_engine_new, for benchmarks. */
 typedef struct sq_engine_stats {
@@ -127,6 +139,7 @@ typedef struct sq_engine_stats {
     int64_t decode_steps, decode_tokens; /* steps with no prompt tokens in them */
     double t_decode;                     /* their forward + sampling time */
     int kv_blocks_total, kv_blocks_free; /* now */
+    int64_t cancelled;                   /* requests dropped through their cancel flag */
 } sq_engine_stats;
 void sq_engine_get_stats(const sq_engine *en, sq_engine_stats *s);
 

@@ -62,6 +62,9 @@ int sq_model_open(sq_model **m, const char *path, sq_err *e);
 /* The same with a chosen head: SQ_HEAD_SCORE needs a *ForSequenceClassification folder. */
 int sq_model_open_head(sq_model **m, const char *path, sq_head head, sq_err *e);
 void sq_model_close(sq_model *m);
+/* Scan the weights for NaN or Inf (a diagnosis after non-finite logits, not a load step):
+ * 1 with the first offending tensor's name ("layers.3.wq") in name, 0 when all are finite. */
+int sq_model_find_nonfinite(const sq_model *m, char *name, size_t cap);
 /* Bytes of weights read per token (all matrices, the head, one embedding row). */
 size_t sq_model_weight_bytes(const sq_model *m);
 

@@ -52,11 +52,14 @@ typedef struct sq_server_opts {
     int max_batch;          /* requests per backend batch (default 64) */
     double batch_window_s;  /* idle: gather requests arriving less than this apart, for at most
                                ten windows (default 0.005) */
-    int max_connections;    /* default 512 */
+    int max_connections;    /* open connections at most (default 1024); past it new ones wait
+                               in the listen queue until an idle one times out */
     const char *model_name; /* name in /v1/models and the accepted "model" (default backend name) */
     /* When set (borrowed; must outlive the server), chat requests are rendered with it here
      * and sent to the backend as completions; otherwise the backend applies its own. */
     const struct sq_chat_template *chat_template;
+    int idle_timeout_s; /* a connection silent this long is closed (default 30; none while its
+                           request is being generated) */
 } sq_server_opts;
 
 void sq_server_opts_default(sq_server_opts *o);
@@ -67,13 +70,17 @@ typedef struct sq_server_stats {
     int64_t requests, errors_4xx, errors_5xx;
     int64_t batches, batched_requests, max_batch_seen;
     int64_t prompt_tokens, completion_tokens;
+    int64_t cancelled; /* requests whose client hung up before the answer */
 } sq_server_stats;
 
 /* Start serving (threads of its own); returns once the socket is listening. */
 int sq_server_open(sq_server **s, sq_backend *b, const sq_server_opts *o, sq_err *e);
 int sq_server_port(const sq_server *s);
 void sq_server_get_stats(sq_server *s, sq_server_stats *out);
-/* Stop accepting, finish the batch in progress, answer queued requests 503, then free. */
+/* Stop accepting, finish the batch in progress, answer queued requests 503 and wait for
+ * every connection to end; the stats then count everything answered (the 503s too). */
+void sq_server_shutdown(sq_server *s);
+/* sq_server_shutdown if not done yet, then free. */
 void sq_server_close(sq_server *s);
 
 #endif

@@ -1,7 +1,9 @@
 /* Files: whole reads, atomic writes (temp + fsync + rename), mmap, directories. */
 #include "scalequest/base.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdlib.h>
@@ -48,8 +50,40 @@ static void fsync_parent_dir(const char *path) {
     free(copy);
 }
 
+/* A killed writer leaves its "PATH.tmp.PID" behind (tens of MB for a big output). Before a
+ * new write of PATH, remove those whose process is gone; a live PID's file is another
+ * writer's, in progress, and stays. */
+static void remove_stale_temps(const char *path) {
+    char *copy = sq_strdup(path), *copy2 = sq_strdup(path);
+    if (!copy || !copy2) {
+        free(copy);
+        free(copy2);
+        return;
+    }
+    const char *dir = dirname(copy), *base = basename(copy2);
+    size_t bl = strlen(base);
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        const char *n = de->d_name;
+        if (strncmp(n, base, bl) || strncmp(n + bl, ".tmp.", 5)) continue;
+        const char *digits = n + bl + 5;
+        char *end;
+        long pid = strtol(digits, &end, 10);
+        if (!*digits || *end || pid <= 0 || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to judge */
+        char *full = sq_path_join(dir, n);
+        if (full) unlink(full);
+        free(full);
+    }
+    if (d) closedir(d);
+    free(copy);
+    free(copy2);
+}
+
 int sq_atomic_open(sq_atomic_file *f, const char *path, sq_err *e) {
     memset(f, 0, sizeof *f);
+    remove_stale_temps(path);
     f->path = sq_strdup(path);
     size_t n = strlen(path) + 32;
     f->tmp_path = malloc(n);

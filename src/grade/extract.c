@@ -287,6 +287,36 @@ static int prose_words(const char *t, size_t b, size_t e) {
     return words;
 }
 
+/* Whether the text after a "final answer is" phrase states an answer at all: a box or a
+ * formula, a short answer (two prose words at most), or one that starts as an answer does
+ * (a digit, a sign, LaTeX, a bracket, a number word: "7 apples, since ..."). "The final
+ * answer is positive, because ..." states none, and must not beat an earlier \boxed{}. */
+static int phrase_states_answer(const char *t, size_t b, size_t n) {
+    size_t e = n;
+    const char *stops[] = {"I hope", "<|", "\n\n"};
+    for (int k = 0; k < 3; k++)
+        for (size_t i = b; i + strlen(stops[k]) <= e; i++)
+            if (!strncmp(t + i, stops[k], strlen(stops[k]))) {
+                e = i;
+                break;
+            }
+    while (b < e && (t[b] == ':' || isspace((unsigned char)t[b]))) b++;
+    while (e > b && (isspace((unsigned char)t[e - 1]) || t[e - 1] == '.')) e--;
+    if (b >= e) return 0;
+    segs sp = {0};
+    find_boxes(t + b, e - b, &sp);
+    if (sp.n == 0) find_spans(t + b, e - b, &sp);
+    int math = sp.n > 0;
+    free(sp.v);
+    if (math || prose_words(t, b, e) <= 2) return 1;
+    unsigned char c = (unsigned char)t[b];
+    if (isdigit(c) || strchr("-+\\([{.", c)) return 1;
+    size_t w = b;
+    while (w < e && (isalpha((unsigned char)t[w]) || t[w] == '-')) w++;
+    int64_t v;
+    return g_number_words(t + b, w - b, &v);
+}
+
 /* The answer in the text after "final answer is" and the like. */
 static char *from_phrase(const char *t, size_t b, size_t n, const sq_grade_opts *o) {
     size_t e = n;
@@ -349,7 +379,7 @@ char *sq_grade_extract(const char *response, const sq_grade_opts *o, const char 
         while (e < n && t[e] != '\n') e++;
         r = dup_range(t, hash, e);
         if (how) *how = "gsm8k";
-    } else if (fa && (!bx.n || fa_at > box_at)) {
+    } else if (fa && (!bx.n || (fa_at > box_at && phrase_states_answer(t, fa, n)))) {
         r = from_phrase(t, fa, n, o);
         if (how) *how = "final_answer";
     } else if (bx.n) {

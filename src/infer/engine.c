@@ -1,6 +1,8 @@
 /* The generation loop: admission, ragged steps (decode tokens + a prefill chunk), forking of
  * the n samples after a shared prefill, sampling, stop handling and completion callbacks. */
+#include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +22,9 @@ typedef struct seq {
     int32_t *ids;
     float *lps;
     int n_out;
+    int32_t *top_ids; /* n_out x n_top, when the request asks for top logprobs */
+    float *top_lps;
+    int n_top, top_cap;
     sq_buf text;
     const char *finish;
 } seq;
@@ -55,6 +60,8 @@ void sq_engine_opts_default(sq_engine_opts *o) {
     o->kv_mem_mb = 4096;
 }
 
+int sq_engine_ctx_len(const sq_engine *en) { return en->o.ctx_len; }
+
 void sq_engine_get_stats(const sq_engine *en, sq_engine_stats *s) {
     *s = en->stats;
     s->kv_blocks_total = en->blk.n_blocks;
@@ -68,6 +75,8 @@ void sq_engine_free(sq_engine *en) {
             free(en->seqs[i].blocks);
             free(en->seqs[i].ids);
             free(en->seqs[i].lps);
+            free(en->seqs[i].top_ids);
+            free(en->seqs[i].top_lps);
             sq_buf_free(&en->seqs[i].text);
         }
     free(en->seqs);
@@ -177,10 +186,29 @@ static void release_seq(sq_engine *en, seq *s, int state) {
     s->state = state;
 }
 
-static int fail_request(run *r, int i, const char *why) {
-    sq_infer_result res = {0, why, 0, NULL, r->reqs[i].n_prompt};
+static int fail_request_as(run *r, int i, const char *why, int bad_request) {
+    sq_infer_result res = {0, why, 0, NULL, r->reqs[i].n_prompt, bad_request};
     if (r->cb && r->cb(r->user, i, &res)) r->stopped = 1;
     return 0;
+}
+
+static int fail_request(run *r, int i, const char *why) { return fail_request_as(r, i, why, 0); }
+
+static int cancelled(const sq_infer_req *q) { return q->params.cancel && atomic_load(q->params.cancel); }
+
+/* Drop every running request whose caller has cancelled it: its sequences stop now and give
+ * their KV blocks and slots to the next request. */
+static void drop_cancelled(run *r) {
+    sq_engine *en = r->en;
+    for (int i = 0; i < r->n; i++) {
+        group *g = &r->groups[i];
+        if (!g->slots || !cancelled(&r->reqs[i])) continue;
+        for (int k = 0; k < g->n_samples; k++) release_seq(en, &en->seqs[g->slots[k]], SEQ_FREE);
+        free(g->slots);
+        g->slots = NULL;
+        en->stats.cancelled++;
+        fail_request(r, i, "cancelled: the caller no longer wants the answer");
+    }
 }
 
 static int finish_seq(run *r, seq *s, const char *why, sq_err *e) {
@@ -194,9 +222,10 @@ static int finish_seq(run *r, seq *s, const char *why, sq_err *e) {
     if (!smp) return sq_fail(e, SQ_ENOMEM, "engine: out of memory");
     for (int k = 0; k < g->n_samples; k++) {
         seq *t = &en->seqs[g->slots[k]];
-        smp[k] = (sq_infer_sample){t->ids, t->lps, t->n_out, r->detok ? t->text.data : NULL, t->text.len, t->finish};
+        smp[k] = (sq_infer_sample){t->ids,       t->lps,     t->n_out, r->detok ? t->text.data : NULL, t->text.len,
+                                   t->finish,    t->top_ids, t->top_lps, t->n_top};
     }
-    sq_infer_result res = {1, NULL, g->n_samples, smp, g->prompt_tokens};
+    sq_infer_result res = {1, NULL, g->n_samples, smp, g->prompt_tokens, 0};
     if (r->cb && r->cb(r->user, s->req, &res)) r->stopped = 1;
     free(smp);
     for (int k = 0; k < g->n_samples; k++) en->seqs[g->slots[k]].state = SEQ_FREE;
@@ -249,8 +278,20 @@ static int admit(run *r, int i) {
     sq_engine *en = r->en;
     const sq_infer_req *q = &r->reqs[i];
     int n = q->params.n > 0 ? q->params.n : 1, bs = en->o.block_size;
+    if (cancelled(q)) {
+        en->stats.cancelled++;
+        return fail_request(r, i, "cancelled: the caller no longer wants the answer"), 1;
+    }
     if (q->n_prompt <= 0) return fail_request(r, i, "empty prompt"), 1;
-    if (q->n_prompt >= en->o.ctx_len) return fail_request(r, i, "prompt longer than the context"), 1;
+    if (q->n_prompt >= en->o.ctx_len) {
+        /* The caller's error, said with the numbers (as vLLM says it). */
+        char why[200];
+        snprintf(why, sizeof why,
+                 "this model's maximum context length is %d tokens, but the prompt has %d tokens; "
+                 "reduce the length of the prompt",
+                 en->o.ctx_len, q->n_prompt);
+        return fail_request_as(r, i, why, 1), 1;
+    }
     if (n > en->o.max_batch) return fail_request(r, i, "n is larger than the engine's batch"), 1;
     for (int t = 0; t < q->n_prompt; t++)
         if (q->prompt[t] < 0 || q->prompt[t] >= en->m->cfg.vocab_size)
@@ -258,11 +299,27 @@ static int admit(run *r, int i) {
     int max_tokens = q->params.max_tokens > 0 ? q->params.max_tokens : 0;
     int max_new = SQ_MIN(max_tokens, en->o.ctx_len - q->n_prompt);
     int per = (q->n_prompt + max_new + bs - 1) / bs + 1;
-    if ((int64_t)per * n > en->blk.n_blocks) return fail_request(r, i, "prompt and max_tokens exceed the KV cache"), 1;
+    if ((int64_t)per * n > en->blk.n_blocks)
+        return fail_request_as(r, i, "prompt and max_tokens (times n) exceed the KV cache", 1), 1;
     if (en->reserved + per * n > en->blk.n_blocks) return 0;
     int free_slots = 0;
     for (int k = 0; k < en->o.max_batch; k++) free_slots += en->seqs[k].state == SEQ_FREE;
     if (free_slots < n) return 0;
+    int K = q->params.logprobs ? SQ_MIN(SQ_MAX(q->params.top_logprobs, 0), SQ_MAX_TOP_LOGPROBS) : 0;
+    K = SQ_MIN(K, en->m->cfg.vocab_size);
+    if (K > 0) /* room for K alternatives per token in each slot this request will take */
+        for (int k = 0, j = 0; j < n && k < en->o.max_batch; k++) {
+            seq *s = &en->seqs[k];
+            if (s->state != SEQ_FREE) continue;
+            j++;
+            if (s->top_cap >= max_new * K) continue;
+            int32_t *ti = realloc(s->top_ids, sizeof(int32_t) * (size_t)SQ_MAX(max_new * K, 1));
+            if (ti) s->top_ids = ti;
+            float *tl = ti ? realloc(s->top_lps, sizeof(float) * (size_t)SQ_MAX(max_new * K, 1)) : NULL;
+            if (tl) s->top_lps = tl;
+            if (!ti || !tl) return fail_request(r, i, "out of memory for top logprobs"), 1;
+            s->top_cap = max_new * K;
+        }
     group *g = &r->groups[i];
     g->slots = malloc(sizeof(int) * (size_t)n);
     if (!g->slots) return fail_request(r, i, "out of memory"), 1;
@@ -278,6 +335,7 @@ static int admit(run *r, int i) {
         s->sample = j;
         s->n_blocks = s->n_cached = s->prefill_done = s->n_out = 0;
         s->max_new = max_new;
+        s->n_top = K;
         s->reserved = per;
         en->reserved += per;
         s->finish = NULL;
@@ -321,6 +379,42 @@ static int fork_group(run *r, group *g, sq_err *e) {
         c->state = SEQ_DECODE;
     }
     return 0;
+}
+
+/* A row of logits held NaN or Inf: the weights (or the arithmetic) are broken, and every
+ * token drawn from here on would be noise. Say which step, and which tensor if one is. */
+static int nonfinite(run *r, int req, sq_err *e) {
+    char where[256] = "";
+    if (sq_model_find_nonfinite(r->en->m, where, sizeof where) == 1)
+        return sq_fail(e, SQ_ERANGE,
+                       "%s: the logits of step %lld (request %d) are not finite: tensor %s holds NaN or Inf",
+                       r->en->m->path ? r->en->m->path : "model", (long long)r->en->stats.steps, req, where);
+    return sq_fail(e, SQ_ERANGE,
+                   "%s: the logits of step %lld (request %d) are not finite (NaN or Inf); no weight tensor holds "
+                   "one, so the activations overflowed",
+                   r->en->m->path ? r->en->m->path : "model", (long long)r->en->stats.steps, req);
+}
+
+/* The K most likely tokens of a row of logits, best first (lower id first on ties), with
+ * their raw log-probabilities: what OpenAI's top_logprobs report. Only asked for with
+ * logprobs, so a second pass over the row is fine. */
+static void top_k(const float *l, int V, int K, int32_t *ids, float *lps) {
+    int n = 0;
+    float mx = l[0];
+    for (int v = 0; v < V; v++) {
+        mx = l[v] > mx ? l[v] : mx;
+        if (n == K && !(l[v] > l[ids[n - 1]])) continue;
+        int p = n < K ? n++ : K - 1;
+        while (p > 0 && l[v] > l[ids[p - 1]]) {
+            ids[p] = ids[p - 1];
+            p--;
+        }
+        ids[p] = v;
+    }
+    double sum = 0;
+    for (int v = 0; v < V; v++) sum += exp((double)l[v] - mx);
+    double lse = mx + log(sum);
+    for (int k = 0; k < n; k++) lps[k] = (float)(l[ids[k]] - lse);
 }
 
 static int step(run *r, sq_err *e) {
@@ -398,6 +492,8 @@ static int step(run *r, sq_err *e) {
         en->job_tok[j] = sq_sample(en->logits + (size_t)en->job_row[j] * V, V, &r->reqs[s->req].params, &s->rng, sc,
                                    &en->job_lp[j]);
     }
+    for (int j = 0; j < n_jobs; j++)
+        if (en->job_tok[j] < 0) return nonfinite(r, en->seqs[en->job_seq[j]].req, e);
     double t2 = sq_now();
     en->stats.t_sample += t2 - t1;
     if (T == n_dec) {
@@ -411,6 +507,9 @@ static int step(run *r, sq_err *e) {
             if ((rc = finish_seq(r, s, "length", e))) return rc;
             continue;
         }
+        if (s->n_top > 0 && s->n_out < s->max_new)
+            top_k(en->logits + (size_t)en->job_row[j] * V, V, s->n_top, s->top_ids + (size_t)s->n_out * s->n_top,
+                  s->top_lps + (size_t)s->n_out * s->n_top);
         if ((rc = accept_token(r, s, en->job_tok[j], en->job_lp[j], e))) return rc;
     }
     return 0;
@@ -422,6 +521,7 @@ int sq_engine_generate(sq_engine *en, const sq_infer_req *reqs, int n, const sq_
     if (!r.groups) return sq_fail(e, SQ_ENOMEM, "engine: out of memory for %d requests", n);
     int next = 0, rc = 0;
     for (;;) {
+        drop_cancelled(&r);
         while (next < n && !r.stopped && admit(&r, next)) next++;
         int active = 0;
         for (int k = 0; k < en->o.max_batch; k++)

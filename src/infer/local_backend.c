@@ -21,6 +21,7 @@ typedef struct local_backend {
     int n_eog;
     sq_chat_template *chat; /* NULL when the model has none: chat requests then fail */
     char chat_err[512];
+    int warned_ctx; /* said once that max_tokens cannot fit the context */
 } local_backend;
 
 static int piece(void *ctx, int32_t id, sq_buf *out) {
@@ -74,15 +75,44 @@ typedef struct gen_ctx {
     void *user;
 } gen_ctx;
 
+/* Each chosen token's text, NUL-separated in one buffer, for logprobs answers. */
+static int token_texts(const sq_tokenizer *t, const int32_t *ids, int n, sq_buf *all, const char ***out) {
+    size_t *off = malloc(sizeof(size_t) * (size_t)(n > 0 ? n : 1));
+    const char **ptr = malloc(sizeof(char *) * (size_t)(n > 0 ? n : 1));
+    sq_buf one = {0};
+    int rc = off && ptr ? 0 : SQ_ENOMEM;
+    for (int k = 0; k < n && !rc; k++) {
+        sq_buf_reset(&one);
+        off[k] = all->len;
+        rc = piece((void *)t, ids[k], &one);
+        if (!rc) rc = utf8_clean(one.data ? one.data : "", one.len, all);
+        if (!rc) rc = sq_buf_append(all, "", 1);
+    }
+    sq_buf_free(&one);
+    if (!rc)
+        for (int k = 0; k < n; k++) ptr[k] = all->data + off[k];
+    free(off);
+    if (rc) {
+        free(ptr);
+        return rc;
+    }
+    *out = ptr;
+    return 0;
+}
+
 static int on_result(void *user, int i, const sq_infer_result *r) {
     gen_ctx *g = user;
     int bi = g->map[i];
     const sq_gen_request *q = &g->reqs[bi];
-    sq_gen_result res = {q->id, r->ok, r->error, NULL, 0, r->prompt_tokens, 0};
+    sq_gen_result res = {q->id, r->ok, r->error, NULL, 0, r->prompt_tokens, 0, r->bad_request};
     sq_gen_choice *ch = r->ok ? calloc((size_t)r->n_samples, sizeof *ch) : NULL;
     sq_buf *texts = r->ok ? calloc((size_t)r->n_samples, sizeof *texts) : NULL;
+    sq_buf *pieces = r->ok ? calloc((size_t)r->n_samples, sizeof *pieces) : NULL;
+    const char ***tt = r->ok ? calloc((size_t)r->n_samples, sizeof *tt) : NULL;
+    const char ***top = r->ok ? calloc((size_t)r->n_samples, sizeof *top) : NULL;
+    sq_buf *top_pieces = r->ok ? calloc((size_t)r->n_samples, sizeof *top_pieces) : NULL;
     int stop = 0;
-    if (r->ok && (!ch || !texts)) {
+    if (r->ok && (!ch || !texts || !pieces || !tt || !top || !top_pieces)) {
         res.ok = 0;
         res.error = "out of memory";
     } else if (r->ok) {
@@ -93,8 +123,23 @@ static int on_result(void *user, int i, const sq_infer_result *r) {
                 res.error = "out of memory";
                 break;
             }
-            ch[k] = (sq_gen_choice){texts[k].data, s->ids, q->params.logprobs ? s->logprobs : NULL, s->n,
-                                    s->finish_reason};
+            if (q->params.logprobs &&
+                (token_texts(g->lb->tok, s->ids, s->n, &pieces[k], &tt[k]) ||
+                 (s->n_top > 0 && token_texts(g->lb->tok, s->top_ids, s->n * s->n_top, &top_pieces[k], &top[k])))) {
+                res.ok = 0;
+                res.error = "out of memory";
+                break;
+            }
+            ch[k] = (sq_gen_choice){.text = texts[k].data,
+                                    .token_ids = s->ids,
+                                    .logprobs = q->params.logprobs ? s->logprobs : NULL,
+                                    .n_tokens = s->n,
+                                    .finish_reason = s->finish_reason,
+                                    .token_texts = tt[k],
+                                    .n_top = top[k] ? s->n_top : 0,
+                                    .top_ids = top[k] ? s->top_ids : NULL,
+                                    .top_logprobs = top[k] ? s->top_logprobs : NULL,
+                                    .top_texts = top[k]};
             res.completion_tokens += s->n;
         }
         if (res.ok) {
@@ -103,15 +148,24 @@ static int on_result(void *user, int i, const sq_infer_result *r) {
         }
     }
     if (g->cb) stop = g->cb(g->user, bi, &res);
-    if (texts)
-        for (int k = 0; k < r->n_samples; k++) sq_buf_free(&texts[k]);
+    for (int k = 0; k < r->n_samples; k++) {
+        if (texts) sq_buf_free(&texts[k]);
+        if (pieces) sq_buf_free(&pieces[k]);
+        if (tt) free(tt[k]);
+        if (top) free(top[k]);
+        if (top_pieces) sq_buf_free(&top_pieces[k]);
+    }
+    free(top);
+    free(top_pieces);
     free(texts);
+    free(pieces);
+    free(tt);
     free(ch);
     return stop;
 }
 
 static int fail_now(gen_ctx *g, int bi, const char *why) {
-    sq_gen_result res = {g->reqs[bi].id, 0, why, NULL, 0, 0, 0};
+    sq_gen_result res = {g->reqs[bi].id, 0, why, NULL, 0, 0, 0, 0};
     return g->cb ? g->cb(g->user, bi, &res) : 0;
 }
 
@@ -155,6 +209,14 @@ static int local_generate(sq_backend *b, const sq_gen_request *reqs, int n, sq_g
         if (sq_tok_encode(lb->tok, src ? src : "", len, flags, &prompts[i], &nt, &pe)) {
             if (fail_now(&g, i, pe.msg)) goto stopped;
             continue;
+        }
+        int ctx = sq_engine_ctx_len(lb->en);
+        if (!lb->warned_ctx && q->params.max_tokens > ctx - (int)nt) {
+            lb->warned_ctx = 1;
+            sq_warn("max_tokens %d does not fit the context of %d tokens after a prompt of %d: completions stop "
+                    "at the context's end (finish_reason \"length\"); raise --ctx (the model allows %d) or lower "
+                    "--max-tokens",
+                    q->params.max_tokens, ctx, (int)nt, lb->m->cfg.max_seq_len);
         }
         sq_infer_req *r = &ereqs[ne];
         r->prompt = prompts[i];
@@ -213,7 +275,16 @@ int sq_backend_open_local(sq_backend **out, const char *path, const sq_backend_o
     snprintf(lb->base.name, sizeof lb->base.name, "%s", slash && slash[1] ? slash + 1 : path);
     if (o && o->threads > 0) sq_threads_set(o->threads);
     int rc = sq_model_open(&lb->m, path, e);
-    if (!rc && (rc = sq_tok_load(&lb->tok, path, e))) sq_err_wrap(e, "%s: loading the tokenizer", path);
+    const char *tok_path = o && o->tokenizer ? o->tokenizer : path;
+    if (!rc && (rc = sq_tok_load(&lb->tok, tok_path, e))) {
+        if (tok_path == path)
+            sq_err_wrap(e, "%s: loading the tokenizer (a folder without one takes --tokenizer PATH)", path);
+        else
+            sq_err_wrap(e, "%s: loading the tokenizer", tok_path);
+    }
+    if (!rc && tok_path != path && sq_tok_vocab_size(lb->tok) > lb->m->cfg.vocab_size)
+        rc = sq_fail(e, SQ_EINVAL, "%s: the tokenizer has %d tokens, more than the model's vocabulary of %d", tok_path,
+                     (int)sq_tok_vocab_size(lb->tok), lb->m->cfg.vocab_size);
     if (!rc) {
         sq_engine_opts eo;
         sq_engine_opts_default(&eo);
@@ -226,9 +297,14 @@ int sq_backend_open_local(sq_backend **out, const char *path, const sq_backend_o
         return rc;
     }
     sq_err ce;
-    if (sq_chat_template_open(&lb->chat, path, &ce)) {
+    if (sq_chat_template_open(&lb->chat, path, &ce) &&
+        !(tok_path != path && sq_chat_template_open(&lb->chat, tok_path, &(sq_err){0}) == 0)) {
         lb->chat = NULL;
-        snprintf(lb->chat_err, sizeof lb->chat_err, "no chat template: %s", ce.msg);
+        snprintf(lb->chat_err, sizeof lb->chat_err,
+                 "this model has no chat template (%s); give one with --chat-template (a built-in name such as "
+                 "chatml or llama3, a model folder, tokenizer_config.json, .gguf or Jinja file), or send a "
+                 "raw prompt",
+                 ce.msg);
     }
     int32_t V = sq_tok_vocab_size(lb->tok);
     for (int32_t id = 0; id < V && lb->n_eog < MAX_EOG; id++)

@@ -280,6 +280,7 @@ int32_t sq_sample(const float *logits, int V, const sq_gen_params *prm, sq_rng *
     }
 #endif
     double lse = mx + log(sum);
+    if (!isfinite(lse)) return -1; /* NaN or Inf in the row: nothing to draw from */
     int32_t chosen = best;
     if (prm->temperature > 0) {
         float invt = 1.0f / prm->temperature, *p = s->p;

@@ -41,6 +41,7 @@ typedef struct xfer {
     char *body;
     sq_buf resp;
     char last_error[256];
+    int bad_request; /* the last attempt got a 400/413/422: the request itself is wrong */
 } xfer;
 
 static const struct sq_backend_ops http_ops;
@@ -253,7 +254,7 @@ typedef struct run_state {
 
 static void deliver_failure(run_state *st, xfer *x) {
     const sq_gen_request *r = &st->reqs[x->idx];
-    sq_gen_result res = {.id = r->id, .ok = 0, .error = x->last_error};
+    sq_gen_result res = {.id = r->id, .ok = 0, .error = x->last_error, .bad_request = x->bad_request};
     st->h->stats.requests_failed++;
     if (st->cb && st->cb(st->user, x->idx, &res)) st->stop = 1;
 }
@@ -276,6 +277,7 @@ static int finish_attempt(run_state *st, xfer *x, CURLcode code, double *retry_a
         char msg[200];
         sq_oai_error_message(x->resp.data, x->resp.len, msg, sizeof msg);
         snprintf(x->last_error, sizeof x->last_error, "%s: HTTP %ld: %s", h->urls[x->url], status, msg);
+        x->bad_request = status == 400 || status == 413 || status == 422;
         if (curl_easy_getinfo(x->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
             *retry_after = SQ_MIN((double)ra, RETRY_AFTER_CAP_S);
         return http_retryable(status) ? ATTEMPT_RETRY : ATTEMPT_FAILED;

@@ -26,23 +26,36 @@ void sq_oai_error_message(const char *body, size_t len, char *out, size_t cap);
 
 /* ---- server ---------------------------------------------------------------------------- */
 #include <pthread.h>
+#include <stdatomic.h>
 
-/* One HTTP request on its way through the batcher. Everything is owned by the job. */
+/* One HTTP request on its way through the batcher: one backend request per prompt (a
+ * completions request may carry a list of prompts, OpenAI's batch form). Everything is
+ * owned by the job. */
 typedef struct sq_srv_job {
     int chat;
     int stream, stream_usage; /* answer as server-sent events; add a usage chunk */
-    sq_gen_request req;
+    sq_gen_request req;       /* the parsed request; the template of every reqs[i] */
     char *prompt;
+    const char **prompts; /* the batch form's prompts (n_prompts > 1) */
+    int n_prompts;
+    sq_gen_request *reqs; /* what the backend runs (set by sq_srv_job_ready) */
+    int n_reqs;
     sq_chat_msg *msgs;
     char **strs; /* every string the request points at */
     int n_strs;
     const char **stops;
-    /* filled when done */
-    int done, ok, http_status;
+    atomic_int cancel; /* set when the client hangs up: the backend may stop early */
+    /* filled as results come: choice i*n + k is sample k of prompt i */
+    int n_answered, done, ok, http_status, bad_request;
     char *error;
+    int per_req; /* choices per prompt (the request's n) */
     char **texts, **finish;
     float **logprobs;
     int *n_logprobs;
+    char ***token_texts; /* per choice: n_logprobs[i] strings, or NULL */
+    int n_top;           /* top logprobs per token */
+    float **top_lps;     /* per choice: n_logprobs[i] x n_top */
+    char ***top_texts;
     int n_choices, prompt_tokens, completion_tokens;
     pthread_cond_t cv;
     struct sq_srv_job *next;
@@ -56,8 +69,13 @@ void sq_srv_job_free(sq_srv_job *job);
 /* Render a chat job's messages with t into a completion prompt (generation prompt added,
  * the template's assistant stops added to the request's). 0, or an HTTP status with msg. */
 int sq_srv_apply_template(sq_srv_job *job, const sq_chat_template *t, char *msg, size_t cap);
-/* Copy a backend result into the job (the backend's strings die after the callback). */
-int sq_srv_job_set_result(sq_srv_job *job, const sq_gen_result *r);
+/* After parsing (and the template): one backend request per prompt, room for the results. */
+int sq_srv_job_ready(sq_srv_job *job);
+/* Copy the result of reqs[sub] into the job (the backend's strings die after the callback);
+ * a failure is kept as the job's error. Returns 1 once every request is answered. */
+int sq_srv_job_set_result(sq_srv_job *job, int sub, const sq_gen_result *r);
+/* reqs[sub] got no result: count it answered with this error. 1 once all are answered. */
+int sq_srv_job_fail(sq_srv_job *job, int sub, int http_status, const char *why);
 /* Response bodies, malloc'd. */
 char *sq_srv_response_json(const sq_srv_job *job, const char *model, uint64_t id, long created);
 char *sq_srv_error_json(const char *msg, const char *type, const char *param, const char *code);

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,7 @@ struct sq_server {
     int stopping;
     double last_arrival;
     pthread_t batcher;
-    int batcher_started;
+    int batcher_started, shut;
     sq_server_stats stats;
     atomic_uint_fast64_t next_id;
 };
@@ -51,7 +52,8 @@ void sq_server_opts_default(sq_server_opts *o) {
     o->max_n = 16;
     o->max_batch = 64;
     o->batch_window_s = 0.005;
-    o->max_connections = 512;
+    o->max_connections = 1024;
+    o->idle_timeout_s = 30;
 }
 
 int sq_server_port(const sq_server *s) { return s->port; }
@@ -64,11 +66,17 @@ void sq_server_get_stats(sq_server *s, sq_server_stats *out) {
 
 /* ---- the batcher ----------------------------------------------------------------------- */
 
+/* One backend request of the batch: prompt `sub` of a job. */
+typedef struct entry {
+    sq_srv_job *job;
+    int sub;
+} entry;
+
 typedef struct batch_ctx {
     sq_server *s;
-    sq_srv_job **jobs;
-    /* A job is freed by its connection thread as soon as it is done, so whether it was
-     * answered is remembered here, never read back from the job. */
+    entry *ents;
+    /* A job is freed by its connection thread as soon as it is done, so whether a request
+     * was answered is remembered here, never read back from the job. */
     char *answered;
 } batch_ctx;
 
@@ -83,26 +91,21 @@ static int on_result(void *user, int i, const sq_gen_result *r) {
     batch_ctx *c = user;
     if (c->answered[i]) return 0;
     c->answered[i] = 1;
-    sq_srv_job *j = c->jobs[i];
-    if (sq_srv_job_set_result(j, r)) {
-        j->ok = 0;
-        j->http_status = 500;
-    } else if (!r->ok) {
-        j->http_status = 502;
-    }
-    finish_job(c->s, j);
+    entry *en = &c->ents[i];
+    if (sq_srv_job_set_result(en->job, en->sub, r)) finish_job(c->s, en->job);
     return 0;
 }
 
 static void *batcher_main(void *arg) {
     sq_server *s = arg;
     int cap = SQ_MAX(s->o.max_batch, 1);
-    sq_srv_job **jobs = calloc((size_t)cap, sizeof *jobs);
-    sq_gen_request *reqs = calloc((size_t)cap, sizeof *reqs);
-    char *answered = calloc((size_t)cap, 1);
+    /* A job of a list of prompts brings up to max_batch requests of its own. */
+    entry *ents = calloc((size_t)cap * 2, sizeof *ents);
+    sq_gen_request *reqs = calloc((size_t)cap * 2, sizeof *reqs);
+    char *answered = calloc((size_t)cap * 2, 1);
     int last_batch = 0;
     pthread_mutex_lock(&s->mu);
-    while (jobs && reqs && answered) {
+    while (ents && reqs && answered) {
         while (!s->q_head && !s->stopping) pthread_cond_wait(&s->work_cv, &s->mu);
         if (s->stopping) break;
         if (s->q_len < cap && s->o.batch_window_s > 0) {
@@ -126,32 +129,35 @@ static void *batcher_main(void *arg) {
             }
             if (s->stopping) break;
         }
-        int k = 0;
-        while (s->q_head && k < cap) {
+        int k = 0, nj = 0;
+        while (s->q_head && (k == 0 || k + s->q_head->n_reqs <= cap)) {
             sq_srv_job *j = s->q_head;
             s->q_head = j->next;
             if (!s->q_head) s->q_tail = NULL;
             s->q_len--;
-            jobs[k] = j;
-            reqs[k] = j->req;
-            k++;
+            nj++;
+            for (int sub = 0; sub < j->n_reqs; sub++) {
+                ents[k] = (entry){j, sub};
+                reqs[k] = j->reqs[sub];
+                k++;
+            }
         }
-        last_batch = k;
+        last_batch = nj;
         s->stats.batches++;
-        s->stats.batched_requests += k;
-        if (k > s->stats.max_batch_seen) s->stats.max_batch_seen = k;
+        s->stats.batched_requests += nj;
+        if (nj > s->stats.max_batch_seen) s->stats.max_batch_seen = nj;
         pthread_mutex_unlock(&s->mu);
 
-        memset(answered, 0, (size_t)cap);
-        batch_ctx ctx = {s, jobs, answered};
+        memset(answered, 0, (size_t)cap * 2);
+        batch_ctx ctx = {s, ents, answered};
         sq_err e = {0};
         int rc = sq_backend_generate(s->b, reqs, k, on_result, &ctx, &e);
         for (int i = 0; i < k; i++) {
             if (answered[i]) continue;
-            jobs[i]->ok = 0;
-            jobs[i]->http_status = 500;
-            jobs[i]->error = sq_strdup(rc ? e.msg : "the backend returned no result for this request");
-            finish_job(s, jobs[i]);
+            answered[i] = 1;
+            if (sq_srv_job_fail(ents[i].job, ents[i].sub, 500,
+                                rc ? e.msg : "the backend returned no result for this request"))
+                finish_job(s, ents[i].job);
         }
         pthread_mutex_lock(&s->mu);
     }
@@ -161,6 +167,7 @@ static void *batcher_main(void *arg) {
         s->q_head = j->next;
         j->ok = 0;
         j->http_status = 503;
+        free(j->error);
         j->error = sq_strdup("the server is shutting down");
         j->done = 1;
         pthread_cond_signal(&j->cv);
@@ -168,7 +175,7 @@ static void *batcher_main(void *arg) {
     s->q_tail = NULL;
     s->q_len = 0;
     pthread_mutex_unlock(&s->mu);
-    free(jobs);
+    free(ents);
     free(reqs);
     free(answered);
     return NULL;
@@ -208,6 +215,20 @@ static enum MHD_Result send_error(sq_server *s, struct MHD_Connection *c, unsign
     return send_json(c, status, sq_srv_error_json(msg, error_type(status), param, code));
 }
 
+/* The client closed its end (or reset it). A request is read whole before it runs, so any
+ * readable byte now is a pipelined next request, not a hang-up; only EOF or an error count. */
+static int peer_gone(int fd) {
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+    if (poll(&p, 1, 0) <= 0) return 0;
+    if (p.revents & (POLLHUP | POLLERR | POLLRDHUP)) return 1;
+    if (p.revents & POLLIN) {
+        char b;
+        ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+        return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+    }
+    return 0;
+}
+
 static enum MHD_Result handle_generate(sq_server *s, struct MHD_Connection *c, conn_state *cs, int chat) {
     sq_srv_job *j = calloc(1, sizeof *j);
     if (!j) return send_error(s, c, 500, "out of memory", NULL, NULL);
@@ -215,12 +236,18 @@ static enum MHD_Result handle_generate(sq_server *s, struct MHD_Connection *c, c
     const char *param = NULL;
     int st = sq_srv_parse_request(cs->body.data, cs->body.len, chat, &s->o, s->model_name, j, msg, sizeof msg, &param);
     if (!st && chat && s->o.chat_template) st = sq_srv_apply_template(j, s->o.chat_template, msg, sizeof msg);
+    if (!st && sq_srv_job_ready(j)) {
+        st = 500;
+        snprintf(msg, sizeof msg, "out of memory");
+    }
     if (st) {
         sq_srv_job_free(j);
         free(j);
         return send_error(s, c, (unsigned)st, msg, param, st == 404 ? "model_not_found" : NULL);
     }
     pthread_cond_init(&j->cv, NULL);
+    /* No idle timeout while the answer is being generated, however long that takes. */
+    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)0);
     pthread_mutex_lock(&s->mu);
     if (s->stopping) {
         pthread_mutex_unlock(&s->mu);
@@ -236,14 +263,35 @@ static enum MHD_Result handle_generate(sq_server *s, struct MHD_Connection *c, c
     s->last_arrival = sq_now();
     s->stats.requests++;
     pthread_cond_signal(&s->work_cv);
-    while (!j->done) pthread_cond_wait(&j->cv, &s->mu);
+    /* Wait, looking at the client's socket now and then: one that hangs up cancels its
+     * request, so the engine stops its sequences instead of decoding them for nobody. */
+    int fd = -1;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci) fd = ci->connect_fd;
+    while (!j->done) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 50 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&j->cv, &s->mu, &until);
+        if (!j->done && !atomic_load(&j->cancel) && fd >= 0 && peer_gone(fd)) {
+            atomic_store(&j->cancel, 1);
+            s->stats.cancelled++;
+        }
+    }
     if (j->ok) {
         s->stats.prompt_tokens += j->prompt_tokens;
         s->stats.completion_tokens += j->completion_tokens;
     }
     pthread_mutex_unlock(&s->mu);
+    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)SQ_MAX(s->o.idle_timeout_s, 1));
     enum MHD_Result ret;
-    if (j->ok) {
+    if (!j->ok && atomic_load(&j->cancel)) {
+        ret = MHD_NO; /* nobody to answer: close, and count it as cancelled, not as an error */
+    } else if (j->ok) {
         uint64_t id = atomic_fetch_add(&s->next_id, 1);
         if (j->stream)
             ret = send_body(c, 200, sq_srv_stream_body(j, s->model_name, id, (long)time(NULL)), "text/event-stream");
@@ -290,6 +338,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     int gen = chat || !strcmp(url, "/v1/completions");
     if (gen) {
         if (!is_post) return send_error(s, c, 405, "use POST for this endpoint", NULL, NULL);
+        /* As vLLM: a body declared as anything but JSON is refused (none declared is read). */
+        const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+        if (ct && strncasecmp(ct, "application/json", 16) != 0)
+            return send_error(s, c, 415, "Unsupported Media Type: only 'application/json' is allowed", NULL, NULL);
         if (cs->too_big) {
             char m[128];
             snprintf(m, sizeof m, "the request body is larger than this server's limit of %zu bytes", s->o.max_body);
@@ -359,11 +411,12 @@ int sq_server_open(sq_server **out, sq_backend *b, const sq_server_opts *o, sq_e
         return sq_fail(e, SQ_EIO, "could not start the batcher thread");
     }
     s->batcher_started = 1;
-    s->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC, 0, NULL,
+    s->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC, 0, NULL,
                             NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
-                            (unsigned)(o->max_connections > 0 ? o->max_connections : 512),
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+                            (unsigned)(o->max_connections > 0 ? o->max_connections : 1024),
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(o->idle_timeout_s > 0 ? o->idle_timeout_s : 30),
+                            MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_LISTENING_ADDRESS_REUSE,
                             (unsigned)1, MHD_OPTION_END);
     if (!s->d) {
         int err = errno;
@@ -382,8 +435,9 @@ int sq_server_open(sq_server **out, sq_backend *b, const sq_server_opts *o, sq_e
     return 0;
 }
 
-void sq_server_close(sq_server *s) {
-    if (!s) return;
+void sq_server_shutdown(sq_server *s) {
+    if (!s || s->shut) return;
+    s->shut = 1;
     /* New connections are refused at once; requests already queued are answered 503 by
      * the batcher after the batch in progress finishes, which frees their threads. */
     MHD_socket fd = MHD_quiesce_daemon(s->d);
@@ -392,7 +446,13 @@ void sq_server_close(sq_server *s) {
     pthread_cond_broadcast(&s->work_cv);
     pthread_mutex_unlock(&s->mu);
     if (s->batcher_started) pthread_join(s->batcher, NULL);
-    MHD_stop_daemon(s->d);
+    MHD_stop_daemon(s->d); /* joins the connection threads: every answer is counted */
+    s->d = NULL;
     if (fd != MHD_INVALID_SOCKET) close(fd);
+}
+
+void sq_server_close(sq_server *s) {
+    if (!s) return;
+    sq_server_shutdown(s);
     free_server(s);
 }

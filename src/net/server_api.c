@@ -19,21 +19,35 @@ static char *keep(sq_srv_job *job, const char *s) {
     return c;
 }
 
+static void free_strs(char **v, int n) {
+    if (!v) return;
+    for (int i = 0; i < n; i++) free(v[i]);
+    free(v);
+}
+
 void sq_srv_job_free(sq_srv_job *job) {
     for (int i = 0; i < job->n_strs; i++) free(job->strs[i]);
     free(job->strs);
     free(job->msgs);
     free(job->stops);
+    free(job->prompts);
+    free(job->reqs);
     free(job->error);
     for (int i = 0; i < job->n_choices; i++) {
         if (job->texts) free(job->texts[i]);
         if (job->finish) free(job->finish[i]);
         if (job->logprobs) free(job->logprobs[i]);
+        if (job->token_texts) free_strs(job->token_texts[i], job->n_logprobs[i]);
+        if (job->top_lps) free(job->top_lps[i]);
+        if (job->top_texts) free_strs(job->top_texts[i], job->n_logprobs[i] * job->n_top);
     }
     free(job->texts);
     free(job->finish);
     free(job->logprobs);
     free(job->n_logprobs);
+    free(job->token_texts);
+    free(job->top_lps);
+    free(job->top_texts);
 }
 
 typedef struct parse_ctx {
@@ -113,13 +127,69 @@ static int parse_messages(const cJSON *arr, sq_srv_job *job, parse_ctx *c) {
     return 0;
 }
 
-static int parse_prompt(const cJSON *p, sq_srv_job *job, parse_ctx *c) {
-    if (cJSON_IsArray(p) && cJSON_GetArraySize(p) == 1 && cJSON_IsString(cJSON_GetArrayItem(p, 0)))
-        p = cJSON_GetArrayItem(p, 0);
+/* A string, or OpenAI's batch form: a list of strings, each its own request. */
+static int parse_prompt(const cJSON *p, sq_srv_job *job, const sq_server_opts *o, parse_ctx *c) {
+    if (cJSON_IsArray(p)) {
+        int n = cJSON_GetArraySize(p), max = SQ_MAX(o->max_batch, 1);
+        if (n < 1 || n > max) {
+            char m[160];
+            snprintf(m, sizeof m, "'prompt' as a list must hold 1 to %d strings (this server's --max-batch)", max);
+            return bad(c, 400, "prompt", "%s", m);
+        }
+        if (!(job->prompts = calloc((size_t)n, sizeof *job->prompts))) return bad(c, 500, NULL, "%s", "out of memory");
+        for (int i = 0; i < n; i++) {
+            const cJSON *it = cJSON_GetArrayItem(p, i);
+            if (!cJSON_IsString(it))
+                return bad(c, 400, "prompt", "'%s' must be a string or a list of strings (token ids are not accepted)",
+                           "prompt");
+            if (!(job->prompts[i] = keep(job, it->valuestring))) return bad(c, 500, NULL, "%s", "out of memory");
+        }
+        job->n_prompts = n;
+        job->prompt = (char *)job->prompts[0];
+        job->req.prompt = job->prompt;
+        return 0;
+    }
     if (!cJSON_IsString(p))
-        return bad(c, 400, "prompt", "'%s' must be a string (or a list holding one string)", "prompt");
+        return bad(c, 400, "prompt", "'%s' must be a string or a list of strings", "prompt");
     if (!(job->prompt = keep(job, p->valuestring))) return bad(c, 500, NULL, "%s", "out of memory");
     job->req.prompt = job->prompt;
+    return 0;
+}
+
+/* JSON text must be UTF-8; the strings handed to a C backend end at their first NUL, so a
+ * "\u0000" escape would silently cut a prompt short: both are refused with the offset.
+ * Every backslash in valid JSON starts an escape inside a string, so a flat scan is exact. */
+static int check_text(const char *b, size_t len, parse_ctx *c) {
+    char where[32];
+    size_t i = 0;
+    while (i < len) {
+        unsigned char ch = (unsigned char)b[i];
+        if (ch == '\\' && i + 1 < len) {
+            if (b[i + 1] == 'u' && i + 6 <= len && !memcmp(b + i + 2, "0000", 4)) {
+                snprintf(where, sizeof where, "%zu", i);
+                return bad(c, 400, NULL,
+                           "the request holds \\u0000 (byte %s): NUL characters cannot be passed to the model", where);
+            }
+            i += 2;
+            continue;
+        }
+        size_t n = ch < 0x80 ? 1 : (ch >> 5) == 6 && ch >= 0xc2 ? 2 : (ch >> 4) == 14 ? 3 : (ch >> 3) == 30 && ch <= 0xf4 ? 4 : 0;
+        int ok = n > 0 && i + n <= len;
+        for (size_t k = 1; ok && k < n; k++) ok = ((unsigned char)b[i + k] >> 6) == 2;
+        if (ok && n == 3) {
+            unsigned char d = (unsigned char)b[i + 1];
+            ok = !(ch == 0xe0 && d < 0xa0) && !(ch == 0xed && d >= 0xa0);
+        }
+        if (ok && n == 4) {
+            unsigned char d = (unsigned char)b[i + 1];
+            ok = !(ch == 0xf0 && d < 0x90) && !(ch == 0xf4 && d >= 0x90);
+        }
+        if (!ok) {
+            snprintf(where, sizeof where, "%zu", i);
+            return bad(c, 400, NULL, "the request body is not valid UTF-8 (byte %s)", where);
+        }
+        i += n;
+    }
     return 0;
 }
 
@@ -148,6 +218,8 @@ int sq_srv_parse_request(const char *body, size_t len, int chat, const sq_server
     job->chat = chat;
     sq_gen_params_default(&job->req.params);
     job->req.params.max_tokens = o->default_max_tokens;
+    int st0 = check_text(body ? body : "", body ? len : 0, &c);
+    if (st0) return st0;
     cJSON *root = cJSON_ParseWithLength(body ? body : "", len);
     if (!root) {
         const char *at = cJSON_GetErrorPtr();
@@ -194,7 +266,7 @@ int sq_srv_parse_request(const char *body, size_t len, int chat, const sq_server
             st = bad(&c, 400, "prompt", "'%s' is required", "prompt");
             goto done;
         }
-        if ((st = parse_prompt(p, job, &c))) goto done;
+        if ((st = parse_prompt(p, job, o, &c))) goto done;
     }
     sq_gen_params *gp = &job->req.params;
     int r;
@@ -224,11 +296,19 @@ int sq_srv_parse_request(const char *body, size_t len, int chat, const sq_server
             goto done;
         }
         gp->logprobs = cJSON_IsTrue(lp);
+        if ((r = num_field(root, "top_logprobs", 0, 20, 1, &v, &c, &st)) < 0) goto done;
+        if (r) gp->top_logprobs = (int)v;
     } else if (!chat) {
-        if ((r = num_field(root, "logprobs", 0, 5, 1, &v, &c, &st)) < 0) goto done;
-        if (r) gp->logprobs = v > 0;
+        /* logprobs=N: each token's logprob and the N most likely tokens at its step (0: none) */
+        if ((r = num_field(root, "logprobs", 0, 20, 1, &v, &c, &st)) < 0) goto done;
+        if (r) {
+            gp->logprobs = 1;
+            gp->top_logprobs = (int)v;
+        }
     }
     if ((st = parse_stop(cJSON_GetObjectItemCaseSensitive(root, "stop"), job, &c))) goto done;
+    /* Last, so a request with something else wrong hears about that first. */
+    if (!model) st = bad(&c, 400, "model", "'%s' is required (this server serves one model; see /v1/models)", "model");
 done:
     cJSON_Delete(root);
     return st;
@@ -265,52 +345,152 @@ int sq_srv_apply_template(sq_srv_job *job, const sq_chat_template *t, char *msg,
     return 0;
 }
 
-int sq_srv_job_set_result(sq_srv_job *job, const sq_gen_result *r) {
-    job->ok = r->ok;
-    if (!r->ok) {
-        job->error = sq_strdup(r->error ? r->error : "generation failed");
-        return job->error ? 0 : SQ_ENOMEM;
-    }
-    int n = r->n_choices;
-    job->texts = calloc((size_t)(n ? n : 1), sizeof *job->texts);
-    job->finish = calloc((size_t)(n ? n : 1), sizeof *job->finish);
-    job->logprobs = calloc((size_t)(n ? n : 1), sizeof *job->logprobs);
-    job->n_logprobs = calloc((size_t)(n ? n : 1), sizeof *job->n_logprobs);
-    if (!job->texts || !job->finish || !job->logprobs || !job->n_logprobs) return SQ_ENOMEM;
-    job->n_choices = n;
+int sq_srv_job_ready(sq_srv_job *job) {
+    int n = job->n_prompts > 1 ? job->n_prompts : 1;
+    job->reqs = calloc((size_t)n, sizeof *job->reqs);
+    if (!job->reqs) return SQ_ENOMEM;
     for (int i = 0; i < n; i++) {
-        const sq_gen_choice *ch = &r->choices[i];
+        job->reqs[i] = job->req;
+        if (job->n_prompts > 1) job->reqs[i].prompt = job->prompts[i];
+        job->reqs[i].params.cancel = &job->cancel;
+    }
+    job->n_reqs = n;
+    job->per_req = job->req.params.n > 0 ? job->req.params.n : 1;
+    job->n_top = job->req.params.logprobs ? job->req.params.top_logprobs : 0;
+    size_t nc = (size_t)n * (size_t)job->per_req;
+    job->texts = calloc(nc, sizeof *job->texts);
+    job->finish = calloc(nc, sizeof *job->finish);
+    job->logprobs = calloc(nc, sizeof *job->logprobs);
+    job->n_logprobs = calloc(nc, sizeof *job->n_logprobs);
+    job->token_texts = calloc(nc, sizeof *job->token_texts);
+    job->top_lps = calloc(nc, sizeof *job->top_lps);
+    job->top_texts = calloc(nc, sizeof *job->top_texts);
+    if (!job->texts || !job->finish || !job->logprobs || !job->n_logprobs || !job->token_texts || !job->top_lps ||
+        !job->top_texts)
+        return SQ_ENOMEM;
+    job->n_choices = (int)nc;
+    job->ok = 1;
+    return 0;
+}
+
+static char **copy_strs(const char *const *v, int n) {
+    char **out = calloc((size_t)(n > 0 ? n : 1), sizeof *out);
+    for (int i = 0; out && i < n; i++)
+        if (!(out[i] = sq_strdup(v[i] ? v[i] : ""))) {
+            free_strs(out, i);
+            return NULL;
+        }
+    return out;
+}
+
+int sq_srv_job_fail(sq_srv_job *job, int sub, int http_status, const char *why) {
+    (void)sub;
+    if (job->ok || !job->error) { /* the first failure names the job's */
+        free(job->error);
+        job->error = sq_strdup(why ? why : "generation failed");
+        job->http_status = http_status;
+    }
+    job->ok = 0;
+    return ++job->n_answered >= job->n_reqs;
+}
+
+int sq_srv_job_set_result(sq_srv_job *job, int sub, const sq_gen_result *r) {
+    if (!r->ok) return sq_srv_job_fail(job, sub, r->bad_request ? 400 : 502, r->error);
+    int n = SQ_MIN(r->n_choices, job->per_req);
+    for (int k = 0; k < n; k++) {
+        const sq_gen_choice *ch = &r->choices[k];
+        int i = sub * job->per_req + k;
         job->texts[i] = sq_strdup(ch->text ? ch->text : "");
         job->finish[i] = sq_strdup(ch->finish_reason ? ch->finish_reason : "stop");
-        if (!job->texts[i] || !job->finish[i]) return SQ_ENOMEM;
+        if (!job->texts[i] || !job->finish[i]) return sq_srv_job_fail(job, sub, 500, "out of memory");
         if (ch->logprobs && ch->n_tokens > 0) {
-            job->logprobs[i] = malloc((size_t)ch->n_tokens * sizeof(float));
-            if (!job->logprobs[i]) return SQ_ENOMEM;
-            memcpy(job->logprobs[i], ch->logprobs, (size_t)ch->n_tokens * sizeof(float));
-            job->n_logprobs[i] = ch->n_tokens;
+            int t = ch->n_tokens, K = job->n_top;
+            job->logprobs[i] = malloc((size_t)t * sizeof(float));
+            if (!job->logprobs[i]) return sq_srv_job_fail(job, sub, 500, "out of memory");
+            memcpy(job->logprobs[i], ch->logprobs, (size_t)t * sizeof(float));
+            job->n_logprobs[i] = t;
+            if (ch->token_texts && !(job->token_texts[i] = copy_strs(ch->token_texts, t)))
+                return sq_srv_job_fail(job, sub, 500, "out of memory");
+            if (K > 0 && ch->n_top >= K && ch->top_logprobs && ch->top_texts) {
+                job->top_lps[i] = malloc((size_t)t * K * sizeof(float));
+                const char **tt = malloc((size_t)t * K * sizeof *tt);
+                if (!job->top_lps[i] || !tt) {
+                    free(tt);
+                    return sq_srv_job_fail(job, sub, 500, "out of memory");
+                }
+                for (int a = 0; a < t; a++)
+                    for (int b = 0; b < K; b++) {
+                        job->top_lps[i][a * K + b] = ch->top_logprobs[a * ch->n_top + b];
+                        tt[a * K + b] = ch->top_texts[a * ch->n_top + b];
+                    }
+                job->top_texts[i] = copy_strs(tt, t * K);
+                free(tt);
+                if (!job->top_texts[i]) return sq_srv_job_fail(job, sub, 500, "out of memory");
+            }
         }
     }
-    job->prompt_tokens = r->prompt_tokens;
-    job->completion_tokens = r->completion_tokens;
-    return 0;
+    for (int k = n; k < job->per_req; k++) { /* a backend that answered fewer than n */
+        int i = sub * job->per_req + k;
+        job->texts[i] = sq_strdup("");
+        job->finish[i] = sq_strdup("stop");
+        if (!job->texts[i] || !job->finish[i]) return sq_srv_job_fail(job, sub, 500, "out of memory");
+    }
+    job->prompt_tokens += r->prompt_tokens;
+    job->completion_tokens += r->completion_tokens;
+    return ++job->n_answered >= job->n_reqs;
+}
+
+/* A token's UTF-8 bytes as a list of numbers, as OpenAI's chat logprobs give them. */
+static cJSON *bytes_json(const char *t) {
+    cJSON *a = cJSON_CreateArray();
+    for (const unsigned char *p = (const unsigned char *)t; *p; p++) cJSON_AddItemToArray(a, cJSON_CreateNumber(*p));
+    return a;
 }
 
 static cJSON *logprobs_json(const sq_srv_job *job, int i) {
     if (!job->req.params.logprobs || !job->logprobs[i]) return cJSON_CreateNull();
     cJSON *o = cJSON_CreateObject();
+    int n = job->n_logprobs[i], K = job->n_top;
+    char **tt = job->token_texts[i], **top = job->top_texts[i];
     if (job->chat) {
         cJSON *content = cJSON_AddArrayToObject(o, "content");
-        for (int k = 0; k < job->n_logprobs[i]; k++) {
+        for (int k = 0; k < n; k++) {
             cJSON *t = cJSON_CreateObject();
-            cJSON_AddStringToObject(t, "token", "");
+            const char *text = tt ? tt[k] : "";
+            cJSON_AddStringToObject(t, "token", text);
             cJSON_AddNumberToObject(t, "logprob", job->logprobs[i][k]);
-            cJSON_AddNullToObject(t, "bytes");
-            cJSON_AddArrayToObject(t, "top_logprobs");
+            cJSON_AddItemToObject(t, "bytes", bytes_json(text));
+            cJSON *ta = cJSON_AddArrayToObject(t, "top_logprobs");
+            for (int b = 0; top && b < K; b++) {
+                cJSON *x = cJSON_CreateObject();
+                cJSON_AddStringToObject(x, "token", top[k * K + b]);
+                cJSON_AddNumberToObject(x, "logprob", job->top_lps[i][k * K + b]);
+                cJSON_AddItemToObject(x, "bytes", bytes_json(top[k * K + b]));
+                cJSON_AddItemToArray(ta, x);
+            }
             cJSON_AddItemToArray(content, t);
         }
     } else {
+        cJSON *toks = cJSON_AddArrayToObject(o, "tokens");
         cJSON *lp = cJSON_AddArrayToObject(o, "token_logprobs");
-        for (int k = 0; k < job->n_logprobs[i]; k++) cJSON_AddItemToArray(lp, cJSON_CreateNumber(job->logprobs[i][k]));
+        cJSON *offs = cJSON_AddArrayToObject(o, "text_offset");
+        cJSON *tops = top ? cJSON_AddArrayToObject(o, "top_logprobs") : NULL;
+        if (!top) cJSON_AddNullToObject(o, "top_logprobs");
+        size_t off = 0;
+        for (int k = 0; k < n; k++) {
+            const char *text = tt ? tt[k] : "";
+            cJSON_AddItemToArray(toks, cJSON_CreateString(text));
+            cJSON_AddItemToArray(lp, cJSON_CreateNumber(job->logprobs[i][k]));
+            cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off));
+            off += strlen(text);
+            if (tops) {
+                cJSON *d = cJSON_CreateObject();
+                for (int b = 0; b < K; b++)
+                    if (!cJSON_GetObjectItemCaseSensitive(d, top[k * K + b]))
+                        cJSON_AddNumberToObject(d, top[k * K + b], job->top_lps[i][k * K + b]);
+                cJSON_AddItemToArray(tops, d);
+            }
+        }
     }
     return o;
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "scalequest/chat_template.h"
 #include "scalequest/jsonl.h"
 #include "scalequest/net.h"
 
@@ -56,6 +57,31 @@ static int build(void *user, sq_stage *st, int64_t slot, cJSON *rec, sq_gen_requ
     }
     q->messages = msgs;
     q->n_messages = n;
+    const sq_chat_template *t = j->o->chat_template;
+    if (!t) return 0;
+    /* The run's own template: render here and send a raw prompt (as serve does). */
+    sq_buf text = {0};
+    sq_err te = {0};
+    if (sq_chat_template_render(t, msgs, n, 1, &text, &te)) {
+        sq_buf_free(&text);
+        return sq_fail(e, SQ_EPARSE, "%s:%lld: the chat template refuses these messages: %s", path, line, te.msg);
+    }
+    char *prompt = sq_arena_alloc(a, text.len + 1);
+    int ns = q->params.n_stop;
+    const char **stops = sq_arena_alloc(a, sizeof *stops * (size_t)(ns + t->n_assistant_stops + 1));
+    if (!prompt || !stops) {
+        sq_buf_free(&text);
+        return sq_fail(e, SQ_ENOMEM, "out of memory");
+    }
+    memcpy(prompt, text.data ? text.data : "", text.len);
+    sq_buf_free(&text);
+    for (int k = 0; k < ns; k++) stops[k] = q->params.stop[k];
+    for (int k = 0; k < t->n_assistant_stops; k++) stops[ns + k] = t->assistant_stops[k];
+    q->params.stop = stops;
+    q->params.n_stop = ns + t->n_assistant_stops;
+    q->prompt = prompt;
+    q->messages = NULL;
+    q->n_messages = 0;
     return 0;
 }
 

@@ -238,6 +238,37 @@ def gguf_random(tmp, gguf, seed):
     check(f"gguf_alignment_{seed}", ours["alignment"] == (align or 32), str(ours["alignment"]))
 
 
+def gguf_q4_1_named(tmp, gguf):
+    """#18: a Q4_1 model (written by gguf's own quantizer) is called Q4_1 by inspect, not
+    the config's float32."""
+    path = os.path.join(tmp, "q4_1.gguf")
+    w = gguf.GGUFWriter(path, "llama")
+    w.add_context_length(64)
+    w.add_embedding_length(32)
+    w.add_block_count(1)
+    w.add_feed_forward_length(64)
+    w.add_head_count(4)
+    w.add_head_count_kv(4)
+    w.add_layer_norm_rms_eps(1e-5)
+    Q = gguf.GGMLQuantizationType
+    rng = np.random.default_rng(0)
+    shapes = {"token_embd": (32, 32), "blk.0.attn_q": (32, 32), "blk.0.attn_k": (32, 32), "blk.0.attn_v": (32, 32),
+              "blk.0.attn_output": (32, 32), "blk.0.ffn_gate": (64, 32), "blk.0.ffn_up": (64, 32),
+              "blk.0.ffn_down": (32, 64)}
+    for name, shape in shapes.items():
+        x = rng.standard_normal(shape).astype(np.float32)
+        w.add_tensor(name + ".weight", gguf.quants.quantize(x, Q.Q4_1), raw_dtype=Q.Q4_1)
+    for name in ("output_norm", "blk.0.attn_norm", "blk.0.ffn_norm"):
+        w.add_tensor(name + ".weight", np.ones(32, np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    p = harness.run([harness.CLI, "inspect", "--model", path], check_rc=False)
+    line = next((l for l in p.stdout.splitlines() if l.startswith("config:")), "")
+    check("gguf_inspect_names_q4_1", line.endswith(", Q4_1") and "float32" not in line, line or p.stderr)
+
+
 def gguf_assets(gguf):
     # GGUFReader takes seconds per 32k-token vocabulary: the big files only with SQ_LONG=1.
     files = ["models/stories260K.gguf"]
@@ -371,6 +402,7 @@ def main():
     for seed in range(n):
         gguf_random(tmp, gguf, seed)
     gguf_assets(gguf)
+    gguf_q4_1_named(tmp, gguf)
     configs(tmp, transformers)
     st_sharded(tmp, torch, transformers)
     hf_folder_round_trip(tmp, helper, torch, transformers)

@@ -145,6 +145,12 @@ def load_run(label, model, model_name, prompt, good, max_tokens=4, extra=()):
             s.stop()
 
 
+def pytest_close(top, chosen):
+    """The best of a top_logprobs dict when it is the chosen token's logprob (to 1e-4)."""
+    best = max(top.values())
+    return best if abs(best - chosen) < 1e-4 else None
+
+
 def local_part():
     model = asset("models/stories260K.gguf")
     if not model:
@@ -153,7 +159,7 @@ def local_part():
     if not local_engine_built(ROOT):
         skip("stories260K", "the in-process engine (src/infer/local_backend.c) is not in this build")
         return
-    s = Serve(CLI, model, "--threads", "2")
+    s = Serve(CLI, model, "--threads", "2", "--chat-template", "chatml")  # the GGUF has no template
     try:
         c = openai.OpenAI(base_url=s.url, api_key="unused", max_retries=0, timeout=120)
         r1 = c.completions.create(model=s.model, prompt="Once upon a time", max_tokens=20, temperature=0)
@@ -168,9 +174,46 @@ def local_part():
               f"{code} {body[:300]}")
         code, body = curl(s.url + "/completions", '{"prompt": 12}')
         check("stories_bad_request", code == 400, f"{code} {body[:200]}")
+        # #18: a prompt longer than the context is the client's error, with both counts (as vLLM)
+        try:
+            c.completions.create(model=s.model, prompt="Once upon a time " * 1200, max_tokens=4)
+            check("stories_prompt_too_long_400", False, "no error raised")
+        except openai.BadRequestError as ex:
+            check("stories_prompt_too_long_400", "maximum context length is 2048 tokens" in str(ex), str(ex))
+        # logprobs=N: tokens whose texts make up the completion, N alternatives per step, best
+        # first, the chosen one among them under greedy decoding
+        r = c.completions.create(model=s.model, prompt="Once upon a time", max_tokens=8, temperature=0, logprobs=3)
+        lp = r.choices[0].logprobs
+        check("stories_completion_logprobs", lp and "".join(lp.tokens) == r.choices[0].text
+              and len(lp.token_logprobs) == len(lp.tokens) == 8 and len(lp.top_logprobs) == 8
+              and all(len(t) == 3 and max(t.values()) == pytest_close(t, lp.token_logprobs[i])
+                      for i, t in enumerate(lp.top_logprobs)), repr(lp))
+        r = c.chat.completions.create(model=s.model, messages=[{"role": "user", "content": "Once upon a time"}],
+                                      max_tokens=6, temperature=0, logprobs=True, top_logprobs=2)
+        content = r.choices[0].logprobs.content
+        check("stories_chat_logprobs_token_text", "".join(t.token for t in content) == r.choices[0].message.content
+              and all(t.token and t.bytes == list(t.token.encode()) and len(t.top_logprobs) == 2 for t in content),
+              repr(r.choices[0]))
+        # a list of prompts: one choice per prompt, in order, each as the prompt alone gives it
+        r = c.completions.create(model=s.model, prompt=["Once upon a time", "Lily saw a"], max_tokens=6,
+                                 temperature=0)
+        r2 = c.completions.create(model=s.model, prompt="Lily saw a", max_tokens=6, temperature=0)
+        check("stories_prompt_list", [ch.index for ch in r.choices] == [0, 1]
+              and r.choices[1].text == r2.choices[0].text, repr(r))
+        # a client that hangs up: its long request is cancelled, the next is not held up
+        short = openai.OpenAI(base_url=s.url, api_key="unused", max_retries=0, timeout=0.2)
+        try:
+            short.completions.create(model=s.model, prompt="Once", max_tokens=480, n=16, temperature=1)
+        except openai.APITimeoutError:
+            pass
+        t0 = time.time()
+        c.completions.create(model=s.model, prompt="Tom", max_tokens=4)
+        dt = time.time() - t0
+        check("stories_hangup_cancels", dt < 2.0, f"the next request took {dt:.2f} s")
 
         rc, dt, err = s.stop()
         check("stories_sigterm_clean_exit", rc == 0, f"rc={rc}: {err[-300:]}")
+        check("stories_summary_counts_cancelled", "1 cancelled by their client" in err, err[-300:])
     finally:
         if s.alive():
             s.stop()
