@@ -1,5 +1,7 @@
-/* BF16-weight matmul for AVX2+FMA CPUs without AVX512-BF16: the weights are widened to
- * floats and x stays in float.
+/* BF16-weight matmul for every CPU with AVX2+FMA (AVX512-BF16 ones too): the weights are
+ * widened to floats and x stays in float. It runs for every row count, so a row's result
+ * never depends on the batch it is in; see kernels.h for why AVX512-BF16's vdpbf16ps (x
+ * rounded to bf16) and oneDNN are not used.
  *
  * One summation order everywhere: each output y[r][o] has one 8-lane accumulator that runs
  * over the full groups of 8 inputs in order (one FMA per group), then the lanes are summed
@@ -23,7 +25,7 @@
 #include "matmul_avx2.h"
 #include "simd.h"
 
-#if !defined(__AVX512BF16__) && defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX2__) && defined(__FMA__)
 
 enum {
     PF_DIST = 2048, /* bytes ahead along each weight row */
