@@ -2,7 +2,7 @@
 # Engine speed on random-weight BF16 models of two shapes (Qwen2-0.5B, stories15M), each
 # figure beside this machine's limit measured in the same run: batch-1 decode against the
 # memory-read bound (weight bytes per token / measured read bandwidth), batched generation
-# and prefill against the measured FMA (or BF16 dot-product) peak; plus peak RSS.
+# and prefill against the measured FP32 FMA peak; plus peak RSS.
 # The models are generated in a temporary folder and deleted afterwards.
 #   bench/engine.sh [qwen05|stories15m ...]   (default: both)
 set -eu

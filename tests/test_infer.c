@@ -1,5 +1,7 @@
 /* infer: sampler, KV block allocator, and the batched engine on stories260K. */
 #include <stdatomic.h>
+#include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "scalequest/gguf.h"
@@ -431,4 +433,63 @@ SQ_TEST(engine_fails_on_nonfinite_logits_naming_the_tensor) {
     free(in);
     free(outp);
     free(path);
+}
+
+/* An engine made under one thread count and run from another thread whose OpenMP count is
+ * larger (a server's batcher thread starts with the default count, not --threads 1): the
+ * step keeps the engine's count, so the per-thread attention scratch is never overrun, the
+ * tokens are those of a run on the creating thread, and the caller's count is left as it was. */
+typedef struct {
+    sq_engine *en;
+    sq_infer_req *q;
+    collected *c;
+    int rc, threads_after;
+} other_thread_run;
+
+static void *run_on_other_thread(void *arg) {
+    other_thread_run *r = arg;
+    omp_set_num_threads(4);
+    sq_err e;
+    r->rc = sq_engine_generate(r->en, r->q, 1, NULL, collect, r->c, &e);
+    if (r->rc) fprintf(stderr, "%s\n", e.msg);
+    r->threads_after = omp_get_max_threads();
+    return NULL;
+}
+
+SQ_TEST(engine_keeps_its_thread_count_on_another_thread) {
+    sq_model *m = open_stories();
+    if (!m) SKIP("../shared/assets/models not present");
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    enum { LEN = 200 }; /* a prefill step long enough for the parallel attention loop */
+    int32_t prompt[LEN];
+    prompt[0] = 1;
+    for (int t = 1; t < LEN; t++) prompt[t] = 3 + (t * 37) % 500;
+    sq_engine_opts o;
+    sq_engine_opts_default(&o);
+    o.ctx_len = 256;
+    sq_engine *en;
+    sq_err e;
+    REQUIRE(sq_engine_new(&en, m, &o, &e) == 0);
+    sq_infer_req q = {prompt, LEN, params(0, 8, 7)};
+    q.params.logprobs = 1;
+    collected here, there;
+    coll_init(&here, 1);
+    coll_init(&there, 1);
+    REQUIRE(sq_engine_generate(en, &q, 1, NULL, collect, &here, &e) == 0);
+    other_thread_run r = {en, &q, &there, -1, 0};
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, run_on_other_thread, &r) == 0);
+    pthread_join(th, NULL);
+    CHECK_EQ_INT(r.rc, 0);
+    CHECK_EQ_INT(r.threads_after, 4);
+    CHECK_EQ_INT(there.n[0][0], 8);
+    CHECK_EQ_INT(there.n[0][0], here.n[0][0]);
+    CHECK(!memcmp(there.ids[0][0], here.ids[0][0], sizeof(int32_t) * 64));
+    CHECK(!memcmp(there.lps[0][0], here.lps[0][0], sizeof(float) * 64));
+    coll_free(&here);
+    coll_free(&there);
+    sq_engine_free(en);
+    sq_model_close(m);
+    omp_set_num_threads(saved);
 }

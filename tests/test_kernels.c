@@ -53,7 +53,7 @@ static void check_bf16_matmul(int in, int out, const int *sizes, int n_sizes) {
     sq_matmul_ctx *c;
     REQUIRE(sq_matmul_ctx_new(&c, &e) == 0);
     sq_view wv = {w, SQ_BF16, 2, {out, in, 0, 0}};
-    /* With AVX512-BF16 the activations are rounded to bf16 (relative error 2^-8 each). */
+    /* (1 would mean a path that rounds the activations to bf16: relative error 2^-8 each.) */
     double tol_rel = sq_matmul_bf16_needs_xb() ? 1e-2 : 1e-5;
     for (int si = 0; si < n_sizes; si++) {
         int rows = sizes[si];
@@ -97,6 +97,7 @@ SQ_TEST(matmul_bf16_paths_match_reference) {
     check_bf16_matmul(1100, 41, big, 4);
     int tiny[] = {1, 4, 7};
     check_bf16_matmul(5, 3, tiny, 3); /* no full group of 8 inputs at all */
+    check_bf16_matmul(12, 5, tiny, 3); /* one group of 8 but none of 16 (the AVX-512 width) */
 }
 
 SQ_TEST(rows_kernels) {

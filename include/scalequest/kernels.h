@@ -1,8 +1,7 @@
 /* kernels — the forward hot loops of a Llama-family transformer, on plain float rows.
  *
  * Every function here works on caller-owned memory and allocates nothing, except the
- * matmul's oneDNN primitive cache, its bf16 staging buffer and the AVX2 GEMM's per-thread
- * panel scratch (all owned by an sq_matmul_ctx, freed by sq_matmul_ctx_free; the plain
+ * AVX2 GEMM's per-thread panel scratch (owned by an sq_matmul_ctx, freed by sq_matmul_ctx_free; the plain
  * sq_matmul_bf16 without a context allocates that scratch per call). Activations are float rows, row-major; weights are sq_views
  * (F32 or BF16, [out, in] as HF stores a Linear). Functions split their work over the
  * process's OpenMP pool where the work is large enough; results do not depend on the
@@ -66,15 +65,16 @@ void sq_rope_apply(const sq_rope *r, float *x, int n_heads, const float *cos_v, 
 /* y[rows, out] = x[rows, in] @ W^T (+ bias), W an [out, in] view (F32 or BF16).
  *  - F32 weights: our kernel (AVX-512, AVX2 or C); each output row depends on its input row
  *    only, so results are identical at any batch size.
- *  - BF16 weights, few rows: our kernel; with AVX512-BF16 it rounds x to bf16 and uses
- *    vdpbf16ps (a GEMV at memory bandwidth for one row), otherwise it widens the weights.
- *  - BF16 weights, 4+ rows, on AVX512-BF16 CPUs: oneDNN's matmul primitive (BF16 x BF16 ->
- *    F32), one cached primitive per shape.
- *  - BF16 weights on AVX2 CPUs without AVX512-BF16: a prefetching GEMV for 1-3 rows and a
- *    register-blocked GEMM over weight panels widened to F32 for 4+ rows; both sum in the
- *    same order, so these rows too are bit-identical at any batch size.
- * The context holds the primitive cache and a staging buffer that grows to the largest
- * batch seen (no allocation in steady state). One context per thread of callers. */
+ *  - BF16 weights: our kernels, x kept in float and the weights widened to F32, at every
+ *    row count. On AVX2+FMA CPUs (AVX-512 ones included) a prefetching GEMV for 1-3 rows
+ *    and a register-blocked GEMM over weight panels widened to F32 for 4+ rows; both sum
+ *    in the same order, so these rows too are bit-identical at any batch size.
+ *    AVX512-BF16's vdpbf16ps and oneDNN's BF16 matmul are not used: both round x to bf16
+ *    (8 bits of mantissa), and oneDNN chooses its kernel and blocking per shape (rows
+ *    included) with no promise of a summation order, so a row's result would depend on the
+ *    batch it is in.
+ * The context holds the GEMM's per-thread scratch (no allocation in steady state). One
+ * context per thread of callers. */
 typedef struct sq_matmul_ctx sq_matmul_ctx;
 
 int sq_matmul_ctx_new(sq_matmul_ctx **c, sq_err *e);
@@ -89,12 +89,13 @@ int sq_matmul_n(sq_matmul_ctx *c, int n, float *const y[], const float *x, int r
 /* For a caller's own parallel region (the batch-1 decode runs one per step): outputs
  * [o0, o1) of y[rows, out] = x @ W^T + bias, computed by the calling thread alone with the
  * same per-output order as sq_matmul's small-batch path (so the rows are bit-identical to
- * it). Meant for 1-3 rows; sq_matmul_part_ok says whether a weight can go this way (F32, or
- * BF16 where no bf16 copy of x is needed). */
+ * it). Meant for 1-3 rows; sq_matmul_part_ok says whether a weight can go this way (F32 or
+ * BF16, 2-D). */
 int sq_matmul_part_ok(const sq_view *w);
 void sq_matmul_part(float *y, const float *x, int rows, const sq_view *w, const float *bias, int o0, int o1);
-/* The plain kernels. w is [out, in]; bias may be NULL. sq_matmul_bf16 needs xb (x rounded
- * to bf16, rows*in values) when sq_matmul_bf16_needs_xb() is 1, and ignores it otherwise. */
+/* The plain kernels. w is [out, in]; bias may be NULL. sq_matmul_bf16 ignores xb (kept for
+ * callers of the earlier API; sq_matmul_bf16_needs_xb() is always 0 now: no path rounds x
+ * to bf16). */
 void sq_matmul_f32(float *y, const float *x, int rows, const float *w, int in, int out, const float *bias);
 void sq_matmul_bf16(float *y, const float *x, const uint16_t *xb, int rows, const uint16_t *w, int in, int out,
                     const float *bias);

@@ -100,7 +100,9 @@ typedef struct sq_batch {
 
 typedef struct sq_fwd sq_fwd;
 
-/* Scratch for steps of up to max_tokens tokens, max_out logit rows, positions < max_ctx. */
+/* Scratch for steps of up to max_tokens tokens, max_out logit rows, positions < max_ctx,
+ * for the calling thread's OpenMP thread count (sq_threads_get()); every step then runs on
+ * that many threads, whichever thread calls sq_model_forward. */
 int sq_fwd_new(sq_fwd **f, const sq_model *m, int max_tokens, int max_out, int max_ctx, sq_err *e);
 void sq_fwd_free(sq_fwd *f);
 /* Run the step; out (caller's buffer): n_out rows of vocab_size logits with the LM head, n_out

@@ -485,10 +485,10 @@ static int step(run *r, sq_err *e) {
         }
     }
     /* Sample in parallel (each sequence has its own RNG), then record in order. */
-#pragma omp parallel for schedule(dynamic, 1) if (n_jobs > 1 && (int64_t)n_jobs * V > (1 << 16))
+#pragma omp parallel for schedule(dynamic, 1) num_threads(en->n_scratch) if (n_jobs > 1 && (int64_t)n_jobs * V > (1 << 16))
     for (int j = 0; j < n_jobs; j++) {
         seq *s = &en->seqs[en->job_seq[j]];
-        sq_sample_scratch *sc = &en->scratch[omp_get_thread_num() % en->n_scratch];
+        sq_sample_scratch *sc = &en->scratch[omp_get_thread_num()]; /* the team is pinned to n_scratch */
         en->job_tok[j] = sq_sample(en->logits + (size_t)en->job_row[j] * V, V, &r->reqs[s->req].params, &s->rng, sc,
                                    &en->job_lp[j]);
     }

@@ -1,20 +1,16 @@
-/* Matmul y = x @ W^T for the Linear layers: our F32 and BF16 kernels (AVX-512 / AVX2 / C),
- * the AVX512-BF16 GEMV for one row, and oneDNN's BF16 matmul for many rows on CPUs that
- * have AVX512-BF16. See kernels.h for which path runs when. */
+/* Matmul y = x @ W^T for the Linear layers: our F32 and BF16 kernels (AVX-512 / AVX2 / C).
+ * Every row count goes through kernels that sum each output in one fixed order, so a row's
+ * result never depends on the batch it is in. See kernels.h for which path runs when. */
 #include <immintrin.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "matmul_avx2.h"
-#include "matmul_dnnl.h"
 #include "scalequest/kernels.h"
 #include "simd.h"
 
 struct sq_matmul_ctx {
-    sq_dnnl_cache *dnnl;
-    uint16_t *xb; /* bf16 copy of the activations */
-    size_t xb_cap;
     void *scratch; /* per-thread GEMM scratch of the AVX2 kernels */
     int n_scratch;
 };
@@ -22,13 +18,6 @@ struct sq_matmul_ctx {
 int sq_matmul_ctx_new(sq_matmul_ctx **out, sq_err *e) {
     sq_matmul_ctx *c = calloc(1, sizeof *c);
     if (!c) return sq_fail(e, SQ_ENOMEM, "matmul context: out of memory");
-#if defined(__AVX512BF16__)
-    int rc = sq_dnnl_cache_new(&c->dnnl, e);
-    if (rc) {
-        free(c);
-        return rc;
-    }
-#endif
 #if defined(SQ_HAVE_MM_AVX2)
     c->n_scratch = omp_get_max_threads();
     c->scratch = sq_malloc_aligned(sq_mm_avx2_scratch_bytes() * (size_t)c->n_scratch);
@@ -44,8 +33,6 @@ int sq_matmul_ctx_new(sq_matmul_ctx **out, sq_err *e) {
 
 void sq_matmul_ctx_free(sq_matmul_ctx *c) {
     if (!c) return;
-    if (c->dnnl) sq_dnnl_cache_free(c->dnnl);
-    free(c->xb);
     free(c->scratch);
     free(c);
 }
@@ -93,28 +80,8 @@ void sq_matmul_f32(float *y, const float *x, int rows, const float *w, int in, i
 
 /* ---- BF16 weights ----------------------------------------------------------------------- */
 
-#if defined(__AVX512BF16__)
-static inline __m512 dp(__m512 acc, __m512i a, __m512i b) { return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b); }
-
-/* x already rounded to bf16 (xb): vdpbf16ps does 32 multiply-adds per instruction. */
-static void dot4_bf16(const float *x, const uint16_t *xb, const uint16_t *const w[4], int n, float out[4]) {
-    (void)x;
-    int full = n / 32 * 32;
-    __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-    for (int i = 0; i < full; i += 32) {
-        __m512i xv = _mm512_loadu_si512(xb + i);
-        for (int k = 0; k < 4; k++) a[k] = dp(a[k], xv, _mm512_loadu_si512(w[k] + i));
-    }
-    if (full < n) {
-        __mmask32 m = (__mmask32)((1ull << (n - full)) - 1);
-        __m512i xv = _mm512_maskz_loadu_epi16(m, xb + full);
-        for (int k = 0; k < 4; k++) a[k] = dp(a[k], xv, _mm512_maskz_loadu_epi16(m, w[k] + full));
-    }
-    for (int k = 0; k < 4; k++) out[k] = _mm512_reduce_add_ps(a[k]);
-}
-#define SQ_BF16_NEEDS_XB 1
-#else
-/* Without AVX512-BF16 the weights are widened to floats and x stays in float. */
+/* The weights are widened to floats and x stays in float (the C / pre-AVX2 fallback and
+ * sq_matmul_part's blocks; AVX2+FMA CPUs use matmul_avx2.c, which keeps this order). */
 static void dot4_bf16(const float *x, const uint16_t *xb, const uint16_t *const w[4], int n, float out[4]) {
     (void)xb;
     int i = 0;
@@ -131,8 +98,6 @@ static void dot4_bf16(const float *x, const uint16_t *xb, const uint16_t *const 
         for (int k = 0; k < 4; k++) s[k] += x[i] * sq_bf16_to_f32(w[k][i]);
     for (int k = 0; k < 4; k++) out[k] = s[k];
 }
-#define SQ_BF16_NEEDS_XB 0
-#endif
 
 static void matmul_bf16(float *y, const float *x, const uint16_t *xb, int rows, const uint16_t *w, int in, int out,
                         const float *bias, void *scratch, int n_scratch) {
@@ -166,7 +131,7 @@ void sq_matmul_bf16(float *y, const float *x, const uint16_t *xb, int rows, cons
     matmul_bf16(y, x, xb, rows, w, in, out, bias, NULL, 0);
 }
 
-int sq_matmul_bf16_needs_xb(void) { return SQ_BF16_NEEDS_XB; }
+int sq_matmul_bf16_needs_xb(void) { return 0; }
 
 int sq_matmul(sq_matmul_ctx *c, float *y, const float *x, int rows, const sq_view *w, const float *bias,
               sq_err *e) {
@@ -178,28 +143,7 @@ int sq_matmul(sq_matmul_ctx *c, float *y, const float *x, int rows, const sq_vie
     }
     if (w->dtype != SQ_BF16)
         return sq_fail(e, SQ_EUNSUP, "matmul: weight dtype %s (F32 or BF16 expected)", sq_dtype_name(w->dtype));
-    const uint16_t *wd = (const uint16_t *)w->data;
-    if (!c->dnnl && !SQ_BF16_NEEDS_XB) {
-        matmul_bf16(y, x, NULL, rows, wd, in, out, bias, c->scratch, c->n_scratch);
-        return 0;
-    }
-    size_t need = (size_t)rows * in;
-    if (need > c->xb_cap) {
-        uint16_t *nb = sq_malloc_aligned(need * 2);
-        if (!nb) return sq_fail(e, SQ_ENOMEM, "matmul: out of memory for %zu activations", need);
-        free(c->xb);
-        c->xb = nb;
-        c->xb_cap = need;
-    }
-    sq_f32_to_bf16_row(c->xb, x, need);
-    if (rows < 4 || !c->dnnl) {
-        matmul_bf16(y, x, c->xb, rows, wd, in, out, bias, NULL, 0);
-        return 0;
-    }
-    int rc = sq_dnnl_matmul_bf16(c->dnnl, y, c->xb, rows, wd, in, out, e);
-    if (rc) return rc;
-    if (bias)
-        for (int r = 0; r < rows; r++) sq_add(y + (size_t)r * out, bias, (size_t)out);
+    matmul_bf16(y, x, NULL, rows, (const uint16_t *)w->data, in, out, bias, c->scratch, c->n_scratch);
     return 0;
 }
 
@@ -231,7 +175,7 @@ int sq_matmul_n(sq_matmul_ctx *c, int n, float *const y[], const float *x, int r
 int sq_matmul_part_ok(const sq_view *w) {
     if (w->ndim != 2) return 0;
     if (w->dtype == SQ_F32) return 1;
-    return w->dtype == SQ_BF16 && !SQ_BF16_NEEDS_XB;
+    return w->dtype == SQ_BF16;
 }
 
 void sq_matmul_part(float *y, const float *x, int rows, const sq_view *w, const float *bias, int o0, int o1) {

@@ -1,9 +1,12 @@
-/* BF16-weight matmul for AVX2+FMA CPUs without AVX512-BF16: the weights are widened to
- * floats and x stays in float.
+/* BF16-weight matmul for every CPU with AVX2+FMA (AVX-512 ones too): the weights are
+ * widened to floats and x stays in float. It runs for every row count, so a row's result
+ * never depends on the batch it is in; see kernels.h for why AVX512-BF16's vdpbf16ps (x
+ * rounded to bf16) and oneDNN are not used.
  *
- * One summation order everywhere: each output y[r][o] has one 8-lane accumulator that runs
- * over the full groups of 8 inputs in order (one FMA per group), then the lanes are summed
- * by sq__hsum256, then the tail inputs (in % 8) are added one by one, then the bias. The
+ * One summation order everywhere: each output y[r][o] has one VL-lane accumulator (8 lanes
+ * on AVX2, 16 where AVX-512F is available) that runs over the full groups of VL inputs in
+ * order (one FMA per group), then the lanes are summed by v_hsum, then the tail inputs
+ * (in % VL) are added one by one, then the bias. The
  * GEMV (1-3 rows) and the GEMM (4+ rows) below both keep that order, so a row's result is
  * bit-identical whichever of them computed it, at any batch size and thread count.
  *
@@ -12,7 +15,7 @@
  *    at each 4 KiB page of the mmap'd weights and never see the next block's rows coming).
  *  - GEMM: blocks of 64 x rows and 512 inputs (the x chunk stays in L2); for each group of
  *    six weight rows the chunk is widened once into a float panel (L1), then a 2-row x
- *    6-output register tile (12 accumulators, 15 of the 16 ymm registers) runs over it:
+ *    6-output register tile (12 accumulators, 15 vector registers) runs over it:
  *    8 loads per 12 FMAs. The accumulators of a 36-output slice are parked between input
  *    chunks, which keeps the order above exactly. */
 #include <immintrin.h>
@@ -23,12 +26,44 @@
 #include "matmul_avx2.h"
 #include "simd.h"
 
-#if !defined(__AVX512BF16__) && defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX2__) && defined(__FMA__)
+
+/* The lane width: 8 floats (ymm) on AVX2, 16 (zmm) where the compiler may use AVX-512F.
+ * Every kernel below goes through these, so the GEMV and the GEMM keep one order whichever
+ * width this build has (the width, and so the bits, may differ between CPUs). */
+#if defined(__AVX512F__)
+typedef __m512 vf;
+enum { VL = 16 };
+static inline vf v_zero(void) { return _mm512_setzero_ps(); }
+static inline vf v_load(const float *p) { return _mm512_loadu_ps(p); }
+static inline vf v_load_a(const float *p) { return _mm512_load_ps(p); }
+static inline void v_store_a(float *p, vf v) { _mm512_store_ps(p, v); }
+static inline vf v_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+static inline vf v_load_bf16(const uint16_t *p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+}
+/* One fixed tree: the halves, then sq__hsum256's order. */
+static inline float v_hsum(vf a) {
+    return sq__hsum256(_mm256_add_ps(_mm512_castps512_ps256(a), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1))));
+}
+#define V_KEEP(v) __asm__("" : "+v"(v))
+#else
+typedef __m256 vf;
+enum { VL = 8 };
+static inline vf v_zero(void) { return _mm256_setzero_ps(); }
+static inline vf v_load(const float *p) { return _mm256_loadu_ps(p); }
+static inline vf v_load_a(const float *p) { return _mm256_load_ps(p); }
+static inline void v_store_a(float *p, vf v) { _mm256_store_ps(p, v); }
+static inline vf v_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+static inline vf v_load_bf16(const uint16_t *p) { return sq__load_bf16x8(p); }
+static inline float v_hsum(vf a) { return sq__hsum256(a); }
+#define V_KEEP(v) __asm__("" : "+x"(v))
+#endif
 
 enum {
     PF_DIST = 2048, /* bytes ahead along each weight row */
     MM_RB = 64,     /* x rows per block */
-    MM_KC = 512,    /* inputs per chunk (a multiple of 8) */
+    MM_KC = 512,    /* inputs per chunk (a multiple of VL) */
     MM_NO = 6,      /* outputs per register tile (with 2 x rows: 12 accumulators) */
     MM_SB = 6,      /* tiles' output groups per slice (36 outputs) */
     MM_NG = (MM_RB + 1) / 2,
@@ -47,15 +82,15 @@ static void gemv_range(float *y, const float *x, int nr, const uint16_t *w, int 
                        int o1) {
     size_t rb = (size_t)in * 2;
     const char *wend = (const char *)(w + (size_t)out * in);
-    int full = in / 8 * 8;
+    int full = in / VL * VL;
     for (int o = o0; o < o1; o += 4) {
         const uint16_t *wr[4];
         for (int k = 0; k < 4; k++) wr[k] = w + (size_t)(o + k < out ? o + k : out - 1) * in;
         for (int r = 0; r < nr; r++) {
             const float *xr = x + (size_t)r * in;
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            vf a0 = v_zero(), a1 = a0, a2 = a0, a3 = a0;
             int i = 0;
-            for (; i < full; i += 8) {
+            for (; i < full; i += VL) {
                 if (r == 0 && (i & 31) == 0) {
                     /* One line per row per 64 bytes read: PF_DIST ahead, continuing into the same
                      * row of the next 4-row block once past this row's end. */
@@ -65,13 +100,13 @@ static void gemv_range(float *y, const float *x, int nr, const uint16_t *w, int 
                         if (p < wend) _mm_prefetch(p, _MM_HINT_T0);
                     }
                 }
-                __m256 xv = _mm256_loadu_ps(xr + i);
-                a0 = _mm256_fmadd_ps(xv, sq__load_bf16x8(wr[0] + i), a0);
-                a1 = _mm256_fmadd_ps(xv, sq__load_bf16x8(wr[1] + i), a1);
-                a2 = _mm256_fmadd_ps(xv, sq__load_bf16x8(wr[2] + i), a2);
-                a3 = _mm256_fmadd_ps(xv, sq__load_bf16x8(wr[3] + i), a3);
+                vf xv = v_load(xr + i);
+                a0 = v_fma(xv, v_load_bf16(wr[0] + i), a0);
+                a1 = v_fma(xv, v_load_bf16(wr[1] + i), a1);
+                a2 = v_fma(xv, v_load_bf16(wr[2] + i), a2);
+                a3 = v_fma(xv, v_load_bf16(wr[3] + i), a3);
             }
-            float s[4] = {sq__hsum256(a0), sq__hsum256(a1), sq__hsum256(a2), sq__hsum256(a3)};
+            float s[4] = {v_hsum(a0), v_hsum(a1), v_hsum(a2), v_hsum(a3)};
             for (int k = 0; k < 4 && o + k < o1; k++)
                 y[(size_t)r * out + o + k] = tail_dot(s[k], xr, wr[k], full, in) + (bias ? bias[o + k] : 0);
         }
@@ -125,8 +160,8 @@ void sq_mm_avx2_gemv(const sq_mm_job *j, int n, const float *x, int rows, int in
 /* ---- GEMM: 4+ rows ---------------------------------------------------------------------- */
 
 typedef struct gemm_scratch {
-    _Alignas(32) float panel[MM_NO * MM_KC];
-    __m256 acc[MM_SB][MM_NG][12];
+    _Alignas(64) float panel[MM_NO * MM_KC];
+    vf acc[MM_SB][MM_NG][12];
 } gemm_scratch;
 
 /* Rows [0, nr) (nr <= MM_RB) of x against the outputs of slice `sl` (MM_SB groups of MM_NO;
@@ -134,7 +169,7 @@ typedef struct gemm_scratch {
 static void gemm_slice(gemm_scratch *sc, float *y, const float *x, int nr, const uint16_t *w, int in, int out,
                        const float *bias, int sl) {
     int o0 = sl * MM_SB * MM_NO, ngrp = SQ_MIN(MM_SB, (out - o0 + MM_NO - 1) / MM_NO), nrg = (nr + 1) / 2;
-    int full = in / 8 * 8;
+    int full = in / VL * VL;
     const char *wend = (const char *)(w + (size_t)out * in);
     for (int k0 = 0; k0 < full; k0 += MM_KC) {
         int kl = SQ_MIN(MM_KC, full - k0);
@@ -143,7 +178,7 @@ static void gemm_slice(gemm_scratch *sc, float *y, const float *x, int nr, const
             for (int j = 0; j < MM_NO; j++) {
                 const uint16_t *src = w + (size_t)SQ_MIN(ob + j, out - 1) * in + k0;
                 float *dst = sc->panel + j * MM_KC;
-                for (int i = 0; i < kl; i += 8) _mm256_store_ps(dst + i, sq__load_bf16x8(src + i));
+                for (int i = 0; i < kl; i += VL) v_store_a(dst + i, v_load_bf16(src + i));
             }
             /* The next panel's weights (next group, the first group's next chunk, or the next
              * slice's start) come into L2 while this one computes. */
@@ -160,22 +195,22 @@ static void gemm_slice(gemm_scratch *sc, float *y, const float *x, int nr, const
                 }
                 const float *x0 = x + (size_t)SQ_MIN(2 * g, nr - 1) * in + k0;
                 const float *x1 = x + (size_t)SQ_MIN(2 * g + 1, nr - 1) * in + k0;
-                __m256 *A = sc->acc[b][g];
-                __m256 a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11;
+                vf *A = sc->acc[b][g];
+                vf a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11;
                 if (k0 == 0) {
-                    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = _mm256_setzero_ps();
+                    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = v_zero();
                 } else {
                     a0 = A[0], a1 = A[1], a2 = A[2], a3 = A[3], a4 = A[4], a5 = A[5];
                     a6 = A[6], a7 = A[7], a8 = A[8], a9 = A[9], a10 = A[10], a11 = A[11];
                 }
                 const float *p = sc->panel;
-                for (int i = 0; i < kl; i += 8) {
-                    __m256 v0 = _mm256_loadu_ps(x0 + i), v1 = _mm256_loadu_ps(x1 + i), wv;
+                for (int i = 0; i < kl; i += VL) {
+                    vf v0 = v_load(x0 + i), v1 = v_load(x1 + i), wv;
 #define SQ_MM_STEP(j, ra, rb)                                                                           \
-    wv = _mm256_load_ps(p + (j) * MM_KC + i);                                                            \
-    __asm__("" : "+x"(wv)); /* one load feeding both FMAs, not folded into each */                     \
-    ra = _mm256_fmadd_ps(v0, wv, ra);                                                                   \
-    rb = _mm256_fmadd_ps(v1, wv, rb);
+    wv = v_load_a(p + (j) * MM_KC + i);                                                                 \
+    V_KEEP(wv); /* one load feeding both FMAs, not folded into each */                                  \
+    ra = v_fma(v0, wv, ra);                                                                             \
+    rb = v_fma(v1, wv, rb);
                     SQ_MM_STEP(0, a0, a6)
                     SQ_MM_STEP(1, a1, a7)
                     SQ_MM_STEP(2, a2, a8)
@@ -196,7 +231,7 @@ static void gemm_slice(gemm_scratch *sc, float *y, const float *x, int nr, const
                 const float *xr = x + (size_t)r * in;
                 for (int j = 0; j < MM_NO && o0 + MM_NO * b + j < out; j++) {
                     int o = o0 + MM_NO * b + j;
-                    float s = full ? sq__hsum256(sc->acc[b][g][rr * MM_NO + j]) : sq__hsum256(_mm256_setzero_ps());
+                    float s = full ? v_hsum(sc->acc[b][g][rr * MM_NO + j]) : v_hsum(v_zero());
                     y[(size_t)r * out + o] = tail_dot(s, xr, w + (size_t)o * in, full, in) + (bias ? bias[o] : 0);
                 }
             }

@@ -1,4 +1,5 @@
-/* Internal: the BF16-weight kernels for AVX2+FMA CPUs without AVX512-BF16 (matmul_avx2.c).
+/* Internal: the BF16-weight kernels for every CPU with AVX2+FMA, AVX512-BF16 ones included
+ * (matmul_avx2.c).
  * Both give bit-identical rows (see the order described there). The GEMM takes one scratch
  * area per OpenMP thread (sq_mm_avx2_scratch_bytes each, 32-byte aligned) from the caller's
  * matmul context, or allocates its own when scratch is NULL. */
@@ -9,7 +10,7 @@
 
 #include "scalequest/kernels.h"
 
-#if !defined(__AVX512BF16__) && defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX2__) && defined(__FMA__)
 #define SQ_HAVE_MM_AVX2 1
 /* One matrix of a list sharing the input x: y[rows, out] = x[rows, in] @ W^T + bias, W bf16
  * [out, in], bias NULL or out floats. A list runs in one parallel region, its outputs split

@@ -180,7 +180,7 @@ static void forward_small(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq
     }
 }
 
-int sq_model_forward(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batch *b, float *logits, sq_err *e) {
+static int forward_step(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batch *b, float *logits, sq_err *e) {
     const sq_model_config *c = &m->cfg;
     int T = b->n_tokens, dim = c->dim, hd = c->head_dim, half = hd / 2, rc;
     int qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, bs = kv->block_size;
@@ -224,7 +224,8 @@ int sq_model_forward(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batc
         aa.k_base = kv->k[l];
         aa.v_base = kv->v[l];
         int work = T * c->n_heads;
-#pragma omp parallel for schedule(dynamic, 1) if (attn_flops > 2000000)
+        /* The team is pinned to the count the scores were sized for (one row per thread). */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(f->n_threads) if (attn_flops > 2000000)
         for (int w = 0; w < work; w++) {
             int t = w / c->n_heads, h = w % c->n_heads, p = b->pos[t];
             int start = c->sliding_window > 0 && p + 1 > c->sliding_window ? p + 1 - c->sliding_window : 0;
@@ -248,4 +249,16 @@ int sq_model_forward(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batc
     for (int o = 0; o < b->n_out; o++)
         sq_rmsnorm(f->xo + (size_t)o * dim, f->x + (size_t)b->out_rows[o] * dim, m->out_norm.data, 1, dim, c->norm_eps);
     return sq_matmul(f->mm, logits, f->xo, b->n_out, sq_model_head_weight(m), NULL, e);
+}
+
+/* The step runs on the thread count sq_fwd_new saw, whichever thread calls it: a server's
+ * batcher thread starts with OpenMP's default count, not the one --threads set on the main
+ * thread, and the per-thread scratch (scores, xp, xbp) is sized by f->n_threads. The
+ * caller's own count is restored afterwards. */
+int sq_model_forward(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batch *b, float *logits, sq_err *e) {
+    int caller = omp_get_max_threads();
+    if (caller != f->n_threads) omp_set_num_threads(f->n_threads);
+    int rc = forward_step(m, f, kv, b, logits, e);
+    if (caller != f->n_threads) omp_set_num_threads(caller);
+    return rc;
 }
