@@ -80,7 +80,20 @@ int sq_tok_load_gguf(sq_tokenizer **out, const sq_gguf *g, sq_err *e) {
     t->bos = get_id(g, "tokenizer.ggml.bos_token_id");
     t->eos = get_id(g, "tokenizer.ggml.eos_token_id");
     t->pad = get_id(g, "tokenizer.ggml.padding_token_id");
-    t->add_bos = get_bool(g, "tokenizer.ggml.add_bos_token", spm);
+    /* which pre-tokenizer: llama.cpp's table; a BPE file without the key gets its "default" */
+    const tok_gguf_pre *pre = NULL;
+    char pname[64] = "";
+    if (!rc && bpe) {
+        sq_gguf_str ps = {"", 0};
+        sq_gguf_get_str(g, "tokenizer.ggml.pre", &ps, NULL);
+        snprintf(pname, sizeof pname, "%.*s", (int)SQ_MIN(ps.len, 63), ps.ptr);
+        if (!(pre = tok_gguf_pre_find(pname)))
+            rc = sq_fail(e, SQ_EUNSUP, "%s: tokenizer.ggml.pre '%.*s' is not a pre-tokenizer llama.cpp knows", name,
+                         (int)SQ_MIN(ps.len, 60), ps.ptr);
+    }
+    int pre_flags = pre ? pre->flags : 0;
+    if (pre_flags & TOKPRE_NO_BOS) t->bos = -1;
+    t->add_bos = get_bool(g, "tokenizer.ggml.add_bos_token", spm || (pre_flags & TOKPRE_ADD_BOS));
     t->add_eos = get_bool(g, "tokenizer.ggml.add_eos_token", 0);
     if (!rc) rc = tok_build_strmap(t, e);
     if (!rc && spm) {
@@ -95,11 +108,15 @@ int sq_tok_load_gguf(sq_tokenizer **out, const sq_gguf *g, sq_err *e) {
         }
         if (!rc) rc = tok_add_norm(t, NORM_REPLACE, " ", 1, "\xE2\x96\x81", 3, e);
     } else if (!rc) {
-        sq_gguf_str pre = {"default", 7};
-        sq_gguf_get_str(g, "tokenizer.ggml.pre", &pre, NULL);
-        char pname[64];
-        snprintf(pname, sizeof pname, "%.*s", (int)SQ_MIN(pre.len, 63), pre.ptr);
-        if ((rc = tok_preset(t, pname, e))) sq_err_wrap(e, "%s", name);
+        t->byte_level = !(pre_flags & TOKPRE_RAW);
+        t->decoder = DEC_BYTELEVEL;
+        if (pre_flags & TOKPRE_RAW) {
+            /* SentencePiece-style pieces merged by rank: spaces are U+2581, unknown bytes <0xXX> */
+            t->byte_fallback = 1;
+            t->decoder = DEC_SPM;
+            rc = tok_add_norm(t, NORM_REPLACE, " ", 1, "\xE2\x96\x81", 3, e);
+        }
+        if (!rc && (rc = tok_gguf_pre_apply(t, pre, e))) sq_err_wrap(e, "%s: pre-tokenizer '%s'", name, pname);
         const sq_gguf_kv *merges = sq_gguf_find(g, "tokenizer.ggml.merges");
         if (!rc && (!merges || merges->type != SQ_GGUF_ARRAY || merges->elem_type != SQ_GGUF_STRING))
             rc = sq_fail(e, SQ_EPARSE, "%s: tokenizer.ggml.merges: expected a string array", name);
