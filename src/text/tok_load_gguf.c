@@ -70,8 +70,9 @@ int sq_tok_load_gguf(sq_tokenizer **out, const sq_gguf *g, sq_err *e) {
         int tt = types ? arr_i32(types, (uint64_t)i) : TT_NORMAL;
         if (s.len == 0) continue;
         if (tok_set_piece(t, i, s.ptr, s.len)) rc = sq_fail(e, SQ_ENOMEM, "%s: out of memory", name);
-        else if (tt == TT_CONTROL || tt == TT_USER) {
-            if (tok_add_added(t, i, s.ptr, s.len, tt == TT_CONTROL)) rc = sq_fail(e, SQ_ENOMEM, "out of memory");
+        else if (tt == TT_CONTROL || tt == TT_USER || (tt == TT_UNKNOWN && bpe)) {
+            /* llama.cpp matches the unknown token in text like a control token */
+            if (tok_add_added(t, i, s.ptr, s.len, tt != TT_USER)) rc = sq_fail(e, SQ_ENOMEM, "out of memory");
             else if (tt == TT_CONTROL) t->flags[i] |= TOKF_CONTROL;
         }
     }

@@ -267,6 +267,10 @@ int tok_llama_split(const tok_step *st, const tok_llama_view *v, size_t s0, size
     uint32_t flags = PCRE2_NO_UTF_CHECK;
     while (pos <= len) {
         int rc = pcre2_match(st->re, (PCRE2_SPTR)sub, len, pos, flags, md, (pcre2_match_context *)mctx);
+        /* nested repeats (exaone-moe's words) can outgrow the JIT stack: the interpreter,
+         * which keeps its backtracking on the heap, gives the same answer */
+        if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+            rc = pcre2_match(st->re, (PCRE2_SPTR)sub, len, pos, flags | PCRE2_NO_JIT, md, (pcre2_match_context *)mctx);
         if (rc == PCRE2_ERROR_NOMATCH) {
             if (!(flags & PCRE2_ANCHORED)) break;
             /* no non-empty match where the empty one was: move on one character */
