@@ -38,6 +38,67 @@ static float arr_f32(const sq_gguf_kv *kv, uint64_t i) {
     return v;
 }
 
+/* llama.cpp promotes tokens by their text, whatever type the file gives them: end-of-turn
+ * and fill-in-the-middle markers become control tokens (matched in text only when special
+ * tokens are parsed), and a few chat markers become user-defined (always matched). */
+static int promoted_type(const char *s, size_t n, int tt) {
+    static const char *const control[] = {
+        "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>", "<end_of_turn>",
+        "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>",
+        "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>", "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>",
+        "[e~[", "<MID>", "<PAD>", "<PRE>", "<REPO>", "<SUF>", "<fim-middle>", "<fim-pad>", "<fim-prefix>",
+        "<fim-repo>", "<fim-suffix>", "<fim_middle>", "<fim_pad>", "<fim_prefix>", "<fim_suffix>", "<reponame>",
+        "<|code_middle|>", "<|code_prefix|>", "<|code_suffix|>", "<|file_sep|>", "<|fim_middle|>", "<|fim_pad|>",
+        "<|fim_prefix|>", "<|fim_repo|>", "<|fim_suffix|>", "<|middle|>", "<|prefix|>", "<|repo_name|>",
+        "<|suffix|>", "<\xEF\xBD\x9C" "fim\xE2\x96\x81" "begin\xEF\xBD\x9C>", "<\xEF\xBD\x9C" "fim\xE2\x96\x81" "end\xEF\xBD\x9C>",
+        "<\xEF\xBD\x9C" "fim\xE2\x96\x81hole\xEF\xBD\x9C>", "[PAD]", "\xE2\x96\x81<MID>", "\xE2\x96\x81<PRE>", "\xE2\x96\x81<SUF>"};
+    static const char *const user[] = {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"};
+    for (size_t i = 0; i < SQ_ARRAY_LEN(user); i++)
+        if (strlen(user[i]) == n && !memcmp(user[i], s, n)) return TT_USER;
+    if (tt == TT_CONTROL || tt == TT_USER) return tt;
+    for (size_t i = 0; i < SQ_ARRAY_LEN(control); i++)
+        if (strlen(control[i]) == n && !memcmp(control[i], s, n)) return TT_CONTROL;
+    return tt;
+}
+
+static int contains_ci(const sq_gguf *g, const char *key, const char *const *needles, size_t n) {
+    sq_gguf_str v;
+    if (sq_gguf_get_str(g, key, &v, NULL)) return 0;
+    char low[256];
+    size_t len = SQ_MIN(v.len, sizeof low - 1);
+    for (size_t i = 0; i < len; i++) low[i] = (char)((v.ptr[i] >= 'A' && v.ptr[i] <= 'Z') ? v.ptr[i] + 32 : v.ptr[i]);
+    low[len] = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strstr(low, needles[i])) return 1;
+    return 0;
+}
+
+static tok_added *find_added(sq_tokenizer *t, const char *s) {
+    for (int i = 0; i < t->n_added; i++)
+        if (t->added[i].len == strlen(s) && !memcmp(t->added[i].content, s, t->added[i].len)) return &t->added[i];
+    return NULL;
+}
+
+/* llama.cpp's whitespace stripping around special tokens, set by model name: Phi-3 eats the
+ * spaces after its special tokens (but not after <unk>, <s>, <|endoftext|>); a few encoder
+ * vocabularies eat the spaces before their mask token. */
+static void strip_by_model_name(sq_tokenizer *t, const sq_gguf *g) {
+    static const char *const jina[] = {"jina-v2-de", "jina-v2-es", "jina-v2-code"};
+    static const char *const arch[] = {"nomic-bert-moe", "jina-bert-v3"};
+    static const char *const phi3[] = {"phi-3", "phi3"}, *const mbert[] = {"modern-bert"};
+    tok_added *a;
+    if (contains_ci(g, "tokenizer.ggml.pre", jina, 3) || contains_ci(g, "general.architecture", arch, 2)) {
+        if ((a = find_added(t, "<mask>"))) a->lstrip = 1;
+    } else if (contains_ci(g, "general.name", phi3, 2)) {
+        for (int i = 0; i < t->n_added; i++) t->added[i].rstrip = 1;
+        const char *keep[] = {"<unk>", "<s>", "<|endoftext|>"};
+        for (size_t i = 0; i < 3; i++)
+            if ((a = find_added(t, keep[i]))) a->rstrip = 0;
+    } else if (contains_ci(g, "general.name", mbert, 1)) {
+        if ((a = find_added(t, "[MASK]"))) a->lstrip = 1;
+    }
+}
+
 int sq_tok_load_gguf(sq_tokenizer **out, const sq_gguf *g, sq_err *e) {
     *out = NULL;
     const char *name = g->path ? g->path : "gguf";
@@ -69,8 +130,9 @@ int sq_tok_load_gguf(sq_tokenizer **out, const sq_gguf *g, sq_err *e) {
         sq_gguf_str s = sq_gguf_arr_str(tokens, (uint64_t)i);
         int tt = types ? arr_i32(types, (uint64_t)i) : TT_NORMAL;
         if (s.len == 0) continue;
+        tt = promoted_type(s.ptr, s.len, tt);
         if (tok_set_piece(t, i, s.ptr, s.len)) rc = sq_fail(e, SQ_ENOMEM, "%s: out of memory", name);
-        else if (tt == TT_CONTROL || tt == TT_USER || (tt == TT_UNKNOWN && bpe)) {
+        else if (tt == TT_CONTROL || tt == TT_USER || tt == TT_UNKNOWN) {
             /* llama.cpp matches the unknown token in text like a control token */
             if (tok_add_added(t, i, s.ptr, s.len, tt != TT_USER)) rc = sq_fail(e, SQ_ENOMEM, "out of memory");
             else if (tt == TT_CONTROL) t->flags[i] |= TOKF_CONTROL;
@@ -132,6 +194,7 @@ int sq_tok_load_gguf(sq_tokenizer **out, const sq_gguf *g, sq_err *e) {
                                    (int32_t)i, name, e);
         }
     }
+    if (!rc) strip_by_model_name(t, g);
     if (!rc) rc = tok_finish(t, name, e);
     if (rc) {
         sq_tok_free(t);
