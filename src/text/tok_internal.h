@@ -126,6 +126,7 @@ struct sq_tokenizer {
     int byte_level;     /* pieces spell bytes through tok_byte_to_cp */
     int byte_fallback;  /* unknown characters become <0xXX> tokens */
     int ignore_merges;  /* a pre-token that is itself a piece is emitted whole */
+    int whole_newlines; /* a pre-token of newlines only that is itself a piece is emitted whole */
     int fuse_unk;
     int use_scores;     /* SentencePiece merging by score (GGUF "llama") */
     int32_t unk;

@@ -107,8 +107,11 @@ int sq_tok_load_gguf(sq_tokenizer **out, const sq_gguf *g, sq_err *e) {
         return sq_fail(e, SQ_ENOTFOUND, "%s: no tokenizer.ggml.model key (this GGUF has no tokenizer)", name);
     int spm = model.len == 5 && !memcmp(model.ptr, "llama", 5);
     int bpe = model.len == 4 && !memcmp(model.ptr, "gpt2", 4);
+    /* Gemma-4: BPE over raw UTF-8 pieces, its pre-tokenizer implied by the model name */
+    int gemma4 = model.len == 6 && !memcmp(model.ptr, "gemma4", 6);
+    bpe |= gemma4;
     if (!spm && !bpe)
-        return sq_fail(e, SQ_EUNSUP, "%s: tokenizer.ggml.model '%.*s' is not supported (gpt2, llama)", name,
+        return sq_fail(e, SQ_EUNSUP, "%s: tokenizer.ggml.model '%.*s' is not supported (gpt2, gemma4, llama)", name,
                        (int)SQ_MIN(model.len, 40), model.ptr);
     const sq_gguf_kv *tokens = sq_gguf_find(g, "tokenizer.ggml.tokens");
     if (!tokens || tokens->type != SQ_GGUF_ARRAY || tokens->elem_type != SQ_GGUF_STRING || tokens->n == 0 ||
@@ -150,6 +153,7 @@ int sq_tok_load_gguf(sq_tokenizer **out, const sq_gguf *g, sq_err *e) {
         sq_gguf_str ps = {"", 0};
         sq_gguf_get_str(g, "tokenizer.ggml.pre", &ps, NULL);
         snprintf(pname, sizeof pname, "%.*s", (int)SQ_MIN(ps.len, 63), ps.ptr);
+        if (gemma4) snprintf(pname, sizeof pname, "gemma4");
         if (!(pre = tok_gguf_pre_find(pname)))
             rc = sq_fail(e, SQ_EUNSUP, "%s: tokenizer.ggml.pre '%.*s' is not a pre-tokenizer llama.cpp knows", name,
                          (int)SQ_MIN(ps.len, 60), ps.ptr);
@@ -176,6 +180,7 @@ int sq_tok_load_gguf(sq_tokenizer **out, const sq_gguf *g, sq_err *e) {
         if (pre_flags & TOKPRE_RAW) {
             /* SentencePiece-style pieces merged by rank: spaces are U+2581, unknown bytes <0xXX> */
             t->byte_fallback = 1;
+            t->whole_newlines = 1;
             t->decoder = DEC_SPM;
             rc = tok_add_norm(t, NORM_REPLACE, " ", 1, "\xE2\x96\x81", 3, e);
         }
@@ -185,7 +190,8 @@ int sq_tok_load_gguf(sq_tokenizer **out, const sq_gguf *g, sq_err *e) {
             rc = sq_fail(e, SQ_EPARSE, "%s: tokenizer.ggml.merges: expected a string array", name);
         for (uint64_t i = 0; !rc && i < merges->n; i++) {
             sq_gguf_str m = sq_gguf_arr_str(merges, i);
-            const char *sp = m.len ? memchr(m.ptr, ' ', m.len) : NULL;
+            /* llama.cpp splits at the first space after the first byte */
+            const char *sp = m.len > 1 ? memchr(m.ptr + 1, ' ', m.len - 1) : NULL;
             if (!sp || sp == m.ptr || (size_t)(sp - m.ptr) + 1 >= m.len)
                 rc = sq_fail(e, SQ_EPARSE, "%s: tokenizer.ggml.merges[%llu]: expected \"left right\"", name,
                              (unsigned long long)i);
