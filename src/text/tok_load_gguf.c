@@ -41,7 +41,8 @@ static float arr_f32(const sq_gguf_kv *kv, uint64_t i) {
 /* llama.cpp promotes tokens by their text, whatever type the file gives them: end-of-turn
  * and fill-in-the-middle markers become control tokens (matched in text only when special
  * tokens are parsed), and a few chat markers become user-defined (always matched). */
-static int promoted_type(const char *s, size_t n, int tt) {
+static int promoted_type(const char *s, size_t n, int tt, int normal_s) {
+    if (normal_s && n == 4 && !memcmp(s, "</s>", 4)) return TT_NORMAL;
     static const char *const control[] = {
         "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>", "<end_of_turn>",
         "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>",
@@ -129,11 +130,18 @@ int sq_tok_load_gguf(sq_tokenizer **out, const sq_gguf *g, sq_err *e) {
     int rc = 0;
     if (spm && !(t->scores = calloc(1, sizeof(float)))) rc = sq_fail(e, SQ_ENOMEM, "%s: out of memory", name);
     int32_t n = (int32_t)tokens->n;
+    /* Gemma-4 and PLaMo-2 have an ordinary </s>: llama.cpp sees it by their own end marker */
+    int normal_s = 0;
+    for (int32_t i = 0; i < n && !normal_s; i++) {
+        sq_gguf_str s = sq_gguf_arr_str(tokens, (uint64_t)i);
+        normal_s = (s.len == 16 && !memcmp(s.ptr, "<|tool_response>", 16)) ||
+                   (s.len == 13 && !memcmp(s.ptr, "<|plamo:eos|>", 13));
+    }
     for (int32_t i = 0; i < n && !rc; i++) {
         sq_gguf_str s = sq_gguf_arr_str(tokens, (uint64_t)i);
         int tt = types ? arr_i32(types, (uint64_t)i) : TT_NORMAL;
         if (s.len == 0) continue;
-        tt = promoted_type(s.ptr, s.len, tt);
+        tt = promoted_type(s.ptr, s.len, tt, normal_s);
         if (tok_set_piece(t, i, s.ptr, s.len)) rc = sq_fail(e, SQ_ENOMEM, "%s: out of memory", name);
         else if (tt == TT_CONTROL || tt == TT_USER || tt == TT_UNKNOWN) {
             /* llama.cpp matches the unknown token in text like a control token */
@@ -161,6 +169,8 @@ int sq_tok_load_gguf(sq_tokenizer **out, const sq_gguf *g, sq_err *e) {
     int pre_flags = pre ? pre->flags : 0;
     if (pre_flags & TOKPRE_NO_BOS) t->bos = -1;
     t->add_bos = get_bool(g, "tokenizer.ggml.add_bos_token", spm || (pre_flags & TOKPRE_ADD_BOS));
+    /* llama.cpp overrides the key for its Gemma-4 pre-tokenizer type */
+    if (!strcmp(pname, "gemma4") || !strcmp(pname, "granite-embed-multi-311m")) t->add_bos = 1;
     t->add_eos = get_bool(g, "tokenizer.ggml.add_eos_token", 0);
     if (!rc) rc = tok_build_strmap(t, e);
     if (!rc && spm) {
