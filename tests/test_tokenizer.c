@@ -1,5 +1,6 @@
 /* tokenizer: llama.cpp's test-tokenizer-0 cases (expected ids from HF) on every vocabulary
  * in the assets, decoding, streaming, special tokens, bad files, and pathological text. */
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,8 @@
 
 static const char SEP[] = "\n__ggml_vocab_test__\n";
 
+static int run_loaded(sq_tokenizer *t, const char *inp, const char *outp, const char *label, size_t *ntok);
+
 /* Run every .inp/.out case; returns the number of mismatching cases. */
 static int run_cases(const char *tok_path, const char *inp_rel, const char *label) {
     const char *inp = sq_test_asset(inp_rel);
@@ -16,12 +19,21 @@ static int run_cases(const char *tok_path, const char *inp_rel, const char *labe
     snprintf(out_rel, sizeof out_rel, "%.*s.out", (int)(strlen(inp_rel) - 4), inp_rel);
     const char *outp = sq_test_asset(out_rel);
     if (!tok_path || !inp || !outp) return -1;
+    char *inp_copy = sq_strdup(inp), *outp_copy = sq_strdup(outp);
     sq_err e;
     sq_tokenizer *t;
-    if (sq_tok_load(&t, tok_path, &e)) {
-        sq_test_fail(__FILE__, __LINE__, "%s: load: %s", label, e.msg);
-        return 1;
-    }
+    int bad = 1;
+    if (sq_tok_load(&t, tok_path, &e)) sq_test_fail(__FILE__, __LINE__, "%s: load: %s", label, e.msg);
+    else bad = run_loaded(t, inp_copy, outp_copy, label, NULL);
+    free(inp_copy);
+    free(outp_copy);
+    return bad;
+}
+
+/* The cases of one .inp/.out pair on a loaded tokenizer (freed here); adds the expected
+ * token count to *ntok when given. */
+static int run_loaded(sq_tokenizer *t, const char *inp, const char *outp, const char *label, size_t *ntok) {
+    sq_err e;
     char *in, *out;
     size_t inlen, outlen;
     if (sq_file_read_all(inp, &in, &inlen, &e) || sq_file_read_all(outp, &out, &outlen, &e)) {
@@ -46,6 +58,7 @@ static int run_cases(const char *tok_path, const char *inp_rel, const char *labe
             want[nw++] = (int32_t)v;
             q = end;
         }
+        if (ntok) *ntok += nw;
         int32_t *ids;
         size_t n;
         int rc = sq_tok_encode(t, p, (size_t)(sep - p), SQ_TOK_PARSE_SPECIAL, &ids, &n, &e);
@@ -80,6 +93,74 @@ VOCAB_CASE(vocab_gpt2_gguf, "vocab/ggml-vocab-gpt-2.gguf", "vocab/ggml-vocab-gpt
 VOCAB_CASE(vocab_deepseek_llm_gguf, "vocab/ggml-vocab-deepseek-llm.gguf", "vocab/ggml-vocab-deepseek-llm.gguf.inp")
 VOCAB_CASE(vocab_qwen2_folder, "vocab/qwen2", "vocab/qwen2/ggml-vocab-qwen2.gguf.inp")
 VOCAB_CASE(vocab_llama3_folder, "vocab/llama3", "vocab/llama3/ggml-vocab-llama-bpe.gguf.inp")
+
+/* llama.cpp's own vocabulary test files, as its source ships them (scripts/install-deps.sh
+ * extracts llama-cpp-python's source distribution into the cache): every ggml-vocab-*.gguf
+ * with .inp/.out there, each case token for token. Vocabularies of tokenizer models we do not
+ * implement (WordPiece, Unigram, Gemma-4's) are listed, not failed. */
+static const char *llama_cpp_models_dir(char *buf, size_t cap) {
+    const char *src = getenv("SQ_LLAMA_CPP_SRC");
+    if (src) {
+        snprintf(buf, cap, "%s/models", src);
+    } else {
+        const char *cache = getenv("SQ_CACHE"), *home = getenv("HOME");
+        if (cache) snprintf(buf, cap, "%s/llama_cpp_python-0.3.36/vendor/llama.cpp/models", cache);
+        else if (home) snprintf(buf, cap, "%s/.cache/scalequest/llama_cpp_python-0.3.36/vendor/llama.cpp/models", home);
+        else return NULL;
+    }
+    return sq_dir_exists(buf) ? buf : NULL;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+SQ_TEST(llama_cpp_vocab_files_match_their_out) {
+    char dir[1024];
+    if (!llama_cpp_models_dir(dir, sizeof dir))
+        SKIP("llama.cpp's source is not in the cache (scripts/install-deps.sh puts it there; or set SQ_LLAMA_CPP_SRC)");
+    DIR *d = opendir(dir);
+    REQUIRE(d);
+    char *names[256];
+    int nn = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) && nn < 256) {
+        size_t l = strlen(de->d_name);
+        if (!strncmp(de->d_name, "ggml-vocab-", 11) && l > 5 && !strcmp(de->d_name + l - 5, ".gguf"))
+            names[nn++] = sq_strdup(de->d_name);
+    }
+    closedir(d);
+    qsort(names, (size_t)nn, sizeof *names, cmp_str);
+    int files = 0, other = 0, bad = 0;
+    size_t ntok = 0;
+    sq_buf others = {0};
+    for (int i = 0; i < nn; i++) {
+        char *g = sq_path_join(dir, names[i]);
+        char inp[1200], outp[1200];
+        snprintf(inp, sizeof inp, "%s.inp", g);
+        snprintf(outp, sizeof outp, "%s.out", g);
+        if (sq_file_exists(inp) && sq_file_exists(outp)) {
+            sq_err e;
+            sq_tokenizer *t;
+            int rc = sq_tok_load(&t, g, &e);
+            if (rc == SQ_EUNSUP && strstr(e.msg, "tokenizer.ggml.model")) {
+                sq_buf_printf(&others, " %s", names[i]);
+                other++;
+            } else if (rc) {
+                sq_test_fail(__FILE__, __LINE__, "%s: %s", names[i], e.msg);
+                bad++;
+            } else {
+                bad += run_loaded(t, inp, outp, names[i], &ntok);
+                files++;
+            }
+        }
+        free(g);
+        free(names[i]);
+    }
+    fprintf(stderr, "  also llama.cpp vocab files: %d files, %zu tokens, %d mismatching cases; other tokenizer models:%s\n",
+            files, ntok, bad, others.data ? others.data : " none");
+    sq_buf_free(&others);
+    CHECKF(files >= 10, "only %d vocab files ran in %s", files, dir);
+    CHECK_EQ_INT(bad, 0);
+}
 
 /* ---- behaviour beyond the conformance suites ------------------------------------------ */
 

@@ -54,7 +54,7 @@ static int decode_text(const char *cmd, const sq_tokenizer *t, const char *s, si
 }
 
 static int cmd_tokenize(int argc, char **argv) {
-    const char *cmd = argv[0], *tok_path = NULL, *in = NULL;
+    const char *cmd = argv[0], *tok_path = NULL, *in = NULL, *sep = NULL;
     int ids_mode = 0, count = 0, decode = 0, lines = 0, add_special = 0, parse_special = 0, skip_special = 0;
     sq_opt opts[] = {
         {"tokenizer", SQ_OPT_STR, &tok_path, "PATH", "tokenizer.json, a folder, or a GGUF file (required)"},
@@ -63,6 +63,7 @@ static int cmd_tokenize(int argc, char **argv) {
         {"count", SQ_OPT_FLAG, &count, NULL, "print only the number of tokens"},
         {"decode", SQ_OPT_FLAG, &decode, NULL, "read ids (space/comma separated) and print the text"},
         {"lines", SQ_OPT_FLAG, &lines, NULL, "treat each input line as its own text; one output line each"},
+        {"sep", SQ_OPT_STR, &sep, "STR", "like --lines, with texts separated by STR (which may hold newlines)"},
         {"add-special", SQ_OPT_FLAG, &add_special, NULL, "add BOS/EOS as the tokenizer's config says"},
         {"parse-special", SQ_OPT_FLAG, &parse_special, NULL, "recognise special tokens written in the text"},
         {"skip-special", SQ_OPT_FLAG, &skip_special, NULL, "with --decode: leave special tokens out"},
@@ -72,6 +73,7 @@ static int cmd_tokenize(int argc, char **argv) {
                           (int)SQ_ARRAY_LEN(opts), NULL, 0, &npos);
     if (rc >= 0) return rc;
     if (!tok_path) return sq_cli_usage_error(cmd, "--tokenizer is required");
+    if (sep && !*sep) return sq_cli_usage_error(cmd, "--sep must not be empty");
     if (ids_mode + count + decode > 1) return sq_cli_usage_error(cmd, "choose one of --ids, --count, --decode");
     sq_err e;
     sq_tokenizer *t;
@@ -81,6 +83,8 @@ static int cmd_tokenize(int argc, char **argv) {
         sq_tok_free(t);
         return rc;
     }
+    size_t seplen = sep ? strlen(sep) : 1;
+    if (sep) lines = 1;
     int flags = (add_special ? SQ_TOK_ADD_SPECIAL : 0) | (parse_special ? SQ_TOK_PARSE_SPECIAL : 0);
     int dflags = skip_special ? SQ_TOK_SKIP_SPECIAL : 0;
     sq_buf out = {0};
@@ -88,7 +92,9 @@ static int cmd_tokenize(int argc, char **argv) {
     const char *p = input.data, *end = input.data + input.len;
     rc = 0;
     while (!rc) {
-        const char *nl = lines ? memchr(p, '\n', (size_t)(end - p)) : NULL;
+        const char *nl = !lines ? NULL
+                         : sep  ? memmem(p, (size_t)(end - p), sep, seplen)
+                                : memchr(p, '\n', (size_t)(end - p));
         const char *stop = nl ? nl : end;
         if (lines && p == end) break;
         if (decode) {
@@ -113,7 +119,7 @@ static int cmd_tokenize(int argc, char **argv) {
             free(ids);
         }
         if (!lines || !nl) break;
-        p = nl + 1;
+        p = nl + seplen;
     }
     if (!rc && count && !lines) printf("%zu\n", total);
     if (fflush(stdout) && !rc) rc = sq_cli_fail(cmd, "write error");

@@ -12,7 +12,9 @@
  *   - a HF tokenizer.json, or a folder holding one;
  *   - a folder with vocab.json + merges.txt (Qwen2 style; added_tokens.json and
  *     tokenizer_config.json are read when present) or encoder.json + vocab.bpe (GPT-2 style);
- *   - a GGUF file with tokenizer.ggml.* metadata (model "gpt2" or "llama").
+ *   - a GGUF file with tokenizer.ggml.* metadata (model "gpt2", "gemma4" or "llama"), read the
+ *     way llama.cpp reads it: every tokenizer.ggml.pre name in llama.cpp's table, split as
+ *     llama.cpp splits (docs/tokenizer.md), and its special-token rules.
  * Text input is bytes; invalid UTF-8 is encoded as U+FFFD per maximal ill-formed subpart,
  * exactly what Python's bytes.decode("utf-8", "replace") hands HF.
  *

@@ -237,7 +237,9 @@ int tok_bpe_word(const sq_tokenizer *t, const char *s, size_t n, tok_scratch *w,
         }
         return 0;
     } else {
-        if (t->ignore_merges) {
+        int nl_run = t->whole_newlines;
+        for (size_t i = 0; i < n && nl_run; i++) nl_run = s[i] == '\n';
+        if (t->ignore_merges || nl_run) {
             int32_t id = tok_lookup(t, s, n);
             if (id >= 0) return tok_ids_push(out, id);
         }

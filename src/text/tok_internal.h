@@ -75,13 +75,19 @@ typedef struct tok_norm {
 } tok_norm;
 
 enum { SPLIT_ISOLATED = 0, SPLIT_REMOVED, SPLIT_MERGED_PREV, SPLIT_MERGED_NEXT, SPLIT_CONTIGUOUS };
-enum { PT_SPLIT = 1, PT_METASPACE_SPLIT };
+enum { PT_SPLIT = 1, PT_METASPACE_SPLIT, PT_LLAMA };
+/* How a PT_LLAMA step (a GGUF pre-tokenizer, split the way llama.cpp splits) sees the text:
+ * COLLAPSED: one byte per code point, its Unicode class (see tok_pretok_llama.c);
+ * WIDE: the code points themselves, with non-ASCII white space turned into U+000B;
+ * DIGITS3: not a regex — digit runs cut into a 1-2 digit head and groups of three. */
+enum { LL_COLLAPSED = 1, LL_WIDE, LL_DIGITS3 };
 typedef struct tok_step {
     int kind;
     int behavior, invert;
     pcre2_code *re;
     char *pattern;
     int is_literal; /* Split with a plain-string pattern (regex is its escaped form) */
+    int llama_mode; /* PT_LLAMA: LL_* */
 } tok_step;
 
 #define TOK_MAX_NORM 16
@@ -120,6 +126,7 @@ struct sq_tokenizer {
     int byte_level;     /* pieces spell bytes through tok_byte_to_cp */
     int byte_fallback;  /* unknown characters become <0xXX> tokens */
     int ignore_merges;  /* a pre-token that is itself a piece is emitted whole */
+    int whole_newlines; /* a pre-token of newlines only that is itself a piece is emitted whole */
     int fuse_unk;
     int use_scores;     /* SentencePiece merging by score (GGUF "llama") */
     int32_t unk;
@@ -135,6 +142,7 @@ struct sq_tokenizer {
     uint32_t meta_char;  /* replacement character, U+2581 */
     tok_step steps[TOK_MAX_STEPS];
     int n_steps;
+    int llama_han; /* PT_LLAMA steps see Han ideographs as a class of their own (kimi-k2) */
 
     /* decoder */
     int decoder;
@@ -173,8 +181,41 @@ int tok_add_split(sq_tokenizer *t, const char *pattern, int is_literal, int beha
                   sq_err *e);
 int tok_add_norm(sq_tokenizer *t, int op, const char *a, size_t alen, const char *b, size_t blen,
                  sq_err *e);
-/* Known pre-tokenizers by llama.cpp's tokenizer.ggml.pre name; SQ_EUNSUP when unknown. */
+/* The HF-style presets the folder formats use (gpt2, llama3, qwen2, deepseek-llm); SQ_EUNSUP
+ * when unknown. */
 int tok_preset(sq_tokenizer *t, const char *name, sq_err *e);
+
+/* GGUF pre-tokenizers by their tokenizer.ggml.pre name, split exactly as llama.cpp splits
+ * (tok_pretok_llama.c); the table is in tok_pretok_table.c. */
+enum {
+    TOKPRE_IGNORE_MERGES = 1, /* a pre-token that is itself a piece is emitted whole */
+    TOKPRE_ADD_BOS = 2,       /* BOS by default (the GGUF's add_bos_token key still rules) */
+    TOKPRE_NO_BOS = 4,        /* the model has no BOS even when the GGUF names one */
+    TOKPRE_RAW = 8,           /* pieces are raw UTF-8 (no byte-level mapping), spaces become U+2581 */
+    TOKPRE_HAN = 16,          /* Han ideographs are a class of their own (kimi-k2) */
+};
+typedef struct tok_gguf_pre {
+    const char *names;           /* tokenizer.ggml.pre values, '|'-separated */
+    const char *const *patterns; /* NULL-terminated; see tok_add_llama_split */
+    int flags;                   /* TOKPRE_* */
+} tok_gguf_pre;
+/* The entry for a name (NULL: unknown). The empty name is llama.cpp's fallback, "default". */
+const tok_gguf_pre *tok_gguf_pre_find(const char *name);
+/* All entries, for documentation and tests; *n gets the count. */
+const tok_gguf_pre *tok_gguf_pre_all(size_t *n);
+/* Add the entry's steps to t and set its flags. */
+int tok_gguf_pre_apply(sq_tokenizer *t, const tok_gguf_pre *p, sq_err *e);
+/* One llama.cpp-style split step. The pattern is written like llama.cpp's (\p{L}, \p{N},
+ * \p{P}, \p{S}, \p{M}, \p{Lu}.. which all mean "letter" there, plus \p{Han} and \p{Lnh},
+ * letters other than Han, for kimi-k2); "\p{Digits3}" is the DIGITS3 step. */
+int tok_add_llama_split(sq_tokenizer *t, const char *pattern, sq_err *e);
+/* Split one piece [s0, s0+n) of text (all of it n_all bytes) with a PT_LLAMA step. */
+typedef struct tok_llama_view tok_llama_view;
+int tok_llama_view_new(tok_llama_view **v, const sq_tokenizer *t, const char *s, size_t n);
+void tok_llama_view_free(tok_llama_view *v);
+struct tok_spans;
+int tok_llama_split(const tok_step *st, const tok_llama_view *v, size_t s0, size_t n, pcre2_match_data *md,
+                    const pcre2_match_context *mctx, struct tok_spans *out, sq_err *e);
 extern const char *const tok_re_gpt2, *const tok_re_llama3, *const tok_re_qwen2;
 
 /* Normalize seg into out (returns 1 when no normalizer applies: use seg as is). */
@@ -185,6 +226,7 @@ typedef struct tok_spans {
     size_t n, cap;
 } tok_spans;
 int tok_pretokenize(const sq_tokenizer *t, const char *s, size_t n, tok_spans *spans, sq_err *e);
+int tok_spans_push(tok_spans *sp, size_t s, size_t len);
 
 /* BPE on one pre-token (tok_bpe.c), with scratch memory reused across words. */
 typedef struct tok_scratch {

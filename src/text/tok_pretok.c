@@ -208,7 +208,7 @@ typedef struct piece {
     int m;
 } piece;
 
-static int spans_push(tok_spans *sp, size_t s, size_t len) {
+int tok_spans_push(tok_spans *sp, size_t s, size_t len) {
     if (sp->n + 2 > sp->cap) {
         size_t c = sp->cap ? sp->cap * 2 : 256;
         size_t *v = realloc(sp->v, c * sizeof *v);
@@ -298,7 +298,7 @@ static int split_piece(const tok_step *st, const char *base, size_t s0, size_t n
         break;
     }
     for (size_t i = 0; i < k; i++)
-        if (p[i].e > p[i].s && spans_push(out, s0 + p[i].s, p[i].e - p[i].s)) return SQ_ENOMEM;
+        if (p[i].e > p[i].s && tok_spans_push(out, s0 + p[i].s, p[i].e - p[i].s)) return SQ_ENOMEM;
     return 0;
 #undef PUSHP
 }
@@ -306,22 +306,33 @@ static int split_piece(const tok_step *st, const char *base, size_t s0, size_t n
 int tok_pretokenize(const sq_tokenizer *t, const char *s, size_t n, tok_spans *spans, sq_err *e) {
     spans->n = 0;
     if (n == 0) return 0;
-    if (spans_push(spans, 0, n)) return SQ_ENOMEM;
+    if (tok_spans_push(spans, 0, n)) return SQ_ENOMEM;
     if (t->n_steps == 0) return 0;
+    tok_llama_view *view = NULL;
+    int rc = 0;
+    for (int i = 0; i < t->n_steps && !rc && !view; i++)
+        if (t->steps[i].kind == PT_LLAMA && (rc = tok_llama_view_new(&view, t, s, n)))
+            return sq_fail(e, rc, "tokenizer: %s while pre-tokenizing %zu bytes", sq_strerror(rc), n);
     pcre2_match_data *md = pcre2_match_data_create(4, NULL);
-    if (!md) return sq_fail(e, SQ_ENOMEM, "tokenizer: out of memory");
+    if (!md) {
+        tok_llama_view_free(view);
+        return sq_fail(e, SQ_ENOMEM, "tokenizer: out of memory");
+    }
     tok_spans next = {0};
     piece *pv = NULL;
     size_t pcap = 0;
-    int rc = 0;
     for (int i = 0; i < t->n_steps && !rc; i++) {
+        const tok_step *st = &t->steps[i];
         next.n = 0;
         for (size_t j = 0; j < spans->n && !rc; j += 2)
-            rc = split_piece(&t->steps[i], s, spans->v[j], spans->v[j + 1], md, t->mctx, &pv, &pcap, &next, e);
+            rc = st->kind == PT_LLAMA
+                     ? tok_llama_split(st, view, spans->v[j], spans->v[j + 1], md, t->mctx, &next, e)
+                     : split_piece(st, s, spans->v[j], spans->v[j + 1], md, t->mctx, &pv, &pcap, &next, e);
         tok_spans tmp = *spans;
         *spans = next;
         next = tmp;
     }
+    tok_llama_view_free(view);
     free(next.v);
     free(pv);
     pcre2_match_data_free(md);

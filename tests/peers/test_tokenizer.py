@@ -1,5 +1,6 @@
 """Differential test of our tokenizer against HF `tokenizers` (the Rust library's Python
-bindings). Tokenizer.json files are built from the assets with the HF library itself, plus
+bindings); a GGUF file in its own format is compared with llama.cpp's ids (the format's
+reference, see test_tokenizer_llamacpp.py), decoded by HF. Tokenizer.json files are built from the assets with the HF library itself, plus
 one written by our own trainer; both sides then encode the same mixed text line by line
 (ids must be identical on every line), the whole text at once (newlines included), and
 decode (decode(encode(x)) must give x back wherever the tokenizer is lossless).
@@ -140,10 +141,23 @@ def ours_encode(path, text_path):
     return [[int(x) for x in line.split()] for line in out.split("\n")[:-1]]
 
 
-def compare(label, our_path, hf, lines, text_path, whole, lossless):
+def llama_cpp_encoder(path):
+    """A GGUF file is read the way llama.cpp reads it (docs/tokenizer.md): where llama.cpp and
+    HF disagree (Unicode white space in DeepSeek's ranges, <unk> in text), llama.cpp is the
+    reference. Returns an encode function, or None when llama-cpp-python is absent."""
+    try:
+        import llama_cpp
+    except ImportError:
+        return None
+    llm = llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
+    return lambda text: llm.tokenize(text.encode(), add_bos=False, special=True)
+
+
+def compare(label, our_path, hf, lines, text_path, whole, lossless, ref=None):
+    """ref: the reference encoder when it is not HF (a GGUF file: llama.cpp); HF still decodes."""
     t0 = time.time()
     ours = ours_encode(our_path, text_path)
-    theirs = [e.ids for e in hf.encode_batch(lines, add_special_tokens=False)]
+    theirs = [ref(l) for l in lines] if ref else [e.ids for e in hf.encode_batch(lines, add_special_tokens=False)]
     bad = [i for i in range(min(len(ours), len(theirs))) if ours[i] != theirs[i]]
     why = ""
     if bad:
@@ -157,7 +171,7 @@ def compare(label, our_path, hf, lines, text_path, whole, lossless):
     if whole:
         p = harness.run([harness.CLI, "tokenize", "--tokenizer", our_path, "--parse-special"], input=whole.encode())
         ours_whole = [int(x) for x in p.stdout.split()]
-        theirs_whole = hf.encode(whole, add_special_tokens=False).ids
+        theirs_whole = ref(whole) if ref else hf.encode(whole, add_special_tokens=False).ids
         first = next((k for k in range(min(len(ours_whole), len(theirs_whole)))
                       if ours_whole[k] != theirs_whole[k]), None)
         check(f"{label}:encode_whole_text", ours_whole == theirs_whole,
@@ -265,7 +279,13 @@ def main():
         hf.save(js)
         # the tokenizer.json HF wrote, and the asset in its own format
         compare(f"{label}:hf_json", js, Tokenizer.from_file(js), lines, text_path, whole, lossless)
-        compare(f"{label}:native", native, hf, lines, text_path, whole if LONG else None, lossless)
+        ref = None
+        if native.endswith(".gguf"):
+            ref = llama_cpp_encoder(native)
+            if ref is None:
+                skip(f"{label}:native", "a GGUF file follows llama.cpp, and llama-cpp-python is not installed")
+                continue
+        compare(f"{label}:native", native, hf, lines, text_path, whole if LONG else None, lossless, ref)
     harness.finish()
 
 
