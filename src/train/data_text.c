@@ -178,13 +178,15 @@ int sq_tdata_load_text(sq_tdata *d, const char *path, sq_train_mode mode, const 
         } else if (mode == SQ_TRAIN_DPO) {
             const char *ch = field(rec, c_names), *j = field(rec, j_names);
             /* A "prompt" is the text both sides were written after: QPO pairs (optimize)
-             * carry the model's question prefix there, so only "query"/"question" make
-             * answer pairs, and a prompt that is not this model's prefix is refused. */
+             * carry the model's question prefix there (and keep the original record's
+             * "query"), so a prompt makes question pairs whatever else the record holds, and
+             * one that is not this model's prefix is refused; without one, "query" or
+             * "question" makes answer pairs. */
             static const char *aq_names[] = {"query", "question", NULL}, *p_names[] = {"prompt", NULL};
             const char *pp = field(rec, p_names);
-            q = field(rec, aq_names);
+            q = pp ? NULL : field(rec, aq_names);
             if (!ch || !j) rc = sq_fail(e, SQ_EPARSE, "%s: dpo needs string fields \"chosen\" and \"rejected\"", where);
-            else if (!q && pp && strcmp(pp, c.qft_prefix) != 0)
+            else if (pp && strcmp(pp, c.qft_prefix) != 0)
                 rc = sq_fail(e, SQ_EPARSE, "%s: dpo \"prompt\" is not this model's question prefix (expected the %zu bytes "
                              "of the chat template's user-turn prefix): pairs made for another template?", where,
                              strlen(c.qft_prefix));
