@@ -199,11 +199,16 @@ static int cmd_difficulty(int argc, char **argv) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? SQ_EXIT_USAGE : SQ_EXIT_OK;
     }
-    if (!strcmp(argv[1], "label")) return cmd_label(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "score")) return cmd_score(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "sample")) return cmd_sample(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "judge")) return cmd_judge(argc - 1, argv + 1);
-    return sq_cli_usage_error("difficulty", "unknown sub-command \"%s\" (label, score, sample, judge)", argv[1]);
+    /* the sub-command's usage line names it in full */
+    static char name[32];
+    snprintf(name, sizeof name, "difficulty %.16s", argv[1]);
+    const char *sub = argv[1];
+    argv[1] = name;
+    if (!strcmp(sub, "label")) return cmd_label(argc - 1, argv + 1);
+    if (!strcmp(sub, "score")) return cmd_score(argc - 1, argv + 1);
+    if (!strcmp(sub, "sample")) return cmd_sample(argc - 1, argv + 1);
+    if (!strcmp(sub, "judge")) return cmd_judge(argc - 1, argv + 1);
+    return sq_cli_usage_error("difficulty", "unknown sub-command \"%s\" (label, score, sample, judge)", sub);
 }
 
 SQ_COMMAND(difficulty, "difficulty", "question difficulty: label fail rates, score, sample, judge", cmd_difficulty);
