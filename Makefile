@@ -9,7 +9,7 @@
 # bench/bench_*.c or fuzz/fuzz_*.c needs no edit here.
 
 CC      ?= cc
-PKGS    := libcurl libcjson libpcre2-8 libutf8proc libmicrohttpd openblas
+PKGS    := libcurl libcjson libpcre2-8 libutf8proc libmicrohttpd openblas yaml-0.1
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # oneDNN ships no .pc file in Debian; it lives on the default paths.

@@ -18,7 +18,8 @@ done
 
 debs=(build-essential pkg-config clang libclang-rt-14-dev curl python3 python3-venv
       libdnnl-dev libopenblas-dev libcurl4-openssl-dev libcjson-dev libpcre2-dev
-      libutf8proc-dev libmicrohttpd-dev)
+      libutf8proc-dev libmicrohttpd-dev
+      libyaml-dev chromium)
 missing=()
 for p in "${debs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
