@@ -66,6 +66,8 @@ typedef struct sq_score_stage_opts {
     const char *model;            /* scorer folder */
     const char *in, *out;         /* JSONL in ("-": stdin) and out (appended; resumable) */
     const char *field;            /* text field scored (default "query") */
+    const char *out_field;        /* the field the value goes into (default "score") */
+    const char *name;             /* the stage's name in progress and funnel (default "score") */
     int shard_index, shard_count; /* --shard I/N */
     int chunk;                    /* records per scorer call (default 256) */
     sq_scorer_opts scorer;

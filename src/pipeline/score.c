@@ -12,6 +12,8 @@
 void sq_score_stage_opts_default(sq_score_stage_opts *o) {
     memset(o, 0, sizeof *o);
     o->field = "query";
+    o->out_field = "score";
+    o->name = "score";
     o->chunk = 256;
     sq_scorer_opts_default(&o->scorer);
 }
@@ -86,7 +88,7 @@ static int run_chunks(sq_stage *st, sq_scorer *sc, const sq_score_stage_opts *o,
         for (int k = 0; k < c->n; k++) tokens += c->lens[k];
         sq_stage_add_tokens(st, tokens, 0);
         for (int k = 0; k < c->n && !rc; k++) {
-            if (sq_rec_set_num(c->recs[k], "score", c->vals[k])) rc = sq_fail(e, SQ_ENOMEM, "out of memory");
+            if (sq_rec_set_num(c->recs[k], o->out_field ? o->out_field : "score", c->vals[k])) rc = sq_fail(e, SQ_ENOMEM, "out of memory");
             if (!rc) rc = sq_stage_keep(st, c->slots[k], c->recs[k], e);
             c->recs[k] = NULL;
         }
@@ -110,7 +112,7 @@ int sq_score_stage_run(const sq_score_stage_opts *o, sq_err *e) {
     if (rc) return rc;
     sq_stage_opts so;
     sq_stage_opts_default(&so);
-    so.name = "score";
+    so.name = oo.name ? oo.name : "score";
     so.in = oo.in;
     so.out = oo.out;
     so.shard_index = oo.shard_index;
