@@ -16,7 +16,7 @@ static const char default_config[] =
     "data:\n"
     "  train: \"\"           # problems with solutions (SFT of a solver; QFT and QPO read their questions)\n"
     "  qft: \"\"             # QFT questions (\"\": data.train); the paper: 15K GSM8K + MATH problems\n"
-    "  test: \"\"            # held-out problems with answers (eval's --data)\n"
+    "  test: \"\"            # held-out problems with answers (world_test writes them; eval can read NAME=PATH)\n"
     "  corpus: \"\"          # plain text the tokenizer learns from (tokenizer stage only)\n"
     "  difficulty: \"\"      # problems with answers whose fail rates train the difficulty scorer\n"
     "  reward: \"\"          # problems with answers whose graded responses train the reward model\n"

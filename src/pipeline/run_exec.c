@@ -97,7 +97,8 @@ static int fingerprint(const sq_run_stage *s, cJSON *cache, cJSON *inputs_out, c
     }
     int rc = 0;
     const char *paths[SQ_RUN_MAX_IO + SQ_RUN_MAX_ARGS];
-    int np = 0;
+    char *extra[8];
+    int np = 0, nextra = 0;
     for (int k = 0; k < s->ninputs; k++) paths[np++] = s->inputs[k];
     for (int k = 0; k < s->ncmds; k++)
         for (int a = 2; a < s->cmds[k].argc; a++) {
@@ -107,6 +108,17 @@ static int fingerprint(const sq_run_stage *s, cJSON *cache, cJSON *inputs_out, c
             for (int i = 0; i < np; i++) dup |= !strcmp(paths[i], v);
             for (int o = 0; o < s->noutputs; o++) dup |= !strcmp(s->outputs[o], v);
             if (!dup && (sq_file_exists(v) || sq_dir_exists(v)) && np < (int)(sizeof paths / sizeof *paths)) paths[np++] = v;
+            else if (!dup && strchr(v, '=') && nextra < 8) /* NAME=PATH lists (eval's benchmarks) */
+                for (const char *q = v; q && *q && nextra < 8; q = strchr(q, ',') ? strchr(q, ',') + 1 : NULL) {
+                    const char *eq = strchr(q, '='), *end = strchr(q, ',');
+                    if (!eq || (end && eq > end)) continue;
+                    size_t len = end ? (size_t)(end - eq - 1) : strlen(eq + 1);
+                    extra[nextra] = sq_strndup(eq + 1, len);
+                    if (extra[nextra] && (sq_file_exists(extra[nextra]) || sq_dir_exists(extra[nextra])) &&
+                        np < (int)(sizeof paths / sizeof *paths))
+                        paths[np++] = extra[nextra++];
+                    else free(extra[nextra]);
+                }
         }
     for (int i = 0; i < np && !rc; i++) {
         char h[33];
@@ -125,6 +137,7 @@ static int fingerprint(const sq_run_stage *s, cJSON *cache, cJSON *inputs_out, c
         snprintf(fp, 33, "%s", argv_fp ? argv_fp : "");
         free(argv_fp);
     }
+    for (int i = 0; i < nextra; i++) free(extra[i]);
     sq_buf_free(&b);
     return rc;
 }

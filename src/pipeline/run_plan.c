@@ -281,17 +281,19 @@ static void build_stage(sq_run_plan *p, bld *b, const char *prev) {
             jsonl_out(b, NULL, merged);
             s->total = opt_int(s, "n-questions");
         } else {
-            /* Mixed generators: one pool each (ids prefixed g<i>-), then one merged file. */
+            /* Mixed generators: one pool each, ids from i * n-questions on so they stay
+             * disjoint, then one merged file. */
             char *parts[SQ_RUN_MAX_CMDS];
+            int64_t per = opt_int(s, "n-questions");
             for (const cJSON *g = gens->child; g && i < SQ_RUN_MAX_CMDS - 1; g = g->next, i++) {
-                char idx[16], pre[16];
+                char idx[16], start[32];
                 snprintf(idx, sizeof idx, ".g%d.jsonl", i);
-                snprintf(pre, sizeof pre, "g%d-", i);
+                snprintf(start, sizeof start, "%lld", (long long)(per > 0 ? per * i : 0));
                 new_cmd(b, "qgen");
                 model_arg(b, "--model", g->valuestring, "models.question_generators");
                 parts[i] = run_file(b, n, idx);
                 arg2(b, "--out", parts[i] ? parts[i] : "");
-                arg2(b, "--id-prefix", pre);
+                arg2(b, "--start", start);
                 options(b);
                 common(b);
             }
@@ -317,12 +319,18 @@ static void build_stage(sq_run_plan *p, bld *b, const char *prev) {
         train_stage(b, "regress", cfg(b, "models.solver"), "models.solver", data ? data : "", NULL);
         free(data);
     } else if (!strcmp(n, "rm_label")) {
-        new_cmd(b, "reward-data");
+        /* reward --orm-data: every response graded against the gold answer (1/0), tokenised
+         * for the folder the reward model is trained from. */
+        new_cmd(b, "reward");
         char *in = run_file(b, "rm_respond", ".jsonl");
         arg2(b, "--in", in);
         input(b, in);
         s->total_from = in;
-        jsonl_out(b, NULL, run_file(b, n, ".jsonl"));
+        model_arg(b, "--tokenizer-from", cfg(b, "models.solver"), "models.solver");
+        char *out = run_file(b, n, ".jsonl");
+        arg2(b, "--orm-data", out ? out : "");
+        s->progress_file = out ? sq_strdup(out) : NULL;
+        output(b, out, 0);
     } else if (!strcmp(n, "rm")) {
         char *data = run_file(b, "rm_label", ".jsonl");
         train_stage(b, "regress", cfg(b, "models.solver"), "models.solver", data ? data : "", NULL);
@@ -341,13 +349,6 @@ static void build_stage(sq_run_plan *p, bld *b, const char *prev) {
     } else if (!strcmp(n, "eval")) {
         new_cmd(b, "eval");
         model_arg(b, "--model", "@student", NULL);
-        const char *test = cfg(b, "data.test");
-        if (*test) {
-            char *t = expand(test, b->run_dir);
-            arg2(b, "--data", t);
-            input_k(b, t, "data.test");
-            free(t);
-        }
         char *out = run_file(b, "eval", "");
         char *tmp = out ? fmt("%s.tmp%s", out, NULL) : NULL;
         if (tmp) arg2(b, "--out", tmp);

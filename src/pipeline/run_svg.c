@@ -37,7 +37,8 @@ void sq_svg_histogram(sq_buf *b, const char *title, const char *xlabel, const sq
             lo = fmin(lo, v);
             hi = fmax(hi, v);
         }
-    const int W = 640, H = 270, L = 60, R = 20, T = 34, B = 48;
+    /* the legend sits between the title and the plot, so it never hides a bar */
+    const int W = 640, L = 60, R = 20, B = 48, T = 36 + 17 * (nseries > 1 ? nseries : 1), H = 250 + T;
     sq_buf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">", W, H, W, H);
     sq_buf_printf(b, "<text x=\"%d\" y=\"20\" font-size=\"15\" font-weight=\"bold\">", L);
     sq_svg_escape(b, title);
@@ -101,9 +102,9 @@ void sq_svg_histogram(sq_buf *b, const char *title, const char *xlabel, const sq
         }
         char lab[200];
         snprintf(lab, sizeof lab, "%s (n=%zu)", series[s].name, series[s].n);
-        sq_buf_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" fill=\"%s\"/>", W - R - 230, T + s * 18,
+        sq_buf_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" fill=\"%s\"/>", W - R - 250, 28 + s * 17,
                       colors[s % 4]);
-        sq_buf_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"12\">", W - R - 213, T + s * 18 + 11);
+        sq_buf_printf(b, "<text x=\"%d\" y=\"%d\" font-size=\"12\">", W - R - 233, 28 + s * 17 + 11);
         sq_svg_escape(b, lab);
         sq_buf_puts(b, "</text>");
     }
