@@ -495,7 +495,8 @@ int sq_run_execute(const sq_run_plan *p, const sq_run_opts *o, sq_err *e) {
             set_num(rec, "finished", (double)time(NULL));
             cJSON *counts = cJSON_CreateObject();
             for (int k = 0; k < s->noutputs; k++)
-                if (!s->out_is_dir[k]) cJSON_AddNumberToObject(counts, s->outputs[k], (double)sq_run_count_lines(s->outputs[k]));
+                if (!s->out_is_dir[k] && strstr(s->outputs[k], ".jsonl"))
+                    cJSON_AddNumberToObject(counts, s->outputs[k], (double)sq_run_count_lines(s->outputs[k]));
             set_item(rec, "counts", counts);
             add_stats(rec, stats);
             rc = sq_run_manifest_save(p->run_dir, m, e);
