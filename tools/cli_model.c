@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "scalequest/chat_template.h"
+#include "scalequest/oracle.h"
 
 void sq_cli_model_default(sq_cli_model *m) {
     memset(m, 0, sizeof *m);
@@ -27,7 +28,7 @@ int sq_cli_model_open(const sq_cli_model *m, sq_backend **b, sq_err *e) {
     if (m->key_env) bo.api_key_env = m->key_env;
     bo.extra_urls = m->urls.items;
     bo.n_extra_urls = m->urls.n;
-    return sq_backend_open(b, m->spec, &bo, e);
+    return sq_pipeline_backend_open(b, m->spec, &bo, e);
 }
 
 int sq_cli_model_template(const char *model, const char *chat_spec, sq_chat_template **t, sq_err *e) {

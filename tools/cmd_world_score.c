@@ -69,7 +69,7 @@ static int cmd_world_score(int argc, char **argv) {
     const char *in = NULL, *train = NULL, *mode = "solve";
     int64_t samples = 5;
     sq_opt opts[] = {
-        {"in", SQ_OPT_STR, &in, "FILE", "scalequest generate output (records with \"completions\")"},
+        {"in", SQ_OPT_STR, &in, "FILE", "scalequest generate output (records with \"completions\"), or qgen output (\"query\")"},
         {"mode", SQ_OPT_STR, &mode, "solve|questions", "what the completions are (default solve)"},
         {"train", SQ_OPT_STR, &train, "FILE", "the training records: the baseline answer, novelty of questions"},
         {"samples", SQ_OPT_INT, &samples, "K", "print K example completions (default 5)"},
@@ -139,7 +139,17 @@ static int cmd_world_score(int argc, char **argv) {
                 if (str(t.recs[i], "query")) known[nk++] = str(t.recs[i], "query");
             if (known) qsort(known, (size_t)nk, sizeof *known, cmp_str);
         }
-        for (int i = 0; i < g.n; i++) total += cJSON_GetArraySize(cJSON_GetObjectItem(g.recs[i], "completions"));
+        /* qgen output has one question per record in "query" instead of "completions" */
+        long long step_sum = 0;
+        for (int i = 0; i < g.n; i++) {
+            cJSON *comp = cJSON_GetObjectItem(g.recs[i], "completions");
+            if (!comp && str(g.recs[i], "query")) {
+                comp = cJSON_CreateArray();
+                cJSON_AddItemToArray(comp, cJSON_CreateString(str(g.recs[i], "query")));
+                cJSON_AddItemToObject(g.recs[i], "completions", comp);
+            }
+            total += cJSON_GetArraySize(comp);
+        }
         seen = malloc(sizeof *seen * (size_t)(total + 1));
         for (int i = 0; i < g.n; i++) {
             const cJSON *c;
@@ -149,9 +159,11 @@ static int cmd_world_score(int argc, char **argv) {
                 while (*q == ' ' || *q == '\n') q++;
                 int64_t ans;
                 sq_err e;
-                int ok = sq_world_parse(q, &ans, NULL, &e) == 0;
+                int steps = 0;
+                int ok = sq_world_parse(q, &ans, &steps, &e) == 0;
                 if (ok) {
                     good++;
+                    step_sum += steps;
                     if (seen) seen[ns++] = q;
                     if (known && !bsearch(&q, known, (size_t)nk, sizeof *known, cmp_str)) novel++;
                 }
@@ -171,6 +183,7 @@ static int cmd_world_score(int argc, char **argv) {
                distinct);
         if (known) printf(", %d of the well-formed not in the training set", novel);
         printf(")\n");
+        printf("mean steps of the well-formed: %.3f\n", good ? (double)step_sum / good : 0.0);
         free(known);
         free(seen);
     }

@@ -177,7 +177,19 @@ int sq_tdata_load_text(sq_tdata *d, const char *path, sq_train_mode mode, const 
             }
         } else if (mode == SQ_TRAIN_DPO) {
             const char *ch = field(rec, c_names), *j = field(rec, j_names);
+            /* A "prompt" is the text both sides were written after: QPO pairs (optimize)
+             * carry the model's question prefix there (and keep the original record's
+             * "query"), so a prompt makes question pairs whatever else the record holds, and
+             * one that is not this model's prefix is refused; without one, "query" or
+             * "question" makes answer pairs. */
+            static const char *aq_names[] = {"query", "question", NULL}, *p_names[] = {"prompt", NULL};
+            const char *pp = field(rec, p_names);
+            q = pp ? NULL : field(rec, aq_names);
             if (!ch || !j) rc = sq_fail(e, SQ_EPARSE, "%s: dpo needs string fields \"chosen\" and \"rejected\"", where);
+            else if (pp && strcmp(pp, c.qft_prefix) != 0)
+                rc = sq_fail(e, SQ_EPARSE, "%s: dpo \"prompt\" is not this model's question prefix (expected the %zu bytes "
+                             "of the chat template's user-turn prefix): pairs made for another template?", where,
+                             strlen(c.qft_prefix));
             /* QPO pairs are questions written from the QFT prefix; with a "query" they are answers. */
             char *p = rc ? NULL : q ? answer_prompt(&c, q, where, e) : sq_strdup(c.qft_prefix);
             if (!rc && !p) rc = SQ_EINVAL;
