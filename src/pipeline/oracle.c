@@ -104,9 +104,9 @@ static void reply_check(const oracle *o, const char *q, size_t ql, uint64_t seed
                       NAME(&st));
         sq_buf_puts(b, "2. Let me solve it step by step.\n");
         walk(&st, b);
-        sq_buf_printf(b, "All %d steps use only the conditions given, and every amount stays a positive whole "
+        sq_buf_printf(b, "All %d step%s use only the conditions given, and every amount stays a positive whole "
                          "number, so the problem can be solved.\n\nYes",
-                      steps);
+                      steps, steps == 1 ? "" : "s");
     } else {
         sq_buf_puts(b, "1. The given problem looks like a math word problem.\n");
         sq_buf_printf(b, "2. Trying to solve it: %s. The conditions given are not enough for a meaningful "

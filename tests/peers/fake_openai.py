@@ -6,8 +6,10 @@ fault plan "<name>|<fault>,<fault>,..." where the n-th attempt for that name suf
 n-th fault: drop (close the socket without a reply), 429 (with Retry-After: 1), 500, 503,
 slow (sleep 3 s before answering), trunc (a 200 whose body is cut short) or ok. Attempts
 past the list succeed; "always500" fails every attempt. The server counts attempts and
-successful answers per name so a test can check that nothing was lost or repeated."""
+successful answers per name so a test can check that nothing was lost or repeated.
+A plan may also be written "<<fault:...>>" anywhere in the text (see _plan)."""
 import json
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +25,11 @@ class State:
 
 
 def _plan(text):
+    # A plan may also sit anywhere in a longer prompt as "<<fault:F,F,...>>" (the judge
+    # prompts put the question in the middle of their text); the name is the text without it.
+    m = re.search(r"<<fault:([^>]*)>>", text)
+    if m:
+        return text[: m.start()] + text[m.end():], [f for f in m.group(1).split(",") if f]
     name, _, faults = text.partition("|")
     return name, [f for f in faults.split(",") if f]
 
@@ -62,7 +69,7 @@ class Handler(BaseHTTPRequestHandler):
             k = st.attempts.get(name, 0)
             st.attempts[name] = k + 1
         fault = faults[k] if k < len(faults) else "ok"
-        if name.startswith("always500"):
+        if name.startswith("always500") or "always500" in faults:
             fault = "500"
         if fault == "drop":
             self.close_connection = True

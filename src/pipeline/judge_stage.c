@@ -1,0 +1,59 @@
+/* The prompt-per-record loop of judge_stage.h on top of sq_stage_run_generate. */
+#include <string.h>
+
+#include "judge_stage.h"
+#include "scalequest/jsonl.h"
+
+typedef struct run {
+    const sq_judge_stage *j;
+    int drop_rc; /* a drop in build that failed: build cannot return it (the record is gone) */
+    sq_err drop_err;
+} run;
+
+static int build(void *user, sq_stage *st, int64_t slot, cJSON *rec, sq_gen_request *q, sq_arena *a, sq_err *e) {
+    run *u = user;
+    const sq_judge_stage *j = u->j;
+    const char *question = sq_rec_str(rec, j->field);
+    if (!question) {
+        /* the drop owns rec from here, whatever it returns */
+        sq_err de = {0};
+        int rc = sq_stage_drop(st, slot, rec, "no_query", &de);
+        if (rc && !u->drop_rc) u->drop_rc = rc, u->drop_err = de;
+        return 1;
+    }
+    size_t n = sq_prompt_build(j->kind, question, NULL, 0);
+    char *p = sq_arena_alloc(a, n + 1);
+    sq_chat_msg *m = sq_arena_alloc(a, sizeof *m);
+    if (!p || !m) return sq_fail(e, SQ_ENOMEM, "out of memory for a %zu-byte prompt", n);
+    sq_prompt_build(j->kind, question, p, n + 1);
+    *m = (sq_chat_msg){"user", p};
+    q->id = sq_rec_id(rec);
+    q->messages = m;
+    q->n_messages = 1;
+    q->params = j->params;
+    q->params.n = 1;
+    q->params.seed = sq_stage_seed(j->params.seed, q->id);
+    return 0;
+}
+
+static int finish(void *user, sq_stage *st, int64_t slot, cJSON *rec, const sq_gen_result *r, sq_err *e) {
+    const sq_judge_stage *j = ((run *)user)->j;
+    const char *reply = r->n_choices > 0 && r->choices[0].text ? r->choices[0].text : "";
+    return j->settle(j->user, st, slot, rec, reply, r, e);
+}
+
+int sq_judge_stage_run(sq_backend *b, const sq_stage_opts *so, const sq_judge_stage *j, sq_stage_counts *counts,
+                       sq_err *e) {
+    sq_stage *st = NULL;
+    int rc = sq_stage_open(&st, so, e);
+    if (rc) return rc;
+    run u = {j, 0, {0}};
+    sq_stage_gen g = {build, finish, &u, 256};
+    rc = sq_stage_run_generate(st, b, &g, e);
+    if (!rc && u.drop_rc) rc = u.drop_rc, *e = u.drop_err;
+    if (rc) {
+        sq_stage_abort(st);
+        return rc;
+    }
+    return sq_stage_close(st, counts, e);
+}
