@@ -143,25 +143,17 @@ SQ_TEST(preflight_names_missing_files_refused_servers_and_unknown_options) {
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/v1#judge", port);
     sq_buf b = {0};
-    sq_buf_printf(&b, "run_dir: %s\nmodels:\n  judge: \"%s\"\nstages:\n", rd, url);
+    sq_buf_printf(&b, "run_dir: %s\nmodels:\n  question_generators: [\"%s\"]\nstages:\n", rd, url);
     for (int i = 0; i < sq_run_stage_count(); i++)
-        sq_buf_printf(&b, "  %s: {enabled: %s}\n", sq_run_stage_name(i), !strcmp(sq_run_stage_name(i), "difficulty_judge") ? "true" : "false");
-    /* difficulty_judge reads the chain's output: give it qgen from a file that exists */
+        sq_buf_printf(&b, "  %s: {enabled: %s}\n", sq_run_stage_name(i), !strcmp(sq_run_stage_name(i), "qgen") ? "true" : "false");
     sq_run_config c;
     sq_err e;
     REQUIRE(sq_run_config_parse(&c, "b.yaml", b.data, b.len, &e) == 0);
     sq_run_plan p;
-    CHECK(sq_run_plan_build(&p, &c, &e) == 0);
-    int j = sq_run_plan_find(&p, "difficulty_judge");
-    REQUIRE(j >= 0);
-    /* without a question stage before it the input is empty; check the server part directly */
-    p.stages[j].ninputs = 0;
+    REQUIRE(sq_run_plan_build(&p, &c, &e) == 0);
     rc = sq_run_preflight(&p, &c, sq_test_cli(), &e);
-    if (rc == SQ_EINVAL && strstr(e.msg, "has no `difficulty judge` command")) {
-        sq_test_skip("this scalequest has no difficulty judge command yet");
-    } else {
-        CHECKF(rc == SQ_ENET && strstr(e.msg, "b.yaml:3: models.judge: ") && strstr(e.msg, "refuses connections"), "%s", e.msg);
-    }
+    CHECKF(rc == SQ_ENET && strstr(e.msg, "b.yaml:3: models.question_generators: ") && strstr(e.msg, "refuses connections"),
+           "%s", e.msg);
     sq_run_plan_free(&p);
     sq_run_config_free(&c);
     sq_buf_free(&b);

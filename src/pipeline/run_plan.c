@@ -262,6 +262,8 @@ static void build_stage(sq_run_plan *p, bld *b, const char *prev) {
     } else if (!strcmp(n, "optimize")) {
         new_cmd(b, "optimize");
         model_arg(b, "--model", cfg(b, "models.optimizer"), "models.optimizer");
+        /* the pairs' prompt is the user-turn prefix of the generator QPO trains */
+        model_arg(b, "--generator", qft_base, enabled(p, "qft") ? NULL : "models.solver");
         char *in = run_file(b, "qgen_raw", ".jsonl");
         arg2(b, "--in", in);
         input(b, in);
