@@ -48,6 +48,7 @@ static void make_run(const char *dir) {
     sq_buf_reset(&b);
     for (int i = 0; i < 30; i++) sq_buf_printf(&b, "{\"id\": \"q%03d\", \"rating\": %d}\n", i, 1 + i % 5);
     write_file(dir, "difficulty_judge.jsonl", b.data);
+    write_file(dir, "qgen_raw.jsonl", "{\"id\": \"stale\"}\n");
     sq_buf_free(&b);
     char *ev = sq_path_join(dir, "eval");
     sq_err e;
@@ -55,11 +56,42 @@ static void make_run(const char *dir) {
     free(ev);
     write_file(dir, "eval/results.json",
                "{\"model\": \"student\", \"benchmarks\": {\"world\": {\"n\": 200, \"correct\": 123, \"accuracy\": 0.615}}, \"average\": 0.615}");
-    write_file(dir, "manifest.json",
-               "{\"version\": 1, \"stages\": {"
-               "\"qgen\": {\"status\": \"done\", \"type\": \"infer\", \"wall_s\": 7200, \"cpu_s\": 14400, \"tokens_in\": 0, \"tokens_out\": 4000, \"counts\": {\"x/qgen.jsonl\": 100}},"
-               "\"filter_lang\": {\"status\": \"done\", \"type\": \"filter\", \"wall_s\": 1, \"cpu_s\": 1, \"counts\": {\"x/filter_lang.jsonl\": 80}}},"
-               "\"hash_cache\": {}}");
+    /* the manifest: the chain stages' commands (the funnel reads --in and --out from them) */
+    static const char *chain[][2] = {{"qgen", NULL}, {"filter_lang", "qgen"}, {"filter_solvable", "filter_lang"},
+                                     {"difficulty_score", "filter_solvable"}, {"difficulty_sample", "difficulty_score"},
+                                     {"respond", "difficulty_sample"}, {"reward", "respond"}, {"export", "reward"}};
+    cJSON *m = cJSON_CreateObject(), *st = cJSON_AddObjectToObject(m, "stages");
+    cJSON_AddObjectToObject(m, "hash_cache");
+    for (size_t i = 0; i < sizeof chain / sizeof chain[0]; i++) {
+        cJSON *r = cJSON_AddObjectToObject(st, chain[i][0]), *cmds = cJSON_AddArrayToObject(r, "commands");
+        cJSON *c = cJSON_CreateArray();
+        cJSON_AddItemToArray(cmds, c);
+        char f[64];
+        cJSON_AddItemToArray(c, cJSON_CreateString(chain[i][0]));
+        if (chain[i][1]) {
+            snprintf(f, sizeof f, "%s.jsonl", chain[i][1]);
+            char *in = sq_path_join(dir, f);
+            cJSON_AddItemToArray(c, cJSON_CreateString("--in"));
+            cJSON_AddItemToArray(c, cJSON_CreateString(in));
+            free(in);
+        }
+        snprintf(f, sizeof f, "%s.jsonl", chain[i][0]);
+        char *out = sq_path_join(dir, f);
+        cJSON_AddItemToArray(c, cJSON_CreateString("--out"));
+        cJSON_AddItemToArray(c, cJSON_CreateString(out));
+        free(out);
+        cJSON_AddStringToObject(r, "status", "done");
+        cJSON_AddStringToObject(r, "type", i == 0 ? "infer" : "filter");
+        cJSON_AddNumberToObject(r, "wall_s", i == 0 ? 7200 : 1);
+        cJSON_AddNumberToObject(r, "cpu_s", i == 0 ? 14400 : 1);
+        cJSON_AddNumberToObject(r, "tokens_in", 0);
+        cJSON_AddNumberToObject(r, "tokens_out", i == 0 ? 4000 : 0);
+        cJSON *counts = cJSON_AddObjectToObject(r, "counts");
+        cJSON_AddNumberToObject(counts, "x.jsonl", i == 0 ? 100 : 1);
+    }
+    sq_err e2;
+    if (sq_run_manifest_save(dir, m, &e2)) sq_test_fail(__FILE__, __LINE__, "%s", e2.msg);
+    cJSON_Delete(m);
 }
 
 SQ_TEST(report_has_every_section_and_the_funnel_numbers) {

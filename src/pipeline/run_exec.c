@@ -366,6 +366,10 @@ int sq_run_execute(const sq_run_plan *p, const sq_run_opts *o, sq_err *e) {
     }
     cJSON *stages = cJSON_GetObjectItemCaseSensitive(m, "stages"), *cache = cJSON_GetObjectItemCaseSensitive(m, "hash_cache");
     if (o->config && !o->dry_run) set_item(m, "config", cJSON_Duplicate(o->config, 1));
+    /* A stage switched off leaves the manifest (its files stay): switched on again, it has no
+     * record and runs from scratch; the report shows only what this config runs. */
+    for (int i = 0; i < p->nstages && !o->dry_run; i++)
+        if (!p->stages[i].enabled) cJSON_DeleteItemFromObjectCaseSensitive(stages, p->stages[i].name);
     int show = !o->quiet && isatty(2);
     int enabled_n = 0, ran = 0, skipped = 0;
     double t_all = now_s();

@@ -133,41 +133,45 @@ static void labels_free(label_counts *lc) {
     for (int i = 0; i < lc->n; i++) free(lc->names[i]);
 }
 
-static int64_t lines_of(const char *run_dir, const char *file) {
-    char *p = sq_path_join(run_dir, file);
-    int64_t n = p ? sq_run_count_lines(p) : -1;
-    free(p);
-    return n;
-}
-
 static void section(sq_buf *b, const char *id, const char *title, const char *note) {
     sq_buf_printf(b, "<section id=\"%s\"><h2>%s</h2>", id, title);
     if (note) sq_buf_printf(b, "<p class=\"note\">%s</p>", note);
 }
 
-static void funnel(sq_buf *b, const char *run_dir) {
+/* The value after `flag` in the stage's last command, as the manifest recorded it. */
+static const char *cmd_arg(const cJSON *rec, const char *flag) {
+    const cJSON *cmds = cJSON_GetObjectItemCaseSensitive(rec, "commands");
+    const cJSON *last = cmds ? cJSON_GetArrayItem(cmds, cJSON_GetArraySize(cmds) - 1) : NULL;
+    for (const cJSON *a = last ? last->child : NULL; a && a->next; a = a->next)
+        if (cJSON_IsString(a) && cJSON_IsString(a->next) && !strcmp(a->valuestring, flag)) return a->next->valuestring;
+    return NULL;
+}
+
+/* From the manifest: each chain stage that ran, its input's and its output's record counts, so
+ * a stage switched off (or a file left from an earlier config) does not show. */
+static void funnel(sq_buf *b, const cJSON *m) {
     static const char *chain[] = {"qgen", "filter_lang", "filter_solvable", "difficulty_score", "difficulty_sample",
                                   "respond", "reward", "export"};
     section(b, "funnel", "Funnel",
             "Questions in and out of each stage of the chain; the paper's filters dropped 20.1% (language), 19.4% "
             "(solvability) and 9.2% (difficulty sampling) of 2M questions.");
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(m, "stages");
     const char *labels[8];
     double vals[8];
     int nv = 0;
-    int64_t prev = -1;
     sq_buf_puts(b, "<table><tr><th>stage</th><th>in</th><th>out</th><th>dropped</th><th>share dropped</th></tr>");
     for (int i = 0; i < 8; i++) {
-        char f[64];
-        snprintf(f, sizeof f, "%s.jsonl", chain[i]);
-        int64_t n = lines_of(run_dir, f);
+        const cJSON *rec = cJSON_GetObjectItemCaseSensitive(st, chain[i]);
+        const char *in = cmd_arg(rec, "--in"), *out = cmd_arg(rec, "--out");
+        if (!rec || !out) continue;
+        int64_t n = sq_run_count_lines(out), k = (in && i > 0) ? sq_run_count_lines(in) : -1;
         if (n < 0) continue;
-        if (prev >= 0)
+        if (k >= 0)
             sq_buf_printf(b, "<tr><td>%s</td><td>%lld</td><td>%lld</td><td>%lld</td><td>%.1f%%</td></tr>", chain[i],
-                          (long long)prev, (long long)n, (long long)(prev - n), prev ? 100.0 * (prev - n) / prev : 0);
+                          (long long)k, (long long)n, (long long)(k - n), k ? 100.0 * (double)(k - n) / (double)k : 0);
         else sq_buf_printf(b, "<tr><td>%s</td><td>—</td><td>%lld</td><td>—</td><td>—</td></tr>", chain[i], (long long)n);
         labels[nv] = chain[i];
         vals[nv++] = (double)n;
-        prev = n;
     }
     sq_buf_puts(b, "</table>");
     sq_svg_bars(b, "Records after each stage", labels, vals, nv, "");
@@ -346,7 +350,7 @@ int sq_run_report(const char *run_dir, const char *out_path, sq_err *e) {
     char when[64];
     strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", gmtime(&t));
     sq_buf_printf(&b, "</code> &middot; written %s</p>", when);
-    funnel(&b, run_dir);
+    funnel(&b, m);
     difficulty(&b, run_dir);
     lengths(&b, run_dir);
     ratings(&b, run_dir);
