@@ -295,3 +295,13 @@ SQ_TEST(hash_of_a_folder_changes_with_any_file) {
     free(b);
     free(sub);
 }
+
+SQ_TEST(yaml_alias_bomb_is_refused) {
+    sq_run_config c;
+    sq_err e;
+    const char *bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                       "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+                       "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n";
+    CHECK(parse(bomb, &c, &e) == SQ_EPARSE);
+    CHECKF(strstr(e.msg, "more than 20000 values"), "%s", e.msg);
+}

@@ -31,11 +31,14 @@ static int add_line(cJSON *lines, const char *key, int line) {
 }
 
 /* Convert node into *out, recording "path" -> line for every map key and sequence item. */
+/* budget: nodes left to convert. Aliases make the document a graph, so a few lines can stand
+ * for billions of nodes ("billion laughs"); a config has a few hundred. */
 static int convert(yaml_document_t *d, yaml_node_t *n, const char *path, cJSON *lines, cJSON **out, const char *name,
-                   int depth, sq_err *e) {
+                   int depth, int *budget, sq_err *e) {
     *out = NULL;
     if (!n) return sq_fail(e, SQ_EPARSE, "%s: empty node", name);
     if (depth > 16) return sq_fail(e, SQ_EPARSE, "%s:%zu: nested too deeply", name, n->start_mark.line + 1);
+    if (--*budget < 0) return sq_fail(e, SQ_EPARSE, "%s:%zu: more than 20000 values (aliases?)", name, n->start_mark.line + 1);
     switch (n->type) {
     case YAML_SCALAR_NODE:
         *out = scalar_to_json(n);
@@ -48,7 +51,7 @@ static int convert(yaml_document_t *d, yaml_node_t *n, const char *path, cJSON *
             cJSON *v;
             char sub[512];
             snprintf(sub, sizeof sub, "%s[%d]", path, i);
-            if (convert(d, yaml_document_get_node(d, *it), sub, lines, &v, name, depth + 1, e)) {
+            if (convert(d, yaml_document_get_node(d, *it), sub, lines, &v, name, depth + 1, budget, e)) {
                 cJSON_Delete(a);
                 return SQ_EPARSE;
             }
@@ -79,7 +82,7 @@ static int convert(yaml_document_t *d, yaml_node_t *n, const char *path, cJSON *
                 return sq_fail(e, SQ_EPARSE, "%s:%d: %s: key given twice", name, line, sub);
             }
             cJSON *cv;
-            if (convert(d, v, sub, lines, &cv, name, depth + 1, e)) {
+            if (convert(d, v, sub, lines, &cv, name, depth + 1, budget, e)) {
                 cJSON_Delete(o);
                 return SQ_EPARSE;
             }
@@ -111,7 +114,10 @@ static int yaml_to_json(const char *name, const char *text, size_t len, cJSON **
     if (!top) *root = cJSON_CreateObject(); /* an empty file: all defaults */
     else if (top->type != YAML_MAPPING_NODE)
         rc = sq_fail(e, SQ_EPARSE, "%s:%zu: the config must be a mapping of keys", name, top->start_mark.line + 1);
-    else rc = convert(&doc, top, "", lines, root, name, 0, e);
+    else {
+        int budget = 20000;
+        rc = convert(&doc, top, "", lines, root, name, 0, &budget, e);
+    }
     yaml_document_delete(&doc);
     yaml_parser_delete(&ps);
     return rc;

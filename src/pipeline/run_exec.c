@@ -396,7 +396,7 @@ int sq_run_execute(const sq_run_plan *p, const sq_run_opts *o, sq_err *e) {
         stage_state state = ST_RUN;
         if (!forced && same && !strcmp(status, "done") && outputs_exist(s)) state = ST_UPTODATE;
         else if (!forced && same && !strcmp(status, "running")) state = ST_RESUME;
-        if (state == ST_RESUME && s->ncmds == 1 && !strcmp(s->cmds[0].argv[0], "train") && outputs_exist(s)) {
+        if (state == ST_RESUME && s->ncmds == 1 && s->noutputs == 1 && s->out_is_dir[0] && outputs_exist(s)) {
             char *t = str_cat(s->outputs[0], ".tmp");
             if (t && !sq_dir_exists(t)) state = ST_FINALIZE; /* killed between the rename and the record */
             free(t);
