@@ -222,6 +222,15 @@ SQ_TEST(rerun_skips_unchanged_stages_and_redoes_changed_ones_downstream) {
     CHECK(rec_num(m, "tokenizer", "attempts") == 1);
     cJSON_Delete(m);
     CHECK(run_cli(cfg, "--only nosuchstage") != 0);
+    /* --from redoes that stage and what follows, not what precedes */
+    REQUIRE(sq_run_manifest_load(rd, &m, &e) == 0);
+    double fin_solver = rec_num(m, "solver", "finished"), fin_qft = rec_num(m, "qft", "finished");
+    cJSON_Delete(m);
+    sleep(1);
+    REQUIRE(run_cli(cfg, "--from qft") == 0);
+    REQUIRE(sq_run_manifest_load(rd, &m, &e) == 0);
+    CHECK(rec_num(m, "solver", "finished") == fin_solver && rec_num(m, "qft", "finished") > fin_qft);
+    cJSON_Delete(m);
     free(text);
     free(cfg);
     free(train);

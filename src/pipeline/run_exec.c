@@ -200,6 +200,7 @@ static void progress_line(const sq_run_plan *p, int i, int64_t done, int64_t tot
     char d[64] = "", eta[32], el[32], r[32] = "";
     if (done >= 0 && total > 0) snprintf(d, sizeof d, "%lld/%lld", (long long)done, (long long)total);
     else if (done >= 0) snprintf(d, sizeof d, "%lld", (long long)done);
+    if (final && rate <= 0 && done > 0 && elapsed > 0 && s->progress_file) rate = (double)done / elapsed;
     if (rate > 0) snprintf(r, sizeof r, "%.1f/s", rate);
     fmt_dur(total > 0 && rate > 0 ? (double)(total - done) / rate : -1, eta, sizeof eta);
     fmt_dur(elapsed, el, sizeof el);
