@@ -4,8 +4,8 @@
 # every JSONL output holds each id once and no torn line, no id the uninterrupted run has is
 # missing, and every output (JSONL and model weights) is byte for byte the same.
 #   scripts/crash-test.sh [KILLS] [CONFIG]     (defaults: 100, examples/crash.yaml)
-# The kill delays are uniform in (0, 2T/KILLS) where T is the uninterrupted run's time, so the
-# kills spread over the whole run; a run that finishes before the next kill is checked, and
+# The kill delays are uniform in (0, max(2T/KILLS, 4 s)) where T is the uninterrupted run's time,
+# so the kills spread over the whole run; a run that finishes before the next kill is checked, and
 # the next kills fall on a fresh run. Which stage each kill hit is printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -75,7 +75,8 @@ kills=0 runs=0 lost=0 dup=0 verdict=identical
 declare -A hit
 crash_dir="$W/crash0"
 cfg=$(config_for "$crash_dir")
-max_delay=$(python3 -c "print(2 * $T / $KILLS)")
+# at least 4 s, so that a run restarted under load gets past its start and a checkpoint
+max_delay=$(python3 -c "print(max(2 * $T / $KILLS, 4.0))")
 while [ "$kills" -lt "$KILLS" ]; do
     "$SQ" run "$cfg" --quiet 2>>"$W/crash.log" &
     pid=$!
