@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "cli_model.h"
 #include "scalequest/difficulty.h"
+#include "scalequest/judge.h"
 
 static int parse_shard(const char *cmd, const char *shard, sq_stage_opts *so) {
     sq_err e;
@@ -148,6 +149,46 @@ static int cmd_sample(int argc, char **argv) {
     return SQ_EXIT_OK;
 }
 
+static int cmd_judge(int argc, char **argv) {
+    const char *CMD = "difficulty judge";
+    sq_cli_model m;
+    sq_cli_model_default(&m);
+    sq_difficulty_judge_opts o;
+    sq_difficulty_judge_opts_default(&o);
+    const char *shard = NULL;
+    int64_t max_tokens = o.params.max_tokens;
+    double temperature = o.params.temperature;
+    sq_opt opts[] = {
+        {"model", SQ_OPT_STR, &m.spec, "SPEC", "the judge: http(s)://host:port/v1#name, world:[TRAIN.jsonl], HF folder, GGUF"},
+        {"in", SQ_OPT_STR, &o.stage.in, "FILE", "questions (JSONL with id and query)"},
+        {"out", SQ_OPT_STR, &o.stage.out, "FILE", "records + difficulty_rating (1-5) and judge_reply (appended; resumes)"},
+        {"dropped", SQ_OPT_STR, &o.stage.dropped, "FILE", "dropped records (default: OUT with .dropped.jsonl)"},
+        {"failed", SQ_OPT_STR, &o.stage.failed, "FILE", "append {id, error} of requests that failed"},
+        {"keep-unknown", SQ_OPT_FLAG, &o.keep_unknown, NULL, "keep records whose reply has no rating (rating 0)"},
+        {"field", SQ_OPT_STR, &o.field, "NAME", "question field (default query)"},
+        {"shard", SQ_OPT_STR, &shard, "I/N", "only the records of shard I of N (by id hash)"},
+        {"max-tokens", SQ_OPT_INT, &max_tokens, "N", "judge reply length at most"},
+        {"temperature", SQ_OPT_DOUBLE, &temperature, "T", "default 0 = greedy"},
+        SQ_CLI_MODEL_OPTS(&m),
+    };
+    int npos, rc = sq_cli_parse(argc, argv, "--model SPEC --in FILE --out FILE", opts, SQ_ARRAY_LEN(opts), NULL, 0, &npos);
+    if (rc >= 0) return rc;
+    if (!m.spec || !o.stage.in || !o.stage.out) return sq_cli_usage_error(CMD, "--model, --in and --out are required");
+    if (max_tokens < 1 || max_tokens > 1 << 20 || temperature < 0)
+        return sq_cli_usage_error(CMD, "--max-tokens or --temperature out of range");
+    if ((rc = parse_shard(CMD, shard, &o.stage)) >= 0) return rc;
+    sq_progress_set_quiet(sq_common.quiet);
+    o.params.max_tokens = (int)max_tokens;
+    o.params.temperature = (float)temperature;
+    o.params.seed = sq_common.seed;
+    sq_err e = {0};
+    sq_backend *b = NULL;
+    rc = sq_cli_model_open(&m, &b, &e);
+    if (rc == 0) rc = sq_difficulty_judge_run(b, &o, NULL, &e);
+    sq_backend_close(b);
+    return rc ? sq_cli_fail(CMD, "%s", e.msg) : SQ_EXIT_OK;
+}
+
 static int cmd_difficulty(int argc, char **argv) {
     static const char *usage = "usage: scalequest difficulty label|score|sample|judge [options] (--help after one)\n"
                                "  label   fail rates from sampling a solver on questions with gold answers\n"
@@ -161,6 +202,7 @@ static int cmd_difficulty(int argc, char **argv) {
     if (!strcmp(argv[1], "label")) return cmd_label(argc - 1, argv + 1);
     if (!strcmp(argv[1], "score")) return cmd_score(argc - 1, argv + 1);
     if (!strcmp(argv[1], "sample")) return cmd_sample(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "judge")) return cmd_judge(argc - 1, argv + 1);
     return sq_cli_usage_error("difficulty", "unknown sub-command \"%s\" (label, score, sample, judge)", argv[1]);
 }
 
