@@ -1,12 +1,14 @@
 /* libFuzzer target: the Figure 9-12 reply parsers (judge.h) and prompt recognition on
  * arbitrary bytes. The input is NOT NUL-terminated: every parser must stay inside `size`.
  * Checks: spans lie inside the reply; a rewrite is never empty; a rating is 0..5; a prompt
- * built around any question is recognised with that question back. */
+ * built around any question is recognised with that question back; the world oracle's
+ * Fig 9/10 replies to any question hold a rewrite the world can solve. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "scalequest/judge.h"
+#include "scalequest/oracle.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* an exact-size copy, so ASan catches a read one past the end */
@@ -42,6 +44,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             sq_prompt_build((sq_prompt_kind)k, qs, p, pn + 1);
             if (!sq_prompt_identify(p, pn, &kind, &q, &qn)) abort();
             free(p);
+        }
+        static sq_backend *oracle;
+        if (!oracle && sq_world_oracle_open(&oracle, NULL, NULL)) abort();
+        char *prompt = k <= 1 ? sq_prompt_difficulty_optimize(qs) : sq_prompt_solvability_optimize(qs);
+        char *reply = prompt ? sq_world_oracle_reply(oracle, prompt, size) : NULL;
+        if (reply) {
+            const char *w;
+            size_t wn;
+            sq_prompt_kind rk = k <= 1 ? SQ_PROMPT_DIFFICULTY_OPTIMIZE : SQ_PROMPT_SOLVABILITY_OPTIMIZE;
+            if (sq_reply_rewrite(rk, reply, strlen(reply), &w, &wn)) abort();
+            char *wz = strndup(w, wn);
+            int64_t ans;
+            /* an unchanged question that the world solves in 2+ steps is echoed as it came */
+            if (wz && sq_world_parse(wz, &ans, NULL, NULL) != 0 && strcmp(wz, qs) != 0) abort();
+            free(wz);
+        }
+        free(reply);
+        free(prompt);
+        {
         }
         free(qs);
     }

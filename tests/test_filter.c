@@ -663,3 +663,106 @@ SQ_TEST(difficulty_judge_resumes_after_kill_9) {
     free(ref);
     free(out);
 }
+
+/* ---- a real model over HTTP ----------------------------------------------------------- */
+
+/* `scalequest serve` with stories260K (a real, tiny story model, chatml rendered by the
+ * server) as the judge of filter solvable (the CLI) and of the difficulty judge (the
+ * library), through the OpenAI-compatible path. A story model is no judge: what is checked is
+ * that every request is settled, with its reply and a parse outcome, and the outcomes are
+ * counted (SQ_LONG=1: 100 GSM8K questions, else 4). */
+SQ_TEST(real_model_over_http_parse_outcomes) {
+    case_dir();
+    const char *model = sq_test_asset("models/stories260K.gguf"), *data = sq_test_asset("data/gsm8k_test.jsonl");
+    if (!model || !data) SKIP("../shared/assets not present");
+    int n = getenv("SQ_LONG") ? 100 : 4, max_tokens = getenv("SQ_LONG") ? 128 : 24;
+    char *in = tmp_path("g.jsonl"), *port_file = tmp_path("serve.out");
+    REQUIRE(sq_test_sh(NULL, "head -n %d '%s' | python3 -c 'import sys,json\n"
+                             "for i,l in enumerate(sys.stdin): print(json.dumps({\"id\":\"g%%03d\"%%i,\"query\":json.loads(l)[\"question\"]}))'"
+                             " > '%s'", n, data, in) == 0);
+    /* the server runs the release build when there is one: the model's speed is not what
+     * is tested, the client side (the stage) runs sanitized */
+    const char *server = sq_file_exists("build/rel/scalequest") ? "build/rel/scalequest" : sq_test_cli();
+    char *pid_s = NULL;
+    sq_test_sh(&pid_s, "'%s' serve --model '%s' --port 0 --chat-template chatml --quiet > '%s' 2>/dev/null & echo $!",
+               server, model, port_file);
+    pid_t pid = pid_s ? (pid_t)atol(pid_s) : 0;
+    free(pid_s);
+    REQUIRE(pid > 0);
+    int port = 0;
+    for (int i = 0; i < 300 && !port; i++) {
+        char *s = slurp(port_file);
+        const char *p = s ? strstr(s, "127.0.0.1:") : NULL;
+        if (p) port = atoi(p + 10);
+        free(s);
+        if (!port) usleep(20000);
+    }
+    if (!port) {
+        kill(pid, SIGKILL);
+        REQUIRE(port > 0);
+    }
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1#stories260K.gguf", port);
+    char *out = tmp_path("s.jsonl"), *msg = NULL;
+    int rc = sq_test_sh(&msg, "'%s' filter solvable --model '%s' --in '%s' --out '%s' --keep-unknown --max-tokens %d 2>&1",
+                        sq_test_cli(), url, in, out, max_tokens);
+    CHECKF(rc == 0, "rc %d: %s", rc, msg ? msg : "");
+    const char *line = msg ? strstr(msg, "verdicts this run:") : NULL;
+    printf("  also stories260K as the Fig-11 judge, %d GSM8K questions: %.*s\n", n,
+           line ? (int)strcspn(line, "\n") : 4, line ? line : "none");
+    free(msg);
+    /* every record is there with its reply; count what the official rule would keep */
+    sq_jsonl_reader *r;
+    sq_err e;
+    REQUIRE(sq_jsonl_open(&r, out, 0, &e) == 0);
+    cJSON *rec;
+    int got = 0, official = 0;
+    while (sq_jsonl_next(r, &rec, &e) == 1) {
+        const char *jr = sq_rec_str(rec, "judge_reply"), *v = sq_rec_str(rec, "verdict");
+        CHECK(jr && v);
+        if (jr) official += sq_reply_verdict_official(jr, strlen(jr));
+        got++;
+        cJSON_Delete(rec);
+    }
+    sq_jsonl_close(r);
+    CHECK_EQ_INT(got, n);
+    printf("  also   (the official rule would keep %d of %d)\n", official, n);
+    /* the difficulty judge through the same server */
+    sq_backend_opts bo;
+    sq_backend_opts_default(&bo);
+    sq_backend *b = NULL;
+    REQUIRE(sq_pipeline_backend_open(&b, url, &bo, &e) == 0);
+    sq_difficulty_judge_opts o;
+    sq_difficulty_judge_opts_default(&o);
+    char *dout = tmp_path("d.jsonl");
+    o.stage.in = in;
+    o.stage.out = dout;
+    o.keep_unknown = 1;
+    o.params.max_tokens = max_tokens;
+    sq_stage_counts c;
+    int saved = sq_progress_is_quiet();
+    sq_progress_set_quiet(1);
+    rc = sq_difficulty_judge_run(b, &o, &c, &e);
+    sq_progress_set_quiet(saved);
+    sq_backend_close(b);
+    CHECKF(rc == 0, "%s", e.msg);
+    CHECK_EQ_INT(c.kept, n);
+    int hist[6] = {0};
+    REQUIRE(sq_jsonl_open(&r, dout, 0, &e) == 0);
+    while (sq_jsonl_next(r, &rec, &e) == 1) {
+        double v = -1;
+        sq_rec_num(rec, "difficulty_rating", &v);
+        if (v >= 0 && v <= 5) hist[(int)v]++;
+        cJSON_Delete(rec);
+    }
+    sq_jsonl_close(r);
+    printf("  also stories260K as the Fig-12 judge: %d unparsable, ratings 1-5: %d %d %d %d %d\n", hist[0], hist[1],
+           hist[2], hist[3], hist[4], hist[5]);
+    CHECK_EQ_INT(hist[0] + hist[1] + hist[2] + hist[3] + hist[4] + hist[5], n);
+    kill(pid, SIGTERM);
+    sq_test_sh(NULL, "sleep 0.2; kill -9 %d 2>/dev/null", (int)pid);
+    free(in);
+    free(out);
+    free(dout);
+    free(port_file);
+}

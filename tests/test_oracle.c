@@ -116,6 +116,7 @@ SQ_TEST(oracle_repairs_unsolvable_questions) {
         "Noah has 6 marbles. He finds 4 more marbles.",                           /* no question */
         "How many cookies are there?",                                            /* nothing but a question */
         "",
+        "Lucas has 999999999 balloons.", /* a start no event fits after (found by fuzz_replies) */
         "\xe5\xb0\x8f\xe6\x98\x8e\xe6\x9c\x89 5 \xe4\xb8\xaa\xe8\x8b\xb9\xe6\x9e\x9c\xe3\x80\x82",
     };
     for (size_t i = 0; i < SQ_ARRAY_LEN(broken); i++) {

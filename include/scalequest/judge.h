@@ -15,9 +15,11 @@
  * - rewrite (Fig 9 "FINAL QUESTION:", Fig 10 "#Finally Rewritten Problem#:"): 0 and a span,
  *   SQ_ENOTFOUND when the reply has no marker, SQ_EPARSE when the marker is followed by
  *   nothing (or by the prompt's own placeholder).
- * - verdict (Fig 11): the last standalone Yes or No of the reply, strictly: a word on its
- *   own (not "yesterday", not "yes-or-no", not the determiner in "no solution"), not negated
- *   ("not yes"), and not one side of a choice ("Yes or No", "Yes/No"); otherwise unknown.
+ * - verdict (Fig 11): the last standalone Yes or No of the reply's last line that has any
+ *   letter or digit, strictly: a word on its own (not "yesterday", not "yes-or-no", not the
+ *   determiner in "no solution"), not negated ("not yes"), and not one side of a choice
+ *   ("Yes or No", "Yes/No"); otherwise unknown (a verdict followed by more lines is no
+ *   conclusion).
  * - rating (Fig 12): the "difficulty" value of the JSON the reply ends with (code fences,
  *   curly quotes, bold keys, bare values allowed): very easy..very hard -> 1..5, else 0.
  *

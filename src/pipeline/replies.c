@@ -158,13 +158,19 @@ static int classify(const unsigned char *s, size_t len, size_t b, size_t n) {
 sq_verdict sq_reply_verdict(const char *reply, size_t len) {
     if (!reply) return SQ_VERDICT_UNKNOWN;
     const unsigned char *s = (const unsigned char *)reply;
+    /* Only the last line that says anything counts: the prompt asks the judge to conclude
+     * with its verdict, so a Yes followed by more lines of text (a story's dialogue, an
+     * early "Yes, it is a math problem" and then the reasoning) is no conclusion. */
+    size_t lim = len;
+    while (lim > 0 && !is_alnum(s[lim - 1])) lim--;
+    while (lim > 0 && s[lim - 1] != '\n') lim--;
     size_t i = len;
-    while (i > 0) {
+    while (i > lim) {
         /* find the end of the previous ASCII letter run */
-        while (i > 0 && !is_alpha(s[i - 1])) i--;
-        if (i == 0) break;
+        while (i > lim && !is_alpha(s[i - 1])) i--;
+        if (i <= lim) break;
         size_t e = i;
-        while (i > 0 && is_alpha(s[i - 1])) i--;
+        while (i > lim && is_alpha(s[i - 1])) i--;
         size_t b = i, n = e - b;
         if (n != 2 && n != 3) continue;
         if (word_before(s, b) || word_at(s, e, len)) continue; /* "yesterday", "eyes", "Noé" */
