@@ -330,8 +330,14 @@ int sq_reward_run(const sq_reward_opts *o, sq_err *e) {
                 return sq_err_wrap(e, "reward: chat template \"%s\"", oo.chat_template), rc;
             }
             j.tmpl = own;
-        } else
-            j.tmpl = sq_scorer_chat_template(j.sc);
+        } else if (!(j.tmpl = sq_scorer_chat_template(j.sc))) {
+            /* Never a silent fallback: scores of another rendering mean nothing. */
+            sq_scorer_close(j.sc);
+            return sq_fail(e, SQ_EINVAL,
+                           "reward: %s has no chat template the reward model was trained with; name one with "
+                           "--chat-template SPEC (or none for \"QUESTION\\n\\nRESPONSE\")",
+                           oo.model);
+        }
     }
     sq_stage *st = NULL;
     if (oo.stage.window < oo.chunk) oo.stage.window = oo.chunk;
