@@ -100,7 +100,7 @@ typedef struct job {
 } job;
 
 /* The selected candidates, best first, into ord; returns their count (0: drop, *why set). */
-static int select_cands(const job *j, item *it, int *ord, const char **why) {
+static int select_cands(const job *j, item *it, cJSON *rec, int *ord, const char **why) {
     const sq_reward_opts *o = j->o;
     int by_reward = j->sc != NULL, n = 0;
     for (int k = 0; k < it->n; k++) ord[n++] = k;
@@ -114,13 +114,13 @@ static int select_cands(const job *j, item *it, int *ord, const char **why) {
     }
     if (o->select == SQ_SELECT_RANDOM) {
         sq_rng r;
-        sq_rng_seed(&r, sq_stage_seed(o->seed, sq_rec_id(it->rec)));
+        sq_rng_seed(&r, sq_stage_seed(o->seed, sq_rec_id(rec)));
         int pick = (int)sq_rng_below(&r, (uint64_t)it->n);
         ord[0] = pick;
         return 1;
     }
     if (o->select == SQ_SELECT_GOLD) {
-        const cJSON *g = cJSON_GetObjectItemCaseSensitive(it->rec, o->gold_field);
+        const cJSON *g = cJSON_GetObjectItemCaseSensitive(rec, o->gold_field);
         char num[64];
         const char *graw = cJSON_IsString(g) ? g->valuestring : NULL;
         if (cJSON_IsNumber(g)) snprintf(num, sizeof num, "%.17g", g->valuedouble), graw = num;
@@ -152,8 +152,8 @@ static int select_cands(const job *j, item *it, int *ord, const char **why) {
         const cand *c = &it->c[ord[k]];
         if (c->answer && (ord[k] == best || sq_grade_equal(it->c[best].answer, c->answer, NULL))) ord[m++] = ord[k];
     }
-    cJSON_DeleteItemFromObjectCaseSensitive(it->rec, "votes");
-    cJSON_AddNumberToObject(it->rec, "votes", best_votes);
+    cJSON_DeleteItemFromObjectCaseSensitive(rec, "votes");
+    cJSON_AddNumberToObject(rec, "votes", best_votes);
     return m;
 }
 
@@ -164,7 +164,7 @@ static int settle(job *j, sq_stage *st, item *it, sq_err *e) {
     int ord_s[64], *ord = it->n <= 64 ? ord_s : malloc(sizeof *ord * (size_t)it->n);
     if (!ord) return cJSON_Delete(rec), sq_fail(e, SQ_ENOMEM, "out of memory");
     const char *why = NULL;
-    int m = select_cands(j, it, ord, &why);
+    int m = select_cands(j, it, rec, ord, &why);
     const char *fields[] = {"rewards", "kept", "response", "extracted", "reward"};
     for (size_t f = 0; f < SQ_ARRAY_LEN(fields); f++) cJSON_DeleteItemFromObjectCaseSensitive(rec, fields[f]);
     if (j->sc) {
@@ -330,8 +330,14 @@ int sq_reward_run(const sq_reward_opts *o, sq_err *e) {
                 return sq_err_wrap(e, "reward: chat template \"%s\"", oo.chat_template), rc;
             }
             j.tmpl = own;
-        } else
-            j.tmpl = sq_scorer_chat_template(j.sc);
+        } else if (!(j.tmpl = sq_scorer_chat_template(j.sc))) {
+            /* Never a silent fallback: scores of another rendering mean nothing. */
+            sq_scorer_close(j.sc);
+            return sq_fail(e, SQ_EINVAL,
+                           "reward: %s has no chat template the reward model was trained with; name one with "
+                           "--chat-template SPEC (or none for \"QUESTION\\n\\nRESPONSE\")",
+                           oo.model);
+        }
     }
     sq_stage *st = NULL;
     if (oo.stage.window < oo.chunk) oo.stage.window = oo.chunk;
