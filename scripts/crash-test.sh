@@ -4,8 +4,9 @@
 # every JSONL output holds each id once and no torn line, no id the uninterrupted run has is
 # missing, and every output (JSONL and model weights) is byte for byte the same.
 #   scripts/crash-test.sh [KILLS] [CONFIG]     (defaults: 100, examples/crash.yaml)
-# The kill delays are uniform in (0, max(2T/KILLS, 4 s)) where T is the uninterrupted run's time,
-# so the kills spread over the whole run; a run that finishes before the next kill is checked, and
+# The kill delays are uniform in (0, D), D = max(2T/KILLS, 4 s) times a factor steered so that
+# the share of stages done keeps pace with the share of kills made (T: the uninterrupted run's
+# time), so the kills spread over the whole run; a run that finishes before the next kill is checked, and
 # the next kills fall on a fresh run. Which stage each kill hit is printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,6 +51,9 @@ for dirpath, _, files in os.walk(ref):
             print("missing", rel, file=sys.stderr)
             continue
         a, b = open(rp, "rb").read(), open(gp, "rb").read()
+        if rel.endswith("results.json"):  # eval's table also holds its run time and model path
+            ja, jb = json.loads(a), json.loads(b)
+            a, b = [json.dumps([j.get("benchmarks"), j.get("average")]).encode() for j in (ja, jb)]
         if a != b:
             same = False
             print("differs", rel, file=sys.stderr)
@@ -71,7 +75,20 @@ print(lost, dup, "identical" if same and not torn else "DIFFERENT")
 PY
 }
 
-kills=0 runs=0 lost=0 dup=0 verdict=identical
+progress() { # the share of the run's enabled stages that are done, from its manifest
+    python3 -c "
+import json, sys
+try:
+    m = json.load(open('$1/manifest.json'))
+except Exception:
+    print(0.0); sys.exit()
+st = m.get('stages', {})
+n = len(m.get('config', {}).get('stages', {}))
+en = [k for k, v in m.get('config', {}).get('stages', {}).items() if v.get('enabled')]
+print(sum(1 for k in en if st.get(k, {}).get('status') == 'done') / max(len(en), 1))"
+}
+
+kills=0 runs=0 lost=0 dup=0 verdict=identical scale=1.0
 declare -A hit
 crash_dir="$W/crash0"
 cfg=$(config_for "$crash_dir")
@@ -80,7 +97,14 @@ max_delay=$(python3 -c "print(max(2 * $T / $KILLS, 4.0))")
 while [ "$kills" -lt "$KILLS" ]; do
     "$SQ" run "$cfg" --quiet 2>>"$W/crash.log" &
     pid=$!
-    sleep "$(python3 -c "import random; print(round(random.uniform(0.01, $max_delay), 3))")"
+    # Steer the delays so the kills spread over the stages: a run behind the kills' schedule
+    # (its share of stages done below the share of kills made) gets longer before the next one.
+    f=$(progress "$crash_dir")
+    scale=$(python3 -c "
+f, t, s = $f, $kills / $KILLS, $scale
+s = s * 1.3 if f < t - 0.03 else s / 1.3 if f > t + 0.03 else s
+print(min(max(s, 0.25), 20))")
+    sleep "$(python3 -c "import random; print(round(random.uniform(0.01, $max_delay * $scale), 3))")"
     if kill -9 "$pid" 2>/dev/null; then
         wait "$pid" 2>/dev/null || true
         kills=$((kills + 1))
