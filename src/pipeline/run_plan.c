@@ -233,6 +233,11 @@ static void jsonl_out(bld *b, sq_run_cmd *cmd_unused, char *path) {
 static void build_stage(sq_run_plan *p, bld *b, const char *prev) {
     sq_run_stage *s = b->s;
     const char *n = s->name;
+    /* the stages that start from the solver cannot do without one */
+    if ((!strcmp(n, "qft") || !strcmp(n, "scorer") || !strcmp(n, "rm") || !strcmp(n, "difficulty_label") ||
+         !strcmp(n, "rm_label") || (!strcmp(n, "qpo") && !enabled(p, "qft"))) &&
+        !*cfg(b, "models.solver"))
+        input_k(b, "", "models.solver");
     const char *qft_base = enabled(p, "qft") ? "@qft" : cfg(b, "models.solver");
     const char *train = cfg(b, "data.train");
     if (!strncmp(n, "world_", 6)) {
