@@ -23,6 +23,9 @@ W=$(sed -n 's/^run_dir: *\([^ #]*\).*/\1/p' "$CONFIG")
 t0=$(date +%s)
 "$SQ" run "$CONFIG"
 "$SQ" report "$W" --quiet
+# The layout of the earlier demo, for the scripts that build on it (qpo-world.sh, reward-world.sh).
+for m in solver qft; do [ -d "$W/models/$m" ] && ln -sfn "models/$m" "$W/$m"; done
+for f in train test; do [ -f "$W/data/$f.jsonl" ] && ln -sfn "data/$f.jsonl" "$W/$f.jsonl"; done
 
 echo
 echo "== funnel (questions in and out of each stage)"
