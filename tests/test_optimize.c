@@ -200,7 +200,10 @@ SQ_TEST(cli_over_http_resume_after_kill_9_and_500s) {
         REQUIRE(pid_s);
         pid_t pid = (pid_t)atol(pid_s);
         free(pid_s);
-        usleep((useconds_t)(sq_rng_below(&r, 1000) * run_s * (1.0 - 0.2 * round) * 1000));
+        /* a random moment of the part of the run that writes: wait for a first committed
+         * line (or one from an earlier round), then a random share of the run */
+        for (int w = 0; w < 500 && lines(out) <= 0; w++) usleep(10000);
+        usleep((useconds_t)(sq_rng_uniform(&r) * 0.5 * run_s * 1e6));
         if (kill(pid, SIGKILL) == 0) kills++;
         sq_test_sh(NULL, "while kill -0 %d 2>/dev/null; do sleep 0.02; done", (int)pid);
         int done = lines(out);
