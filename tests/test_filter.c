@@ -766,3 +766,86 @@ SQ_TEST(real_model_over_http_parse_outcomes) {
     free(dout);
     free(port_file);
 }
+
+/* ---- empty and garbage replies -------------------------------------------------------- */
+
+/* A backend whose replies are what a broken server or model sends: nothing at all (no
+ * choice), an empty text, bytes that are not UTF-8, text without any verdict or JSON. */
+typedef struct junk_backend {
+    sq_backend base;
+} junk_backend;
+
+static int junk_generate(sq_backend *b, const sq_gen_request *reqs, int n, sq_gen_callback cb, void *user, sq_err *e) {
+    static const char *texts[] = {"", "\xff\xfe\x00garbage", "I like turtles.", "{\"difficulty\": }", "```\n\n```"};
+    for (int i = 0; i < n; i++) {
+        int k = (int)(strtol(reqs[i].id + 1, NULL, 10) % 6);
+        sq_gen_choice c = {.text = k < 5 ? texts[k] : NULL, .finish_reason = "stop"};
+        sq_gen_result r = {.id = reqs[i].id, .ok = 1, .choices = &c, .n_choices = k == 5 ? 0 : 1};
+        if (cb(user, i, &r)) return sq_fail(e, SQ_EINTR, "stopped");
+    }
+    return 0;
+}
+
+static void junk_close(sq_backend *b) { (void)b; }
+
+SQ_TEST(judge_stages_settle_empty_and_garbage_replies) {
+    case_dir();
+    static const struct sq_backend_ops ops = {junk_generate, junk_close};
+    junk_backend jb = {{&ops, "junk"}};
+    char *in = tmp_path("j.jsonl"), *o1 = tmp_path("j1.jsonl"), *o2 = tmp_path("j2.jsonl");
+    FILE *f = fopen(in, "w");
+    for (int i = 0; i < 30; i++) fprintf(f, "{\"id\":\"j%02d\",\"query\":\"What is %d + 1?\"}\n", i, i);
+    fclose(f);
+    sq_progress_set_quiet(1);
+    sq_filter_solvable_opts so;
+    sq_filter_solvable_opts_default(&so);
+    so.stage.in = in;
+    so.stage.out = o1;
+    sq_stage_counts c;
+    sq_err e;
+    REQUIRE(sq_filter_solvable_run(&jb.base, &so, &c, &e) == 0);
+    CHECK_EQ_INT(c.kept, 0);
+    CHECK_EQ_INT(c.dropped, 30);
+    char *d1 = tmp_path("j1.dropped.jsonl");
+    CHECK_EQ_INT(count_lines(d1, "no_verdict"), 30);
+    check_each_id_once(in, o1, d1, __LINE__);
+    sq_difficulty_judge_opts dj;
+    sq_difficulty_judge_opts_default(&dj);
+    dj.stage.in = in;
+    dj.stage.out = o2;
+    dj.keep_unknown = 1;
+    REQUIRE(sq_difficulty_judge_run(&jb.base, &dj, &c, &e) == 0);
+    CHECK_EQ_INT(c.kept, 30);
+    CHECK_EQ_INT(count_lines(o2, "\"difficulty_rating\":0"), 30);
+    free(d1);
+    free(in);
+    free(o1);
+    free(o2);
+}
+
+/* In process, a model without a chat template cannot take the chat turn: each request fails
+ * (named in the failed file, exit 1, nothing lost); --raw-prompt sends the text as it is. */
+SQ_TEST(filter_solvable_in_process_raw_prompt) {
+    case_dir();
+    const char *model = sq_test_asset("models/stories260K.gguf");
+    if (!model) SKIP("../shared/assets not present");
+    char *in = tmp_path("r.jsonl"), *out = tmp_path("ro.jsonl"), *failed = tmp_path("rf.jsonl");
+    FILE *f = fopen(in, "w");
+    fputs("{\"id\":\"a\",\"query\":\"Tom has 3 apples. How many?\"}\n{\"id\":\"b\",\"query\":\"What is 2+2?\"}\n", f);
+    fclose(f);
+    char *msg = NULL;
+    int rc = sq_test_sh(&msg, "'%s' filter solvable --model '%s' --in '%s' --out '%s' --failed '%s' --max-tokens 8 2>&1",
+                        sq_test_cli(), model, in, out, failed);
+    CHECKF(rc == 1 && msg && strstr(msg, "2 requests failed"), "rc %d: %s", rc, msg ? msg : "");
+    CHECK_EQ_INT(count_lines(failed, NULL), 2);
+    free(msg);
+    msg = NULL;
+    rc = sq_test_sh(&msg, "'%s' filter solvable --model '%s' --in '%s' --out '%s' --max-tokens 8 --raw-prompt --keep-unknown 2>&1",
+                    sq_test_cli(), model, in, out);
+    CHECKF(rc == 0 && msg && strstr(msg, "2 in, 2 kept"), "rc %d: %s", rc, msg ? msg : "");
+    CHECK_EQ_INT(count_lines(out, "\"judge_reply\""), 2);
+    free(msg);
+    free(in);
+    free(out);
+    free(failed);
+}

@@ -54,6 +54,7 @@ static int cmd_filter_solvable(int argc, char **argv) {
         {"dropped", SQ_OPT_STR, &o.stage.dropped, "FILE", "dropped questions (default OUT.dropped.jsonl)"},
         {"failed", SQ_OPT_STR, &o.stage.failed, "FILE", "append {id, error} of requests that failed (a rerun retries)"},
         {"keep-unknown", SQ_OPT_FLAG, &o.keep_unknown, NULL, "keep questions whose reply has no clear Yes/No"},
+        {"raw-prompt", SQ_OPT_FLAG, &o.raw_prompt, NULL, "send the prompt as raw text, not a chat turn (models without a chat template)"},
         {"field", SQ_OPT_STR, &o.field, "NAME", "the question field (default query)"},
         {"shard", SQ_OPT_STR, &shard, "I/N", "only the records of shard I of N (by id hash)"},
         {"skip-bad", SQ_OPT_FLAG, &skip_bad, NULL, "count and skip unparsable input lines instead of stopping"},

@@ -71,6 +71,7 @@ typedef struct sq_filter_solvable_opts {
     const char *field;    /* the question field (default "query") */
     int keep_unknown;     /* keep records whose reply has no clear verdict (default: drop) */
     sq_gen_params params; /* default: greedy, 2048 new tokens (the official code's) */
+    int raw_prompt;       /* send the prompt as raw text (completions), not as a chat user turn */
 } sq_filter_solvable_opts;
 
 void sq_filter_solvable_opts_default(sq_filter_solvable_opts *o);

@@ -92,6 +92,8 @@ typedef struct sq_difficulty_judge_opts {
     const char *field;     /* the question field (default "query") */
     int keep_unknown;      /* keep records whose reply has no rating (rating 0); default drop */
     sq_gen_params params;  /* default: greedy, 1024 new tokens; params.seed is the run's seed */
+    int raw_prompt;        /* send the prompt as raw text (completions), not as a chat user turn:
+                              for models without a chat template */
 } sq_difficulty_judge_opts;
 
 void sq_difficulty_judge_opts_default(sq_difficulty_judge_opts *o);

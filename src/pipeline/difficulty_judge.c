@@ -37,7 +37,7 @@ int sq_difficulty_judge_run(sq_backend *b, const sq_difficulty_judge_opts *o, sq
     sq_stage_opts so = o->stage;
     if (!so.name) so.name = "difficulty judge";
     diff d = {o, {0}};
-    sq_judge_stage j = {SQ_PROMPT_DIFFICULTY_RATE, o->field ? o->field : "query", o->params, settle, &d};
+    sq_judge_stage j = {SQ_PROMPT_DIFFICULTY_RATE, o->field ? o->field : "query", o->params, o->raw_prompt, settle, &d};
     int rc = sq_judge_stage_run(b, &so, &j, counts, e);
     if (!sq_progress_is_quiet() && (rc == 0 || rc == SQ_EIO)) {
         int64_t rated = 0, sum = 0;

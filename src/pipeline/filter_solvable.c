@@ -38,7 +38,7 @@ int sq_filter_solvable_run(sq_backend *b, const sq_filter_solvable_opts *o, sq_s
     sq_stage_opts so = o->stage;
     if (!so.name) so.name = "filter solvable";
     solv s = {o, {0}};
-    sq_judge_stage j = {SQ_PROMPT_SOLVABILITY_CHECK, o->field ? o->field : "query", o->params, settle, &s};
+    sq_judge_stage j = {SQ_PROMPT_SOLVABILITY_CHECK, o->field ? o->field : "query", o->params, o->raw_prompt, settle, &s};
     int rc = sq_judge_stage_run(b, &so, &j, counts, e);
     if (!sq_progress_is_quiet() && (rc == 0 || rc == SQ_EIO))
         fprintf(stderr, "%s: verdicts this run: %lld yes, %lld no, %lld unknown\n", so.name,

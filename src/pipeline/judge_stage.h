@@ -10,6 +10,7 @@ typedef struct sq_judge_stage {
     sq_prompt_kind kind;
     const char *field;    /* the question field */
     sq_gen_params params; /* params.seed: the run's seed */
+    int raw_prompt;       /* the prompt as raw text instead of one user message */
     /* Settle the slot from the reply (text of the first choice, "" when there is none). */
     int (*settle)(void *user, sq_stage *st, int64_t slot, cJSON *rec, const char *reply, const sq_gen_result *r,
                   sq_err *e);
