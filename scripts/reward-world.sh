@@ -16,8 +16,10 @@ SQ=${SQ:-build/rel/scalequest}
 W=${DEMO_DIR:-build/demo}
 R=${RW_DIR:-$W/reward}
 THREADS=${RW_THREADS:-2}
-N_ORM=${RW_N_TRAIN:-1000}
-STEPS=${RW_STEPS:-150}
+N_ORM=${RW_N_TRAIN:-800}
+STEPS=${RW_STEPS:-300}
+LR=${RW_LR:-1e-3}
+MIXED=${RW_MIXED:-1}
 KNOBS=(--min-steps 1 --max-steps 2 --max-number 20)
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 
@@ -33,11 +35,25 @@ RESPOND=(--model "$W/solver" --n 5 --temperature 0.7 --top-p 0.95 --max-tokens 1
 stage "ORM data: $N_ORM new world questions (ids from 2000000 on), 5 responses each, graded 1/0"
 "$SQ" world --n "$N_ORM" --seed 1 --start 2000000 "${KNOBS[@]}" --out "$R/orm_questions.jsonl"
 "$SQ" respond "${RESPOND[@]}" --in "$R/orm_questions.jsonl" --out "$R/orm_responses.jsonl" --seed 11
-"$SQ" reward --orm-data "$R/orm.jsonl" --tokenizer-from "$W/solver" --in "$R/orm_responses.jsonl" --gold-field answer
+"$SQ" reward --orm-data "$R/orm_all.jsonl" --tokenizer-from "$W/solver" --in "$R/orm_responses.jsonl" --gold-field answer
+# Only questions whose 5 responses are neither all right nor all wrong: there a question's
+# difficulty cannot explain the labels, so the model must learn which response is right (on
+# all questions it learns mostly how hard a question is, which does not help pick among its
+# own 5 responses).
+if [ "$MIXED" = 1 ]; then
+    awk -F'"id":"' '{ split($2, a, "#"); q = a[1]; v = ($0 ~ /"value":1}/); line[NR] = $0; qid[NR] = q;
+                      if (v) pos[q] = 1; else neg[q] = 1 }
+                    END { for (i = 1; i <= NR; i++) if (pos[qid[i]] && neg[qid[i]]) print line[i] }' \
+        "$R/orm_all.jsonl" >"$R/orm.jsonl"
+else
+    cp "$R/orm_all.jsonl" "$R/orm.jsonl"
+fi
+echo "ORM data: $(wc -l <"$R/orm.jsonl") responses ($(grep -c '"value":1}' "$R/orm.jsonl") right)"
 
 stage "ORM: train --mode regress from the solver, $STEPS steps"
+rm -rf "$R/orm"
 "$SQ" train --mode regress --model "$W/solver" --data "$R/orm.jsonl" --out "$R/orm" --batch 16 --seq-len 256 \
-    --lr 5e-4 --warmup-ratio 0.05 --max-steps "$STEPS" --threads "$THREADS" --seed 4 --quiet
+    --lr "$LR" --epochs 100 --warmup-ratio 0.05 --max-steps "$STEPS" --threads "$THREADS" --seed 4 --quiet
 tail -n 1 "$R/orm/train_log.jsonl"
 
 stage "held out: 5 responses to each of the demo's $(wc -l <"$W/test.jsonl") test questions"

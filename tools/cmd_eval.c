@@ -11,7 +11,7 @@ static int cmd_eval(int argc, char **argv) {
     sq_eval_opts o;
     sq_eval_opts_default(&o);
     const char *model = NULL;
-    int64_t limit = 0, max_tokens = o.params.max_tokens, chunk = o.chunk;
+    int64_t limit = 0, max_tokens = o.params.max_tokens;
     sq_strlist stop = {0};
     sq_cli_backend cb;
     sq_opt opts[10 + SQ_CLI_BACKEND_NOPTS] = {
@@ -31,7 +31,6 @@ static int cmd_eval(int argc, char **argv) {
     int npos, rc = sq_cli_parse(argc, argv, "--model SPEC --benchmarks LIST [--limit N] --out DIR", opts,
                                 10 + SQ_CLI_BACKEND_NOPTS, NULL, 0, &npos);
     if (rc >= 0) return rc;
-    (void)chunk;
     if (!o.out_dir || (!model && !o.regrade)) return sq_cli_usage_error(CMD, "--model and --out are required");
     if (limit < 0 || max_tokens < 1 || max_tokens > 1 << 20) return sq_cli_usage_error(CMD, "--limit or --max-tokens out of range");
     char msg[160];
