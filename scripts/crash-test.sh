@@ -5,7 +5,7 @@
 # missing, and every output (JSONL and model weights) is byte for byte the same.
 #   scripts/crash-test.sh [KILLS] [CONFIG]     (defaults: 100, examples/crash.yaml)
 # The kill delays are uniform in (0, D), D = max(2T/KILLS, 4 s) times a factor steered so that
-# the share of stages done keeps pace with the share of kills made (T: the uninterrupted run's
+# the share of stages done keeps pace with the share of this run's kills made (T: the uninterrupted run's
 # time), so the kills spread over the whole run; a run that finishes before the next kill is checked, and
 # the next kills fall on a fresh run. Which stage each kill hit is printed at the end.
 set -euo pipefail
@@ -88,7 +88,7 @@ en = [k for k, v in m.get('config', {}).get('stages', {}).items() if v.get('enab
 print(sum(1 for k in en if st.get(k, {}).get('status') == 'done') / max(len(en), 1))"
 }
 
-kills=0 runs=0 lost=0 dup=0 verdict=identical scale=1.0
+kills=0 runs=0 lost=0 dup=0 verdict=identical scale=1.0 round_start=0
 declare -A hit
 crash_dir="$W/crash0"
 cfg=$(config_for "$crash_dir")
@@ -101,7 +101,7 @@ while [ "$kills" -lt "$KILLS" ]; do
     # (its share of stages done below the share of kills made) gets longer before the next one.
     f=$(progress "$crash_dir")
     scale=$(python3 -c "
-f, t, s = $f, $kills / $KILLS, $scale
+f, t, s = $f, ($kills - $round_start) / ($KILLS - $round_start), $scale
 s = s * 1.3 if f < t - 0.03 else s / 1.3 if f > t + 0.03 else s
 print(min(max(s, 0.25), 20))")
     sleep "$(python3 -c "import random; print(round(random.uniform(0.01, $max_delay * $scale), 3))")"
@@ -124,6 +124,7 @@ print(r[0] if r else '(between stages)')")
         runs=$((runs + 1))
         crash_dir="$W/crash$runs"
         cfg=$(config_for "$crash_dir")
+        round_start=$kills scale=1.0
     fi
 done
 # the last killed run, finished without kills
