@@ -3,13 +3,14 @@
 #   make test       sanitized build (build/san) and every test; ends "N passed, N failed"
 #   make bench      benchmarks against peers measured in the same run
 #   make demo       the embedded default job, from scratch
+#   make crash-test kill -9 `scalequest run` at 100 random moments; the result must not change
 #   make fuzz       libFuzzer targets (clang) in build/fuzz
 #   make check-peers  the long peer comparisons that make test samples
 # Sources are found by wildcard: a new src/<module>/*.c, tools/cmd_*.c, tests/test_*.c,
 # bench/bench_*.c or fuzz/fuzz_*.c needs no edit here.
 
 CC      ?= cc
-PKGS    := libcurl libcjson libpcre2-8 libutf8proc libmicrohttpd openblas
+PKGS    := libcurl libcjson libpcre2-8 libutf8proc libmicrohttpd openblas yaml-0.1
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # oneDNN ships no .pc file in Debian; it lives on the default paths.
@@ -36,7 +37,7 @@ BENCH_SRC := $(wildcard bench/bench_*.c)
 FUZZ_SRC  := $(wildcard fuzz/fuzz_*.c)
 CMD_SRC   := $(wildcard tools/cmd_*.c)
 
-.PHONY: all test bench demo fuzz check-peers clean format deps
+.PHONY: all test bench demo fuzz check-peers clean format deps crash-test
 # Keep intermediate objects of the pattern chains (tests, benches, fuzzers) between builds.
 .SECONDARY:
 all: build/rel/scalequest $(BENCH_SRC:bench/%.c=build/rel/bench/%)
@@ -87,6 +88,10 @@ bench: all
 
 demo: build/rel/scalequest
 	./scripts/demo.sh
+
+# kill -9 `scalequest run` at 100 random moments of a small run; ends "100 kills, 0 lost, 0 duplicated, identical"
+crash-test: build/rel/scalequest
+	./scripts/crash-test.sh 100 examples/crash.yaml
 
 # ---- fuzzers: clang + libFuzzer over a separately instrumented library -------------------
 # -Wno-pass-failed: at -O1 clang may decline an `omp simd` hint; that is speed, not a defect.

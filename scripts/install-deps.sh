@@ -18,7 +18,8 @@ done
 
 debs=(build-essential pkg-config clang libclang-rt-14-dev curl python3 python3-venv
       libdnnl-dev libopenblas-dev libcurl4-openssl-dev libcjson-dev libpcre2-dev
-      libutf8proc-dev libmicrohttpd-dev)
+      libutf8proc-dev libmicrohttpd-dev
+      libyaml-dev chromium)
 debs+=(libopenmpi-dev openmpi-bin) # MPI data-parallel training (optional: built when found)
 missing=()
 for p in "${debs[@]}"; do

@@ -251,3 +251,28 @@ SQ_TEST(config_json_round_trip) {
     sq_buf_free(&cfg);
     free(path);
 }
+
+/* A folder whose template is in chat_template.jinja (transformers >= 4.43 may, v5 always does,
+ * save it there) has that template, with EOS from its tokenizer_config.json. */
+SQ_TEST(folder_with_chat_template_jinja) {
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s", sq_test_tmpdir());
+    char *j = sq_path_join(dir, "chat_template.jinja"), *c = sq_path_join(dir, "tokenizer_config.json");
+    const char *src = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+                      "'<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
+                      "{% endif %}";
+    const char *cfg = "{\"eos_token\": \"<|im_end|>\", \"tokenizer_class\": \"PreTrainedTokenizerFast\"}";
+    sq_err e;
+    REQUIRE(sq_file_write_atomic(j, src, strlen(src), &e) == 0);
+    REQUIRE(sq_file_write_atomic(c, cfg, strlen(cfg), &e) == 0);
+    sq_chat_template *t = NULL;
+    REQUIRE(sq_chat_template_open(&t, dir, &e) == 0);
+    sq_chat_msg m[2] = {{"user", "Q"}, {"assistant", "R"}};
+    sq_buf out = {0};
+    REQUIRE(sq_chat_template_render(t, m, 2, 0, &out, &e) == 0);
+    CHECK_EQ_STR(out.data, "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\nR<|im_end|>\n");
+    CHECK_EQ_STR(t->eos, "<|im_end|>");
+    sq_buf_free(&out);
+    sq_chat_template_free(t);
+    free(j), free(c);
+}

@@ -415,6 +415,21 @@ static void print_funnel(const sq_stage *st) {
             (long long)st->c.skipped);
 }
 
+/* Under `scalequest run`, SCALEQUEST_STATS names a file that gets this run's counters as one
+ * JSON line (the runner's manifest takes tokens in and out from it). */
+static void write_stats(const sq_stage *st, const sq_stage_counts *c) {
+    const char *path = getenv("SCALEQUEST_STATS");
+    if (!path || !*path) return;
+    FILE *f = fopen(path, "a");
+    if (!f) return;
+    fprintf(f,
+            "{\"stage\": \"%s\", \"in\": %lld, \"kept\": %lld, \"dropped\": %lld, \"failed\": %lld, "
+            "\"prompt_tokens\": %lld, \"completion_tokens\": %lld}\n",
+            st->o.name, (long long)c->in, (long long)c->kept, (long long)c->dropped, (long long)c->failed,
+            (long long)c->prompt_tokens, (long long)c->completion_tokens);
+    fclose(f);
+}
+
 int sq_stage_close(sq_stage *st, sq_stage_counts *counts, sq_err *e) {
     if (!st) return 0;
     int rc = flush(st, e);
@@ -424,6 +439,7 @@ int sq_stage_close(sq_stage *st, sq_stage_counts *counts, sq_err *e) {
     sq_stage_get_counts(st, &c);
     if (counts) *counts = c;
     if (!rc && !sq_progress_is_quiet()) print_funnel(st);
+    if (!rc) write_stats(st, &c);
     int r2 = 0;
     if (st->out) r2 = sq_jsonl_writer_close(st->out, rc ? NULL : e);
     st->out = NULL;

@@ -238,10 +238,39 @@ int sq_chat_template_from_tokenizer_config(sq_chat_template **t, const char *pat
     return rc;
 }
 
+/* A folder's chat_template.jinja, with the BOS/EOS texts of its tokenizer_config.json. */
+static int from_jinja_file(sq_chat_template **t, const char *dir, const char *jpath, sq_err *e) {
+    char *src = NULL, *cfg_text = NULL;
+    size_t len = 0, clen = 0;
+    int rc = sq_file_read_all(jpath, &src, &len, e);
+    if (rc) return rc;
+    char *cp = sq_path_join(dir, "tokenizer_config.json");
+    cJSON *cfg = NULL;
+    if (cp && sq_file_exists(cp) && sq_file_read_all(cp, &cfg_text, &clen, NULL) == 0)
+        cfg = cJSON_ParseWithLength(cfg_text, clen);
+    rc = sq_chat_template_detect(t, src, cfg ? token_text(cfg, "bos_token") : NULL,
+                                 cfg ? token_text(cfg, "eos_token") : NULL, jpath, e);
+    cJSON_Delete(cfg);
+    free(cfg_text);
+    free(cp);
+    free(src);
+    return rc;
+}
+
 int sq_chat_template_open(sq_chat_template **t, const char *spec, sq_err *e) {
     *t = NULL;
     if (!spec || !*spec) return sq_fail(e, SQ_EINVAL, "empty chat template name");
     if (sq_dir_exists(spec)) {
+        /* transformers >= 4.43 may save the template beside the config as chat_template.jinja
+         * (v5 always does); BOS/EOS still come from tokenizer_config.json. */
+        char *jp = sq_path_join(spec, "chat_template.jinja");
+        if (!jp) return sq_fail(e, SQ_ENOMEM, "out of memory");
+        if (sq_file_exists(jp)) {
+            int rc = from_jinja_file(t, spec, jp, e);
+            free(jp);
+            return rc;
+        }
+        free(jp);
         char *p = sq_path_join(spec, "tokenizer_config.json");
         if (!p) return sq_fail(e, SQ_ENOMEM, "out of memory");
         int rc = sq_file_exists(p) ? sq_chat_template_from_tokenizer_config(t, p, e)

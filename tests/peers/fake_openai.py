@@ -4,7 +4,8 @@ It answers /v1/completions and /v1/chat/completions with a deterministic echo
 ("echo:" + prompt or last message), and can misbehave on purpose: a prompt may carry a
 fault plan "<name>|<fault>,<fault>,..." where the n-th attempt for that name suffers the
 n-th fault: drop (close the socket without a reply), 429 (with Retry-After: 1), 500, 503,
-slow (sleep 3 s before answering), trunc (a 200 whose body is cut short) or ok. Attempts
+slow (sleep 3 s before answering), trunc (a 200 whose body is cut short), fewer (two choices
+fewer than the request's n) or ok. Attempts
 past the list succeed; "always500" fails every attempt. The server counts attempts and
 successful answers per name so a test can check that nothing was lost or repeated.
 A plan may also be written "<<fault:...>>" anywhere in the text (see _plan)."""
@@ -85,6 +86,8 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(3)
         out = "echo:" + name
         n_choices = int(req.get("n", 1))
+        if fault == "fewer":  # a server that answers n with fewer choices
+            n_choices = max(0, n_choices - 2)
         choices = []
         for i in range(n_choices):
             c = {"index": i, "finish_reason": "length", "logprobs": None}

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# make crash-test: kill `scalequest run` with kill -9 at random moments and restart it each
+# time, then check what the killed runs left against an uninterrupted run of the same config:
+# every JSONL output holds each id once and no torn line, no id the uninterrupted run has is
+# missing, and every output (JSONL and model weights) is byte for byte the same.
+#   scripts/crash-test.sh [KILLS] [CONFIG]     (defaults: 100, examples/crash.yaml)
+# The kill delays are uniform in (0, D), D = max(2T/KILLS, 4 s) times a factor steered so that
+# the share of stages done keeps pace with the share of this run's kills made (T: the uninterrupted run's
+# time), so the kills spread over the whole run; a run that finishes before the next kill is checked, and
+# the next kills fall on a fresh run. Which stage each kill hit is printed at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+KILLS=${1:-100}
+CONFIG=${2:-examples/crash.yaml}
+SQ=${SQ:-build/rel/scalequest}
+W=${CRASH_DIR:-build/crash}
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+[ -x "$SQ" ] || { echo "crash-test: $SQ is missing; run make first" >&2; exit 1; }
+rm -rf "$W"
+mkdir -p "$W"
+
+config_for() { # a copy of CONFIG whose run_dir is $1
+    sed -E "s|^run_dir:.*$|run_dir: $1|" "$CONFIG" >"$W/$(basename "$1").yaml"
+    grep -q "^run_dir: $1\$" "$W/$(basename "$1").yaml" || { echo "crash-test: $CONFIG needs a top-level run_dir line" >&2; exit 1; }
+    echo "$W/$(basename "$1").yaml"
+}
+
+ref_cfg=$(config_for "$W/ref")
+t0=$(date +%s.%N)
+"$SQ" run "$ref_cfg" --quiet 2>"$W/ref.log" || { cat "$W/ref.log" >&2; exit 1; }
+T=$(python3 -c "print(round($(date +%s.%N) - $t0, 2))")
+echo "crash-test: uninterrupted run took ${T}s; now $KILLS kills"
+
+check() { # compare run dir $1 against the reference; prints "lost dup same"
+    python3 - "$W/ref" "$1" <<'PY'
+import json, os, sys
+ref, got = sys.argv[1], sys.argv[2]
+lost = dup = 0
+same = True
+torn = []
+for dirpath, _, files in os.walk(ref):
+    for f in sorted(files):
+        rp = os.path.join(dirpath, f)
+        rel = os.path.relpath(rp, ref)
+        if rel.startswith("logs") or rel in ("manifest.json", ".lock") or rel.endswith("train_log.jsonl") \
+                or rel.endswith("checkpoint.json"):
+            continue
+        gp = os.path.join(got, rel)
+        if not os.path.exists(gp):
+            same = False
+            print("missing", rel, file=sys.stderr)
+            continue
+        a, b = open(rp, "rb").read(), open(gp, "rb").read()
+        if rel.endswith("results.json"):  # eval's table also holds its run time and model path
+            ja, jb = json.loads(a), json.loads(b)
+            a, b = [json.dumps([j.get("benchmarks"), j.get("average")]).encode() for j in (ja, jb)]
+        if a != b:
+            same = False
+            print("differs", rel, file=sys.stderr)
+        if rel.endswith(".jsonl"):
+            if b and not b.endswith(b"\n"):
+                torn.append(rel)
+            ids = []
+            for line in b.splitlines():
+                try:
+                    ids.append(json.loads(line).get("id"))
+                except Exception:
+                    torn.append(rel)
+            want = [json.loads(l).get("id") for l in a.splitlines()]
+            dup += len(ids) - len(set(ids))
+            lost += len(set(want) - set(ids))
+for t in torn:
+    print("torn line in", t, file=sys.stderr)
+print(lost, dup, "identical" if same and not torn else "DIFFERENT")
+PY
+}
+
+progress() { # the share of the run's enabled stages that are done, from its manifest
+    python3 -c "
+import json, sys
+try:
+    m = json.load(open('$1/manifest.json'))
+except Exception:
+    print(0.0); sys.exit()
+st = m.get('stages', {})
+n = len(m.get('config', {}).get('stages', {}))
+en = [k for k, v in m.get('config', {}).get('stages', {}).items() if v.get('enabled')]
+print(sum(1 for k in en if st.get(k, {}).get('status') == 'done') / max(len(en), 1))"
+}
+
+kills=0 runs=0 lost=0 dup=0 verdict=identical scale=1.0 round_start=0
+declare -A hit
+crash_dir="$W/crash0"
+cfg=$(config_for "$crash_dir")
+# at least 4 s, so that a run restarted under load gets past its start and a checkpoint
+max_delay=$(python3 -c "print(max(2 * $T / $KILLS, 4.0))")
+while [ "$kills" -lt "$KILLS" ]; do
+    "$SQ" run "$cfg" --quiet 2>>"$W/crash.log" &
+    pid=$!
+    # Steer the delays so the kills spread over the stages: a run behind the kills' schedule
+    # (its share of stages done below the share of kills made) gets longer before the next one.
+    f=$(progress "$crash_dir")
+    scale=$(python3 -c "
+f, t, s = $f, ($kills - $round_start) / ($KILLS - $round_start), $scale
+s = s * 1.3 if f < t - 0.03 else s / 1.3 if f > t + 0.03 else s
+print(min(max(s, 0.25), 20))")
+    sleep "$(python3 -c "import random; print(round(random.uniform(0.01, $max_delay * $scale), 3))")"
+    if kill -9 "$pid" 2>/dev/null; then
+        wait "$pid" 2>/dev/null || true
+        kills=$((kills + 1))
+        # the stage the kill hit: the one the manifest has as running, else the next to start
+        st=$(python3 -c "
+import json,sys
+try: m=json.load(open('$crash_dir/manifest.json'))['stages']
+except Exception: print('(before the manifest)'); sys.exit()
+r=[k for k,v in m.items() if v.get('status')=='running']
+print(r[0] if r else '(between stages)')")
+        hit[$st]=$(( ${hit[$st]:-0} + 1 ))
+    else
+        wait "$pid" || { echo "crash-test: a run failed; see $W/crash.log" >&2; tail -3 "$W/crash.log" >&2; exit 1; }
+        read -r l d v < <(check "$crash_dir")
+        lost=$((lost + l)) dup=$((dup + d))
+        [ "$v" = identical ] || verdict=DIFFERENT
+        runs=$((runs + 1))
+        crash_dir="$W/crash$runs"
+        cfg=$(config_for "$crash_dir")
+        round_start=$kills scale=1.0
+    fi
+done
+# the last killed run, finished without kills
+"$SQ" run "$cfg" --quiet 2>>"$W/crash.log" || { echo "crash-test: the final run failed; see $W/crash.log" >&2; exit 1; }
+read -r l d v < <(check "$crash_dir")
+lost=$((lost + l)) dup=$((dup + d))
+[ "$v" = identical ] || verdict=DIFFERENT
+runs=$((runs + 1))
+echo "crash-test: kills per stage:"
+for k in "${!hit[@]}"; do printf '  %-22s %d\n' "$k" "${hit[$k]}"; done | sort
+echo "crash-test: $runs killed run(s) checked against the uninterrupted one"
+echo "$kills kills, $lost lost, $dup duplicated, $verdict"
+[ "$lost" -eq 0 ] && [ "$dup" -eq 0 ] && [ "$verdict" = identical ]

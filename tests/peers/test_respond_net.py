@@ -1,0 +1,49 @@
+"""`scalequest respond` against an OpenAI-compatible server that misbehaves (fake_openai.py):
+each question is one chat request carrying "n" (the server sees one attempt per healthy
+question), 500s are retried, a question that always fails lands in the failed file, a reply
+with fewer choices than n is a failed request naming the id, and the rerun asks only those
+again; no id is lost or doubled."""
+import json
+import os
+
+import fake_openai
+import harness
+
+
+def read(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(l) for l in f if l.strip()]
+
+
+def main():
+    srv, port = fake_openai.start()
+    d = harness.tmpdir()
+    inp, out, failed = (os.path.join(d, x) for x in ("q.jsonl", "r.jsonl", "failed.jsonl"))
+    qs = {"a": "\\boxed{5}", "b": "no answer here", "c": "\\boxed{7}|500,503", "d": "always500 \\boxed{1}",
+          "e": "\\boxed{2}|fewer"}
+    with open(inp, "w") as f:
+        for k, q in qs.items():
+            f.write(json.dumps({"id": k, "query": q}) + "\n")
+    args = [harness.CLI, "respond", "--model", f"http://127.0.0.1:{port}/v1#fake", "--in", inp, "--out", out,
+            "--failed", failed, "--n", "3", "--instruction", "none", "--max-retries", "2", "--timeout", "5", "--quiet"]
+    p = harness.run(args, check_rc=False)
+    harness.check("failures_reported", p.returncode == 1, f"rc={p.returncode} {p.stderr[-400:]}")
+    got = {r["id"]: r for r in read(out)}
+    bad = {r["id"]: r for r in read(failed)}
+    dropped = {r["id"]: r for r in read(out.replace(".jsonl", ".dropped.jsonl"))}
+    harness.check("one_request_with_n", srv.state.attempts.get("\\boxed{5}") == 1, str(srv.state.attempts))
+    harness.check("kept", set(got) == {"a", "c"} and got["a"]["answers"] == ["5"] * 3 and
+                  got["a"]["responses"] == ["echo:\\boxed{5}"] * 3, str(got))
+    harness.check("answerless_dropped", "b" in dropped and dropped["b"]["n_no_answer"] == 3, str(dropped))
+    harness.check("failed_named", set(bad) == {"d", "e"} and "1 choices returned for n=3" in bad["e"]["error"],
+                  str(bad))
+    p = harness.run(args, check_rc=False)  # "e" answers in full now; "d" fails again
+    got = [r["id"] for r in read(out)]
+    harness.check("rerun_completes", sorted(got) == ["a", "c", "e"] and len(got) == len(set(got)), str(got))
+    srv.shutdown()
+    harness.finish()
+
+
+main()
