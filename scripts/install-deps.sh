@@ -36,12 +36,37 @@ dir="${SQ_PEERS_DIR:-$HOME/.cache/scalequest/peers}"
 req=tests/peers/requirements.txt
 stamp="$dir/.requirements.sha256"
 want=$(sha256sum "$req" | cut -d' ' -f1)
-if [ -x "$dir/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-    exit 0
-fi
+if ! { [ -x "$dir/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; }; then
 echo "install-deps: installing the peer Python environment in $dir (several minutes, once)" >&2
 py=python3
 [ -x /usr/bin/python3 ] && ! $py -c 'import venv' 2>/dev/null && py=/usr/bin/python3
 $py -m venv "$dir"
 "$dir/bin/pip" install -q --disable-pip-version-check -r "$req" >&2
 echo "$want" >"$stamp"
+fi
+
+# llama.cpp as a peer, through llama-cpp-python built from its source
+# distribution: the sdist also vendors llama.cpp's source, whose
+# models/ggml-vocab-*.gguf with .inp/.out are llama.cpp's own tokenizer test
+# texts. It stays extracted in $cache/llama_cpp_python-$lcp_ver (the vendored
+# tree is vendor/llama.cpp there); the package goes into the peer venv with
+# its server extra (python -m llama_cpp.server). The multimodal library is
+# not built: no test uses it and it doubles the compile time.
+cache="${SQ_CACHE:-$HOME/.cache/scalequest}"
+lcp_ver=0.3.36
+lcp_src="$cache/llama_cpp_python-$lcp_ver"
+lcp_stamp="$dir/.llama-cpp-python-$lcp_ver"
+if [ ! -f "$lcp_stamp" ]; then
+    mkdir -p "$cache"
+    if [ ! -f "$lcp_src/pyproject.toml" ]; then
+        echo "install-deps: downloading llama-cpp-python $lcp_ver (source) into $cache" >&2
+        "$dir/bin/pip" download -q --disable-pip-version-check --no-binary :all: --no-deps \
+            -d "$cache" "llama-cpp-python==$lcp_ver" >&2
+        tar -xzf "$cache/llama_cpp_python-$lcp_ver.tar.gz" -C "$cache"
+    fi
+    echo "install-deps: building llama-cpp-python $lcp_ver into $dir (10-20 minutes on 2 cores, once)" >&2
+    CMAKE_ARGS="-DLLAVA_BUILD=OFF ${CMAKE_ARGS:-}" CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}" \
+        "$dir/bin/pip" install -q --disable-pip-version-check "$lcp_src[server]" >&2
+    "$dir/bin/python" -c 'import llama_cpp, llama_cpp.server.app' >&2
+    touch "$lcp_stamp"
+fi
