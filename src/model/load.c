@@ -8,6 +8,7 @@
 
 #include "scalequest/gguf.h"
 #include "scalequest/model.h"
+#include "scalequest/models.h"
 #include "scalequest/quant.h"
 #include "scalequest/safetensors.h"
 
@@ -241,6 +242,16 @@ static int check_head(const sq_model *m, const char *path, sq_err *e) {
 int sq_model_open(sq_model **out, const char *path, sq_err *e) { return sq_model_open_head(out, path, SQ_HEAD_LM, e); }
 
 int sq_model_open_head(sq_model **out, const char *path, sq_head head, sq_err *e) {
+    { /* a registry name (models.h) stands for its installed file */
+        char *resolved = NULL;
+        int rr = sq_models_resolve(path, &resolved, e);
+        if (rr < 0) return rr;
+        if (rr == 1) {
+            rr = sq_model_open_head(out, resolved, head, e);
+            free(resolved);
+            return rr;
+        }
+    }
     *out = NULL;
     sq_model *m = calloc(1, sizeof *m);
     if (!m || !(m->files = calloc(1, sizeof *m->files)) || !(m->path = sq_strdup(path))) {
