@@ -3,6 +3,7 @@
  * computed with the same products as the C code, and either stores them (dequantize) or
  * multiply-adds them into the four accumulators (the fused dot): partial sum i % 32 of the
  * C code is lane i % 8 of accumulator (i / 8) % 4 here. */
+#include <cpuid.h>
 #include <immintrin.h>
 #include <string.h>
 
@@ -13,7 +14,10 @@
 #define TGT __attribute__((target("avx2,fma,f16c")))
 
 int sq__quant_avx2_supported(void) {
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    /* F16C is CPUID leaf 1, ECX bit 29 (not every compiler's __builtin_cpu_supports knows it). */
+    unsigned a, b, c, d;
+    int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1);
+    return f16c && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
 TGT static inline float h2f(const uint8_t *p) {
