@@ -95,6 +95,12 @@ int tok_preset(sq_tokenizer *t, const char *name, sq_err *e) {
     } else if (!strcmp(name, "deepseek-llm")) {
         for (size_t i = 0; i < SQ_ARRAY_LEN(re_deepseek) && !rc; i++)
             rc = tok_add_split(t, re_deepseek[i], 0, SPLIT_ISOLATED, 0, e);
+    } else if (!strcmp(name, "smollm") || !strcmp(name, "starcoder") || !strcmp(name, "refact") ||
+               !strcmp(name, "command-r") || !strcmp(name, "codeshell") || !strcmp(name, "exaone") ||
+               !strcmp(name, "minerva-7b")) {
+        /* every digit alone first, then GPT-2's pattern on what is left */
+        rc = tok_add_split(t, "\\p{N}", 0, SPLIT_ISOLATED, 0, e);
+        if (!rc) rc = tok_add_split(t, tok_re_gpt2, 0, SPLIT_ISOLATED, 0, e);
     } else {
         return sq_fail(e, SQ_EUNSUP, "tokenizer: unknown pre-tokenizer '%s' (known: gpt2, llama3, qwen2, deepseek-llm)",
                        name);
