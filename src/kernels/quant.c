@@ -161,10 +161,14 @@ static float quant_dot_c(const uint8_t *row, sq_dtype t, const float *x, int64_t
 /* ---- dispatch -------------------------------------------------------------------------- */
 
 static atomic_int force_c;
+static atomic_int have_avx2 = -1; /* -1: not asked yet (CPUID is slow, a VM exit: ask once) */
 
 static int use_avx2(void) {
 #if defined(SQ_QUANT_HAVE_AVX2)
-    return !atomic_load_explicit(&force_c, memory_order_relaxed) && sq__quant_avx2_supported();
+    if (atomic_load_explicit(&force_c, memory_order_relaxed)) return 0;
+    int h = atomic_load_explicit(&have_avx2, memory_order_relaxed);
+    if (h < 0) atomic_store(&have_avx2, h = sq__quant_avx2_supported());
+    return h;
 #else
     return 0;
 #endif
