@@ -67,7 +67,7 @@ TGT static void run_q4(const uint8_t *b, int64_t nb, int one, const float *x, fl
         __m256 f[4], d = _mm256_set1_ps(h2f(b)), m = _mm256_set1_ps(one ? h2f(b + 2) : 0);
         bytes_to_f(v, f);
         for (int k = 0; k < 4; k++) f[k] = one ? _mm256_add_ps(_mm256_mul_ps(d, f[k]), m) : _mm256_mul_ps(d, f[k]);
-        emit(f, x + 32 * i, out ? out + 32 * i : NULL, acc);
+        emit(f, x ? x + 32 * i : NULL, out ? out + 32 * i : NULL, acc);
     }
 }
 
@@ -81,7 +81,7 @@ TGT static void run_q5(const uint8_t *b, int64_t nb, int one, const float *x, fl
         __m256 f[4], d = _mm256_set1_ps(h2f(b)), m = _mm256_set1_ps(one ? h2f(b + 2) : 0);
         bytes_to_f(v, f);
         for (int k = 0; k < 4; k++) f[k] = one ? _mm256_add_ps(_mm256_mul_ps(d, f[k]), m) : _mm256_mul_ps(d, f[k]);
-        emit(f, x + 32 * i, out ? out + 32 * i : NULL, acc);
+        emit(f, x ? x + 32 * i : NULL, out ? out + 32 * i : NULL, acc);
     }
 }
 
@@ -90,7 +90,7 @@ TGT static void run_q8(const uint8_t *b, int64_t nb, const float *x, float *out,
         __m256 f[4], d = _mm256_set1_ps(h2f(b));
         bytes_to_f(_mm256_loadu_si256((const __m256i *)(b + 2)), f);
         for (int k = 0; k < 4; k++) f[k] = _mm256_mul_ps(d, f[k]);
-        emit(f, x + 32 * i, out ? out + 32 * i : NULL, acc);
+        emit(f, x ? x + 32 * i : NULL, out ? out + 32 * i : NULL, acc);
     }
 }
 
@@ -115,7 +115,7 @@ TGT static void run_qk45(const uint8_t *b, int64_t nb, int five, const float *x,
                 bytes_to_f(v, f);
                 for (int k = 0; k < 4; k++) f[k] = _mm256_sub_ps(_mm256_mul_ps(ds, f[k]), dm);
                 size_t at = (size_t)(256 * i + 32 * j);
-                emit(f, x + at, out ? out + at : NULL, acc);
+                emit(f, x ? x + at : NULL, out ? out + at : NULL, acc);
             }
         }
     }
@@ -148,7 +148,7 @@ TGT static void run_q6k(const uint8_t *b, int64_t nb, const float *x, float *out
                 f[2] = _mm256_mul_ps(db, f[2]);
                 f[3] = _mm256_mul_ps(db, f[3]);
                 size_t at = (size_t)(256 * i + 128 * h + 32 * k);
-                emit(f, x + at, out ? out + at : NULL, acc);
+                emit(f, x ? x + at : NULL, out ? out + at : NULL, acc);
             }
         }
     }
