@@ -60,6 +60,57 @@ def k_tensor(rng, name, rows, blocks):
     return raw.reshape(rows, blocks * bb)
 
 
+def tiny_model(path, q_type, q_raw=None):
+    """A 1-layer llama GGUF (dim 256) whose attn_q has the given type (raw blocks if given)."""
+    rng = np.random.default_rng(3)
+    w = gguf.GGUFWriter(path, "llama")
+    for f, v in ((w.add_block_count, 1), (w.add_context_length, 64), (w.add_embedding_length, 256),
+                 (w.add_feed_forward_length, 256), (w.add_head_count, 2), (w.add_head_count_kv, 1),
+                 (w.add_layer_norm_rms_eps, 1e-5), (w.add_vocab_size, 8)):
+        f(v)
+
+    def q8(name, shape):
+        q = quants.quantize((rng.standard_normal(shape) * 0.1).astype(np.float32), T.Q8_0)
+        w.add_tensor(name, q, raw_shape=q.shape, raw_dtype=T.Q8_0)
+    q8("token_embd.weight", (8, 256))
+    w.add_tensor("output_norm.weight", np.ones(256, dtype=np.float32))
+    w.add_tensor("blk.0.attn_norm.weight", np.ones(256, dtype=np.float32))
+    w.add_tensor("blk.0.ffn_norm.weight", np.ones(256, dtype=np.float32))
+    if q_raw is not None:
+        w.add_tensor("blk.0.attn_q.weight", q_raw, raw_shape=q_raw.shape, raw_dtype=q_type)
+    else:
+        q8("blk.0.attn_q.weight", (256, 256))
+    for n, shape in (("attn_k", (128, 256)), ("attn_v", (128, 256)), ("attn_output", (256, 256)),
+                     ("ffn_gate", (256, 256)), ("ffn_up", (256, 256)), ("ffn_down", (256, 256))):
+        q8(f"blk.0.{n}.weight", shape)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def unsupported_and_corrupt(tmp):
+    """A ggml type the engine does not read is refused by its name; a NaN block scale is a
+    load error naming tensor, block and offset (through the CLI)."""
+    rng = np.random.default_rng(4)
+    p = os.path.join(tmp, "q2k.gguf")
+    tiny_model(p, T.Q2_K, rng.integers(0, 256, size=(256, 84), dtype=np.uint8))
+    r = subprocess.run([harness.CLI, "logits", "--model", p, "--ids", "1,2"], capture_output=True, text=True)
+    harness.check("unsupported_type_named", r.returncode != 0 and "Q2_K" in r.stderr and "blk.0.attn_q.weight" in r.stderr,
+                  r.stderr[-400:])
+    p = os.path.join(tmp, "nan.gguf")
+    raw = k_tensor(rng, "Q4_K", 256, 1)
+    raw[5, 0:2] = np.array([0x00, 0x7e], dtype=np.uint8)  # row 5's block: d = NaN
+    tiny_model(p, T.Q4_K, raw)
+    r = subprocess.run([harness.CLI, "logits", "--model", p, "--ids", "1,2"], capture_output=True, text=True)
+    harness.check("nan_scale_refused", r.returncode != 0 and "Q4_K block 5 has a NaN" in r.stderr and "offset" in r.stderr,
+                  r.stderr[-400:])
+    tiny_model(os.path.join(tmp, "ok.gguf"), T.Q4_K, k_tensor(rng, "Q4_K", 256, 1))
+    r = subprocess.run([harness.CLI, "logits", "--model", os.path.join(tmp, "ok.gguf"), "--ids", "1,2", "--greedy", "2"],
+                       capture_output=True, text=True)
+    harness.check("tiny_k_model_runs", r.returncode == 0, r.stderr[-400:])
+
+
 def main():
     tmp = harness.tmpdir()
     try:
@@ -109,6 +160,7 @@ def main():
                       f"max diff {np.max(np.abs(y - y1)):.3g}")
         harness.check(f"c_equals_simd_{tname}", np.array_equal(y.view(np.uint32), yc.view(np.uint32)),
                       f"max diff {np.max(np.abs(y - yc)):.3g}")
+    unsupported_and_corrupt(tmp)
     print("  also matmul max error / sum|x||w| per type: " +
           ", ".join(f"{k} {v:.2g}" for k, v in worst.items()), flush=True)
     harness.finish()
