@@ -17,8 +17,11 @@ threads=$(nproc)
 echo "  load average at start: $(cut -d' ' -f1-3 /proc/loadavg) on $threads cores"
 limits=$("$bin" limits)
 read -r _ bw peak <<<"$(echo "$limits" | grep '^limits ')"
-ours=$(SQ_BENCH_FIGURES="${SQ_BENCH_FIGURES:-b1,prefill,32}" "$bin" run "$model" "$bw" "$peak")
-echo "$ours"
+# line-buffered through a file, so a run cut short still shows the figures it reached
+out=$(mktemp "${TMPDIR:-/tmp}/sq-bench-quant.XXXXXX")
+trap 'rm -f "$out"' EXIT
+SQ_BENCH_FIGURES="${SQ_BENCH_FIGURES:-b1,prefill,32}" stdbuf -oL "$bin" run "$model" "$bw" "$peak" | tee "$out"
+ours=$(cat "$out")
 py="${SQ_PEER_PYTHON:-$HOME/.cache/scalequest/peers/bin/python}"
 if [ -x "$py" ]; then
     peer=$("$py" bench/quant_peer.py "$model" "$threads" 2>&1 || true)
