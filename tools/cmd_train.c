@@ -100,7 +100,7 @@ static int train_main(int argc, char **argv) {
     int no_pack_flag = 0;
     sq_opt opts[] = {
         {"mode", SQ_OPT_STR, &mode_s, "sft|qft|dpo|regress", "what to train (default sft)"},
-        {"model", SQ_OPT_STR, &model, "DIR", "HF folder to start from"},
+        {"model", SQ_OPT_STR, &model, "DIR", "HF folder, GGUF file or registry name (scalequest models) to start from"},
         {"init-config", SQ_OPT_STR, &init, "SPEC", "start from random weights: a config.json or dim=..,layers=..,..."},
         {"data", SQ_OPT_STR, &data, "PATH", "JSONL of token-id records (see docs/train.md)"},
         {"out", SQ_OPT_STR, &out, "DIR", "output HF folder (also holds the resumable checkpoint and train_log.jsonl)"},
@@ -162,7 +162,24 @@ static int train_main(int argc, char **argv) {
         text_data = !strstr(head, "\"input_ids\"") && !strstr(head, "\"chosen_ids\"");
     }
     char *model_tok = NULL;
-    if (!tok && model) {
+    /* A GGUF model (a file or a registry name) carries its tokenizer and chat template: the
+     * output gets them as tokenizer.json and tokenizer_config.json, so it is a complete HF
+     * folder whatever the data. */
+    int gguf_model = model && !sq_dir_exists(model);
+    if (gguf_model && !tok) {
+        sq_tokenizer *gt = NULL;
+        char *tj = sq_path_join(out, "tokenizer.json");
+        rc = tj ? sq_tok_load(&gt, model, &e) : sq_fail(&e, SQ_ENOMEM, "out of memory");
+        if (!rc) rc = sq_mkdirs(out, &e);
+        if (!rc) rc = sq_tok_save_json(gt, tj, &e);
+        sq_tok_free(gt);
+        if (rc) {
+            free(tj);
+            return sq_cli_fail("train", "%s", e.msg);
+        }
+        o.tokenizer = model_tok = tj;
+    }
+    if (!tok && model && !gguf_model) {
         model_tok = sq_path_join(model, "tokenizer.json");
         if (model_tok && sq_file_exists(model_tok)) o.tokenizer = model_tok;
     }
@@ -172,7 +189,7 @@ static int train_main(int argc, char **argv) {
             free(model_tok);
             return sq_cli_usage_error("train", "%s holds text: give --tokenizer (or a --model with tokenizer.json)", data);
         }
-        if (sq_tok_load(&tk, o.tokenizer, &e)) {
+        if (sq_tok_load(&tk, gguf_model && !tok ? model : o.tokenizer, &e)) {
             free(model_tok);
             return sq_cli_fail("train", "%s", e.msg);
         }
@@ -183,18 +200,18 @@ static int train_main(int argc, char **argv) {
     if (qft_prefix) fmt.qft_prefix = qft_prefix;
     if (eos_token) fmt.eos_token = eos_token;
     sq_chat_template *chat = NULL;
-    if (text_data && open_chat_template(&chat, chat_spec, model, prompt_tmpl || qft_prefix, &e)) {
+    if ((text_data || gguf_model) && open_chat_template(&chat, chat_spec, model, prompt_tmpl || qft_prefix, &e)) {
         sq_tok_free(tk);
         free(model_tok);
         return chat_spec && (prompt_tmpl || qft_prefix) ? sq_cli_usage_error("train", "%s", e.msg)
                                                         : sq_cli_fail("train", "%s", e.msg);
     }
-    fmt.chat = chat;
+    fmt.chat = text_data ? chat : NULL;
     if (chat && eos_token) sq_warn("train: --eos-token is ignored: the chat template says what ends a turn");
     sq_tmodel m;
     int want_score = o.mode == SQ_TRAIN_REGRESS;
     if (model) {
-        if (sq_tm_load_hf(&m, model, want_score, &e)) {
+        if (gguf_model ? sq_tm_load_gguf(&m, model, want_score, &e) : sq_tm_load_hf(&m, model, want_score, &e)) {
             sq_tok_free(tk);
             free(model_tok);
             sq_chat_template_free(chat);

@@ -90,8 +90,11 @@ size_t sq_ggml_type_block_bytes(uint32_t ggml_type, int *block);
 /* Element i of a string array (bounds-checked by the parser at open). */
 sq_gguf_str sq_gguf_arr_str(const sq_gguf_kv *kv, uint64_t i);
 const sq_gguf_tensor *sq_gguf_find_tensor(const sq_gguf *g, const char *name);
+/* The sq_dtype of a ggml type id: 0, or -1 for a type the engine does not read. */
+int sq_ggml_to_dtype(uint32_t ggml_type, sq_dtype *out);
 /* The tensor as a sq_view in row-major HF order (shape reversed from ne): F32, F16, BF16,
- * Q8_0, I32, I64 (I8 as U8 is not offered); SQ_EUNSUP for other ggml types. */
+ * I32, I64 and the quantized Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K (I8 as U8 is not
+ * offered); SQ_EUNSUP, naming the type, for other ggml types. */
 int sq_gguf_tensor_view(const sq_gguf_tensor *t, sq_view *v, sq_err *e);
 
 #endif

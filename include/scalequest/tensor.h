@@ -10,7 +10,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { SQ_F32 = 0, SQ_F16 = 1, SQ_BF16 = 2, SQ_Q8_0 = 3, SQ_I32 = 4, SQ_I64 = 5, SQ_U8 = 6 } sq_dtype;
+/* The quantized types (Q*) are GGUF's block formats: a row is a whole number of blocks of
+ * 32 (Q4_0 .. Q8_0) or 256 (Q4_K, Q5_K, Q6_K) values, each block a scale (and minimum) in
+ * f16 plus packed integers; quant.h reads them. */
+typedef enum {
+    SQ_F32 = 0, SQ_F16 = 1, SQ_BF16 = 2, SQ_Q8_0 = 3, SQ_I32 = 4, SQ_I64 = 5, SQ_U8 = 6,
+    SQ_Q4_0 = 7, SQ_Q4_1 = 8, SQ_Q5_0 = 9, SQ_Q5_1 = 10, SQ_Q4_K = 11, SQ_Q5_K = 12, SQ_Q6_K = 13,
+} sq_dtype;
 
 typedef struct sq_view {
     void *data;
@@ -20,7 +26,10 @@ typedef struct sq_view {
 } sq_view;
 
 const char *sq_dtype_name(sq_dtype t);
-size_t sq_dtype_size(sq_dtype t);          /* bytes per element (Q8_0: 0, use sq_view_bytes) */
+size_t sq_dtype_size(sq_dtype t);          /* bytes per element (quantized types: 0, use sq_view_bytes) */
+/* Quantized types: values per block and bytes per block (0 and 0 for plain types). */
+int sq_dtype_block(sq_dtype t, size_t *block_bytes);
+static inline int sq_dtype_is_quant(sq_dtype t) { return t == SQ_Q8_0 || (t >= SQ_Q4_0 && t <= SQ_Q6_K); }
 int64_t sq_view_numel(const sq_view *v);
 size_t sq_view_bytes(const sq_view *v);
 

@@ -205,6 +205,10 @@ int sq_tm_save_hf(const sq_tmodel *m, const char *dir, const char *tokenizer_src
 /* Create *m from an HF folder (config.json + safetensors, F32/BF16/F16). With want_score, a
  * missing score.weight starts at zero; a present one is always loaded. */
 int sq_tm_load_hf(sq_tmodel *m, const char *dir, int want_score, sq_err *e);
+/* Create *m from a GGUF file or a registry name (models.h): every weight, quantized or not,
+ * dequantized to the fp32 master weights, q/k rows in HF's order (what sq_tm_save_hf then
+ * writes is an ordinary HF checkpoint). */
+int sq_tm_load_gguf(sq_tmodel *m, const char *path, int want_score, sq_err *e);
 /* Write one of the model's buffers (params or grads) as safetensors under the HF names. */
 int sq_tm_write_buffer(const sq_tmodel *m, const float *buf, const char *path, sq_err *e);
 

@@ -605,20 +605,28 @@ double sq_gguf_arr_num(const sq_gguf_kv *kv, uint64_t i) {
     return uns ? (double)u : (double)s;
 }
 
+int sq_ggml_to_dtype(uint32_t ggml_type, sq_dtype *out) {
+    static const struct {
+        uint32_t g;
+        sq_dtype d;
+    } map[] = {{0, SQ_F32},   {1, SQ_F16},   {2, SQ_Q4_0},  {3, SQ_Q4_1},  {6, SQ_Q5_0},  {7, SQ_Q5_1}, {8, SQ_Q8_0},
+               {12, SQ_Q4_K}, {13, SQ_Q5_K}, {14, SQ_Q6_K}, {26, SQ_I32}, {27, SQ_I64}, {30, SQ_BF16}};
+    for (size_t i = 0; i < SQ_ARRAY_LEN(map); i++)
+        if (map[i].g == ggml_type) {
+            *out = map[i].d;
+            return 0;
+        }
+    return -1;
+}
+
 int sq_gguf_tensor_view(const sq_gguf_tensor *t, sq_view *v, sq_err *e) {
     sq_dtype dt;
-    switch (t->ggml_type) {
-    case 0: dt = SQ_F32; break;
-    case 1: dt = SQ_F16; break;
-    case 8: dt = SQ_Q8_0; break;
-    case 26: dt = SQ_I32; break;
-    case 27: dt = SQ_I64; break;
-    case 30: dt = SQ_BF16; break;
-    default:
-        return sq_fail(e, SQ_EUNSUP, "tensor '%.*s': ggml type %s (%u) is not supported",
+    if (sq_ggml_to_dtype(t->ggml_type, &dt))
+        return sq_fail(e, SQ_EUNSUP,
+                       "tensor '%.*s': ggml type %s (%u) is not supported (F32, F16, BF16, I32, I64, Q4_0, Q4_1, "
+                       "Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K are)",
                        (int)SQ_MIN(t->name.len, 200), t->name.ptr,
                        sq_ggml_type_name(t->ggml_type) ? sq_ggml_type_name(t->ggml_type) : "?", t->ggml_type);
-    }
     v->data = (void *)t->data;
     v->dtype = dt;
     v->ndim = t->n_dims;

@@ -17,6 +17,13 @@ const char *sq_dtype_name(sq_dtype t) {
     case SQ_I32: return "I32";
     case SQ_I64: return "I64";
     case SQ_U8: return "U8";
+    case SQ_Q4_0: return "Q4_0";
+    case SQ_Q4_1: return "Q4_1";
+    case SQ_Q5_0: return "Q5_0";
+    case SQ_Q5_1: return "Q5_1";
+    case SQ_Q4_K: return "Q4_K";
+    case SQ_Q5_K: return "Q5_K";
+    case SQ_Q6_K: return "Q6_K";
     }
     return "?";
 }
@@ -30,7 +37,25 @@ size_t sq_dtype_size(sq_dtype t) {
     case SQ_I32: return 4;
     case SQ_I64: return 8;
     case SQ_U8: return 1;
+    default: return 0; /* quantized: see sq_dtype_block */
     }
+}
+
+int sq_dtype_block(sq_dtype t, size_t *block_bytes) {
+    /* GGUF's block sizes: an f16 scale (Q*_1 and K types: also an f16 minimum or a second
+     * scale), packed low bits, high bits where a type has 5 or 6, and K types' sub-scales. */
+    static const struct {
+        sq_dtype t;
+        int values;
+        size_t bytes;
+    } tab[] = {{SQ_Q4_0, 32, 18}, {SQ_Q4_1, 32, 20}, {SQ_Q5_0, 32, 22},  {SQ_Q5_1, 32, 24},
+               {SQ_Q8_0, 32, 34}, {SQ_Q4_K, 256, 144}, {SQ_Q5_K, 256, 176}, {SQ_Q6_K, 256, 210}};
+    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
+        if (tab[i].t == t) {
+            if (block_bytes) *block_bytes = tab[i].bytes;
+            return tab[i].values;
+        }
+    if (block_bytes) *block_bytes = 0;
     return 0;
 }
 
@@ -43,8 +68,9 @@ int64_t sq_view_numel(const sq_view *v) {
 
 size_t sq_view_bytes(const sq_view *v) {
     int64_t n = sq_view_numel(v);
-    /* Q8_0 packs 32 values as one f16 scale plus 32 int8: 34 bytes a block. */
-    if (v->dtype == SQ_Q8_0) return (size_t)(n / 32) * 34;
+    size_t bb;
+    int per = sq_dtype_block(v->dtype, &bb);
+    if (per) return (size_t)(n / per) * bb;
     return (size_t)n * sq_dtype_size(v->dtype);
 }
 

@@ -8,11 +8,14 @@
 
 #include "matmul_avx2.h"
 #include "scalequest/kernels.h"
+#include "scalequest/quant.h"
 #include "simd.h"
 
 struct sq_matmul_ctx {
     void *scratch; /* per-thread GEMM scratch of the AVX2 kernels */
     int n_scratch;
+    float *qpanel; /* per-thread dequantized weight panels (quantized weights, 4+ rows) */
+    size_t qpanel_cap;
 };
 
 int sq_matmul_ctx_new(sq_matmul_ctx **out, sq_err *e) {
@@ -34,6 +37,7 @@ int sq_matmul_ctx_new(sq_matmul_ctx **out, sq_err *e) {
 void sq_matmul_ctx_free(sq_matmul_ctx *c) {
     if (!c) return;
     free(c->scratch);
+    free(c->qpanel);
     free(c);
 }
 
@@ -133,16 +137,73 @@ void sq_matmul_bf16(float *y, const float *x, const uint16_t *xb, int rows, cons
 
 int sq_matmul_bf16_needs_xb(void) { return 0; }
 
+/* ---- quantized weights (GGUF blocks, read in place) ---------------------------------------- */
+
+enum { QPANEL = 8 }; /* weight rows dequantized at a time on the batched path */
+
+static size_t quant_row_bytes(const sq_view *w) {
+    size_t bb;
+    int per = sq_dtype_block(w->dtype, &bb);
+    return per ? (size_t)(w->shape[1] / per) * bb : 0;
+}
+
+/* 1-3 rows: the fused dequantize-and-dot, each weight byte read once per row (the weights
+ * stream from memory once; x stays in L1). 4+ rows: each thread dequantizes QPANEL weight
+ * rows into its panel once and dots every x row with them, so the unpacking cost is paid
+ * once per weight, not once per weight and row. Both give the same bits (quant.h). */
+static int matmul_quant(sq_matmul_ctx *c, float *y, const float *x, int rows, const sq_view *w, const float *bias,
+                        sq_err *e) {
+    int out = (int)w->shape[0], in = (int)w->shape[1];
+    size_t bb;
+    int per = sq_dtype_block(w->dtype, &bb);
+    if (!per || in % per)
+        return sq_fail(e, SQ_EINVAL, "matmul: %s weight row of %d values is not a whole number of %d-value blocks",
+                       sq_dtype_name(w->dtype), in, per);
+    size_t rb = quant_row_bytes(w);
+    const uint8_t *wd = w->data;
+    sq_dtype t = w->dtype;
+    if (rows < 4) {
+#pragma omp parallel for schedule(static) if ((int64_t)rows * in * out > (1 << 16))
+        for (int o = 0; o < out; o++)
+            for (int r = 0; r < rows; r++)
+                y[(size_t)r * out + o] = sq_quant_dot(wd + (size_t)o * rb, t, x + (size_t)r * in, in) + (bias ? bias[o] : 0);
+        return 0;
+    }
+    int nt = omp_get_max_threads();
+    size_t need = (size_t)nt * QPANEL * (size_t)in;
+    if (need > c->qpanel_cap) {
+        float *np = sq_malloc_aligned(need * sizeof *np);
+        if (!np) return sq_fail(e, SQ_ENOMEM, "matmul: out of memory for %d threads' weight panels", nt);
+        free(c->qpanel);
+        c->qpanel = np;
+        c->qpanel_cap = need;
+    }
+    int npan = (out + QPANEL - 1) / QPANEL;
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int p = 0; p < npan; p++) {
+        float *pan = c->qpanel + (size_t)omp_get_thread_num() * QPANEL * in;
+        int o0 = p * QPANEL, n = SQ_MIN(QPANEL, out - o0);
+        for (int k = 0; k < n; k++) sq_dequant_row(pan + (size_t)k * in, wd + (size_t)(o0 + k) * rb, t, in);
+        for (int r = 0; r < rows; r++)
+            for (int k = 0; k < n; k++)
+                y[(size_t)r * out + o0 + k] =
+                    sq_quant_dot_f32(pan + (size_t)k * in, x + (size_t)r * in, in) + (bias ? bias[o0 + k] : 0);
+    }
+    return 0;
+}
+
 int sq_matmul(sq_matmul_ctx *c, float *y, const float *x, int rows, const sq_view *w, const float *bias,
               sq_err *e) {
     if (w->ndim != 2) return sq_fail(e, SQ_EINVAL, "matmul: weight has %d dims, expected 2", w->ndim);
     int out = (int)w->shape[0], in = (int)w->shape[1];
+    if (sq_dtype_is_quant(w->dtype)) return matmul_quant(c, y, x, rows, w, bias, e);
     if (w->dtype == SQ_F32) {
         sq_matmul_f32(y, x, rows, (const float *)w->data, in, out, bias);
         return 0;
     }
     if (w->dtype != SQ_BF16)
-        return sq_fail(e, SQ_EUNSUP, "matmul: weight dtype %s (F32 or BF16 expected)", sq_dtype_name(w->dtype));
+        return sq_fail(e, SQ_EUNSUP, "matmul: weight dtype %s (F32, BF16 or a GGUF quantized type expected)",
+                       sq_dtype_name(w->dtype));
     matmul_bf16(y, x, NULL, rows, (const uint16_t *)w->data, in, out, bias, c->scratch, c->n_scratch);
     return 0;
 }
@@ -175,12 +236,21 @@ int sq_matmul_n(sq_matmul_ctx *c, int n, float *const y[], const float *x, int r
 int sq_matmul_part_ok(const sq_view *w) {
     if (w->ndim != 2) return 0;
     if (w->dtype == SQ_F32) return 1;
+    if (sq_dtype_is_quant(w->dtype)) return sq_dtype_block(w->dtype, NULL) > 0 && w->shape[1] % sq_dtype_block(w->dtype, NULL) == 0;
     return w->dtype == SQ_BF16;
 }
 
 void sq_matmul_part(float *y, const float *x, int rows, const sq_view *w, const float *bias, int o0, int o1) {
     int out = (int)w->shape[0], in = (int)w->shape[1];
     o1 = SQ_MIN(o1, out);
+    if (sq_dtype_is_quant(w->dtype)) { /* the fused dot: the same bits as sq_matmul's */
+        size_t rb = quant_row_bytes(w);
+        for (int o = o0; o < o1; o++)
+            for (int r = 0; r < rows; r++)
+                y[(size_t)r * out + o] = sq_quant_dot((const uint8_t *)w->data + (size_t)o * rb, w->dtype,
+                                                      x + (size_t)r * in, in) + (bias ? bias[o] : 0);
+        return;
+    }
 #if defined(SQ_HAVE_MM_AVX2)
     if (w->dtype == SQ_BF16) {
         sq_mm_avx2_gemv_part(y, x, rows, (const uint16_t *)w->data, in, out, bias, o0, o1);

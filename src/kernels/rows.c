@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "scalequest/kernels.h"
+#include "scalequest/quant.h"
 
 void sq_rmsnorm(float *out, const float *x, const float *w, int rows, int n, float eps) {
 #pragma omp parallel for schedule(static) if ((int64_t)rows * n > (1 << 16))
@@ -104,6 +105,14 @@ void sq_embed_row(float *out, const sq_view *t, int64_t row) {
     case SQ_BF16: sq_bf16_to_f32_row(out, (const uint16_t *)t->data + row * n, (size_t)n); break;
     case SQ_F16: sq_f16_to_f32_row(out, (const uint16_t *)t->data + row * n, (size_t)n); break;
     case SQ_Q8_0: sq_q8_0_to_f32_row(out, (const uint8_t *)t->data + row * (n / 32) * 34, (size_t)n); break;
-    default: memset(out, 0, (size_t)n * 4); break;
+    default:
+        if (sq_dtype_is_quant(t->dtype)) {
+            size_t bb;
+            int per = sq_dtype_block(t->dtype, &bb);
+            sq_dequant_row(out, (const uint8_t *)t->data + (size_t)row * (size_t)(n / per) * bb, t->dtype, n);
+        } else {
+            memset(out, 0, (size_t)n * 4);
+        }
+        break;
     }
 }

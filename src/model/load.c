@@ -8,6 +8,8 @@
 
 #include "scalequest/gguf.h"
 #include "scalequest/model.h"
+#include "scalequest/models.h"
+#include "scalequest/quant.h"
 #include "scalequest/safetensors.h"
 
 struct sq_model_files {
@@ -38,16 +40,6 @@ static void *own(sq_model *m, size_t bytes) {
     return p;
 }
 
-static int gguf_dtype(uint32_t t, sq_dtype *d) {
-    switch (t) {
-    case 0: *d = SQ_F32; return 0;
-    case 1: *d = SQ_F16; return 0;
-    case 8: *d = SQ_Q8_0; return 0;
-    case 30: *d = SQ_BF16; return 0;
-    default: return -1;
-    }
-}
-
 /* Find a tensor by its HF name or GGUF name (whichever file is open). */
 static int find(loader *L, const char *name, sq_view *out, int required, sq_err *e) {
     struct sq_model_files *f = L->m->files;
@@ -61,17 +53,33 @@ static int find(loader *L, const char *name, sq_view *out, int required, sq_err 
     } else {
         const sq_gguf_tensor *t = sq_gguf_find_tensor(&f->gguf, name);
         if (t) {
-            if (gguf_dtype(t->ggml_type, &out->dtype))
-                return sq_fail(e, SQ_EUNSUP, "%s: tensor %s has ggml type %u (F32, F16, BF16 or Q8_0 supported)",
-                               L->path, name, t->ggml_type);
+            const char *tn = sq_ggml_type_name(t->ggml_type);
+            if (sq_ggml_to_dtype(t->ggml_type, &out->dtype) || out->dtype == SQ_I32 || out->dtype == SQ_I64)
+                return sq_fail(e, SQ_EUNSUP,
+                               "%s: tensor %s has ggml type %s (%u); the engine reads F32, F16, BF16, Q4_0, Q4_1, "
+                               "Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K",
+                               L->path, name, tn ? tn : "unknown", t->ggml_type);
             if (t->n_dims < 1 || t->n_dims > 4)
                 return sq_fail(e, SQ_EPARSE, "%s: tensor %s has %d dims", L->path, name, t->n_dims);
             out->ndim = t->n_dims;
             for (int i = 0; i < t->n_dims; i++) out->shape[i] = t->ne[t->n_dims - 1 - i];
             out->data = (void *)t->data;
-            if (out->dtype == SQ_Q8_0 && out->shape[out->ndim - 1] % 32)
-                return sq_fail(e, SQ_EPARSE, "%s: tensor %s: Q8_0 row length %lld is not a multiple of 32", L->path,
-                               name, (long long)out->shape[out->ndim - 1]);
+            int per = sq_dtype_block(out->dtype, NULL);
+            if (per && out->shape[out->ndim - 1] % per)
+                return sq_fail(e, SQ_EPARSE, "%s: tensor %s: %s row length %lld is not a multiple of %d", L->path,
+                               name, sq_dtype_name(out->dtype), (long long)out->shape[out->ndim - 1], per);
+            if (per) {
+                /* A NaN or infinite block scale would poison every output it touches: refuse
+                 * it here, by block and file offset, rather than generate garbage. */
+                int64_t bad = sq_quant_find_bad_block(t->data, out->dtype, sq_view_numel(out));
+                if (bad >= 0) {
+                    size_t bb;
+                    sq_dtype_block(out->dtype, &bb);
+                    return sq_fail(e, SQ_EPARSE, "%s: offset %zu: tensor %s: %s block %lld has a NaN or infinite scale",
+                                   L->path, (size_t)(t->data - f->gguf.map.data) + (size_t)bad * bb, name,
+                                   sq_dtype_name(out->dtype), (long long)bad);
+                }
+            }
             return 1;
         }
     }
@@ -120,13 +128,13 @@ static int load_vec(loader *L, const char *name, sq_view *v, int64_t n, int requ
     return to_f32(L, name, v, e);
 }
 
-/* A Linear weight [out, in]: F32 and BF16 stay in place; F16 and Q8_0 become F32. */
+/* A Linear weight [out, in]: F32, BF16 and the quantized types stay in place; F16 becomes F32. */
 static int load_mat(loader *L, const char *name, sq_view *v, int64_t out, int64_t in, sq_err *e) {
     int rc = find(L, name, v, 1, e);
     if (rc < 0) return rc;
     if ((rc = check_shape(L, name, v, out, in, e))) return rc;
-    if (v->dtype == SQ_F32 || v->dtype == SQ_BF16) return 0;
-    if (v->dtype == SQ_F16 || v->dtype == SQ_Q8_0) return to_f32(L, name, v, e);
+    if (v->dtype == SQ_F32 || v->dtype == SQ_BF16 || sq_dtype_is_quant(v->dtype)) return 0;
+    if (v->dtype == SQ_F16) return to_f32(L, name, v, e);
     return sq_fail(e, SQ_EUNSUP, "%s: tensor %s has dtype %s", L->path, name, sq_dtype_name(v->dtype));
 }
 
@@ -139,7 +147,7 @@ static int load_weights(loader *L, sq_err *e) {
     if ((rc = find(L, g ? "token_embd.weight" : "model.embed_tokens.weight", &m->tok_emb, 1, e)) < 0) return rc;
     if ((rc = check_shape(L, "token embedding", &m->tok_emb, c->vocab_size, c->dim, e))) return rc;
     if (m->tok_emb.dtype != SQ_F32 && m->tok_emb.dtype != SQ_BF16 && m->tok_emb.dtype != SQ_F16 &&
-        m->tok_emb.dtype != SQ_Q8_0)
+        !sq_dtype_is_quant(m->tok_emb.dtype))
         return sq_fail(e, SQ_EUNSUP, "%s: token embedding dtype %s", L->path, sq_dtype_name(m->tok_emb.dtype));
     if ((rc = load_vec(L, g ? "output_norm.weight" : "model.norm.weight", &m->out_norm, c->dim, 1, e))) return rc;
     if (m->head == SQ_HEAD_SCORE) {
@@ -150,7 +158,7 @@ static int load_weights(loader *L, sq_err *e) {
             return rc;
     } else {
         m->lm_head = m->tok_emb;
-        if (m->lm_head.dtype != SQ_F32 && m->lm_head.dtype != SQ_BF16 &&
+        if (m->lm_head.dtype != SQ_F32 && m->lm_head.dtype != SQ_BF16 && !sq_dtype_is_quant(m->lm_head.dtype) &&
             (rc = to_f32(L, "tied lm_head", &m->lm_head, e)))
             return rc;
     }
@@ -234,6 +242,16 @@ static int check_head(const sq_model *m, const char *path, sq_err *e) {
 int sq_model_open(sq_model **out, const char *path, sq_err *e) { return sq_model_open_head(out, path, SQ_HEAD_LM, e); }
 
 int sq_model_open_head(sq_model **out, const char *path, sq_head head, sq_err *e) {
+    { /* a registry name (models.h) stands for its installed file */
+        char *resolved = NULL;
+        int rr = sq_models_resolve(path, &resolved, e);
+        if (rr < 0) return rr;
+        if (rr == 1) {
+            rr = sq_model_open_head(out, resolved, head, e);
+            free(resolved);
+            return rr;
+        }
+    }
     *out = NULL;
     sq_model *m = calloc(1, sizeof *m);
     if (!m || !(m->files = calloc(1, sizeof *m->files)) || !(m->path = sq_strdup(path))) {
@@ -297,7 +315,10 @@ void sq_model_close(sq_model *m) {
 }
 
 size_t sq_model_weight_bytes(const sq_model *m) {
-    size_t b = sq_view_bytes(sq_model_head_weight(m)) + (size_t)m->cfg.dim * sq_dtype_size(m->tok_emb.dtype);
+    sq_view row = m->tok_emb;
+    row.ndim = 1;
+    row.shape[0] = m->cfg.dim;
+    size_t b = sq_view_bytes(sq_model_head_weight(m)) + sq_view_bytes(&row);
     for (int i = 0; i < m->cfg.n_layers; i++) {
         const sq_layer *l = &m->layers[i];
         b += sq_view_bytes(&l->wq) + sq_view_bytes(&l->wk) + sq_view_bytes(&l->wv) + sq_view_bytes(&l->wo) +

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "scalequest/models.h"
 #include "scalequest/backend.h"
 
 void sq_gen_params_default(sq_gen_params *p) {
@@ -38,9 +39,12 @@ int sq_backend_open(sq_backend **b, const char *spec, const sq_backend_opts *o, 
         if (!spec[6]) return sq_fail(e, SQ_EINVAL, "model spec 'local:' names no path");
         return sq_backend_open_local(b, spec + 6, o, e);
     }
-    if (sq_file_exists(spec) || sq_dir_exists(spec)) return sq_backend_open_local(b, spec, o, e);
+    if (sq_file_exists(spec) || sq_dir_exists(spec) || sq_models_find(spec)) /* a registry name: models.h */
+        return sq_backend_open_local(b, spec, o, e);
     return sq_fail(e, SQ_ENOTFOUND,
-                   "model spec '%s' is neither an existing path, 'local:PATH', nor an http(s):// URL", spec);
+                   "model spec '%s' is neither an existing path, a known model name (scalequest models), "
+                   "'local:PATH', nor an http(s):// URL",
+                   spec);
 }
 
 int sq_backend_generate(sq_backend *b, const sq_gen_request *reqs, int n, sq_gen_callback cb, void *user,

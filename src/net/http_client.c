@@ -42,6 +42,8 @@ typedef struct xfer {
     sq_buf resp;
     char last_error[256];
     int bad_request; /* the last attempt got a 400/413/422: the request itself is wrong */
+    sq_oai_result acc; /* choices gathered so far from a server that ignores "n" */
+    int topups;
 } xfer;
 
 static const struct sq_backend_ops http_ops;
@@ -259,7 +261,21 @@ static void deliver_failure(run_state *st, xfer *x) {
     if (st->cb && st->cb(st->user, x->idx, &res)) st->stop = 1;
 }
 
-enum { ATTEMPT_RETRY = 0, ATTEMPT_DELIVERED = 1, ATTEMPT_FAILED = 2 };
+enum { ATTEMPT_RETRY = 0, ATTEMPT_DELIVERED = 1, ATTEMPT_FAILED = 2, ATTEMPT_TOPUP = 3 };
+
+/* Move src's choices to the end of dst's (dst owns them after). */
+static int take_choices(sq_oai_result *dst, sq_oai_result *src) {
+    sq_gen_choice *c = realloc(dst->choices, sizeof *c * (size_t)(dst->n_choices + src->n_choices + 1));
+    if (!c) return -1;
+    memcpy(c + dst->n_choices, src->choices, sizeof *c * (size_t)src->n_choices);
+    dst->choices = c;
+    dst->n_choices += src->n_choices;
+    dst->prompt_tokens += src->prompt_tokens;
+    dst->completion_tokens += src->completion_tokens;
+    free(src->choices);
+    memset(src, 0, sizeof *src);
+    return 0;
+}
 
 /* What became of one attempt; x->last_error says why when it did not succeed. */
 static int finish_attempt(run_state *st, xfer *x, CURLcode code, double *retry_after) {
@@ -288,6 +304,30 @@ static int finish_attempt(run_state *st, xfer *x, CURLcode code, double *retry_a
         /* A 200 with a body we cannot read: a proxy cut it short, or the server broke. */
         snprintf(x->last_error, sizeof x->last_error, "%s: %s", h->urls[x->url], pe.msg);
         return ATTEMPT_RETRY;
+    }
+    /* Some servers (llama.cpp's Python server among them) ignore "n" and answer one choice:
+     * ask again for the rest, with the seed moved on so the samples differ, at most n times. */
+    int want = r->params.n > 1 ? r->params.n : 1;
+    if (x->acc.n_choices > 0 || (pr.n_choices > 0 && pr.n_choices < want)) {
+        if (take_choices(&x->acc, &pr)) {
+            sq_oai_result_free(&pr);
+            snprintf(x->last_error, sizeof x->last_error, "out of memory gathering choices");
+            return ATTEMPT_FAILED;
+        }
+        if (x->acc.n_choices < want && x->topups < want) {
+            sq_gen_request more = *r;
+            more.params.n = want - x->acc.n_choices;
+            more.params.seed = r->params.seed + (uint64_t)x->acc.n_choices;
+            free(x->body);
+            if (!(x->body = sq_oai_request_body(h->model, &more))) {
+                snprintf(x->last_error, sizeof x->last_error, "out of memory building a request");
+                return ATTEMPT_FAILED;
+            }
+            x->topups++;
+            return ATTEMPT_TOPUP;
+        }
+        pr = x->acc;
+        memset(&x->acc, 0, sizeof x->acc);
     }
     sq_gen_result res = {.id = r->id, .ok = 1, .choices = pr.choices, .n_choices = pr.n_choices,
                          .prompt_tokens = pr.prompt_tokens, .completion_tokens = pr.completion_tokens};
@@ -344,6 +384,12 @@ static int http_generate(sq_backend *b, const sq_gen_request *reqs, int n, sq_ge
             double retry_after = 0;
             int outcome = finish_attempt(&st, x, code, &retry_after);
             running--;
+            if (outcome == ATTEMPT_TOPUP) { /* not a failure: the next request goes at once */
+                end_xfer(h, x);
+                x->not_before = sq_now();
+                delayed[n_delayed++] = x->idx;
+                continue;
+            }
             if (outcome == ATTEMPT_RETRY && x->attempt < h->max_retries) {
                 double wait = SQ_MAX(backoff_s(h, x->attempt), retry_after);
                 sq_debug("request %s: %s; retry %d in %.2fs", reqs[x->idx].id ? reqs[x->idx].id : "",
@@ -360,6 +406,7 @@ static int http_generate(sq_backend *b, const sq_gen_request *reqs, int n, sq_ge
             free(x->body);
             x->body = NULL;
             sq_buf_free(&x->resp);
+            sq_oai_result_free(&x->acc);
             done++;
         }
         if (done >= n || st.stop) break;
@@ -376,6 +423,7 @@ out:
         end_xfer(h, &st.xs[i]);
         free(st.xs[i].body);
         sq_buf_free(&st.xs[i].resp);
+        sq_oai_result_free(&st.xs[i].acc);
     }
     free(st.xs);
     free(delayed);

@@ -12,6 +12,7 @@
 
 #include "chat_template_internal.h"
 #include "scalequest/gguf.h"
+#include "scalequest/models.h"
 
 static char *normalise(const char *src) {
     size_t n = strlen(src);
@@ -258,6 +259,16 @@ static int from_jinja_file(sq_chat_template **t, const char *dir, const char *jp
 }
 
 int sq_chat_template_open(sq_chat_template **t, const char *spec, sq_err *e) {
+    { /* a registry name (models.h) stands for its installed file */
+        char *resolved = NULL;
+        int rr = sq_models_resolve(spec, &resolved, e);
+        if (rr < 0) return rr;
+        if (rr == 1) {
+            rr = sq_chat_template_open(t, resolved, e);
+            free(resolved);
+            return rr;
+        }
+    }
     *t = NULL;
     if (!spec || !*spec) return sq_fail(e, SQ_EINVAL, "empty chat template name");
     if (sq_dir_exists(spec)) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tok_internal.h"
+#include "scalequest/models.h"
 
 static int read_json(const char *path, cJSON **out, sq_err *e) {
     char *data;
@@ -199,6 +200,16 @@ static int load_json_file(sq_tokenizer **t, const char *path, sq_err *e) {
 }
 
 int sq_tok_load(sq_tokenizer **t, const char *path, sq_err *e) {
+    { /* a registry name (models.h) stands for its installed file */
+        char *resolved = NULL;
+        int rr = sq_models_resolve(path, &resolved, e);
+        if (rr < 0) return rr;
+        if (rr == 1) {
+            rr = sq_tok_load(t, resolved, e);
+            free(resolved);
+            return rr;
+        }
+    }
     *t = NULL;
     if (e) sq_err_clear(e);
     if (sq_dir_exists(path)) {

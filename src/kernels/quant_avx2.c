@@ -1,0 +1,196 @@
+/* The AVX2 code for quantized blocks (see quant.c for the layouts and quant.h for the order
+ * of the sums). Each type's loop turns 32 values at a time into four vectors of 8 floats,
+ * computed with the same products as the C code, and either stores them (dequantize) or
+ * multiply-adds them into the four accumulators (the fused dot): partial sum i % 32 of the
+ * C code is lane i % 8 of accumulator (i / 8) % 4 here. */
+#include <cpuid.h>
+#include <immintrin.h>
+#include <string.h>
+
+#include "quant_internal.h"
+#include "scalequest/quant.h"
+
+#if defined(SQ_QUANT_HAVE_AVX2)
+#define TGT __attribute__((target("avx2,fma,f16c")))
+
+int sq__quant_avx2_supported(void) {
+    /* F16C is CPUID leaf 1, ECX bit 29 (not every compiler's __builtin_cpu_supports knows it). */
+    unsigned a, b, c, d;
+    int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1);
+    return f16c && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+TGT static inline float h2f(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+/* 32 small integers (one per byte, -128..127) to four vectors of 8 floats, in order. */
+TGT static inline void bytes_to_f(__m256i v, __m256 f[4]) {
+    __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
+    f[0] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo));
+    f[1] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8)));
+    f[2] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi));
+    f[3] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)));
+}
+
+/* Either store the 32 values or add their products with x into the accumulators. */
+TGT static inline void emit(const __m256 w[4], const float *x, float *out, __m256 acc[4]) {
+    if (out)
+        for (int k = 0; k < 4; k++) _mm256_storeu_ps(out + 8 * k, w[k]);
+    else
+        for (int k = 0; k < 4; k++) acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(x + 8 * k), w[k], acc[k]);
+}
+
+/* 16 bytes of nibbles: values 0..15 the low nibbles, 16..31 the high ones. */
+TGT static inline __m256i nibbles16(const uint8_t *p) {
+    __m128i q = _mm_loadu_si128((const __m128i *)p), m = _mm_set1_epi8(0xF);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
+}
+
+/* Bit j of a 32-bit word as 0x10 in byte j. */
+TGT static inline __m256i bits32_to_0x10(uint32_t qh) {
+    const __m256i sel = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3,
+                                         3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    __m256i v = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), sel), bit);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(v, bit), _mm256_set1_epi8(0x10));
+}
+
+/* One loop per type over nb blocks; out (dequantize) or x/acc (dot). */
+TGT static void run_q4(const uint8_t *b, int64_t nb, int one, const float *x, float *out, __m256 acc[4]) {
+    size_t bb = one ? 20 : 18;
+    for (int64_t i = 0; i < nb; i++, b += bb) {
+        __m256i v = nibbles16(b + 2 + 2 * one);
+        if (!one) v = _mm256_sub_epi8(v, _mm256_set1_epi8(8));
+        __m256 f[4], d = _mm256_set1_ps(h2f(b)), m = _mm256_set1_ps(one ? h2f(b + 2) : 0);
+        bytes_to_f(v, f);
+        for (int k = 0; k < 4; k++) f[k] = one ? _mm256_add_ps(_mm256_mul_ps(d, f[k]), m) : _mm256_mul_ps(d, f[k]);
+        emit(f, x ? x + 32 * i : NULL, out ? out + 32 * i : NULL, acc);
+    }
+}
+
+TGT static void run_q5(const uint8_t *b, int64_t nb, int one, const float *x, float *out, __m256 acc[4]) {
+    size_t bb = one ? 24 : 22;
+    for (int64_t i = 0; i < nb; i++, b += bb) {
+        uint32_t qh;
+        memcpy(&qh, b + 2 + 2 * one, 4);
+        __m256i v = _mm256_or_si256(nibbles16(b + 6 + 2 * one), bits32_to_0x10(qh));
+        if (!one) v = _mm256_sub_epi8(v, _mm256_set1_epi8(16));
+        __m256 f[4], d = _mm256_set1_ps(h2f(b)), m = _mm256_set1_ps(one ? h2f(b + 2) : 0);
+        bytes_to_f(v, f);
+        for (int k = 0; k < 4; k++) f[k] = one ? _mm256_add_ps(_mm256_mul_ps(d, f[k]), m) : _mm256_mul_ps(d, f[k]);
+        emit(f, x ? x + 32 * i : NULL, out ? out + 32 * i : NULL, acc);
+    }
+}
+
+TGT static void run_q8(const uint8_t *b, int64_t nb, const float *x, float *out, __m256 acc[4]) {
+    for (int64_t i = 0; i < nb; i++, b += 34) {
+        __m256 f[4], d = _mm256_set1_ps(h2f(b));
+        bytes_to_f(_mm256_loadu_si256((const __m256i *)(b + 2)), f);
+        for (int k = 0; k < 4; k++) f[k] = _mm256_mul_ps(d, f[k]);
+        emit(f, x ? x + 32 * i : NULL, out ? out + 32 * i : NULL, acc);
+    }
+}
+
+TGT static void run_qk45(const uint8_t *b, int64_t nb, int five, const float *x, float *out, __m256 acc[4]) {
+    size_t bb = five ? 176 : 144;
+    const __m256i m4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);
+    for (int64_t i = 0; i < nb; i++, b += bb) {
+        float d = h2f(b), dmin = h2f(b + 2);
+        const uint8_t *qs = b + 16 + 32 * five;
+        __m256i qh = five ? _mm256_loadu_si256((const __m256i *)(b + 16)) : _mm256_setzero_si256();
+        for (int g = 0; g < 4; g++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * g));
+            for (int h = 0; h < 2; h++) {
+                int j = 2 * g + h;
+                __m256i v = _mm256_and_si256(h ? _mm256_srli_epi16(q, 4) : q, m4);
+                if (five)
+                    v = _mm256_or_si256(
+                        v, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(j)), one), 4));
+                uint8_t s, mn;
+                sq__kq_scale_min(b + 4, j, &s, &mn);
+                __m256 f[4], ds = _mm256_set1_ps(d * (float)s), dm = _mm256_set1_ps(dmin * (float)mn);
+                bytes_to_f(v, f);
+                for (int k = 0; k < 4; k++) f[k] = _mm256_sub_ps(_mm256_mul_ps(ds, f[k]), dm);
+                size_t at = (size_t)(256 * i + 32 * j);
+                emit(f, x ? x + at : NULL, out ? out + at : NULL, acc);
+            }
+        }
+    }
+}
+
+TGT static void run_q6k(const uint8_t *b, int64_t nb, const float *x, float *out, __m256 acc[4]) {
+    const __m256i m4 = _mm256_set1_epi8(0xF), m2 = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
+    for (int64_t i = 0; i < nb; i++, b += 210) {
+        float d = h2f(b + 208);
+        const int8_t *sc = (const int8_t *)(b + 192);
+        for (int h = 0; h < 2; h++) {
+            __m256i L0 = _mm256_loadu_si256((const __m256i *)(b + 64 * h));
+            __m256i L1 = _mm256_loadu_si256((const __m256i *)(b + 64 * h + 32));
+            __m256i H = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
+            __m256i c[4] = {
+                _mm256_or_si256(_mm256_and_si256(L0, m4), _mm256_slli_epi16(_mm256_and_si256(H, m2), 4)),
+                _mm256_or_si256(_mm256_and_si256(L1, m4),
+                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 2), m2), 4)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L0, 4), m4),
+                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 4), m2), 4)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L1, 4), m4),
+                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 6), m2), 4)),
+            };
+            for (int k = 0; k < 4; k++) {
+                int s0 = 8 * h + 2 * k;
+                __m256 f[4], da = _mm256_set1_ps(d * (float)sc[s0]), db = _mm256_set1_ps(d * (float)sc[s0 + 1]);
+                bytes_to_f(_mm256_sub_epi8(c[k], off), f);
+                f[0] = _mm256_mul_ps(da, f[0]);
+                f[1] = _mm256_mul_ps(da, f[1]);
+                f[2] = _mm256_mul_ps(db, f[2]);
+                f[3] = _mm256_mul_ps(db, f[3]);
+                size_t at = (size_t)(256 * i + 128 * h + 32 * k);
+                emit(f, x ? x + at : NULL, out ? out + at : NULL, acc);
+            }
+        }
+    }
+}
+
+TGT static void run(const void *src, sq_dtype t, int64_t n, const float *x, float *out, __m256 acc[4]) {
+    const uint8_t *b = src;
+    switch (t) {
+    case SQ_Q4_0: run_q4(b, n / 32, 0, x, out, acc); break;
+    case SQ_Q4_1: run_q4(b, n / 32, 1, x, out, acc); break;
+    case SQ_Q5_0: run_q5(b, n / 32, 0, x, out, acc); break;
+    case SQ_Q5_1: run_q5(b, n / 32, 1, x, out, acc); break;
+    case SQ_Q8_0: run_q8(b, n / 32, x, out, acc); break;
+    case SQ_Q4_K: run_qk45(b, n / 256, 0, x, out, acc); break;
+    case SQ_Q5_K: run_qk45(b, n / 256, 1, x, out, acc); break;
+    case SQ_Q6_K: run_q6k(b, n / 256, x, out, acc); break;
+    default: break;
+    }
+}
+
+/* (a0 + a1) + (a2 + a3), then the lanes in sq__reduce32's order. */
+TGT static inline float reduce(const __m256 a[4]) {
+    __m256 t = _mm256_add_ps(_mm256_add_ps(a[0], a[1]), _mm256_add_ps(a[2], a[3]));
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+TGT void sq__dequant_avx2(float *out, const void *src, sq_dtype t, int64_t n) { run(src, t, n, NULL, out, NULL); }
+
+TGT float sq__quant_dot_avx2(const void *row, sq_dtype t, const float *x, int64_t n) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    run(row, t, n, x, NULL, acc);
+    return reduce(acc);
+}
+
+TGT float sq__dot_f32_avx2(const float *w, const float *x, int64_t n) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t i = 0; i < n; i += 32)
+        for (int k = 0; k < 4; k++)
+            acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8 * k), _mm256_loadu_ps(w + i + 8 * k), acc[k]);
+    return reduce(acc);
+}
+#endif

@@ -1,0 +1,218 @@
+/* Quantized GGUF blocks: known values per type, AVX2 against the C code bit for bit, the
+ * fused dot against the dot of the dequantized row, matmul rows independent of the batch,
+ * NaN/inf scales found and refused at load; on SmolLM2 (when installed) prefill against
+ * token-by-token decode, bit for bit. gguf-py's values are checked in tests/peers/test_quant.py. */
+#include <stdlib.h>
+
+#include "scalequest/kernels.h"
+#include "scalequest/model.h"
+#include "scalequest/models.h"
+#include "scalequest/gguf.h"
+#include "scalequest/quant.h"
+#include "test.h"
+
+static const sq_dtype TYPES[] = {SQ_Q4_0, SQ_Q4_1, SQ_Q5_0, SQ_Q5_1, SQ_Q8_0, SQ_Q4_K, SQ_Q5_K, SQ_Q6_K};
+
+static void put_h(uint8_t *p, float f) {
+    uint16_t h = sq_f32_to_f16(f);
+    memcpy(p, &h, 2);
+}
+
+/* Random blocks with finite scales (where each type keeps them: quant.c). */
+static uint8_t *random_blocks(sq_dtype t, int nblocks, sq_rng *r) {
+    size_t bb;
+    sq_dtype_block(t, &bb);
+    uint8_t *p = malloc(bb * (size_t)nblocks);
+    for (size_t i = 0; i < bb * (size_t)nblocks; i++) p[i] = (uint8_t)sq_rng_u64(r);
+    int at = t == SQ_Q6_K ? 208 : 0, nh = (t == SQ_Q4_1 || t == SQ_Q5_1 || t == SQ_Q4_K || t == SQ_Q5_K) ? 2 : 1;
+    for (int b = 0; b < nblocks; b++)
+        for (int k = 0; k < nh; k++) put_h(p + (size_t)b * bb + at + 2 * k, (float)(sq_rng_uniform(r) - 0.5) * 0.2f);
+    return p;
+}
+
+SQ_TEST(known_values_per_type) {
+    uint8_t b[34];
+    float out[32];
+    memset(b, 0, sizeof b);
+    put_h(b, 0.5f);
+    for (int j = 0; j < 16; j++) b[2 + j] = (uint8_t)(j | (15 - j) << 4);
+    sq_dequant_row(out, b, SQ_Q4_0, 32);
+    for (int j = 0; j < 16; j++) {
+        CHECK(out[j] == 0.5f * (float)(j - 8));
+        CHECK(out[j + 16] == 0.5f * (float)(7 - j));
+    }
+    /* Q4_1: d, m, then the same nibbles. */
+    put_h(b, 0.25f);
+    put_h(b + 2, -1.0f);
+    for (int j = 0; j < 16; j++) b[4 + j] = (uint8_t)(j | (15 - j) << 4);
+    sq_dequant_row(out, b, SQ_Q4_1, 32);
+    CHECK(out[0] == -1.0f && out[15] == 0.25f * 15 - 1.0f && out[16] == 0.25f * 15 - 1.0f && out[31] == -1.0f);
+    /* Q5_1: bit j of qh is value j's fifth bit. */
+    memset(b, 0, sizeof b);
+    put_h(b, 1.0f);
+    put_h(b + 2, 0.0f);
+    uint32_t qh = (1u << 3) | (1u << 20);
+    memcpy(b + 4, &qh, 4);
+    b[8 + 3] = 0x01;
+    b[8 + 4] = 0x20; /* value 20 = high nibble of byte 4 */
+    sq_dequant_row(out, b, SQ_Q5_1, 32);
+    CHECK(out[3] == 17.0f && out[20] == 18.0f && out[0] == 0.0f && out[19] == 0.0f);
+    /* Q8_0 */
+    put_h(b, 2.0f);
+    for (int j = 0; j < 32; j++) b[2 + j] = (uint8_t)(int8_t)(j - 16);
+    sq_dequant_row(out, b, SQ_Q8_0, 32);
+    for (int j = 0; j < 32; j++) CHECK(out[j] == 2.0f * (float)(j - 16));
+    /* Q6_K: every q = 32 + 1 (so q - 32 = 1), scales 1..16, d = 1: value i = scale[i/16]. */
+    uint8_t k6[210];
+    memset(k6, 0, sizeof k6);
+    for (int i = 0; i < 128; i++) k6[i] = 0x11;
+    for (int i = 0; i < 64; i++) k6[128 + i] = 0xAA; /* high bits 2 in every position: 2<<4 = 32 */
+    for (int i = 0; i < 16; i++) k6[192 + i] = (uint8_t)(i + 1);
+    put_h(k6 + 208, 1.0f);
+    float o6[256];
+    sq_dequant_row(o6, k6, SQ_Q6_K, 256);
+    for (int i = 0; i < 256; i++) CHECKF(o6[i] == (float)(i / 16 + 1), "Q6_K value %d = %g", i, o6[i]);
+}
+
+SQ_TEST(simd_equals_c_and_fused_equals_dequantized_dot) {
+    sq_rng r;
+    sq_rng_seed(&r, 7);
+    for (size_t ti = 0; ti < SQ_ARRAY_LEN(TYPES); ti++) {
+        sq_dtype t = TYPES[ti];
+        int per = sq_dtype_block(t, NULL), nb = 5, n = per * nb;
+        uint8_t *q = random_blocks(t, nb, &r);
+        float *a = malloc((size_t)n * 4), *c = malloc((size_t)n * 4), *x = malloc((size_t)n * 4);
+        for (int i = 0; i < n; i++) x[i] = (float)(sq_rng_uniform(&r) * 2 - 1);
+        sq_dequant_row(a, q, t, n);
+        float da = sq_quant_dot(q, t, x, n), fa = sq_quant_dot_f32(a, x, n);
+        sq_quant_force_c(1);
+        sq_dequant_row(c, q, t, n);
+        float dc = sq_quant_dot(q, t, x, n), fc = sq_quant_dot_f32(c, x, n);
+        sq_quant_force_c(0);
+        CHECKF(!memcmp(a, c, (size_t)n * 4), "%s: dequantized values differ between %s and C", sq_dtype_name(t),
+               sq_quant_impl());
+        CHECKF(da == dc && da == fa && fa == fc, "%s: fused %.9g / C %.9g / dequantized %.9g / C %.9g",
+               sq_dtype_name(t), da, dc, fa, fc);
+        double ref = 0, mag = 0;
+        for (int i = 0; i < n; i++) ref += (double)x[i] * a[i], mag += fabs((double)x[i] * a[i]);
+        CHECK_NEAR(da, ref, 1e-5 * mag + 1e-30);
+        free(q), free(a), free(c), free(x);
+    }
+}
+
+SQ_TEST(matmul_rows_do_not_depend_on_the_batch) {
+    sq_rng r;
+    sq_rng_seed(&r, 11);
+    sq_err e;
+    sq_matmul_ctx *mm;
+    REQUIRE(sq_matmul_ctx_new(&mm, &e) == 0);
+    for (size_t ti = 0; ti < SQ_ARRAY_LEN(TYPES); ti++) {
+        sq_dtype t = TYPES[ti];
+        int per = sq_dtype_block(t, NULL), in = per * 3, out = 37, rows = 6;
+        uint8_t *q = random_blocks(t, out * 3, &r);
+        sq_view w = {q, t, 2, {out, in, 1, 1}};
+        CHECK(sq_matmul_part_ok(&w));
+        float *x = malloc((size_t)rows * in * 4), *y = malloc((size_t)rows * out * 4), *y1 = malloc((size_t)out * 4),
+              *yp = malloc((size_t)out * 4), bias[37];
+        for (int i = 0; i < rows * in; i++) x[i] = (float)(sq_rng_uniform(&r) * 2 - 1);
+        for (int i = 0; i < out; i++) bias[i] = (float)i * 0.01f;
+        REQUIRE(sq_matmul(mm, y, x, rows, &w, bias, &e) == 0);
+        for (int row = 0; row < rows; row++) {
+            REQUIRE(sq_matmul(mm, y1, x + (size_t)row * in, 1, &w, bias, &e) == 0);
+            sq_matmul_part(yp, x + (size_t)row * in, 1, &w, bias, 0, 20);
+            sq_matmul_part(yp, x + (size_t)row * in, 1, &w, bias, 20, out);
+            CHECKF(!memcmp(y1, y + (size_t)row * out, (size_t)out * 4), "%s row %d: batch 1 != batch %d",
+                   sq_dtype_name(t), row, rows);
+            CHECKF(!memcmp(y1, yp, (size_t)out * 4), "%s row %d: part != whole", sq_dtype_name(t), row);
+        }
+        free(q), free(x), free(y), free(y1), free(yp);
+    }
+    sq_matmul_ctx_free(mm);
+}
+
+SQ_TEST(nan_and_inf_scales_are_found) {
+    sq_rng r;
+    sq_rng_seed(&r, 3);
+    for (size_t ti = 0; ti < SQ_ARRAY_LEN(TYPES); ti++) {
+        sq_dtype t = TYPES[ti];
+        size_t bb;
+        int per = sq_dtype_block(t, &bb);
+        uint8_t *q = random_blocks(t, 4, &r);
+        CHECK_EQ_INT(sq_quant_find_bad_block(q, t, 4 * per), -1);
+        int at = t == SQ_Q6_K ? 208 : 0;
+        uint16_t nan = 0x7e00, inf = 0xfc00;
+        memcpy(q + 2 * bb + at, &nan, 2);
+        CHECK_EQ_INT(sq_quant_find_bad_block(q, t, 4 * per), 2);
+        memcpy(q + bb + at, &inf, 2);
+        CHECK_EQ_INT(sq_quant_find_bad_block(q, t, 4 * per), 1);
+        free(q);
+    }
+}
+
+static const char *smollm2(void) {
+    static char *path;
+    sq_err e;
+    if (!path && sq_models_resolve("smollm2-135m-instruct", &path, &e) != 1) path = NULL;
+    return path;
+}
+
+/* A NaN scale in one block of a real file: a load error naming the tensor and the offset. */
+SQ_TEST(smollm2_nan_scale_is_a_load_error) {
+    const char *src = smollm2();
+    if (!src) SKIP("smollm2-135m-instruct not installed (scripts/install-deps.sh installs it)");
+    char *data;
+    size_t len;
+    sq_err e;
+    REQUIRE(sq_file_read_all(src, &data, &len, &e) == 0);
+    sq_gguf g;
+    REQUIRE(sq_gguf_parse(&g, (const uint8_t *)data, len, "x", &e) == 0);
+    const sq_gguf_tensor *t = sq_gguf_find_tensor(&g, "blk.3.ffn_up.weight");
+    REQUIRE(t && t->ggml_type == 3);
+    size_t off = (size_t)(t->data - (const uint8_t *)data) + 7 * 20; /* block 7's d */
+    sq_gguf_close(&g);
+    data[off] = 0x00;
+    data[off + 1] = 0x7e;
+    char *bad = sq_path_join(sq_test_tmpdir(), "nan.gguf");
+    REQUIRE(sq_file_write_atomic(bad, data, len, &e) == 0);
+    sq_model *m = NULL;
+    CHECK(sq_model_open(&m, bad, &e) < 0);
+    CHECKF(strstr(e.msg, "blk.3.ffn_up.weight") && strstr(e.msg, "NaN") && strstr(e.msg, "Q4_1 block 7"),
+           "message: %s", e.msg);
+    char want[32];
+    snprintf(want, sizeof want, "offset %zu", off);
+    CHECKF(strstr(e.msg, want) != NULL, "message lacks %s: %s", want, e.msg);
+    CHECK(m == NULL);
+    free(bad);
+    free(data);
+}
+
+/* Prefill of a prompt and token-by-token decode give the same logits bit for bit. */
+SQ_TEST(smollm2_prefill_equals_decode) {
+    const char *path = smollm2();
+    if (!path) SKIP("smollm2-135m-instruct not installed (scripts/install-deps.sh installs it)");
+    sq_err e;
+    sq_model *m;
+    REQUIRE(sq_model_open(&m, path, &e) == 0 || (fprintf(stderr, "%s\n", e.msg), 0));
+    CHECK(m->layers[0].wq.dtype == SQ_Q4_1 && m->tok_emb.dtype == SQ_Q8_0 && m->lm_head.dtype == SQ_Q8_0);
+    enum { N = 4, V = 49152 };
+    int32_t ids[N] = {1, 504, 3458, 282}, pos[N], blocks[2] = {0, 1}, rows[N];
+    const int32_t *bt[N];
+    for (int i = 0; i < N; i++) pos[i] = i, bt[i] = blocks, rows[i] = i;
+    sq_kv_pool kv1, kv2;
+    REQUIRE(sq_kv_pool_init(&kv1, m, 2, 16, &e) == 0 && sq_kv_pool_init(&kv2, m, 2, 16, &e) == 0);
+    sq_fwd *f;
+    REQUIRE(sq_fwd_new(&f, m, N, N, 32, &e) == 0);
+    float *all = malloc((size_t)N * V * 4), *one = malloc((size_t)V * 4);
+    sq_batch b = {N, ids, pos, bt, N, rows};
+    REQUIRE(sq_model_forward(m, f, &kv1, &b, all, &e) == 0);
+    for (int i = 0; i < N; i++) {
+        int32_t r0 = 0;
+        sq_batch s = {1, ids + i, pos + i, bt, 1, &r0};
+        REQUIRE(sq_model_forward(m, f, &kv2, &s, one, &e) == 0);
+        CHECKF(!memcmp(one, all + (size_t)i * V, (size_t)V * 4), "position %d differs", i);
+    }
+    free(all), free(one);
+    sq_fwd_free(f);
+    sq_kv_pool_free(&kv1), sq_kv_pool_free(&kv2);
+    sq_model_close(m);
+}
