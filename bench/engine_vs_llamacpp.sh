@@ -18,6 +18,8 @@
 #   llama.cpp: libllama from the llama.cpp source vendored in llama-cpp-python 0.3.36, driven
 #          by bench/llamacpp_peer.py the way llama-batched-bench drives it (flash attention
 #          on; SQ_BENCH_FLASH=0 turns it off). Skipped with a reason when absent.
+#   llama-bench (tg, pp) runs too as a cross-check once bench/llama_cpp_build.sh has built it
+#          (started here when missing; SQ_BENCH_LLAMA_BUILD=0 skips building).
 #   SQ_BENCH_SHAPES_ONLY=fig,fig limits the figures (b1,prefill,b8,b32,b64,respond,qgen,filter,n5).
 set -eu
 cd "$(dirname "$0")/.."
@@ -108,7 +110,7 @@ fig() {
             share = sprintf("; time: forward %.0f%%, sampling %.0f%%, rest %.0f%%", 100 * f / w, 100 * s / w, 100 * (w - f - s) / w)
         }
         ratio = (b > 0) ? sprintf("%.2fx", a / b) : "-"
-        printf "  %-44s %12s %12s %8s   %s; RSS %d / %s MiB%s\n", name " (" unit ")", (b > 0) ? sprintf("%.1f", b) : "-", sprintf("%.1f", a), ratio, lim, ro / 1024, (rt != "" && b > 0) ? sprintf("%d", rt / 1024) : "-", share
+        printf "  %-44s %12s %12s %8s   %s; RSS %d / %s MiB%s\n", name " (" unit ")", (b > 0) ? sprintf(b < 10 ? "%.2f" : "%.1f", b) : "-", sprintf(a < 10 ? "%.2f" : "%.1f", a), ratio, lim, ro / 1024, (rt != "" && b > 0) ? sprintf("%d", rt / 1024) : "-", share
     }' | tee -a "$table"
     echo "$o" >"$tmp/last_ours"
     [ -n "$t" ] && echo "$t" >"$tmp/last_theirs"
@@ -135,7 +137,12 @@ echo "  KV cache bytes per token: scalequest $(kv kv_bytes_per_token "$(cat "$tm
     "llama.cpp $(kv kv_bytes_per_token "$(cat "$tmp/last_theirs" 2>/dev/null)") (F16 K and V, its default)" | tee -a "$table"
 # llama.cpp's own tools, when bench/llama_cpp_build.sh has built them (a long build, once,
 # cached): llama-bench's tg and pp on the same file, as a cross-check of the figures above.
-llbin=$(bash bench/llama_cpp_build.sh --cached-only 2>/dev/null || true)
+# SQ_BENCH_LLAMA_BUILD=0 uses a finished build only and never starts one.
+if [ "${SQ_BENCH_LLAMA_BUILD:-1}" = 1 ]; then
+    llbin=$(bash bench/llama_cpp_build.sh || true)
+else
+    llbin=$(bash bench/llama_cpp_build.sh --cached-only 2>/dev/null || true)
+fi
 if [ -n "$llbin" ] && [ -f "$gguf" ] && { want b1 || want prefill; }; then
     "$llbin/llama-bench" -m "$gguf" -t "$threads" -fa "$flash" -p 256 -n $((gen * 2)) -r 1 -o csv 2>/dev/null |
         awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i ~ /avg_ts/) c = i; next }
