@@ -145,8 +145,8 @@ else
 fi
 if [ -n "$llbin" ] && [ -f "$gguf" ] && { want b1 || want prefill; }; then
     "$llbin/llama-bench" -m "$gguf" -t "$threads" -fa "$flash" -p 256 -n $((gen * 2)) -r 1 -o csv 2>/dev/null |
-        awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i ~ /avg_ts/) c = i; next }
-                 c { printf "  llama-bench: %s %s tok/s\n", $(c - 6), $c }' || true
+        tr -d '"' | awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+            { printf "  llama-bench: pp %s tg %s: %.1f tok/s\n", $col["n_prompt"], $col["n_gen"], $col["avg_ts"] }' || true
 fi
 # The limits again at the end; the best of both probes is the least biased on a busy machine.
 read -r _ bw2 peak2 <<<"$("$eng" limits | grep '^limits ')"
