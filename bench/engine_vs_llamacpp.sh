@@ -20,7 +20,7 @@
 #          on; SQ_BENCH_FLASH=0 turns it off). Skipped with a reason when absent.
 #   llama-bench (tg, pp) runs too as a cross-check once bench/llama_cpp_build.sh has built it
 #          (started here when missing; SQ_BENCH_LLAMA_BUILD=0 skips building).
-#   SQ_BENCH_SHAPES_ONLY=fig,fig limits the figures (b1,prefill,b8,b32,b64,respond,qgen,filter,n5).
+#   SQ_BENCH_SHAPES_ONLY=fig,fig limits the figures (b1,prefill,b8,b32,b64,respond,qgen,filter,n5,smollm).
 set -eu
 cd "$(dirname "$0")/.."
 eng=build/rel/bench/bench_engine
@@ -82,7 +82,7 @@ fig() {
     local name=$1 unit=$2 how=$3
     shift 3
     local o t ro rt
-    o=$(ours "$@") || { echo "  $name: engine run failed"; return 0; }
+    o=$(ours "$@" 2>"$tmp/ours.err") || { o=""; echo "  $name: the engine could not run it: $(head -1 "$tmp/ours.err")"; }
     ro=$(rss_of "$tmp/rss")
     t=$(theirs "$@" 2>"$tmp/peer.err")
     rt=$(rss_of "$tmp/rss")
@@ -99,6 +99,7 @@ fig() {
     }
     BEGIN {
         a = fig(o, 0); b = fig(t, 1)
+        if (o == "") { printf "  %-44s %12s %12s %8s   (ours not measured)\n", name " (" unit ")", (b > 0) ? sprintf("%.2f", b) : "-", "-", "-"; exit }
         lf = get(o, "layer_flops"); hf = get(o, "head_flops"); wb = get(o, "weight_bytes")
         if (how == "decode" && q == 1) lim = sprintf("%.0f%% of the read bound (%.1f tok/s)", 100 * a * wb / (bw * 1e9), bw * 1e9 / wb)
         else if (how == "prefill") lim = sprintf("%.0f%% of peak (LM head for the last token only)", 100 * (get(o, "prompt_tokens") * lf + hf) / get(o, "t_forward") / (peak * 1e9))
@@ -112,7 +113,7 @@ fig() {
         ratio = (b > 0) ? sprintf("%.2fx", a / b) : "-"
         printf "  %-44s %12s %12s %8s   %s; RSS %d / %s MiB%s\n", name " (" unit ")", (b > 0) ? sprintf(b < 10 ? "%.2f" : "%.1f", b) : "-", sprintf(a < 10 ? "%.2f" : "%.1f", a), ratio, lim, ro / 1024, (rt != "" && b > 0) ? sprintf("%d", rt / 1024) : "-", share
     }' | tee -a "$table"
-    echo "$o" >"$tmp/last_ours"
+    [ -n "$o" ] && echo "$o" >"$tmp/last_ours"
     [ -n "$t" ] && echo "$t" >"$tmp/last_theirs"
     return 0
 }
@@ -133,8 +134,17 @@ if want n5; then
         printf "  prefix sharing: n=5 in one request %.3f s, five independent requests of the same prompt %.3f s: %.2fx\n", a, b, b / a }' |
         tee -a "$table"
 fi
-echo "  KV cache bytes per token: scalequest $(kv kv_bytes_per_token "$(cat "$tmp/last_ours" 2>/dev/null)") (F32 K and V)," \
+[ -s "$tmp/last_ours" ] && echo "  KV cache bytes per token: scalequest $(kv kv_bytes_per_token "$(cat "$tmp/last_ours" 2>/dev/null)") (F32 K and V)," \
     "llama.cpp $(kv kv_bytes_per_token "$(cat "$tmp/last_theirs" 2>/dev/null)") (F16 K and V, its default)" | tee -a "$table"
+# The SmolLM2-135M-Instruct Q4_1 file (the model registry's), where installed: batch 1 and
+# prefill on both sides (the engine reads Q4_1 only where the quantized-weights code is in).
+smol="${SQ_BENCH_SMOLLM:-$(find "${SQ_MODELS:-$HOME/.cache/scalequest/models}" -name 'SmolLM2-135M-Instruct.Q4_1.gguf' 2>/dev/null | head -1)}"
+if [ -n "$smol" ] && [ -f "$smol" ] && [ "$have_peer" = 1 ] && want smollm; then
+    model="$smol" gguf="$smol"
+    echo "  SmolLM2-135M-Instruct, Q4_1 (the same file on both sides):"
+    fig "smollm2 q4_1: decode, batch 1" "tok/s" decode 1 16 1 $((gen * 2)) 0.7 0
+    fig "smollm2 q4_1: prefill, 256 tokens" "tok/s" prefill 1 256 1 1 0.7 0
+fi
 # llama.cpp's own tools, when bench/llama_cpp_build.sh has built them (a long build, once,
 # cached): llama-bench's tg and pp on the same file, as a cross-check of the figures above.
 # SQ_BENCH_LLAMA_BUILD=0 uses a finished build only and never starts one.
