@@ -312,9 +312,12 @@ static int run(const char *dir, double bw, double peak) {
     if (want("prefill")) {
         if (run_one(en, m, 1, 256, 1, &secs, &d)) return 1;
         refresh_limits(&bw, &peak, &probes);
-        double ptps = d.prompt_tokens / d.t_forward;
-        printf("  prefill, 256 tokens    %8.1f tok/s   %6.1f GFLOP/s: %5.1f%% of peak\n", ptps,
-               ptps * 2 * params / 1e9, 100 * ptps * 2 * params / peak);
+        /* The forward pass computes logits for the last prompt token only: the LM head's
+         * FLOPs count once per prompt, the layers' for every token. */
+        double ptps = d.prompt_tokens / d.t_forward, head = (double)m->cfg.vocab_size * m->cfg.dim;
+        double fl = 2 * ((params - head) * d.prompt_tokens + head) / d.t_forward;
+        printf("  prefill, 256 tokens    %8.1f tok/s   %6.1f GFLOP/s: %5.1f%% of peak\n", ptps, fl / 1e9,
+               100 * fl / peak);
     }
     int batches[3] = {8, 32, 64};
     for (int k = 0; k < 3; k++) {

@@ -1,0 +1,97 @@
+/* The engine at the pipeline's shapes, one measurement per process, for
+ * bench/engine_vs_llamacpp.sh (which runs llama.cpp on the same GGUF between them):
+ *
+ *   bench_shapes run MODEL Q PROMPT N GEN TEMP SAME
+ *       Q requests of PROMPT token ids each (SAME=1: one prompt for all, else a distinct one
+ *       per request), N samples per request (sharing its prefill and prompt KV blocks), GEN
+ *       new tokens each (EOS never stops them), temperature TEMP (top-p 0.95). Prints one line
+ *       of key=value figures: wall time, prompt and generated tokens, decode-only tokens and
+ *       time, the engine's forward and sampling time, peak RSS, KV cache bytes per token, and
+ *       the model's matmul FLOPs per token (layers; the LM head apart, since a prefill
+ *       computes logits for its last prompt token only).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "scalequest/infer.h"
+
+static int count_cb(void *user, int i, const sq_infer_result *r) {
+    if (!r->ok) fprintf(stderr, "request %d failed: %s\n", i, r->error);
+    *(int *)user += r->ok;
+    return 0;
+}
+
+static int run(const char *path, int q, int prompt, int n, int gen, float temp, int same) {
+    sq_err e;
+    sq_model *m;
+    if (sq_model_open(&m, path, &e)) return fprintf(stderr, "%s\n", e.msg), 1;
+    m->cfg.eos_id = -1; /* random weights: fixed lengths */
+    m->cfg.n_eos = 0;
+    const sq_model_config *c = &m->cfg;
+    int hd = c->head_dim ? c->head_dim : c->dim / c->n_heads, kvd = c->n_kv_heads * hd;
+    /* Matmul FLOPs: 2 per weight of each Linear layer per token. */
+    double layer_w = (double)c->n_layers * ((double)c->dim * c->n_heads * hd * 2 + 2.0 * kvd * c->dim +
+                                           3.0 * c->ffn_dim * c->dim);
+    double head_w = (double)c->vocab_size * c->dim;
+    sq_engine_opts o;
+    sq_engine_opts_default(&o);
+    o.max_batch = SQ_MIN(64, q * n);
+    o.ctx_len = prompt + gen + 1;
+    sq_engine *en;
+    if (sq_engine_new(&en, m, &o, &e)) return fprintf(stderr, "%s\n", e.msg), 1;
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)q * prompt);
+    sq_infer_req *reqs = calloc((size_t)q, sizeof *reqs);
+    if (!ids || !reqs) return fprintf(stderr, "out of memory\n"), 1;
+    for (int r = 0; r < q; r++) {
+        for (int i = 0; i < prompt; i++) {
+            uint32_t h = (uint32_t)(i + 1) * 2654435761u ^ (uint32_t)(same ? 0 : r + 1) * 40503u * 2246822519u;
+            ids[(size_t)r * prompt + i] = 3 + (int32_t)(h % (uint32_t)(c->vocab_size - 3));
+        }
+        reqs[r].prompt = ids + (size_t)r * prompt;
+        reqs[r].n_prompt = prompt;
+        sq_gen_params_default(&reqs[r].params);
+        reqs[r].params.max_tokens = gen;
+        reqs[r].params.temperature = temp;
+        reqs[r].params.top_p = 0.95f;
+        reqs[r].params.n = n;
+        reqs[r].params.seed = 7 + (uint64_t)r;
+    }
+    /* Warm-up: the weights paged in, the threads started. */
+    sq_infer_req w = reqs[0];
+    w.n_prompt = SQ_MIN(prompt, 8);
+    w.params.max_tokens = 2;
+    w.params.n = 1;
+    int done = 0;
+    if (sq_engine_generate(en, &w, 1, NULL, count_cb, &done, &e)) return fprintf(stderr, "%s\n", e.msg), 1;
+    sq_engine_stats s0, s1;
+    sq_engine_get_stats(en, &s0);
+    done = 0;
+    double t0 = sq_now();
+    int rc = sq_engine_generate(en, reqs, q, NULL, count_cb, &done, &e);
+    double wall = sq_now() - t0;
+    sq_engine_get_stats(en, &s1);
+    if (rc || done != q) return fprintf(stderr, "generate: %s (%d of %d done)\n", rc ? e.msg : "", done, q), 1;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("wall=%.4f prompt_tokens=%lld generated=%lld decode_tokens=%lld t_decode=%.4f t_forward=%.4f "
+           "t_sample=%.4f rss_mib=%.1f kv_bytes_per_token=%zu layer_flops=%.6g head_flops=%.6g weight_bytes=%zu\n",
+           wall, (long long)(s1.prompt_tokens - s0.prompt_tokens), (long long)(s1.generated_tokens - s0.generated_tokens),
+           (long long)(s1.decode_tokens - s0.decode_tokens), s1.t_decode - s0.t_decode, s1.t_forward - s0.t_forward,
+           s1.t_sample - s0.t_sample, ru.ru_maxrss / 1024.0, (size_t)2 * c->n_layers * kvd * sizeof(float),
+           2 * layer_w, 2 * head_w, sq_model_weight_bytes(m));
+    free(ids);
+    free(reqs);
+    sq_engine_free(en);
+    sq_model_close(m);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 9 && !strcmp(argv[1], "run"))
+        return run(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), (float)atof(argv[7]),
+                   atoi(argv[8]));
+    fprintf(stderr, "usage: bench_shapes run MODEL Q PROMPT N GEN TEMP SAME\n");
+    return 2;
+}
