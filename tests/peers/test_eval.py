@@ -78,7 +78,10 @@ def main():
         harness.skip("all", "../shared/assets/data not present")
         harness.finish()
     out = harness.tmpdir()
+    only = [b for b in os.environ.get("SQ_EVAL_ONLY", "").split(",") if b]  # e.g. SQ_EVAL_ONLY=math500,gsm8k
     for name, fname in BENCH.items():
+        if only and name not in only:
+            continue
         rows = []
         with open(os.path.join(data, fname)) as f:
             for i, line in enumerate(f):
