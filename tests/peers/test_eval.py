@@ -50,6 +50,8 @@ def gold_and_response(name, rec):
     if name == "math":
         return rec["solution"], rec["solution"], None
     if name == "college_math":
+        if rec["answer"].count("$") > 2:
+            return None  # prose with several formulas ("$\\$ 3000 @ 11 \\%$; $\\$ 24000 @ 7 \\%$"): no one box
         a = strip_dollars(rec["answer"])
         return "$" + a + "$", f"Working through the problem step by step, we get $\\boxed{{{a}}}$.", a
     a = ", ".join(strip_dollars(x) for x in rec["final_answer"])
@@ -68,7 +70,12 @@ def perturb(resp, other):
         j += 1
     inner = resp[i + 7:j - 1]
     m = re.fullmatch(r"\s*(-?\d+)\s*", inner)
-    wrong = str(int(m.group(1)) + 7) if m or other is None or other.strip() == inner.strip() else other
+    if m:
+        wrong = str(int(m.group(1)) + 7)
+    elif other is not None and other.strip() != inner.strip():
+        wrong = other
+    else:
+        wrong = inner + "+1"
     return resp[:i] + "\\boxed{" + wrong + "}" + resp[j:]
 
 
@@ -89,9 +96,16 @@ def main():
                     break
                 rows.append(json.loads(line))
         items = []  # (id, raw gold, response, the next item's boxed answer)
+        skipped = 0
         for i, rec in enumerate(rows):
-            g, resp, _ = gold_and_response(name, rec)
+            made = gold_and_response(name, rec)
+            if made is None:
+                skipped += 1
+                continue
+            g, resp, _ = made
             items.append([f"{name}-{i:05d}", g, resp, None])
+        if skipped:
+            print(f"  {name}: {skipped} items whose gold is prose with several formulas left out (no single boxed answer)")
         for i in range(len(items)):
             nxt = items[(i + 1) % len(items)][2]
             k = nxt.rfind("\\boxed{")
