@@ -50,8 +50,9 @@ def gold_and_response(name, rec):
     if name == "math":
         return rec["solution"], rec["solution"], None
     if name == "college_math":
-        if rec["answer"].count("$") > 2:
-            return None  # prose with several formulas ("$\\$ 3000 @ 11 \\%$; $\\$ 24000 @ 7 \\%$"): no one box
+        ans = rec["answer"].strip()
+        if "$" in ans and not re.fullmatch(r"\$[^$]*\$", ans):
+            return None  # prose around formulas ("$241,920,000$ cans", "$\\$ 3000 @ 11 \\%$; ..."): no one box
         a = strip_dollars(rec["answer"])
         return "$" + a + "$", f"Working through the problem step by step, we get $\\boxed{{{a}}}$.", a
     a = ", ".join(strip_dollars(x) for x in rec["final_answer"])
@@ -105,7 +106,7 @@ def main():
             g, resp, _ = made
             items.append([f"{name}-{i:05d}", g, resp, None])
         if skipped:
-            print(f"  {name}: {skipped} items whose gold is prose with several formulas left out (no single boxed answer)")
+            print(f"  {name}: {skipped} items whose gold is prose around formulas left out (no single boxed answer)")
         for i in range(len(items)):
             nxt = items[(i + 1) % len(items)][2]
             k = nxt.rfind("\\boxed{")
