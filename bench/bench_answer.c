@@ -45,7 +45,8 @@ static int32_t **prompts(int n, int len) {
     int32_t **p = malloc(sizeof *p * (size_t)n);
     for (int i = 0; i < n; i++) {
         p[i] = malloc(sizeof(int32_t) * (size_t)len);
-        for (int k = 0; k < len; k++) p[i][k] = 3 + (int32_t)((uint32_t)((i * 131 + k) * 2654435761u) % 500);
+        for (int k = 0; k < len; k++)
+            p[i][k] = 3 + (int32_t)((uint32_t)((i * 131 + k) * 2654435761u) % 500);
     }
     return p;
 }
@@ -75,13 +76,14 @@ int main(int argc, char **argv) {
     sq_err e;
     /* a tokenizer for the folders (the scorer loads one); the figures use token ids */
     sq_buf corpus = {0};
-    for (int i = 0; i < 200; i++) sq_buf_printf(&corpus, "question %d has the answer %d. ", i, i * 7);
+    for (int i = 0; i < 200; i++)
+        sq_buf_printf(&corpus, "question %d has the answer %d. ", i, i * 7);
     static const char *special[] = {"<|endoftext|>"};
     sq_tok_train_opts to = {.vocab_size = 512, .min_frequency = 1, .special = special, .n_special = 1};
     sq_tokenizer *t = NULL;
     char *tokp = sq_path_join(dir, "tokenizer.json");
-    if (sq_mkdirs(dir, &e) || sq_tok_train(corpus.data, corpus.len, &to, &t, &e) || sq_tok_save_json(t, tokp, &e) ||
-        make(dir, "lm", 0, tokp, &e) || make(dir, "rm", 1, tokp, &e))
+    if (sq_mkdirs(dir, &e) || sq_tok_train(corpus.data, corpus.len, &to, &t, &e) ||
+        sq_tok_save_json(t, tokp, &e) || make(dir, "lm", 0, tokp, &e) || make(dir, "rm", 1, tokp, &e))
         return fprintf(stderr, "%s\n", e.msg), 1;
     sq_tok_free(t);
     sq_buf_free(&corpus);
@@ -103,13 +105,15 @@ int main(int argc, char **argv) {
         if (a < shared) shared = a;
         if (b < indep) indep = b;
     }
-    printf("respond n=5, %d questions x %d prompt tokens, %d new tokens per sample: one request with n=5 %.3f s, "
+    printf("respond n=5, %d questions x %d prompt tokens, %d new tokens per sample: one request with n=5 "
+           "%.3f s, "
            "5 independent requests %.3f s: %.2fx (goal >= 1.5x)\n",
            NQ, PLEN, GEN, shared, indep, indep / shared);
     /* reward scoring against the engine's prefill on the same sequences */
     int32_t **s = prompts(NS, SLEN);
     int lens[NS];
-    for (int i = 0; i < NS; i++) lens[i] = SLEN;
+    for (int i = 0; i < NS; i++)
+        lens[i] = SLEN;
     sq_scorer *sc;
     sq_scorer_opts so;
     sq_scorer_opts_default(&so);
@@ -118,20 +122,24 @@ int main(int argc, char **argv) {
     double score_t = 1e30, prefill_t = 1e30;
     for (int r = 0; r < 3; r++) {
         double t0 = sq_now();
-        if (sq_scorer_score_ids(sc, (const int32_t *const *)s, lens, NS, vals, &e)) return fprintf(stderr, "%s\n", e.msg), 1;
+        if (sq_scorer_score_ids(sc, (const int32_t *const *)s, lens, NS, vals, &e))
+            return fprintf(stderr, "%s\n", e.msg), 1;
         double a = sq_now() - t0, b = gen(en, s, NS, SLEN, 1, 1, 1);
         if (a < score_t) score_t = a;
         if (b < prefill_t) prefill_t = b;
     }
     double tok = (double)NS * SLEN;
-    printf("reward scoring %.0f tok/s; engine prefill (max_tokens 1) %.0f tok/s on the same %d x %d tokens: %.2f of it "
+    printf("reward scoring %.0f tok/s; engine prefill (max_tokens 1) %.0f tok/s on the same %d x %d tokens: "
+           "%.2f of it "
            "(goal >= 0.9)\n",
            tok / score_t, tok / prefill_t, NS, SLEN, prefill_t / score_t);
     sq_scorer_close(sc);
     sq_engine_free(en);
     sq_model_close(m);
-    for (int i = 0; i < NQ; i++) free(p[i]);
-    for (int i = 0; i < NS; i++) free(s[i]);
+    for (int i = 0; i < NQ; i++)
+        free(p[i]);
+    for (int i = 0; i < NS; i++)
+        free(s[i]);
     free(p), free(s), free(vals), free(lm_dir), free(rm_dir), free(tokp);
     return 0;
 }

@@ -49,9 +49,12 @@ static int script_generate(sq_backend *b, const sq_gen_request *reqs, int n, sq_
         if (say) sscanf(say + 4, "%31[^ \n]", x);
         for (int k = 0; k < nc; k++) {
             int mute = strstr(text, "mute") || (strstr(text, "half") && k % 2);
-            if (mute) snprintf(bufs[k], sizeof bufs[k], "Sample %d: no idea, maybe 12 apples", k);
-            else if (k % 2 == 0) snprintf(bufs[k], sizeof bufs[k], "Step %d. The answer is %s.", k, x);
-            else snprintf(bufs[k], sizeof bufs[k], "So \\boxed{%s}", x);
+            if (mute)
+                snprintf(bufs[k], sizeof bufs[k], "Sample %d: no idea, maybe 12 apples", k);
+            else if (k % 2 == 0)
+                snprintf(bufs[k], sizeof bufs[k], "Step %d. The answer is %s.", k, x);
+            else
+                snprintf(bufs[k], sizeof bufs[k], "So \\boxed{%s}", x);
             ch[k] = (sq_gen_choice){.text = bufs[k], .finish_reason = "stop", .n_tokens = 5};
         }
         r.choices = ch;

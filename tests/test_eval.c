@@ -29,7 +29,8 @@ SQ_TEST(eval_table_from_graded_items_resume_and_failures) {
     /* 10 questions: the model says the right answer for 6, a wrong one for 3, and 1 request fails */
     for (int i = 0; i < 10; i++) {
         int gold = 10 + i, said = i < 6 ? gold : gold + 1;
-        fprintf(f, "{\"question\":\"Q%d %s say:%d\",\"answer\":\"$%d$\"}\n", i, i == 9 ? "fail" : "", said, gold);
+        fprintf(f, "{\"question\":\"Q%d %s say:%d\",\"answer\":\"$%d$\"}\n", i, i == 9 ? "fail" : "", said,
+                gold);
     }
     fclose(f);
     char list[1200];
@@ -56,8 +57,10 @@ SQ_TEST(eval_table_from_graded_items_resume_and_failures) {
     CHECK(sb.last_n_stop >= 1 && !strcmp(sb.last_stop0, "<|im_end|>"));
     char *items = tmp("ev/mini.jsonl"), *results = tmp("ev/results.json");
     char *t = slurp(items);
-    CHECKF(t && strstr(t, "\"id\":\"mini-00000\"") && strstr(t, "\"gold\":\"10\"") && strstr(t, "\"extracted\":\"10\"") &&
-               strstr(t, "\"correct\":true") && strstr(t, "\"correct\":false"), "%s", t ? t : "");
+    CHECKF(t && strstr(t, "\"id\":\"mini-00000\"") && strstr(t, "\"gold\":\"10\"") &&
+               strstr(t, "\"extracted\":\"10\"") && strstr(t, "\"correct\":true") &&
+               strstr(t, "\"correct\":false"),
+           "%s", t ? t : "");
     free(t);
     /* the rerun asks only the failed one again (it fails again: the script says so) */
     int before = sb.requests;
@@ -114,11 +117,15 @@ SQ_TEST(eval_real_model_on_the_five_benchmarks) {
     if (!model || !data) SKIP("../shared/assets not present");
     new_tmp();
     char *out = tmp("real"), *txt = NULL;
-    int rc = sq_test_sh(&txt, "'%s' eval --model '%s' --chat-template none --data-dir '%s' --limit 3 --max-tokens 24 "
-                              "--out '%s' --threads 1 2>/dev/null", sq_test_cli(), model, data, out);
+    int rc =
+        sq_test_sh(&txt,
+                   "'%s' eval --model '%s' --chat-template none --data-dir '%s' --limit 3 --max-tokens 24 "
+                   "--out '%s' --threads 1 2>/dev/null",
+                   sq_test_cli(), model, data, out);
     CHECK(rc == 0);
     CHECKF(txt && strstr(txt, "| gsm8k | math500 | math | college_math | olympiadbench | avg |") &&
-               strstr(txt, "\"olympiadbench\":{\"n\":3"), "%s", txt ? txt : "");
+               strstr(txt, "\"olympiadbench\":{\"n\":3"),
+           "%s", txt ? txt : "");
     free(txt);
     free(out);
 }
@@ -128,9 +135,11 @@ SQ_TEST(eval_resumes_after_kill_9_to_the_same_bytes) {
     if (!model || !data) SKIP("../shared/assets not present");
     new_tmp();
     char *ref = tmp("ref"), *out = tmp("out"), args[1500];
-    snprintf(args, sizeof args,
-             "--model '%s' --chat-template none --data-dir '%s' --benchmarks gsm8k --limit 30 --max-tokens 40 "
-             "--batch 2 --threads 1 --quiet", model, data);
+    snprintf(
+        args, sizeof args,
+        "--model '%s' --chat-template none --data-dir '%s' --benchmarks gsm8k --limit 30 --max-tokens 40 "
+        "--batch 2 --threads 1 --quiet",
+        model, data);
     double t0 = sq_now();
     REQUIRE(sq_test_sh(NULL, "'%s' eval %s --out '%s' >/dev/null", sq_test_cli(), args, ref) == 0);
     double run_s = sq_now() - t0;

@@ -22,9 +22,11 @@ SQ_TEST(export_lines_and_provenance) {
     snprintf(TD, sizeof TD, "%s", sq_test_tmpdir());
     char *in = tmp("r.jsonl"), *out = tmp("sft.jsonl"), *pv = tmp("sft.provenance.jsonl");
     FILE *f = fopen(in, "w");
-    fputs("{\"id\":\"a\",\"query\":\"Q1\",\"response\":\"R1\",\"reward\":2,\"responses\":[\"R1\",\"R2\"],\"kept\":["
+    fputs("{\"id\":\"a\",\"query\":\"Q1\",\"response\":\"R1\",\"reward\":2,\"responses\":[\"R1\",\"R2\"],"
+          "\"kept\":["
           "{\"index\":0,\"response\":\"R1\",\"reward\":2},{\"index\":1,\"response\":\"R2\",\"reward\":1}]}\n"
-          "{\"id\":\"b\",\"query\":\"Q2\",\"response\":\"S\",\"difficulty\":0.5}\n", f);
+          "{\"id\":\"b\",\"query\":\"Q2\",\"response\":\"S\",\"difficulty\":0.5}\n",
+          f);
     fclose(f);
     sq_export_opts o;
     sq_export_opts_default(&o);
@@ -34,10 +36,15 @@ SQ_TEST(export_lines_and_provenance) {
     REQUIRE(sq_export_run(&o, &st, &e) == 0);
     CHECK_EQ_INT((int)st.lines, 3);
     char *t = slurp(out), *p = slurp(pv);
-    CHECK_EQ_STR(t, "{\"id\":\"a\",\"query\":\"Q1\",\"response\":\"R1\"}\n{\"id\":\"a#1\",\"query\":\"Q1\",\"response\":"
-                    "\"R2\"}\n{\"id\":\"b\",\"query\":\"Q2\",\"response\":\"S\"}\n");
-    CHECKF(p && strstr(p, "{\"id\":\"a#1\",\"source_id\":\"a\",\"rank\":1,\"reward\":2,\"kept_index\":1,\"kept_reward\":1}") &&
-               strstr(p, "\"difficulty\":0.5") && !strstr(p, "\"query\""), "%s", p ? p : "");
+    CHECK_EQ_STR(
+        t,
+        "{\"id\":\"a\",\"query\":\"Q1\",\"response\":\"R1\"}\n{\"id\":\"a#1\",\"query\":\"Q1\",\"response\":"
+        "\"R2\"}\n{\"id\":\"b\",\"query\":\"Q2\",\"response\":\"S\"}\n");
+    CHECKF(p &&
+               strstr(p, "{\"id\":\"a#1\",\"source_id\":\"a\",\"rank\":1,\"reward\":2,\"kept_index\":1,"
+                         "\"kept_reward\":1}") &&
+               strstr(p, "\"difficulty\":0.5") && !strstr(p, "\"query\""),
+           "%s", p ? p : "");
     free(t), free(p);
     /* bad input: line named, the earlier output untouched */
     f = fopen(in, "w");
@@ -63,14 +70,16 @@ SQ_TEST(export_killed_leaves_nothing_or_everything) {
     FILE *f = fopen(in, "w");
     enum { N = 60000 };
     for (int i = 0; i < N; i++)
-        fprintf(f, "{\"id\":\"q%05d\",\"query\":\"What is %d + %d?\",\"response\":\"The answer is %d.\"}\n", i, i, i, 2 * i);
+        fprintf(f, "{\"id\":\"q%05d\",\"query\":\"What is %d + %d?\",\"response\":\"The answer is %d.\"}\n",
+                i, i, i, 2 * i);
     fclose(f);
     sq_rng r;
     sq_rng_seed(&r, (uint64_t)getpid());
     for (int round = 0; round < 3; round++) {
         unlink(out);
         char *pid_s = NULL;
-        sq_test_sh(&pid_s, "'%s' export --in '%s' --out '%s' --quiet >/dev/null 2>&1 & echo $!", sq_test_cli(), in, out);
+        sq_test_sh(&pid_s, "'%s' export --in '%s' --out '%s' --quiet >/dev/null 2>&1 & echo $!",
+                   sq_test_cli(), in, out);
         REQUIRE(pid_s);
         pid_t pid = (pid_t)atol(pid_s);
         free(pid_s);

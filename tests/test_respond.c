@@ -63,7 +63,8 @@ SQ_TEST(respond_keeps_answered_responses_and_counts_the_rest) {
     CHECK_EQ_STR(sq_rec_id(rec), "a");
     const cJSON *rs = sq_rec_array(rec, "responses"), *as = sq_rec_array(rec, "answers");
     CHECK_EQ_INT(cJSON_GetArraySize(rs), 4);
-    for (int k = 0; k < 4; k++) CHECK_EQ_STR(cJSON_GetArrayItem(as, k)->valuestring, "5");
+    for (int k = 0; k < 4; k++)
+        CHECK_EQ_STR(cJSON_GetArrayItem(as, k)->valuestring, "5");
     CHECK_EQ_STR(cJSON_GetArrayItem(rs, 1)->valuestring, "So \\boxed{5}");
     cJSON_Delete(rec);
     REQUIRE(sq_jsonl_next(r, &rec, &e) == 1);
@@ -72,13 +73,15 @@ SQ_TEST(respond_keeps_answered_responses_and_counts_the_rest) {
     double v = 0;
     CHECK(sq_rec_num(rec, "n_no_answer", &v) == 0 && v == 2);
     /* the kept ones are the even samples, in sample order */
-    CHECK_EQ_STR(cJSON_GetArrayItem(sq_rec_array(rec, "responses"), 1)->valuestring, "Step 2. The answer is 7.");
+    CHECK_EQ_STR(cJSON_GetArrayItem(sq_rec_array(rec, "responses"), 1)->valuestring,
+                 "Step 2. The answer is 7.");
     cJSON_Delete(rec);
     CHECK_EQ_INT(sq_jsonl_next(r, &rec, &e), 0);
     sq_jsonl_close(r);
     char *d = slurp(dropped);
     CHECKF(d && strstr(d, "\"b\"") && strstr(d, "no response with a final answer") && strstr(d, "\"d\"") &&
-               strstr(d, "no question text"), "%s", d ? d : "(none)");
+               strstr(d, "no question text"),
+           "%s", d ? d : "(none)");
     free(d);
     free(in), free(out), free(dropped);
 }
@@ -98,7 +101,8 @@ SQ_TEST(respond_renders_a_named_template_and_adds_its_stops) {
     sq_progress_set_quiet(1);
     REQUIRE(sq_respond_run(&sb.base, &o, NULL, &e) == 0);
     CHECK_EQ_INT(sb.last_is_chat, 0);
-    CHECKF(strstr(sb.last, "<|im_start|>user\nQ say:1<|im_end|>\n<|im_start|>assistant\n") != NULL, "%s", sb.last);
+    CHECKF(strstr(sb.last, "<|im_start|>user\nQ say:1<|im_end|>\n<|im_start|>assistant\n") != NULL, "%s",
+           sb.last);
     CHECK(sb.last_n_stop >= 1 && !strcmp(sb.last_stop0, "<|im_end|>"));
     free(in), free(out);
 }
@@ -158,11 +162,13 @@ SQ_TEST(respond_resumes_after_kill_9_to_the_same_bytes) {
     char *refd = tmp("kref.dropped.jsonl"), *outd = tmp("kout.dropped.jsonl");
     FILE *f = fopen(in, "w");
     const char *starts[] = {"Once upon a time", "Lily saw a", "The dog", "One day, Tom", "She was happy"};
-    for (int i = 0; i < 24; i++) fprintf(f, "{\"id\":\"q%02d\",\"query\":\"%s\"}\n", i, starts[i % 5]);
+    for (int i = 0; i < 24; i++)
+        fprintf(f, "{\"id\":\"q%02d\",\"query\":\"%s\"}\n", i, starts[i % 5]);
     fclose(f);
     char args[1024];
     snprintf(args, sizeof args,
-             "--model '%s' --in '%s' --n 3 --max-tokens 40 --chat-template none --chunk 2 --seed 3 --threads 1 --quiet",
+             "--model '%s' --in '%s' --n 3 --max-tokens 40 --chat-template none --chunk 2 --seed 3 --threads "
+             "1 --quiet",
              model, in);
     double t0 = sq_now();
     REQUIRE(sq_test_sh(NULL, "'%s' respond %s --out '%s'", sq_test_cli(), args, ref) == 0);

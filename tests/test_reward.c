@@ -30,15 +30,17 @@ static void write_file(const char *path, const char *text) {
     fclose(f);
 }
 
-static const char *CORPUS = "What is 2 + 3? The answer is 5. So \\boxed{5}. Mia has 3 apples and buys 4 more.\n"
-                            "She has 7 apples. The answer is 7. It is 6. user assistant question response\n";
+static const char *CORPUS =
+    "What is 2 + 3? The answer is 5. So \\boxed{5}. Mia has 3 apples and buys 4 more.\n"
+    "She has 7 apples. The answer is 7. It is 6. user assistant question response\n";
 
 /* A random-weight Qwen2 reward model with a ChatML template, as train --mode regress writes. */
 static char *make_rm(int with_template) {
     char *dir = tmp(with_template ? "rm" : "rm_notpl"), *tokp = tmp("tokenizer.json");
     static const char *special[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
     sq_buf corpus = {0};
-    for (int i = 0; i < 20; i++) sq_buf_puts(&corpus, CORPUS);
+    for (int i = 0; i < 20; i++)
+        sq_buf_puts(&corpus, CORPUS);
     sq_tok_train_opts to = {.vocab_size = 300, .min_frequency = 1, .special = special, .n_special = 3};
     sq_tokenizer *t = NULL;
     sq_err e;
@@ -83,7 +85,8 @@ static char *make_rm(int with_template) {
 static const char *INPUT =
     "{\"id\":\"a\",\"query\":\"What is 2 + 3?\",\"answer\":\"5\",\"responses\":[\"The answer is 5.\",\"So "
     "\\\\boxed{6}\",\"The answer is 5.\",\"It is 6. The answer is 6.\",\"So \\\\boxed{5}\"]}\n"
-    "{\"id\":\"b\",\"query\":\"Mia has 3 apples and buys 4 more.\",\"answer\":7,\"responses\":[\"She has 7 apples. "
+    "{\"id\":\"b\",\"query\":\"Mia has 3 apples and buys 4 more.\",\"answer\":7,\"responses\":[\"She has 7 "
+    "apples. "
     "The answer is 7.\",\"The answer is 12.\",\"The answer is 12.\"]}\n"
     "{\"id\":\"c\",\"query\":\"Nothing came back\",\"answer\":\"1\",\"responses\":[]}\n";
 
@@ -93,17 +96,20 @@ static cJSON *read_all(const char *path, int *n) {
     sq_err e;
     *n = 0;
     if (sq_jsonl_open(&r, path, 0, &e)) return arr;
-    while (sq_jsonl_next(r, &rec, &e) == 1) cJSON_AddItemToArray(arr, rec), (*n)++;
+    while (sq_jsonl_next(r, &rec, &e) == 1)
+        cJSON_AddItemToArray(arr, rec), (*n)++;
     sq_jsonl_close(r);
     return arr;
 }
 
-static int run_reward(const char *model, const char *in, const char *out, const char *keep, const char *select) {
+static int run_reward(const char *model, const char *in, const char *out, const char *keep,
+                      const char *select) {
     sq_reward_opts o;
     sq_reward_opts_default(&o);
     o.model = model, o.stage.in = in, o.stage.out = out;
     sq_err e = {0};
-    if (sq_reward_parse_keep(keep, &o.keep, &o.top_k, &e) || sq_reward_parse_select(select, &o.select, &e)) return -1;
+    if (sq_reward_parse_keep(keep, &o.keep, &o.top_k, &e) || sq_reward_parse_select(select, &o.select, &e))
+        return -1;
     o.chunk = 2;
     o.seed = 9;
     sq_progress_set_quiet(1);
@@ -143,7 +149,8 @@ SQ_TEST(reward_scores_the_rendered_pairs_and_ranks_them) {
     int32_t *ids;
     size_t nt;
     char *text = NULL;
-    REQUIRE(sq_reward_render(sq_scorer_tokenizer(sc), sq_scorer_chat_template(sc), "Q", "R", &ids, &nt, &e) == 0);
+    REQUIRE(sq_reward_render(sq_scorer_tokenizer(sc), sq_scorer_chat_template(sc), "Q", "R", &ids, &nt, &e) ==
+            0);
     size_t tlen;
     REQUIRE(sq_tok_decode(sq_scorer_tokenizer(sc), ids, nt, 0, &text, &tlen, &e) == 0);
     const char *want = "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\nR<|im_end|>\n";
@@ -177,7 +184,8 @@ SQ_TEST(reward_scores_the_rendered_pairs_and_ranks_them) {
     cJSON *t = read_all(top, &n), *b = read_all(best, &n);
     CHECK_EQ_INT(cJSON_GetArraySize(sq_rec_array(cJSON_GetArrayItem(t, 0), "kept")), 2);
     CHECK_EQ_INT(cJSON_GetArraySize(sq_rec_array(cJSON_GetArrayItem(b, 1), "kept")), 1);
-    CHECK_EQ_STR(sq_rec_str(cJSON_GetArrayItem(t, 0), "response"), sq_rec_str(cJSON_GetArrayItem(b, 0), "response"));
+    CHECK_EQ_STR(sq_rec_str(cJSON_GetArrayItem(t, 0), "response"),
+                 sq_rec_str(cJSON_GetArrayItem(b, 0), "response"));
     cJSON_Delete(t), cJSON_Delete(b);
     free(top), free(best), free(rm), free(in), free(out);
 }
@@ -229,7 +237,8 @@ SQ_TEST(reward_bad_input_is_named) {
     o.model = rm, o.stage.in = in, o.stage.out = out;
     sq_err e = {0};
     sq_progress_set_quiet(1);
-    write_file(in, "{\"id\":\"a\",\"query\":\"q\",\"responses\":[\"The answer is 1.\"]}\n{\"id\":\"b\",\"query\":\"q\",\"resp");
+    write_file(in, "{\"id\":\"a\",\"query\":\"q\",\"responses\":[\"The answer is "
+                   "1.\"]}\n{\"id\":\"b\",\"query\":\"q\",\"resp");
     CHECK(sq_reward_run(&o, &e) != 0);
     CHECKF(strstr(e.msg, "bad.jsonl:2") != NULL, "%s", e.msg);
     unlink(out);
@@ -259,7 +268,8 @@ SQ_TEST(reward_orm_data_labels_by_gold) {
     CHECK_EQ_INT((int)st.responses, 8);
     CHECK_EQ_INT((int)st.correct, 3 + 1);
     char *t = slurp(orm);
-    CHECKF(t && strstr(t, "{\"id\":\"a#1\",\"input_ids\":[") && strstr(t, "\"id\":\"b#2\""), "%s", t ? t : "");
+    CHECKF(t && strstr(t, "{\"id\":\"a#1\",\"input_ids\":[") && strstr(t, "\"id\":\"b#2\""), "%s",
+           t ? t : "");
     free(t), free(rm), free(in), free(orm);
 }
 
@@ -270,8 +280,10 @@ SQ_TEST(reward_resumes_after_kill_9_to_the_same_bytes) {
     FILE *f = fopen(in, "w");
     enum { N = 400 };
     for (int i = 0; i < N; i++)
-        fprintf(f, "{\"id\":\"q%03d\",\"query\":\"What is %d + 3?\",\"responses\":[\"The answer is %d.\",\"So "
-                   "\\\\boxed{%d}\",\"It is 6. The answer is 6.\"]}\n", i, i, i + 3, i + 2);
+        fprintf(f,
+                "{\"id\":\"q%03d\",\"query\":\"What is %d + 3?\",\"responses\":[\"The answer is %d.\",\"So "
+                "\\\\boxed{%d}\",\"It is 6. The answer is 6.\"]}\n",
+                i, i, i + 3, i + 2);
     fclose(f);
     char args[1024];
     snprintf(args, sizeof args, "--model '%s' --in '%s' --chunk 4 --keep top-2 --threads 1 --quiet", rm, in);

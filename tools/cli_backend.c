@@ -6,9 +6,12 @@
 void sq_cli_backend_options(sq_cli_backend *cb, sq_opt *o) {
     *cb = (sq_cli_backend){.batch = 64, .ctx = 0, .concurrency = 64, .retries = 6, .timeout = 600};
     o[0] = (sq_opt){"batch", SQ_OPT_INT, &cb->batch, "N", "local: sequences decoded together (default 64)"};
-    o[1] = (sq_opt){"ctx", SQ_OPT_INT, &cb->ctx, "N", "local: prompt + completion tokens at most (default: model's)"};
-    o[2] = (sq_opt){"concurrency", SQ_OPT_INT, &cb->concurrency, "N", "remote: requests in flight (default 64)"};
-    o[3] = (sq_opt){"url", SQ_OPT_LIST, &cb->urls, "URL", "remote: another base URL of the same model (repeatable)"};
+    o[1] = (sq_opt){"ctx", SQ_OPT_INT, &cb->ctx, "N",
+                    "local: prompt + completion tokens at most (default: model's)"};
+    o[2] =
+        (sq_opt){"concurrency", SQ_OPT_INT, &cb->concurrency, "N", "remote: requests in flight (default 64)"};
+    o[3] = (sq_opt){"url", SQ_OPT_LIST, &cb->urls, "URL",
+                    "remote: another base URL of the same model (repeatable)"};
     o[4] = (sq_opt){"timeout", SQ_OPT_DOUBLE, &cb->timeout, "S", "remote: seconds per request (default 600)"};
     o[5] = (sq_opt){"max-retries", SQ_OPT_INT, &cb->retries, "N", "remote: retries per request (default 6)"};
     o[6] = (sq_opt){"api-key-env", SQ_OPT_STR, &cb->key_env, "VAR", "remote: env var with the API key"};
@@ -17,7 +20,8 @@ void sq_cli_backend_options(sq_cli_backend *cb, sq_opt *o) {
 int sq_cli_backend_fill(const sq_cli_backend *cb, sq_backend_opts *bo, char *msg, size_t cap) {
     if (cb->batch < 1 || cb->batch > 1024 || cb->ctx < 0 || cb->ctx > (1 << 24))
         return snprintf(msg, cap, "--batch must be 1..1024, --ctx >= 0"), -1;
-    if (cb->concurrency < 1 || cb->concurrency > 1 << 16 || cb->retries < 0 || cb->retries > 1000 || !(cb->timeout > 0))
+    if (cb->concurrency < 1 || cb->concurrency > 1 << 16 || cb->retries < 0 || cb->retries > 1000 ||
+        !(cb->timeout > 0))
         return snprintf(msg, cap, "--concurrency must be 1..65536, --max-retries 0..1000, --timeout > 0"), -1;
     sq_backend_opts_default(bo);
     bo->threads = sq_common.threads;

@@ -20,10 +20,12 @@ static int cmd_eval(int argc, char **argv) {
          "gsm8k,math500,math,college_math,olympiadbench (default), minerva_math, NAME=PATH"},
         {"out", SQ_OPT_STR, &o.out_dir, "DIR", "per-item records, results.json (a rerun resumes)"},
         {"limit", SQ_OPT_INT, &limit, "N", "the first N questions of each benchmark (default all)"},
-        {"data-dir", SQ_OPT_STR, &o.data_dir, "DIR", "benchmark files (default $SQ_ASSETS/data or ../shared/assets/data)"},
+        {"data-dir", SQ_OPT_STR, &o.data_dir, "DIR",
+         "benchmark files (default $SQ_ASSETS/data or ../shared/assets/data)"},
         {"max-tokens", SQ_OPT_INT, &max_tokens, "N", "new tokens per answer at most (default 2048)"},
         {"stop", SQ_OPT_LIST, &stop, "S", "stop string (repeatable; default the chat end-of-turn strings)"},
-        {"chat-template", SQ_OPT_STR, &o.chat_template, "SPEC|none", "render here (default: the model's, as messages)"},
+        {"chat-template", SQ_OPT_STR, &o.chat_template, "SPEC|none",
+         "render here (default: the model's, as messages)"},
         {"instruction", SQ_OPT_STR, &o.instruction, "TEXT|none", "after the question (default: the CoT one)"},
         {"regrade", SQ_OPT_FLAG, &o.regrade, NULL, "no model: grade OUT/NAME.jsonl's responses again"},
     };
@@ -31,8 +33,10 @@ static int cmd_eval(int argc, char **argv) {
     int npos, rc = sq_cli_parse(argc, argv, "--model SPEC --benchmarks LIST [--limit N] --out DIR", opts,
                                 10 + SQ_CLI_BACKEND_NOPTS, NULL, 0, &npos);
     if (rc >= 0) return rc;
-    if (!o.out_dir || (!model && !o.regrade)) return sq_cli_usage_error(CMD, "--model and --out are required");
-    if (limit < 0 || max_tokens < 1 || max_tokens > 1 << 20) return sq_cli_usage_error(CMD, "--limit or --max-tokens out of range");
+    if (!o.out_dir || (!model && !o.regrade))
+        return sq_cli_usage_error(CMD, "--model and --out are required");
+    if (limit < 0 || max_tokens < 1 || max_tokens > 1 << 20)
+        return sq_cli_usage_error(CMD, "--limit or --max-tokens out of range");
     char msg[160];
     sq_backend_opts bo;
     if (sq_cli_backend_fill(&cb, &bo, msg, sizeof msg)) return sq_cli_usage_error(CMD, "%s", msg);

@@ -14,8 +14,8 @@ static int cmd_export(int argc, char **argv) {
         {"field", SQ_OPT_STR, &o.field, "NAME", "the question field (default query)"},
         {"skip-bad", SQ_OPT_FLAG, &o.skip_bad, NULL, "count and skip unparsable input lines"},
     };
-    int npos, rc = sq_cli_parse(argc, argv, "--in FILE --out FILE [--provenance FILE]", opts, SQ_ARRAY_LEN(opts), NULL,
-                                0, &npos);
+    int npos, rc = sq_cli_parse(argc, argv, "--in FILE --out FILE [--provenance FILE]", opts,
+                                SQ_ARRAY_LEN(opts), NULL, 0, &npos);
     if (rc >= 0) return rc;
     if (!o.in || !o.out) return sq_cli_usage_error("export", "--in and --out are required");
     sq_err e = {0};
@@ -27,4 +27,5 @@ static int cmd_export(int argc, char **argv) {
     return SQ_EXIT_OK;
 }
 
-SQ_COMMAND(export, "export", "write the {id, query, response} instruction-tuning set (+ provenance)", cmd_export);
+SQ_COMMAND(export, "export", "write the {id, query, response} instruction-tuning set (+ provenance)",
+           cmd_export);

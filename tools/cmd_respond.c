@@ -30,17 +30,20 @@ static int cmd_respond(int argc, char **argv) {
         {"stop", SQ_OPT_LIST, &stop, "S", "stop string (repeatable)"},
         {"chat-template", SQ_OPT_STR, &o.chat_template, "SPEC|none",
          "render with this template here (default: the model's, as chat messages); none: plain text"},
-        {"instruction", SQ_OPT_STR, &o.instruction, "TEXT|none", "appended after the question (default: the CoT one)"},
+        {"instruction", SQ_OPT_STR, &o.instruction, "TEXT|none",
+         "appended after the question (default: the CoT one)"},
         {"chunk", SQ_OPT_INT, &chunk, "N", "questions per backend batch (default 64)"},
     };
     sq_cli_backend_options(&cb, opts + 14);
     int npos, rc = sq_cli_parse(argc, argv, "--model SPEC --in FILE --out FILE [--n 5] [options]", opts,
                                 14 + SQ_CLI_BACKEND_NOPTS, NULL, 0, &npos);
     if (rc >= 0) return rc;
-    if (!model || !o.stage.in || !o.stage.out) return sq_cli_usage_error(CMD, "--model, --in and --out are required");
+    if (!model || !o.stage.in || !o.stage.out)
+        return sq_cli_usage_error(CMD, "--model, --in and --out are required");
     if (n < 1 || n > 1024) return sq_cli_usage_error(CMD, "--n must be 1..1024");
     if (max_tokens < 1 || max_tokens > 1 << 20) return sq_cli_usage_error(CMD, "--max-tokens out of range");
-    if (temperature < 0 || top_p <= 0 || top_p > 1) return sq_cli_usage_error(CMD, "sampling options out of range");
+    if (temperature < 0 || top_p <= 0 || top_p > 1)
+        return sq_cli_usage_error(CMD, "sampling options out of range");
     if (chunk < 1 || chunk > 1 << 16) return sq_cli_usage_error(CMD, "--chunk must be 1..65536");
     char msg[160];
     sq_backend_opts bo;
@@ -65,4 +68,5 @@ static int cmd_respond(int argc, char **argv) {
     return SQ_EXIT_OK;
 }
 
-SQ_COMMAND(respond, "respond", "n chain-of-thought responses per question, answerless ones dropped", cmd_respond);
+SQ_COMMAND(respond, "respond", "n chain-of-thought responses per question, answerless ones dropped",
+           cmd_respond);

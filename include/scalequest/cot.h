@@ -44,7 +44,8 @@ void sq_cot_prompt_close(sq_cot_prompt *p);
 /* Fill q->prompt or q->messages for `question` (strings from the arena), and add the
  * template's end-of-turn stop strings to q->params when rendering here (the caller's stops
  * stay first). */
-int sq_cot_prompt_fill(const sq_cot_prompt *p, const char *question, sq_gen_request *q, sq_arena *a, sq_err *e);
+int sq_cot_prompt_fill(const sq_cot_prompt *p, const char *question, sq_gen_request *q, sq_arena *a,
+                       sq_err *e);
 
 /* The final answer of a response (malloc'd; caller frees) when it has one by the rule
  * above, else NULL. *how names the rule ("boxed", "answer_is", "final_answer"). */

@@ -50,8 +50,8 @@ typedef struct sq_eval_opts {
                                minerva_math, or NAME=PATH */
     const char *data_dir;   /* NULL: $SQ_ASSETS/data, else ../shared/assets/data */
     const char *out_dir;
-    const char *model_name; /* shown in the table */
-    int64_t limit;          /* first N questions of each benchmark; 0: all */
+    const char *model_name;                  /* shown in the table */
+    int64_t limit;                           /* first N questions of each benchmark; 0: all */
     const char *chat_template, *instruction; /* cot.h */
     sq_gen_params params;                    /* greedy, 2048 tokens, the stop strings */
     int regrade;

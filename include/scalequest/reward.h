@@ -8,8 +8,8 @@
  * and an assistant turn (no generation prompt) and tokenised as transformers'
  * apply_chat_template(conversation, tokenize=True) does (special tokens in the text read as
  * such, nothing added); the value is the head at the scored position score.h names. Without a
- * template the stage refuses to guess; with chat_template "none" the text is "QUESTION\n\nRESPONSE", tokenised as
- * tokenizer(text). The candidates of many questions go to the scorer together (it packs them
+ * template the stage refuses to guess; with chat_template "none" the text is "QUESTION\n\nRESPONSE",
+ * tokenised as tokenizer(text). The candidates of many questions go to the scorer together (it packs them
  * into forward steps); nothing is sampled and no cache is kept.
  *
  * Ranking: by reward (highest first) when a model is given, then the shorter response (bytes),

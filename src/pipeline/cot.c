@@ -31,14 +31,16 @@ static char *arena_str(sq_arena *a, const char *s, size_t n) {
     return d;
 }
 
-int sq_cot_prompt_fill(const sq_cot_prompt *p, const char *question, sq_gen_request *q, sq_arena *a, sq_err *e) {
+int sq_cot_prompt_fill(const sq_cot_prompt *p, const char *question, sq_gen_request *q, sq_arena *a,
+                       sq_err *e) {
     sq_buf user = {0};
     int rc = 0;
     if (sq_buf_puts(&user, question) || (p->instruction[0] && sq_buf_printf(&user, "\n%s", p->instruction)))
         return sq_buf_free(&user), sq_fail(e, SQ_ENOMEM, "out of memory");
     if (p->plain) {
         if (sq_buf_puts(&user, "\n")) rc = sq_fail(e, SQ_ENOMEM, "out of memory");
-        if (!rc && !(q->prompt = arena_str(a, user.data, user.len))) rc = sq_fail(e, SQ_ENOMEM, "out of memory");
+        if (!rc && !(q->prompt = arena_str(a, user.data, user.len)))
+            rc = sq_fail(e, SQ_ENOMEM, "out of memory");
         sq_buf_free(&user);
         return rc;
     }
@@ -56,15 +58,18 @@ int sq_cot_prompt_fill(const sq_cot_prompt *p, const char *question, sq_gen_requ
     }
     sq_buf text = {0};
     rc = sq_chat_template_render(p->tmpl, m, nm, 1, &text, e);
-    if (!rc && !(q->prompt = arena_str(a, text.data ? text.data : "", text.len))) rc = sq_fail(e, SQ_ENOMEM, "out of memory");
+    if (!rc && !(q->prompt = arena_str(a, text.data ? text.data : "", text.len)))
+        rc = sq_fail(e, SQ_ENOMEM, "out of memory");
     sq_buf_free(&text);
     if (rc) return rc;
     int ns = q->params.n_stop + p->tmpl->n_assistant_stops;
     const char **stops = sq_arena_alloc(a, sizeof *stops * (size_t)(ns > 0 ? ns : 1));
     if (!stops) return sq_fail(e, SQ_ENOMEM, "out of memory");
     int k = 0;
-    for (int i = 0; i < q->params.n_stop; i++) stops[k++] = q->params.stop[i];
-    for (int i = 0; i < p->tmpl->n_assistant_stops; i++) stops[k++] = p->tmpl->assistant_stops[i];
+    for (int i = 0; i < q->params.n_stop; i++)
+        stops[k++] = q->params.stop[i];
+    for (int i = 0; i < p->tmpl->n_assistant_stops; i++)
+        stops[k++] = p->tmpl->assistant_stops[i];
     q->params.stop = stops;
     q->params.n_stop = k;
     return 0;
@@ -77,7 +82,8 @@ char *sq_cot_final_answer(const char *response, const char **how) {
     if (!ans) return NULL;
     int ok = rule && (!strcmp(rule, "boxed") || !strcmp(rule, "answer_is") || !strcmp(rule, "final_answer"));
     const char *s = ans;
-    while (*s == ' ' || *s == '\t' || *s == '\n') s++;
+    while (*s == ' ' || *s == '\t' || *s == '\n')
+        s++;
     if (!ok || !*s) {
         free(ans);
         return NULL;

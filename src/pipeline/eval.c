@@ -36,22 +36,28 @@ static const known knowns[] = {
     {"math500", "math500_test.jsonl", "problem", "answer", SQ_GOLD_PLAIN, 0},
     {"math", "math_test.jsonl", "problem", "solution", SQ_GOLD_MATH, 0},
     {"college_math", "college_math_test.jsonl", "question", "answer", SQ_GOLD_DOLLARS, 0},
-    {"olympiadbench", "olympiadbench_OE_TO_maths_en_COMP.jsonl", "question", "final_answer", SQ_GOLD_DOLLARS, 1},
+    {"olympiadbench", "olympiadbench_OE_TO_maths_en_COMP.jsonl", "question", "final_answer", SQ_GOLD_DOLLARS,
+     1},
     {"minerva_math", "minerva_math_test.jsonl", "problem", "solution", SQ_GOLD_MATH, 0},
 };
 
 int sq_eval_parse_benchmarks(const char *list, const char *data_dir, sq_eval_bench *b, int *n, sq_err *e) {
     *n = 0;
     char dd[1024];
-    if (data_dir) snprintf(dd, sizeof dd, "%s", data_dir);
-    else if (getenv("SQ_ASSETS")) snprintf(dd, sizeof dd, "%s/data", getenv("SQ_ASSETS"));
-    else snprintf(dd, sizeof dd, "../shared/assets/data");
+    if (data_dir)
+        snprintf(dd, sizeof dd, "%s", data_dir);
+    else if (getenv("SQ_ASSETS"))
+        snprintf(dd, sizeof dd, "%s/data", getenv("SQ_ASSETS"));
+    else
+        snprintf(dd, sizeof dd, "../shared/assets/data");
     const char *s = list;
     while (s && *s) {
         const char *end = strchr(s, ',');
         size_t len = end ? (size_t)(end - s) : strlen(s);
-        if (len == 0 || len >= 1000) return sq_fail(e, SQ_EINVAL, "benchmarks: an empty or too long name in \"%s\"", list);
-        if (*n >= SQ_EVAL_MAX_BENCH) return sq_fail(e, SQ_EINVAL, "benchmarks: at most %d", SQ_EVAL_MAX_BENCH);
+        if (len == 0 || len >= 1000)
+            return sq_fail(e, SQ_EINVAL, "benchmarks: an empty or too long name in \"%s\"", list);
+        if (*n >= SQ_EVAL_MAX_BENCH)
+            return sq_fail(e, SQ_EINVAL, "benchmarks: at most %d", SQ_EVAL_MAX_BENCH);
         sq_eval_bench *x = &b[*n];
         memset(x, 0, sizeof *x);
         char tok[1024];
@@ -69,16 +75,18 @@ int sq_eval_parse_benchmarks(const char *list, const char *data_dir, sq_eval_ben
             for (size_t i = 0; i < SQ_ARRAY_LEN(knowns); i++)
                 if (!strcmp(knowns[i].name, tok)) k = &knowns[i];
             if (!k)
-                return sq_fail(e, SQ_EINVAL,
-                               "benchmarks: unknown \"%s\" (gsm8k, math500, math, college_math, olympiadbench, "
-                               "minerva_math, or NAME=PATH)",
-                               tok);
+                return sq_fail(
+                    e, SQ_EINVAL,
+                    "benchmarks: unknown \"%s\" (gsm8k, math500, math, college_math, olympiadbench, "
+                    "minerva_math, or NAME=PATH)",
+                    tok);
             snprintf(x->name, sizeof x->name, "%s", k->name);
             snprintf(x->path, sizeof x->path, "%s/%s", dd, k->file);
             x->q_field = k->q, x->gold_field = k->gold, x->gold_fmt = k->fmt, x->list_gold = k->list;
         }
         for (int i = 0; i < *n; i++)
-            if (!strcmp(b[i].name, x->name)) return sq_fail(e, SQ_EINVAL, "benchmarks: \"%s\" twice", x->name);
+            if (!strcmp(b[i].name, x->name))
+                return sq_fail(e, SQ_EINVAL, "benchmarks: \"%s\" twice", x->name);
         (*n)++;
         s = end ? end + 1 : NULL;
     }
@@ -89,8 +97,10 @@ int sq_eval_parse_benchmarks(const char *list, const char *data_dir, sq_eval_ben
 int sq_eval_grade(const char *gold, const char *response, char **extracted) {
     char *ans = sq_grade_extract(response ? response : "", NULL, NULL);
     int ok = ans && gold && sq_grade_equal(gold, ans, NULL) == 1;
-    if (extracted) *extracted = ans;
-    else free(ans);
+    if (extracted)
+        *extracted = ans;
+    else
+        free(ans);
     return ok;
 }
 
@@ -115,7 +125,8 @@ static char *gold_of(const sq_eval_bench *b, const cJSON *rec) {
     const cJSON *it;
     int k = 0;
     cJSON_ArrayForEach(it, g) {
-        char *one = cJSON_IsString(it) ? sq_grade_gold(it->valuestring, b->list_gold ? SQ_GOLD_DOLLARS : fmt) : NULL;
+        char *one =
+            cJSON_IsString(it) ? sq_grade_gold(it->valuestring, b->list_gold ? SQ_GOLD_DOLLARS : fmt) : NULL;
         if (!one) {
             sq_buf_free(&out);
             return NULL;
@@ -153,8 +164,11 @@ static int prepare(const sq_eval_bench *b, const sq_eval_opts *o, const char *it
         char *gold = gold_of(b, rec);
         char id[96];
         snprintf(id, sizeof id, "%s-%05lld", b->name, (long long)i);
-        if (!q) rc = sq_fail(e, SQ_EPARSE, "%s:%lld: no question field", b->path, (long long)sq_jsonl_line_number(r));
-        else if (!gold) (*no_gold)++;
+        if (!q)
+            rc = sq_fail(e, SQ_EPARSE, "%s:%lld: no question field", b->path,
+                         (long long)sq_jsonl_line_number(r));
+        else if (!gold)
+            (*no_gold)++;
         else {
             cJSON *it = cJSON_CreateObject();
             cJSON_AddStringToObject(it, "id", id);
@@ -170,8 +184,10 @@ static int prepare(const sq_eval_bench *b, const sq_eval_opts *o, const char *it
     }
     if (rc > 0) rc = 0;
     sq_jsonl_close(r);
-    if (rc) sq_jsonl_writer_abort(w);
-    else rc = sq_jsonl_writer_close(w, e);
+    if (rc)
+        sq_jsonl_writer_abort(w);
+    else
+        rc = sq_jsonl_writer_close(w, e);
     return rc;
 }
 
@@ -181,7 +197,8 @@ typedef struct job {
     double grade_s;
 } job;
 
-static int build(void *user, sq_stage *st, int64_t slot, cJSON *rec, sq_gen_request *q, sq_arena *a, sq_err *e) {
+static int build(void *user, sq_stage *st, int64_t slot, cJSON *rec, sq_gen_request *q, sq_arena *a,
+                 sq_err *e) {
     job *j = user;
     q->id = sq_rec_id(rec);
     q->params = j->o->params;
@@ -195,9 +212,12 @@ static void set_verdict(job *j, cJSON *rec, const char *response) {
     int ok = sq_eval_grade(sq_rec_str(rec, "gold"), response, &ext);
     j->grade_s += sq_now() - t0;
     const char *fields[] = {"extracted", "correct"};
-    for (int f = 0; f < 2; f++) cJSON_DeleteItemFromObjectCaseSensitive(rec, fields[f]);
-    if (ext) cJSON_AddStringToObject(rec, "extracted", ext);
-    else cJSON_AddNullToObject(rec, "extracted");
+    for (int f = 0; f < 2; f++)
+        cJSON_DeleteItemFromObjectCaseSensitive(rec, fields[f]);
+    if (ext)
+        cJSON_AddStringToObject(rec, "extracted", ext);
+    else
+        cJSON_AddNullToObject(rec, "extracted");
     cJSON_AddBoolToObject(rec, "correct", ok);
     free(ext);
 }
@@ -254,8 +274,10 @@ static int regrade(job *j, const char *items, const char *path, sq_err *e) {
         const char *id = sq_rec_id(rec), *resp = sq_rec_str(rec, "response");
         const cJSON *g = id ? cJSON_GetObjectItemCaseSensitive(golds, id) : NULL;
         long long ln = (long long)sq_jsonl_line_number(r);
-        if (!id || !resp) rc = sq_fail(e, SQ_EPARSE, "%s:%lld: needs string \"id\" and \"response\"", path, ln);
-        else if (!cJSON_IsString(g)) rc = sq_fail(e, SQ_EPARSE, "%s:%lld: id \"%s\" is not a question of %s", path, ln, id, items);
+        if (!id || !resp)
+            rc = sq_fail(e, SQ_EPARSE, "%s:%lld: needs string \"id\" and \"response\"", path, ln);
+        else if (!cJSON_IsString(g))
+            rc = sq_fail(e, SQ_EPARSE, "%s:%lld: id \"%s\" is not a question of %s", path, ln, id, items);
         else {
             cJSON_DeleteItemFromObjectCaseSensitive(rec, "gold");
             cJSON_AddStringToObject(rec, "gold", g->valuestring);
@@ -268,8 +290,10 @@ static int regrade(job *j, const char *items, const char *path, sq_err *e) {
     if (rc > 0) rc = 0;
     sq_jsonl_close(r);
     if (w) {
-        if (rc) sq_jsonl_writer_abort(w);
-        else rc = sq_jsonl_writer_close(w, e);
+        if (rc)
+            sq_jsonl_writer_abort(w);
+        else
+            rc = sq_jsonl_writer_close(w, e);
     }
     cJSON_Delete(golds);
     return rc;
@@ -286,11 +310,13 @@ static int run_one(sq_backend *b, job *j, const sq_eval_bench *bench, sq_eval_re
     int64_t no_gold = 0;
     int rc = prepare(bench, o, items, keys, &no_gold, e);
     if (!rc && no_gold && !sq_progress_is_quiet())
-        fprintf(stderr, "eval: %s: %lld questions without a gold answer left out\n", bench->name, (long long)no_gold);
+        fprintf(stderr, "eval: %s: %lld questions without a gold answer left out\n", bench->name,
+                (long long)no_gold);
     memset(res, 0, sizeof *res);
     snprintf(res->name, sizeof res->name, "%s", bench->name);
     if (!rc && o->regrade) {
-        rc = sq_file_exists(out) ? regrade(j, items, out, e) : sq_fail(e, SQ_ENOTFOUND, "eval: %s: nothing to regrade", out);
+        rc = sq_file_exists(out) ? regrade(j, items, out, e)
+                                 : sq_fail(e, SQ_ENOTFOUND, "eval: %s: nothing to regrade", out);
     } else if (!rc) {
         sq_stage_opts so;
         sq_stage_opts_default(&so);
@@ -305,12 +331,14 @@ static int run_one(sq_backend *b, job *j, const sq_eval_bench *bench, sq_eval_re
         if (!(rc = sq_stage_open(&st, &so, e))) {
             sq_stage_gen g = {build, finish, j, o->chunk > 0 ? o->chunk : 256};
             rc = sq_stage_run_generate(st, b, &g, e);
-            if (rc) sq_stage_abort(st);
+            if (rc)
+                sq_stage_abort(st);
             else {
                 sq_stage_counts c;
                 rc = sq_stage_close(st, &c, e);
                 res->failed = c.failed;
-                if (rc == SQ_EIO) rc = 0; /* failed requests: counted, in the failed file, retried by a rerun */
+                if (rc == SQ_EIO)
+                    rc = 0; /* failed requests: counted, in the failed file, retried by a rerun */
             }
         }
     }
@@ -322,13 +350,17 @@ static int run_one(sq_backend *b, job *j, const sq_eval_bench *bench, sq_eval_re
 
 static void print_table(const sq_eval_opts *o, const sq_eval_result *r, int n, double avg, cJSON *json) {
     printf("| model |");
-    for (int i = 0; i < n; i++) printf(" %s |", r[i].name);
+    for (int i = 0; i < n; i++)
+        printf(" %s |", r[i].name);
     printf(" avg |\n|---|");
-    for (int i = 0; i <= n; i++) printf("---:|");
+    for (int i = 0; i <= n; i++)
+        printf("---:|");
     printf("\n| %s |", o->model_name ? o->model_name : "model");
-    for (int i = 0; i < n; i++) printf(" %.1f |", r[i].accuracy);
+    for (int i = 0; i < n; i++)
+        printf(" %.1f |", r[i].accuracy);
     printf(" %.1f |\n| (n) |", avg);
-    for (int i = 0; i < n; i++) printf(" %lld |", (long long)r[i].n);
+    for (int i = 0; i < n; i++)
+        printf(" %lld |", (long long)r[i].n);
     printf(" |\n");
     char *s = cJSON_PrintUnformatted(json);
     if (s) printf("%s\n", s);
@@ -345,7 +377,8 @@ int sq_eval_run(sq_backend *b, const sq_eval_opts *o, sq_eval_result *results, i
     job j = {.o = o};
     if ((rc = sq_cot_prompt_open(&j.prompt, o->chat_template, o->instruction, e))) return rc;
     double t0 = sq_now();
-    for (int i = 0; i < nb && !rc; i++) rc = run_one(b, &j, &benches[i], &results[i], e);
+    for (int i = 0; i < nb && !rc; i++)
+        rc = run_one(b, &j, &benches[i], &results[i], e);
     sq_cot_prompt_close(&j.prompt);
     if (rc) return rc;
     double total = sq_now() - t0, sum = 0;
@@ -369,7 +402,8 @@ int sq_eval_run(sq_backend *b, const sq_eval_opts *o, sq_eval_result *results, i
     cJSON_AddNumberToObject(json, "run_seconds", total);
     char *s = cJSON_PrintUnformatted(json);
     char *path = sq_path_join(o->out_dir, "results.json");
-    if (!s || !path) rc = sq_fail(e, SQ_ENOMEM, "out of memory");
+    if (!s || !path)
+        rc = sq_fail(e, SQ_ENOMEM, "out of memory");
     else {
         sq_buf line = {0};
         sq_buf_printf(&line, "%s\n", s);
@@ -384,6 +418,8 @@ int sq_eval_run(sq_backend *b, const sq_eval_opts *o, sq_eval_result *results, i
                 total > 0 ? 100.0 * j.grade_s / total : 0.0);
     }
     cJSON_Delete(json);
-    if (!rc && failed) rc = sq_fail(e, SQ_EIO, "eval: %lld requests failed (in NAME.failed.jsonl; a rerun retries them)", (long long)failed);
+    if (!rc && failed)
+        rc = sq_fail(e, SQ_EIO, "eval: %lld requests failed (in NAME.failed.jsonl; a rerun retries them)",
+                     (long long)failed);
     return rc;
 }

@@ -16,7 +16,8 @@ static int put(sq_atomic_file *f, cJSON *obj, const char *path, sq_err *e) {
     char *s = cJSON_PrintUnformatted(obj);
     int rc = 0;
     if (!s) return sq_fail(e, SQ_ENOMEM, "out of memory");
-    if (fputs(s, f->fp) == EOF || fputc('\n', f->fp) == EOF) rc = sq_fail(e, SQ_EIO, "%s: write failed", path);
+    if (fputs(s, f->fp) == EOF || fputc('\n', f->fp) == EOF)
+        rc = sq_fail(e, SQ_EIO, "%s: write failed", path);
     free(s);
     return rc;
 }
@@ -29,7 +30,8 @@ static int emit(sq_atomic_file *out, sq_atomic_file *prov, const sq_export_opts 
     const char *oid = rank ? idbuf : id;
     cJSON *line = cJSON_CreateObject(), *pv = cJSON_CreateObject();
     int rc = 0;
-    if (!line || !pv || !cJSON_AddStringToObject(line, "id", oid) || !cJSON_AddStringToObject(line, "query", query) ||
+    if (!line || !pv || !cJSON_AddStringToObject(line, "id", oid) ||
+        !cJSON_AddStringToObject(line, "query", query) ||
         !cJSON_AddStringToObject(line, "response", response))
         rc = sq_fail(e, SQ_ENOMEM, "out of memory");
     if (!rc) rc = put(out, line, o->out, e);
@@ -40,8 +42,8 @@ static int emit(sq_atomic_file *out, sq_atomic_file *prov, const sq_export_opts 
         const cJSON *f;
         cJSON_ArrayForEach(f, rec) {
             const char *k = f->string;
-            if (!strcmp(k, "id") || !strcmp(k, o->field) || !strcmp(k, "response") || !strcmp(k, "responses") ||
-                !strcmp(k, "kept"))
+            if (!strcmp(k, "id") || !strcmp(k, o->field) || !strcmp(k, "response") ||
+                !strcmp(k, "responses") || !strcmp(k, "kept"))
                 continue;
             cJSON_AddItemToObject(pv, k, cJSON_Duplicate(f, 1));
         }
@@ -71,7 +73,8 @@ int sq_export_run(const sq_export_opts *o, sq_export_stats *stp, sq_err *e) {
     sq_export_opts oo = *o;
     oo.field = field;
     char *pv_path = NULL;
-    if (o->provenance) pv_path = sq_strdup(o->provenance);
+    if (o->provenance)
+        pv_path = sq_strdup(o->provenance);
     else {
         size_t n = strlen(o->out);
         const char *suf = n > 6 && !strcmp(o->out + n - 6, ".jsonl") ? "" : NULL;
@@ -99,14 +102,17 @@ int sq_export_run(const sq_export_opts *o, sq_export_stats *stp, sq_err *e) {
         long long ln = (long long)sq_jsonl_line_number(r);
         const char *id = sq_rec_id(rec), *q = sq_rec_str(rec, field), *resp = sq_rec_str(rec, "response");
         if (!id || !q || !resp)
-            rc = sq_fail(e, SQ_EPARSE, "%s:%lld: needs string \"id\", \"%s\" and \"response\"", o->in, ln, field);
+            rc = sq_fail(e, SQ_EPARSE, "%s:%lld: needs string \"id\", \"%s\" and \"response\"", o->in, ln,
+                         field);
         const cJSON *kept = sq_rec_array(rec, "kept");
         int nk = kept ? cJSON_GetArraySize(kept) : 0;
         if (!rc) rc = emit(&out, &prov, &oo, pv_path, rec, id, q, resp, 0, &st, e);
         for (int k = 1; k < nk && !rc; k++) {
             const char *rk = sq_rec_str(cJSON_GetArrayItem(kept, k), "response");
-            if (!rk) rc = sq_fail(e, SQ_EPARSE, "%s:%lld: kept[%d] has no string \"response\"", o->in, ln, k);
-            else rc = emit(&out, &prov, &oo, pv_path, rec, id, q, rk, k, &st, e);
+            if (!rk)
+                rc = sq_fail(e, SQ_EPARSE, "%s:%lld: kept[%d] has no string \"response\"", o->in, ln, k);
+            else
+                rc = emit(&out, &prov, &oo, pv_path, rec, id, q, rk, k, &st, e);
         }
         st.records++;
         cJSON_Delete(rec);
@@ -115,12 +121,16 @@ int sq_export_run(const sq_export_opts *o, sq_export_stats *stp, sq_err *e) {
     if (rc > 0) rc = 0;
     st.skipped_bad = r ? sq_jsonl_bad_lines(r) : 0;
     if (n_open >= 1) {
-        if (rc) sq_atomic_abort(&out);
-        else rc = sq_atomic_commit(&out, e);
+        if (rc)
+            sq_atomic_abort(&out);
+        else
+            rc = sq_atomic_commit(&out, e);
     }
     if (n_open >= 2) {
-        if (rc) sq_atomic_abort(&prov);
-        else rc = sq_atomic_commit(&prov, e);
+        if (rc)
+            sq_atomic_abort(&prov);
+        else
+            rc = sq_atomic_commit(&prov, e);
     }
     sq_jsonl_close(r);
     free(pv_path);

@@ -27,7 +27,8 @@ void sq_respond_opts_default(sq_respond_opts *o) {
     o->params.max_tokens = 2048;
 }
 
-static int build(void *user, sq_stage *st, int64_t slot, cJSON *rec, sq_gen_request *q, sq_arena *a, sq_err *e) {
+static int build(void *user, sq_stage *st, int64_t slot, cJSON *rec, sq_gen_request *q, sq_arena *a,
+                 sq_err *e) {
     job *j = user;
     const char *text = sq_rec_str(rec, j->o->field);
     if (!text || !*text) {
@@ -46,8 +47,8 @@ static int finish(void *user, sq_stage *st, int64_t slot, cJSON *rec, const sq_g
     job *j = user;
     if (r->n_choices < j->o->params.n) {
         char msg[160];
-        snprintf(msg, sizeof msg, "request \"%s\": %d choices returned for n=%d", sq_rec_id(rec), r->n_choices,
-                 j->o->params.n);
+        snprintf(msg, sizeof msg, "request \"%s\": %d choices returned for n=%d", sq_rec_id(rec),
+                 r->n_choices, j->o->params.n);
         int rc = sq_stage_fail(st, slot, sq_rec_id(rec), msg, e);
         cJSON_Delete(rec);
         return rc;
@@ -74,7 +75,8 @@ static int finish(void *user, sq_stage *st, int64_t slot, cJSON *rec, const sq_g
     j->c.no_answer += none;
     j->c.kept_responses += kept;
     const char *fields[] = {"responses", "answers", "n_sampled", "n_no_answer"};
-    for (size_t f = 0; f < SQ_ARRAY_LEN(fields); f++) cJSON_DeleteItemFromObjectCaseSensitive(rec, fields[f]);
+    for (size_t f = 0; f < SQ_ARRAY_LEN(fields); f++)
+        cJSON_DeleteItemFromObjectCaseSensitive(rec, fields[f]);
     cJSON_AddItemToObject(rec, "responses", texts);
     cJSON_AddItemToObject(rec, "answers", answers);
     cJSON_AddNumberToObject(rec, "n_sampled", r->n_choices);
@@ -87,7 +89,8 @@ static int finish(void *user, sq_stage *st, int64_t slot, cJSON *rec, const sq_g
 }
 
 int sq_respond_run(sq_backend *b, const sq_respond_opts *o, sq_respond_counts *counts, sq_err *e) {
-    if (!o->stage.in || !o->stage.out) return sq_fail(e, SQ_EINVAL, "respond: an input and an output are needed");
+    if (!o->stage.in || !o->stage.out)
+        return sq_fail(e, SQ_EINVAL, "respond: an input and an output are needed");
     if (o->params.n < 1) return sq_fail(e, SQ_EINVAL, "respond: n must be at least 1");
     sq_respond_opts oo = *o;
     if (!oo.field) oo.field = "query";
@@ -111,7 +114,8 @@ int sq_respond_run(sq_backend *b, const sq_respond_opts *o, sq_respond_counts *c
     int crc = sq_stage_close(st, NULL, &ce);
     if (!sq_progress_is_quiet() && (crc == 0 || crc == SQ_EIO))
         fprintf(stderr,
-                "respond: %lld responses sampled, %lld kept, %lld without a final answer dropped; %lld questions left "
+                "respond: %lld responses sampled, %lld kept, %lld without a final answer dropped; %lld "
+                "questions left "
                 "with none\n",
                 (long long)j.c.sampled, (long long)j.c.kept_responses, (long long)j.c.no_answer,
                 (long long)j.c.questions_without);

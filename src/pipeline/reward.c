@@ -26,10 +26,14 @@ void sq_reward_opts_default(sq_reward_opts *o) {
 
 int sq_reward_parse_keep(const char *s, sq_reward_keep *keep, int *k, sq_err *e) {
     char *end;
-    if (!strcmp(s, "best")) *keep = SQ_KEEP_BEST, *k = 1;
-    else if (!strcmp(s, "all")) *keep = SQ_KEEP_ALL, *k = 0;
-    else if (!strncmp(s, "top-", 4) && (*k = (int)strtol(s + 4, &end, 10)) > 0 && !*end) *keep = SQ_KEEP_TOPK;
-    else return sq_fail(e, SQ_EINVAL, "keep: \"%s\" is none of best, all, top-K (K >= 1)", s);
+    if (!strcmp(s, "best"))
+        *keep = SQ_KEEP_BEST, *k = 1;
+    else if (!strcmp(s, "all"))
+        *keep = SQ_KEEP_ALL, *k = 0;
+    else if (!strncmp(s, "top-", 4) && (*k = (int)strtol(s + 4, &end, 10)) > 0 && !*end)
+        *keep = SQ_KEEP_TOPK;
+    else
+        return sq_fail(e, SQ_EINVAL, "keep: \"%s\" is none of best, all, top-K (K >= 1)", s);
     return 0;
 }
 
@@ -40,8 +44,8 @@ int sq_reward_parse_select(const char *s, sq_reward_select *sel, sq_err *e) {
     return sq_fail(e, SQ_EINVAL, "select: \"%s\" is none of reward, majority, gold, random", s);
 }
 
-int sq_reward_render(const sq_tokenizer *tok, const sq_chat_template *tmpl, const char *query, const char *response,
-                     int32_t **ids, size_t *n, sq_err *e) {
+int sq_reward_render(const sq_tokenizer *tok, const sq_chat_template *tmpl, const char *query,
+                     const char *response, int32_t **ids, size_t *n, sq_err *e) {
     sq_buf text = {0};
     int rc, flags = SQ_TOK_PARSE_SPECIAL;
     if (tmpl) {
@@ -103,7 +107,8 @@ typedef struct job {
 static int select_cands(const job *j, item *it, cJSON *rec, int *ord, const char **why) {
     const sq_reward_opts *o = j->o;
     int by_reward = j->sc != NULL, n = 0;
-    for (int k = 0; k < it->n; k++) ord[n++] = k;
+    for (int k = 0; k < it->n; k++)
+        ord[n++] = k;
     rank(it->c, ord, n, by_reward);
     if (o->select == SQ_SELECT_REWARD) {
         int m = 0;
@@ -143,14 +148,16 @@ static int select_cands(const job *j, item *it, cJSON *rec, int *ord, const char
         if (!c->answer) continue;
         int votes = 0;
         for (int l = 0; l < n; l++)
-            if (it->c[ord[l]].answer && (l == k || sq_grade_equal(c->answer, it->c[ord[l]].answer, NULL))) votes++;
+            if (it->c[ord[l]].answer && (l == k || sq_grade_equal(c->answer, it->c[ord[l]].answer, NULL)))
+                votes++;
         if (votes > best_votes) best_votes = votes, best = ord[k]; /* ord is ranked: ties keep the better */
     }
     if (best < 0) return *why = "no response has an answer", 0;
     int m = 0;
     for (int k = 0; k < n; k++) {
         const cand *c = &it->c[ord[k]];
-        if (c->answer && (ord[k] == best || sq_grade_equal(it->c[best].answer, c->answer, NULL))) ord[m++] = ord[k];
+        if (c->answer && (ord[k] == best || sq_grade_equal(it->c[best].answer, c->answer, NULL)))
+            ord[m++] = ord[k];
     }
     cJSON_DeleteItemFromObjectCaseSensitive(rec, "votes");
     cJSON_AddNumberToObject(rec, "votes", best_votes);
@@ -166,19 +173,22 @@ static int settle(job *j, sq_stage *st, item *it, sq_err *e) {
     const char *why = NULL;
     int m = select_cands(j, it, rec, ord, &why);
     const char *fields[] = {"rewards", "kept", "response", "extracted", "reward"};
-    for (size_t f = 0; f < SQ_ARRAY_LEN(fields); f++) cJSON_DeleteItemFromObjectCaseSensitive(rec, fields[f]);
+    for (size_t f = 0; f < SQ_ARRAY_LEN(fields); f++)
+        cJSON_DeleteItemFromObjectCaseSensitive(rec, fields[f]);
     if (j->sc) {
         cJSON *rw = cJSON_AddArrayToObject(rec, "rewards");
         for (int k = 0; k < it->n; k++)
-            cJSON_AddItemToArray(rw, it->c[k].scored ? cJSON_CreateNumber(it->c[k].reward) : cJSON_CreateNull());
+            cJSON_AddItemToArray(rw,
+                                 it->c[k].scored ? cJSON_CreateNumber(it->c[k].reward) : cJSON_CreateNull());
     }
     int rc;
     if (m == 0) {
         rc = sq_stage_drop(st, it->slot, rec, why ? why : "nothing selected", e);
     } else {
-        int keep = j->o->keep == SQ_KEEP_ALL ? m : j->o->keep == SQ_KEEP_TOPK && j->o->top_k < m ? j->o->top_k
-                   : j->o->keep == SQ_KEEP_TOPK                                                 ? m
-                                                                                                : 1;
+        int keep = j->o->keep == SQ_KEEP_ALL                       ? m
+                   : j->o->keep == SQ_KEEP_TOPK && j->o->top_k < m ? j->o->top_k
+                   : j->o->keep == SQ_KEEP_TOPK                    ? m
+                                                                   : 1;
         cJSON *kept = cJSON_AddArrayToObject(rec, "kept");
         for (int k = 0; k < keep; k++) {
             const cand *c = &it->c[ord[k]];
@@ -208,7 +218,8 @@ static int read_item(job *j, item *it, sq_err *e) {
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(it->rec, o->responses_field);
     if (!q) return sq_fail(e, SQ_EPARSE, "%s:%lld: no string \"%s\"", path, (long long)it->line, o->field);
     if (!cJSON_IsArray(rs))
-        return sq_fail(e, SQ_EPARSE, "%s:%lld: no array \"%s\"", path, (long long)it->line, o->responses_field);
+        return sq_fail(e, SQ_EPARSE, "%s:%lld: no array \"%s\"", path, (long long)it->line,
+                       o->responses_field);
     int n = cJSON_GetArraySize(rs);
     const cJSON *as = sq_rec_array(it->rec, "answers");
     if (as && cJSON_GetArraySize(as) != n) as = NULL;
@@ -233,7 +244,8 @@ static int read_item(job *j, item *it, sq_err *e) {
 
 static int score_items(job *j, item *its, int n_items, sq_err *e) {
     int total = 0;
-    for (int i = 0; i < n_items; i++) total += its[i].drop ? 0 : its[i].n;
+    for (int i = 0; i < n_items; i++)
+        total += its[i].drop ? 0 : its[i].n;
     if (!j->sc || total == 0) return 0;
     int32_t **ids = calloc((size_t)total, sizeof *ids);
     int *lens = calloc((size_t)total, sizeof *lens);
@@ -273,7 +285,8 @@ static int score_items(job *j, item *its, int n_items, sq_err *e) {
 }
 
 static void free_item(item *it) {
-    for (int k = 0; k < it->n; k++) free(it->c[k].answer);
+    for (int k = 0; k < it->n; k++)
+        free(it->c[k].answer);
     free(it->c);
     cJSON_Delete(it->rec);
     memset(it, 0, sizeof *it);
@@ -310,7 +323,8 @@ static int run_chunks(job *j, sq_stage *st, sq_err *e) {
 }
 
 int sq_reward_run(const sq_reward_opts *o, sq_err *e) {
-    if (!o->stage.in || !o->stage.out) return sq_fail(e, SQ_EINVAL, "reward: an input and an output are needed");
+    if (!o->stage.in || !o->stage.out)
+        return sq_fail(e, SQ_EINVAL, "reward: an input and an output are needed");
     if (o->select == SQ_SELECT_REWARD && !o->model)
         return sq_fail(e, SQ_EINVAL, "reward: --select reward needs a reward model (--model DIR)");
     sq_reward_opts oo = *o;
@@ -323,7 +337,8 @@ int sq_reward_run(const sq_reward_opts *o, sq_err *e) {
     int rc = 0;
     if (oo.model && (rc = sq_scorer_open(&j.sc, oo.model, &oo.scorer, e))) return rc;
     if (j.sc) {
-        if (oo.chat_template && !strcmp(oo.chat_template, "none")) j.tmpl = NULL;
+        if (oo.chat_template && !strcmp(oo.chat_template, "none"))
+            j.tmpl = NULL;
         else if (oo.chat_template) {
             if ((rc = sq_chat_template_open(&own, oo.chat_template, e))) {
                 sq_scorer_close(j.sc);
@@ -343,8 +358,10 @@ int sq_reward_run(const sq_reward_opts *o, sq_err *e) {
     if (oo.stage.window < oo.chunk) oo.stage.window = oo.chunk;
     if (!(rc = sq_stage_open(&st, &oo.stage, e))) {
         rc = run_chunks(&j, st, e);
-        if (rc) sq_stage_abort(st);
-        else rc = sq_stage_close(st, NULL, e);
+        if (rc)
+            sq_stage_abort(st);
+        else
+            rc = sq_stage_close(st, NULL, e);
     }
     if (!rc && j.too_long && !sq_progress_is_quiet())
         fprintf(stderr, "reward: %lld responses longer than the reward model's context were not scored\n",
@@ -356,8 +373,8 @@ int sq_reward_run(const sq_reward_opts *o, sq_err *e) {
 
 /* ---- outcome-reward training data ---------------------------------------------------------- */
 
-int sq_reward_orm_data(const sq_reward_opts *o, const char *model_dir, const char *out, sq_orm_data_stats *stp,
-                       sq_err *e) {
+int sq_reward_orm_data(const sq_reward_opts *o, const char *model_dir, const char *out,
+                       sq_orm_data_stats *stp, sq_err *e) {
     sq_orm_data_stats s = {0};
     sq_tokenizer *tok = NULL;
     sq_chat_template *tmpl = NULL;
@@ -388,8 +405,8 @@ int sq_reward_orm_data(const sq_reward_opts *o, const char *model_dir, const cha
         if (cJSON_IsNumber(g)) snprintf(num, sizeof num, "%.17g", g->valuedouble), graw = num;
         char *gold = graw ? sq_grade_gold(graw, o->gold_format) : NULL;
         if (!id || !q || !rs || !gold)
-            rc = sq_fail(e, SQ_EPARSE, "%s:%lld: needs \"id\", \"%s\", \"%s\" and a gold \"%s\"", o->stage.in, ln, qf, rf,
-                         gf);
+            rc = sq_fail(e, SQ_EPARSE, "%s:%lld: needs \"id\", \"%s\", \"%s\" and a gold \"%s\"", o->stage.in,
+                         ln, qf, rf, gf);
         int k = 0;
         const cJSON *t;
         cJSON_ArrayForEach(t, rs) {
@@ -408,12 +425,15 @@ int sq_reward_orm_data(const sq_reward_opts *o, const char *model_dir, const cha
             cJSON *idj = cJSON_CreateString(id);
             char *ids_s = cJSON_PrintUnformatted(idj);
             cJSON_Delete(idj);
-            int w = sq_buf_printf(&line, "{\"id\":\"%.*s#%d\",\"input_ids\":[", (int)strlen(ids_s) - 2, ids_s + 1, k);
+            int w = sq_buf_printf(&line, "{\"id\":\"%.*s#%d\",\"input_ids\":[", (int)strlen(ids_s) - 2,
+                                  ids_s + 1, k);
             free(ids_s);
-            for (size_t i = 0; i < n && !w; i++) w = sq_buf_printf(&line, i ? ",%d" : "%d", (int)ids[i]);
+            for (size_t i = 0; i < n && !w; i++)
+                w = sq_buf_printf(&line, i ? ",%d" : "%d", (int)ids[i]);
             if (!w) w = sq_buf_printf(&line, "],\"value\":%d}\n", ok);
             free(ids);
-            if (w || fwrite(line.data, 1, line.len, af.fp) != line.len) rc = sq_fail(e, SQ_EIO, "%s: write failed", out);
+            if (w || fwrite(line.data, 1, line.len, af.fp) != line.len)
+                rc = sq_fail(e, SQ_EIO, "%s: write failed", out);
             s.responses++, s.correct += ok, k++;
         }
         free(gold);
@@ -424,8 +444,10 @@ int sq_reward_orm_data(const sq_reward_opts *o, const char *model_dir, const cha
     if (rc > 0) rc = 0;
     sq_buf_free(&line);
     if (opened) {
-        if (rc) sq_atomic_abort(&af);
-        else rc = sq_atomic_commit(&af, e);
+        if (rc)
+            sq_atomic_abort(&af);
+        else
+            rc = sq_atomic_commit(&af, e);
     }
     sq_jsonl_close(r);
     if (tmpl) sq_chat_template_free(tmpl);

@@ -50,6 +50,9 @@ def gold_and_response(name, rec):
     if name == "math":
         return rec["solution"], rec["solution"], None
     if name == "college_math":
+        ans = rec["answer"].strip()
+        if "$" in ans and not re.fullmatch(r"\$[^$]*\$", ans):
+            return None  # prose around formulas ("$241,920,000$ cans", "$\\$ 3000 @ 11 \\%$; ..."): no one box
         a = strip_dollars(rec["answer"])
         return "$" + a + "$", f"Working through the problem step by step, we get $\\boxed{{{a}}}$.", a
     a = ", ".join(strip_dollars(x) for x in rec["final_answer"])
@@ -68,7 +71,12 @@ def perturb(resp, other):
         j += 1
     inner = resp[i + 7:j - 1]
     m = re.fullmatch(r"\s*(-?\d+)\s*", inner)
-    wrong = str(int(m.group(1)) + 7) if m or other is None or other.strip() == inner.strip() else other
+    if m:
+        wrong = str(int(m.group(1)) + 7)
+    elif other is not None and other.strip() != inner.strip():
+        wrong = other
+    else:
+        wrong = inner + "+1"
     return resp[:i] + "\\boxed{" + wrong + "}" + resp[j:]
 
 
@@ -78,7 +86,10 @@ def main():
         harness.skip("all", "../shared/assets/data not present")
         harness.finish()
     out = harness.tmpdir()
+    only = [b for b in os.environ.get("SQ_EVAL_ONLY", "").split(",") if b]  # e.g. SQ_EVAL_ONLY=math500,gsm8k
     for name, fname in BENCH.items():
+        if only and name not in only:
+            continue
         rows = []
         with open(os.path.join(data, fname)) as f:
             for i, line in enumerate(f):
@@ -86,9 +97,16 @@ def main():
                     break
                 rows.append(json.loads(line))
         items = []  # (id, raw gold, response, the next item's boxed answer)
+        skipped = 0
         for i, rec in enumerate(rows):
-            g, resp, _ = gold_and_response(name, rec)
+            made = gold_and_response(name, rec)
+            if made is None:
+                skipped += 1
+                continue
+            g, resp, _ = made
             items.append([f"{name}-{i:05d}", g, resp, None])
+        if skipped:
+            print(f"  {name}: {skipped} items whose gold is prose around formulas left out (no single boxed answer)")
         for i in range(len(items)):
             nxt = items[(i + 1) % len(items)][2]
             k = nxt.rfind("\\boxed{")

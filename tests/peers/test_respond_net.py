@@ -2,7 +2,7 @@
 each question is one chat request carrying "n" (the server sees one attempt per healthy
 question), 500s are retried, a question that always fails lands in the failed file, a reply
 with fewer choices than n is a failed request naming the id, and the rerun asks only those
-again; no id is lost or doubled."""
+again; no id is lost or doubled. And `eval` through the same server."""
 import json
 import os
 
@@ -42,6 +42,18 @@ def main():
     p = harness.run(args, check_rc=False)  # "e" answers in full now; "d" fails again
     got = [r["id"] for r in read(out)]
     harness.check("rerun_completes", sorted(got) == ["a", "c", "e"] and len(got) == len(set(got)), str(got))
+    # eval against the same server: one chat request per question, verdicts and the table
+    bench = os.path.join(d, "b.jsonl")
+    with open(bench, "w") as f:
+        for q, a in (("\\boxed{3}", "3"), ("\\boxed{4}", "$5$"), ("\\boxed{9}|500", "9")):
+            f.write(json.dumps({"question": q, "answer": a}) + "\n")
+    ev = os.path.join(d, "ev")
+    p = harness.run([harness.CLI, "eval", "--model", f"http://127.0.0.1:{port}/v1#fake", "--benchmarks",
+                     f"mini={bench}", "--instruction", "none", "--max-retries", "2", "--out", ev], check_rc=False)
+    with open(os.path.join(ev, "results.json")) as f:
+        res = json.load(f)
+    harness.check("eval_over_http", p.returncode == 0 and res["benchmarks"]["mini"]["correct"] == 2 and
+                  res["benchmarks"]["mini"]["n"] == 3 and "| mini | avg |" in p.stdout, p.stdout + p.stderr[-300:])
     srv.shutdown()
     harness.finish()
 
