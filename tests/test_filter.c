@@ -278,7 +278,13 @@ static void kill_resume(const char *cmd_fmt, const char *in, const char *name, i
         pid_t pid = pid_s ? (pid_t)atol(pid_s) : 0;
         free(pid_s);
         if (pid <= 0) break;
-        usleep((useconds_t)(sq_rng_uniform(&r) * run_s * 0.6 * 1e6));
+        /* Kill after the run has committed something (a fast machine finishes the first
+         * records before a blind random delay is over; a slow one may not have started), at a
+         * random moment after that. */
+        for (double t = sq_now(); sq_now() - t < 30 && count_lines(out, NULL) + count_lines(outd, NULL) == 0 &&
+                                  kill(pid, 0) == 0;)
+            usleep(2000);
+        usleep((useconds_t)(sq_rng_uniform(&r) * run_s * 0.3 * 1e6));
         if (kill(pid, SIGKILL) == 0) kills++;
         sq_test_sh(NULL, "while kill -0 %d 2>/dev/null; do sleep 0.01; done", (int)pid);
         long done = count_lines(out, NULL) + count_lines(outd, NULL);
@@ -354,7 +360,7 @@ SQ_TEST(filter_lang_resumes_after_kill_9) {
     case_dir();
     char *in = tmp_path("big.jsonl");
     FILE *f = fopen(in, "w");
-    for (int i = 0; i < 20000; i++)
+    for (int i = 0; i < 100000; i++)
         fprintf(f, "{\"id\":\"r%06d\",\"query\":\"Question %d: what is %d \\u00d7 %d?%s\"}\n", i, i, i, i % 7,
                 i % 5 == 0 ? " \\u4ed6" : "");
     fclose(f);
