@@ -136,5 +136,9 @@ typedef struct sq_stage_gen {
 
 /* Read every remaining input record, send it through the backend in chunks, settle it. */
 int sq_stage_run_generate(sq_stage *st, sq_backend *b, const sq_stage_gen *g, sq_err *e);
+/* The whole of a one-request-per-record stage: open it, run every record through the backend,
+ * close it (printing the funnel). On an error what was committed stays and the error is
+ * returned; counts may be NULL. */
+int sq_stage_run_all(const sq_stage_opts *o, sq_backend *b, const sq_stage_gen *g, sq_stage_counts *counts, sq_err *e);
 
 #endif

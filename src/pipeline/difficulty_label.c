@@ -125,19 +125,8 @@ int sq_difficulty_label_run(sq_backend *b, const sq_label_opts *o, sq_stage_coun
     sq_stage_opts so = oo.stage;
     if (!so.name) so.name = "difficulty label";
     label_job j = {&oo};
-    sq_stage *st = NULL;
-    int rc = sq_stage_open(&st, &so, e);
-    if (rc) return rc;
     sq_stage_gen g = {build, finish, &j, 256};
-    rc = sq_stage_run_generate(st, b, &g, e);
-    if (rc) {
-        sq_stage_abort(st);
-        return rc;
-    }
-    sq_stage_counts c;
-    rc = sq_stage_close(st, &c, e);
-    if (counts) *counts = c;
-    return rc;
+    return sq_stage_run_all(&so, b, &g, counts, e);
 }
 
 int sq_difficulty_score_run(const sq_score_stage_opts *o, sq_err *e) {

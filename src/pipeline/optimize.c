@@ -146,17 +146,6 @@ int sq_optimize_run(sq_backend *b, const sq_optimize_opts *o, sq_stage_counts *c
     sq_stage_opts so = oo.stage;
     if (!so.name) so.name = "optimize";
     opt_job j = {&oo};
-    sq_stage *st = NULL;
-    int rc = sq_stage_open(&st, &so, e);
-    if (rc) return rc;
     sq_stage_gen g = {build, finish, &j, 256};
-    rc = sq_stage_run_generate(st, b, &g, e);
-    if (rc) {
-        sq_stage_abort(st);
-        return rc;
-    }
-    sq_stage_counts c;
-    rc = sq_stage_close(st, &c, e);
-    if (counts) *counts = c;
-    return rc;
+    return sq_stage_run_all(&so, b, &g, counts, e);
 }

@@ -94,3 +94,15 @@ out:
     free(reqs);
     return rc;
 }
+
+int sq_stage_run_all(const sq_stage_opts *o, sq_backend *b, const sq_stage_gen *g, sq_stage_counts *counts, sq_err *e) {
+    sq_stage *st = NULL;
+    int rc = sq_stage_open(&st, o, e);
+    if (rc) return rc;
+    rc = sq_stage_run_generate(st, b, g, e);
+    if (rc) {
+        sq_stage_abort(st);
+        return rc;
+    }
+    return sq_stage_close(st, counts, e);
+}
