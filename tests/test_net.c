@@ -611,7 +611,7 @@ SQ_TEST(shutdown_counts_its_503s) {
     sq_err e = {0};
     REQUIRE(sq_server_open(&s, &sb.base, &so, &e) == 0);
     int port = sq_server_port(s);
-    client_arg a[3] = {{port, "{\"model\":\"echo-model\",\"prompt\":\"a\",\"max_tokens\":60}", 20000, 0},
+    client_arg a[3] = {{port, "{\"model\":\"echo-model\",\"prompt\":\"a\",\"max_tokens\":400}", 20000, 0},
                        {port, "{\"model\":\"echo-model\",\"prompt\":\"b\",\"max_tokens\":1}", 20000, 0},
                        {port, "{\"model\":\"echo-model\",\"prompt\":\"c\",\"max_tokens\":1}", 20000, 0}};
     pthread_t th[3];
@@ -621,11 +621,13 @@ SQ_TEST(shutdown_counts_its_503s) {
     pthread_create(&th[1], NULL, client_main, &a[1]);
     pthread_create(&th[2], NULL, client_main, &a[2]);
     sq_server_stats st;
-    for (int w = 0; w < 500; w++) { /* both queued behind the running batch */
+    /* both queued behind the running batch, which runs 4 s: time enough on a loaded machine */
+    for (int w = 0; w < 1500; w++) {
         sq_server_get_stats(s, &st);
         if (st.requests == 3) break;
         usleep(2000);
     }
+    REQUIRE(st.requests == 3);
     sq_server_shutdown(s);
     for (int i = 0; i < 3; i++) pthread_join(th[i], NULL);
     sq_server_get_stats(s, &st);
