@@ -47,7 +47,7 @@ if [ -f "$W/eval/results.json" ]; then
 import json, sys
 r = json.load(open(sys.argv[1]))
 for name, b in r["benchmarks"].items():
-    print("  %-12s %4d/%-4d = %5.1f%%" % (name, b["correct"], b["n"], 100 * b["accuracy"]))
+    print("  %-12s %4d/%-4d = %5.1f%%" % (name, b["correct"], b["n"], b["accuracy"]))  # results.json holds percent
 ' "$W/eval/results.json"
 else
     echo "  (no eval results)"
