@@ -90,6 +90,10 @@ int64_t sq_stage_remaining_hint(const sq_stage *st);
  * field, so the line must not have one already; a stage that adds fields writes them into
  * the line first (sq_rec_* on a parsed copy when the field may already be there). */
 int sq_stage_next_line(sq_stage *st, const char **line, size_t *len, sq_buf *id, int64_t *slot, sq_err *e);
+/* sq_stage_next_line, and the line's string `field` into `text` (reset first): a record
+ * without that string is an error naming the input file, line and id. */
+int sq_stage_next_line_text(sq_stage *st, const char *field, const char **line, size_t *len, sq_buf *id, sq_buf *text,
+                            int64_t *slot, sq_err *e);
 int sq_stage_keep_line(sq_stage *st, int64_t slot, const char *line, size_t len, sq_err *e);
 int sq_stage_drop_line(sq_stage *st, int64_t slot, const char *line, size_t len, const char *reason, sq_err *e);
 

@@ -145,17 +145,9 @@ static int run(dedup *d, sq_stage *st, sq_err *e) {
         const char *line;
         size_t len;
         int64_t slot;
-        int got = sq_stage_next_line(st, &line, &len, &id, &slot, e);
+        int got = sq_stage_next_line_text(st, o->field, &line, &len, &id, &text, &slot, e);
         if (got <= 0) {
             rc = got;
-            break;
-        }
-        sq_buf_reset(&text);
-        got = sq_jsonl_line_str(line, len, o->field, &text);
-        if (got <= 0) {
-            rc = got == SQ_ENOMEM ? sq_fail(e, SQ_ENOMEM, "out of memory")
-                                  : sq_fail(e, SQ_EPARSE, "%s:%lld: record \"%s\" has no string \"%s\"", o->stage.in,
-                                            (long long)sq_stage_input_line(st), id.data, o->field);
             break;
         }
         int64_t dup;

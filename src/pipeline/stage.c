@@ -543,3 +543,16 @@ int sq_stage_drop_line(sq_stage *st, int64_t slot, const char *line, size_t len,
     count_reason(st, reason);
     return settle_text(st, slot, line, len, reason, SLOT_DROP, e);
 }
+
+int sq_stage_next_line_text(sq_stage *st, const char *field, const char **line, size_t *len, sq_buf *id, sq_buf *text,
+                            int64_t *slot, sq_err *e) {
+    int got = sq_stage_next_line(st, line, len, id, slot, e);
+    if (got <= 0) return got;
+    sq_buf_reset(text);
+    int rc = sq_jsonl_line_str(*line, *len, field, text);
+    if (rc == SQ_ENOMEM) return sq_fail(e, SQ_ENOMEM, "out of memory");
+    if (rc <= 0)
+        return sq_fail(e, SQ_EPARSE, "%s:%lld: record \"%s\" has no string \"%s\"", st->o.in,
+                       (long long)sq_stage_input_line(st), id->data, field);
+    return 1;
+}
