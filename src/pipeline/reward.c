@@ -254,7 +254,6 @@ static int score_items(job *j, item *its, int n_items, sq_err *e) {
     int rc = (!ids || !lens || !vals || !who) ? sq_fail(e, SQ_ENOMEM, "out of memory") : 0, m = 0;
     int ctx = sq_scorer_ctx_len(j->sc);
     const sq_tokenizer *tok = sq_scorer_tokenizer(j->sc);
-    int64_t tokens = 0;
     for (int i = 0; i < n_items && !rc; i++) {
         if (its[i].drop) continue;
         const char *q = sq_rec_str(its[i].rec, j->o->field);
@@ -271,7 +270,6 @@ static int score_items(job *j, item *its, int n_items, sq_err *e) {
                 continue;
             }
             ids[m] = t, lens[m] = (int)nt, who[m] = &its[i].c[k];
-            tokens += (int64_t)nt;
             m++;
         }
     }
