@@ -138,6 +138,10 @@ typedef struct sq_stage_gen {
     int chunk; /* records per backend batch (default 512) */
 } sq_stage_gen;
 
+/* Put one prompt text into req: as raw completion text when `raw`, else as a single user turn
+ * (rendered with the model's chat template). The message lives in `a`; text is borrowed. */
+int sq_stage_request_text(sq_gen_request *req, const char *text, int raw, sq_arena *a, sq_err *e);
+
 /* Read every remaining input record, send it through the backend in chunks, settle it. */
 int sq_stage_run_generate(sq_stage *st, sq_backend *b, const sq_stage_gen *g, sq_err *e);
 /* The whole of a one-request-per-record stage: open it, run every record through the backend,

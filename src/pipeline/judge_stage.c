@@ -23,21 +23,13 @@ static int build(void *user, sq_stage *st, int64_t slot, cJSON *rec, sq_gen_requ
     }
     size_t n = sq_prompt_build(j->kind, question, NULL, 0);
     char *p = sq_arena_alloc(a, n + 1);
-    sq_chat_msg *m = sq_arena_alloc(a, sizeof *m);
-    if (!p || !m) return sq_fail(e, SQ_ENOMEM, "out of memory for a %zu-byte prompt", n);
+    if (!p) return sq_fail(e, SQ_ENOMEM, "out of memory for a %zu-byte prompt", n);
     sq_prompt_build(j->kind, question, p, n + 1);
-    *m = (sq_chat_msg){"user", p};
     q->id = sq_rec_id(rec);
-    if (j->raw_prompt) {
-        q->prompt = p;
-    } else {
-        q->messages = m;
-        q->n_messages = 1;
-    }
     q->params = j->params;
     q->params.n = 1;
     q->params.seed = sq_stage_seed(j->params.seed, q->id);
-    return 0;
+    return sq_stage_request_text(q, p, j->raw_prompt, a, e);
 }
 
 /* Length of the well-formed UTF-8 sequence at s (1..4), or 0. */

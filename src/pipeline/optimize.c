@@ -78,16 +78,7 @@ static int build(void *user, sq_stage *st, int64_t slot, cJSON *rec, sq_gen_requ
     q->params = o->params;
     q->params.n = 1;
     q->params.seed = sq_stage_seed(o->params.seed, q->id);
-    if (o->raw_prompt) {
-        q->prompt = text;
-    } else {
-        sq_chat_msg *m = sq_arena_alloc(a, sizeof *m);
-        if (!m) return sq_fail(e, SQ_ENOMEM, "out of memory");
-        *m = (sq_chat_msg){"user", text};
-        q->messages = m;
-        q->n_messages = 1;
-    }
-    return 0;
+    return sq_stage_request_text(q, text, o->raw_prompt, a, e);
 }
 
 static int finish(void *user, sq_stage *st, int64_t slot, cJSON *rec, const sq_gen_result *r, sq_err *e) {

@@ -106,3 +106,16 @@ int sq_stage_run_all(const sq_stage_opts *o, sq_backend *b, const sq_stage_gen *
     }
     return sq_stage_close(st, counts, e);
 }
+
+int sq_stage_request_text(sq_gen_request *req, const char *text, int raw, sq_arena *a, sq_err *e) {
+    if (raw) {
+        req->prompt = text;
+        return 0;
+    }
+    sq_chat_msg *m = sq_arena_alloc(a, sizeof *m);
+    if (!m) return sq_fail(e, SQ_ENOMEM, "out of memory");
+    *m = (sq_chat_msg){"user", text};
+    req->messages = m;
+    req->n_messages = 1;
+    return 0;
+}
