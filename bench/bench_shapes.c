@@ -89,6 +89,7 @@ static int run(const char *path, int q, int prompt, int n, int gen, float temp, 
 }
 
 int main(int argc, char **argv) {
+    sq_threads_default_wait_policy(argv);
     if (argc == 9 && !strcmp(argv[1], "run"))
         return run(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), (float)atof(argv[7]),
                    atoi(argv[8]));
