@@ -108,12 +108,20 @@ int sq_matmul_bf16_needs_xb(void);
  * k_base + (blocks[p / block_size] * block_size + p % block_size) * kv_stride + h * head_dim
  * for kv head h (likewise v_base). Positions [start, n_pos) are attended (start > 0 for a
  * sliding window). scratch: n_pos floats. Query head h uses kv head h / (n_heads/n_kv_heads). */
+/* Element type of a KV cache (sq_attn_args.kv_type, sq_kv_pool.type). F16 and BF16 halve the
+ * bytes attention reads per position; values are rounded to nearest even when stored and
+ * widened exactly when read, so attention over them equals F32 attention over the rounded
+ * values bit for bit. */
+typedef enum sq_kv_type { SQ_KV_F32 = 0, SQ_KV_F16 = 1, SQ_KV_BF16 = 2 } sq_kv_type;
+enum { SQ_KV_MAX_HEAD_DIM = 512 }; /* F16/BF16 caches: the widened rows live on the stack */
+
 typedef struct sq_attn_args {
-    const float *k_base, *v_base;
+    const void *k_base, *v_base; /* elements of kv_type */
     const int32_t *blocks;
     int block_size;
-    int kv_stride; /* floats between positions: n_kv_heads * head_dim */
+    int kv_stride; /* elements between positions: n_kv_heads * head_dim */
     int n_heads, n_kv_heads, head_dim;
+    int kv_type; /* sq_kv_type; 0 = F32 */
 } sq_attn_args;
 
 void sq_attention_head(const sq_attn_args *a, const float *q, int head, int start, int n_pos, float *scratch,

@@ -105,7 +105,8 @@ static void forward_small(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq
     const sq_model_config *c = &m->cfg;
     int T = b->n_tokens, dim = c->dim, hd = c->head_dim, half = hd / 2, bs = kv->block_size, ffn = c->ffn_dim;
     int qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, G = c->n_kv_heads, per_g = c->n_heads / G;
-    sq_attn_args aa = {.block_size = bs, .kv_stride = kvd, .n_heads = c->n_heads, .n_kv_heads = G, .head_dim = hd};
+    sq_attn_args aa = {.block_size = bs, .kv_stride = kvd, .n_heads = c->n_heads, .n_kv_heads = G, .head_dim = hd,
+                       .kv_type = kv->type};
 #pragma omp parallel num_threads(f->n_threads)
     {
         int t = omp_get_thread_num(), nt = omp_get_num_threads(), o0, o1;
@@ -139,8 +140,7 @@ static void forward_small(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq
                 for (int g = g0; g < g1; g++) {
                     float *kh = f->k + (size_t)tt * kvd + (size_t)g * hd;
                     sq_rope_apply(&m->rope, kh, 1, cs, sn);
-                    memcpy(kv->k[l] + s * kvd + (size_t)g * hd, kh, (size_t)hd * 4);
-                    memcpy(kv->v[l] + s * kvd + (size_t)g * hd, f->v + (size_t)tt * kvd + (size_t)g * hd, (size_t)hd * 4);
+                    sq_kv_pool_store(kv, l, s, g * hd, kh, f->v + (size_t)tt * kvd + (size_t)g * hd, hd);
                     sq_rope_apply(&m->rope, f->q + (size_t)tt * qd + (size_t)g * per_g * hd, per_g, cs, sn);
                 }
             }
@@ -205,7 +205,7 @@ static int forward_step(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_b
     int64_t attn_flops = 0; /* small steps stay on one thread: a fork/join costs more */
     for (int t = 0; t < T; t++) attn_flops += (int64_t)(b->pos[t] + 1) * c->n_heads * hd * 4;
     sq_attn_args aa = {.block_size = bs, .kv_stride = kvd, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
-                       .head_dim = hd};
+                       .head_dim = hd, .kv_type = kv->type};
     for (int l = 0; l < c->n_layers; l++) {
         const sq_layer *L = &m->layers[l];
         sq_rmsnorm(f->xb, f->x, L->attn_norm.data, T, dim, c->norm_eps);
@@ -218,8 +218,7 @@ static int forward_step(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_b
             sq_rope_apply(&m->rope, f->q + (size_t)t * qd, c->n_heads, cs, sn);
             sq_rope_apply(&m->rope, f->k + (size_t)t * kvd, c->n_kv_heads, cs, sn);
             size_t s = slot_of(b->blocks[t], b->pos[t], bs);
-            memcpy(kv->k[l] + s * kvd, f->k + (size_t)t * kvd, (size_t)kvd * 4);
-            memcpy(kv->v[l] + s * kvd, f->v + (size_t)t * kvd, (size_t)kvd * 4);
+            sq_kv_pool_store(kv, l, s, 0, f->k + (size_t)t * kvd, f->v + (size_t)t * kvd, kvd);
         }
         aa.k_base = kv->k[l];
         aa.v_base = kv->v[l];
