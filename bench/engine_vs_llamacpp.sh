@@ -46,7 +46,7 @@ want() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sq-bench-vs.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 echo "  load average at start: $(cut -d' ' -f1-3 /proc/loadavg) on $threads cores"
-echo "  KV cache: ${SQ_BENCH_KV:-f32}; OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset (ours: passive)} GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-unset}"
+echo "  KV cache: ${SQ_BENCH_KV:-f32}; OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset} GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-unset} (ours wait passively when both are unset)"
 echo "  cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 echo "  cpu flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|f16c|avx512f|avx512bw|avx512_vnni|avx512_bf16|amx_bf16|amx_tile)$' | tr '\n' ' ')"
 limits=$("$eng" limits)
