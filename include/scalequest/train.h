@@ -1,5 +1,5 @@
 /* train — a Llama-family model that learns: forward with saved activations, backward for
- * every layer, losses (masked cross-entropy, DPO/QPO, MSE on a scalar head), AdamW,
+ * every layer (both written out over the kernels of kernels.h), losses (masked cross-entropy, DPO/QPO, MSE on a scalar head), AdamW,
  * schedules, packing and checkpoints.
  *
  * Layout follows llm.c: every parameter lives in one fp32 buffer (`params`) with named views
@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "scalequest/base.h"
+#include "scalequest/kernels.h"
 #include "scalequest/model_config.h"
 #include "scalequest/tokenizer.h"
 
@@ -87,43 +88,6 @@ int sq_tm_backward(sq_tmodel *m, const sq_tbatch *b, const float *dlogp, const i
                    const float *dvalue, int n_score, sq_err *e);
 /* The scalar head's value at a token row of the last forward. */
 float sq_tm_score_value(const sq_tmodel *m, int row);
-
-/* Loops over fewer elements than this run on one thread: waking the pool costs more. */
-#define SQ_PAR_MIN 32768
-
-/* ---- backward kernels (src/kernels/ *_backward.c); all accumulate into d-inputs ------- */
-
-/* The trainer's GEMM, row-major: C = alpha op(A) op(B) + beta C with op a transpose where
- * ta/tb, A [M, K] after op, B [K, N] after op. OpenBLAS runs one thread per call; large
- * products are split over the OpenMP pool here, and inside a parallel region the product
- * runs on the calling thread. */
-void sq_tgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
-              float beta, float *C, int ldc);
-/* Put OpenBLAS in one-thread mode (sq_tgemm does this itself; a caller that runs OpenBLAS
- * inside its own OpenMP regions needs it first). */
-void sq_tgemm_single_threaded(void);
-
-/* y = x * rstd * w over rows of C. dx += ..., dw += ... */
-void sq_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w,
-                         const float *rstd, int N, int C);
-/* HF rotate-half RoPE on N rows (ld floats apart) of nh heads of hd, in place: turns
- * d(rotated) into d(input). */
-void sq_rope_backward(float *d, int ld, const int32_t *pos, const float *cos_t, const float *sin_t, int N,
-                      int nh, int hd);
-/* h = silu(g) * u, with g and u side by side in each row of gu [N, 2F] (gate then up).
- * dgu (same layout) is written, not accumulated. */
-void sq_swiglu_backward(float *dgu, const float *dh, const float *gu, int N, int F);
-/* Causal attention with GQA and packing. q, k, v and dq, dk, dv are rows ld floats apart
- * (the fused q|k|v projection); dout is [N, H*hd]. att holds the forward's probabilities
- * [B, H, T, T] (per block of 64 rows, the columns from the block's earliest example start
- * to its last row). dq, dk, dv are written; scratch holds B * KV * min(T, 64) * T floats. */
-void sq_attention_backward(float *dq, float *dk, float *dv, int ld, const float *dout, const float *q,
-                           const float *k, const float *v, const float *att, const int32_t *seg_start,
-                           int B, int T, int H, int KV, int hd, float *scratch);
-/* y = x W^T + b with x [N, in], W [out, in], dy rows ldy floats apart: dx (+= when
- * accumulate), dW +=, db += (when b). */
-void sq_linear_backward(float *dx, float *dW, float *db, const float *dy, int ldy, const float *x,
-                        const float *W, int N, int in, int out, int accumulate_dx);
 
 /* ---- losses ---------------------------------------------------------------------------- */
 

@@ -1,44 +1,9 @@
-/* Row kernels: RMSNorm, softmax, SwiGLU, residual add, dtype conversion, embedding lookup. */
+/* Row kernels: residual add, dtype conversion, embedding lookup. */
 #include <immintrin.h>
-#include <math.h>
 #include <string.h>
 
 #include "scalequest/kernels.h"
 #include "scalequest/quant.h"
-
-void sq_rmsnorm(float *out, const float *x, const float *w, int rows, int n, float eps) {
-#pragma omp parallel for schedule(static) if ((int64_t)rows * n > (1 << 16))
-    for (int r = 0; r < rows; r++) {
-        const float *xr = x + (size_t)r * n;
-        float *o = out + (size_t)r * n;
-        /* Accumulate in double: the result then does not depend on vector width. */
-        double ss = 0;
-        for (int i = 0; i < n; i++) ss += (double)xr[i] * xr[i];
-        float inv = 1.0f / sqrtf((float)(ss / n) + eps);
-        for (int i = 0; i < n; i++) o[i] = (xr[i] * inv) * w[i];
-    }
-}
-
-void sq_softmax(float *x, int n) {
-    float mx = -INFINITY;
-    for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
-    double s = 0;
-    for (int i = 0; i < n; i++) {
-        x[i] = expf(x[i] - mx);
-        s += x[i];
-    }
-    float inv = (float)(1.0 / s);
-    for (int i = 0; i < n; i++) x[i] *= inv;
-}
-
-void sq_swiglu(float *gate, const float *up, size_t n) {
-    /* An expf per element: worth both threads for a batch (each element's result is the same). */
-#pragma omp parallel for schedule(static) if (n > (1 << 15))
-    for (size_t i = 0; i < n; i++) {
-        float g = gate[i];
-        gate[i] = g / (1.0f + expf(-g)) * up[i];
-    }
-}
 
 void sq_add(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] += x[i];

@@ -194,7 +194,7 @@ int sq_tm_acts_reserve(sq_tmodel *m, int B, int T, sq_err *e) {
     size_t n = N;
     size_t per_layer = n * C * 4 + n * 2 + n * qd * 2 + n * kd * 2 + (size_t)B * H * T * T + n * F * 3;
     size_t total = per_layer * c->n_layers + n * C * 2 + n + n * V + n + n;
-    size_t attscr = (size_t)B * c->n_kv_heads * sq_tk_att_block(T) * T;
+    size_t attscr = (size_t)B * c->n_kv_heads * sq_attention_block(T) * T;
     size_t scratch = n * C * 3 + n * qd * 2 + n * kd * 2 + n * F * 3 + attscr;
     total += scratch;
     /* Round every piece up to 16 floats: generous slack. */

@@ -1,6 +1,5 @@
-/* Private to src/train: the activation arena of one step and the training forward kernels.
- * The forward kernels mirror the inference engine's; they live here so training does not
- * wait on it, and keep the exact saved-activation layout that backward needs. */
+/* Private to src/train: the activation arena of one step (the layout the kernels' backward
+ * passes read) and the phase timers. */
 #ifndef SQ_TRAIN_TM_INTERNAL_H
 #define SQ_TRAIN_TM_INTERNAL_H
 
@@ -10,7 +9,7 @@ typedef struct sq_tm_layer_a {
     float *x_in;     /* [N, C] residual entering the layer */
     float *ln1, *rstd1;
     float *q, *k, *v; /* after bias and RoPE: one [N, qd + 2 kd] buffer, rows q | k | v */
-    float *att;      /* [B, H, T, T] softmax probabilities; per block of rows (sq_tk_att_block)
+    float *att;      /* [B, H, T, T] softmax probabilities; per block of rows (sq_attention_block)
                         only the columns the block reaches are written (the rest is stale) */
     float *atty;     /* [N, H*hd] attention output before o_proj */
     float *x_mid;    /* [N, C] after the attention residual */
@@ -31,23 +30,11 @@ struct sq_tm_acts {
     float *logp;     /* [N] */
     /* backward scratch */
     float *dx, *dln, *dq, *dk, *dv, *datty, *dgu, *dh, *dhidden; /* dq|dk|dv and dgu as q|k|v, gu */
-    float *attscr;   /* [B * KV * sq_tk_att_block(T) * T] attention backward's dS blocks */
+    float *attscr;   /* [B * KV * sq_attention_block(T) * T] attention backward's dS blocks */
 };
 
 int sq_tm_acts_reserve(sq_tmodel *m, int B, int T, sq_err *e);
 void sq_tm_acts_free(sq_tm_acts *a);
-
-void sq_tk_rmsnorm(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps);
-void sq_tk_linear(float *out, int ldo, const float *x, const float *W, const float *b, int N, int in, int out_dim);
-void sq_tk_linear_residual(float *out, const float *res, const float *x, const float *W, int N, int in, int out_dim);
-void sq_tk_rope(float *x, int ld, const int32_t *pos, const float *cos_t, const float *sin_t, int N, int nh, int hd);
-void sq_tk_attention(float *out, float *att, const float *q, const float *k, const float *v, int ld,
-                     const int32_t *seg_start, int B, int T, int H, int KV, int hd);
-/* Attention works on blocks of rows of sq_tk_att_block(T); a block [r0, r1) reads the
- * columns from sq_tk_att_block_start (its earliest example start) to r1. */
-int sq_tk_att_block(int T);
-int sq_tk_att_block_start(const int32_t *seg, int r0, int r1);
-void sq_tk_swiglu(float *h, const float *gu, int N, int F);
 
 /* Phase timers (tprof.c): SQ_TRAIN_PROFILE=1 makes sq_tm_free print where the time went. */
 typedef enum {
