@@ -109,7 +109,7 @@ static inline void sq_gemm_f32(int ta, int tb, int M, int N, int K, float alpha,
     sq_gemm(&d, NULL);
 }
 
-/* ---- the engine's matmul (sq_gemm with a weight) ---------------------------------------- */
+/* ---- our backend: matmuls of a weight view ------------------------------------------------ */
 
 /* y[rows, out] = x[rows, in] @ W^T (+ bias), W an [out, in] view (F32 or BF16).
  *  - F32 weights: our kernel (AVX-512, AVX2 or C); each output row depends on its input row
@@ -126,8 +126,12 @@ static inline void sq_gemm_f32(int ta, int tb, int M, int N, int K, float alpha,
  * context per thread of callers. */
 int sq_matmul_ctx_new(sq_matmul_ctx **c, sq_err *e);
 void sq_matmul_ctx_free(sq_matmul_ctx *c);
-static inline int sq_matmul(sq_matmul_ctx *c, float *y, const float *x, int rows, const sq_view *w,
-                            const float *bias, sq_err *e) {
+/* Our backend's own entry (what sq_gemm runs for a weight view); it links without BLAS. */
+int sq_matmul(sq_matmul_ctx *c, float *y, const float *x, int rows, const sq_view *w, const float *bias,
+              sq_err *e);
+/* y = x W^T + bias through sq_gemm: what the engine calls. */
+static inline int sq_gemm_weight(sq_matmul_ctx *c, float *y, const float *x, int rows, const sq_view *w,
+                                 const float *bias, sq_err *e) {
     if (w->ndim != 2) return sq_fail(e, SQ_EINVAL, "matmul: weight has %d dims, expected 2", w->ndim);
     int out = (int)w->shape[0], in = (int)w->shape[1];
     sq_gemm_desc d = {0, 1, rows, out, in, 1.0f, 0.0f, x, in, NULL, 0, w, bias, y, out, c};

@@ -35,8 +35,10 @@ typedef struct sq_layer {
     sq_view w_gate, w_up, w_down; /* F32 or BF16 */
 } sq_layer;
 
-/* What the forward's output rows produce. */
-typedef enum { SQ_HEAD_LM = 0, SQ_HEAD_SCORE = 1 } sq_head;
+/* What the forward's output rows produce. SQ_HEAD_ANY, at open only: the head the folder has
+ * (the scalar head of a *ForSequenceClassification folder, else the LM head); m->head then
+ * says which. Training opens its starting weights this way. */
+typedef enum { SQ_HEAD_LM = 0, SQ_HEAD_SCORE = 1, SQ_HEAD_ANY = 2 } sq_head;
 
 typedef struct sq_model {
     sq_model_config cfg;

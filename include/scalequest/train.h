@@ -166,13 +166,15 @@ int sq_packer_fill(sq_packer *p, const sq_texample *ex, int first, int n, sq_tba
  * score.weight and a *ForSequenceClassification config when the model has a scalar head),
  * and tokenizer.json copied from tokenizer_src when non-NULL. Each file is written atomically. */
 int sq_tm_save_hf(const sq_tmodel *m, const char *dir, const char *tokenizer_src, sq_err *e);
-/* Create *m from an HF folder (config.json + safetensors, F32/BF16/F16). With want_score, a
- * missing score.weight starts at zero; a present one is always loaded. */
-int sq_tm_load_hf(sq_tmodel *m, const char *dir, int want_score, sq_err *e);
-/* Create *m from a GGUF file or a registry name (models.h): every weight, quantized or not,
- * dequantized to the fp32 master weights, q/k rows in HF's order (what sq_tm_save_hf then
- * writes is an ordinary HF checkpoint). */
-int sq_tm_load_gguf(sq_tmodel *m, const char *path, int want_score, sq_err *e);
+/* Create *m from a model file through the engine's loader (model.h): an HF folder
+ * (safetensors F32/BF16/F16), a GGUF file or a registry name (models.h); every weight,
+ * quantized or not, widened to the fp32 master weights, GGUF's q/k rows put back in HF's order
+ * (what sq_tm_save_hf then writes is an ordinary HF checkpoint). A *ForSequenceClassification
+ * folder brings its scalar head; with want_score, a model without one gets a new head at zero. */
+int sq_tm_load(sq_tmodel *m, const char *path, int want_score, sq_err *e);
+static inline int sq_tm_load_hf(sq_tmodel *m, const char *dir, int want_score, sq_err *e) {
+    return sq_tm_load(m, dir, want_score, e);
+}
 /* Write one of the model's buffers (params or grads) as safetensors under the HF names. */
 int sq_tm_write_buffer(const sq_tmodel *m, const float *buf, const char *path, sq_err *e);
 

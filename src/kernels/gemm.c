@@ -12,7 +12,6 @@
 #include <cblas.h>
 #include <omp.h>
 
-#include "backends.h"
 #include "scalequest/kernels.h"
 
 /* Smaller products run on the calling thread: waking the pool costs more. */
@@ -77,5 +76,5 @@ int sq_gemm(const sq_gemm_desc *d, sq_err *e) {
         d->W->shape[0] != d->N || d->W->shape[1] != d->K)
         return sq_fail(e, SQ_EINVAL, "gemm: a weight view takes C[%d, %d] = A[%d, %d] W^T, dense, alpha 1, beta 0",
                        d->M, d->N, d->M, d->K);
-    return sq__matmul_ours(d->ctx, d->C, d->A, d->M, d->W, d->bias, e);
+    return sq_matmul(d->ctx, d->C, d->A, d->M, d->W, d->bias, e);
 }

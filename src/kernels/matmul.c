@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backends.h"
 #include "matmul_avx2.h"
 #include "scalequest/kernels.h"
 #include "scalequest/quant.h"
@@ -194,8 +193,8 @@ static int matmul_quant(sq_matmul_ctx *c, float *y, const float *x, int rows, co
     return 0;
 }
 
-int sq__matmul_ours(sq_matmul_ctx *c, float *y, const float *x, int rows, const sq_view *w, const float *bias,
-                    sq_err *e) {
+int sq_matmul(sq_matmul_ctx *c, float *y, const float *x, int rows, const sq_view *w, const float *bias,
+              sq_err *e) {
     if (w->ndim != 2) return sq_fail(e, SQ_EINVAL, "matmul: weight has %d dims, expected 2", w->ndim);
     int out = (int)w->shape[0], in = (int)w->shape[1];
     if (sq_dtype_is_quant(w->dtype)) return matmul_quant(c, y, x, rows, w, bias, e);
@@ -227,7 +226,7 @@ int sq_matmul_n(sq_matmul_ctx *c, int n, float *const y[], const float *x, int r
     }
 #endif
     for (int k = 0; k < n; k++) {
-        int rc = sq__matmul_ours(c, y[k], x, rows, w[k], bias[k], e);
+        int rc = sq_matmul(c, y[k], x, rows, w[k], bias[k], e);
         if (rc) return rc;
     }
     return 0;

@@ -234,7 +234,7 @@ static int forward_step(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_b
             sq_attention_head(&a, f->q + (size_t)t * qd, h, start, p + 1,
                               f->scores + (size_t)omp_get_thread_num() * f->max_ctx, f->att + (size_t)t * qd);
         }
-        if ((rc = sq_matmul(f->mm, f->tmp, f->att, T, &L->wo, NULL, e))) return rc;
+        if ((rc = sq_gemm_weight(f->mm, f->tmp, f->att, T, &L->wo, NULL, e))) return rc;
         sq_add(f->x, f->tmp, (size_t)T * dim);
         sq_rmsnorm(f->xb, f->x, L->ffn_norm.data, T, dim, c->norm_eps);
         float *const gu_y[] = {f->hb, f->hb2};
@@ -242,13 +242,13 @@ static int forward_step(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_b
         const float *const gu_b[] = {NULL, NULL};
         if ((rc = sq_matmul_n(f->mm, 2, gu_y, f->xb, T, gu_w, gu_b, e))) return rc;
         sq_swiglu(f->hb, f->hb2, (size_t)T * c->ffn_dim);
-        if ((rc = sq_matmul(f->mm, f->tmp, f->hb, T, &L->w_down, NULL, e))) return rc;
+        if ((rc = sq_gemm_weight(f->mm, f->tmp, f->hb, T, &L->w_down, NULL, e))) return rc;
         sq_add(f->x, f->tmp, (size_t)T * dim);
     }
     if (b->n_out == 0) return 0;
     for (int o = 0; o < b->n_out; o++)
         sq_rmsnorm(f->xo + (size_t)o * dim, f->x + (size_t)b->out_rows[o] * dim, m->out_norm.data, 1, dim, c->norm_eps);
-    return sq_matmul(f->mm, logits, f->xo, b->n_out, sq_model_head_weight(m), NULL, e);
+    return sq_gemm_weight(f->mm, logits, f->xo, b->n_out, sq_model_head_weight(m), NULL, e);
 }
 
 /* The step runs on the thread count sq_fwd_new saw, whichever thread calls it: a server's
