@@ -104,26 +104,18 @@ int sq_tm_create(sq_tmodel *m, const sq_model_config *cfg, int has_score, sq_err
         sq_tm_free(m);
         return sq_fail(e, SQ_EUNSUP, "train: YaRN rope scaling is not supported for training");
     }
-    for (int i = 0; i < half; i++) {
-        /* transformers computes inv_freq and the angles in fp32; so do we. */
-        float inv = 1.0f / powf(c->rope_theta, (float)(2 * i) / (float)c->head_dim);
-        if (c->rope_scaling == SQ_ROPE_LINEAR && c->rope_factor > 0) inv /= c->rope_factor;
-        if (c->rope_scaling == SQ_ROPE_LLAMA3 && c->rope_factor > 0 && c->rope_original_max_pos > 0) {
-            /* Llama 3.1: long wavelengths slowed by the factor, short ones kept, a blend between. */
-            float old = (float)c->rope_original_max_pos, lo = c->rope_low_freq_factor, hi = c->rope_high_freq_factor;
-            float wavelen = 2.0f * (float)M_PI / inv;
-            if (wavelen > old / lo) inv /= c->rope_factor;
-            else if (wavelen >= old / hi) {
-                float smooth = (old / wavelen - lo) / (hi - lo);
-                inv = (1.0f - smooth) * inv / c->rope_factor + smooth * inv;
-            }
-        }
-        for (int p = 0; p < c->max_seq_len; p++) {
-            float a = (float)p * inv;
-            m->rope_cos[(size_t)p * half + i] = cosf(a);
-            m->rope_sin[(size_t)p * half + i] = sinf(a);
-        }
+    /* The engine's frequencies (linear and llama3 scalings; fp32, as transformers). Dynamic NTK
+     * stretches only positions past the trained length at inference: training keeps the base. */
+    int llama3 = c->rope_scaling == SQ_ROPE_LLAMA3 && c->rope_factor > 0 && c->rope_original_max_pos > 0;
+    int scaling = c->rope_scaling == SQ_ROPE_LINEAR ? 1 : llama3 ? 3 : 0;
+    sq_rope rope;
+    if (sq_rope_init(&rope, c->head_dim, c->rope_theta, scaling, c->rope_factor, c->rope_low_freq_factor,
+                     c->rope_high_freq_factor, c->rope_original_max_pos, 0)) {
+        sq_tm_free(m);
+        return sq_fail(e, SQ_ERANGE, "train: head_dim %d unsupported for RoPE", c->head_dim);
     }
+    for (int p = 0; p < c->max_seq_len; p++)
+        sq_rope_angles(&rope, p, m->rope_cos + (size_t)p * half, m->rope_sin + (size_t)p * half);
     return 0;
 oom:
     sq_tm_free(m);
