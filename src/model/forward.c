@@ -74,6 +74,13 @@ static inline size_t slot_of(const int32_t *blocks, int pos, int bs) {
     return (size_t)blocks[pos / bs] * bs + pos % bs;
 }
 
+/* K/V WRITE: the one place the forward stores keys and values into the pool: n floats of k
+ * and v at offset off (a kv head's start) of layer l's slot. Both paths below call it. */
+static inline void kv_store(sq_kv_pool *kv, int l, size_t slot, int off, const float *k, const float *v, int n) {
+    memcpy(kv->k[l] + slot * kv->kv_dim + off, k, (size_t)n * 4);
+    memcpy(kv->v[l] + slot * kv->kv_dim + off, v, (size_t)n * 4);
+}
+
 static int small_ok(const sq_model *m) {
     if (m->cfg.n_kv_heads <= 0 || m->cfg.n_heads % m->cfg.n_kv_heads) return 0;
     for (int l = 0; l < m->cfg.n_layers; l++) {
@@ -139,8 +146,7 @@ static void forward_small(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq
                 for (int g = g0; g < g1; g++) {
                     float *kh = f->k + (size_t)tt * kvd + (size_t)g * hd;
                     sq_rope_apply(&m->rope, kh, 1, cs, sn);
-                    memcpy(kv->k[l] + s * kvd + (size_t)g * hd, kh, (size_t)hd * 4);
-                    memcpy(kv->v[l] + s * kvd + (size_t)g * hd, f->v + (size_t)tt * kvd + (size_t)g * hd, (size_t)hd * 4);
+                    kv_store(kv, l, s, g * hd, kh, f->v + (size_t)tt * kvd + (size_t)g * hd, hd);
                     sq_rope_apply(&m->rope, f->q + (size_t)tt * qd + (size_t)g * per_g * hd, per_g, cs, sn);
                 }
             }
@@ -218,8 +224,7 @@ static int forward_step(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_b
             sq_rope_apply(&m->rope, f->q + (size_t)t * qd, c->n_heads, cs, sn);
             sq_rope_apply(&m->rope, f->k + (size_t)t * kvd, c->n_kv_heads, cs, sn);
             size_t s = slot_of(b->blocks[t], b->pos[t], bs);
-            memcpy(kv->k[l] + s * kvd, f->k + (size_t)t * kvd, (size_t)kvd * 4);
-            memcpy(kv->v[l] + s * kvd, f->v + (size_t)t * kvd, (size_t)kvd * 4);
+            kv_store(kv, l, s, 0, f->k + (size_t)t * kvd, f->v + (size_t)t * kvd, kvd);
         }
         aa.k_base = kv->k[l];
         aa.v_base = kv->v[l];
