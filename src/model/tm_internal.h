@@ -1,9 +1,9 @@
-/* Private to src/train: the activation arena of one step (the layout the kernels' backward
- * passes read) and the phase timers. */
-#ifndef SQ_TRAIN_TM_INTERNAL_H
-#define SQ_TRAIN_TM_INTERNAL_H
+/* Private to src/model: the trainable model's activation arena of one step (the layout its
+ * backward reads). */
+#ifndef SQ_MODEL_TM_INTERNAL_H
+#define SQ_MODEL_TM_INTERNAL_H
 
-#include "scalequest/train.h"
+#include "scalequest/model.h"
 
 typedef struct sq_tm_layer_a {
     float *x_in;     /* [N, C] residual entering the layer */
@@ -35,16 +35,5 @@ struct sq_tm_acts {
 
 int sq_tm_acts_reserve(sq_tmodel *m, int B, int T, sq_err *e);
 void sq_tm_acts_free(sq_tm_acts *a);
-
-/* Phase timers (tprof.c): SQ_TRAIN_PROFILE=1 makes sq_tm_free print where the time went. */
-typedef enum {
-    SQ_TP_EMBED, SQ_TP_NORM, SQ_TP_QKV, SQ_TP_ROPE, SQ_TP_ATTN, SQ_TP_O, SQ_TP_RESID, SQ_TP_MLP, SQ_TP_SWIGLU,
-    SQ_TP_LM, SQ_TP_SOFTMAX, SQ_TP_B_LM, SQ_TP_B_NORM, SQ_TP_B_MLP, SQ_TP_B_SWIGLU, SQ_TP_B_O, SQ_TP_B_ATTN,
-    SQ_TP_B_ROPE, SQ_TP_B_QKV, SQ_TP_B_EMBED, SQ_TP_CLIP, SQ_TP_ADAMW, SQ_TP_ZERO, SQ_TP_N
-} sq_tp_phase;
-int sq_tp_on(void);
-void sq_tp_start(void);
-void sq_tp_mark(sq_tp_phase p);
-void sq_tp_report(void);
 
 #endif

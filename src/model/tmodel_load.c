@@ -10,7 +10,6 @@
 
 #include "scalequest/kernels.h"
 #include "scalequest/model.h"
-#include "scalequest/train.h"
 
 /* Rows of v (a matrix or a vector) into dst as floats; with heads > 0, un-interleave each
  * head's rows: HF row h*hd + s*hd/2 + i is GGUF row h*hd + 2i + s. */
