@@ -9,12 +9,13 @@
  * (sq_*_forward) and their sq_*_backward. Where both forms of one op exist their results
  * differ in the last bits, and each file says why it keeps two.
  *
- * Every function here works on caller-owned memory and allocates nothing, except the
- * AVX2 GEMM's per-thread panel scratch (owned by an sq_matmul_ctx, freed by sq_matmul_ctx_free; the plain
- * sq_matmul_bf16 without a context allocates that scratch per call). Activations are float rows, row-major; weights are sq_views
- * (F32, BF16 or GGUF blocks, [out, in] as HF stores a Linear). Functions split their work over the
- * process's OpenMP pool where the work is large enough; results do not depend on the
- * thread count, and the engine's matmuls give bit-identical rows whatever the batch size.
+ * Every function here works on caller-owned memory and allocates nothing, except the AVX2
+ * GEMM's per-thread panel scratch (owned by an sq_matmul_ctx, freed by sq_matmul_ctx_free; the
+ * plain sq_matmul_bf16 without a context allocates that scratch per call). Activations are
+ * float rows, row-major; weights are sq_views (F32, BF16 or GGUF blocks, [out, in] as HF
+ * stores a Linear). Functions split their work over the process's OpenMP pool where the work
+ * is large enough; results do not depend on the thread count, and the engine's matmuls give
+ * bit-identical rows whatever the batch size.
  * Backward kernels accumulate (+=) into parameter gradients unless said otherwise.
  */
 #ifndef SCALEQUEST_KERNELS_H

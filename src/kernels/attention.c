@@ -117,7 +117,7 @@ void sq_attention_forward(float *out, float *att, const float *q, const float *k
                 int r1 = r0 + TB < T ? r0 + TB : T, c0 = sq_attention_block_start(seg, r0, r1);
                 /* S = scale * Q K^T over the block's columns, then a masked softmax per row. */
                 sq_gemm_f32(0, 1, r1 - r0, r1 - c0, hd, scale, qh + (size_t)r0 * ld, ld, kb + (size_t)c0 * ld, ld,
-                         0.0f, P + (size_t)r0 * T + c0, T);
+                            0.0f, P + (size_t)r0 * T + c0, T);
                 for (int i = r0; i < r1; i++) {
                     float *p = P + (size_t)i * T;
                     int s = seg[i], n = i - s + 1;
@@ -130,8 +130,8 @@ void sq_attention_forward(float *out, float *att, const float *q, const float *k
                     memset(p + c0, 0, (size_t)(s - c0) * sizeof(float));
                     memset(p + i + 1, 0, (size_t)(r1 - i - 1) * sizeof(float));
                 }
-                sq_gemm_f32(0, 0, r1 - r0, hd, r1 - c0, 1.0f, P + (size_t)r0 * T + c0, T, vb + (size_t)c0 * ld, ld, 0.0f,
-                         o + (size_t)r0 * qd, qd);
+                sq_gemm_f32(0, 0, r1 - r0, hd, r1 - c0, 1.0f, P + (size_t)r0 * T + c0, T, vb + (size_t)c0 * ld, ld,
+                            0.0f, o + (size_t)r0 * qd, qd);
             }
         }
 }
@@ -175,7 +175,7 @@ void sq_attention_backward(float *dq, float *dk, float *dv, int ld, const float 
                         int r1 = r0 + TB < T ? r0 + TB : T, c0 = sq_attention_block_start(seg, r0, r1), w = r1 - c0;
                         const float *Pb = P + (size_t)r0 * T + c0;
                         sq_gemm_f32(0, 1, r1 - r0, w, hd, 1.0f, doh + (size_t)r0 * qd, qd, vb + (size_t)c0 * ld, ld,
-                                 0.0f, ds, w);
+                                    0.0f, ds, w);
                         for (int i = r0; i < r1; i++) {
                             const float *p = Pb + (size_t)(i - r0) * T;
                             float *d = ds + (size_t)(i - r0) * w;
@@ -184,11 +184,11 @@ void sq_attention_backward(float *dq, float *dk, float *dv, int ld, const float 
                             for (int j = 0; j < w; j++) d[j] = p[j] * (d[j] - rs) * scale;
                         }
                         sq_gemm_f32(1, 0, w, hd, r1 - r0, 1.0f, Pb, T, doh + (size_t)r0 * qd, qd, 1.0f,
-                                 dvb + (size_t)c0 * ld, ld);
+                                    dvb + (size_t)c0 * ld, ld);
                         sq_gemm_f32(0, 0, r1 - r0, hd, w, 1.0f, ds, w, kb + (size_t)c0 * ld, ld, 0.0f,
-                                 dqh + (size_t)r0 * ld, ld);
+                                    dqh + (size_t)r0 * ld, ld);
                         sq_gemm_f32(1, 0, w, hd, r1 - r0, 1.0f, ds, w, qh + (size_t)r0 * ld, ld, 1.0f,
-                                 dkb + (size_t)c0 * ld, ld);
+                                    dkb + (size_t)c0 * ld, ld);
                     }
                 }
             }

@@ -3,8 +3,8 @@
  *  - A weight view (W: F32, BF16 or a GGUF block type, [N, K]): our kernels (matmul.c). A row
  *    of C depends on its row of A alone, bit for bit at any M, so the engine's batched rows
  *    equal its sequential ones; the fused dequantize-and-dot reads GGUF blocks in place.
- *  - A plain F32 B with any transposes (training): OpenBLAS sgemm. OpenBLAS runs one thread per call and large
- *    products are split over the OpenMP pool here: OpenBLAS's own pthread pool beside the
+ *  - A plain F32 B with any transposes (training): OpenBLAS sgemm. OpenBLAS runs one thread
+ *    per call and large products are split over the OpenMP pool here: OpenBLAS's own pthread pool beside the
  *    OpenMP one oversubscribes the cores (its workers spin in sched_yield while our OpenMP
  *    regions run and the reverse; a tenth of a training step went to sched_yield). With one
  *    pool, a GEMM inside an OpenMP loop (attention's per-head products) and a GEMM split here

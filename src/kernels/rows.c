@@ -28,7 +28,9 @@ void sq_f16_to_f32_row(float *out, const uint16_t *x, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = sq_f16_to_f32(x[i]);
 }
 
-void sq_q8_0_to_f32_row(float *out, const uint8_t *blocks, size_t n) { sq_dequant_row(out, blocks, SQ_Q8_0, (int64_t)n); }
+void sq_q8_0_to_f32_row(float *out, const uint8_t *blocks, size_t n) {
+    sq_dequant_row(out, blocks, SQ_Q8_0, (int64_t)n);
+}
 
 void sq_embed_row(float *out, const sq_view *t, int64_t row) {
     int64_t n = t->shape[t->ndim - 1];

@@ -66,7 +66,8 @@ int sq_tm_load(sq_tmodel *m, const char *path, int want_score, sq_err *e) {
     rc = copy_view(m->w.embed, &g->tok_emb, c->vocab_size, C, 0, hd, e, "token embedding");
     if (!rc) rc = copy_view(m->w.norm, &g->out_norm, 1, 0, 0, hd, e, "final norm");
     /* A scorer folder has no LM head (an untied one starts at zero) and a new head starts at zero. */
-    if (!rc && !c->tie_embeddings && !is_scorer) rc = copy_view(m->w.lm_head, &g->lm_head, c->vocab_size, C, 0, hd, e, "lm_head");
+    if (!rc && !c->tie_embeddings && !is_scorer)
+        rc = copy_view(m->w.lm_head, &g->lm_head, c->vocab_size, C, 0, hd, e, "lm_head");
     if (!rc && is_scorer) rc = copy_view(m->w.score, &g->score, 1, C, 0, hd, e, "score.weight");
     for (int l = 0; l < c->n_layers && !rc; l++) {
         const sq_layer *s = &g->layers[l];
