@@ -193,6 +193,12 @@ SQ_TEST(dedup_bad_input_is_a_clear_error) {
     CHECK(st != 0);
     CHECKF(msg && strstr(msg, "bad.jsonl:2") && strstr(msg, "\"query\""), "message: %s", msg ? msg : "");
     free(msg);
+    /* the record before the bad one is settled and committed, as one at a time would (dedup
+     * reads one question ahead) */
+    char *kept = NULL;
+    sq_test_sh(&kept, "cat '%s'", out);
+    CHECKF(kept && !strcmp(kept, "{\"id\":\"a\",\"query\":\"one two three\"}\n"), "kept: %s", kept ? kept : "");
+    free(kept);
     /* a torn (unterminated, unparsable) line in the middle of the input */
     write_file(in, "{\"id\":\"a\",\"query\":\"one two three\"}\n{\"id\":\"b\",\"query\":\"fo\n{\"id\":\"c\",\"query\":\"x\"}\n");
     unlink(out);

@@ -4,7 +4,6 @@
  * high half of its key (4 more bytes) so the table can grow, by half at 80% load. */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "scalequest/jsonl.h"
 #include "scalequest/minhash.h"
@@ -17,48 +16,15 @@ typedef struct entry {
 typedef struct table {
     entry *e;
     size_t cap, used;
-    size_t mapped; /* bytes mapped by table_init (0: e is from calloc) */
 } table;
 
 /* Position from the high 32 bits, so the check (low bits) is independent of the slot. */
 static inline size_t slot_of(uint64_t h, size_t cap) { return (size_t)(((h >> 32) * (uint64_t)cap) >> 32); }
 
-/* Why large tables are mapped on 2 MiB boundaries with MADV_HUGEPAGE: every probe lands on a
- * random slot, so with 4 KiB pages nearly each of the 19 probes per question (18 bands and the
- * exact map) also misses the TLB; with huge pages the tables' translations fit in it. The
- * mapping is zero-filled and faulted in lazily like calloc's. Small tables use calloc. */
-enum { HUGE = 2u << 20 };
-
 static int table_init(table *t, size_t cap) {
-    size_t bytes = cap * sizeof *t->e;
-    t->cap = cap, t->used = 0, t->mapped = 0;
-    if (bytes < 2 * (size_t)HUGE) {
-        t->e = calloc(cap, sizeof *t->e);
-        return t->e ? 0 : SQ_ENOMEM;
-    }
-    size_t len = (bytes + HUGE - 1) & ~((size_t)HUGE - 1);
-    char *p = mmap(NULL, len + HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
-        t->e = NULL;
-        return SQ_ENOMEM;
-    }
-    /* keep the 2 MiB-aligned part, give the rest back */
-    size_t head = (size_t)(-(uintptr_t)p & (HUGE - 1));
-    if (head) munmap(p, head);
-    if (HUGE - head) munmap(p + head + len, HUGE - head);
-    p += head;
-#ifdef MADV_HUGEPAGE
-    madvise(p, len, MADV_HUGEPAGE); /* advice only: without THP this is a plain mapping */
-#endif
-    t->e = (entry *)p;
-    t->mapped = len;
-    return 0;
-}
-
-static void table_free(table *t) {
-    if (t->mapped) munmap(t->e, t->mapped);
-    else free(t->e);
-    t->e = NULL, t->mapped = 0;
+    t->e = calloc(cap, sizeof *t->e);
+    t->cap = cap, t->used = 0;
+    return t->e ? 0 : SQ_ENOMEM;
 }
 
 static int64_t table_get(const table *t, uint64_t h) {
@@ -82,7 +48,7 @@ static int band_init(band *b, size_t expected) {
     size_t cap = expected ? expected + expected / 4 + 64 : 1024;
     if (table_init(&b->t, cap)) return SQ_ENOMEM;
     b->hi = NULL;
-    if (!expected && !(b->hi = malloc(cap * sizeof *b->hi))) return table_free(&b->t), SQ_ENOMEM;
+    if (!expected && !(b->hi = malloc(cap * sizeof *b->hi))) return free(b->t.e), b->t.e = NULL, SQ_ENOMEM;
     return 0;
 }
 
@@ -92,7 +58,7 @@ static int band_grow(band *b) {
     band nb;
     if (table_init(&nb.t, cap)) return SQ_ENOMEM;
     nb.hi = malloc(cap * sizeof *nb.hi);
-    if (!nb.hi) return table_free(&nb.t), SQ_ENOMEM;
+    if (!nb.hi) return free(nb.t.e), SQ_ENOMEM;
     for (size_t i = 0; i < b->t.cap; i++) {
         const entry *x = &b->t.e[i];
         if (!x->item) continue;
@@ -103,7 +69,7 @@ static int band_grow(band *b) {
         nb.t.e[j] = *x, nb.hi[j] = b->hi[i];
         nb.t.used++;
     }
-    table_free(&b->t);
+    free(b->t.e);
     free(b->hi);
     *b = nb;
     return 0;
@@ -147,7 +113,7 @@ int sq_lsh_new(sq_lsh **out, int bands, int rows, int64_t expected, sq_err *e) {
 
 void sq_lsh_free(sq_lsh *l) {
     if (!l) return;
-    for (int i = 0; l->b && i < l->bands; i++) table_free(&l->b[i].t), free(l->b[i].hi);
+    for (int i = 0; l->b && i < l->bands; i++) free(l->b[i].t.e), free(l->b[i].hi);
     free(l->b);
     free(l);
 }
@@ -164,12 +130,15 @@ static uint64_t band_key(const uint32_t *v, int rows, int band) {
     return h ^ (h >> 29);
 }
 
-int64_t sq_lsh_query(const sq_lsh *l, const uint32_t *sig) {
-    uint64_t keys[1024];
-    for (int i = 0; i < l->bands; i++) {
-        keys[i] = band_key(sig + (size_t)i * l->rows, l->rows, i);
-        __builtin_prefetch(&l->b[i].t.e[slot_of(keys[i], l->b[i].t.cap)]);
-    }
+void sq_lsh_keys(const sq_lsh *l, const uint32_t *sig, uint64_t *keys) {
+    for (int i = 0; i < l->bands; i++) keys[i] = band_key(sig + (size_t)i * l->rows, l->rows, i);
+}
+
+void sq_lsh_prefetch(const sq_lsh *l, const uint64_t *keys) {
+    for (int i = 0; i < l->bands; i++) __builtin_prefetch(&l->b[i].t.e[slot_of(keys[i], l->b[i].t.cap)]);
+}
+
+int64_t sq_lsh_query_keys(const sq_lsh *l, const uint64_t *keys) {
     int64_t best = -1;
     for (int i = 0; i < l->bands; i++) {
         int64_t it = table_get(&l->b[i].t, keys[i]);
@@ -178,13 +147,26 @@ int64_t sq_lsh_query(const sq_lsh *l, const uint32_t *sig) {
     return best;
 }
 
-int sq_lsh_insert(sq_lsh *l, const uint32_t *sig, uint32_t item, sq_err *e) {
+int sq_lsh_insert_keys(sq_lsh *l, const uint64_t *keys, uint32_t item, sq_err *e) {
     for (int i = 0; i < l->bands; i++) {
-        int rc = band_put(&l->b[i], band_key(sig + (size_t)i * l->rows, l->rows, i), item);
+        int rc = band_put(&l->b[i], keys[i], item);
         if (rc == SQ_ESTATE) return sq_fail(e, rc, "LSH index: more items than it was sized for");
         if (rc) return sq_fail(e, SQ_ENOMEM, "LSH index: out of memory");
     }
     return 0;
+}
+
+int64_t sq_lsh_query(const sq_lsh *l, const uint32_t *sig) {
+    uint64_t keys[SQ_LSH_MAX_BANDS];
+    sq_lsh_keys(l, sig, keys);
+    sq_lsh_prefetch(l, keys);
+    return sq_lsh_query_keys(l, keys);
+}
+
+int sq_lsh_insert(sq_lsh *l, const uint32_t *sig, uint32_t item, sq_err *e) {
+    uint64_t keys[SQ_LSH_MAX_BANDS];
+    sq_lsh_keys(l, sig, keys);
+    return sq_lsh_insert_keys(l, keys, item, e);
 }
 
 size_t sq_lsh_bytes(const sq_lsh *l) {
@@ -212,23 +194,31 @@ int sq_fpmap_new(sq_fpmap **out, int64_t expected, sq_err *e) {
 
 void sq_fpmap_free(sq_fpmap *m) {
     if (!m) return;
-    table_free(&m->b.t);
+    free(m->b.t.e);
     free(m->b.hi);
     free(m);
 }
 
-static uint64_t fp_key(const void *data, size_t len) {
+uint64_t sq_fpmap_key(const void *data, size_t len) {
     sq_hash128 h = sq_hash128_of(data, len);
     return h.lo ^ (h.hi * 0x9E3779B97F4A7C15ull);
 }
 
-int64_t sq_fpmap_get(const sq_fpmap *m, const void *data, size_t len) { return table_get(&m->b.t, fp_key(data, len)); }
+void sq_fpmap_prefetch(const sq_fpmap *m, uint64_t key) { __builtin_prefetch(&m->b.t.e[slot_of(key, m->b.t.cap)]); }
 
-int sq_fpmap_put(sq_fpmap *m, const void *data, size_t len, uint32_t item, sq_err *e) {
-    int rc = band_put(&m->b, fp_key(data, len), item);
+int64_t sq_fpmap_get_key(const sq_fpmap *m, uint64_t key) { return table_get(&m->b.t, key); }
+
+int sq_fpmap_put_key(sq_fpmap *m, uint64_t key, uint32_t item, sq_err *e) {
+    int rc = band_put(&m->b, key, item);
     if (rc == SQ_ESTATE) return sq_fail(e, rc, "exact-duplicate map: more items than it was sized for");
     if (rc) return sq_fail(e, SQ_ENOMEM, "exact-duplicate map: out of memory");
     return 0;
+}
+
+int64_t sq_fpmap_get(const sq_fpmap *m, const void *data, size_t len) { return table_get(&m->b.t, sq_fpmap_key(data, len)); }
+
+int sq_fpmap_put(sq_fpmap *m, const void *data, size_t len, uint32_t item, sq_err *e) {
+    return sq_fpmap_put_key(m, sq_fpmap_key(data, len), item, e);
 }
 
 size_t sq_fpmap_bytes(const sq_fpmap *m) { return m->b.t.cap * (sizeof(entry) + (m->b.hi ? sizeof(uint32_t) : 0)); }
