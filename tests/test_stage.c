@@ -8,6 +8,7 @@
 
 #include "scalequest/jsonl.h"
 #include "scalequest/stage.h"
+#include "scripted_backend.h"
 #include "test.h"
 
 /* sq_test_tmpdir makes a fresh directory per call: one per case, taken by begin(). */
@@ -306,12 +307,12 @@ SQ_TEST(offered_records_failed_requests_and_replay) {
             char id[16];
             snprintf(id, sizeof id, "q%06d", i);
             sq_rec_set_str(r, "id", id);
-            int got = sq_stage_offer(st, r, &slots[i], &e);
+            int got = sq_stage_offer(st, r, &slots[i], &e); /* reads r; the caller keeps it */
+            if (got <= 0) cJSON_Delete(r);
             REQUIRE(got >= 0);
             if (!got) continue;
             took++;
-            cJSON *x = cJSON_CreateObject();
-            sq_rec_set_str(x, "id", id);
+            cJSON *x = r; /* the offered record itself is settled */
             /* the first run fails q000002 and q000007; the second run answers them */
             if (run == 0 && (i == 2 || i == 7)) {
                 cJSON_Delete(x);
@@ -343,4 +344,70 @@ SQ_TEST(seeds_depend_on_seed_and_id_only) {
     CHECK(sq_stage_seed(1, "q000001") == sq_stage_seed(1, "q000001"));
     CHECK(sq_stage_seed(1, "q000001") != sq_stage_seed(1, "q000002"));
     CHECK(sq_stage_seed(1, "q000001") != sq_stage_seed(2, "q000001"));
+}
+
+/* ---- ownership in sq_stage_run_generate (stage.h): build lends the record or settles it ---- */
+
+static int echo_reply(void *user, const char *input, uint64_t seed, int k, char *text, size_t cap, const char **finish) {
+    (void)user, (void)seed, (void)k;
+    snprintf(text, cap, "%s", input);
+    *finish = "stop";
+    return 0;
+}
+
+typedef struct own_job {
+    int mode; /* what build does with record r0003: 0 drop it, 1 drop it under a bad slot, 2 fail */
+} own_job;
+
+static int own_build(void *user, sq_stage *st, int64_t slot, cJSON *rec, sq_gen_request *q, sq_arena *a, sq_err *e) {
+    own_job *j = user;
+    (void)a;
+    if (!strcmp(sq_rec_id(rec), "r0003")) {
+        if (j->mode == 2) return sq_fail(e, SQ_EINVAL, "build refused r0003"); /* rec stays the driver's */
+        /* drop takes rec even when it fails (a slot that is not in flight): the driver must not
+         * free it again (ASan would say so) */
+        int rc = sq_stage_drop(st, j->mode == 1 ? slot + 100000 : slot, rec, "three", e);
+        return rc ? rc : 1;
+    }
+    q->id = sq_rec_id(rec);
+    q->prompt = sq_rec_str(rec, "query");
+    q->params.n = 1, q->params.max_tokens = 8;
+    return 0;
+}
+
+static int own_finish(void *user, sq_stage *st, int64_t slot, cJSON *rec, const sq_gen_result *r, sq_err *e) {
+    (void)user, (void)r;
+    return sq_stage_keep(st, slot, rec, e);
+}
+
+SQ_TEST(generate_driver_frees_a_record_exactly_once_whatever_build_did) {
+    begin();
+    char *in = tmp("g.jsonl");
+    write_input(in, 10);
+    scripted sb;
+    scripted_init(&sb, echo_reply, NULL);
+    (void)scripted_serve; /* the header's HTTP helper: not needed here */
+    for (int mode = 0; mode < 3; mode++) {
+        char name[32];
+        snprintf(name, sizeof name, "g%d.jsonl", mode);
+        char *out = tmp(name);
+        sq_stage_opts o;
+        sq_stage_opts_default(&o);
+        o.in = in, o.out = out;
+        own_job j = {mode};
+        sq_stage_gen g = {own_build, own_finish, &j, 4};
+        sq_stage_counts c = {0};
+        sq_err e = {0};
+        int rc = sq_stage_run_all(&o, &sb.base, &g, &c, &e);
+        if (mode == 0) {
+            CHECKF(rc == 0, "%s", e.msg);
+            CHECK_EQ_INT(c.kept, 9);
+            CHECK_EQ_INT(c.dropped, 1);
+        } else {
+            CHECK(rc < 0);
+            CHECKF(strstr(e.msg, mode == 1 ? "not in flight" : "build refused r0003"), "%s", e.msg);
+        }
+        free(out);
+    }
+    free(in);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "scalequest/jsonl.h"
+#include "stage_internal.h"
 
 enum { SLOT_PENDING = 0, SLOT_KEEP, SLOT_DROP, SLOT_FAIL };
 enum { MAX_REASONS = 32 };
@@ -36,6 +37,7 @@ struct sq_stage {
     reason_count reasons[MAX_REASONS];
     int n_reasons;
     int started, replayed;
+    int64_t taken; /* records keep and drop were given (stage_internal.h) */
     /* Why these two exist: a raw-line stage (dedup) spent a third of its time in id sets.
      * unique_input: the input now being read was prechecked (no id twice), so `seen` cannot
      * find a repeat and is not kept. none_before: the outputs were empty at open, so with a
@@ -267,15 +269,11 @@ int sq_stage_next(sq_stage *st, cJSON **rec, int64_t *slot_out, sq_err *e) {
     }
 }
 
-int sq_stage_offer(sq_stage *st, cJSON *rec, int64_t *slot_out, sq_err *e) {
+int sq_stage_offer(sq_stage *st, const cJSON *rec, int64_t *slot_out, sq_err *e) {
     start_progress(st);
     const char *id = sq_rec_id(rec);
-    if (!id || !*id) {
-        cJSON_Delete(rec);
-        return sq_fail(e, SQ_EINVAL, "%s: offered a record without an id", st->o.name);
-    }
+    if (!id || !*id) return sq_fail(e, SQ_EINVAL, "%s: offered a record without an id", st->o.name);
     if (!in_shard(st, id, strlen(id))) {
-        cJSON_Delete(rec);
         if (st->remaining > 0 && st->o.shard_count > 1) st->remaining--;
         return 0;
     }
@@ -284,13 +282,13 @@ int sq_stage_offer(sq_stage *st, cJSON *rec, int64_t *slot_out, sq_err *e) {
         st->c.skipped++;
         if (st->remaining > 0) st->remaining--;
         st->prog.total = st->remaining;
-        cJSON_Delete(rec);
         return 0;
     }
     int rc = take_slot(st, id, slot_out, e);
-    cJSON_Delete(rec);
     return rc ? rc : 1;
 }
+
+int64_t sq_stage_taken(const sq_stage *st) { return st->taken; }
 
 int sq_stage_is_done(const sq_stage *st, const char *id) {
     return !in_shard(st, id, strlen(id)) || done_before(st, id);
@@ -347,6 +345,7 @@ static int settle(sq_stage *st, int64_t slot_id, cJSON *rec, int state, sq_err *
 }
 
 int sq_stage_keep(sq_stage *st, int64_t slot_id, cJSON *rec, sq_err *e) {
+    st->taken++;
     st->c.kept++;
     return settle(st, slot_id, rec, SLOT_KEEP, e);
 }
@@ -367,6 +366,7 @@ static void count_reason(sq_stage *st, const char *reason) {
 }
 
 int sq_stage_drop(sq_stage *st, int64_t slot_id, cJSON *rec, const char *reason, sq_err *e) {
+    st->taken++;
     if (!reason || !*reason) reason = "unspecified";
     if (sq_rec_set_str(rec, "drop_reason", reason)) {
         cJSON_Delete(rec);
