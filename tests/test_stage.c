@@ -411,3 +411,21 @@ SQ_TEST(generate_driver_frees_a_record_exactly_once_whatever_build_did) {
     }
     free(in);
 }
+
+/* One helper adds dedup's duplicate_of and decontaminate's contaminated_by to a raw line. */
+SQ_TEST(line_add_field_appends_or_replaces) {
+    sq_buf b = {0};
+    sq_err e = {0};
+    const char *l1 = "{\"id\":\"a\",\"query\":\"x\"}";
+    REQUIRE(sq_stage_line_add_field(l1, strlen(l1), "duplicate_of", "\"q\\u0001\"", &b, &e) == 0);
+    CHECK_EQ_STR(b.data, "{\"id\":\"a\",\"query\":\"x\",\"duplicate_of\":\"q\\u0001\"}");
+    /* already there, and an old drop_reason: a parsed copy, the field replaced where it was, the
+     * reason gone */
+    const char *l2 = "{\"id\":\"a\",\"contaminated_by\":1,\"drop_reason\":\"old\",\"n\":2}";
+    REQUIRE(sq_stage_line_add_field(l2, strlen(l2), "contaminated_by", "{\"test\":\"exact\"}", &b, &e) == 0);
+    CHECK_EQ_STR(b.data, "{\"id\":\"a\",\"contaminated_by\":{\"test\":\"exact\"},\"n\":2}");
+    REQUIRE(sq_stage_line_add_field("{ }", 3, "k", "1", &b, &e) == 0);
+    CHECK_EQ_STR(b.data, "{ \"k\":1}");
+    CHECK(sq_stage_line_add_field("[1]", 3, "k", "1", &b, &e) == SQ_EPARSE);
+    sq_buf_free(&b);
+}

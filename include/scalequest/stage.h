@@ -102,6 +102,12 @@ int sq_stage_next_line(sq_stage *st, const char **line, size_t *len, sq_buf *id,
  * without that string is an error naming the input file, line and id. */
 int sq_stage_next_line_text(sq_stage *st, const char *field, const char **line, size_t *len, sq_buf *id, sq_buf *text,
                             int64_t *slot, sq_err *e);
+/* The raw line with `field`: value (JSON text, e.g. "\"q12\"" or an object) added as its last
+ * field and without a "drop_reason" (drop_line appends one), into out (reset first):
+ * textually when the line has neither that field nor a reason, else through a parsed copy
+ * (the field replaced where it stands). For stages that annotate the lines they drop
+ * (dedup's duplicate_of, decontaminate's contaminated_by). */
+int sq_stage_line_add_field(const char *line, size_t len, const char *field, const char *value, sq_buf *out, sq_err *e);
 int sq_stage_keep_line(sq_stage *st, int64_t slot, const char *line, size_t len, sq_err *e);
 int sq_stage_drop_line(sq_stage *st, int64_t slot, const char *line, size_t len, const char *reason, sq_err *e);
 

@@ -23,6 +23,7 @@ typedef struct dedup {
     sq_lsh *lsh;
     sq_fpmap *exact;
     struct pending *cur;
+    sq_buf val; /* the JSON text of a duplicate_of */
     /* ids of kept records, item k at ids.data + off[k] */
     sq_buf ids;
     uint64_t *off;
@@ -149,29 +150,6 @@ static int json_str(sq_buf *b, const char *s) {
     return rc ? rc : sq_buf_append(b, "\"", 1);
 }
 
-/* The dropped line: the record with "duplicate_of" as its last field (textually, unless the
- * record already has that field or a "drop_reason": then through a parsed copy). */
-static int dropped_line(const char *line, size_t len, const char *dup_id, sq_buf *out, sq_err *e) {
-    sq_buf_reset(out);
-    if (memmem(line, len, "\"duplicate_of\"", 14) || memmem(line, len, "\"drop_reason\"", 13)) {
-        cJSON *rec;
-        int rc = sq_jsonl_parse(line, len, &rec, e);
-        if (rc) return rc;
-        cJSON_DeleteItemFromObjectCaseSensitive(rec, "drop_reason");
-        char *t = sq_rec_set_str(rec, "duplicate_of", dup_id) ? NULL : sq_rec_to_line(rec);
-        cJSON_Delete(rec);
-        rc = !t || sq_buf_puts(out, t);
-        free(t);
-        return rc ? sq_fail(e, SQ_ENOMEM, "out of memory") : 0;
-    }
-    size_t end = len;
-    while (end > 0 && line[end - 1] != '}') end--;
-    if (end == 0 || sq_buf_append(out, line, end - 1) || sq_buf_puts(out, ",\"duplicate_of\":") ||
-        json_str(out, dup_id) || sq_buf_append(out, "}", 1))
-        return sq_fail(e, SQ_ENOMEM, "out of memory");
-    return 0;
-}
-
 /* Settle a classified question. */
 static int settle(dedup *d, sq_stage *st, const pending *p, sq_buf *drop, sq_err *e) {
     int64_t dup;
@@ -183,7 +161,9 @@ static int settle(dedup *d, sq_stage *st, const pending *p, sq_buf *drop, sq_err
         return sq_stage_keep_line(st, p->slot, p->line.data, p->line.len, e);
     }
     near ? d->c.near++ : d->c.exact++;
-    if (!(rc = dropped_line(p->line.data, p->line.len, item_id(d, dup), drop, e)))
+    sq_buf_reset(&d->val);
+    if (json_str(&d->val, item_id(d, dup))) return sq_fail(e, SQ_ENOMEM, "out of memory");
+    if (!(rc = sq_stage_line_add_field(p->line.data, p->line.len, "duplicate_of", d->val.data, drop, e)))
         rc = sq_stage_drop_line(st, p->slot, drop->data, drop->len, near ? "near duplicate" : "exact duplicate", e);
     return rc;
 }
@@ -261,6 +241,7 @@ int sq_dedup_run(const sq_dedup_opts *o, sq_dedup_counts *counts, sq_err *e) {
     sq_lsh_free(d.lsh);
     sq_fpmap_free(d.exact);
     pending_free(&replay_q);
+    sq_buf_free(&d.val);
     sq_buf_free(&d.ids);
     free(d.off);
     return rc;

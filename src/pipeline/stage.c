@@ -573,3 +573,32 @@ int sq_stage_next_line_text(sq_stage *st, const char *field, const char **line, 
                        (long long)sq_stage_input_line(st), id->data, field);
     return 1;
 }
+
+int sq_stage_line_add_field(const char *line, size_t len, const char *field, const char *value, sq_buf *out, sq_err *e) {
+    sq_buf_reset(out);
+    char key[128];
+    int kn = snprintf(key, sizeof key, "\"%s\"", field);
+    if (kn < 0 || (size_t)kn >= sizeof key) return sq_fail(e, SQ_EINVAL, "field name \"%.40s...\" too long", field);
+    if (memmem(line, len, key, (size_t)kn) || memmem(line, len, "\"drop_reason\"", 13)) {
+        /* the field (or a reason) may already be there: replace it in a parsed copy */
+        cJSON *rec, *v = cJSON_Parse(value);
+        int rc = sq_jsonl_parse(line, len, &rec, e);
+        if (rc) return cJSON_Delete(v), rc;
+        cJSON_DeleteItemFromObjectCaseSensitive(rec, "drop_reason");
+        char *t = !v || sq_rec_set(rec, field, v) ? NULL : sq_rec_to_line(rec);
+        cJSON_Delete(rec);
+        rc = !t || sq_buf_puts(out, t);
+        free(t);
+        return rc ? sq_fail(e, SQ_ENOMEM, "out of memory") : 0;
+    }
+    /* a validated object: its last '}' closes it */
+    size_t end = len;
+    while (end > 0 && line[end - 1] != '}') end--;
+    if (end == 0) return sq_fail(e, SQ_EPARSE, "a line to add \"%s\" to is not a JSON object", field);
+    size_t k = end - 1;
+    while (k > 0 && (line[k - 1] == ' ' || line[k - 1] == '\t')) k--;
+    if (sq_buf_append(out, line, end - 1) || sq_buf_puts(out, k > 0 && line[k - 1] == '{' ? "" : ",") ||
+        sq_buf_puts(out, key) || sq_buf_append(out, ":", 1) || sq_buf_puts(out, value) || sq_buf_append(out, "}", 1))
+        return sq_fail(e, SQ_ENOMEM, "out of memory");
+    return 0;
+}
