@@ -94,9 +94,12 @@ int64_t sq_stage_remaining_hint(const sq_stage *st);
 /* The raw-line path, for stages that pass records through (dedup, decontaminate): no cJSON
  * tree per record. sq_stage_next_line gives the next input line to settle (valid until the
  * next call; no trailing newline) and its id in `id` (the caller's buffer); keep_line and
- * drop_line copy what they are given. drop_line appends "drop_reason" as the line's last
+ * drop_line copy what they are given, which must keep the input record's id. drop_line appends "drop_reason" as the line's last
  * field, so the line must not have one already; a stage that adds fields writes them into
- * the line first (sq_rec_* on a parsed copy when the field may already be there). */
+ * the line first (sq_stage_line_add_field). Why the path is cheap: its outputs are written in
+ * batches of whole lines (sq_jsonl_writer_batch; a kill loses at most one batch, which the
+ * rerun redoes), a prechecked input keeps no per-run id set, and outputs empty at open are
+ * not searched for done ids. */
 int sq_stage_next_line(sq_stage *st, const char **line, size_t *len, sq_buf *id, int64_t *slot, sq_err *e);
 /* sq_stage_next_line, and the line's string `field` into `text` (reset first): a record
  * without that string is an error naming the input file, line and id. */
