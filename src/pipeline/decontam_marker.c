@@ -20,7 +20,8 @@ static int count_records(const char *path, int64_t *n, sq_err *e) {
     const char *line;
     size_t len;
     *n = 0;
-    while (!rc && (rc = sq_jsonl_next_line(r, &line, &len, e)) == 1) rc = 0, (*n)++;
+    while (!rc && (rc = sq_jsonl_next_line(r, &line, &len, e)) == 1)
+        rc = 0, (*n)++;
     sq_jsonl_close(r);
     return rc < 0 ? rc : 0;
 }
@@ -55,8 +56,8 @@ int sq_decontam_check(const char *file, char *why, size_t why_len, sq_err *e) {
     } else if (!(name = sq_rec_str(js, "output_name")) || strcmp(name, base_name(file))) {
         snprintf(why, why_len, "its marker %s was written for %s", mpath, name ? name : "another file");
     } else if (sq_rec_num(js, "output_records", &want) || want != (double)n) {
-        snprintf(why, why_len, "it has %lld records but its marker %s counted %.0f (changed since?)", (long long)n, mpath,
-                 want);
+        snprintf(why, why_len, "it has %lld records but its marker %s counted %.0f (changed since?)",
+                 (long long)n, mpath, want);
     } else {
         ok = 1;
     }
@@ -91,7 +92,8 @@ int sq_decontam_carry(const char *in, const char *out, sq_err *e) {
             cJSON_DeleteItemFromObjectCaseSensitive(js, "carried_from");
             cJSON_AddItemToObject(js, "carried_from", carried);
             char *text = cJSON_Print(js);
-            rc = text ? sq_file_write_atomic(mout, text, strlen(text), e) : sq_fail(e, SQ_ENOMEM, "out of memory");
+            rc = text ? sq_file_write_atomic(mout, text, strlen(text), e)
+                      : sq_fail(e, SQ_ENOMEM, "out of memory");
             free(text);
         }
     }
