@@ -29,7 +29,7 @@ for f in train test; do [ -f "$W/data/$f.jsonl" ] && ln -sfn "data/$f.jsonl" "$W
 
 echo
 echo "== funnel (questions in and out of each stage)"
-for s in qgen filter_lang filter_solvable difficulty_score difficulty_sample respond reward export; do
+for s in qgen filter_lang filter_solvable dedup decontaminate difficulty_score difficulty_sample respond reward export; do
     f="$W/$s.jsonl"
     [ -f "$f" ] || continue
     n=$(wc -l <"$f")

@@ -150,19 +150,25 @@ static const char *cmd_arg(const cJSON *rec, const char *flag) {
 /* From the manifest: each chain stage that ran, its input's and its output's record counts, so
  * a stage switched off (or a file left from an earlier config) does not show. */
 static void funnel(sq_buf *b, const cJSON *m) {
-    static const char *chain[] = {"qgen", "filter_lang", "filter_solvable", "difficulty_score", "difficulty_sample",
-                                  "respond", "reward", "export"};
+    static const char *chain[] = {"qgen",          "filter_lang",      "filter_solvable",   "dedup",
+                                  "decontaminate", "difficulty_score", "difficulty_sample", "respond",
+                                  "reward",        "export"};
+    enum { NCHAIN = sizeof chain / sizeof chain[0] };
     section(b, "funnel", "Funnel",
             "Questions in and out of each stage of the chain; the paper's filters dropped 20.1% (language), 19.4% "
             "(solvability) and 9.2% (difficulty sampling) of 2M questions.");
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(m, "stages");
-    const char *labels[8];
-    double vals[8];
+    const char *labels[NCHAIN];
+    double vals[NCHAIN];
     int nv = 0;
     sq_buf_puts(b, "<table><tr><th>stage</th><th>in</th><th>out</th><th>dropped</th><th>share dropped</th></tr>");
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < NCHAIN; i++) {
         const cJSON *rec = cJSON_GetObjectItemCaseSensitive(st, chain[i]);
         const char *in = cmd_arg(rec, "--in"), *out = cmd_arg(rec, "--out");
+        /* a sharded stage's commands write parts; its last output is the merged file */
+        const cJSON *outs = cJSON_GetObjectItemCaseSensitive(rec, "outputs");
+        const cJSON *last = cJSON_GetArrayItem(outs, cJSON_GetArraySize(outs) - 1);
+        if (cJSON_IsString(last)) out = last->valuestring;
         if (!rec || !out) continue;
         int64_t n = sq_run_count_lines(out), k = (in && i > 0) ? sq_run_count_lines(in) : -1;
         if (n < 0) continue;
