@@ -41,14 +41,17 @@ for s in qgen filter_lang filter_solvable dedup decontaminate difficulty_score d
     prev=$n
 done
 echo
-echo "== eval of the student trained on the synthetic dataset"
+echo "== eval: the student base before and after SFT on the synthetic dataset"
 if [ -f "$W/eval/results.json" ]; then
     python3 -c '
-import json, sys
+import json, os, sys
 r = json.load(open(sys.argv[1]))
-for name, b in r["benchmarks"].items():
-    print("  %-12s %4d/%-4d = %5.1f%%" % (name, b["correct"], b["n"], b["accuracy"]))  # results.json holds percent
-' "$W/eval/results.json"
+b = json.load(open(sys.argv[2]))["benchmarks"] if os.path.exists(sys.argv[2]) else {}
+for name, s in r["benchmarks"].items():  # results.json holds percent
+    base = b.get(name)
+    was = "%4d/%-4d = %5.1f%%" % (base["correct"], base["n"], base["accuracy"]) if base else "(not measured)"
+    print("  %-8s base %s  ->  student %4d/%-4d = %5.1f%%" % (name, was, s["correct"], s["n"], s["accuracy"]))
+' "$W/eval/results.json" "$W/eval_base/results.json"
 else
     echo "  (no eval results)"
 fi

@@ -26,8 +26,8 @@ static const stage_def defs[] = {
     {"difficulty_label", "infer", K_SIDE}, {"scorer", "train", K_SIDE},          {"difficulty_score", "infer", K_CHAIN},
     {"difficulty_sample", "filter", K_CHAIN}, {"difficulty_judge", "api", K_SIDE}, {"rm_respond", "infer", K_SIDE},
     {"rm_label", "data", K_SIDE},         {"rm", "train", K_SIDE},               {"respond", "infer", K_CHAIN},
-    {"reward", "infer", K_CHAIN},         {"export", "data", K_CHAIN},           {"student", "train", K_SIDE},
-    {"eval", "eval", K_SIDE},
+    {"reward", "infer", K_CHAIN},         {"export", "data", K_CHAIN},           {"eval_base", "eval", K_SIDE},
+    {"student", "train", K_SIDE},         {"eval", "eval", K_SIDE},
 };
 enum { NDEFS = sizeof defs / sizeof defs[0] };
 
@@ -357,10 +357,12 @@ static void build_stage(sq_run_plan *p, bld *b, const char *prev) {
         char *data = run_file(b, "export", ".jsonl");
         train_stage(b, "sft", cfg(b, "models.student"), "models.student", data ? data : "", NULL);
         free(data);
-    } else if (!strcmp(n, "eval")) {
+    } else if (!strcmp(n, "eval") || !strcmp(n, "eval_base")) {
+        /* eval_base: the student's starting model, before it has seen the dataset */
         new_cmd(b, "eval");
-        model_arg(b, "--model", "@student", NULL);
-        char *out = run_file(b, "eval", "");
+        if (n[4]) model_arg(b, "--model", cfg(b, "models.student"), "models.student");
+        else model_arg(b, "--model", "@student", NULL);
+        char *out = run_file(b, n, "");
         char *tmp = out ? fmt("%s.tmp%s", out, NULL) : NULL;
         if (tmp) arg2(b, "--out", tmp);
         free(tmp);
