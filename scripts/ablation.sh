@@ -15,7 +15,7 @@
 # The models (solver, QFT, QPO, difficulty scorer, reward model, student base) are the demo's:
 # `scalequest run examples/demo.yaml` makes them first if they are missing (up-to-date stages are
 # skipped). examples/ablation.yaml is the last row as one `scalequest run` config.
-#   scripts/ablation.sh                 (ABL_SEEDS="1 2 3" ABL_PAIRS=400 ABL_STEPS=120)
+#   scripts/ablation.sh      (ABL_SEEDS="1 2 3" ABL_PAIRS=150 ABL_STEPS=40 ABL_EVAL_LIMIT=0: all 500)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SQ=${SQ:-build/rel/scalequest}
@@ -23,10 +23,12 @@ SQ=$(realpath "$SQ")
 DEMO=${ABL_DEMO:-build/demo}
 W=${ABL_DIR:-build/ablation}
 SEEDS=${ABL_SEEDS:-1 2 3}
-K=${ABL_PAIRS:-400}          # final pairs per dataset
-STEPS=${ABL_STEPS:-120}      # student SFT steps
+K=${ABL_PAIRS:-150}          # final pairs per dataset
+STEPS=${ABL_STEPS:-40}      # student SFT steps
 ROWS=${ABL_ROWS:-raw qft qpo filter reward}
 TH=${ABL_THREADS:-2}
+LIMIT=${ABL_EVAL_LIMIT:-0}   # held-out problems the students answer (0: all 500)
+lim=(); [ "$LIMIT" -gt 0 ] && lim=(--limit "$LIMIT")
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 [ -x "$SQ" ] || { echo "ablation: $SQ is missing; run make first" >&2; exit 1; }
 if [ ! -d "$DEMO/models/rm" ] || [ ! -d "$DEMO/models/qpo" ]; then
@@ -54,8 +56,10 @@ for seed in $SEEDS; do
             qft) gen=$M/qft ;;
             *) gen=$M/qpo ;;
         esac
-        # enough questions that K survive the filters (they keep about a third)
-        case $row in filter | reward) n=$((K * 4)) ;; *) n=$((K * 3 / 2)) ;; esac
+        # enough questions that K survive: the filters keep about a third; qgen itself drops
+        # what has no end (most of the raw solver's: it never learnt to write a question)
+        # and the decontamination drops the world's template sentences (docs/ablation.md)
+        case $row in raw) n=$((K * 20)) ;; filter | reward) n=$((K * 8)) ;; *) n=$((K * 2)) ;; esac
         q qgen --model "$gen" --out "$d/qgen.jsonl" --n-questions "$n" --temperature 1.0 --top-p 0.99 --max-tokens 128 --seed "$seed"
         qs=$d/qgen.jsonl
         if [ "$row" = filter ] || [ "$row" = reward ]; then
@@ -67,10 +71,11 @@ for seed in $SEEDS; do
             q difficulty sample --in "$d/score.jsonl" --out "$d/sample.jsonl" --min-score 0.05 --seed "$seed"
             qs=$d/sample.jsonl
         fi
-        # a few more than K, since respond drops questions with no answer at all
+        # up to 2K of them answered (5K for raw: respond drops a question none of whose answers
+        # has a final answer, and the raw solver's are mostly such), the first K pairs kept
         have=$("$SQ" jsonl count "$qs")
-        want=$((K + K / 5))
-        [ "$have" -ge "$want" ] || { echo "ablation: $row seed $seed: only $have questions for $want" >&2; exit 1; }
+        cap=$((2 * K)); [ "$row" = raw ] && cap=$((5 * K))
+        want=$((have < cap ? have : cap))
         "$SQ" jsonl sample --n "$want" --seed "$seed" "$qs" --out "$d/questions.jsonl" --quiet
         if [ "$row" = reward ]; then
             q respond --model "$M/solver" --in "$d/questions.jsonl" --out "$d/respond.jsonl" --n 5 --temperature 0.7 \
@@ -85,14 +90,14 @@ for seed in $SEEDS; do
         q export --in "$d/reward.jsonl" --out "$d/export.jsonl"
         "$SQ" jsonl head --n "$K" "$d/export.jsonl" --out "$d/final.jsonl" --quiet
         pairs=$("$SQ" jsonl count "$d/final.jsonl")
-        [ "$pairs" -eq "$K" ] || { echo "ablation: $row seed $seed: $pairs pairs, not $K" >&2; exit 1; }
+        [ "$pairs" -eq "$K" ] || { echo "ablation: $row seed $seed: $pairs pairs from $n questions, not $K" >&2; exit 1; }
         # solvability and difficulty of the final questions, by the world
         ws=$("$SQ" world-score --in "$d/final.jsonl" --mode questions --train "$TRAIN" --samples 0 --quiet 2>&1)
-        solv=$(sed -n 's/^Well-formed questions: .* = \([0-9.]*\)%.*/\1/p' <<<"$ws")
+        solv=$(sed -n 's/^[Ww]ell-formed questions: .* = \([0-9.]*\)%.*/\1/p' <<<"$ws")
         steps=$(sed -n 's/^mean steps of the well-formed: \([0-9.]*\).*/\1/p' <<<"$ws")
         q train --mode sft --model "$STUDENT_BASE" --data "$d/final.jsonl" --out "$d/student" --max-steps "$STEPS" \
             --save-every "$STEPS" "${STUDENT_OPTS[@]}" --seed "$seed"
-        q eval --model "$d/student" --benchmarks "world=$TEST" --max-tokens 160 --instruction none --out "$d/eval" >/dev/null
+        q eval --model "$d/student" --benchmarks "world=$TEST" --max-tokens 160 --instruction none "${lim[@]}" --out "$d/eval" >/dev/null
         acc=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["average"])' "$d/eval/results.json")
         printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$row" "$seed" "$pairs" "${solv:-?}" "${steps:-?}" "$acc" >>"$res"
         echo "ablation: $row seed $seed: solvable ${solv:-?}%, mean steps ${steps:-?}, student $acc% ($(( $(date +%s) - t0 ))s so far)"
@@ -101,7 +106,7 @@ done
 # the student base itself, untrained on any of the datasets (once)
 if [ ! -f "$W/base-eval/results.json" ]; then
     rm -rf "$W/base-eval"
-    q eval --model "$STUDENT_BASE" --benchmarks "world=$TEST" --max-tokens 160 --instruction none --out "$W/base-eval" >/dev/null
+    q eval --model "$STUDENT_BASE" --benchmarks "world=$TEST" --max-tokens 160 --instruction none "${lim[@]}" --out "$W/base-eval" >/dev/null
 fi
 python3 - "$res" "$W/base-eval/results.json" "$K" "$STEPS" <<'PY'
 import json, statistics, sys

@@ -3,10 +3,11 @@
 #   scalequest run examples/demo.yaml
 # tiny-world problems -> our own BPE tokenizer -> a small Llama solver (SFT) -> QFT -> raw
 # questions -> rewrites by the world's oracle (Figures 9/10) -> QPO -> the question pool ->
-# language and solvability filters (the oracle judges, Figure 11) -> difficulty scorer (trained
-# on the solver's fail rates) and sampling -> 5 responses per question -> an outcome reward
-# model (trained on the solver's graded responses) keeps the best -> the dataset -> SFT of a
-# fresh student -> its accuracy on 500 held-out problems. Then the funnel, the eval table and
+# language and solvability filters (the oracle judges, Figure 11) -> dedup, decontamination
+# against the held-out set -> difficulty scorer (trained on the solver's fail rates) and
+# sampling -> 5 responses per question -> an outcome reward model (trained on the solver's graded
+# responses) keeps the best -> the dataset -> SFT of the student base (the QFT model) -> its
+# accuracy on 500 held-out problems beside the base's. Then the funnel, the eval table and
 # report.html. Sized for about 15 minutes on 2 otherwise idle cores. A second `make demo`
 # starts from scratch again; `scalequest run examples/demo.yaml` alone picks up where a run
 # stopped and skips what is up to date.
