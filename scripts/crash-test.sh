@@ -102,8 +102,8 @@ PY
 }
 
 stages=$("$SQ" run "$ref_cfg" --dry-run | sed -n 's/^\[ *[0-9]*\/[0-9]*\] \([a-z_]*\) .*/\1/p')
-nst=$(wc -w <<<"$stages")
-read -r -a stage_list <<<"$stages"
+mapfile -t stage_list <<<"$stages"
+nst=${#stage_list[@]}
 jitter=${KILL_JITTER:-1.5}
 kills=0 runs=0 lost=0 dup=0 verdict=identical
 declare -A hit
