@@ -11,7 +11,8 @@
 # Rows without reward selection take one response per question (the responder at T 0.7: what a
 # random pick among 5 would be). For each dataset: solvability (the share of its questions the
 # world can solve), difficulty (the world's mean step count of those) and the student's accuracy
-# on the 500 held-out problems; then mean and spread over the seeds.
+# on the 500 held-out problems; and the share of its pairs whose answer is right (the world
+# knows); then mean and spread over the seeds.
 # The models (solver, QFT, QPO, difficulty scorer, reward model, student base) are the demo's:
 # `scalequest run examples/demo.yaml` makes them first if they are missing (up-to-date stages are
 # skipped). examples/ablation.yaml is the last row as one `scalequest run` config.
@@ -43,6 +44,30 @@ STUDENT_OPTS=(--batch 16 --seq-len 256 --lr 1.0e-3 --warmup-ratio 0.03 --schedul
               --chat-template examples/chatml.jinja)
 mkdir -p "$W"
 res=$W/results.tsv
+# The share of a dataset's pairs whose final answer is the world's answer to the question (the
+# world's judge works it out; an unsolvable question counts as wrong), into DIR/correct.txt.
+correctness() {
+    local d=$1
+    [ -f "$d/correct.txt" ] && return 0
+    rm -f "$d/judged.jsonl" "$d/judged.dropped.jsonl"
+    "$SQ" filter solvable --model "world:$TRAIN" --in "$d/final.jsonl" --out "$d/judged.jsonl" --keep-unknown \
+        --threads "$TH" --quiet
+    python3 - "$d/final.jsonl" "$d/judged.jsonl" >"$d/correct.txt" <<'PY'
+import json, re, sys
+final = [json.loads(l) for l in open(sys.argv[1])]
+gold = {}
+for l in open(sys.argv[2]):
+    r = json.loads(l)
+    m = re.findall(r"The answer is (-?\d+)\.", r.get("judge_reply", ""))
+    if m:
+        gold[r["id"]] = m[-1]
+ok = 0
+for r in final:
+    m = re.findall(r"\\boxed\{(-?\d+)\}", r["response"])
+    ok += bool(m) and gold.get(r["id"]) == m[-1]
+print("%.1f" % (100.0 * ok / max(len(final), 1)))
+PY
+}
 [ -f "$res" ] || printf 'row\tseed\tpairs\tsolvable\tsteps\taccuracy\n' >"$res"
 t0=$(date +%s)
 q() { "$SQ" "$@" --threads "$TH" --quiet; }
@@ -91,6 +116,7 @@ for seed in $SEEDS; do
         "$SQ" jsonl head --n "$K" "$d/export.jsonl" --out "$d/final.jsonl" --quiet
         pairs=$("$SQ" jsonl count "$d/final.jsonl")
         [ "$pairs" -eq "$K" ] || { echo "ablation: $row seed $seed: $pairs pairs from $n questions, not $K" >&2; exit 1; }
+        correctness "$d"
         # solvability and difficulty of the final questions, by the world
         ws=$("$SQ" world-score --in "$d/final.jsonl" --mode questions --train "$TRAIN" --samples 0 --quiet 2>&1)
         solv=$(sed -n 's/^[Ww]ell-formed questions: .* = \([0-9.]*\)%.*/\1/p' <<<"$ws")
@@ -103,28 +129,32 @@ for seed in $SEEDS; do
         echo "ablation: $row seed $seed: solvable ${solv:-?}%, mean steps ${steps:-?}, student $acc% ($(( $(date +%s) - t0 ))s so far)"
     done
 done
+for d in "$W"/*-*/; do [ -f "$d/final.jsonl" ] && correctness "${d%/}"; done
 # the student base itself, untrained on any of the datasets (once)
 if [ ! -f "$W/base-eval/results.json" ]; then
     rm -rf "$W/base-eval"
     q eval --model "$STUDENT_BASE" --benchmarks "world=$TEST" --max-tokens 160 --instruction none "${lim[@]}" --out "$W/base-eval" >/dev/null
 fi
-python3 - "$res" "$W/base-eval/results.json" "$K" "$STEPS" <<'PY'
-import json, statistics, sys
+python3 - "$res" "$W/base-eval/results.json" "$K" "$STEPS" "$W" <<'PY'
+import json, os, statistics, sys
 rows = {}
 for line in open(sys.argv[1]).read().splitlines()[1:]:
     r, seed, pairs, solv, steps, acc = line.split("\t")
-    rows.setdefault(r, []).append((float(solv), float(steps), float(acc)))
+    c = os.path.join(sys.argv[5], "%s-%s" % (r, seed), "correct.txt")
+    corr = float(open(c).read()) if os.path.exists(c) else float("nan")
+    rows.setdefault(r, []).append((float(solv), float(steps), float(acc), corr))
 def ms(v):
     return "%5.1f ± %4.1f" % (statistics.mean(v), statistics.stdev(v) if len(v) > 1 else 0.0)
 base = json.load(open(sys.argv[2]))["average"]
 print("Figure 5 in miniature: %s pairs per dataset, student SFT %s steps; mean ± sd over seeds" % (sys.argv[3], sys.argv[4]))
-print("%-8s %5s  %-14s %-14s %-14s" % ("dataset", "seeds", "solvable %", "mean steps", "student acc %"))
+print("%-8s %5s  %-14s %-14s %-14s %-14s" % ("dataset", "seeds", "solvable %", "mean steps", "answers right %",
+                                             "student acc %"))
 order = ["raw", "qft", "qpo", "filter", "reward"]
 for r in [x for x in order if x in rows] + [x for x in rows if x not in order]:
     v = rows[r]
-    print("%-8s %5d  %-14s %-14s %-14s" % (r, len(v), ms([x[0] for x in v]),
+    print("%-8s %5d  %-14s %-14s %-14s %-14s" % (r, len(v), ms([x[0] for x in v]),
           "%5.2f ± %4.2f" % (statistics.mean([x[1] for x in v]), statistics.stdev([x[1] for x in v]) if len(v) > 1 else 0),
-          ms([x[2] for x in v])))
+          ms([x[3] for x in v]), ms([x[2] for x in v])))
 print("student base before any of them: %.1f%%" % base)
 PY
 echo "ablation: done in $(( $(date +%s) - t0 ))s; per-run rows in $res"
