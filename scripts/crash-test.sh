@@ -115,8 +115,14 @@ while [ "$kills" -lt "$KILLS" ]; do
     target=${stage_list[$((kills % nst))]}
     wait_for_stage "$crash_dir" "$target" "$pid"
     sleep "$(python3 -c "import random; print(round(random.uniform(0.0, $jitter), 3))")"
-    if kill -9 "$pid" 2>/dev/null; then
-        wait "$pid" 2>/dev/null || true
+    # A run that ended before the signal is a zombie until waited for, and kill succeeds on it:
+    # only the exit status tells a kill (137) from a finished run (0).
+    kill -9 "$pid" 2>/dev/null || true
+    set +e
+    wait "$pid" 2>/dev/null
+    rc=$?
+    set -e
+    if [ "$rc" -eq 137 ]; then
         kills=$((kills + 1))
         # the stage the kill hit: the one the manifest has as running, else the next to start
         st=$(python3 -c "
@@ -127,7 +133,7 @@ r=[k for k,v in m.items() if v.get('status')=='running']
 print(r[0] if r else '(between stages)')")
         hit[$st]=$(( ${hit[$st]:-0} + 1 ))
     else
-        wait "$pid" || { echo "crash-test: a run failed; see $W/crash.log" >&2; tail -3 "$W/crash.log" >&2; exit 1; }
+        [ "$rc" -eq 0 ] || { echo "crash-test: a run failed ($rc); see $W/crash.log" >&2; tail -3 "$W/crash.log" >&2; exit 1; }
         read -r l d v < <(check "$crash_dir")
         lost=$((lost + l)) dup=$((dup + d))
         [ "$v" = identical ] || verdict=DIFFERENT
