@@ -16,7 +16,7 @@
 # The models (solver, QFT, QPO, difficulty scorer, reward model, student base) are the demo's:
 # `scalequest run examples/demo.yaml` makes them first if they are missing (up-to-date stages are
 # skipped). examples/ablation.yaml is the last row as one `scalequest run` config.
-#   scripts/ablation.sh      (ABL_SEEDS="1 2 3" ABL_PAIRS=150 ABL_STEPS=40 ABL_EVAL_LIMIT=0: all 500)
+#   scripts/ablation.sh      (ABL_SEEDS="1 2 3" ABL_PAIRS=150 ABL_STEPS=40 ABL_EVAL_LIMIT=250)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SQ=${SQ:-build/rel/scalequest}
@@ -28,7 +28,7 @@ K=${ABL_PAIRS:-150}          # final pairs per dataset
 STEPS=${ABL_STEPS:-40}      # student SFT steps
 ROWS=${ABL_ROWS:-raw qft qpo filter reward}
 TH=${ABL_THREADS:-2}
-LIMIT=${ABL_EVAL_LIMIT:-0}   # held-out problems the students answer (0: all 500)
+LIMIT=${ABL_EVAL_LIMIT:-250} # held-out problems each student answers (0: all 500)
 lim=(); [ "$LIMIT" -gt 0 ] && lim=(--limit "$LIMIT")
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 [ -x "$SQ" ] || { echo "ablation: $SQ is missing; run make first" >&2; exit 1; }
