@@ -5,7 +5,7 @@
 # missing, and every output (JSONL and model weights) is byte for byte the same.
 #   scripts/crash-test.sh [KILLS] [CONFIG]     (defaults: 100, examples/crash.yaml)
 # The kills are spread over the stages, not over time (a time schedule puts nearly every kill
-# into the longest stage): kill k targets the k-th enabled stage in turn; the killer waits until
+# into the longest stage): try k targets the k-th enabled stage in turn; the killer waits until
 # the manifest has that stage running, then waits a random 0..KILL_JITTER s more (default 1.5)
 # and kills, so kills land at random moments inside each stage: in its command, in a model save,
 # between the rename and the manifest write. A run that finishes is checked, and the next kills
@@ -105,14 +105,17 @@ stages=$("$SQ" run "$ref_cfg" --dry-run | sed -n 's/^\[ *[0-9]*\/[0-9]*\] \([a-z
 mapfile -t stage_list <<<"$stages"
 nst=${#stage_list[@]}
 jitter=${KILL_JITTER:-1.5}
-kills=0 runs=0 lost=0 dup=0 verdict=identical
+kills=0 tries=0 runs=0 lost=0 dup=0 verdict=identical
 declare -A hit
 crash_dir="$W/crash0"
 cfg=$(config_for "$crash_dir")
 while [ "$kills" -lt "$KILLS" ]; do
     "$SQ" run "$cfg" --quiet 2>>"$W/crash.log" &
     pid=$!
-    target=${stage_list[$((kills % nst))]}
+    # the target moves on after every try, kill or not: a stage too short to be hit (the last,
+    # say) must not hold the schedule while whole runs finish under it
+    target=${stage_list[$((tries % nst))]}
+    tries=$((tries + 1))
     wait_for_stage "$crash_dir" "$target" "$pid"
     sleep "$(python3 -c "import random; print(round(random.uniform(0.0, $jitter), 3))")"
     # A run that ended before the signal is a zombie until waited for, and kill succeeds on it:
