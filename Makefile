@@ -4,6 +4,7 @@
 #   make bench      benchmarks against peers measured in the same run
 #   make demo       the embedded default job, from scratch
 #   make crash-test kill -9 `scalequest run` at 100 random moments; the result must not change
+#   make ablation   the paper's Figure 5 in miniature on the tiny world (docs/ablation.md)
 #   make fuzz       libFuzzer targets (clang) in build/fuzz
 #   make check-peers  the long peer comparisons that make test samples
 # Sources are found by wildcard: a new src/<module>/*.c, tools/cmd_*.c, tests/test_*.c,
@@ -37,7 +38,7 @@ BENCH_SRC := $(wildcard bench/bench_*.c)
 FUZZ_SRC  := $(wildcard fuzz/fuzz_*.c)
 CMD_SRC   := $(wildcard tools/cmd_*.c)
 
-.PHONY: all test bench demo fuzz check-peers clean format deps crash-test
+.PHONY: all test bench demo fuzz check-peers clean format deps crash-test ablation
 # Keep intermediate objects of the pattern chains (tests, benches, fuzzers) between builds.
 .SECONDARY:
 all: build/rel/scalequest $(BENCH_SRC:bench/%.c=build/rel/bench/%)
@@ -92,6 +93,10 @@ demo: build/rel/scalequest
 # kill -9 `scalequest run` at 100 random moments of a small run; ends "100 kills, 0 lost, 0 duplicated, identical"
 crash-test: build/rel/scalequest
 	./scripts/crash-test.sh 100 examples/crash.yaml
+
+# Figure 5 in miniature: five datasets x 3 seeds, each fine-tuning the same student base
+ablation: build/rel/scalequest
+	./scripts/ablation.sh
 
 # ---- fuzzers: clang + libFuzzer over a separately instrumented library -------------------
 # -Wno-pass-failed: at -O1 clang may decline an `omp simd` hint; that is speed, not a defect.

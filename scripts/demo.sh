@@ -3,10 +3,11 @@
 #   scalequest run examples/demo.yaml
 # tiny-world problems -> our own BPE tokenizer -> a small Llama solver (SFT) -> QFT -> raw
 # questions -> rewrites by the world's oracle (Figures 9/10) -> QPO -> the question pool ->
-# language and solvability filters (the oracle judges, Figure 11) -> difficulty scorer (trained
-# on the solver's fail rates) and sampling -> 5 responses per question -> an outcome reward
-# model (trained on the solver's graded responses) keeps the best -> the dataset -> SFT of a
-# fresh student -> its accuracy on 500 held-out problems. Then the funnel, the eval table and
+# language and solvability filters (the oracle judges, Figure 11) -> dedup, decontamination
+# against the held-out set -> difficulty scorer (trained on the solver's fail rates) and
+# sampling -> 5 responses per question -> an outcome reward model (trained on the solver's graded
+# responses) keeps the best -> the dataset -> SFT of the student base (the QFT model) -> its
+# accuracy on 500 held-out problems beside the base's. Then the funnel, the eval table and
 # report.html. Sized for about 15 minutes on 2 otherwise idle cores. A second `make demo`
 # starts from scratch again; `scalequest run examples/demo.yaml` alone picks up where a run
 # stopped and skips what is up to date.
@@ -29,7 +30,7 @@ for f in train test; do [ -f "$W/data/$f.jsonl" ] && ln -sfn "data/$f.jsonl" "$W
 
 echo
 echo "== funnel (questions in and out of each stage)"
-for s in qgen filter_lang filter_solvable difficulty_score difficulty_sample respond reward export; do
+for s in qgen filter_lang filter_solvable dedup decontaminate difficulty_score difficulty_sample respond reward export; do
     f="$W/$s.jsonl"
     [ -f "$f" ] || continue
     n=$(wc -l <"$f")
@@ -41,14 +42,17 @@ for s in qgen filter_lang filter_solvable difficulty_score difficulty_sample res
     prev=$n
 done
 echo
-echo "== eval of the student trained on the synthetic dataset"
+echo "== eval: the student base before and after SFT on the synthetic dataset"
 if [ -f "$W/eval/results.json" ]; then
     python3 -c '
-import json, sys
+import json, os, sys
 r = json.load(open(sys.argv[1]))
-for name, b in r["benchmarks"].items():
-    print("  %-12s %4d/%-4d = %5.1f%%" % (name, b["correct"], b["n"], b["accuracy"]))  # results.json holds percent
-' "$W/eval/results.json"
+b = json.load(open(sys.argv[2]))["benchmarks"] if os.path.exists(sys.argv[2]) else {}
+for name, s in r["benchmarks"].items():  # results.json holds percent
+    base = b.get(name)
+    was = "%4d/%-4d = %5.1f%%" % (base["correct"], base["n"], base["accuracy"]) if base else "(not measured)"
+    print("  %-8s base %s  ->  student %4d/%-4d = %5.1f%%" % (name, was, s["correct"], s["n"], s["accuracy"]))
+' "$W/eval/results.json" "$W/eval_base/results.json"
 else
     echo "  (no eval results)"
 fi

@@ -54,8 +54,13 @@ static void make_run(const char *dir) {
     sq_err e;
     sq_mkdirs(ev, &e);
     free(ev);
+    ev = sq_path_join(dir, "eval_base");
+    sq_mkdirs(ev, &e);
+    free(ev);
     write_file(dir, "eval/results.json",
-               "{\"model\": \"student\", \"benchmarks\": {\"world\": {\"n\": 200, \"correct\": 123, \"accuracy\": 0.615}}, \"average\": 0.615}");
+               "{\"model\": \"student\", \"benchmarks\": {\"world\": {\"n\": 200, \"correct\": 123, \"accuracy\": 61.5}}, \"average\": 61.5}");
+    write_file(dir, "eval_base/results.json",
+               "{\"model\": \"base\", \"benchmarks\": {\"world\": {\"n\": 200, \"correct\": 3, \"accuracy\": 1.5}}, \"average\": 1.5}");
     /* the manifest: the chain stages' commands (the funnel reads --in and --out from them) */
     static const char *chain[][2] = {{"qgen", NULL}, {"filter_lang", "qgen"}, {"filter_solvable", "filter_lang"},
                                      {"difficulty_score", "filter_solvable"}, {"difficulty_sample", "difficulty_score"},
@@ -109,7 +114,8 @@ SQ_TEST(report_has_every_section_and_the_funnel_numbers) {
     CHECK(strstr(html, "<td>filter_lang</td><td>100</td><td>80</td><td>20</td><td>20.0%</td>"));
     CHECK(strstr(html, "<td>filter_solvable</td><td>80</td><td>60</td><td>20</td><td>25.0%</td>"));
     CHECK(strstr(html, "<td>difficulty_sample</td><td>60</td><td>50</td><td>10</td><td>16.7%</td>"));
-    CHECK(strstr(html, "<td>world</td><td>200</td><td>123</td><td>61.5%</td>"));
+    /* results.json holds percent; the base is shown beside the student */
+    CHECK(strstr(html, "<td>world</td><td>200</td><td>3</td><td>1.5%</td><td>123</td><td>61.5%</td>"));
     /* the cost table: 2 wall hours and 4 core-hours for qgen */
     CHECK(strstr(html, "<td>qgen</td><td>infer</td><td>100</td><td>2.0000</td><td>4.0000</td><td>0</td><td>4000</td>"));
     CHECK(strstr(html, "unsolvable (n=") == NULL); /* verdicts are bars, not a histogram */

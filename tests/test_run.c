@@ -80,7 +80,7 @@ SQ_TEST(config_errors_name_the_key_and_line) {
 
 /* A config of the tiny world's stages only (everything after QFT switched off). */
 static char *small_config_(const char *run_dir, const char *extra_solver, const char *model_solver, int solver_on) {
-    static const char *off[] = {"qgen_raw", "optimize", "qpo", "qgen", "filter_lang", "filter_solvable", "difficulty_label",
+    static const char *off[] = {"qgen_raw", "optimize", "qpo", "qgen", "filter_lang", "filter_solvable", "dedup", "decontaminate", "difficulty_label",
                                 "scorer", "difficulty_score", "difficulty_sample", "respond", "reward", "export", "student",
                                 "eval"};
     sq_buf b = {0};

@@ -15,12 +15,12 @@ static int cmd_decontaminate(int argc, char **argv) {
     double threshold = o.mh.threshold;
     int no_near = 0;
     static char help_b[256];
-    snprintf(help_b, sizeof help_b, "comma list of %s (default the first five)", sq_decontam_known());
+    snprintf(help_b, sizeof help_b, "comma list of %s, or NAME=PATH (default the first five)", sq_decontam_known());
     sq_opt opts[] = {
         {"in", SQ_OPT_STR, &o.stage.in, "FILE", "input JSONL, each record with an \"id\" (- for stdin)"},
         {"out", SQ_OPT_STR, &o.stage.out, "FILE", "kept records (appended; a rerun resumes)"},
         {"dropped", SQ_OPT_STR, &dropped, "FILE", "dropped records with contaminated_by (default OUT.dropped.jsonl)"},
-        {"bench-dir", SQ_OPT_STR, &o.bench_dir, "DIR", "folder of the benchmark JSONL files"},
+        {"bench-dir", SQ_OPT_STR, &o.bench_dir, "DIR", "folder of the benchmark JSONL files (default $SQ_ASSETS/data or ../shared/assets/data)"},
         {"benchmarks", SQ_OPT_STR, &o.benchmarks, "LIST", help_b},
         {"field", SQ_OPT_STR, &o.field, "NAME", "the question field (default query)"},
         {"ngram", SQ_OPT_INT, &ngram, "N", "word n-gram overlap test (default 13; lower for short problems; 0 off)"},
@@ -30,11 +30,10 @@ static int cmd_decontaminate(int argc, char **argv) {
         {"examples", SQ_OPT_INT, &examples, "N", "examples per benchmark in the report (default 3)"},
         {"shard", SQ_OPT_STR, &shard, "I/N", "only records whose id hashes to shard I of N"},
     };
-    int npos, rc = sq_cli_parse(argc, argv, "--in FILE --out FILE --bench-dir DIR [--ngram 13] [--shard I/N]", opts,
+    int npos, rc = sq_cli_parse(argc, argv, "--in FILE --out FILE [--bench-dir DIR] [--benchmarks LIST] [--ngram 13] [--shard I/N]", opts,
                                 SQ_ARRAY_LEN(opts), NULL, 0, &npos);
     if (rc >= 0) return rc;
-    if (!o.stage.in || !o.stage.out || !o.bench_dir)
-        return sq_cli_usage_error(CMD, "--in, --out and --bench-dir are required");
+    if (!o.stage.in || !o.stage.out) return sq_cli_usage_error(CMD, "--in and --out are required");
     if (ngram < 0 || ngram > 64 || examples < 0 || examples > 1000)
         return sq_cli_usage_error(CMD, "--ngram or --examples out of range");
     o.ngram = (int)ngram, o.examples = (int)examples, o.near = !no_near, o.mh.threshold = threshold;

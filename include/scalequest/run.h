@@ -67,6 +67,9 @@ typedef struct sq_run_stage {
     int64_t total;       /* records or steps it will have at the end, -1 unknown */
     char *total_from;    /* else: total = the line count of this file at start */
     cJSON *options;      /* the stage's options as configured (owned) */
+    int shards;          /* >1: cmds are that many `--shard I/N` processes run at once, whose
+                            files are then merged in the order of shard_input (run_shards.c) */
+    char *shard_input;
 } sq_run_stage;
 
 typedef struct sq_run_plan {

@@ -45,6 +45,7 @@ char *sq_decontam_report_path(const char *out) {
 
 typedef struct loaded {
     const bench_def *def;
+    bench_def own; /* a NAME=PATH benchmark (its name and file are malloc'd, field NULL) */
     char *path;
     int64_t items;
     uint32_t first; /* global item number of its first question */
@@ -94,7 +95,7 @@ static int put_gram(void *u, const char *s, size_t n) {
 static int load_bench(bindex *x, const char *dir, const bench_def *d, sq_err *e) {
     loaded *l = &x->b[x->nb];
     l->def = d;
-    l->path = sq_path_join(dir, d->file);
+    l->path = d == &l->own ? sq_strdup(d->file) : sq_path_join(dir, d->file);
     l->first = x->total;
     if (!l->path) return sq_fail(e, SQ_ENOMEM, "out of memory");
     if (!sq_file_exists(l->path)) return sq_fail(e, SQ_ENOTFOUND, "%s: benchmark %s not found (--bench-dir)", l->path, d->name);
@@ -104,9 +105,13 @@ static int load_bench(bindex *x, const char *dir, const bench_def *d, sq_err *e)
     cJSON *rec;
     while (!rc && (rc = sq_jsonl_next(r, &rec, e)) == 1) {
         rc = 0;
-        const char *t = sq_rec_str(rec, d->field);
+        /* a NAME=PATH file (an eval set such as the tiny world's) names its question as eval reads it */
+        const char *t = d->field ? sq_rec_str(rec, d->field) : NULL;
+        for (const char *const *f = (const char *const[]){"query", "question", "problem", NULL}; !d->field && !t && *f; f++)
+            t = sq_rec_str(rec, *f);
         if (!t) {
-            rc = sq_fail(e, SQ_EPARSE, "%s:%lld: no string \"%s\"", l->path, (long long)sq_jsonl_line_number(r), d->field);
+            rc = sq_fail(e, SQ_EPARSE, "%s:%lld: no string \"%s\"", l->path, (long long)sq_jsonl_line_number(r),
+                         d->field ? d->field : "query");
         } else {
             uint32_t item = x->total++;
             sq_text_normalize(t, strlen(t), &x->norm);
@@ -127,6 +132,15 @@ static int load_bench(bindex *x, const char *dir, const bench_def *d, sq_err *e)
     return rc < 0 ? rc : 0;
 }
 
+/* As eval finds the benchmark files: --bench-dir, else $SQ_ASSETS/data, else ../shared/assets/data. */
+static const char *bench_dir(const sq_decontam_opts *o) {
+    static char dd[1024];
+    if (o->bench_dir) return o->bench_dir;
+    snprintf(dd, sizeof dd, "%s%s", getenv("SQ_ASSETS") ? getenv("SQ_ASSETS") : "../shared/assets",
+             "/data");
+    return dd;
+}
+
 static int build_index(bindex *x, const sq_decontam_opts *o, sq_err *e) {
     sq_minhash_params mp = o->mh;
     int rc = sq_minhash_params_resolve(&mp, e);
@@ -140,11 +154,22 @@ static int build_index(bindex *x, const sq_decontam_opts *o, sq_err *e) {
     while (!rc && p && *p) {
         size_t n = strcspn(p, ",");
         const bench_def *d = NULL;
-        for (int k = 0; k < N_BENCH; k++)
-            if (strlen(BENCHES[k].name) == n && !strncmp(BENCHES[k].name, p, n)) d = &BENCHES[k];
-        if (!d) return sq_fail(e, SQ_EINVAL, "unknown benchmark \"%.*s\" (known: %s)", (int)n, p, sq_decontam_known());
+        const char *eq = memchr(p, '=', n);
         if (x->nb == MAX_BENCH) return sq_fail(e, SQ_EINVAL, "too many benchmarks");
-        rc = load_bench(x, o->bench_dir, d, e);
+        if (eq) { /* NAME=PATH, as eval takes it */
+            bench_def *own = &x->b[x->nb].own;
+            own->name = strndup(p, (size_t)(eq - p));
+            own->file = strndup(eq + 1, n - (size_t)(eq + 1 - p));
+            if (!own->name || !own->file) return sq_fail(e, SQ_ENOMEM, "out of memory");
+            if (!*own->name || !*own->file) return sq_fail(e, SQ_EINVAL, "benchmark \"%.*s\": NAME=PATH expected", (int)n, p);
+            d = own;
+        }
+        for (int k = 0; !d && k < N_BENCH; k++)
+            if (strlen(BENCHES[k].name) == n && !strncmp(BENCHES[k].name, p, n)) d = &BENCHES[k];
+        if (!d)
+            return sq_fail(e, SQ_EINVAL, "unknown benchmark \"%.*s\" (known: %s, or NAME=PATH)", (int)n, p,
+                           sq_decontam_known());
+        rc = load_bench(x, bench_dir(o), d, e);
         p += n;
         if (*p == ',') p++;
     }
@@ -153,7 +178,11 @@ static int build_index(bindex *x, const sq_decontam_opts *o, sq_err *e) {
 }
 
 static void free_index(bindex *x) {
-    for (int k = 0; k < x->nb; k++) free(x->b[k].path);
+    for (int k = 0; k < MAX_BENCH; k++) {
+        free(x->b[k].path);
+        free((char *)x->b[k].own.name);
+        free((char *)x->b[k].own.file);
+    }
     sq_fpmap_free(x->exact);
     sq_fpmap_free(x->grams);
     sq_lsh_free(x->lsh);
@@ -331,8 +360,8 @@ static int write_report(const bindex *x, const sq_decontam_opts *o, const char *
 }
 
 int sq_decontam_run(const sq_decontam_opts *o, sq_err *e) {
-    if (!o->stage.in || !o->stage.out || !o->bench_dir)
-        return sq_fail(e, SQ_EINVAL, "decontaminate: an input, an output and a benchmark folder are needed");
+    if (!o->stage.in || !o->stage.out)
+        return sq_fail(e, SQ_EINVAL, "decontaminate: an input and an output are needed");
     if (o->ngram < 0 || o->ngram > 64) return sq_fail(e, SQ_EINVAL, "decontaminate: n-gram size %d out of range", o->ngram);
     bindex x = {0};
     int rc = build_index(&x, o, e);

@@ -221,6 +221,11 @@ int sq_run_config_parse(sq_run_config *c, const char *name, const char *text, si
     int rc = (!c->path || !c->lines || !dl) ? sq_fail(e, SQ_ENOMEM, "out of memory") : 0;
     const char *def = sq_run_default_config();
     if (!rc) rc = yaml_to_json("(default config)", def, strlen(def), &c->root, dl, e);
+    /* Every stage takes `shards:` (default 1, run_plan.c); it is added here rather than
+     * written 28 times into the printed default. */
+    const cJSON *st = rc ? NULL : cJSON_GetObjectItemCaseSensitive(c->root, "stages");
+    for (cJSON *x = st ? st->child : NULL; x; x = x->next)
+        if (cJSON_IsObject(x) && !cJSON_GetObjectItemCaseSensitive(x, "shards")) cJSON_AddNumberToObject(x, "shards", 1);
     if (!rc) rc = yaml_to_json(name, text, len, &user, c->lines, e);
     if (!rc) rc = overlay(c->root, user, "", c->lines, name, e);
     if (!rc) rc = check_values(c, name, e);

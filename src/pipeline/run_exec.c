@@ -214,39 +214,62 @@ static void progress_line(const sq_run_plan *p, int i, int64_t done, int64_t tot
     fflush(stderr);
 }
 
-/* Run one command of a stage; fills cpu seconds. Returns the exit status (or 128+signal). */
-static int spawn(const sq_run_plan *p, int i, const sq_run_cmd *cmd, const char *exe, const char *log,
-                 const char *stats, int show, double *cpu) {
-    const sq_run_stage *s = &p->stages[i];
+/* Start one command of a stage in a child process that dies with the runner; -1 if fork failed. */
+static pid_t start_cmd(const sq_run_cmd *cmd, const char *exe, const char *log, const char *stats) {
     pid_t parent = getpid();
     pid_t pid = fork();
-    if (pid < 0) return -1;
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent) _exit(111); /* the runner died before prctl */
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
+    if (pid != 0) return pid;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(111); /* the runner died before prctl */
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+    }
+    setenv("SCALEQUEST_STATS", stats, 1);
+    char *argv[SQ_RUN_MAX_ARGS + 2];
+    argv[0] = (char *)"scalequest";
+    for (int a = 0; a <= cmd->argc; a++) argv[a + 1] = cmd->argv[a];
+    execv(exe, argv);
+    dprintf(2, "scalequest run: cannot start %s: %s\n", exe, strerror(errno));
+    _exit(127);
+}
+
+/* Run n commands of a stage at once (one, or the stage's shards) and wait for all; adds their
+ * cpu seconds. Returns the first non-zero exit status (or 128+signal), 0 when all succeeded. */
+static int spawn(const sq_run_plan *p, int i, const sq_run_cmd *cmds, int n, const char *exe, const char *log,
+                 const char *stats, int show, double *cpu) {
+    const sq_run_stage *s = &p->stages[i];
+    pid_t pids[SQ_RUN_MAX_CMDS];
+    int running = 0, worst = 0;
+    for (int k = 0; k < n; k++) {
+        pids[k] = start_cmd(&cmds[k], exe, log, stats);
+        if (pids[k] < 0) {
+            worst = -1;
+            break;
         }
-        setenv("SCALEQUEST_STATS", stats, 1);
-        char *argv[SQ_RUN_MAX_ARGS + 2];
-        argv[0] = (char *)"scalequest";
-        for (int a = 0; a <= cmd->argc; a++) argv[a + 1] = cmd->argv[a];
-        execv(exe, argv);
-        dprintf(2, "scalequest run: cannot start %s: %s\n", exe, strerror(errno));
-        _exit(127);
+        running++;
     }
     line_counter lc = {0};
     int64_t total = s->total, start_done = -1;
     if (total < 0 && s->total_from) total = sq_run_count_lines(s->total_from);
     double t0 = now_s(), last = 0;
-    int status = 0;
-    struct rusage ru;
-    for (;;) {
-        pid_t w = wait4(pid, &status, WNOHANG, &ru);
-        if (w == pid) break;
+    while (running > 0) {
+        int status = 0;
+        struct rusage ru;
+        pid_t w = wait4(-1, &status, WNOHANG, &ru);
         if (w < 0 && errno != EINTR) return -1;
+        int k = 0;
+        while (w > 0 && k < n && pids[k] != w) k++;
+        if (w > 0 && k < n) {
+            pids[k] = 0;
+            running--;
+            *cpu += (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
+                    ru.ru_stime.tv_usec * 1e-6;
+            int st = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+            if (st && !worst) worst = st;
+            continue;
+        }
         struct timespec ts = {0, 200 * 1000 * 1000};
         nanosleep(&ts, NULL);
         double t = now_s();
@@ -258,10 +281,32 @@ static int spawn(const sq_run_plan *p, int i, const sq_run_cmd *cmd, const char 
             progress_line(p, i, done, total, rate, t - t0, 0, "");
         }
     }
-    *cpu += (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
-            ru.ru_stime.tv_usec * 1e-6;
-    if (WIFEXITED(status)) return WEXITSTATUS(status);
-    return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    return worst;
+}
+
+/* After a sharded stage's processes: its output, dropped and failed files, each merged from
+ * the shards' in the order of the stage's input. */
+static int merge_shards(const sq_run_stage *s, sq_err *e) {
+    static const char *const kinds[] = {".jsonl", ".dropped.jsonl", ".failed.jsonl"};
+    int rc = 0;
+    for (size_t kind = 0; kind < sizeof kinds / sizeof *kinds && !rc; kind++) {
+        char *parts[SQ_RUN_MAX_IO];
+        int any = 0, np = 0;
+        for (int k = 0; k < s->noutputs; k++) {
+            const char *o = s->outputs[k];
+            size_t n = strlen(o);
+            char *base = sq_strndup(o, n > 6 ? n - 6 : n);
+            parts[np] = base ? str_cat(base, kinds[kind]) : NULL;
+            free(base);
+            if (!parts[np]) rc = sq_fail(e, SQ_ENOMEM, "out of memory");
+            else any |= k < s->noutputs - 1 && sq_file_exists(parts[np]);
+            np++;
+        }
+        /* parts[0..shards-1] are the shards' files, parts[shards] the merged one */
+        if (!rc && (kind == 0 || any)) rc = sq_run_shard_merge(s->shard_input, parts, s->shards, parts[s->shards], e);
+        for (int k = 0; k < np; k++) free(parts[k]);
+    }
+    return rc;
 }
 
 static void last_log_line(const char *log, char *out, size_t n) {
@@ -471,8 +516,9 @@ int sq_run_execute(const sq_run_plan *p, const sq_run_opts *o, sq_err *e) {
         cJSON_Delete(inputs);
         double t0 = now_s(), cpu = 0;
         set_num(rec, "attempts", rec_num(rec, "attempts") + 1);
-        for (int k = 0; k < s->ncmds && !rc && state != ST_FINALIZE; k++) {
-            int st = spawn(p, i, &s->cmds[k], exe, log, stats, show, &cpu);
+        int group = s->shards > 1 ? s->shards : 1; /* shards run together, other commands in turn */
+        for (int k = 0; k < s->ncmds && !rc && state != ST_FINALIZE; k += group) {
+            int st = spawn(p, i, &s->cmds[k], group, exe, log, stats, show, &cpu);
             if (st != 0) {
                 char last[300];
                 last_log_line(log, last, sizeof last);
@@ -481,6 +527,7 @@ int sq_run_execute(const sq_run_plan *p, const sq_run_opts *o, sq_err *e) {
                              st > 128 ? "killed by signal" : "exited with", st > 128 ? st - 128 : st, log, last);
             }
         }
+        if (!rc && s->shards > 1) rc = merge_shards(s, e);
         for (int k = 0; k < s->noutputs && !rc; k++) { /* trained folders become visible whole */
             if (!s->out_is_dir[k]) continue;
             char *t = str_cat(s->outputs[k], ".tmp");

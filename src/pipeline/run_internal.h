@@ -5,8 +5,15 @@
 #include <dirent.h>
 #include <stddef.h>
 
+#include "scalequest/base.h"
+
 /* The runner's content hash of a byte string, as 32 hex digits (malloc'd). */
 char *sq_run_hash_bytes(const void *data, size_t len);
+
+/* Join the files of a stage run as n `--shard I/N` parts into the file one unsharded run
+ * writes: lines in the order of their ids in the stage's input (run_shards.c). out is
+ * written atomically. Parts that do not exist count as empty. */
+int sq_run_shard_merge(const char *input, char *const *parts, int n, const char *out, sq_err *e);
 
 /* ---- SVG plots (run_svg.c) ---- */
 #include "scalequest/base.h"

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "scalequest/run.h"
 
@@ -21,11 +22,12 @@ static const stage_def defs[] = {
     {"tokenizer", "train", K_DATA},       {"solver", "train", K_SIDE},           {"qft", "train", K_SIDE},
     {"qgen_raw", "infer", K_SIDE},        {"optimize", "api", K_SIDE},           {"qpo", "train", K_SIDE},
     {"qgen", "infer", K_CHAIN},           {"filter_lang", "filter", K_CHAIN},    {"filter_solvable", "api", K_CHAIN},
+    {"dedup", "filter", K_CHAIN},         {"decontaminate", "filter", K_CHAIN},
     {"difficulty_label", "infer", K_SIDE}, {"scorer", "train", K_SIDE},          {"difficulty_score", "infer", K_CHAIN},
     {"difficulty_sample", "filter", K_CHAIN}, {"difficulty_judge", "api", K_SIDE}, {"rm_respond", "infer", K_SIDE},
     {"rm_label", "data", K_SIDE},         {"rm", "train", K_SIDE},               {"respond", "infer", K_CHAIN},
-    {"reward", "infer", K_CHAIN},         {"export", "data", K_CHAIN},           {"student", "train", K_SIDE},
-    {"eval", "eval", K_SIDE},
+    {"reward", "infer", K_CHAIN},         {"export", "data", K_CHAIN},           {"eval_base", "eval", K_SIDE},
+    {"student", "train", K_SIDE},         {"eval", "eval", K_SIDE},
 };
 enum { NDEFS = sizeof defs / sizeof defs[0] };
 
@@ -230,6 +232,8 @@ static void jsonl_out(bld *b, sq_run_cmd *cmd_unused, char *path) {
     output(b, path, 0);
 }
 
+static void decontam_sets(bld *b);
+
 static void build_stage(sq_run_plan *p, bld *b, const char *prev) {
     sq_run_stage *s = b->s;
     const char *n = s->name;
@@ -353,10 +357,12 @@ static void build_stage(sq_run_plan *p, bld *b, const char *prev) {
         char *data = run_file(b, "export", ".jsonl");
         train_stage(b, "sft", cfg(b, "models.student"), "models.student", data ? data : "", NULL);
         free(data);
-    } else if (!strcmp(n, "eval")) {
+    } else if (!strcmp(n, "eval") || !strcmp(n, "eval_base")) {
+        /* eval_base: the student's starting model, before it has seen the dataset */
         new_cmd(b, "eval");
-        model_arg(b, "--model", "@student", NULL);
-        char *out = run_file(b, "eval", "");
+        if (n[4]) model_arg(b, "--model", cfg(b, "models.student"), "models.student");
+        else model_arg(b, "--model", "@student", NULL);
+        char *out = run_file(b, n, "");
         char *tmp = out ? fmt("%s.tmp%s", out, NULL) : NULL;
         if (tmp) arg2(b, "--out", tmp);
         free(tmp);
@@ -367,6 +373,8 @@ static void build_stage(sq_run_plan *p, bld *b, const char *prev) {
         } chain[] = {
             {"filter_lang", "filter lang", NULL},
             {"filter_solvable", "filter solvable", "models.judge"},
+            {"dedup", "dedup", NULL},
+            {"decontaminate", "decontaminate", NULL},
             {"difficulty_score", "difficulty score", "models.difficulty_scorer"},
             {"difficulty_sample", "difficulty sample", NULL},
             {"respond", "respond", "models.responder"},
@@ -381,10 +389,109 @@ static void build_stage(sq_run_plan *p, bld *b, const char *prev) {
             input(b, prev);
             s->total_from = sq_strdup(prev);
             jsonl_out(b, NULL, run_file(b, n, ".jsonl"));
+            if (!strcmp(n, "decontaminate")) decontam_sets(b);
         }
     }
     options(b);
     common(b);
+}
+
+/* decontaminate checks against what eval measures: eval's benchmark list and data folder,
+ * unless the stage's own options name them. */
+static void decontam_sets(bld *b) {
+    const cJSON *mine = b->s->options;
+    const cJSON *eo = sq_run_config_get(b->c, "stages.eval.options");
+    const cJSON *bench = cJSON_GetObjectItemCaseSensitive(eo, "benchmarks");
+    const cJSON *dir = cJSON_GetObjectItemCaseSensitive(eo, "data-dir");
+    if (!cJSON_GetObjectItemCaseSensitive(mine, "benchmarks") && cJSON_IsString(bench)) {
+        char *v = expand(bench->valuestring, b->run_dir);
+        if (v) arg2(b, "--benchmarks", v);
+        free(v);
+    }
+    if (!cJSON_GetObjectItemCaseSensitive(mine, "bench-dir") && cJSON_IsString(dir)) {
+        char *v = expand(dir->valuestring, b->run_dir);
+        if (v) arg2(b, "--bench-dir", v);
+        free(v);
+    }
+}
+
+/* shards: N turns the stage's one command into N copies with `--shard I/N`, each writing
+ * NAME.shardI.jsonl (and its own dropped and failed files) with its share of the threads; the
+ * runner starts them together and merges their files in input order (run_shards.c). Only a
+ * stage that reads one JSONL and settles each record on its own can be split: dedup compares
+ * records with each other, and decontaminate's marker describes one whole output. */
+static int make_shards(sq_run_plan *p, bld *b, const sq_run_config *c, sq_err *e) {
+    sq_run_stage *s = b->s;
+    char key[128], w[600];
+    snprintf(key, sizeof key, "stages.%s.shards", s->name);
+    const cJSON *v = sq_run_config_get(c, key);
+    int n = cJSON_IsNumber(v) ? (int)v->valuedouble : 1;
+    if (!cJSON_IsNumber(v) || v->valuedouble != n || n < 1 || n > 64) {
+        sq_run_config_where(c, key, w, sizeof w);
+        return sq_fail(e, SQ_EINVAL, "%s: shards must be a whole number 1..64", w);
+    }
+    s->shards = 1;
+    if (n == 1 || !s->enabled) return 0;
+    sq_run_cmd *c0 = &s->cmds[0];
+    int in = -1, out = -1;
+    for (int a = 1; a + 1 < c0->argc; a++) {
+        if (!strcmp(c0->argv[a], "--in")) in = a + 1;
+        if (!strcmp(c0->argv[a], "--out")) out = a + 1;
+    }
+    const char *why = NULL;
+    if (!strcmp(s->name, "dedup") || !strcmp(s->name, "decontaminate"))
+        why = "compares records across the whole input";
+    else if (s->ncmds != 1 || in < 0 || out < 0 || s->noutputs != 1 || s->out_is_dir[0])
+        why = "does not read one JSONL into one JSONL";
+    else if (cJSON_GetObjectItemCaseSensitive(s->options, "shard"))
+        why = "already has a shard option";
+    else if (n > SQ_RUN_MAX_CMDS)
+        why = "has more shards than the runner starts at once (9)";
+    if (why) {
+        sq_run_config_where(c, key, w, sizeof w);
+        return sq_fail(e, SQ_EINVAL, "%s: stage %s cannot be sharded: it %s", w, s->name, why);
+    }
+    s->shards = n;
+    s->shard_input = sq_strdup(c0->argv[in]);
+    char *merged = s->outputs[0];
+    s->noutputs = 0;
+    long cores = p->threads > 0 ? p->threads : sysconf(_SC_NPROCESSORS_ONLN);
+    char per[32];
+    snprintf(per, sizeof per, "%ld", cores / n > 0 ? cores / n : 1);
+    for (int k = 1; k < n; k++) { /* copies of the first command */
+        sq_run_cmd *ck = &s->cmds[k];
+        for (int a = 0; a < c0->argc; a++) ck->argv[a] = sq_strdup(c0->argv[a]);
+        ck->argc = c0->argc;
+        ck->argv[ck->argc] = NULL;
+    }
+    s->ncmds = n;
+    for (int k = 0; k < n; k++) {
+        sq_run_cmd *ck = &s->cmds[k];
+        char suffix[32], shard[32];
+        snprintf(suffix, sizeof suffix, ".shard%d.jsonl", k);
+        snprintf(shard, sizeof shard, "%d/%d", k, n);
+        size_t ml = strlen(merged) > 6 ? strlen(merged) - 6 : strlen(merged); /* less ".jsonl" */
+        char *part = malloc(ml + strlen(suffix) + 1);
+        if (part) snprintf(part, ml + strlen(suffix) + 1, "%.*s%s", (int)ml, merged, suffix);
+        free(ck->argv[out]);
+        ck->argv[out] = part ? sq_strdup(part) : sq_strdup("");
+        int th = -1;
+        for (int a = 1; a + 1 < ck->argc; a++)
+            if (!strcmp(ck->argv[a], "--threads")) th = a + 1;
+        b->cmd = ck;
+        if (th > 0) {
+            free(ck->argv[th]);
+            ck->argv[th] = sq_strdup(per);
+        } else {
+            arg2(b, "--threads", per);
+        }
+        arg2(b, "--shard", shard);
+        output(b, part, 0);
+    }
+    output(b, merged, 0); /* last: what the next stage reads */
+    free(s->progress_file);
+    s->progress_file = NULL;
+    return 0;
 }
 
 int sq_run_plan_build(sq_run_plan *p, const sq_run_config *c, sq_err *e) {
@@ -422,6 +529,14 @@ int sq_run_plan_build(sq_run_plan *p, const sq_run_config *c, sq_err *e) {
                            s->name);
         }
         build_stage(p, &b, prev ? prev : "");
+        if (!b.oom) {
+            int rc = make_shards(p, &b, c, e);
+            if (rc) {
+                sq_run_plan_free(p);
+                free(prev);
+                return rc;
+            }
+        }
         if (defs[i].kind == K_CHAIN && s->enabled && s->noutputs) {
             free(prev);
             prev = sq_strdup(s->outputs[s->noutputs - 1]);
@@ -445,6 +560,7 @@ void sq_run_plan_free(sq_run_plan *p) {
         for (int k = 0; k < s->ninputs; k++) free(s->inputs[k]);
         free(s->progress_file);
         free(s->total_from);
+        free(s->shard_input);
         cJSON_Delete(s->options);
     }
     free(p->stages);

@@ -150,19 +150,25 @@ static const char *cmd_arg(const cJSON *rec, const char *flag) {
 /* From the manifest: each chain stage that ran, its input's and its output's record counts, so
  * a stage switched off (or a file left from an earlier config) does not show. */
 static void funnel(sq_buf *b, const cJSON *m) {
-    static const char *chain[] = {"qgen", "filter_lang", "filter_solvable", "difficulty_score", "difficulty_sample",
-                                  "respond", "reward", "export"};
+    static const char *chain[] = {"qgen",          "filter_lang",      "filter_solvable",   "dedup",
+                                  "decontaminate", "difficulty_score", "difficulty_sample", "respond",
+                                  "reward",        "export"};
+    enum { NCHAIN = sizeof chain / sizeof chain[0] };
     section(b, "funnel", "Funnel",
             "Questions in and out of each stage of the chain; the paper's filters dropped 20.1% (language), 19.4% "
             "(solvability) and 9.2% (difficulty sampling) of 2M questions.");
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(m, "stages");
-    const char *labels[8];
-    double vals[8];
+    const char *labels[NCHAIN];
+    double vals[NCHAIN];
     int nv = 0;
     sq_buf_puts(b, "<table><tr><th>stage</th><th>in</th><th>out</th><th>dropped</th><th>share dropped</th></tr>");
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < NCHAIN; i++) {
         const cJSON *rec = cJSON_GetObjectItemCaseSensitive(st, chain[i]);
         const char *in = cmd_arg(rec, "--in"), *out = cmd_arg(rec, "--out");
+        /* a sharded stage's commands write parts; its last output is the merged file */
+        const cJSON *outs = cJSON_GetObjectItemCaseSensitive(rec, "outputs");
+        const cJSON *last = cJSON_GetArrayItem(outs, cJSON_GetArraySize(outs) - 1);
+        if (cJSON_IsString(last)) out = last->valuestring;
         if (!rec || !out) continue;
         int64_t n = sq_run_count_lines(out), k = (in && i > 0) ? sq_run_count_lines(in) : -1;
         if (n < 0) continue;
@@ -253,32 +259,53 @@ static void rewards(sq_buf *b, const char *run_dir) {
     sq_buf_puts(b, "</section>");
 }
 
-static void eval_table(sq_buf *b, const char *run_dir) {
-    section(b, "eval", "Evaluation", "Zero-shot pass@1 of the student trained on the final dataset.");
-    char *p = sq_path_join(run_dir, "eval/results.json"), *text = NULL;
+static cJSON *read_json(const char *run_dir, const char *rel) {
+    char *p = sq_path_join(run_dir, rel), *text = NULL;
     size_t len;
     cJSON *j = NULL;
     if (p && !sq_file_read_all(p, &text, &len, NULL)) j = cJSON_ParseWithLength(text, len);
-    const cJSON *bm = cJSON_GetObjectItemCaseSensitive(j, "benchmarks");
+    free(text);
+    free(p);
+    return j;
+}
+
+/* eval's results.json holds accuracy in percent. The student's base (the eval_base stage), when
+ * it was measured, is shown beside the student so the gain is read off one row. */
+static void eval_table(sq_buf *b, const char *run_dir) {
+    section(b, "eval", "Evaluation",
+            "Zero-shot pass@1 of the student trained on the final dataset, and of the model it started from.");
+    cJSON *j = read_json(run_dir, "eval/results.json"), *jb = read_json(run_dir, "eval_base/results.json");
+    const cJSON *bm = cJSON_GetObjectItemCaseSensitive(j, "benchmarks"), *bb = cJSON_GetObjectItemCaseSensitive(jb, "benchmarks");
     if (!cJSON_IsObject(bm)) sq_buf_puts(b, "<p class=\"none\">no data (the eval stage has not run)</p>");
     else {
-        sq_buf_puts(b, "<table><tr><th>benchmark</th><th>questions</th><th>correct</th><th>accuracy</th></tr>");
+        sq_buf_printf(b, "<table><tr><th>benchmark</th><th>questions</th>%s<th>student correct</th><th>student accuracy</th></tr>",
+                      cJSON_IsObject(bb) ? "<th>base correct</th><th>base accuracy</th>" : "");
         for (const cJSON *x = bm->child; x; x = x->next) {
             const cJSON *n = cJSON_GetObjectItemCaseSensitive(x, "n"), *c = cJSON_GetObjectItemCaseSensitive(x, "correct"),
                         *a = cJSON_GetObjectItemCaseSensitive(x, "accuracy");
+            const cJSON *y = cJSON_GetObjectItemCaseSensitive(bb, x->string);
             sq_buf_puts(b, "<tr><td>");
             sq_svg_escape(b, x->string);
-            sq_buf_printf(b, "</td><td>%.0f</td><td>%.0f</td><td>%.1f%%</td></tr>", cJSON_IsNumber(n) ? n->valuedouble : 0,
-                          cJSON_IsNumber(c) ? c->valuedouble : 0, cJSON_IsNumber(a) ? 100 * a->valuedouble : 0);
+            sq_buf_printf(b, "</td><td>%.0f</td>", cJSON_IsNumber(n) ? n->valuedouble : 0);
+            if (cJSON_IsObject(bb)) {
+                const cJSON *yc = cJSON_GetObjectItemCaseSensitive(y, "correct"), *ya = cJSON_GetObjectItemCaseSensitive(y, "accuracy");
+                if (cJSON_IsNumber(ya))
+                    sq_buf_printf(b, "<td>%.0f</td><td>%.1f%%</td>", cJSON_IsNumber(yc) ? yc->valuedouble : 0, ya->valuedouble);
+                else sq_buf_puts(b, "<td>—</td><td>—</td>");
+            }
+            sq_buf_printf(b, "<td>%.0f</td><td>%.1f%%</td></tr>", cJSON_IsNumber(c) ? c->valuedouble : 0,
+                          cJSON_IsNumber(a) ? a->valuedouble : 0);
         }
-        const cJSON *avg = cJSON_GetObjectItemCaseSensitive(j, "average");
-        if (cJSON_IsNumber(avg))
-            sq_buf_printf(b, "<tr class=\"total\"><td>average</td><td></td><td></td><td>%.1f%%</td></tr>", 100 * avg->valuedouble);
+        const cJSON *avg = cJSON_GetObjectItemCaseSensitive(j, "average"), *bavg = cJSON_GetObjectItemCaseSensitive(jb, "average");
+        if (cJSON_IsNumber(avg)) {
+            sq_buf_puts(b, "<tr class=\"total\"><td>average</td><td></td>");
+            if (cJSON_IsObject(bb)) sq_buf_printf(b, "<td></td><td>%.1f%%</td>", cJSON_IsNumber(bavg) ? bavg->valuedouble : 0);
+            sq_buf_printf(b, "<td></td><td>%.1f%%</td></tr>", avg->valuedouble);
+        }
         sq_buf_puts(b, "</table>");
     }
     cJSON_Delete(j);
-    free(text);
-    free(p);
+    cJSON_Delete(jb);
     sq_buf_puts(b, "</section>");
 }
 
