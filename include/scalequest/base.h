@@ -10,6 +10,7 @@
 #define SCALEQUEST_BASE_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -174,6 +175,17 @@ char *sq_path_join(const char *dir, const char *name);
 /* The process has one OpenMP pool; this sets its size (0 = all cores). */
 void sq_threads_set(int n);
 int sq_threads_get(void);
+
+/* A barrier for the threads of one parallel region that spins ~30 us, then sleeps (libgomp's
+ * own spins for milliseconds, which on cores shared with other processes burns the time a
+ * descheduled partner needs). Initialise once before the region; every thread of the team
+ * calls sq_barrier_wait with the team's size. */
+typedef struct sq_barrier {
+    _Atomic int arrived, sleepers;
+    _Atomic unsigned gen;
+} sq_barrier;
+void sq_barrier_init(sq_barrier *b);
+void sq_barrier_wait(sq_barrier *b, int n_threads);
 
 /* ---- small helpers --------------------------------------------------------------------- */
 
