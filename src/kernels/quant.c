@@ -204,6 +204,25 @@ float sq_quant_dot_f32(const float *w, const float *x, int64_t n) {
     return dot_f32_c(w, x, n);
 }
 
+static atomic_int have_avx512 = -1;
+
+void sq_quant_panel_dot(float *y, int64_t ldy, const float *pan, int n, const float *x, int rows, int64_t in,
+                        const float *bias) {
+#if defined(SQ_QUANT_HAVE_AVX2)
+    if (use_avx2()) {
+        int h = atomic_load_explicit(&have_avx512, memory_order_relaxed);
+        if (h < 0) atomic_store(&have_avx512, h = sq__quant_avx512_supported());
+        if (h) {
+            sq__panel_dot_avx512(y, ldy, pan, n, x, rows, in, bias);
+            return;
+        }
+    }
+#endif
+    for (int r = 0; r < rows; r++)
+        for (int k = 0; k < n; k++)
+            y[r * ldy + k] = sq_quant_dot_f32(pan + k * in, x + r * in, in) + (bias ? bias[k] : 0);
+}
+
 /* ---- corrupt scales -------------------------------------------------------------------- */
 
 int64_t sq_quant_find_bad_block(const void *data, sq_dtype t, int64_t n_values) {
