@@ -39,7 +39,7 @@ void sq_quant_panel_dot(float *y, int64_t ldy, const float *pan, int n, const fl
                         const float *bias);
 /* The first block (of n_values values) whose scale or minimum is NaN or infinite, or -1. */
 int64_t sq_quant_find_bad_block(const void *data, sq_dtype t, int64_t n_values);
-/* Which code runs: "avx2" or "c". sq_quant_force_c(1) selects the C code (tests compare the
+/* Which code runs: "avx512", "avx2" or "c". sq_quant_force_c(1) selects the C code (tests compare the
  * two); it is process-wide, call it outside parallel regions. */
 const char *sq_quant_impl(void);
 void sq_quant_force_c(int on);
