@@ -368,6 +368,7 @@ static int matmul_only(int rows, int in, int out, int reps) {
 }
 
 int main(int argc, char **argv) {
+    sq_threads_default_wait_policy(argv);
     setvbuf(stdout, NULL, _IOLBF, 0); /* each figure shows as soon as it is measured */
     if (argc >= 4 && !strcmp(argv[1], "make")) return make_model(argv[2], argv[3]);
     if (argc >= 5 && !strcmp(argv[1], "matmul"))

@@ -9,6 +9,7 @@
  *       time, the engine's forward and sampling time, peak RSS, KV cache bytes per token, and
  *       the model's matmul FLOPs per token (layers; the LM head apart, since a prefill
  *       computes logits for its last prompt token only).
+ *   SQ_BENCH_KV=f32|f16|bf16 picks the KV cache's element type (default f32).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,9 @@ static int run(const char *path, int q, int prompt, int n, int gen, float temp, 
     sq_engine_opts_default(&o);
     o.max_batch = SQ_MIN(64, q * n);
     o.ctx_len = prompt + gen + 1;
+    const char *kvs = getenv("SQ_BENCH_KV");
+    o.kv_type = kvs && *kvs ? sq_kv_type_parse(kvs) : SQ_KV_F32;
+    if (o.kv_type < 0) return fprintf(stderr, "SQ_BENCH_KV=%s: f32, f16 or bf16\n", kvs), 1;
     sq_engine *en;
     if (sq_engine_new(&en, m, &o, &e)) return fprintf(stderr, "%s\n", e.msg), 1;
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)q * prompt);
@@ -76,10 +80,10 @@ static int run(const char *path, int q, int prompt, int n, int gen, float temp, 
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("wall=%.4f prompt_tokens=%lld generated=%lld decode_tokens=%lld t_decode=%.4f t_forward=%.4f "
-           "t_sample=%.4f rss_mib=%.1f kv_bytes_per_token=%zu layer_flops=%.6g head_flops=%.6g weight_bytes=%zu\n",
+           "t_sample=%.4f rss_mib=%.1f kv_type=%s kv_bytes_per_token=%zu layer_flops=%.6g head_flops=%.6g weight_bytes=%zu\n",
            wall, (long long)(s1.prompt_tokens - s0.prompt_tokens), (long long)(s1.generated_tokens - s0.generated_tokens),
            (long long)(s1.decode_tokens - s0.decode_tokens), s1.t_decode - s0.t_decode, s1.t_forward - s0.t_forward,
-           s1.t_sample - s0.t_sample, ru.ru_maxrss / 1024.0, (size_t)2 * c->n_layers * kvd * sizeof(float),
+           s1.t_sample - s0.t_sample, ru.ru_maxrss / 1024.0, sq_kv_type_name(o.kv_type), s1.kv_bytes_per_token,
            2 * layer_w, 2 * head_w, sq_model_weight_bytes(m));
     free(ids);
     free(reqs);
@@ -89,6 +93,7 @@ static int run(const char *path, int q, int prompt, int n, int gen, float temp, 
 }
 
 int main(int argc, char **argv) {
+    sq_threads_default_wait_policy(argv);
     if (argc == 9 && !strcmp(argv[1], "run"))
         return run(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), (float)atof(argv[7]),
                    atoi(argv[8]));

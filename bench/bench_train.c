@@ -21,7 +21,7 @@ int main(int argc, char **argv) {
     c.tie_embeddings = 1, c.bos_id = c.eos_id = -1;
     int T = a[6], B = a[7], steps = a[8];
     sq_threads_set(a[9]);
-    sq_tgemm_single_threaded(); /* the OpenMP pool threads the GEMMs */
+    sq_gemm_one_pool(); /* the OpenMP pool threads the GEMMs */
     sq_tmodel m;
     sq_err e;
     if (sq_tm_create(&m, &c, 0, &e)) {

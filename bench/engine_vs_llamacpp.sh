@@ -21,6 +21,9 @@
 #   llama-bench (tg, pp) runs too as a cross-check once bench/llama_cpp_build.sh has built it
 #          (started here when missing; SQ_BENCH_LLAMA_BUILD=0 skips building).
 #   SQ_BENCH_SHAPES_ONLY=fig,fig limits the figures (b1,prefill,b8,b32,b64,respond,qgen,filter,n5,smollm).
+#   SQ_BENCH_KV=f32|f16|bf16: our KV cache's element type (default f32; llama.cpp's is F16).
+#   Our processes wait passively at barriers unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set
+#   (GOMP_SPINCOUNT=300000, libgomp's own default, gives the spinning behaviour of before).
 set -eu
 cd "$(dirname "$0")/.."
 eng=build/rel/bench/bench_engine
@@ -43,6 +46,7 @@ want() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sq-bench-vs.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 echo "  load average at start: $(cut -d' ' -f1-3 /proc/loadavg) on $threads cores"
+echo "  KV cache: ${SQ_BENCH_KV:-f32}; OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset} GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-unset} (ours wait passively when both are unset)"
 echo "  cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 echo "  cpu flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|f16c|avx512f|avx512bw|avx512_vnni|avx512_bf16|amx_bf16|amx_tile)$' | tr '\n' ' ')"
 limits=$("$eng" limits)
@@ -134,7 +138,7 @@ if want n5; then
         printf "  prefix sharing: n=5 in one request %.3f s, five independent requests of the same prompt %.3f s: %.2fx\n", a, b, b / a }' |
         tee -a "$table"
 fi
-[ -s "$tmp/last_ours" ] && echo "  KV cache bytes per token: scalequest $(kv kv_bytes_per_token "$(cat "$tmp/last_ours" 2>/dev/null)") (F32 K and V)," \
+[ -s "$tmp/last_ours" ] && echo "  KV cache bytes per token: scalequest $(kv kv_bytes_per_token "$(cat "$tmp/last_ours" 2>/dev/null)") ($(kv kv_type "$(cat "$tmp/last_ours" 2>/dev/null)") K and V)," \
     "llama.cpp $(kv kv_bytes_per_token "$(cat "$tmp/last_theirs" 2>/dev/null)") (F16 K and V, its default)" | tee -a "$table"
 # The SmolLM2-135M-Instruct Q4_1 file (the model registry's), where installed: batch 1 and
 # prefill on both sides (the engine reads Q4_1 only where the quantized-weights code is in).

@@ -193,6 +193,12 @@ SQ_TEST(dedup_bad_input_is_a_clear_error) {
     CHECK(st != 0);
     CHECKF(msg && strstr(msg, "bad.jsonl:2") && strstr(msg, "\"query\""), "message: %s", msg ? msg : "");
     free(msg);
+    /* the record before the bad one is settled and committed, as one at a time would (dedup
+     * reads one question ahead) */
+    char *kept = NULL;
+    sq_test_sh(&kept, "cat '%s'", out);
+    CHECKF(kept && !strcmp(kept, "{\"id\":\"a\",\"query\":\"one two three\"}\n"), "kept: %s", kept ? kept : "");
+    free(kept);
     /* a torn (unterminated, unparsable) line in the middle of the input */
     write_file(in, "{\"id\":\"a\",\"query\":\"one two three\"}\n{\"id\":\"b\",\"query\":\"fo\n{\"id\":\"c\",\"query\":\"x\"}\n");
     unlink(out);
@@ -371,4 +377,79 @@ SQ_TEST(decontaminate_drops_planted_benchmark_questions) {
     CHECK(x && y && !strcmp(x, y));
     free(x), free(y), free(s0), free(s1), free(mg);
     free(kept), free(rep), free(rp), free(gsm), free(m5), free(in), free(out);
+}
+
+/* eval --train-data: a training set without decontaminate's marker is named on stderr and in
+ * results.json; decontaminate's output, and export's output made from it, are not; a file
+ * changed after decontaminate is named again. */
+SQ_TEST(eval_warns_when_the_training_set_was_not_decontaminated) {
+    new_dir();
+    char *bd = tpath("bench"), *gsm = tpath("bench/gsm8k_test.jsonl"), *mini = tpath("mini.jsonl");
+    char *train = tpath("train.jsonl"), *clean = tpath("clean.jsonl"), *final = tpath("final.jsonl");
+    char *ev = tpath("ev"), *items = tpath("ev/mini.jsonl"), *results = tpath("ev/results.json");
+    REQUIRE(sq_test_sh(NULL, "mkdir -p '%s' '%s'", bd, ev) == 0);
+    const char *q0 = "Tom has 7 red apples and buys 3 more at the shop. How many apples does Tom have now?";
+    char buf[1024];
+    snprintf(buf, sizeof buf, "{\"question\":\"%s\",\"answer\":\"#### 10\"}\n", q0);
+    write_file(gsm, buf);
+    snprintf(buf, sizeof buf, "{\"question\":\"%s\",\"answer\":\"10\"}\n", q0);
+    write_file(mini, buf);
+    write_file(items, "{\"id\":\"mini-00000\",\"response\":\"So \\\\boxed{10}.\"}\n");
+    snprintf(buf, sizeof buf,
+             "{\"id\":\"t0\",\"query\":\"%s\",\"response\":\"10\"}\n"
+             "{\"id\":\"t1\",\"query\":\"A box holds 4 pens. How many pens are in 6 boxes?\",\"response\":\"24\"}\n"
+             "{\"id\":\"t2\",\"query\":\"Sue reads 12 pages a day. How many pages in a week?\",\"response\":\"84\"}\n",
+             q0);
+    write_file(train, buf);
+    char eval[3000];
+    snprintf(eval, sizeof eval, "'%s' eval --regrade --benchmarks 'mini=%s' --out '%s' --train-data", sq_test_cli(),
+             mini, ev);
+    char *msg = NULL;
+    REQUIRE(sq_test_sh(&msg, "%s '%s' 2>&1 >/dev/null", eval, train) == 0);
+    CHECKF(msg && strstr(msg, "training set") && strstr(msg, "train.jsonl was not decontaminated") &&
+               strstr(msg, "no train.jsonl.decontam.json beside it") && strstr(msg, "scores above"),
+           "stderr: %s", msg ? msg : "");
+    free(msg);
+    char *r = slurp(results);
+    CHECKF(r && strstr(r, "\"training_data\":[{\"file\":") && strstr(r, "\"decontaminated\":false") &&
+               strstr(r, "\"mini\":{\"n\":1,\"correct\":1"),
+           "%s", r ? r : "");
+    free(r);
+    /* decontaminate, then export: both outputs are vouched for */
+    REQUIRE(sq_test_sh(NULL, "'%s' decontaminate --in '%s' --out '%s' --bench-dir '%s' --benchmarks gsm8k --quiet",
+                       sq_test_cli(), train, clean, bd) == 0);
+    REQUIRE(sq_test_sh(NULL, "'%s' export --in '%s' --out '%s' --quiet", sq_test_cli(), clean, final) == 0);
+    char *fm = tpath("final.jsonl.decontam.json"), *m = slurp(fm);
+    CHECKF(m && strstr(m, "\"output_name\":\t\"final.jsonl\"") && strstr(m, "\"output_records\":\t2") &&
+               strstr(m, "\"carried_from\""),
+           "%s", m ? m : "");
+    free(m);
+    for (int i = 0; i < 2; i++) {
+        msg = NULL;
+        REQUIRE(sq_test_sh(&msg, "%s '%s' 2>&1 >/dev/null", eval, i ? final : clean) == 0);
+        CHECKF(msg && !strstr(msg, "not decontaminated"), "stderr: %s", msg ? msg : "");
+        free(msg);
+        r = slurp(results);
+        CHECKF(r && strstr(r, "\"decontaminated\":true"), "%s", r ? r : "");
+        free(r);
+    }
+    /* a record added afterwards: the marker no longer counts */
+    REQUIRE(sq_test_sh(NULL, "tail -n 1 '%s' | sed 's/t1/t9/' >> '%s'", final, final) == 0);
+    msg = NULL;
+    REQUIRE(sq_test_sh(&msg, "%s '%s' 2>&1 >/dev/null", eval, final) == 0);
+    CHECKF(msg && strstr(msg, "final.jsonl was not decontaminated") && strstr(msg, "it has 3 records") &&
+               strstr(msg, "counted 2"),
+           "stderr: %s", msg ? msg : "");
+    free(msg);
+    /* exporting an unvouched file removes the stale marker of an earlier export */
+    REQUIRE(sq_test_sh(NULL, "'%s' export --in '%s' --out '%s' --quiet", sq_test_cli(), train, final) == 0);
+    CHECK(!sq_file_exists(fm));
+    /* a training file that cannot be read is an error, not a warning */
+    msg = NULL;
+    char *missing = tpath("missing.jsonl");
+    CHECK(sq_test_sh(&msg, "%s '%s' 2>&1 >/dev/null", eval, missing) != 0);
+    CHECKF(msg && strstr(msg, "missing.jsonl"), "stderr: %s", msg ? msg : "");
+    free(msg), free(missing);
+    free(bd), free(gsm), free(mini), free(train), free(clean), free(final), free(ev), free(items), free(results),
+        free(fm);
 }

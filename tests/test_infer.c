@@ -2,7 +2,9 @@
 #include <stdatomic.h>
 #include <omp.h>
 #include <pthread.h>
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "scalequest/gguf.h"
 #include "scalequest/infer.h"
@@ -177,7 +179,7 @@ SQ_TEST(engine_greedy_matches_reference_ids) {
 
 /* Many prompts with their own seeds, batched with continuous refill and chunked prefill,
  * give exactly the tokens (and log-probabilities) each one gives alone. */
-static void batched_equals_one_at_a_time(sq_model *m) {
+static void batched_equals_one_at_a_time(sq_model *m, int kv_type) {
     enum { NR = 7 };
     int32_t prompts[NR][12];
     int lens[NR];
@@ -198,6 +200,7 @@ static void batched_equals_one_at_a_time(sq_model *m) {
     o.prefill_chunk = 4;
     o.block_size = 4;
     o.ctx_len = 64;
+    o.kv_type = kv_type;
     sq_engine *en;
     sq_err e;
     REQUIRE(sq_engine_new(&en, m, &o, &e) == 0);
@@ -239,7 +242,61 @@ static void batched_equals_one_at_a_time(sq_model *m) {
 SQ_TEST(engine_batched_equals_one_at_a_time) {
     sq_model *m = open_stories();
     if (!m) SKIP("../shared/assets/models not present");
-    batched_equals_one_at_a_time(m);
+    batched_equals_one_at_a_time(m, SQ_KV_F32);
+    sq_model_close(m);
+}
+
+/* The F16 and BF16 KV caches as their own modes: the same contract. */
+SQ_TEST(engine_batched_equals_one_at_a_time_f16_kv) {
+    sq_model *m = open_stories();
+    if (!m) SKIP("../shared/assets/models not present");
+    batched_equals_one_at_a_time(m, SQ_KV_F16);
+    sq_model_close(m);
+}
+
+SQ_TEST(engine_batched_equals_one_at_a_time_bf16_kv) {
+    sq_model *m = open_stories();
+    if (!m) SKIP("../shared/assets/models not present");
+    batched_equals_one_at_a_time(m, SQ_KV_BF16);
+    sq_model_close(m);
+}
+
+/* A 16-bit cache changes the numbers only by its rounding: on stories260K the greedy ids
+ * from BOS stay those of the F32 cache, the log-probabilities move by little but do move
+ * (the cache really is 16-bit), and the engine reports half the bytes per token. */
+SQ_TEST(engine_16bit_kv_close_to_f32) {
+    sq_model *m = open_stories();
+    if (!m) SKIP("../shared/assets/models not present");
+    collected c[3];
+    size_t bpt[3];
+    int32_t bos = 1;
+    for (int type = SQ_KV_F32; type <= SQ_KV_BF16; type++) {
+        sq_engine_opts o;
+        sq_engine_opts_default(&o);
+        o.ctx_len = 64;
+        o.kv_type = type;
+        sq_engine *en;
+        sq_err e;
+        REQUIRE(sq_engine_new(&en, m, &o, &e) == 0);
+        sq_infer_req q = {&bos, 1, params(0, 40, 0)};
+        q.params.logprobs = 1;
+        coll_init(&c[type], 1);
+        REQUIRE(sq_engine_generate(en, &q, 1, NULL, collect, &c[type], &e) == 0);
+        sq_engine_stats st;
+        sq_engine_get_stats(en, &st);
+        bpt[type] = st.kv_bytes_per_token;
+        sq_engine_free(en);
+    }
+    CHECK_EQ_INT((int)bpt[SQ_KV_F16] * 2, (int)bpt[SQ_KV_F32]);
+    CHECK_EQ_INT((int)bpt[SQ_KV_BF16], (int)bpt[SQ_KV_F16]);
+    for (int type = SQ_KV_F16; type <= SQ_KV_BF16; type++) {
+        CHECK(!memcmp(c[type].ids[0][0], c[SQ_KV_F32].ids[0][0], sizeof(int32_t) * 40));
+        float worst = 0;
+        for (int t = 0; t < 40; t++) worst = fmaxf(worst, fabsf(c[type].lps[0][0][t] - c[SQ_KV_F32].lps[0][0][t]));
+        CHECKF(worst > 0 && worst < (type == SQ_KV_F16 ? 2e-3f : 2e-2f), "%s cache: logprobs differ by up to %g",
+               sq_kv_type_name(type), worst);
+    }
+    for (int type = SQ_KV_F32; type <= SQ_KV_BF16; type++) coll_free(&c[type]);
     sq_model_close(m);
 }
 
@@ -269,7 +326,7 @@ SQ_TEST(engine_batched_equals_one_at_a_time_bf16) {
         for (size_t k = 0; k < SQ_ARRAY_LEN(w); k++) *w[k] = to_bf16(w[k]);
     }
     m->lm_head = to_bf16(&head);
-    batched_equals_one_at_a_time(m);
+    batched_equals_one_at_a_time(m, SQ_KV_F32);
     for (int l = 0; l < m->cfg.n_layers; l++) {
         sq_layer *L = &m->layers[l];
         sq_view *w[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};

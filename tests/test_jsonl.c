@@ -331,6 +331,53 @@ static int ends_with_newline(const char *path) {
     return ok;
 }
 
+/* A batched appender holds whole lines until about 32 KiB, sync, close or abort; ids and the
+ * count include what it holds, and a repeated id is refused as before. */
+static int write_str(sq_jsonl_writer *w, const char *line, sq_err *e) { return sq_jsonl_write_line(w, line, strlen(line), e); }
+
+SQ_TEST(batched_append_writer_collects_whole_lines) {
+    char *path = tmp_file("batched.jsonl", NULL, 0);
+    sq_err e;
+    REQUIRE(write_ids(path, 0, 2, &e) == 0);
+    sq_jsonl_writer *w;
+    REQUIRE(sq_jsonl_writer_open(&w, path, SQ_JSONL_APPEND, &e) == 0);
+    sq_jsonl_writer_batch(w);
+    off_t before = file_size(path);
+    CHECK(write_str(w, "{\"id\":\"q2\",\"v\":2}", &e) == 0);
+    CHECK_EQ_INT(file_size(path), before); /* held */
+    CHECK(sq_jsonl_writer_has_id(w, "q2"));
+    CHECK_EQ_INT(sq_jsonl_writer_count(w), 3);
+    CHECK(write_str(w, "{\"id\":\"q2\",\"v\":9}", &e) == SQ_ESTATE);
+    CHECK(write_str(w, "{\"id\":\"q1\",\"v\":9}", &e) == SQ_ESTATE);
+    CHECK(write_str(w, "{\"id\":\"q3\",\"v\":3}", &e) == 0);
+    REQUIRE(sq_jsonl_writer_sync(w, &e) == 0);
+    char *data;
+    REQUIRE(sq_file_read_all(path, &data, NULL, &e) == 0);
+    CHECK_EQ_STR(data, "{\"id\":\"q0\",\"v\":0}\n{\"id\":\"q1\",\"v\":1}\n{\"id\":\"q2\",\"v\":2}\n{\"id\":\"q3\",\"v\":3}\n");
+    free(data);
+    /* many lines: the file grows in whole lines before the end */
+    sq_buf line = {0};
+    int grew = 0;
+    for (int i = 4; i < 3000; i++) {
+        sq_buf_reset(&line);
+        sq_buf_printf(&line, "{\"id\":\"q%d\",\"v\":%d}", i, i);
+        REQUIRE(sq_jsonl_write_line(w, line.data, line.len, &e) == 0);
+        if (!grew && file_size(path) > before + 80) {
+            grew = 1;
+            CHECK(ends_with_newline(path));
+        }
+    }
+    CHECK(grew);
+    /* abort keeps what was collected: they are whole, committed records */
+    sq_jsonl_writer_abort(w);
+    REQUIRE(sq_jsonl_writer_open(&w, path, SQ_JSONL_APPEND, &e) == 0);
+    CHECK_EQ_INT(sq_jsonl_writer_count(w), 3000);
+    CHECK(sq_jsonl_writer_has_id(w, "q2999"));
+    sq_jsonl_writer_abort(w);
+    sq_buf_free(&line);
+    free(path);
+}
+
 SQ_TEST(append_survives_kill_9_mid_write) {
     char *path = tmp_file("killed.jsonl", NULL, 0);
     sq_rng rng;

@@ -165,7 +165,7 @@ SQ_TEST(paged_attention_matches_naive) {
         fill(kpool, SQ_ARRAY_LEN(kpool), 11);
         fill(vpool, SQ_ARRAY_LEN(vpool), 12);
         fill(q, SQ_ARRAY_LEN(q), 13);
-        sq_attn_args a = {kpool, vpool, blocks, BS, KVH * D, H, KVH, D};
+        sq_attn_args a = {kpool, vpool, blocks, BS, KVH * D, H, KVH, D, SQ_KV_F32};
         for (int start = 0; start <= 4; start += 4)
             for (int h = 0; h < H; h++) {
                 sq_attention_head(&a, q, h, start, NPOS, scratch, out);

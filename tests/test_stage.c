@@ -8,6 +8,7 @@
 
 #include "scalequest/jsonl.h"
 #include "scalequest/stage.h"
+#include "scripted_backend.h"
 #include "test.h"
 
 /* sq_test_tmpdir makes a fresh directory per call: one per case, taken by begin(). */
@@ -123,6 +124,85 @@ SQ_TEST(commits_in_input_order_and_resumes_byte_identical) {
     free(sa), free(sb), free(sb2), free(xa), free(xb), free(da), free(db), free(in), free(a), free(b);
 }
 
+/* The raw-line path (dedup, decontaminate): keep every even record, drop the odd ones with a
+ * field added; stop after `limit` settlements (0: none) as a crash would. */
+static int run_raw(const char *in, const char *out, int limit, sq_err *e) {
+    sq_stage_opts o;
+    sq_stage_opts_default(&o);
+    o.name = "raw";
+    o.in = in;
+    o.out = out;
+    sq_stage *st;
+    int rc = sq_stage_open(&st, &o, e);
+    if (rc) return rc;
+    sq_buf id = {0}, text = {0};
+    int settled = 0;
+    for (;;) {
+        const char *line;
+        size_t len;
+        int64_t slot;
+        int got = sq_stage_next_line_text(st, "query", &line, &len, &id, &text, &slot, e);
+        if (got <= 0) {
+            rc = got;
+            break;
+        }
+        if (limit && settled == limit) break; /* left unsettled: the crash */
+        rc = atoi(id.data + 1) % 2 == 0 ? sq_stage_keep_line(st, slot, line, len, e)
+                                         : sq_stage_drop_line(st, slot, line, len, "odd", e);
+        settled++;
+        if (rc) break;
+    }
+    sq_buf_free(&id), sq_buf_free(&text);
+    if (rc || limit) {
+        sq_stage_abort(st);
+        return rc;
+    }
+    return sq_stage_close(st, NULL, e);
+}
+
+static int count_nl(const char *s) {
+    int n = 0;
+    for (; s && *s; s++) n += *s == '\n';
+    return n;
+}
+
+SQ_TEST(raw_line_path_resumes_byte_identical_and_finds_repeated_ids) {
+    begin();
+    char *in = tmp("raw.jsonl"), *a = tmp("ra.jsonl"), *b = tmp("rb.jsonl");
+    write_input(in, 2000);
+    sq_err e = {0};
+    REQUIRE(run_raw(in, a, 0, &e) == 0);
+    /* stopped runs leave what they committed (the batches are written on abort), and reruns
+     * take over from it */
+    REQUIRE(run_raw(in, b, 7, &e) == 0);
+    char *sb = slurp(b);
+    CHECK_EQ_INT(count_nl(sb), 4);
+    free(sb);
+    REQUIRE(run_raw(in, b, 600, &e) == 0);
+    REQUIRE(run_raw(in, b, 0, &e) == 0);
+    char *sa = slurp(a);
+    sb = slurp(b);
+    REQUIRE(sa && sb);
+    CHECK_EQ_STR(sa, sb);
+    CHECK_EQ_INT(count_nl(sa), 1000);
+    char *da = tmp("ra.dropped.jsonl"), *db = tmp("rb.dropped.jsonl");
+    char *xa = slurp(da), *xb = slurp(db);
+    REQUIRE(xa && xb);
+    CHECK_EQ_STR(xa, xb);
+    CHECK(strstr(xa, "{\"id\":\"r0001\",\"query\":\"question 1\",\"drop_reason\":\"odd\"}\n") == xa);
+    free(sa), free(sb), free(xa), free(xb), free(da), free(db);
+    /* a repeated id still fails before anything is written, on a first run and on a resumed one */
+    FILE *f = fopen(in, "a");
+    fputs("{\"id\":\"r0005\",\"query\":\"again\"}\n", f);
+    fclose(f);
+    char *c = tmp("rc.jsonl");
+    CHECK(run_raw(in, c, 0, &e) == SQ_EPARSE);
+    CHECK(strstr(e.msg, "raw.jsonl:2001") != NULL);
+    CHECK(!sq_file_exists(c));
+    CHECK(run_raw(in, b, 0, &e) == SQ_EPARSE);
+    free(c), free(in), free(a), free(b);
+}
+
 SQ_TEST(kill_9_mid_run_loses_and_duplicates_nothing) {
     begin();
     char *in = tmp("k.jsonl"), *ref = tmp("kref.jsonl"), *out = tmp("kout.jsonl");
@@ -227,12 +307,12 @@ SQ_TEST(offered_records_failed_requests_and_replay) {
             char id[16];
             snprintf(id, sizeof id, "q%06d", i);
             sq_rec_set_str(r, "id", id);
-            int got = sq_stage_offer(st, r, &slots[i], &e);
+            int got = sq_stage_offer(st, r, &slots[i], &e); /* reads r; the caller keeps it */
+            if (got <= 0) cJSON_Delete(r);
             REQUIRE(got >= 0);
             if (!got) continue;
             took++;
-            cJSON *x = cJSON_CreateObject();
-            sq_rec_set_str(x, "id", id);
+            cJSON *x = r; /* the offered record itself is settled */
             /* the first run fails q000002 and q000007; the second run answers them */
             if (run == 0 && (i == 2 || i == 7)) {
                 cJSON_Delete(x);
@@ -264,4 +344,88 @@ SQ_TEST(seeds_depend_on_seed_and_id_only) {
     CHECK(sq_stage_seed(1, "q000001") == sq_stage_seed(1, "q000001"));
     CHECK(sq_stage_seed(1, "q000001") != sq_stage_seed(1, "q000002"));
     CHECK(sq_stage_seed(1, "q000001") != sq_stage_seed(2, "q000001"));
+}
+
+/* ---- ownership in sq_stage_run_generate (stage.h): build lends the record or settles it ---- */
+
+static int echo_reply(void *user, const char *input, uint64_t seed, int k, char *text, size_t cap, const char **finish) {
+    (void)user, (void)seed, (void)k;
+    snprintf(text, cap, "%s", input);
+    *finish = "stop";
+    return 0;
+}
+
+typedef struct own_job {
+    int mode; /* what build does with record r0003: 0 drop it, 1 drop it under a bad slot, 2 fail */
+} own_job;
+
+static int own_build(void *user, sq_stage *st, int64_t slot, cJSON *rec, sq_gen_request *q, sq_arena *a, sq_err *e) {
+    own_job *j = user;
+    (void)a;
+    if (!strcmp(sq_rec_id(rec), "r0003")) {
+        if (j->mode == 2) return sq_fail(e, SQ_EINVAL, "build refused r0003"); /* rec stays the driver's */
+        /* drop takes rec even when it fails (a slot that is not in flight): the driver must not
+         * free it again (ASan would say so) */
+        int rc = sq_stage_drop(st, j->mode == 1 ? slot + 100000 : slot, rec, "three", e);
+        return rc ? rc : 1;
+    }
+    q->id = sq_rec_id(rec);
+    q->prompt = sq_rec_str(rec, "query");
+    q->params.n = 1, q->params.max_tokens = 8;
+    return 0;
+}
+
+static int own_finish(void *user, sq_stage *st, int64_t slot, cJSON *rec, const sq_gen_result *r, sq_err *e) {
+    (void)user, (void)r;
+    return sq_stage_keep(st, slot, rec, e);
+}
+
+SQ_TEST(generate_driver_frees_a_record_exactly_once_whatever_build_did) {
+    begin();
+    char *in = tmp("g.jsonl");
+    write_input(in, 10);
+    scripted sb;
+    scripted_init(&sb, echo_reply, NULL);
+    (void)scripted_serve; /* the header's HTTP helper: not needed here */
+    for (int mode = 0; mode < 3; mode++) {
+        char name[32];
+        snprintf(name, sizeof name, "g%d.jsonl", mode);
+        char *out = tmp(name);
+        sq_stage_opts o;
+        sq_stage_opts_default(&o);
+        o.in = in, o.out = out;
+        own_job j = {mode};
+        sq_stage_gen g = {own_build, own_finish, &j, 4};
+        sq_stage_counts c = {0};
+        sq_err e = {0};
+        int rc = sq_stage_run_all(&o, &sb.base, &g, &c, &e);
+        if (mode == 0) {
+            CHECKF(rc == 0, "%s", e.msg);
+            CHECK_EQ_INT(c.kept, 9);
+            CHECK_EQ_INT(c.dropped, 1);
+        } else {
+            CHECK(rc < 0);
+            CHECKF(strstr(e.msg, mode == 1 ? "not in flight" : "build refused r0003"), "%s", e.msg);
+        }
+        free(out);
+    }
+    free(in);
+}
+
+/* One helper adds dedup's duplicate_of and decontaminate's contaminated_by to a raw line. */
+SQ_TEST(line_add_field_appends_or_replaces) {
+    sq_buf b = {0};
+    sq_err e = {0};
+    const char *l1 = "{\"id\":\"a\",\"query\":\"x\"}";
+    REQUIRE(sq_stage_line_add_field(l1, strlen(l1), "duplicate_of", "\"q\\u0001\"", &b, &e) == 0);
+    CHECK_EQ_STR(b.data, "{\"id\":\"a\",\"query\":\"x\",\"duplicate_of\":\"q\\u0001\"}");
+    /* already there, and an old drop_reason: a parsed copy, the field replaced where it was, the
+     * reason gone */
+    const char *l2 = "{\"id\":\"a\",\"contaminated_by\":1,\"drop_reason\":\"old\",\"n\":2}";
+    REQUIRE(sq_stage_line_add_field(l2, strlen(l2), "contaminated_by", "{\"test\":\"exact\"}", &b, &e) == 0);
+    CHECK_EQ_STR(b.data, "{\"id\":\"a\",\"contaminated_by\":{\"test\":\"exact\"},\"n\":2}");
+    REQUIRE(sq_stage_line_add_field("{ }", 3, "k", "1", &b, &e) == 0);
+    CHECK_EQ_STR(b.data, "{ \"k\":1}");
+    CHECK(sq_stage_line_add_field("[1]", 3, "k", "1", &b, &e) == SQ_EPARSE);
+    sq_buf_free(&b);
 }

@@ -1,6 +1,8 @@
 /* Shared model options of the generating stage commands (cli_backend.h). */
 #include "cli_backend.h"
 
+#include "scalequest/model.h"
+
 #include <stdio.h>
 
 void sq_cli_backend_options(sq_cli_backend *cb, sq_opt *o) {
@@ -15,6 +17,7 @@ void sq_cli_backend_options(sq_cli_backend *cb, sq_opt *o) {
     o[4] = (sq_opt){"timeout", SQ_OPT_DOUBLE, &cb->timeout, "S", "remote: seconds per request (default 600)"};
     o[5] = (sq_opt){"max-retries", SQ_OPT_INT, &cb->retries, "N", "remote: retries per request (default 6)"};
     o[6] = (sq_opt){"api-key-env", SQ_OPT_STR, &cb->key_env, "VAR", "remote: env var with the API key"};
+    o[7] = (sq_opt){"kv-type", SQ_OPT_STR, &cb->kv_type, "f32|f16|bf16", "local: KV cache elements (default f32)"};
 }
 
 int sq_cli_backend_fill(const sq_cli_backend *cb, sq_backend_opts *bo, char *msg, size_t cap) {
@@ -23,7 +26,10 @@ int sq_cli_backend_fill(const sq_cli_backend *cb, sq_backend_opts *bo, char *msg
     if (cb->concurrency < 1 || cb->concurrency > 1 << 16 || cb->retries < 0 || cb->retries > 1000 ||
         !(cb->timeout > 0))
         return snprintf(msg, cap, "--concurrency must be 1..65536, --max-retries 0..1000, --timeout > 0"), -1;
+    int kvt = cb->kv_type ? sq_kv_type_parse(cb->kv_type) : SQ_KV_F32;
+    if (kvt < 0) return snprintf(msg, cap, "--kv-type must be f32, f16 or bf16, not '%s'", cb->kv_type), -1;
     sq_backend_opts_default(bo);
+    bo->kv_type = kvt;
     bo->threads = sq_common.threads;
     bo->max_batch = (int)cb->batch;
     bo->ctx_len = (int)cb->ctx;

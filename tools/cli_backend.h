@@ -11,9 +11,10 @@ typedef struct sq_cli_backend {
     double timeout;
     const char *key_env;
     sq_strlist urls;
+    const char *kv_type;
 } sq_cli_backend;
 
-#define SQ_CLI_BACKEND_NOPTS 7
+#define SQ_CLI_BACKEND_NOPTS 8
 /* Defaults into cb and the option rows into opts[SQ_CLI_BACKEND_NOPTS]. */
 void sq_cli_backend_options(sq_cli_backend *cb, sq_opt *opts);
 /* Check the values (a usage message into msg) and fill bo; 0 ok. */

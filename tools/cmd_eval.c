@@ -12,9 +12,9 @@ static int cmd_eval(int argc, char **argv) {
     sq_eval_opts_default(&o);
     const char *model = NULL;
     int64_t limit = 0, max_tokens = o.params.max_tokens;
-    sq_strlist stop = {0};
+    sq_strlist stop = {0}, train = {0};
     sq_cli_backend cb;
-    sq_opt opts[10 + SQ_CLI_BACKEND_NOPTS] = {
+    sq_opt opts[11 + SQ_CLI_BACKEND_NOPTS] = {
         {"model", SQ_OPT_STR, &model, "SPEC", "HF folder, GGUF file, or http(s)://host:port/v1#model"},
         {"benchmarks", SQ_OPT_STR, &o.benchmarks, "LIST",
          "gsm8k,math500,math,college_math,olympiadbench (default), minerva_math, NAME=PATH"},
@@ -28,10 +28,12 @@ static int cmd_eval(int argc, char **argv) {
          "render here (default: the model's, as messages)"},
         {"instruction", SQ_OPT_STR, &o.instruction, "TEXT|none", "after the question (default: the CoT one)"},
         {"regrade", SQ_OPT_FLAG, &o.regrade, NULL, "no model: grade OUT/NAME.jsonl's responses again"},
+        {"train-data", SQ_OPT_LIST, &train, "FILE",
+         "the model's training set (repeatable): warn unless `decontaminate` vouches for it"},
     };
-    sq_cli_backend_options(&cb, opts + 10);
+    sq_cli_backend_options(&cb, opts + 11);
     int npos, rc = sq_cli_parse(argc, argv, "--model SPEC --benchmarks LIST [--limit N] --out DIR", opts,
-                                10 + SQ_CLI_BACKEND_NOPTS, NULL, 0, &npos);
+                                11 + SQ_CLI_BACKEND_NOPTS, NULL, 0, &npos);
     if (rc >= 0) return rc;
     if (!o.out_dir || (!model && !o.regrade))
         return sq_cli_usage_error(CMD, "--model and --out are required");
@@ -46,6 +48,7 @@ static int cmd_eval(int argc, char **argv) {
     if (stop.n) o.params.stop = stop.items, o.params.n_stop = stop.n;
     o.params.seed = sq_common.seed;
     o.model_name = model ? model : "regrade";
+    o.train_data = train.items, o.n_train_data = train.n;
     sq_err e = {0};
     sq_backend *b = NULL;
     if (!o.regrade && sq_backend_open(&b, model, &bo, &e)) return sq_cli_fail(CMD, "%s", e.msg);

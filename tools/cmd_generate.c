@@ -9,12 +9,13 @@
 #include "scalequest/backend.h"
 #include "scalequest/chat_template.h"
 #include "scalequest/generate.h"
+#include "scalequest/model.h"
 
 #define CMD "generate"
 
 static int cmd_generate(int argc, char **argv) {
     const char *model = NULL, *in = NULL, *out = NULL, *field = "prompt", *failed = NULL, *key_env = NULL;
-    const char *shard = NULL, *tpl_spec = NULL, *tok_path = NULL;
+    const char *shard = NULL, *tpl_spec = NULL, *tok_path = NULL, *kv_type = NULL;
     int64_t n = 1, max_tokens = 256, top_k = 0, batch = 64, ctx = 0, concurrency = 64, retries = 6;
     double temperature = 1.0, top_p = 1.0, min_p = 0.0, timeout = 600;
     int logprobs = 0;
@@ -39,6 +40,7 @@ static int cmd_generate(int argc, char **argv) {
         {"batch", SQ_OPT_INT, &batch, "N", "local: sequences decoded together (default 64)"},
         {"tokenizer", SQ_OPT_STR, &tok_path, "PATH", "local: tokenizer.json, a folder or .gguf holding one (for folders without)"},
         {"ctx", SQ_OPT_INT, &ctx, "N", "local: prompt + completion tokens at most (default: model's, <= 4096)"},
+        {"kv-type", SQ_OPT_STR, &kv_type, "f32|f16|bf16", "local: KV cache elements (default f32; f16/bf16 halve its bytes)"},
         {"concurrency", SQ_OPT_INT, &concurrency, "N", "remote: requests in flight (default 64)"},
         {"url", SQ_OPT_LIST, &urls, "URL", "remote: another base URL of the same model (repeatable)"},
         {"timeout", SQ_OPT_DOUBLE, &timeout, "S", "remote: seconds per request (default 600)"},
@@ -56,6 +58,8 @@ static int cmd_generate(int argc, char **argv) {
     if (batch < 1 || batch > 1024 || ctx < 0) return sq_cli_usage_error(CMD, "--batch must be 1..1024, --ctx >= 0");
     if (concurrency < 1 || concurrency > 1 << 16 || retries < 0 || retries > 1000 || !(timeout > 0))
         return sq_cli_usage_error(CMD, "--concurrency must be 1..65536, --max-retries 0..1000, --timeout > 0");
+    int kvt = kv_type ? sq_kv_type_parse(kv_type) : SQ_KV_F32;
+    if (kvt < 0) return sq_cli_usage_error(CMD, "--kv-type must be f32, f16 or bf16, not '%s'", kv_type);
     sq_progress_set_quiet(sq_common.quiet);
 
     sq_generate_opts go;
@@ -85,6 +89,7 @@ static int cmd_generate(int argc, char **argv) {
     bo.max_batch = (int)batch;
     bo.tokenizer = tok_path;
     bo.ctx_len = (int)ctx;
+    bo.kv_type = kvt;
     bo.concurrency = (int)concurrency;
     bo.max_retries = (int)retries;
     bo.timeout_s = timeout;

@@ -27,19 +27,22 @@ static int parse_ids(const char *s, int32_t **ids, int *n) {
 }
 
 static int cmd_logits(int argc, char **argv) {
-    const char *model_path = NULL, *ids_s = NULL, *out_path = NULL;
+    const char *model_path = NULL, *ids_s = NULL, *out_path = NULL, *kv_type = NULL;
     int64_t greedy = 0;
     sq_opt opts[] = {
         {"model", SQ_OPT_STR, &model_path, "PATH", "HF folder or GGUF file"},
         {"ids", SQ_OPT_STR, &ids_s, "I,J,...", "prompt token ids"},
         {"out", SQ_OPT_STR, &out_path, "FILE", "write logits of every prompt position (float32, row-major)"},
         {"greedy", SQ_OPT_INT, &greedy, "N", "then decode N tokens greedily; ids printed on stdout"},
+        {"kv-type", SQ_OPT_STR, &kv_type, "f32|f16|bf16", "KV cache elements (default f32)"},
     };
     int npos, rc = sq_cli_parse(argc, argv, "--model PATH --ids I,J,... [--out FILE] [--greedy N]", opts,
                                 SQ_ARRAY_LEN(opts), NULL, 0, &npos);
     if (rc >= 0) return rc;
     if (!model_path || !ids_s) return sq_cli_usage_error("logits", "--model and --ids are required");
     if (greedy < 0 || greedy > 100000) return sq_cli_usage_error("logits", "--greedy out of range");
+    int kvt = kv_type ? sq_kv_type_parse(kv_type) : SQ_KV_F32;
+    if (kvt < 0) return sq_cli_usage_error("logits", "--kv-type must be f32, f16 or bf16, not '%s'", kv_type);
     int32_t *ids;
     int n;
     if (parse_ids(ids_s, &ids, &n)) {
@@ -58,7 +61,7 @@ static int cmd_logits(int argc, char **argv) {
         sq_fail(&e, SQ_ENOMEM, "out of memory");
         goto done;
     }
-    if (sq_model_open(&m, model_path, &e) || sq_kv_pool_init(&kv, m, ctx / bs + 1, bs, &e) ||
+    if (sq_model_open(&m, model_path, &e) || sq_kv_pool_init_type(&kv, m, ctx / bs + 1, bs, kvt, &e) ||
         sq_fwd_new(&f, m, n, n, ctx, &e))
         goto done;
     int V = m->cfg.vocab_size;

@@ -211,7 +211,7 @@ static int train_main(int argc, char **argv) {
     sq_tmodel m;
     int want_score = o.mode == SQ_TRAIN_REGRESS;
     if (model) {
-        if (gguf_model ? sq_tm_load_gguf(&m, model, want_score, &e) : sq_tm_load_hf(&m, model, want_score, &e)) {
+        if (sq_tm_load(&m, model, want_score, &e)) {
             sq_tok_free(tk);
             free(model_tok);
             sq_chat_template_free(chat);

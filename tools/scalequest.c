@@ -25,6 +25,7 @@ static void print_help(void) {
 }
 
 int main(int argc, char **argv) {
+    sq_threads_default_wait_policy(argv);
     sq_log_init_from_env();
     if (argc < 2) {
         print_help();

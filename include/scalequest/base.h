@@ -175,6 +175,15 @@ char *sq_path_join(const char *dir, const char *name);
 /* The process has one OpenMP pool; this sets its size (0 = all cores). */
 void sq_threads_set(int n);
 int sq_threads_get(void);
+/* The wait policy of the pool: passive (a thread that waits at a barrier or between parallel
+ * regions sleeps in the kernel) unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is already set.
+ * libgomp reads both once, when it loads, and offers no call to change them later, so this
+ * sets OMP_WAIT_POLICY=passive and re-executes the program (argv, /proc/self/exe) once;
+ * call it first thing in main. Returns only when nothing had to change or the exec failed.
+ * Why passive: on a machine whose cores other processes also want, a spinning thread burns
+ * the time slice its partner needs and every barrier waits for a descheduled thread; the
+ * batched decode ran 3-30x slower with libgomp's default spin (docs/engine.md). */
+void sq_threads_default_wait_policy(char **argv);
 
 /* A barrier for the threads of one parallel region that spins ~30 us, then sleeps (libgomp's
  * own spins for milliseconds, which on cores shared with other processes burns the time a

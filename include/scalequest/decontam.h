@@ -14,7 +14,8 @@
  * output's name and record count, the tests' settings, each benchmark's file and size and how
  * many records it caused to be dropped, with examples}. The runner and `eval` take a
  * training file as decontaminated when this file exists beside it, names it and holds as
- * many records as it has. Counts are over the whole output (earlier runs included).
+ * many records as it has (sq_decontam_check); `export` carries it over to its output
+ * (sq_decontam_carry). Counts are over the whole output (earlier runs included).
  */
 #ifndef SCALEQUEST_DECONTAM_H
 #define SCALEQUEST_DECONTAM_H
@@ -40,5 +41,17 @@ const char *sq_decontam_known(void);
 int sq_decontam_run(const sq_decontam_opts *o, sq_err *e);
 /* The report path for an output (malloc'd). */
 char *sq_decontam_report_path(const char *out);
+
+/* Whether a training file counts as decontaminated: FILE.decontam.json exists beside it, says
+ * "decontaminated": true, names FILE in "output_name" and counts as many records as FILE has
+ * (so a file edited afterwards no longer counts). 1 yes; 0 no, with why (for a message: "no
+ * X.decontam.json beside it", "it has N records but its marker ... counted M", ...); <0 when
+ * FILE cannot be read (e says why). */
+int sq_decontam_check(const char *file, char *why, size_t why_len, sq_err *e);
+/* For a stage that makes `out` from `in` by removing or rewriting fields only (export): when
+ * `in` counts as decontaminated, write OUT.decontam.json, `in`'s marker with out's name and
+ * record count and "carried_from": in; otherwise remove an OUT.decontam.json left by an
+ * earlier run, which no longer vouches for out. */
+int sq_decontam_carry(const char *in, const char *out, sq_err *e);
 
 #endif

@@ -56,6 +56,11 @@ typedef struct sq_eval_opts {
     sq_gen_params params;                    /* greedy, 2048 tokens, the stop strings */
     int regrade;
     int chunk;
+    /* training files of the model under test: each is checked for its decontamination marker
+     * (decontam.h); one without a valid marker gets a warning on stderr, and results.json
+     * records every one under "training_data" ({file, decontaminated, why}) */
+    const char *const *train_data;
+    int n_train_data;
 } sq_eval_opts;
 
 void sq_eval_opts_default(sq_eval_opts *o);

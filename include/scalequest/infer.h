@@ -74,6 +74,8 @@ typedef struct sq_engine_opts {
     int kv_blocks;     /* KV pool size in blocks (0: enough for max_batch full contexts,
                           capped by kv_mem_mb) */
     int kv_mem_mb;     /* cap for the automatic pool size (default 4096) */
+    int kv_type;       /* sq_kv_type of the KV cache: SQ_KV_F32 (default, exact), SQ_KV_F16 or
+                          SQ_KV_BF16 (half the bytes; K/V rounded when stored) */
 } sq_engine_opts;
 
 void sq_engine_opts_default(sq_engine_opts *o);
@@ -140,6 +142,7 @@ typedef struct sq_engine_stats {
     double t_decode;                     /* their forward + sampling time */
     int kv_blocks_total, kv_blocks_free; /* now */
     int64_t cancelled;                   /* requests dropped through their cancel flag */
+    size_t kv_bytes_per_token;           /* K and V of one position, all layers */
 } sq_engine_stats;
 void sq_engine_get_stats(const sq_engine *en, sq_engine_stats *s);
 

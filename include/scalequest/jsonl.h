@@ -81,6 +81,13 @@ int64_t sq_jsonl_writer_count(const sq_jsonl_writer *w); /* records in the file 
 int sq_jsonl_write(sq_jsonl_writer *w, const cJSON *rec, sq_err *e);
 /* Write an already-serialised single-line JSON object (no newline). */
 int sq_jsonl_write_line(sq_jsonl_writer *w, const char *line, size_t len, sq_err *e);
+/* APPEND mode, for stages whose records are cheap to redo (dedup, decontaminate): from now on
+ * records collect in memory and reach the file in whole lines, about 32 KiB per write(2),
+ * instead of one write(2) each. Sync, close and abort write what is collected; a kill -9 loses
+ * it (up to 32 KiB of records, which a resumed stage redoes) but never tears the file beyond
+ * the last-line cut that opening in APPEND mode already does. has_id and count include
+ * collected records. No effect in CREATE mode (already buffered). */
+void sq_jsonl_writer_batch(sq_jsonl_writer *w);
 int sq_jsonl_writer_sync(sq_jsonl_writer *w, sq_err *e); /* fsync (APPEND) */
 /* CREATE: commit atomically; APPEND: fsync and close. Frees w either way. */
 int sq_jsonl_writer_close(sq_jsonl_writer *w, sq_err *e);

@@ -1,12 +1,22 @@
-/* kernels — the forward hot loops of a Llama-family transformer, on plain float rows.
+/* kernels — every hot loop of a Llama-family transformer, forward and backward, on plain
+ * float rows: the tensor layer, below the model. It includes nothing from a higher layer.
  *
- * Every function here works on caller-owned memory and allocates nothing, except the
- * AVX2 GEMM's per-thread panel scratch (owned by an sq_matmul_ctx, freed by sq_matmul_ctx_free; the plain
- * sq_matmul_bf16 without a context allocates that scratch per call). Activations are float rows, row-major; weights are sq_views
- * (F32 or BF16, [out, in] as HF stores a Linear). Functions split their work over the
- * process's OpenMP pool where the work is large enough; results do not depend on the
- * thread count, and the F32 matmul gives bit-identical rows whatever the batch size.
- * The training engineer's *_backward kernels sit beside these and share their conventions.
+ * One file per family in src/kernels/: gemm.c (the one GEMM entry point) with its backends
+ * (matmul*.c ours, OpenBLAS), rmsnorm.c, rope.c, swiglu.c, attention.c, linear.c,
+ * softmax_xent.c, rows.c (adds, dtype conversion, embedding rows), quant*.c (GGUF blocks).
+ * The engine calls the row-at-a-time forms (sq_rmsnorm, sq_rope_apply, sq_swiglu,
+ * sq_attention_head); training calls the batch forms that save what backward needs
+ * (sq_*_forward) and their sq_*_backward. Where both forms of one op exist their results
+ * differ in the last bits, and each file says why it keeps two.
+ *
+ * Every function here works on caller-owned memory and allocates nothing, except the AVX2
+ * GEMM's per-thread panel scratch (owned by an sq_matmul_ctx, freed by sq_matmul_ctx_free; the
+ * plain sq_matmul_bf16 without a context allocates that scratch per call). Activations are
+ * float rows, row-major; weights are sq_views (F32, BF16 or GGUF blocks, [out, in] as HF
+ * stores a Linear). Functions split their work over the process's OpenMP pool where the work
+ * is large enough; results do not depend on the thread count, and the engine's matmuls give
+ * bit-identical rows whatever the batch size.
+ * Backward kernels accumulate (+=) into parameter gradients unless said otherwise.
  */
 #ifndef SCALEQUEST_KERNELS_H
 #define SCALEQUEST_KERNELS_H
@@ -16,6 +26,9 @@
 
 #include "scalequest/base.h"
 #include "scalequest/tensor.h"
+
+/* Loops over fewer elements than this run on one thread: waking the pool costs more. */
+#define SQ_PAR_MIN 32768
 
 /* ---- element-wise and row kernels ----------------------------------------------------- */
 
@@ -60,7 +73,44 @@ void sq_rope_angles(const sq_rope *r, int pos, float *cos_out, float *sin_out);
 /* Rotate n_heads vectors of head_dim floats in place with the given angles. */
 void sq_rope_apply(const sq_rope *r, float *x, int n_heads, const float *cos_v, const float *sin_v);
 
-/* ---- matmul ----------------------------------------------------------------------------- */
+/* ---- GEMM: one entry point, its backends chosen in gemm.c ------------------------------- */
+
+typedef struct sq_matmul_ctx sq_matmul_ctx;
+
+/* C[M, N] = alpha op(A)[M, K] op(B)[K, N] + beta C, row-major, op a transpose where ta/tb.
+ * A and C are F32. The backend follows from B:
+ *  - B, F32 (training): OpenBLAS sgemm, one thread per call, large products split over the
+ *    OpenMP pool by sq_gemm; inside a parallel region the product runs on the calling thread.
+ *  - W, a weight view [N, K] (F32, BF16 or a GGUF block type; the engine): our kernels,
+ *    C = A W^T + bias with A and C dense (lda K, ldc N), alpha 1, beta 0; each row of C is
+ *    bit-identical whatever M (see sq_matmul below). ctx holds their scratch. */
+typedef struct sq_gemm_desc {
+    int ta, tb, M, N, K;
+    float alpha, beta;
+    const float *A;
+    int lda;
+    const float *B;
+    int ldb;
+    const sq_view *W;
+    const float *bias; /* [N] or NULL; with W only */
+    float *C;
+    int ldc;
+    sq_matmul_ctx *ctx; /* with W only */
+} sq_gemm_desc;
+
+int sq_gemm(const sq_gemm_desc *d, sq_err *e);
+/* Put OpenBLAS in one-thread mode, so the OpenMP pool is the process's only one (sq_gemm does
+ * this itself; a caller that runs F32 GEMMs inside its own OpenMP regions needs it first). */
+void sq_gemm_one_pool(void);
+
+/* The F32 form, as BLAS spells it (cannot fail). */
+static inline void sq_gemm_f32(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                               const float *B, int ldb, float beta, float *C, int ldc) {
+    sq_gemm_desc d = {ta, tb, M, N, K, alpha, beta, A, lda, B, ldb, NULL, NULL, C, ldc, NULL};
+    sq_gemm(&d, NULL);
+}
+
+/* ---- our backend: matmuls of a weight view ------------------------------------------------ */
 
 /* y[rows, out] = x[rows, in] @ W^T (+ bias), W an [out, in] view (F32 or BF16).
  *  - F32 weights: our kernel (AVX-512, AVX2 or C); each output row depends on its input row
@@ -75,12 +125,19 @@ void sq_rope_apply(const sq_rope *r, float *x, int n_heads, const float *cos_v, 
  *    batch it is in.
  * The context holds the GEMM's per-thread scratch (no allocation in steady state). One
  * context per thread of callers. */
-typedef struct sq_matmul_ctx sq_matmul_ctx;
-
 int sq_matmul_ctx_new(sq_matmul_ctx **c, sq_err *e);
 void sq_matmul_ctx_free(sq_matmul_ctx *c);
+/* Our backend's own entry (what sq_gemm runs for a weight view); it links without BLAS. */
 int sq_matmul(sq_matmul_ctx *c, float *y, const float *x, int rows, const sq_view *w, const float *bias,
               sq_err *e);
+/* y = x W^T + bias through sq_gemm: what the engine calls. */
+static inline int sq_gemm_weight(sq_matmul_ctx *c, float *y, const float *x, int rows, const sq_view *w,
+                                 const float *bias, sq_err *e) {
+    if (w->ndim != 2) return sq_fail(e, SQ_EINVAL, "matmul: weight has %d dims, expected 2", w->ndim);
+    int out = (int)w->shape[0], in = (int)w->shape[1];
+    sq_gemm_desc d = {0, 1, rows, out, in, 1.0f, 0.0f, x, in, NULL, 0, w, bias, y, out, c};
+    return sq_gemm(&d, e);
+}
 /* Several matmuls of one x (q/k/v, gate/up): weights w[k] of equal `in`, outputs y[k],
  * bias[k] (entries may be NULL). The results are those of n sq_matmul calls; with BF16
  * weights on AVX2 CPUs all n run in one parallel region (one fork/join instead of n). */
@@ -108,15 +165,71 @@ int sq_matmul_bf16_needs_xb(void);
  * k_base + (blocks[p / block_size] * block_size + p % block_size) * kv_stride + h * head_dim
  * for kv head h (likewise v_base). Positions [start, n_pos) are attended (start > 0 for a
  * sliding window). scratch: n_pos floats. Query head h uses kv head h / (n_heads/n_kv_heads). */
+/* Element type of a KV cache (sq_attn_args.kv_type, sq_kv_pool.type). F16 and BF16 halve the
+ * bytes attention reads per position; values are rounded to nearest even when stored and
+ * widened exactly when read, so attention over them equals F32 attention over the rounded
+ * values bit for bit. */
+typedef enum sq_kv_type { SQ_KV_F32 = 0, SQ_KV_F16 = 1, SQ_KV_BF16 = 2 } sq_kv_type;
+enum { SQ_KV_MAX_HEAD_DIM = 512 }; /* F16/BF16 caches: the widened rows live on the stack */
+
 typedef struct sq_attn_args {
-    const float *k_base, *v_base;
+    const void *k_base, *v_base; /* elements of kv_type */
     const int32_t *blocks;
     int block_size;
-    int kv_stride; /* floats between positions: n_kv_heads * head_dim */
+    int kv_stride; /* elements between positions: n_kv_heads * head_dim */
     int n_heads, n_kv_heads, head_dim;
+    int kv_type; /* sq_kv_type; 0 = F32 */
 } sq_attn_args;
 
 void sq_attention_head(const sq_attn_args *a, const float *q, int head, int start, int n_pos, float *scratch,
                        float *out);
+
+/* ---- training: batch forms that save what backward needs, and their backward ------------ *
+ * A batch is B rows of T tokens, N = B*T; packed examples are described by pos (position ids)
+ * and seg_start (where each token's example starts within its row), as in train.h. */
+
+/* y = x * rstd * w over N rows of C; rstd[N] saved. dx += ..., dw += ... */
+void sq_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps);
+void sq_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w,
+                         const float *rstd, int N, int C);
+/* HF rotate-half RoPE on N rows (ld floats apart) of nh heads of hd, in place, with tables
+ * cos_t/sin_t [max_pos, hd/2] indexed by pos. Backward turns d(rotated) into d(input). */
+void sq_rope_forward(float *x, int ld, const int32_t *pos, const float *cos_t, const float *sin_t, int N, int nh,
+                     int hd);
+void sq_rope_backward(float *d, int ld, const int32_t *pos, const float *cos_t, const float *sin_t, int N,
+                      int nh, int hd);
+/* h = silu(g) * u, with g and u side by side in each row of gu [N, 2F] (gate then up).
+ * dgu (same layout) is written, not accumulated. */
+void sq_swiglu_forward(float *h, const float *gu, int N, int F);
+void sq_swiglu_backward(float *dgu, const float *dh, const float *gu, int N, int F);
+/* y = x W^T + b with x [N, in], W [out, in], y rows ldo apart; the residual form writes
+ * out = res + x W^T. Backward, dy rows ldy apart: dx (+= when accumulate), dW +=, db += (when b). */
+void sq_linear_forward(float *out, int ldo, const float *x, const float *W, const float *b, int N, int in,
+                       int out_dim);
+void sq_linear_residual_forward(float *out, const float *res, const float *x, const float *W, int N, int in,
+                                int out_dim);
+void sq_linear_backward(float *dx, float *dW, float *db, const float *dy, int ldy, const float *x,
+                        const float *W, int N, int in, int out, int accumulate_dx);
+/* Causal attention with GQA and packing. q, k, v (and dq, dk, dv) are rows ld floats apart
+ * (the fused q|k|v projection); out and dout are [N, H*hd]. att [B, H, T, T] holds the
+ * probabilities, per block of sq_attention_block(T) rows only the columns from the block's
+ * earliest example start (sq_attention_block_start) to its last row. Backward writes dq, dk,
+ * dv; scratch holds B * KV * sq_attention_block(T) * T floats. */
+void sq_attention_forward(float *out, float *att, const float *q, const float *k, const float *v, int ld,
+                          const int32_t *seg_start, int B, int T, int H, int KV, int hd);
+void sq_attention_backward(float *dq, float *dk, float *dv, int ld, const float *dout, const float *q,
+                           const float *k, const float *v, const float *att, const int32_t *seg_start,
+                           int B, int T, int H, int KV, int hd, float *scratch);
+int sq_attention_block(int T);
+int sq_attention_block_start(const int32_t *seg, int r0, int r1);
+/* The LM head's cross-entropy. Forward, in place on logits [N, V]: probs = exp(logit - max)
+ * (the softmax before its 1/sum), pinv[i] = 1/sum, logp[i] = log softmax at targets[i] where
+ * targets[i] >= 0 (logp untouched elsewhere; targets may be NULL). Backward of the head
+ * logits = hidden W^T [V, C] and that loss, given dlogp[N]: dhidden written, dW +=; hs is
+ * [N, C] scratch. */
+void sq_xent_forward(float *probs, float *pinv, float *logp, const int32_t *targets, int N, int V);
+void sq_xent_backward(float *dhidden, float *dW, float *hs, const float *probs, const float *pinv,
+                      const float *hidden, const float *W, const int32_t *targets, const float *dlogp, int N, int C,
+                      int V);
 
 #endif

@@ -87,6 +87,14 @@ void sq_lsh_free(sq_lsh *l);
 int64_t sq_lsh_query(const sq_lsh *l, const uint32_t *sig);
 /* Store item under each band of sig (a band already present keeps its first item). */
 int sq_lsh_insert(sq_lsh *l, const uint32_t *sig, uint32_t item, sq_err *e);
+/* The same in steps, so a caller can start the memory reads of one question (prefetch) while
+ * it settles the one before: the bands' keys (`bands` of them, at most SQ_LSH_MAX_BANDS), a
+ * prefetch of their slots (a hint only), then query or insert by keys. */
+#define SQ_LSH_MAX_BANDS 1024
+void sq_lsh_keys(const sq_lsh *l, const uint32_t *sig, uint64_t *keys);
+void sq_lsh_prefetch(const sq_lsh *l, const uint64_t *keys);
+int64_t sq_lsh_query_keys(const sq_lsh *l, const uint64_t *keys);
+int sq_lsh_insert_keys(sq_lsh *l, const uint64_t *keys, uint32_t item, sq_err *e);
 size_t sq_lsh_bytes(const sq_lsh *l);
 
 /* A map from 128-bit fingerprints to item numbers (the exact-duplicate test). */
@@ -97,6 +105,11 @@ void sq_fpmap_free(sq_fpmap *m);
 int64_t sq_fpmap_get(const sq_fpmap *m, const void *data, size_t len);
 /* Store item unless the key is present (then nothing changes). */
 int sq_fpmap_put(sq_fpmap *m, const void *data, size_t len, uint32_t item, sq_err *e);
+/* The same by key (sq_fpmap_key of the data), with a prefetch of its slot (a hint only). */
+uint64_t sq_fpmap_key(const void *data, size_t len);
+void sq_fpmap_prefetch(const sq_fpmap *m, uint64_t key);
+int64_t sq_fpmap_get_key(const sq_fpmap *m, uint64_t key);
+int sq_fpmap_put_key(sq_fpmap *m, uint64_t key, uint32_t item, sq_err *e);
 size_t sq_fpmap_bytes(const sq_fpmap *m);
 
 #endif

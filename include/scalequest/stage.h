@@ -22,8 +22,15 @@
  * be read once only, when they are reached); outputs that do not exist yet are created only
  * once the input has passed that check.
  *
- * Ownership: sq_stage_next hands a record to the caller; sq_stage_keep and sq_stage_drop take
- * it back (the stage frees it). Options' strings are borrowed for the stage's lifetime.
+ * Ownership, one rule: sq_stage_keep and sq_stage_drop take the record they are given and free
+ * it, whatever they return (an error included); no other function takes a record. So the
+ * caller owns a record from sq_stage_next until it settles it, sq_stage_offer only reads the
+ * record's id (the caller keeps the record in every case, and settles it under the slot when
+ * offer returns 1), and a record settled with sq_stage_fail stays the caller's. In
+ * sq_stage_run_generate the driver owns each record and lends it to `build`: build either
+ * leaves it to the driver (returns 0: sent; <0: an error, the driver frees it) or settles the
+ * slot with keep or drop, which take it (return 1, or their error). Options' strings are
+ * borrowed for the stage's lifetime.
  */
 #ifndef SCALEQUEST_STAGE_H
 #define SCALEQUEST_STAGE_H
@@ -70,9 +77,10 @@ int sq_stage_open(sq_stage **st, const sq_stage_opts *o, sq_err *e);
  * records are skipped), 0 at the end, <0 on error (e names file:line). *slot is the handle
  * that settles it. Fails with SQ_ESTATE when `window` records are unsettled. */
 int sq_stage_next(sq_stage *st, cJSON **rec, int64_t *slot, sq_err *e);
-/* Without an input file: offer a record the stage made (takes ownership). 1 and *slot when it
- * is to be settled now; 0 when its id is already done or in another shard (rec is freed). */
-int sq_stage_offer(sq_stage *st, cJSON *rec, int64_t *slot, sq_err *e);
+/* Without an input file: offer a record the stage made (only its id is read; the caller keeps
+ * rec). 1 and *slot when it is to be settled now; 0 when its id is already done or in another
+ * shard. */
+int sq_stage_offer(sq_stage *st, const cJSON *rec, int64_t *slot, sq_err *e);
 /* 1 when the id is already settled by an earlier run or is in another shard. */
 int sq_stage_is_done(const sq_stage *st, const char *id);
 /* Records in flight (handed out, not yet settled). */
@@ -86,18 +94,27 @@ int64_t sq_stage_remaining_hint(const sq_stage *st);
 /* The raw-line path, for stages that pass records through (dedup, decontaminate): no cJSON
  * tree per record. sq_stage_next_line gives the next input line to settle (valid until the
  * next call; no trailing newline) and its id in `id` (the caller's buffer); keep_line and
- * drop_line copy what they are given. drop_line appends "drop_reason" as the line's last
+ * drop_line copy what they are given, which must keep the input record's id. drop_line appends "drop_reason" as the line's last
  * field, so the line must not have one already; a stage that adds fields writes them into
- * the line first (sq_rec_* on a parsed copy when the field may already be there). */
+ * the line first (sq_stage_line_add_field). Why the path is cheap: its outputs are written in
+ * batches of whole lines (sq_jsonl_writer_batch; a kill loses at most one batch, which the
+ * rerun redoes), a prechecked input keeps no per-run id set, and outputs empty at open are
+ * not searched for done ids. */
 int sq_stage_next_line(sq_stage *st, const char **line, size_t *len, sq_buf *id, int64_t *slot, sq_err *e);
 /* sq_stage_next_line, and the line's string `field` into `text` (reset first): a record
  * without that string is an error naming the input file, line and id. */
 int sq_stage_next_line_text(sq_stage *st, const char *field, const char **line, size_t *len, sq_buf *id, sq_buf *text,
                             int64_t *slot, sq_err *e);
+/* The raw line with `field`: value (JSON text, e.g. "\"q12\"" or an object) added as its last
+ * field and without a "drop_reason" (drop_line appends one), into out (reset first):
+ * textually when the line has neither that field nor a reason, else through a parsed copy
+ * (the field replaced where it stands). For stages that annotate the lines they drop
+ * (dedup's duplicate_of, decontaminate's contaminated_by). */
+int sq_stage_line_add_field(const char *line, size_t len, const char *field, const char *value, sq_buf *out, sq_err *e);
 int sq_stage_keep_line(sq_stage *st, int64_t slot, const char *line, size_t len, sq_err *e);
 int sq_stage_drop_line(sq_stage *st, int64_t slot, const char *line, size_t len, const char *reason, sq_err *e);
 
-/* Settle a slot (each exactly once). keep and drop take ownership of rec. */
+/* Settle a slot (each exactly once). keep and drop take rec, whatever they return. */
 int sq_stage_keep(sq_stage *st, int64_t slot, cJSON *rec, sq_err *e);
 int sq_stage_drop(sq_stage *st, int64_t slot, cJSON *rec, const char *reason, sq_err *e);
 int sq_stage_fail(sq_stage *st, int64_t slot, const char *id, const char *error, sq_err *e);
@@ -129,7 +146,8 @@ uint64_t sq_stage_seed(uint64_t seed, const char *id);
 typedef struct sq_stage_gen {
     /* Fill req for rec (strings may point into rec or be allocated from `a`, which lives until
      * the request's finish returns). Return 0 to send it, 1 to settle it at once (build then
-     * called sq_stage_keep or sq_stage_drop on the slot itself), <0 on error. */
+     * called sq_stage_keep or sq_stage_drop on the slot itself, which took rec), <0 on error
+     * (the driver frees rec unless build gave it to keep or drop; see Ownership above). */
     int (*build)(void *user, sq_stage *st, int64_t slot, cJSON *rec, sq_gen_request *req, sq_arena *a, sq_err *e);
     /* Settle the slot from the backend's result (r->ok is always 1 here: failures are settled
      * by the driver with sq_stage_fail). Owns rec. */

@@ -1,18 +1,7 @@
-/* train — a Llama-family model that learns: forward with saved activations, backward for
- * every layer, losses (masked cross-entropy, DPO/QPO, MSE on a scalar head), AdamW,
- * schedules, packing and checkpoints.
- *
- * Layout follows llm.c: every parameter lives in one fp32 buffer (`params`) with named views
- * (`w`), the gradients in a second buffer of the same layout (`grads`, views `g`), and the
- * activations of one step in one arena sized for the largest batch seen. A sq_tmodel owns all
- * three; sq_tm_free releases them. Batches, targets and loss inputs belong to the caller and
- * are only read. The tensor table names each parameter as HF transformers does, so a
- * checkpoint is a plain HF folder.
- *
- * A batch is B rows of T tokens. Packing several short examples into one row is expressed by
- * `pos` (position ids that restart at each example) and `seg_start` (the index, within the
- * row, where the token's example begins): attention never looks before seg_start, so packed
- * examples do not see each other.
+/* train — what is about training only: losses (masked cross-entropy, DPO/QPO, MSE on a
+ * scalar head), AdamW, schedules, packing, data, checkpoints and the trainer loop. The model
+ * that learns (sq_tmodel: forward with saved activations, backward) is the model layer's
+ * (model.h).
  */
 #ifndef SCALEQUEST_TRAIN_H
 #define SCALEQUEST_TRAIN_H
@@ -20,110 +9,10 @@
 #include <stdint.h>
 
 #include "scalequest/base.h"
+#include "scalequest/kernels.h"
+#include "scalequest/model.h"
 #include "scalequest/model_config.h"
 #include "scalequest/tokenizer.h"
-
-/* ---- the model ------------------------------------------------------------------------- */
-
-typedef struct sq_tm_tensor {
-    char name[80];  /* HF name, e.g. "model.layers.0.self_attn.q_proj.weight" */
-    int ndim;
-    int64_t shape[2];
-    size_t offset, numel; /* in floats, into params/grads */
-    int decay;      /* weight decay applies (matrices); biases and norms are exempt */
-} sq_tm_tensor;
-
-typedef struct sq_tm_layer_w {
-    float *ln1, *wq, *bq, *wk, *bk, *wv, *bv, *wo, *ln2, *wg, *wu, *wd;
-} sq_tm_layer_w;
-
-typedef struct sq_tm_weights {
-    float *embed, *lm_head, *norm, *score; /* lm_head == embed when tied; score NULL without head */
-    sq_tm_layer_w *layer;
-} sq_tm_weights;
-
-typedef struct sq_tbatch {
-    int B, T;
-    const int32_t *tokens;    /* [B*T] */
-    const int32_t *targets;   /* [B*T] next token to predict, -1 for none (may be NULL) */
-    const int32_t *pos;       /* [B*T] position ids */
-    const int32_t *seg_start; /* [B*T] row index where the token's example starts */
-} sq_tbatch;
-
-typedef struct sq_tm_acts sq_tm_acts;
-
-typedef struct sq_tmodel {
-    sq_model_config cfg;
-    int has_score;  /* a scalar head "score.weight" [1, dim] on the last hidden state */
-    int n_tensors;
-    sq_tm_tensor *tensors;
-    size_t n_params;
-    float *params, *grads;
-    sq_tm_weights w, g;
-    sq_tm_acts *acts;
-    float *rope_cos, *rope_sin; /* [max_seq_len, head_dim/2] */
-    /* Outputs of the last forward: logp of each target [B*T] (0 where none) and the final
-     * normed hidden state [B*T, dim]. Valid until the next forward. */
-    float *logp, *hidden;
-} sq_tmodel;
-
-/* Lay out the tensors of cfg (and a scalar head when has_score), allocate params and grads
- * (zeroed). Fill the parameters with sq_tm_init_random or by loading a checkpoint. */
-int sq_tm_create(sq_tmodel *m, const sq_model_config *cfg, int has_score, sq_err *e);
-void sq_tm_free(sq_tmodel *m);
-/* Normal(0, std) matrices and embeddings, ones for norms, zeros for biases (HF's init). */
-void sq_tm_init_random(sq_tmodel *m, uint64_t seed, float std);
-const sq_tm_tensor *sq_tm_find(const sq_tmodel *m, const char *name);
-void sq_tm_zero_grad(sq_tmodel *m);
-
-/* Run the model over a batch, keeping what backward needs. With need_logits, also the LM
- * head: m->logp[i] = log softmax(logits_i)[targets_i] for targets_i >= 0. */
-int sq_tm_forward(sq_tmodel *m, const sq_tbatch *b, int need_logits, sq_err *e);
-/* Accumulate (+=) into m->grads the gradient of a loss given through
- *   dlogp[B*T]  dloss/dlogp per token (NULL: the loss does not use the LM head), and
- *   score_rows[n_score], dvalue[n_score]: dloss/d(score head value) at those token rows.
- * Must follow sq_tm_forward on the same batch. */
-int sq_tm_backward(sq_tmodel *m, const sq_tbatch *b, const float *dlogp, const int *score_rows,
-                   const float *dvalue, int n_score, sq_err *e);
-/* The scalar head's value at a token row of the last forward. */
-float sq_tm_score_value(const sq_tmodel *m, int row);
-
-/* Loops over fewer elements than this run on one thread: waking the pool costs more. */
-#define SQ_PAR_MIN 32768
-
-/* ---- backward kernels (src/kernels/ *_backward.c); all accumulate into d-inputs ------- */
-
-/* The trainer's GEMM, row-major: C = alpha op(A) op(B) + beta C with op a transpose where
- * ta/tb, A [M, K] after op, B [K, N] after op. OpenBLAS runs one thread per call; large
- * products are split over the OpenMP pool here, and inside a parallel region the product
- * runs on the calling thread. */
-void sq_tgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
-              float beta, float *C, int ldc);
-/* Put OpenBLAS in one-thread mode (sq_tgemm does this itself; a caller that runs OpenBLAS
- * inside its own OpenMP regions needs it first). */
-void sq_tgemm_single_threaded(void);
-
-/* y = x * rstd * w over rows of C. dx += ..., dw += ... */
-void sq_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w,
-                         const float *rstd, int N, int C);
-/* HF rotate-half RoPE on N rows (ld floats apart) of nh heads of hd, in place: turns
- * d(rotated) into d(input). */
-void sq_rope_backward(float *d, int ld, const int32_t *pos, const float *cos_t, const float *sin_t, int N,
-                      int nh, int hd);
-/* h = silu(g) * u, with g and u side by side in each row of gu [N, 2F] (gate then up).
- * dgu (same layout) is written, not accumulated. */
-void sq_swiglu_backward(float *dgu, const float *dh, const float *gu, int N, int F);
-/* Causal attention with GQA and packing. q, k, v and dq, dk, dv are rows ld floats apart
- * (the fused q|k|v projection); dout is [N, H*hd]. att holds the forward's probabilities
- * [B, H, T, T] (per block of 64 rows, the columns from the block's earliest example start
- * to its last row). dq, dk, dv are written; scratch holds B * KV * min(T, 64) * T floats. */
-void sq_attention_backward(float *dq, float *dk, float *dv, int ld, const float *dout, const float *q,
-                           const float *k, const float *v, const float *att, const int32_t *seg_start,
-                           int B, int T, int H, int KV, int hd, float *scratch);
-/* y = x W^T + b with x [N, in], W [out, in], dy rows ldy floats apart: dx (+= when
- * accumulate), dW +=, db += (when b). */
-void sq_linear_backward(float *dx, float *dW, float *db, const float *dy, int ldy, const float *x,
-                        const float *W, int N, int in, int out, int accumulate_dx);
 
 /* ---- losses ---------------------------------------------------------------------------- */
 
@@ -202,13 +91,6 @@ int sq_packer_fill(sq_packer *p, const sq_texample *ex, int first, int n, sq_tba
  * score.weight and a *ForSequenceClassification config when the model has a scalar head),
  * and tokenizer.json copied from tokenizer_src when non-NULL. Each file is written atomically. */
 int sq_tm_save_hf(const sq_tmodel *m, const char *dir, const char *tokenizer_src, sq_err *e);
-/* Create *m from an HF folder (config.json + safetensors, F32/BF16/F16). With want_score, a
- * missing score.weight starts at zero; a present one is always loaded. */
-int sq_tm_load_hf(sq_tmodel *m, const char *dir, int want_score, sq_err *e);
-/* Create *m from a GGUF file or a registry name (models.h): every weight, quantized or not,
- * dequantized to the fp32 master weights, q/k rows in HF's order (what sq_tm_save_hf then
- * writes is an ordinary HF checkpoint). */
-int sq_tm_load_gguf(sq_tmodel *m, const char *path, int want_score, sq_err *e);
 /* Write one of the model's buffers (params or grads) as safetensors under the HF names. */
 int sq_tm_write_buffer(const sq_tmodel *m, const float *buf, const char *path, sq_err *e);
 

@@ -66,6 +66,7 @@ void sq_engine_get_stats(const sq_engine *en, sq_engine_stats *s) {
     *s = en->stats;
     s->kv_blocks_total = en->blk.n_blocks;
     s->kv_blocks_free = en->blk.n_free;
+    s->kv_bytes_per_token = sq_kv_pool_bytes_per_token(&en->kv);
 }
 
 void sq_engine_free(sq_engine *en) {
@@ -116,13 +117,14 @@ int sq_engine_new(sq_engine **out, const sq_model *m, const sq_engine_opts *opts
     int bs = o->block_size, V = m->cfg.vocab_size;
     en->max_blocks_per_seq = (o->ctx_len + bs - 1) / bs + 1;
     if (o->kv_blocks <= 0) {
-        size_t per_block = (size_t)bs * m->cfg.n_kv_heads * m->cfg.head_dim * 4 * 2 * m->cfg.n_layers;
+        size_t es = sq_kv_type_size(o->kv_type) ? sq_kv_type_size(o->kv_type) : 4;
+        size_t per_block = (size_t)bs * m->cfg.n_kv_heads * m->cfg.head_dim * es * 2 * m->cfg.n_layers;
         size_t cap = ((size_t)o->kv_mem_mb << 20) / per_block;
         size_t want = (size_t)o->max_batch * en->max_blocks_per_seq;
         o->kv_blocks = (int)SQ_MAX(SQ_MIN(want, cap), (size_t)en->max_blocks_per_seq);
     }
     en->max_step = o->max_batch + o->prefill_chunk;
-    int rc = sq_kv_pool_init(&en->kv, m, o->kv_blocks, bs, e);
+    int rc = sq_kv_pool_init_type(&en->kv, m, o->kv_blocks, bs, o->kv_type, e);
     if (!rc) rc = sq_kv_blocks_init(&en->blk, o->kv_blocks, e);
     if (!rc) rc = sq_fwd_new(&en->fwd, m, en->max_step, o->max_batch, o->ctx_len, e);
     if (rc) {

@@ -290,6 +290,7 @@ int sq_backend_open_local(sq_backend **out, const char *path, const sq_backend_o
         sq_engine_opts_default(&eo);
         if (o && o->max_batch > 0) eo.max_batch = o->max_batch;
         if (o && o->ctx_len > 0) eo.ctx_len = o->ctx_len;
+        if (o) eo.kv_type = o->kv_type;
         rc = sq_engine_new(&lb->en, lb->m, &eo, e);
     }
     if (rc) {

@@ -5,7 +5,9 @@
  * torn last line (a large write interrupted part-way, or a power loss before fsync); opening
  * the file again cuts everything after the last '\n' and reloads the ids before it, so the
  * stage skips what is done and redoes only the torn record. An exclusive flock keeps two
- * processes from appending to one file at once.
+ * processes from appending to one file at once. A batched writer (sq_jsonl_writer_batch)
+ * collects whole lines and writes them together: the same file after a kill, minus the
+ * collected lines, which the stage redoes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,12 +30,17 @@ struct sq_jsonl_writer {
     int64_t count;
     sq_buf scratch;
     sq_buf id;
+    int batched; /* APPEND: lines collect in `batch` (sq_jsonl_writer_batch) */
+    sq_buf batch;
 };
+
+enum { BATCH_BYTES = 32 << 10 };
 
 static void writer_free(sq_jsonl_writer *w) {
     sq_keyset_free(w->ids);
     sq_buf_free(&w->scratch);
     sq_buf_free(&w->id);
+    sq_buf_free(&w->batch);
     free(w->path);
     free(w);
 }
@@ -161,6 +168,17 @@ static int write_all(sq_jsonl_writer *w, const char *p, size_t n, sq_err *e) {
     return 0;
 }
 
+static int write_batch(sq_jsonl_writer *w, sq_err *e) {
+    if (!w->batch.len) return 0;
+    int rc = write_all(w, w->batch.data, w->batch.len, e);
+    sq_buf_reset(&w->batch);
+    return rc;
+}
+
+void sq_jsonl_writer_batch(sq_jsonl_writer *w) {
+    if (w->mode == SQ_JSONL_APPEND) w->batched = 1;
+}
+
 /* line is validated, one line, and (APPEND) id is its id. */
 static int emit(sq_jsonl_writer *w, const char *line, size_t len, const char *id, size_t id_len, sq_err *e) {
     if (w->mode == SQ_JSONL_CREATE) {
@@ -169,9 +187,18 @@ static int emit(sq_jsonl_writer *w, const char *line, size_t len, const char *id
         w->count++;
         return 0;
     }
-    if (sq_keyset_has(w->ids, id, id_len))
+    /* batched, the id counts from when it is collected: one set operation tests and adds it */
+    int added = w->batched ? sq_keyset_add(w->ids, id, id_len) : !sq_keyset_has(w->ids, id, id_len);
+    if (added < 0) return sq_fail(e, SQ_ENOMEM, "%s: out of memory", w->path);
+    if (!added)
         return sq_fail(e, SQ_ESTATE, "%s: id \"%.*s\" is already in the file (check sq_jsonl_writer_has_id first)",
                        w->path, (int)SQ_MIN(id_len, 200), id);
+    if (w->batched) {
+        if (sq_buf_append(&w->batch, line, len) || sq_buf_append(&w->batch, "\n", 1))
+            return sq_fail(e, SQ_ENOMEM, "%s: out of memory", w->path);
+        w->count++;
+        return w->batch.len >= BATCH_BYTES ? write_batch(w, e) : 0;
+    }
     sq_buf_reset(&w->scratch);
     if (sq_buf_reserve(&w->scratch, len + 1)) return sq_fail(e, SQ_ENOMEM, "%s: out of memory", w->path);
     memcpy(w->scratch.data, line, len);
@@ -217,6 +244,8 @@ int sq_jsonl_write(sq_jsonl_writer *w, const cJSON *rec, sq_err *e) {
 
 int sq_jsonl_writer_sync(sq_jsonl_writer *w, sq_err *e) {
     if (w->mode == SQ_JSONL_APPEND) {
+        int rc = write_batch(w, e);
+        if (rc) return rc;
         if (fsync(w->fd) != 0) return sq_fail(e, SQ_EIO, "%s: fsync failed: %s", w->path, strerror(errno));
         return 0;
     }
@@ -228,7 +257,8 @@ int sq_jsonl_writer_close(sq_jsonl_writer *w, sq_err *e) {
     if (!w) return 0;
     int rc = 0;
     if (w->mode == SQ_JSONL_APPEND) {
-        if (fsync(w->fd) != 0) rc = sq_fail(e, SQ_EIO, "%s: fsync failed: %s", w->path, strerror(errno));
+        rc = write_batch(w, e);
+        if (fsync(w->fd) != 0 && !rc) rc = sq_fail(e, SQ_EIO, "%s: fsync failed: %s", w->path, strerror(errno));
         if (close(w->fd) != 0 && !rc) rc = sq_fail(e, SQ_EIO, "%s: close failed: %s", w->path, strerror(errno));
     } else if (w->to_stdout) {
         if (fflush(stdout) != 0 || ferror(stdout)) rc = sq_fail(e, SQ_EIO, "<stdout>: write failed: %s", strerror(errno));
@@ -242,6 +272,7 @@ int sq_jsonl_writer_close(sq_jsonl_writer *w, sq_err *e) {
 void sq_jsonl_writer_abort(sq_jsonl_writer *w) {
     if (!w) return;
     if (w->mode == SQ_JSONL_APPEND) {
+        write_batch(w, NULL); /* collected lines are whole records: they stay */
         fsync(w->fd);
         close(w->fd);
     } else if (w->to_stdout) {

@@ -1,4 +1,5 @@
-/* Matmul y = x @ W^T for the Linear layers: our F32 and BF16 kernels (AVX-512 / AVX2 / C).
+/* Our GEMM backend (sq_gemm with a weight view, gemm.c): y = x @ W^T for the Linear layers,
+ * F32, BF16 and GGUF block weights (AVX-512 / AVX2 / C).
  * Every row count goes through kernels that sum each output in one fixed order, so a row's
  * result never depends on the batch it is in. See kernels.h for which path runs when. */
 #include <immintrin.h>

@@ -1,6 +1,9 @@
 /* Rotary position embedding: frequencies with the scalings Llama-family configs use, and
  * the rotation in both layouts (HF rotate-half, GGUF interleaved pairs). The frequencies are
- * computed in float32 the way transformers does, so angles agree with it to float rounding. */
+ * computed in float32 the way transformers does, so angles agree with it to float rounding.
+ * The engine rotates one token at a time (sq_rope_apply); training rotates rows of a batch
+ * from precomputed tables (sq_rope_forward) and back (sq_rope_backward): one rotation
+ * (rotate, below) serves all three. */
 #include <math.h>
 #include <string.h>
 
@@ -61,6 +64,17 @@ void sq_rope_angles(const sq_rope *r, int pos, float *cos_out, float *sin_out) {
     }
 }
 
+/* Rotate the pairs (v0[i], v1[i]) by the angles (c, s), or back when sign is -1 (a product
+ * by -1 is exact, so the inverse is the rotation by the opposite angle, bit for bit). */
+static inline void rotate(float *v0, float *v1, const float *c, const float *s, float sign, int half) {
+#pragma omp simd
+    for (int i = 0; i < half; i++) {
+        float a = v0[i], b = v1[i], sn = sign * s[i];
+        v0[i] = a * c[i] - b * sn;
+        v1[i] = b * c[i] + a * sn;
+    }
+}
+
 void sq_rope_apply(const sq_rope *r, float *x, int n_heads, const float *c, const float *s) {
     int d = r->head_dim, half = d / 2;
     for (int h = 0; h < n_heads; h++) {
@@ -72,11 +86,30 @@ void sq_rope_apply(const sq_rope *r, float *x, int n_heads, const float *c, cons
                 v[2 * i + 1] = b * c[i] + a * s[i];
             }
         } else {
-            for (int i = 0; i < half; i++) {
-                float a = v[i], b = v[i + half];
-                v[i] = a * c[i] - b * s[i];
-                v[i + half] = b * c[i] + a * s[i];
-            }
+            rotate(v, v + half, c, s, 1.0f, half);
         }
     }
+}
+
+static void rows(float *x, int ld, const int32_t *pos, const float *cos_t, const float *sin_t, int N, int nh, int hd,
+                 float sign) {
+    int half = hd / 2;
+#pragma omp parallel for schedule(static) if ((size_t)N * nh * hd > SQ_PAR_MIN)
+    for (int i = 0; i < N; i++) {
+        const float *c = cos_t + (size_t)pos[i] * half, *s = sin_t + (size_t)pos[i] * half;
+        for (int h = 0; h < nh; h++) {
+            float *v0 = x + (size_t)i * ld + (size_t)h * hd;
+            rotate(v0, v0 + half, c, s, sign, half);
+        }
+    }
+}
+
+void sq_rope_forward(float *x, int ld, const int32_t *pos, const float *cos_t, const float *sin_t, int N, int nh,
+                     int hd) {
+    rows(x, ld, pos, cos_t, sin_t, N, nh, hd, 1.0f);
+}
+
+void sq_rope_backward(float *d, int ld, const int32_t *pos, const float *cos_t, const float *sin_t, int N, int nh,
+                      int hd) {
+    rows(d, ld, pos, cos_t, sin_t, N, nh, hd, -1.0f);
 }

@@ -1,44 +1,9 @@
-/* Row kernels: RMSNorm, softmax, SwiGLU, residual add, dtype conversion, embedding lookup. */
+/* Row kernels: residual add, dtype conversion, embedding lookup. */
 #include <immintrin.h>
-#include <math.h>
 #include <string.h>
 
 #include "scalequest/kernels.h"
 #include "scalequest/quant.h"
-
-void sq_rmsnorm(float *out, const float *x, const float *w, int rows, int n, float eps) {
-#pragma omp parallel for schedule(static) if ((int64_t)rows * n > (1 << 16))
-    for (int r = 0; r < rows; r++) {
-        const float *xr = x + (size_t)r * n;
-        float *o = out + (size_t)r * n;
-        /* Accumulate in double: the result then does not depend on vector width. */
-        double ss = 0;
-        for (int i = 0; i < n; i++) ss += (double)xr[i] * xr[i];
-        float inv = 1.0f / sqrtf((float)(ss / n) + eps);
-        for (int i = 0; i < n; i++) o[i] = (xr[i] * inv) * w[i];
-    }
-}
-
-void sq_softmax(float *x, int n) {
-    float mx = -INFINITY;
-    for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
-    double s = 0;
-    for (int i = 0; i < n; i++) {
-        x[i] = expf(x[i] - mx);
-        s += x[i];
-    }
-    float inv = (float)(1.0 / s);
-    for (int i = 0; i < n; i++) x[i] *= inv;
-}
-
-void sq_swiglu(float *gate, const float *up, size_t n) {
-    /* An expf per element: worth both threads for a batch (each element's result is the same). */
-#pragma omp parallel for schedule(static) if (n > (1 << 15))
-    for (size_t i = 0; i < n; i++) {
-        float g = gate[i];
-        gate[i] = g / (1.0f + expf(-g)) * up[i];
-    }
-}
 
 void sq_add(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] += x[i];
@@ -59,43 +24,12 @@ void sq_bf16_to_f32_row(float *out, const uint16_t *x, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = sq_bf16_to_f32(x[i]);
 }
 
-/* IEEE half to float without the io layer's helper, so kernels stand alone. */
-static float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 31, man = h & 0x3ff, u;
-    if (exp == 0) {
-        if (man == 0) {
-            u = sign;
-        } else { /* subnormal: normalise */
-            int e = -1;
-            do {
-                e++;
-                man <<= 1;
-            } while (!(man & 0x400));
-            u = sign | (uint32_t)(127 - 15 - e) << 23 | (man & 0x3ff) << 13;
-        }
-    } else if (exp == 31) {
-        u = sign | 0x7f800000u | man << 13;
-    } else {
-        u = sign | (exp + 127 - 15) << 23 | man << 13;
-    }
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 void sq_f16_to_f32_row(float *out, const uint16_t *x, size_t n) {
-    for (size_t i = 0; i < n; i++) out[i] = half_to_float(x[i]);
+    for (size_t i = 0; i < n; i++) out[i] = sq_f16_to_f32(x[i]);
 }
 
 void sq_q8_0_to_f32_row(float *out, const uint8_t *blocks, size_t n) {
-    for (size_t b = 0; b < n / 32; b++) {
-        const uint8_t *blk = blocks + b * 34;
-        uint16_t hs;
-        memcpy(&hs, blk, 2);
-        float d = half_to_float(hs);
-        const int8_t *q = (const int8_t *)(blk + 2);
-        for (int i = 0; i < 32; i++) out[b * 32 + i] = d * q[i];
-    }
+    sq_dequant_row(out, blocks, SQ_Q8_0, (int64_t)n);
 }
 
 void sq_embed_row(float *out, const sq_view *t, int64_t row) {
@@ -104,7 +38,6 @@ void sq_embed_row(float *out, const sq_view *t, int64_t row) {
     case SQ_F32: memcpy(out, (const float *)t->data + row * n, (size_t)n * 4); break;
     case SQ_BF16: sq_bf16_to_f32_row(out, (const uint16_t *)t->data + row * n, (size_t)n); break;
     case SQ_F16: sq_f16_to_f32_row(out, (const uint16_t *)t->data + row * n, (size_t)n); break;
-    case SQ_Q8_0: sq_q8_0_to_f32_row(out, (const uint8_t *)t->data + row * (n / 32) * 34, (size_t)n); break;
     default:
         if (sq_dtype_is_quant(t->dtype)) {
             size_t bb;

@@ -1,10 +1,24 @@
-/* Internal: the few vector helpers the kernels share, for AVX-512, AVX2+FMA or plain C,
- * chosen at compile time (-march=native). Each keeps one fixed summation order for a given
- * build, so a row's result never depends on batching or threads. */
+/* Private to src/kernels: the vector helpers every kernel shares, for AVX-512, AVX2+FMA or
+ * plain C, chosen at compile time (-march=native). Each keeps one fixed summation order for a
+ * given build, so a row's result never depends on batching or threads.
+ *
+ * Two families live here. sq__* (dot, axpy, bf16 loads) serve the inference kernels, 16 lanes
+ * wide on AVX-512. sq_tv_* (vector exp, max, exp-sum, dot, sigmoid) serve the training
+ * kernels and stay 8 lanes wide on every AVX2 CPU: the trainer's results (and its tests'
+ * resume == uninterrupted bits) then do not change between an AVX2 and an AVX-512 machine.
+ * The two dots sum in different orders, so they stay two.
+ *
+ * The vector exp: glibc's expf is scalar unless built with -ffast-math, and training takes
+ * tens of millions of exps a step, so an AVX2+FMA version lives here. Accuracy: within 2 ulp
+ * of expf over the range training feeds it (the gradient tests compare against PyTorch at
+ * 1e-4, far above that). The inference kernels (SwiGLU, decode attention, the sampler) keep
+ * libm's expf: switching them would change the engine's outputs. */
 #ifndef SQ_KERNELS_SIMD_H
 #define SQ_KERNELS_SIMD_H
 
 #include <immintrin.h>
+#include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -53,5 +67,118 @@ static inline __m256 sq__load_bf16x8(const uint16_t *p) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
 }
 #endif
+
+
+/* ---- the training kernels' helpers ---------------------------------------------------- */
+
+#if defined(__AVX2__) && defined(__FMA__)
+#define SQ_TV_AVX2 1
+
+/* exp(x) for 8 lanes: x = n ln2 + r with |r| <= ln2/2, exp(r) by a degree-6 polynomial,
+ * 2^n through the exponent bits. Inputs are clamped to [-87.3, 88.3] (no inf, no denormals:
+ * callers that need an exact zero, masked attention slots, write it themselves). */
+static inline __m256 sq_tv_exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+static inline float sq_tv_hmax8(__m256 v) {
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+#endif
+
+/* Scalar twin of sq_tv_exp8 for loop tails, so a value does not depend on where it falls. */
+static inline float sq_tv_exp1(float x) {
+#if defined(SQ_TV_AVX2)
+    return _mm256_cvtss_f32(sq_tv_exp8(_mm256_set1_ps(x)));
+#else
+    return expf(x);
+#endif
+}
+
+/* max of p[0..n) */
+static inline float sq_tv_max(const float *p, size_t n) {
+    size_t j = 0;
+    float mx = -INFINITY;
+#if defined(SQ_TV_AVX2)
+    if (n >= 8) {
+        __m256 m = _mm256_loadu_ps(p);
+        for (j = 8; j + 8 <= n; j += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(p + j));
+        mx = sq_tv_hmax8(m);
+    }
+#endif
+    for (; j < n; j++) mx = p[j] > mx ? p[j] : mx;
+    return mx;
+}
+
+/* p[j] = exp(p[j] - sub) in place; returns the sum of the new values (four partial sums). */
+static inline float sq_tv_exp_sum(float *p, size_t n, float sub) {
+    size_t j = 0;
+    float s = 0;
+#if defined(SQ_TV_AVX2)
+    __m256 vs = _mm256_set1_ps(sub), a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (; j + 16 <= n; j += 16) {
+        __m256 e0 = sq_tv_exp8(_mm256_sub_ps(_mm256_loadu_ps(p + j), vs));
+        __m256 e1 = sq_tv_exp8(_mm256_sub_ps(_mm256_loadu_ps(p + j + 8), vs));
+        _mm256_storeu_ps(p + j, e0);
+        _mm256_storeu_ps(p + j + 8, e1);
+        a0 = _mm256_add_ps(a0, e0);
+        a1 = _mm256_add_ps(a1, e1);
+    }
+    for (; j + 8 <= n; j += 8) {
+        __m256 e0 = sq_tv_exp8(_mm256_sub_ps(_mm256_loadu_ps(p + j), vs));
+        _mm256_storeu_ps(p + j, e0);
+        a0 = _mm256_add_ps(a0, e0);
+    }
+    s = sq__hsum256(_mm256_add_ps(a0, a1));
+#endif
+    for (; j < n; j++) {
+        p[j] = sq_tv_exp1(p[j] - sub);
+        s += p[j];
+    }
+    return s;
+}
+
+/* sum of a[j] * b[j] */
+static inline float sq_tv_dot(const float *a, const float *b, size_t n) {
+    size_t j = 0;
+    float s = 0;
+#if defined(SQ_TV_AVX2)
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (; j + 16 <= n; j += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j + 8), _mm256_loadu_ps(b + j + 8), a1);
+    }
+    for (; j + 8 <= n; j += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j), a0);
+    s = sq__hsum256(_mm256_add_ps(a0, a1));
+#endif
+    for (; j < n; j++) s += a[j] * b[j];
+    return s;
+}
+
+/* sigmoid(g) for 8 lanes */
+#if defined(SQ_TV_AVX2)
+static inline __m256 sq_tv_sigmoid8(__m256 g) {
+    __m256 one = _mm256_set1_ps(1.0f);
+    return _mm256_div_ps(one, _mm256_add_ps(one, sq_tv_exp8(_mm256_sub_ps(_mm256_setzero_ps(), g))));
+}
+#endif
+
+static inline float sq_tv_sigmoid1(float g) { return 1.0f / (1.0f + sq_tv_exp1(-g)); }
 
 #endif

@@ -74,6 +74,12 @@ static inline size_t slot_of(const int32_t *blocks, int pos, int bs) {
     return (size_t)blocks[pos / bs] * bs + pos % bs;
 }
 
+/* K/V WRITE: the one place the forward stores keys and values into the pool: n floats of k
+ * and v at offset off (a kv head's start) of layer l's slot. Both paths below call it. */
+static inline void kv_store(sq_kv_pool *kv, int l, size_t slot, int off, const float *k, const float *v, int n) {
+    sq_kv_pool_store(kv, l, slot, off, k, v, n); /* rounds to the pool's F32/F16/BF16 */
+}
+
 static int small_ok(const sq_model *m) {
     if (m->cfg.n_kv_heads <= 0 || m->cfg.n_heads % m->cfg.n_kv_heads) return 0;
     for (int l = 0; l < m->cfg.n_layers; l++) {
@@ -105,7 +111,8 @@ static void forward_small(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq
     const sq_model_config *c = &m->cfg;
     int T = b->n_tokens, dim = c->dim, hd = c->head_dim, half = hd / 2, bs = kv->block_size, ffn = c->ffn_dim;
     int qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, G = c->n_kv_heads, per_g = c->n_heads / G;
-    sq_attn_args aa = {.block_size = bs, .kv_stride = kvd, .n_heads = c->n_heads, .n_kv_heads = G, .head_dim = hd};
+    sq_attn_args aa = {.block_size = bs, .kv_stride = kvd, .n_heads = c->n_heads, .n_kv_heads = G, .head_dim = hd,
+                       .kv_type = kv->type};
     sq_barrier bar; /* not libgomp's: it spins for milliseconds, see base.h */
     sq_barrier_init(&bar);
 #pragma omp parallel num_threads(f->n_threads)
@@ -141,8 +148,7 @@ static void forward_small(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq
                 for (int g = g0; g < g1; g++) {
                     float *kh = f->k + (size_t)tt * kvd + (size_t)g * hd;
                     sq_rope_apply(&m->rope, kh, 1, cs, sn);
-                    memcpy(kv->k[l] + s * kvd + (size_t)g * hd, kh, (size_t)hd * 4);
-                    memcpy(kv->v[l] + s * kvd + (size_t)g * hd, f->v + (size_t)tt * kvd + (size_t)g * hd, (size_t)hd * 4);
+                    kv_store(kv, l, s, g * hd, kh, f->v + (size_t)tt * kvd + (size_t)g * hd, hd);
                     sq_rope_apply(&m->rope, f->q + (size_t)tt * qd + (size_t)g * per_g * hd, per_g, cs, sn);
                 }
             }
@@ -207,7 +213,7 @@ static int forward_step(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_b
     int64_t attn_flops = 0; /* small steps stay on one thread: a fork/join costs more */
     for (int t = 0; t < T; t++) attn_flops += (int64_t)(b->pos[t] + 1) * c->n_heads * hd * 4;
     sq_attn_args aa = {.block_size = bs, .kv_stride = kvd, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
-                       .head_dim = hd};
+                       .head_dim = hd, .kv_type = kv->type};
     for (int l = 0; l < c->n_layers; l++) {
         const sq_layer *L = &m->layers[l];
         sq_rmsnorm(f->xb, f->x, L->attn_norm.data, T, dim, c->norm_eps);
@@ -220,8 +226,7 @@ static int forward_step(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_b
             sq_rope_apply(&m->rope, f->q + (size_t)t * qd, c->n_heads, cs, sn);
             sq_rope_apply(&m->rope, f->k + (size_t)t * kvd, c->n_kv_heads, cs, sn);
             size_t s = slot_of(b->blocks[t], b->pos[t], bs);
-            memcpy(kv->k[l] + s * kvd, f->k + (size_t)t * kvd, (size_t)kvd * 4);
-            memcpy(kv->v[l] + s * kvd, f->v + (size_t)t * kvd, (size_t)kvd * 4);
+            kv_store(kv, l, s, 0, f->k + (size_t)t * kvd, f->v + (size_t)t * kvd, kvd);
         }
         aa.k_base = kv->k[l];
         aa.v_base = kv->v[l];
@@ -236,7 +241,7 @@ static int forward_step(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_b
             sq_attention_head(&a, f->q + (size_t)t * qd, h, start, p + 1,
                               f->scores + (size_t)omp_get_thread_num() * f->max_ctx, f->att + (size_t)t * qd);
         }
-        if ((rc = sq_matmul(f->mm, f->tmp, f->att, T, &L->wo, NULL, e))) return rc;
+        if ((rc = sq_gemm_weight(f->mm, f->tmp, f->att, T, &L->wo, NULL, e))) return rc;
         sq_add(f->x, f->tmp, (size_t)T * dim);
         sq_rmsnorm(f->xb, f->x, L->ffn_norm.data, T, dim, c->norm_eps);
         float *const gu_y[] = {f->hb, f->hb2};
@@ -244,13 +249,13 @@ static int forward_step(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_b
         const float *const gu_b[] = {NULL, NULL};
         if ((rc = sq_matmul_n(f->mm, 2, gu_y, f->xb, T, gu_w, gu_b, e))) return rc;
         sq_swiglu(f->hb, f->hb2, (size_t)T * c->ffn_dim);
-        if ((rc = sq_matmul(f->mm, f->tmp, f->hb, T, &L->w_down, NULL, e))) return rc;
+        if ((rc = sq_gemm_weight(f->mm, f->tmp, f->hb, T, &L->w_down, NULL, e))) return rc;
         sq_add(f->x, f->tmp, (size_t)T * dim);
     }
     if (b->n_out == 0) return 0;
     for (int o = 0; o < b->n_out; o++)
         sq_rmsnorm(f->xo + (size_t)o * dim, f->x + (size_t)b->out_rows[o] * dim, m->out_norm.data, 1, dim, c->norm_eps);
-    return sq_matmul(f->mm, logits, f->xo, b->n_out, sq_model_head_weight(m), NULL, e);
+    return sq_gemm_weight(f->mm, logits, f->xo, b->n_out, sq_model_head_weight(m), NULL, e);
 }
 
 /* The step runs on the thread count sq_fwd_new saw, whichever thread calls it: a server's

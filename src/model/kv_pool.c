@@ -1,19 +1,54 @@
-/* KV storage: one key and one value array per layer, cut into fixed-size blocks. */
+/* KV storage: one key and one value array per layer, cut into fixed-size blocks, of F32, F16
+ * or BF16 elements. F16/BF16 halve the bytes every decode step reads per cached position;
+ * values are rounded to nearest even here (the one place K/V are written) and widened
+ * exactly by sq_attention_head. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "scalequest/model.h"
+#include "scalequest/tensor.h"
 
-int sq_kv_pool_init(sq_kv_pool *p, const sq_model *m, int n_blocks, int block_size, sq_err *e) {
+size_t sq_kv_type_size(int type) {
+    switch (type) {
+    case SQ_KV_F32: return 4;
+    case SQ_KV_F16:
+    case SQ_KV_BF16: return 2;
+    default: return 0;
+    }
+}
+
+const char *sq_kv_type_name(int type) {
+    switch (type) {
+    case SQ_KV_F32: return "f32";
+    case SQ_KV_F16: return "f16";
+    case SQ_KV_BF16: return "bf16";
+    default: return "?";
+    }
+}
+
+int sq_kv_type_parse(const char *name) {
+    if (!name) return -1;
+    for (int t = SQ_KV_F32; t <= SQ_KV_BF16; t++)
+        if (!strcmp(name, sq_kv_type_name(t))) return t;
+    return -1;
+}
+
+int sq_kv_pool_init_type(sq_kv_pool *p, const sq_model *m, int n_blocks, int block_size, int type, sq_err *e) {
     memset(p, 0, sizeof *p);
     if (n_blocks <= 0 || block_size <= 0) return sq_fail(e, SQ_EINVAL, "KV pool: %d blocks of %d", n_blocks, block_size);
+    size_t es = sq_kv_type_size(type);
+    if (!es) return sq_fail(e, SQ_EINVAL, "KV pool: unknown element type %d (f32, f16 or bf16)", type);
+    if (type != SQ_KV_F32 && m->cfg.head_dim > SQ_KV_MAX_HEAD_DIM)
+        return sq_fail(e, SQ_EINVAL, "KV pool: a %s cache needs head_dim <= %d, the model has %d", sq_kv_type_name(type),
+                       SQ_KV_MAX_HEAD_DIM, m->cfg.head_dim);
+    p->type = type;
     p->n_layers = m->cfg.n_layers;
     p->n_blocks = n_blocks;
     p->block_size = block_size;
     p->kv_dim = m->cfg.n_kv_heads * m->cfg.head_dim;
-    p->k = calloc((size_t)p->n_layers, sizeof(float *));
-    p->v = calloc((size_t)p->n_layers, sizeof(float *));
-    size_t bytes = (size_t)n_blocks * block_size * p->kv_dim * sizeof(float);
+    p->k = calloc((size_t)p->n_layers, sizeof(void *));
+    p->v = calloc((size_t)p->n_layers, sizeof(void *));
+    size_t bytes = (size_t)n_blocks * block_size * p->kv_dim * es;
     int ok = p->k && p->v;
     for (int l = 0; ok && l < p->n_layers; l++) {
         p->k[l] = sq_malloc_aligned(bytes);
@@ -28,6 +63,10 @@ int sq_kv_pool_init(sq_kv_pool *p, const sq_model *m, int n_blocks, int block_si
     return 0;
 }
 
+int sq_kv_pool_init(sq_kv_pool *p, const sq_model *m, int n_blocks, int block_size, sq_err *e) {
+    return sq_kv_pool_init_type(p, m, n_blocks, block_size, SQ_KV_F32, e);
+}
+
 void sq_kv_pool_free(sq_kv_pool *p) {
     for (int l = 0; l < p->n_layers; l++) {
         if (p->k) free(p->k[l]);
@@ -38,10 +77,30 @@ void sq_kv_pool_free(sq_kv_pool *p) {
     memset(p, 0, sizeof *p);
 }
 
+size_t sq_kv_pool_bytes_per_token(const sq_kv_pool *p) {
+    return 2 * (size_t)p->n_layers * p->kv_dim * sq_kv_type_size(p->type);
+}
+
+/* A few hundred elements per token and layer: scalar rounding costs nothing next to the
+ * matmuls, and gives the same bits on every CPU. */
+void sq_kv_pool_store(const sq_kv_pool *p, int layer, size_t slot, int off, const float *k, const float *v, int n) {
+    size_t at = slot * p->kv_dim + off;
+    if (p->type == SQ_KV_F16) {
+        uint16_t *kd = (uint16_t *)p->k[layer] + at, *vd = (uint16_t *)p->v[layer] + at;
+        for (int i = 0; i < n; i++) kd[i] = sq_f32_to_f16(k[i]), vd[i] = sq_f32_to_f16(v[i]);
+    } else if (p->type == SQ_KV_BF16) {
+        uint16_t *kd = (uint16_t *)p->k[layer] + at, *vd = (uint16_t *)p->v[layer] + at;
+        for (int i = 0; i < n; i++) kd[i] = sq_f32_to_bf16(k[i]), vd[i] = sq_f32_to_bf16(v[i]);
+    } else {
+        memcpy((float *)p->k[layer] + at, k, (size_t)n * sizeof(float));
+        memcpy((float *)p->v[layer] + at, v, (size_t)n * sizeof(float));
+    }
+}
+
 void sq_kv_pool_copy_block(sq_kv_pool *p, int dst, int src, int n) {
-    size_t stride = (size_t)p->block_size * p->kv_dim;
+    size_t es = sq_kv_type_size(p->type), stride = (size_t)p->block_size * p->kv_dim * es;
     for (int l = 0; l < p->n_layers; l++) {
-        memcpy(p->k[l] + dst * stride, p->k[l] + src * stride, (size_t)n * p->kv_dim * sizeof(float));
-        memcpy(p->v[l] + dst * stride, p->v[l] + src * stride, (size_t)n * p->kv_dim * sizeof(float));
+        memcpy((char *)p->k[l] + dst * stride, (char *)p->k[l] + src * stride, (size_t)n * p->kv_dim * es);
+        memcpy((char *)p->v[l] + dst * stride, (char *)p->v[l] + src * stride, (size_t)n * p->kv_dim * es);
     }
 }

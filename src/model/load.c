@@ -289,6 +289,7 @@ int sq_model_open_head(sq_model **out, const char *path, sq_head head, sq_err *e
                          "%s: unusable shape: dim %d, layers %d, heads %d, kv heads %d, head_dim %d, ffn %d, vocab %d",
                          path, c->dim, c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim, c->ffn_dim, c->vocab_size);
     }
+    if (!rc && head == SQ_HEAD_ANY) m->head = m->cfg.seq_cls ? SQ_HEAD_SCORE : SQ_HEAD_LM;
     if (!rc) rc = check_head(m, path, e);
     if (!rc) rc = load_weights(&L, e);
     if (rc) {

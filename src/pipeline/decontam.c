@@ -200,26 +200,9 @@ static int64_t check(bindex *x, const char *text, const char **test) {
  * copy when the record already has that field or a "drop_reason"). */
 static int dropped_line(const char *line, size_t len, const char *bench, int64_t index, const char *test, sq_buf *out,
                         sq_err *e) {
-    sq_buf_reset(out);
     char obj[160];
     snprintf(obj, sizeof obj, "{\"benchmark\":\"%s\",\"index\":%lld,\"test\":\"%s\"}", bench, (long long)index, test);
-    if (memmem(line, len, "\"contaminated_by\"", 17) || memmem(line, len, "\"drop_reason\"", 13)) {
-        cJSON *rec, *c = cJSON_Parse(obj);
-        int rc = sq_jsonl_parse(line, len, &rec, e);
-        if (rc) return cJSON_Delete(c), rc;
-        cJSON_DeleteItemFromObjectCaseSensitive(rec, "drop_reason");
-        char *t = !c || sq_rec_set(rec, "contaminated_by", c) ? NULL : sq_rec_to_line(rec);
-        cJSON_Delete(rec);
-        rc = !t || sq_buf_puts(out, t);
-        free(t);
-        return rc ? sq_fail(e, SQ_ENOMEM, "out of memory") : 0;
-    }
-    size_t end = len;
-    while (end > 0 && line[end - 1] != '}') end--;
-    if (end == 0 || sq_buf_append(out, line, end - 1) || sq_buf_puts(out, ",\"contaminated_by\":") ||
-        sq_buf_puts(out, obj) || sq_buf_append(out, "}", 1))
-        return sq_fail(e, SQ_ENOMEM, "out of memory");
-    return 0;
+    return sq_stage_line_add_field(line, len, "contaminated_by", obj, out, e);
 }
 
 static int run(bindex *x, const sq_decontam_opts *o, sq_stage *st, sq_err *e) {

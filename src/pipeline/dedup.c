@@ -18,11 +18,12 @@ void sq_dedup_opts_default(sq_dedup_opts *o) {
 
 typedef struct dedup {
     const sq_dedup_opts *o;
+    sq_minhash_params mp; /* resolved */
     sq_minhasher *mh;
     sq_lsh *lsh;
     sq_fpmap *exact;
-    sq_buf norm;
-    uint32_t *sig;
+    struct pending *cur;
+    sq_buf val; /* the JSON text of a duplicate_of */
     /* ids of kept records, item k at ids.data + off[k] */
     sq_buf ids;
     uint64_t *off;
@@ -45,27 +46,61 @@ static int add_item(dedup *d, const char *id, sq_err *e) {
 
 static const char *item_id(const dedup *d, int64_t k) { return d->ids.data + d->off[k]; }
 
-/* Classify text: -1 new (and indexed as item n_items), else the duplicated item; *near says
- * which test found it. */
-static int classify(dedup *d, const char *id, const char *text, int64_t *dup, int *near, sq_err *e) {
-    sq_text_normalize(text, strlen(text), &d->norm);
-    if (!d->norm.data) return sq_fail(e, SQ_ENOMEM, "out of memory");
-    *near = 0;
-    *dup = sq_fpmap_get(d->exact, d->norm.data, d->norm.len);
-    if (*dup >= 0) return 0;
-    int n = 0;
+/* One question on its way through: what classify needs, computed ahead (prepare) so that the
+ * memory reads of its table slots run while the question before it is settled. */
+typedef struct pending {
+    sq_buf line, id, norm;
+    int64_t slot;
+    uint32_t *sig;
+    uint64_t *keys;  /* the LSH band keys */
+    uint64_t fkey;   /* the exact map's key */
+    int n;           /* shingles; 0: no LSH test */
+} pending;
+
+static int pending_init(pending *p, const sq_minhash_params *mp) {
+    memset(p, 0, sizeof *p);
+    p->sig = malloc(sizeof *p->sig * (size_t)mp->num_perm);
+    p->keys = malloc(sizeof *p->keys * (size_t)mp->bands);
+    return p->sig && p->keys ? 0 : SQ_ENOMEM;
+}
+
+static void pending_free(pending *p) {
+    sq_buf_free(&p->line), sq_buf_free(&p->id), sq_buf_free(&p->norm);
+    free(p->sig), free(p->keys);
+}
+
+/* Normal form, keys and prefetches of text. */
+static int prepare(dedup *d, const char *text, pending *p, sq_err *e) {
+    sq_text_normalize(text, strlen(text), &p->norm);
+    if (!p->norm.data) return sq_fail(e, SQ_ENOMEM, "out of memory");
+    p->fkey = sq_fpmap_key(p->norm.data, p->norm.len);
+    sq_fpmap_prefetch(d->exact, p->fkey);
+    p->n = 0;
     if (!d->o->exact_only) {
-        n = sq_minhash_of_norm(d->mh, d->norm.data, d->norm.len, d->sig);
-        if (n < 0) return sq_fail(e, SQ_ENOMEM, "out of memory");
-        if (n > 0 && (*dup = sq_lsh_query(d->lsh, d->sig)) >= 0) {
-            *near = 1;
-            return 0;
+        p->n = sq_minhash_of_norm(d->mh, p->norm.data, p->norm.len, p->sig);
+        if (p->n < 0) return sq_fail(e, SQ_ENOMEM, "out of memory");
+        if (p->n > 0) {
+            sq_lsh_keys(d->lsh, p->sig, p->keys);
+            sq_lsh_prefetch(d->lsh, p->keys);
         }
+    }
+    return 0;
+}
+
+/* Classify a prepared question: -1 new (and indexed as item n_items), else the duplicated
+ * item; *near says which test found it. */
+static int classify(dedup *d, const char *id, const pending *p, int64_t *dup, int *near, sq_err *e) {
+    *near = 0;
+    *dup = sq_fpmap_get_key(d->exact, p->fkey);
+    if (*dup >= 0) return 0;
+    if (p->n > 0 && (*dup = sq_lsh_query_keys(d->lsh, p->keys)) >= 0) {
+        *near = 1;
+        return 0;
     }
     uint32_t item = (uint32_t)d->n_items;
     int rc = add_item(d, id, e);
-    if (!rc) rc = sq_fpmap_put(d->exact, d->norm.data, d->norm.len, item, e);
-    if (!rc && n > 0) rc = sq_lsh_insert(d->lsh, d->sig, item, e);
+    if (!rc) rc = sq_fpmap_put_key(d->exact, p->fkey, item, e);
+    if (!rc && p->n > 0) rc = sq_lsh_insert_keys(d->lsh, p->keys, item, e);
     return rc;
 }
 
@@ -76,7 +111,8 @@ static int replay(void *user, const cJSON *rec, sq_err *e) {
         return sq_fail(e, SQ_EPARSE, "%s: a kept record has no string \"%s\" or \"id\"", d->o->stage.out, d->o->field);
     int64_t dup;
     int near;
-    int rc = classify(d, id, text, &dup, &near, e);
+    int rc = prepare(d, text, d->cur, e);
+    if (!rc) rc = classify(d, id, d->cur, &dup, &near, e);
     if (!rc && dup >= 0) /* the output was not written by this configuration */
         return sq_fail(e, SQ_ESTATE, "%s: kept record \"%s\" duplicates \"%s\" under these settings; resume with the "
                        "options of the first run", d->o->stage.out, id, item_id(d, dup));
@@ -114,55 +150,61 @@ static int json_str(sq_buf *b, const char *s) {
     return rc ? rc : sq_buf_append(b, "\"", 1);
 }
 
-/* The dropped line: the record with "duplicate_of" as its last field (textually, unless the
- * record already has that field or a "drop_reason": then through a parsed copy). */
-static int dropped_line(const char *line, size_t len, const char *dup_id, sq_buf *out, sq_err *e) {
-    sq_buf_reset(out);
-    if (memmem(line, len, "\"duplicate_of\"", 14) || memmem(line, len, "\"drop_reason\"", 13)) {
-        cJSON *rec;
-        int rc = sq_jsonl_parse(line, len, &rec, e);
-        if (rc) return rc;
-        cJSON_DeleteItemFromObjectCaseSensitive(rec, "drop_reason");
-        char *t = sq_rec_set_str(rec, "duplicate_of", dup_id) ? NULL : sq_rec_to_line(rec);
-        cJSON_Delete(rec);
-        rc = !t || sq_buf_puts(out, t);
-        free(t);
-        return rc ? sq_fail(e, SQ_ENOMEM, "out of memory") : 0;
+/* Settle a classified question. */
+static int settle(dedup *d, sq_stage *st, const pending *p, sq_buf *drop, sq_err *e) {
+    int64_t dup;
+    int near;
+    int rc = classify(d, p->id.data, p, &dup, &near, e);
+    if (rc) return rc;
+    if (dup < 0) {
+        d->c.kept++;
+        return sq_stage_keep_line(st, p->slot, p->line.data, p->line.len, e);
     }
-    size_t end = len;
-    while (end > 0 && line[end - 1] != '}') end--;
-    if (end == 0 || sq_buf_append(out, line, end - 1) || sq_buf_puts(out, ",\"duplicate_of\":") ||
-        json_str(out, dup_id) || sq_buf_append(out, "}", 1))
-        return sq_fail(e, SQ_ENOMEM, "out of memory");
-    return 0;
+    near ? d->c.near++ : d->c.exact++;
+    sq_buf_reset(&d->val);
+    if (json_str(&d->val, item_id(d, dup))) return sq_fail(e, SQ_ENOMEM, "out of memory");
+    if (!(rc = sq_stage_line_add_field(p->line.data, p->line.len, "duplicate_of", d->val.data, drop, e)))
+        rc = sq_stage_drop_line(st, p->slot, drop->data, drop->len, near ? "near duplicate" : "exact duplicate", e);
+    return rc;
 }
 
+/* One question ahead: question k+1 is read and prepared before question k is classified, so
+ * its table reads are in flight meanwhile. The decisions and their order are those of one at
+ * a time; an error on question k+1 comes after question k is settled. */
 static int run(dedup *d, sq_stage *st, sq_err *e) {
     const sq_dedup_opts *o = d->o;
     int rc = sq_stage_replay(st, replay, d, e);
-    sq_buf id = {0}, text = {0}, drop = {0};
+    pending q[2];
+    int have = 0, k = 0;
+    sq_buf text = {0}, drop = {0};
+    for (int i = 0; i < 2; i++)
+        if (pending_init(&q[i], &d->mp) && !rc) rc = sq_fail(e, SQ_ENOMEM, "out of memory");
     while (!rc) {
+        pending *nx = &q[k ^ 1];
         const char *line;
         size_t len;
-        int64_t slot;
-        int got = sq_stage_next_line_text(st, o->field, &line, &len, &id, &text, &slot, e);
+        int got = sq_stage_next_line_text(st, o->field, &line, &len, &nx->id, &text, &nx->slot, e);
+        if (got == 1) {
+            sq_buf_reset(&nx->line);
+            if (sq_buf_append(&nx->line, line, len)) got = sq_fail(e, SQ_ENOMEM, "out of memory");
+            else if ((rc = prepare(d, text.data ? text.data : "", nx, e))) got = rc, rc = 0;
+        }
+        if (have) {
+            sq_err e2 = {0};
+            int r2 = settle(d, st, &q[k], &drop, got < 0 ? &e2 : e);
+            if (r2) {
+                if (got < 0) *e = e2;
+                rc = r2;
+                break;
+            }
+        }
         if (got <= 0) {
             rc = got;
             break;
         }
-        int64_t dup;
-        int near;
-        if ((rc = classify(d, id.data, text.data ? text.data : "", &dup, &near, e))) break;
-        if (dup < 0) {
-            d->c.kept++;
-            rc = sq_stage_keep_line(st, slot, line, len, e);
-            continue;
-        }
-        near ? d->c.near++ : d->c.exact++;
-        if (!(rc = dropped_line(line, len, item_id(d, dup), &drop, e)))
-            rc = sq_stage_drop_line(st, slot, drop.data, drop.len, near ? "near duplicate" : "exact duplicate", e);
+        have = 1, k ^= 1;
     }
-    sq_buf_free(&id);
+    for (int i = 0; i < 2; i++) pending_free(&q[i]);
     sq_buf_free(&text);
     sq_buf_free(&drop);
     return rc;
@@ -178,10 +220,13 @@ int sq_dedup_run(const sq_dedup_opts *o, sq_dedup_counts *counts, sq_err *e) {
     if (!so.name) so.name = "dedup";
     if (!so.window) so.window = 64;
     sq_stage *st = NULL;
+    d.mp = mp;
     if ((rc = sq_stage_open(&st, &so, e))) return rc;
     /* A regular input was counted by the stage: size the index once for it. */
     int64_t todo = sq_stage_remaining_hint(st), expected = todo >= 0 ? todo + count_lines(o->stage.out) : 0;
-    if (!(d.sig = malloc(sizeof *d.sig * (size_t)mp.num_perm))) rc = sq_fail(e, SQ_ENOMEM, "out of memory");
+    pending replay_q;
+    d.cur = &replay_q;
+    if (pending_init(&replay_q, &mp)) rc = sq_fail(e, SQ_ENOMEM, "out of memory");
     if (!rc) rc = sq_minhasher_new(&d.mh, &mp, e);
     if (!rc) rc = sq_lsh_new(&d.lsh, mp.bands, mp.rows, expected, e);
     if (!rc) rc = sq_fpmap_new(&d.exact, expected, e);
@@ -195,9 +240,9 @@ int sq_dedup_run(const sq_dedup_opts *o, sq_dedup_counts *counts, sq_err *e) {
     sq_minhasher_free(d.mh);
     sq_lsh_free(d.lsh);
     sq_fpmap_free(d.exact);
-    sq_buf_free(&d.norm);
+    pending_free(&replay_q);
+    sq_buf_free(&d.val);
     sq_buf_free(&d.ids);
     free(d.off);
-    free(d.sig);
     return rc;
 }

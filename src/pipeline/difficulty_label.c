@@ -55,14 +55,8 @@ static int build(void *user, sq_stage *st, int64_t slot, cJSON *rec, sq_gen_requ
     else if (!gold || !*gold) snprintf(why, sizeof why, "no answer in the gold %.40s", gf);
     if (why[0]) {
         free(gold);
-        /* drop takes the record it is given even when it fails, and the driver frees `rec`
-         * on an error: so a copy is dropped, and `rec` freed here only on success */
-        cJSON *copy = cJSON_Duplicate(rec, 1);
-        if (!copy) return sq_fail(e, SQ_ENOMEM, "out of memory");
-        int rc = sq_stage_drop(st, slot, copy, why, e);
-        if (rc) return rc;
-        cJSON_Delete(rec);
-        return 1;
+        int rc = sq_stage_drop(st, slot, rec, why, e); /* takes rec, whatever it returns */
+        return rc ? rc : 1;
     }
     int rc = sq_rec_set_str(rec, "gold_answer", gold);
     free(gold);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "scalequest/cot.h"
+#include "scalequest/decontam.h"
 #include "scalequest/jsonl.h"
 #include "scalequest/stage.h"
 
@@ -367,20 +368,66 @@ static void print_table(const sq_eval_opts *o, const sq_eval_result *r, int n, d
     free(s);
 }
 
+/* Why eval looks at the training data at all: a model trained on benchmark test questions
+ * scores what it memorised. Each training file is checked for decontaminate's marker; the
+ * verdicts go into results.json, and a file without one is named on stderr before the run and
+ * again under the table, where it is seen. */
+static int check_training_data(const sq_eval_opts *o, cJSON **out, int *n_bad, sq_err *e) {
+    *out = NULL, *n_bad = 0;
+    if (!o->n_train_data) return 0;
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr) return sq_fail(e, SQ_ENOMEM, "out of memory");
+    for (int i = 0; i < o->n_train_data; i++) {
+        const char *f = o->train_data[i];
+        char why[1400];
+        int ok = sq_decontam_check(f, why, sizeof why, e);
+        if (ok < 0) {
+            cJSON_Delete(arr);
+            return sq_err_wrap(e, "eval: training data"), ok;
+        }
+        cJSON *x = cJSON_CreateObject();
+        if (!x || !cJSON_AddStringToObject(x, "file", f) || !cJSON_AddBoolToObject(x, "decontaminated", ok) ||
+            (!ok && !cJSON_AddStringToObject(x, "why", why))) {
+            cJSON_Delete(x), cJSON_Delete(arr);
+            return sq_fail(e, SQ_ENOMEM, "out of memory");
+        }
+        cJSON_AddItemToArray(arr, x);
+        if (!ok) {
+            (*n_bad)++;
+            sq_warn("eval: training set %s was not decontaminated against the benchmarks (%s): its scores may count "
+                    "test questions the model was trained on; run `scalequest decontaminate --in %s --out CLEAN.jsonl` "
+                    "and train on CLEAN.jsonl",
+                    f, why, f);
+        }
+    }
+    *out = arr;
+    return 0;
+}
+
+static void warn_again(const cJSON *td) {
+    const cJSON *x;
+    cJSON_ArrayForEach(x, td) if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "decontaminated")))
+        sq_warn("eval: the scores above are from a model trained on %s, which was not decontaminated (%s)",
+                sq_rec_str(x, "file"), sq_rec_str(x, "why"));
+}
+
 int sq_eval_run(sq_backend *b, const sq_eval_opts *o, sq_eval_result *results, int *n_results, sq_err *e) {
     if (!o->out_dir) return sq_fail(e, SQ_EINVAL, "eval: an output folder is needed");
     if (!b && !o->regrade) return sq_fail(e, SQ_EINVAL, "eval: a model is needed");
     sq_eval_bench benches[SQ_EVAL_MAX_BENCH];
     int nb = 0, rc = sq_eval_parse_benchmarks(o->benchmarks, o->data_dir, benches, &nb, e);
     if (rc) return rc;
-    if ((rc = sq_mkdirs(o->out_dir, e))) return rc;
+    cJSON *train = NULL;
+    int n_unclean = 0;
+    if ((rc = check_training_data(o, &train, &n_unclean, e))) return rc;
+    if ((rc = sq_mkdirs(o->out_dir, e))) return cJSON_Delete(train), rc;
     job j = {.o = o};
-    if ((rc = sq_cot_prompt_open(&j.prompt, o->chat_template, o->instruction, e))) return rc;
+    if ((rc = sq_cot_prompt_open(&j.prompt, o->chat_template, o->instruction, e))) return cJSON_Delete(train), rc;
     double t0 = sq_now();
     for (int i = 0; i < nb && !rc; i++)
         rc = run_one(b, &j, &benches[i], &results[i], e);
     sq_cot_prompt_close(&j.prompt);
-    if (rc) return rc;
+    if (rc) return cJSON_Delete(train), rc;
     double total = sq_now() - t0, sum = 0;
     *n_results = nb;
     cJSON *json = cJSON_CreateObject(), *bj = NULL;
@@ -400,6 +447,7 @@ int sq_eval_run(sq_backend *b, const sq_eval_opts *o, sq_eval_result *results, i
     cJSON_AddNumberToObject(json, "average", avg);
     cJSON_AddNumberToObject(json, "grading_seconds", j.grade_s);
     cJSON_AddNumberToObject(json, "run_seconds", total);
+    if (train) cJSON_AddItemToObject(json, "training_data", train);
     char *s = cJSON_PrintUnformatted(json);
     char *path = sq_path_join(o->out_dir, "results.json");
     if (!s || !path)
@@ -417,6 +465,7 @@ int sq_eval_run(sq_backend *b, const sq_eval_opts *o, sq_eval_result *results, i
         fprintf(stderr, "eval: grading took %.3f s of %.1f s (%.3f%%)\n", j.grade_s, total,
                 total > 0 ? 100.0 * j.grade_s / total : 0.0);
     }
+    if (n_unclean) warn_again(train);
     cJSON_Delete(json);
     if (!rc && failed)
         rc = sq_fail(e, SQ_EIO, "eval: %lld requests failed (in NAME.failed.jsonl; a rerun retries them)",

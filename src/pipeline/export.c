@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "scalequest/decontam.h"
 #include "scalequest/jsonl.h"
 
 void sq_export_opts_default(sq_export_opts *o) {
@@ -134,6 +135,8 @@ int sq_export_run(const sq_export_opts *o, sq_export_stats *stp, sq_err *e) {
     }
     sq_jsonl_close(r);
     free(pv_path);
+    /* the same questions: a decontaminated input makes a decontaminated output */
+    if (!rc && strcmp(o->in, "-") && strcmp(o->out, "-")) rc = sq_decontam_carry(o->in, o->out, e);
     if (stp) *stp = st;
     return rc;
 }

@@ -130,12 +130,15 @@ static uint64_t band_key(const uint32_t *v, int rows, int band) {
     return h ^ (h >> 29);
 }
 
-int64_t sq_lsh_query(const sq_lsh *l, const uint32_t *sig) {
-    uint64_t keys[1024];
-    for (int i = 0; i < l->bands; i++) {
-        keys[i] = band_key(sig + (size_t)i * l->rows, l->rows, i);
-        __builtin_prefetch(&l->b[i].t.e[slot_of(keys[i], l->b[i].t.cap)]);
-    }
+void sq_lsh_keys(const sq_lsh *l, const uint32_t *sig, uint64_t *keys) {
+    for (int i = 0; i < l->bands; i++) keys[i] = band_key(sig + (size_t)i * l->rows, l->rows, i);
+}
+
+void sq_lsh_prefetch(const sq_lsh *l, const uint64_t *keys) {
+    for (int i = 0; i < l->bands; i++) __builtin_prefetch(&l->b[i].t.e[slot_of(keys[i], l->b[i].t.cap)]);
+}
+
+int64_t sq_lsh_query_keys(const sq_lsh *l, const uint64_t *keys) {
     int64_t best = -1;
     for (int i = 0; i < l->bands; i++) {
         int64_t it = table_get(&l->b[i].t, keys[i]);
@@ -144,13 +147,26 @@ int64_t sq_lsh_query(const sq_lsh *l, const uint32_t *sig) {
     return best;
 }
 
-int sq_lsh_insert(sq_lsh *l, const uint32_t *sig, uint32_t item, sq_err *e) {
+int sq_lsh_insert_keys(sq_lsh *l, const uint64_t *keys, uint32_t item, sq_err *e) {
     for (int i = 0; i < l->bands; i++) {
-        int rc = band_put(&l->b[i], band_key(sig + (size_t)i * l->rows, l->rows, i), item);
+        int rc = band_put(&l->b[i], keys[i], item);
         if (rc == SQ_ESTATE) return sq_fail(e, rc, "LSH index: more items than it was sized for");
         if (rc) return sq_fail(e, SQ_ENOMEM, "LSH index: out of memory");
     }
     return 0;
+}
+
+int64_t sq_lsh_query(const sq_lsh *l, const uint32_t *sig) {
+    uint64_t keys[SQ_LSH_MAX_BANDS];
+    sq_lsh_keys(l, sig, keys);
+    sq_lsh_prefetch(l, keys);
+    return sq_lsh_query_keys(l, keys);
+}
+
+int sq_lsh_insert(sq_lsh *l, const uint32_t *sig, uint32_t item, sq_err *e) {
+    uint64_t keys[SQ_LSH_MAX_BANDS];
+    sq_lsh_keys(l, sig, keys);
+    return sq_lsh_insert_keys(l, keys, item, e);
 }
 
 size_t sq_lsh_bytes(const sq_lsh *l) {
@@ -183,18 +199,26 @@ void sq_fpmap_free(sq_fpmap *m) {
     free(m);
 }
 
-static uint64_t fp_key(const void *data, size_t len) {
+uint64_t sq_fpmap_key(const void *data, size_t len) {
     sq_hash128 h = sq_hash128_of(data, len);
     return h.lo ^ (h.hi * 0x9E3779B97F4A7C15ull);
 }
 
-int64_t sq_fpmap_get(const sq_fpmap *m, const void *data, size_t len) { return table_get(&m->b.t, fp_key(data, len)); }
+void sq_fpmap_prefetch(const sq_fpmap *m, uint64_t key) { __builtin_prefetch(&m->b.t.e[slot_of(key, m->b.t.cap)]); }
 
-int sq_fpmap_put(sq_fpmap *m, const void *data, size_t len, uint32_t item, sq_err *e) {
-    int rc = band_put(&m->b, fp_key(data, len), item);
+int64_t sq_fpmap_get_key(const sq_fpmap *m, uint64_t key) { return table_get(&m->b.t, key); }
+
+int sq_fpmap_put_key(sq_fpmap *m, uint64_t key, uint32_t item, sq_err *e) {
+    int rc = band_put(&m->b, key, item);
     if (rc == SQ_ESTATE) return sq_fail(e, rc, "exact-duplicate map: more items than it was sized for");
     if (rc) return sq_fail(e, SQ_ENOMEM, "exact-duplicate map: out of memory");
     return 0;
+}
+
+int64_t sq_fpmap_get(const sq_fpmap *m, const void *data, size_t len) { return table_get(&m->b.t, sq_fpmap_key(data, len)); }
+
+int sq_fpmap_put(sq_fpmap *m, const void *data, size_t len, uint32_t item, sq_err *e) {
+    return sq_fpmap_put_key(m, sq_fpmap_key(data, len), item, e);
 }
 
 size_t sq_fpmap_bytes(const sq_fpmap *m) { return m->b.t.cap * (sizeof(entry) + (m->b.hi ? sizeof(uint32_t) : 0)); }

@@ -241,18 +241,46 @@ static inline uint32_t fmix32(uint32_t h) {
     return h;
 }
 
+/* Why blocks of 64 permutations: the block's a, b and running minima stay in vector registers
+ * while every shingle passes through, instead of a load and store of the whole signature per
+ * shingle. Integer min is exact, so the order changes nothing. */
+enum { SIGN_BLOCK = 64 };
+
+static void sign_block(const uint32_t *restrict a, const uint32_t *restrict b, const uint32_t *restrict fh, int n,
+                       uint32_t *restrict sig) {
+    uint32_t acc[SIGN_BLOCK], aa[SIGN_BLOCK], bb[SIGN_BLOCK];
+    for (int i = 0; i < SIGN_BLOCK; i++) acc[i] = UINT32_MAX, aa[i] = a[i], bb[i] = b[i];
+    for (int k = 0; k < n; k++) {
+        uint32_t h = fh[k];
+#pragma omp simd
+        for (int i = 0; i < SIGN_BLOCK; i++) {
+            uint32_t v = aa[i] * h + bb[i];
+            acc[i] = v < acc[i] ? v : acc[i];
+        }
+    }
+    for (int i = 0; i < SIGN_BLOCK; i++) sig[i] = acc[i];
+}
+
 void sq_minhash_sign(const sq_minhasher *m, const uint32_t *hashes, int n, uint32_t *sig) {
     const int np = m->p.num_perm;
     const uint32_t *restrict a = m->a, *restrict b = m->b;
-    for (int i = 0; i < np; i++) sig[i] = UINT32_MAX;
-    for (int k = 0; k < n; k++) {
+    uint32_t local[256], *fh = n <= 256 ? local : malloc(sizeof *fh * (size_t)n);
+    int i0 = 0;
+    if (fh) {
+        for (int k = 0; k < n; k++) fh[k] = fmix32(hashes[k]);
+        for (; i0 + SIGN_BLOCK <= np; i0 += SIGN_BLOCK) sign_block(a + i0, b + i0, fh, n, sig + i0);
+    }
+    /* the tail of the permutations (and the fallback without memory for fh) */
+    for (int i = i0; i < np; i++) sig[i] = UINT32_MAX;
+    for (int k = 0; k < n && i0 < np; k++) {
         uint32_t h = fmix32(hashes[k]);
 #pragma omp simd
-        for (int i = 0; i < np; i++) {
+        for (int i = i0; i < np; i++) {
             uint32_t v = a[i] * h + b[i];
             sig[i] = v < sig[i] ? v : sig[i];
         }
     }
+    if (fh != local) free(fh);
 }
 
 int sq_minhash_of_norm(sq_minhasher *m, const char *norm, size_t len, uint32_t *sig) {

@@ -47,16 +47,6 @@ typedef struct opt_job {
     const sq_optimize_opts *o;
 } opt_job;
 
-/* Drop a copy (drop takes what it is given, and the driver frees rec on an error). */
-static int drop_in_build(sq_stage *st, int64_t slot, cJSON *rec, const char *why, sq_err *e) {
-    cJSON *copy = cJSON_Duplicate(rec, 1);
-    if (!copy) return sq_fail(e, SQ_ENOMEM, "out of memory");
-    int rc = sq_stage_drop(st, slot, copy, why, e);
-    if (rc) return rc;
-    cJSON_Delete(rec);
-    return 1;
-}
-
 static int build(void *user, sq_stage *st, int64_t slot, cJSON *rec, sq_gen_request *q, sq_arena *a, sq_err *e) {
     const opt_job *j = user;
     const sq_optimize_opts *o = j->o;
@@ -64,7 +54,8 @@ static int build(void *user, sq_stage *st, int64_t slot, cJSON *rec, sq_gen_requ
     if (!question) {
         char why[96];
         snprintf(why, sizeof why, "no %.60s", o->field);
-        return drop_in_build(st, slot, rec, why, e);
+        int rc = sq_stage_drop(st, slot, rec, why, e); /* takes rec, whatever it returns */
+        return rc ? rc : 1;
     }
     q->id = sq_rec_id(rec);
     int solv = sq_optimize_pick_solvability(o->params.seed, q->id, o->p_solvability);

@@ -182,14 +182,10 @@ static int run_batches(sq_backend *b, qrun *q, sq_gen_request *reqs, cJSON **rec
                 cJSON_Delete(rec);
                 return sq_fail(e, SQ_ENOMEM, "out of memory");
             }
-            int got = sq_stage_offer(q->st, rec, &slots[n], e); /* takes rec in every case */
+            int got = sq_stage_offer(q->st, rec, &slots[n], e); /* reads rec's id only */
+            if (got <= 0) cJSON_Delete(rec);
             if (got < 0) return got;
             if (got == 0) continue; /* done by an earlier run, or another shard's */
-            rec = cJSON_CreateObject();
-            if (!rec || !cJSON_AddStringToObject(rec, "id", ids[n])) {
-                cJSON_Delete(rec);
-                return sq_fail(e, SQ_ENOMEM, "out of memory");
-            }
             recs[n] = rec;
             sq_gen_request *r = &reqs[n];
             memset(r, 0, sizeof *r);

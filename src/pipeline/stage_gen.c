@@ -5,6 +5,7 @@
 
 #include "scalequest/jsonl.h"
 #include "scalequest/stage.h"
+#include "stage_internal.h"
 
 typedef struct chunk_job {
     sq_stage *st;
@@ -60,13 +61,14 @@ int sq_stage_run_generate(sq_stage *st, sq_backend *b, const sq_stage_gen *g, sq
                 break;
             }
             memset(&reqs[nreq], 0, sizeof reqs[nreq]);
+            int64_t taken = sq_stage_taken(st);
             int br = g->build(g->user, st, slots[k], rec, &reqs[nreq], &arena, e);
             if (br < 0) {
-                cJSON_Delete(rec);
+                if (sq_stage_taken(st) == taken) cJSON_Delete(rec); /* else keep/drop took it */
                 rc = br;
                 break;
             }
-            if (br == 1) continue; /* settled by build: the slot is no longer ours */
+            if (br == 1) continue; /* settled by build: the record went with the slot */
             if (!reqs[nreq].id) reqs[nreq].id = sq_rec_id(rec);
             recs[k] = rec;
             req_of[nreq++] = k;

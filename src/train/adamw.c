@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tm_internal.h"
+#include "scalequest/train.h"
 
 int sq_adamw_init(sq_adamw *o, size_t n, float beta1, float beta2, float eps, float weight_decay, sq_err *e) {
     memset(o, 0, sizeof *o);

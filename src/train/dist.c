@@ -2,8 +2,10 @@
 #include "scalequest/dist.h"
 
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifdef SQ_HAVE_MPI
 #include <mpi.h>
@@ -12,6 +14,17 @@
 static int g_rank = 0, g_size = 1;
 #ifdef SQ_HAVE_MPI
 static int g_mpi = 0;
+/* SQ_DIST_PROFILE: each rank prints, at the end, the wall and CPU seconds it spent in the
+ * gradient sums (a rank waiting for a slower one spins in MPI: CPU close to wall), to tell the
+ * exchange from the arithmetic when ranks scale badly. */
+static double g_sum_wall, g_sum_cpu;
+static long g_sums;
+
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 #endif
 
 int sq_dist_rank(void) { return g_rank; }
@@ -57,6 +70,9 @@ int sq_dist_begin(sq_err *e) {
 void sq_dist_end(int failed) {
 #ifdef SQ_HAVE_MPI
     if (!g_mpi) return;
+    if (getenv("SQ_DIST_PROFILE"))
+        fprintf(stderr, "dist: rank %d of %d: %ld gradient sums, %.3f s wall, %.3f s CPU in them\n", g_rank, g_size,
+                g_sums, g_sum_wall, g_sum_cpu);
     if (failed && g_size > 1) MPI_Abort(MPI_COMM_WORLD, 1);
     MPI_Finalize();
     g_mpi = 0;
@@ -69,8 +85,26 @@ void sq_dist_end(int failed) {
 /* Chunks bound the receive buffer (and keep messages of a sane size). */
 enum { CHUNK = 1 << 20 };
 
+/* Wait for a request without spinning. Why: a rank that reaches the gradient sum first waits
+ * there for the slowest one, every step; Open MPI's blocking calls busy-poll meanwhile, and on
+ * a machine with no idle core (ranks sharing cores with each other or other work) that spin
+ * takes the very CPU time the late rank needs. Measured on a loaded 2-core machine (docs/scale.md
+ * section 3): the waits took a fifth of the job's CPU. So: poll briefly (a quick exchange
+ * stays quick), then sleep between polls, up to 1 ms. */
+static int wait_quietly(MPI_Request *req) {
+    for (long polls = 0, nap_us = 20;; polls++) {
+        int done = 0, rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS || done) return rc;
+        if (polls < 200) continue;
+        struct timespec ts = {0, nap_us * 1000};
+        nanosleep(&ts, NULL);
+        if (nap_us < 1000) nap_us += nap_us / 2;
+    }
+}
+
 static int sum_in_order(void *buf, size_t n, size_t elem, MPI_Datatype type, sq_err *e) {
     if (g_size <= 1) return 0;
+    double w0 = sq_now(), c0 = cpu_now();
     void *tmp = g_rank == 0 ? malloc(CHUNK * elem) : NULL;
     if (g_rank == 0 && !tmp) return sq_fail(e, SQ_ENOMEM, "dist: out of memory");
     int rc = MPI_SUCCESS;
@@ -79,7 +113,9 @@ static int sum_in_order(void *buf, size_t n, size_t elem, MPI_Datatype type, sq_
         char *p = (char *)buf + off * elem;
         if (g_rank == 0) {
             for (int r = 1; r < g_size && rc == MPI_SUCCESS; r++) {
-                rc = MPI_Recv(tmp, cnt, type, r, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+                MPI_Request q;
+                rc = MPI_Irecv(tmp, cnt, type, r, 7, MPI_COMM_WORLD, &q);
+                if (rc == MPI_SUCCESS) rc = wait_quietly(&q);
                 if (rc != MPI_SUCCESS) break;
                 if (elem == sizeof(float)) {
                     float *a = (float *)p, *b = tmp;
@@ -90,11 +126,18 @@ static int sum_in_order(void *buf, size_t n, size_t elem, MPI_Datatype type, sq_
                 }
             }
         } else {
-            rc = MPI_Send(p, cnt, type, 0, 7, MPI_COMM_WORLD);
+            MPI_Request q;
+            rc = MPI_Isend(p, cnt, type, 0, 7, MPI_COMM_WORLD, &q);
+            if (rc == MPI_SUCCESS) rc = wait_quietly(&q);
         }
-        if (rc == MPI_SUCCESS) rc = MPI_Bcast(p, cnt, type, 0, MPI_COMM_WORLD);
+        if (rc == MPI_SUCCESS) {
+            MPI_Request q;
+            rc = MPI_Ibcast(p, cnt, type, 0, MPI_COMM_WORLD, &q);
+            if (rc == MPI_SUCCESS) rc = wait_quietly(&q);
+        }
     }
     free(tmp);
+    g_sum_wall += sq_now() - w0, g_sum_cpu += cpu_now() - c0, g_sums++;
     if (rc != MPI_SUCCESS) {
         char msg[MPI_MAX_ERROR_STRING];
         int len = 0;

@@ -303,7 +303,7 @@ int sq_train_state_resume(sq_tmodel *m, sq_adamw *opt, float *ref, int n, const 
     int rc = read_state(dir, &js, e), have_st = 0;
     if (rc) goto out;
     if ((rc = compare_identity(dir, cJSON_GetObjectItemCaseSensitive(js, "run"), identity, e))) goto out;
-    if ((rc = sq_tm_load_hf(&saved, dir, m->has_score, e))) goto out;
+    if ((rc = sq_tm_load(&saved, dir, m->has_score, e))) goto out;
     if (saved.n_params != m->n_params) {
         rc = sq_fail(e, SQ_ESTATE, "%s: the checkpoint's model differs from --model", dir);
         goto out;

@@ -210,7 +210,7 @@ int sq_train_run(sq_tmodel *m, const sq_texample *ex, int n, const sq_train_opts
     if (m->cfg.sliding_window > 0 && o->seq_len > m->cfg.sliding_window)
         return sq_fail(e, SQ_EUNSUP, "train: seq_len %d exceeds the model's sliding window %d (not supported)",
                        o->seq_len, m->cfg.sliding_window);
-    sq_tgemm_single_threaded(); /* our OpenMP pool threads the GEMMs */
+    sq_gemm_one_pool(); /* our OpenMP pool threads the GEMMs */
     sq_train_opts oo = *o;
     if (oo.mode == SQ_TRAIN_DPO) oo.pack = 0; /* one sequence per row keeps pairs inside a micro-batch */
     sq_packer pk;

@@ -3,7 +3,8 @@ AutoModelForSequenceClassification on random-weight reward models of each family
 saved by transformers itself: Llama (no pad token: the last token is scored), Qwen2 with
 random q/k/v biases and Mistral with a sliding window shorter than the texts (both with a pad
 token, so texts that end in pad tokens are scored at their last other token), a BF16 Qwen2,
-and the folder `scalequest train --mode regress` writes. Values agree within 1e-4 of the
+and the folder `scalequest train --mode regress` writes, from random weights or starting from
+the BF16 reward model (read through the engine's loader). Values agree within 1e-4 of the
 largest score; steps small enough to split texts across forwards give the same bits."""
 import json
 import os
@@ -123,6 +124,7 @@ def main():
     model.to(torch.bfloat16).save_pretrained(d, safe_serialization=True)
     tok.save(os.path.join(d, "tokenizer.json"))
     compare("qwen2_bias_bf16", d, ref, tmp)
+    bf16_dir, bf16_ref = d, ref
     # What `train --mode regress` writes, read back by transformers.
     d = os.path.join(tmp, "regress")
     data = os.path.join(tmp, "r.jsonl")
@@ -139,6 +141,16 @@ def main():
         compare("train_regress_output", d, theirs(back, tok), tmp)
     except RuntimeError as ex:
         harness.check("train_regress_output", False, str(ex)[-800:])
+    # Training starts from the BF16 reward model through the engine's loader; one step at lr
+    # 1e-20 (far below half an ulp of any weight) leaves the weights as they were, so the folder
+    # it writes (F32) scores as transformers does the reward model.
+    d = os.path.join(tmp, "from_reward_model")
+    try:
+        harness.run([harness.CLI, "train", "--mode", "regress", "--model", bf16_dir, "--data", data, "--out", d,
+                     "--batch", "4", "--seq-len", "64", "--max-steps", "1", "--lr", "1e-20", "--quiet"])
+        compare("train_from_bf16_reward_model", d, bf16_ref, tmp)
+    except RuntimeError as ex:
+        harness.check("train_from_bf16_reward_model", False, str(ex)[-800:])
     # A causal LM folder is not a scorer, and a scorer is not a generator: both say so.
     p = harness.run([harness.CLI, "score", "--model", os.path.join(tmp, "nohead"), "--in", data, "--out",
                      os.path.join(tmp, "x.jsonl")], check_rc=False)

@@ -1,11 +1,10 @@
-/* Forward and backward of the training model, written out layer by layer (llm.c's way):
- * forward keeps every activation backward needs in the arena; backward walks the layers in
- * reverse, accumulating parameter gradients into m->grads. */
+/* Forward and backward of the training model, written out layer by layer (llm.c's way) over
+ * the kernels of kernels.h: forward keeps every activation backward needs in the arena;
+ * backward walks the layers in reverse, accumulating parameter gradients into m->grads. */
 #include <math.h>
 #include <string.h>
 
 #include "tm_internal.h"
-#include "tvec.h"
 
 /* Without biases, q/k/v (and gate/up) weights that lie back to back in the parameter buffer
  * (the tensor table pads each to 16 floats, so they do when their sizes are multiples of
@@ -56,58 +55,46 @@ int sq_tm_forward(sq_tmodel *m, const sq_tbatch *b, int need_logits, sq_err *e) 
         sq_tm_layer_a *L = &a->layer[l];
         const sq_tm_layer_w *W = &m->w.layer[l];
         float *x_out = l + 1 < c->n_layers ? a->layer[l + 1].x_in : a->x_out;
-        sq_tk_rmsnorm(L->ln1, L->rstd1, L->x_in, W->ln1, N, C, c->norm_eps);
+        sq_rmsnorm_forward(L->ln1, L->rstd1, L->x_in, W->ln1, N, C, c->norm_eps);
         sq_tp_mark(SQ_TP_NORM);
         if (qkv_fused(W, C, qd, kd)) {
-            sq_tk_linear(L->q, qkvd, L->ln1, W->wq, NULL, N, C, qkvd);
+            sq_linear_forward(L->q, qkvd, L->ln1, W->wq, NULL, N, C, qkvd);
         } else {
-            sq_tk_linear(L->q, qkvd, L->ln1, W->wq, W->bq, N, C, qd);
-            sq_tk_linear(L->k, qkvd, L->ln1, W->wk, W->bk, N, C, kd);
-            sq_tk_linear(L->v, qkvd, L->ln1, W->wv, W->bv, N, C, kd);
+            sq_linear_forward(L->q, qkvd, L->ln1, W->wq, W->bq, N, C, qd);
+            sq_linear_forward(L->k, qkvd, L->ln1, W->wk, W->bk, N, C, kd);
+            sq_linear_forward(L->v, qkvd, L->ln1, W->wv, W->bv, N, C, kd);
         }
         sq_tp_mark(SQ_TP_QKV);
         /* q and k heads sit side by side in each row: one pass rotates both. */
-        sq_tk_rope(L->q, qkvd, b->pos, m->rope_cos, m->rope_sin, N, H + KV, hd);
+        sq_rope_forward(L->q, qkvd, b->pos, m->rope_cos, m->rope_sin, N, H + KV, hd);
         sq_tp_mark(SQ_TP_ROPE);
-        sq_tk_attention(L->atty, L->att, L->q, L->k, L->v, qkvd, b->seg_start, b->B, b->T, H, KV, hd);
+        sq_attention_forward(L->atty, L->att, L->q, L->k, L->v, qkvd, b->seg_start, b->B, b->T, H, KV, hd);
         sq_tp_mark(SQ_TP_ATTN);
-        sq_tk_linear_residual(L->x_mid, L->x_in, L->atty, W->wo, N, qd, C);
+        sq_linear_residual_forward(L->x_mid, L->x_in, L->atty, W->wo, N, qd, C);
         sq_tp_mark(SQ_TP_O);
-        sq_tk_rmsnorm(L->ln2, L->rstd2, L->x_mid, W->ln2, N, C, c->norm_eps);
+        sq_rmsnorm_forward(L->ln2, L->rstd2, L->x_mid, W->ln2, N, C, c->norm_eps);
         sq_tp_mark(SQ_TP_NORM);
         if (gu_fused(W, C, F)) {
-            sq_tk_linear(L->gu, 2 * F, L->ln2, W->wg, NULL, N, C, 2 * F);
+            sq_linear_forward(L->gu, 2 * F, L->ln2, W->wg, NULL, N, C, 2 * F);
         } else {
-            sq_tk_linear(L->gu, 2 * F, L->ln2, W->wg, NULL, N, C, F);
-            sq_tk_linear(L->gu + F, 2 * F, L->ln2, W->wu, NULL, N, C, F);
+            sq_linear_forward(L->gu, 2 * F, L->ln2, W->wg, NULL, N, C, F);
+            sq_linear_forward(L->gu + F, 2 * F, L->ln2, W->wu, NULL, N, C, F);
         }
         sq_tp_mark(SQ_TP_MLP);
-        sq_tk_swiglu(L->h, L->gu, N, F);
+        sq_swiglu_forward(L->h, L->gu, N, F);
         sq_tp_mark(SQ_TP_SWIGLU);
-        sq_tk_linear_residual(x_out, L->x_mid, L->h, W->wd, N, F, C);
+        sq_linear_residual_forward(x_out, L->x_mid, L->h, W->wd, N, F, C);
         sq_tp_mark(SQ_TP_MLP);
     }
-    sq_tk_rmsnorm(a->hidden, a->rstdf, a->x_out, m->w.norm, N, C, c->norm_eps);
+    sq_rmsnorm_forward(a->hidden, a->rstdf, a->x_out, m->w.norm, N, C, c->norm_eps);
     sq_tp_mark(SQ_TP_NORM);
 
     memset(a->logp, 0, (size_t)N * sizeof(float));
     if (need_logits) {
         int V = c->vocab_size;
-        sq_tk_linear(a->probs, V, a->hidden, m->w.lm_head, NULL, N, C, V);
+        sq_linear_forward(a->probs, V, a->hidden, m->w.lm_head, NULL, N, C, V);
         sq_tp_mark(SQ_TP_LM);
-        /* One pass for the max (the row, 32000 floats, then sits in L2) and one for exp and
-         * its sum. The 1/sum is kept aside and applied in backward, where it costs nothing.
-         * Rows are handed out in groups as threads come free. */
-#pragma omp parallel for schedule(dynamic, 16) if ((size_t)N * V > SQ_PAR_MIN)
-        for (int i = 0; i < N; i++) {
-            float *p = a->probs + (size_t)i * V;
-            float mx = sq_tv_max(p, (size_t)V);
-            int t = b->targets ? b->targets[i] : -1;
-            float lt = t >= 0 ? p[t] : 0.0f;
-            float sum = sq_tv_exp_sum(p, (size_t)V, mx);
-            if (t >= 0) a->logp[i] = lt - mx - logf(sum);
-            a->pinv[i] = 1.0f / sum;
-        }
+        sq_xent_forward(a->probs, a->pinv, a->logp, b->targets, N, V);
         sq_tp_mark(SQ_TP_SOFTMAX);
     }
     return 0;
@@ -126,37 +113,9 @@ int sq_tm_backward(sq_tmodel *m, const sq_tbatch *b, const float *dlogp, const i
     sq_tp_start();
 
     if (dlogp) {
-        /* dlogits_ij = d_i (onehot(t_i)_j - p_ij) with p_ij = E_ij * pinv_i (E = probs) and
-         * d_i = dlogp_i where the row has a target. With c_i = d_i * pinv_i:
-         *   dhidden = dlogits W = -c_i (E W)_i + d_i W[t_i]
-         *   dW += dlogits^T hidden = E^T (-c (.) hidden) + sum_i d_i onehot(t_i) hidden_i
-         * so the [N, V] buffer is only read, by the two GEMMs. */
-        float *hs = a->dln; /* free until the layers start */
-        const float *hid = a->hidden;
-#pragma omp parallel for schedule(static) if ((size_t)N * C > SQ_PAR_MIN)
-        for (int i = 0; i < N; i++) {
-            int t = b->targets ? b->targets[i] : -1;
-            float ci = t >= 0 ? dlogp[i] * a->pinv[i] : 0.0f;
-            for (int j = 0; j < C; j++) hs[(size_t)i * C + j] = -ci * hid[(size_t)i * C + j];
-        }
-        sq_tgemm(0, 0, N, C, V, 1.0f, a->probs, V, m->w.lm_head, C, 0.0f, a->dhidden, C);
-#pragma omp parallel for schedule(static) if ((size_t)N * C > SQ_PAR_MIN)
-        for (int i = 0; i < N; i++) {
-            int t = b->targets ? b->targets[i] : -1;
-            float d = t >= 0 ? dlogp[i] : 0.0f, ci = d * a->pinv[i];
-            float *dh = a->dhidden + (size_t)i * C;
-            const float *wt = m->w.lm_head + (size_t)(t >= 0 ? t : 0) * C;
-            for (int j = 0; j < C; j++) dh[j] = -ci * dh[j] + d * wt[j];
-        }
-        sq_tgemm(1, 0, V, C, N, 1.0f, a->probs, V, hs, C, 1.0f, m->g.lm_head, C);
-        /* Target rows may repeat: serial, so the sum is deterministic. */
-        for (int i = 0; i < N; i++) {
-            int t = b->targets ? b->targets[i] : -1;
-            if (t < 0 || dlogp[i] == 0.0f) continue;
-            float *gw = m->g.lm_head + (size_t)t * C;
-            const float *h = hid + (size_t)i * C;
-            for (int j = 0; j < C; j++) gw[j] += dlogp[i] * h[j];
-        }
+        /* a->dln is free until the layers start. */
+        sq_xent_backward(a->dhidden, m->g.lm_head, a->dln, a->probs, a->pinv, a->hidden, m->w.lm_head, b->targets,
+                         dlogp, N, C, V);
     } else {
         memset(a->dhidden, 0, (size_t)N * C * sizeof(float));
     }

@@ -104,26 +104,18 @@ int sq_tm_create(sq_tmodel *m, const sq_model_config *cfg, int has_score, sq_err
         sq_tm_free(m);
         return sq_fail(e, SQ_EUNSUP, "train: YaRN rope scaling is not supported for training");
     }
-    for (int i = 0; i < half; i++) {
-        /* transformers computes inv_freq and the angles in fp32; so do we. */
-        float inv = 1.0f / powf(c->rope_theta, (float)(2 * i) / (float)c->head_dim);
-        if (c->rope_scaling == SQ_ROPE_LINEAR && c->rope_factor > 0) inv /= c->rope_factor;
-        if (c->rope_scaling == SQ_ROPE_LLAMA3 && c->rope_factor > 0 && c->rope_original_max_pos > 0) {
-            /* Llama 3.1: long wavelengths slowed by the factor, short ones kept, a blend between. */
-            float old = (float)c->rope_original_max_pos, lo = c->rope_low_freq_factor, hi = c->rope_high_freq_factor;
-            float wavelen = 2.0f * (float)M_PI / inv;
-            if (wavelen > old / lo) inv /= c->rope_factor;
-            else if (wavelen >= old / hi) {
-                float smooth = (old / wavelen - lo) / (hi - lo);
-                inv = (1.0f - smooth) * inv / c->rope_factor + smooth * inv;
-            }
-        }
-        for (int p = 0; p < c->max_seq_len; p++) {
-            float a = (float)p * inv;
-            m->rope_cos[(size_t)p * half + i] = cosf(a);
-            m->rope_sin[(size_t)p * half + i] = sinf(a);
-        }
+    /* The engine's frequencies (linear and llama3 scalings; fp32, as transformers). Dynamic NTK
+     * stretches only positions past the trained length at inference: training keeps the base. */
+    int llama3 = c->rope_scaling == SQ_ROPE_LLAMA3 && c->rope_factor > 0 && c->rope_original_max_pos > 0;
+    int scaling = c->rope_scaling == SQ_ROPE_LINEAR ? 1 : llama3 ? 3 : 0;
+    sq_rope rope;
+    if (sq_rope_init(&rope, c->head_dim, c->rope_theta, scaling, c->rope_factor, c->rope_low_freq_factor,
+                     c->rope_high_freq_factor, c->rope_original_max_pos, 0)) {
+        sq_tm_free(m);
+        return sq_fail(e, SQ_ERANGE, "train: head_dim %d unsupported for RoPE", c->head_dim);
     }
+    for (int p = 0; p < c->max_seq_len; p++)
+        sq_rope_angles(&rope, p, m->rope_cos + (size_t)p * half, m->rope_sin + (size_t)p * half);
     return 0;
 oom:
     sq_tm_free(m);
@@ -194,7 +186,7 @@ int sq_tm_acts_reserve(sq_tmodel *m, int B, int T, sq_err *e) {
     size_t n = N;
     size_t per_layer = n * C * 4 + n * 2 + n * qd * 2 + n * kd * 2 + (size_t)B * H * T * T + n * F * 3;
     size_t total = per_layer * c->n_layers + n * C * 2 + n + n * V + n + n;
-    size_t attscr = (size_t)B * c->n_kv_heads * sq_tk_att_block(T) * T;
+    size_t attscr = (size_t)B * c->n_kv_heads * sq_attention_block(T) * T;
     size_t scratch = n * C * 3 + n * qd * 2 + n * kd * 2 + n * F * 3 + attscr;
     total += scratch;
     /* Round every piece up to 16 floats: generous slack. */

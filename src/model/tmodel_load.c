@@ -1,14 +1,15 @@
-/* Training from a GGUF file (or a registry name, models.h): the engine's loader opens and
- * checks it, then every weight is dequantized row by row into the fp32 master weights. GGUF's
- * llama layout stores the q/k rows of each head interleaved for RoPE (pairs 2i, 2i+1); the
- * trainer and HF rotate halves (i, i + d/2), so those rows are put back in HF's order, and the
- * saved folder is a plain HF checkpoint. */
+/* The training model's weights come from the engine's loader (model.h), the one reader of
+ * model files: an HF folder (F32/BF16/F16 safetensors), a GGUF file (any type it reads,
+ * quantized included) or a registry name (models.h). The loader opens and checks it; every
+ * weight view is then widened row by row into the fp32 master weights. GGUF's llama layout
+ * stores the q/k rows of each head interleaved for RoPE (pairs 2i, 2i+1); the trainer and HF
+ * rotate halves (i, i + d/2), so those rows are put back in HF's order, and the saved folder
+ * is a plain HF checkpoint. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "scalequest/kernels.h"
 #include "scalequest/model.h"
-#include "scalequest/train.h"
 
 /* Rows of v (a matrix or a vector) into dst as floats; with heads > 0, un-interleave each
  * head's rows: HF row h*hd + s*hd/2 + i is GGUF row h*hd + 2i + s. */
@@ -49,22 +50,25 @@ static int copy_view(float *dst, const sq_view *v, int64_t rows, int64_t cols, i
     return 0;
 }
 
-int sq_tm_load_gguf(sq_tmodel *m, const char *path, int want_score, sq_err *e) {
+int sq_tm_load(sq_tmodel *m, const char *path, int want_score, sq_err *e) {
     memset(m, 0, sizeof *m);
     sq_model *g;
-    int rc = sq_model_open(&g, path, e);
+    int rc = sq_model_open_head(&g, path, SQ_HEAD_ANY, e);
     if (rc) return rc;
-    sq_model_config cfg = g->cfg;
-    if ((rc = sq_tm_create(m, &cfg, want_score, e))) {
+    int is_scorer = g->head == SQ_HEAD_SCORE;
+    if ((rc = sq_tm_create(m, &g->cfg, want_score || is_scorer, e))) {
         sq_model_close(g);
         return rc;
     }
     const sq_model_config *c = &m->cfg;
     int C = c->dim, hd = c->head_dim, qd = c->n_heads * hd, kd = c->n_kv_heads * hd, F = c->ffn_dim;
     int il = g->rope.interleaved;
-    rc = copy_view(m->w.embed, &g->tok_emb, c->vocab_size, C, 0, hd, e, "token_embd.weight");
-    if (!rc) rc = copy_view(m->w.norm, &g->out_norm, 1, 0, 0, hd, e, "output_norm.weight");
-    if (!rc && !c->tie_embeddings) rc = copy_view(m->w.lm_head, &g->lm_head, c->vocab_size, C, 0, hd, e, "output.weight");
+    rc = copy_view(m->w.embed, &g->tok_emb, c->vocab_size, C, 0, hd, e, "token embedding");
+    if (!rc) rc = copy_view(m->w.norm, &g->out_norm, 1, 0, 0, hd, e, "final norm");
+    /* A scorer folder has no LM head (an untied one starts at zero) and a new head starts at zero. */
+    if (!rc && !c->tie_embeddings && !is_scorer)
+        rc = copy_view(m->w.lm_head, &g->lm_head, c->vocab_size, C, 0, hd, e, "lm_head");
+    if (!rc && is_scorer) rc = copy_view(m->w.score, &g->score, 1, C, 0, hd, e, "score.weight");
     for (int l = 0; l < c->n_layers && !rc; l++) {
         const sq_layer *s = &g->layers[l];
         sq_tm_layer_w *d = &m->w.layer[l];

@@ -1,15 +1,21 @@
-/* The trainer's GEMM: OpenBLAS sgemm on one thread per call, split across the OpenMP pool
- * by us. OpenBLAS's own pthread pool beside the OpenMP one oversubscribes the cores: its
- * workers spin in sched_yield while our OpenMP regions run and the reverse (a tenth of a
- * step went to sched_yield). With one pool, a GEMM inside an OpenMP loop (attention's
- * per-head products) and a GEMM split here share the same threads. */
+/* The one GEMM entry point (kernels.h): sq_gemm picks the backend from the descriptor, here
+ * and nowhere else.
+ *  - A weight view (W: F32, BF16 or a GGUF block type, [N, K]): our kernels (matmul.c). A row
+ *    of C depends on its row of A alone, bit for bit at any M, so the engine's batched rows
+ *    equal its sequential ones; the fused dequantize-and-dot reads GGUF blocks in place.
+ *  - A plain F32 B with any transposes (training): OpenBLAS sgemm. OpenBLAS runs one thread
+ *    per call and large products are split over the OpenMP pool here: OpenBLAS's own pthread pool beside the
+ *    OpenMP one oversubscribes the cores (its workers spin in sched_yield while our OpenMP
+ *    regions run and the reverse; a tenth of a training step went to sched_yield). With one
+ *    pool, a GEMM inside an OpenMP loop (attention's per-head products) and a GEMM split here
+ *    share the same threads. */
 #include <cblas.h>
 #include <omp.h>
 
-#include "scalequest/train.h"
+#include "scalequest/kernels.h"
 
 /* Smaller products run on the calling thread: waking the pool costs more. */
-#define TGEMM_PAR_MIN (1 << 21)
+#define BLAS_PAR_MIN (1 << 21)
 
 static void one(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
                 float beta, float *C, int ldc) {
@@ -18,20 +24,22 @@ static void one(int ta, int tb, int M, int N, int K, float alpha, const float *A
                 lda, B, ldb, beta, C, ldc);
 }
 
-void sq_tgemm_single_threaded(void) {
+void sq_gemm_one_pool(void) {
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
 }
 
-void sq_tgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
-              float beta, float *C, int ldc) {
-    sq_tgemm_single_threaded();
+static void blas(const sq_gemm_desc *d) {
+    int ta = d->ta, tb = d->tb, M = d->M, N = d->N, K = d->K, lda = d->lda, ldb = d->ldb, ldc = d->ldc;
+    float alpha = d->alpha, beta = d->beta, *C = d->C;
+    const float *A = d->A, *B = d->B;
+    sq_gemm_one_pool();
     if (K <= 0) { /* nothing to add: C = beta C, as BLAS */
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
         return;
     }
     double work = (double)M * N * K;
-    if (omp_in_parallel() || omp_get_max_threads() == 1 || work < TGEMM_PAR_MIN) {
+    if (omp_in_parallel() || omp_get_max_threads() == 1 || work < BLAS_PAR_MIN) {
         one(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
@@ -56,4 +64,17 @@ void sq_tgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, 
             one(ta, tb, M, s1 - s0, K, alpha, A, lda, b, ldb, beta, C + s0, ldc);
         }
     }
+}
+
+int sq_gemm(const sq_gemm_desc *d, sq_err *e) {
+    if (!d->W) {
+        if (d->bias || d->ctx) return sq_fail(e, SQ_EINVAL, "gemm: a bias or a scratch context needs a weight view");
+        blas(d);
+        return 0;
+    }
+    if (d->ta || d->alpha != 1.0f || d->beta != 0.0f || d->lda != d->K || d->ldc != d->N || d->W->ndim != 2 ||
+        d->W->shape[0] != d->N || d->W->shape[1] != d->K)
+        return sq_fail(e, SQ_EINVAL, "gemm: a weight view takes C[%d, %d] = A[%d, %d] W^T, dense, alpha 1, beta 0",
+                       d->M, d->N, d->M, d->K);
+    return sq_matmul(d->ctx, d->C, d->A, d->M, d->W, d->bias, e);
 }
