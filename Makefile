@@ -38,7 +38,7 @@ BENCH_SRC := $(wildcard bench/bench_*.c)
 FUZZ_SRC  := $(wildcard fuzz/fuzz_*.c)
 CMD_SRC   := $(wildcard tools/cmd_*.c)
 
-.PHONY: all test bench demo fuzz check-peers clean format deps crash-test ablation
+.PHONY: all test bench demo fuzz check-peers clean format deps crash-test ablation real-demo
 # Keep intermediate objects of the pattern chains (tests, benches, fuzzers) between builds.
 .SECONDARY:
 all: build/rel/scalequest $(BENCH_SRC:bench/%.c=build/rel/bench/%)
@@ -89,6 +89,10 @@ bench: all
 
 demo: build/rel/scalequest
 	./scripts/demo.sh
+
+# QFT SmolLM2-135M-Instruct on math questions, then questions from the raw and the QFT model compared (~30 min)
+real-demo: build/rel/scalequest
+	./scripts/real-demo.sh
 
 # kill -9 `scalequest run` at 100 random moments of a small run; ends "100 kills, 0 lost, 0 duplicated, identical"
 crash-test: build/rel/scalequest

@@ -96,10 +96,13 @@ int main(int argc, char **argv) {
     sq_backend_opts bo;
     sq_backend_opts_default(&bo);
     bo.max_batch = n;
+    /* SQ_BENCH_QGEN_MODEL: qgen's figure on a real model (a path or a registry name such as
+     * smollm2-135m-instruct) instead of the random one; its questions end where it ends them. */
+    const char *qm = getenv("SQ_BENCH_QGEN_MODEL") && *getenv("SQ_BENCH_QGEN_MODEL") ? getenv("SQ_BENCH_QGEN_MODEL") : lm;
     sq_backend *b = NULL;
-    if (sq_backend_open(&b, lm, &bo, &e)) die("open", &e);
+    if (sq_backend_open(&b, qm, &bo, &e)) die("open", &e);
     sq_chat_template *ct = NULL;
-    if (sq_chat_template_open(&ct, lm, &e)) die("template", &e);
+    if (sq_chat_template_open(&ct, qm, &e)) die("template", &e);
     sq_qgen_opts qo;
     sq_qgen_opts_default(&qo);
     sq_buf prefix = {0};

@@ -1,4 +1,5 @@
 /* base: errors, RNG, buffers, arena, atomic files, mmap. */
+#include <omp.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -151,4 +152,33 @@ SQ_TEST(atomic_open_removes_stale_temps_of_dead_pids) {
     CHECK(sq_file_exists(odd));
     CHECK(sq_file_exists(path));
     free(path);
+}
+
+/* sq_barrier: no thread leaves round r before every thread has finished round r's work,
+ * over many rounds, with a team larger than the cores (so waiters outlast the spin and sleep
+ * on the futex) and with threads that arrive late on purpose. */
+SQ_TEST(barrier_holds_every_round_and_sleeps_safely) {
+    enum { N = 6, ROUNDS = 2000 };
+    static _Atomic int done[ROUNDS];
+    for (int r = 0; r < ROUNDS; r++) atomic_init(&done[r], 0);
+    _Atomic int bad;
+    atomic_init(&bad, 0);
+    sq_barrier b;
+    sq_barrier_init(&b);
+    int team = 0;
+#pragma omp parallel num_threads(N)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+#pragma omp single
+        team = nt;
+        for (int r = 0; r < ROUNDS; r++) {
+            if ((r + t) % 97 == 0) usleep(200); /* late: the others pass the spin and sleep */
+            atomic_fetch_add(&done[r], 1);
+            sq_barrier_wait(&b, nt);
+            if (atomic_load(&done[r]) != nt) atomic_fetch_add(&bad, 1);
+        }
+    }
+    CHECK(team > 1);
+    CHECK_EQ_INT(atomic_load(&bad), 0);
+    sq_barrier_wait(&b, 1); /* a team of one never waits */
 }

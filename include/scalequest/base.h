@@ -10,6 +10,7 @@
 #define SCALEQUEST_BASE_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -183,6 +184,17 @@ int sq_threads_get(void);
  * the time slice its partner needs and every barrier waits for a descheduled thread; the
  * batched decode ran 3-30x slower with libgomp's default spin (docs/engine.md). */
 void sq_threads_default_wait_policy(char **argv);
+
+/* A barrier for the threads of one parallel region that spins ~30 us, then sleeps (libgomp's
+ * own spins for milliseconds, which on cores shared with other processes burns the time a
+ * descheduled partner needs). Initialise once before the region; every thread of the team
+ * calls sq_barrier_wait with the team's size. */
+typedef struct sq_barrier {
+    _Atomic int arrived, sleepers;
+    _Atomic unsigned gen;
+} sq_barrier;
+void sq_barrier_init(sq_barrier *b);
+void sq_barrier_wait(sq_barrier *b, int n_threads);
 
 /* ---- small helpers --------------------------------------------------------------------- */
 

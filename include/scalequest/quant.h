@@ -32,9 +32,14 @@ float sq_quant_dot(const void *row, sq_dtype t, const float *x, int64_t n);
 /* x . w on floats in the fixed order above (n a multiple of 32): equal, bit for bit, to
  * sq_quant_dot on the row that w is the dequantization of. */
 float sq_quant_dot_f32(const float *w, const float *x, int64_t n);
+/* y[r * ldy + k] = sq_quant_dot_f32(pan + k * in, x + r * in, in) + bias[k] (bias may be NULL)
+ * for every one of `rows` x rows and `n` panel rows, the same bits as those calls; on
+ * AVX-512 CPUs it reuses each load across several rows (the batched path's inner loop). */
+void sq_quant_panel_dot(float *y, int64_t ldy, const float *pan, int n, const float *x, int rows, int64_t in,
+                        const float *bias);
 /* The first block (of n_values values) whose scale or minimum is NaN or infinite, or -1. */
 int64_t sq_quant_find_bad_block(const void *data, sq_dtype t, int64_t n_values);
-/* Which code runs: "avx2" or "c". sq_quant_force_c(1) selects the C code (tests compare the
+/* Which code runs: "avx512", "avx2" or "c". sq_quant_force_c(1) selects the C code (tests compare the
  * two); it is process-wide, call it outside parallel regions. */
 const char *sq_quant_impl(void);
 void sq_quant_force_c(int on);

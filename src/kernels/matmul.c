@@ -185,10 +185,7 @@ static int matmul_quant(sq_matmul_ctx *c, float *y, const float *x, int rows, co
         float *pan = c->qpanel + (size_t)omp_get_thread_num() * QPANEL * in;
         int o0 = p * QPANEL, n = SQ_MIN(QPANEL, out - o0);
         for (int k = 0; k < n; k++) sq_dequant_row(pan + (size_t)k * in, wd + (size_t)(o0 + k) * rb, t, in);
-        for (int r = 0; r < rows; r++)
-            for (int k = 0; k < n; k++)
-                y[(size_t)r * out + o0 + k] =
-                    sq_quant_dot_f32(pan + (size_t)k * in, x + (size_t)r * in, in) + (bias ? bias[o0 + k] : 0);
+        sq_quant_panel_dot(y + o0, out, pan, n, x, rows, in, bias ? bias + o0 : NULL);
     }
     return 0;
 }

@@ -174,14 +174,31 @@ static int use_avx2(void) {
 #endif
 }
 
+static atomic_int have_avx512 = -1;
+
+static int use_avx512(void) {
+#if defined(SQ_QUANT_HAVE_AVX2)
+    if (!use_avx2()) return 0;
+    int h = atomic_load_explicit(&have_avx512, memory_order_relaxed);
+    if (h < 0) atomic_store(&have_avx512, h = sq__quant_avx512_supported());
+    return h;
+#else
+    return 0;
+#endif
+}
+
 void sq_quant_force_c(int on) { atomic_store(&force_c, on ? 1 : 0); }
-const char *sq_quant_impl(void) { return use_avx2() ? "avx2" : "c"; }
+const char *sq_quant_impl(void) { return use_avx512() ? "avx512" : use_avx2() ? "avx2" : "c"; }
 
 void sq_dequant_row(float *out, const void *src, sq_dtype t, int64_t n) {
     size_t bb;
     int per = sq_dtype_block(t, &bb);
     if (!per) return;
 #if defined(SQ_QUANT_HAVE_AVX2)
+    if (use_avx512() && sq__quant512_handles(t)) {
+        sq__dequant_avx512(out, src, t, n);
+        return;
+    }
     if (use_avx2()) {
         sq__dequant_avx2(out, src, t, n);
         return;
@@ -192,6 +209,7 @@ void sq_dequant_row(float *out, const void *src, sq_dtype t, int64_t n) {
 
 float sq_quant_dot(const void *row, sq_dtype t, const float *x, int64_t n) {
 #if defined(SQ_QUANT_HAVE_AVX2)
+    if (use_avx512() && sq__quant512_handles(t)) return sq__quant_dot_avx512(row, t, x, n);
     if (use_avx2()) return sq__quant_dot_avx2(row, t, x, n);
 #endif
     return quant_dot_c(row, t, x, n);
@@ -202,6 +220,19 @@ float sq_quant_dot_f32(const float *w, const float *x, int64_t n) {
     if (use_avx2()) return sq__dot_f32_avx2(w, x, n);
 #endif
     return dot_f32_c(w, x, n);
+}
+
+void sq_quant_panel_dot(float *y, int64_t ldy, const float *pan, int n, const float *x, int rows, int64_t in,
+                        const float *bias) {
+#if defined(SQ_QUANT_HAVE_AVX2)
+    if (use_avx512()) {
+        sq__panel_dot_avx512(y, ldy, pan, n, x, rows, in, bias);
+        return;
+    }
+#endif
+    for (int r = 0; r < rows; r++)
+        for (int k = 0; k < n; k++)
+            y[r * ldy + k] = sq_quant_dot_f32(pan + k * in, x + r * in, in) + (bias ? bias[k] : 0);
 }
 
 /* ---- corrupt scales -------------------------------------------------------------------- */

@@ -193,4 +193,120 @@ TGT float sq__dot_f32_avx2(const float *w, const float *x, int64_t n) {
             acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8 * k), _mm256_loadu_ps(w + i + 8 * k), acc[k]);
     return reduce(acc);
 }
+
+/* ---- AVX-512: the batched path's panel dots ------------------------------------------- */
+
+/* Two 16-lane accumulators hold the same 32 partial sums as the four 8-lane ones above
+ * (lane l of the first is p[l], of the second p[16 + l]), each updated by the same fused
+ * multiply-add, so the sums below are bit for bit those of sq__dot_f32_avx2. */
+#define TGT512 __attribute__((target("avx512f,avx2,fma,f16c")))
+
+int sq__quant_avx512_supported(void) { return __builtin_cpu_supports("avx512f"); }
+
+TGT512 static inline __m256 hi256(__m512 v) { return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)); }
+
+/* p[0..15] in a, p[16..31] in b: (p[l] + p[8 + l]) + (p[16 + l] + p[24 + l]), then the
+ * lanes as reduce() does. */
+TGT512 static inline float reduce512(__m512 a, __m512 b) {
+    __m256 t = _mm256_add_ps(_mm256_add_ps(_mm512_castps512_ps256(a), hi256(a)),
+                             _mm256_add_ps(_mm512_castps512_ps256(b), hi256(b)));
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+/* Every x row against every panel row, four x rows by two panel rows at a time: each
+ * 64-byte load then feeds two or four multiply-adds instead of one, which is what the
+ * batched decode step is bound by (one dot at a time spent half its cycles on loads). The
+ * last tile of rows (or of panel rows) repeats a row; its extra results are not stored. */
+TGT512 void sq__panel_dot_avx512(float *y, int64_t ldy, const float *pan, int n, const float *x, int rows, int64_t in,
+                                 const float *bias) {
+    for (int r0 = 0; r0 < rows; r0 += 4) {
+        const float *xr[4];
+        for (int i = 0; i < 4; i++) xr[i] = x + (r0 + i < rows ? r0 + i : rows - 1) * in;
+        for (int k0 = 0; k0 < n; k0 += 2) {
+            const float *w0 = pan + (int64_t)k0 * in, *w1 = pan + (int64_t)(k0 + 1 < n ? k0 + 1 : k0) * in;
+            __m512 a[4][4];
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++) a[i][j] = _mm512_setzero_ps();
+            for (int64_t c = 0; c < in; c += 32) {
+                __m512 u0 = _mm512_loadu_ps(w0 + c), u1 = _mm512_loadu_ps(w0 + c + 16);
+                __m512 v0 = _mm512_loadu_ps(w1 + c), v1 = _mm512_loadu_ps(w1 + c + 16);
+                for (int i = 0; i < 4; i++) {
+                    __m512 p = _mm512_loadu_ps(xr[i] + c), q = _mm512_loadu_ps(xr[i] + c + 16);
+                    a[i][0] = _mm512_fmadd_ps(p, u0, a[i][0]);
+                    a[i][1] = _mm512_fmadd_ps(q, u1, a[i][1]);
+                    a[i][2] = _mm512_fmadd_ps(p, v0, a[i][2]);
+                    a[i][3] = _mm512_fmadd_ps(q, v1, a[i][3]);
+                }
+            }
+            for (int i = 0; i < 4 && r0 + i < rows; i++) {
+                float *yr = y + (int64_t)(r0 + i) * ldy + k0;
+                yr[0] = reduce512(a[i][0], a[i][1]) + (bias ? bias[k0] : 0);
+                if (k0 + 1 < n) yr[1] = reduce512(a[i][2], a[i][3]) + (bias ? bias[k0 + 1] : 0);
+            }
+        }
+    }
+}
+
+/* Batch-1 dots and dequantization of Q4_0, Q4_1 and Q8_0 (the types of the small real models)
+ * with 16 lanes: values 0..15 of a block in one vector and 16..31 in the other, the same
+ * products and sums per value as run_q4/run_q8 above (partial sum l in lane l of the first
+ * accumulator or l - 16 of the second), in about half the instructions. */
+TGT512 static inline void emit512(__m512 w0, __m512 w1, const float *x, float *out, __m512 *a0, __m512 *a1) {
+    if (out) {
+        _mm512_storeu_ps(out, w0);
+        _mm512_storeu_ps(out + 16, w1);
+    } else {
+        *a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x), w0, *a0);
+        *a1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + 16), w1, *a1);
+    }
+}
+
+TGT512 static void run512(const uint8_t *b, sq_dtype t, int64_t nb, const float *x, float *out, __m512 *a0,
+                          __m512 *a1) {
+    const __m128i m4 = _mm_set1_epi8(0xF);
+    if (t == SQ_Q8_0) {
+        for (int64_t i = 0; i < nb; i++, b += 34) {
+            __m512 d = _mm512_set1_ps(h2f(b));
+            __m512 f0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + 2))));
+            __m512 f1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + 18))));
+            emit512(_mm512_mul_ps(d, f0), _mm512_mul_ps(d, f1), x ? x + 32 * i : NULL, out ? out + 32 * i : NULL, a0, a1);
+        }
+        return;
+    }
+    int one = t == SQ_Q4_1;
+    size_t bb = one ? 20 : 18;
+    for (int64_t i = 0; i < nb; i++, b += bb) {
+        __m128i q = _mm_loadu_si128((const __m128i *)(b + 2 + 2 * one));
+        __m128i lo = _mm_and_si128(q, m4), hi = _mm_and_si128(_mm_srli_epi16(q, 4), m4);
+        __m512i l32 = _mm512_cvtepu8_epi32(lo), h32 = _mm512_cvtepu8_epi32(hi);
+        if (!one) {
+            l32 = _mm512_sub_epi32(l32, _mm512_set1_epi32(8));
+            h32 = _mm512_sub_epi32(h32, _mm512_set1_epi32(8));
+        }
+        __m512 d = _mm512_set1_ps(h2f(b)), f0 = _mm512_cvtepi32_ps(l32), f1 = _mm512_cvtepi32_ps(h32);
+        f0 = _mm512_mul_ps(d, f0);
+        f1 = _mm512_mul_ps(d, f1);
+        if (one) {
+            __m512 m = _mm512_set1_ps(h2f(b + 2));
+            f0 = _mm512_add_ps(f0, m);
+            f1 = _mm512_add_ps(f1, m);
+        }
+        emit512(f0, f1, x ? x + 32 * i : NULL, out ? out + 32 * i : NULL, a0, a1);
+    }
+}
+
+int sq__quant512_handles(sq_dtype t) { return t == SQ_Q4_0 || t == SQ_Q4_1 || t == SQ_Q8_0; }
+
+TGT512 void sq__dequant_avx512(float *out, const void *src, sq_dtype t, int64_t n) {
+    run512(src, t, n / 32, NULL, out, NULL, NULL);
+}
+
+TGT512 float sq__quant_dot_avx512(const void *row, sq_dtype t, const float *x, int64_t n) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    run512(row, t, n / 32, x, NULL, &a0, &a1);
+    return reduce512(a0, a1);
+}
 #endif

@@ -18,6 +18,12 @@ int sq__quant_avx2_supported(void);
 void sq__dequant_avx2(float *out, const void *src, sq_dtype t, int64_t n);
 float sq__quant_dot_avx2(const void *row, sq_dtype t, const float *x, int64_t n);
 float sq__dot_f32_avx2(const float *w, const float *x, int64_t n);
+int sq__quant_avx512_supported(void);
+int sq__quant512_handles(sq_dtype t);
+void sq__dequant_avx512(float *out, const void *src, sq_dtype t, int64_t n);
+float sq__quant_dot_avx512(const void *row, sq_dtype t, const float *x, int64_t n);
+void sq__panel_dot_avx512(float *y, int64_t ldy, const float *pan, int n, const float *x, int rows, int64_t in,
+                          const float *bias);
 #endif
 
 #endif

@@ -113,6 +113,8 @@ static void forward_small(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq
     int qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, G = c->n_kv_heads, per_g = c->n_heads / G;
     sq_attn_args aa = {.block_size = bs, .kv_stride = kvd, .n_heads = c->n_heads, .n_kv_heads = G, .head_dim = hd,
                        .kv_type = kv->type};
+    sq_barrier bar; /* not libgomp's: it spins for milliseconds, see base.h */
+    sq_barrier_init(&bar);
 #pragma omp parallel num_threads(f->n_threads)
     {
         int t = omp_get_thread_num(), nt = omp_get_num_threads(), o0, o1;
@@ -135,7 +137,7 @@ static void forward_small(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq
                 share(kvd, t, nt, &o0, &o1);
                 sq_matmul_part(f->k, xb, T, &L->wk, L->bk.data, o0, o1);
                 sq_matmul_part(f->v, xb, T, &L->wv, L->bv.data, o0, o1);
-#pragma omp barrier
+                sq_barrier_wait(&bar, nt);
             }
             sq_attn_args a = aa;
             a.k_base = kv->k[l];
@@ -159,10 +161,10 @@ static void forward_small(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq
                 for (int h = g0 * per_g; h < g1 * per_g; h++)
                     sq_attention_head(&a, f->q + (size_t)tt * qd, h, start, p + 1, scores, f->att + (size_t)tt * qd);
             }
-#pragma omp barrier
+            sq_barrier_wait(&bar, nt);
             share(dim, t, nt, &o0, &o1);
             sq_matmul_part(f->tmp, f->att, T, &L->wo, NULL, o0, o1);
-#pragma omp barrier
+            sq_barrier_wait(&bar, nt);
             sq_add(x, f->tmp, (size_t)T * dim);
             sq_rmsnorm(xb, x, L->ffn_norm.data, T, dim, c->norm_eps);
             share(ffn, t, nt, &o0, &o1);
@@ -170,10 +172,10 @@ static void forward_small(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq
             sq_matmul_part(f->hb2, xb, T, &L->w_up, NULL, o0, o1);
             for (int tt = 0; tt < T; tt++)
                 sq_swiglu(f->hb + (size_t)tt * ffn + o0, f->hb2 + (size_t)tt * ffn + o0, (size_t)(o1 - o0));
-#pragma omp barrier
+            sq_barrier_wait(&bar, nt);
             share(dim, t, nt, &o0, &o1);
             sq_matmul_part(f->tmp, f->hb, T, &L->w_down, NULL, o0, o1);
-#pragma omp barrier
+            sq_barrier_wait(&bar, nt);
             sq_add(x, f->tmp, (size_t)T * dim);
         }
         if (b->n_out > 0) {
