@@ -22,10 +22,8 @@ N_Q="${REAL_DEMO_N_QUESTIONS:-200}"
 MAX_TOK="${REAL_DEMO_MAX_TOKENS:-512}"
 LR="${REAL_DEMO_LR:-1e-4}"
 SEED="${REAL_DEMO_SEED:-1}"
-# On cores shared with other processes, OpenMP's default (spin for milliseconds at every
-# join before sleeping) costs the batched steps several times their work; a short spin does
-# not slow a quiet machine. The caller's own setting wins.
-export GOMP_SPINCOUNT="${GOMP_SPINCOUNT:-1000}"
+# scalequest waits passively at OpenMP joins unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set
+# (docs/engine.md, "Threads on a shared machine"): nothing to set here.
 
 [ -x "$S" ] || make -s "$S"
 if ! "$S" models | grep -q '^  installed: '; then
