@@ -36,6 +36,9 @@ struct sq_server {
     int batcher_started, shut;
     sq_server_stats stats;
     atomic_uint_fast64_t next_id;
+    /* Requests begun and not yet completed (their answer not yet sent): shutdown waits for
+     * them, because stopping the daemon drops an answer that is queued but not yet written. */
+    atomic_int open_requests;
 };
 
 typedef struct conn_state {
@@ -319,6 +322,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         cs = calloc(1, sizeof *cs);
         if (!cs) return MHD_NO;
         *con_cls = cs;
+        atomic_fetch_add(&s->open_requests, 1);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > s->o.max_body) cs->too_big = 1;
         return MHD_YES;
@@ -363,11 +367,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode tc) {
+    sq_server *s = cls;
     conn_state *cs = *con_cls;
     if (cs) {
         sq_buf_free(&cs->body);
         free(cs);
         *con_cls = NULL;
+        atomic_fetch_sub(&s->open_requests, 1);
     }
 }
 
@@ -446,6 +452,10 @@ void sq_server_shutdown(sq_server *s) {
     pthread_cond_broadcast(&s->work_cv);
     pthread_mutex_unlock(&s->mu);
     if (s->batcher_started) pthread_join(s->batcher, NULL);
+    /* Every job is answered now, but a connection thread may not yet have written its answer:
+     * give them until the idle timeout (at most 10 s) to finish before the daemon stops. */
+    double limit = sq_now() + SQ_MIN(SQ_MAX(s->o.idle_timeout_s, 1), 10);
+    while (atomic_load(&s->open_requests) > 0 && sq_now() < limit) usleep(1000);
     MHD_stop_daemon(s->d); /* joins the connection threads: every answer is counted */
     s->d = NULL;
     if (fd != MHD_INVALID_SOCKET) close(fd);
