@@ -1,6 +1,7 @@
 /* Runs every registered case of one test binary; see test.h. */
 #include "test.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -134,4 +135,25 @@ int main(int argc, char **argv) {
         }
     }
     return fails ? 1 : 0;
+}
+
+int sq_test_lines(const char *path) {
+    char *c = NULL;
+    sq_test_sh(&c, "cat '%s' 2>/dev/null | wc -l", path);
+    int n = c ? atoi(c) : 0;
+    free(c);
+    return n;
+}
+
+int sq_test_kill_while_writing(const char *cmd, const char *watch, double delay_s) {
+    char *pid_s = NULL;
+    sq_test_sh(&pid_s, "%s >/dev/null 2>&1 & echo $!", cmd);
+    pid_t pid = pid_s ? (pid_t)atol(pid_s) : 0;
+    free(pid_s);
+    if (pid <= 0) return 0;
+    for (int w = 0; watch && w < 500 && sq_test_lines(watch) <= 0; w++) usleep(10000);
+    usleep((useconds_t)(delay_s * 1e6));
+    int landed = kill(pid, SIGKILL) == 0;
+    sq_test_sh(NULL, "while kill -0 %d 2>/dev/null; do sleep 0.02; done", (int)pid);
+    return landed;
 }

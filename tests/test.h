@@ -27,6 +27,13 @@ const char *sq_test_tmpdir(void);
 const char *sq_test_cli(void);
 /* Run a shell command, capture stdout (malloc'd, may be NULL) and return the exit status. */
 int sq_test_sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Lines in a file (0 when it does not exist). */
+int sq_test_lines(const char *path);
+/* kill -9 while a stage writes: start `cmd` in the background (its output discarded), wait up
+ * to 5 s for `watch` to hold a line (a first committed record, or one from an earlier round;
+ * NULL: no wait), then `delay_s` more, kill it with SIGKILL and return once it is gone. 1 when the kill landed
+ * (the process was still running), 0 when it had already ended. */
+int sq_test_kill_while_writing(const char *cmd, const char *watch, double delay_s);
 
 #define SQ_TEST(name)                                                                           \
     static void name(void);                                                                     \

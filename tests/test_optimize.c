@@ -157,14 +157,6 @@ SQ_TEST(pairs_and_counted_drops) {
     free(drop);
 }
 
-static int lines(const char *path) {
-    char *c = NULL;
-    sq_test_sh(&c, "cat '%s' 2>/dev/null | wc -l", path);
-    int n = c ? atoi(c) : 0;
-    free(c);
-    return n;
-}
-
 static char *slurp(const char *path) {
     char *data = NULL;
     size_t len;
@@ -190,24 +182,17 @@ SQ_TEST(cli_over_http_resume_after_kill_9_and_500s) {
     REQUIRE(sq_test_sh(NULL, "'%s' optimize %s --out '%s'", sq_test_cli(), args, ref) == 0);
     double run_s = sq_now() - t0;
     char *ref_d = sq_path_join(tmp, "ref.dropped.jsonl");
-    CHECK_EQ_INT(lines(ref) + lines(ref_d), N);
+    CHECK_EQ_INT(sq_test_lines(ref) + sq_test_lines(ref_d), N);
     sq_rng r;
     sq_rng_seed(&r, (uint64_t)getpid());
     int kills = 0, partial = 0;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' optimize %s --out '%s'", sq_test_cli(), args, out);
     for (int round = 0; round < 3; round++) {
-        char *pid_s = NULL;
-        sq_test_sh(&pid_s, "'%s' optimize %s --out '%s' >/dev/null 2>&1 & echo $!", sq_test_cli(), args, out);
-        REQUIRE(pid_s);
-        pid_t pid = (pid_t)atol(pid_s);
-        free(pid_s);
-        /* a random moment of the part of the run that writes: wait for a first committed
-         * line (or one from an earlier round), then a random share of the run */
-        for (int w = 0; w < 500 && lines(out) <= 0; w++) usleep(10000);
-        usleep((useconds_t)(sq_rng_uniform(&r) * 0.5 * run_s * 1e6));
-        if (kill(pid, SIGKILL) == 0) kills++;
-        sq_test_sh(NULL, "while kill -0 %d 2>/dev/null; do sleep 0.02; done", (int)pid);
-        int done = lines(out);
-        partial += done > 0 && done < lines(ref);
+        /* a random moment of the part of the run that writes */
+        kills += sq_test_kill_while_writing(cmd, out, sq_rng_uniform(&r) * 0.5 * run_s);
+        int done = sq_test_lines(out);
+        partial += done > 0 && done < sq_test_lines(ref);
     }
     CHECKF(kills > 0 && partial > 0, "%d kills, %d of them with part of the output written", kills, partial);
     REQUIRE(sq_test_sh(NULL, "'%s' optimize %s --out '%s'", sq_test_cli(), args, out) == 0);
@@ -220,11 +205,11 @@ SQ_TEST(cli_over_http_resume_after_kill_9_and_500s) {
     fail_mod = 4;
     CHECK(sq_test_sh(NULL, "'%s' optimize %s --max-retries 0 --out '%s' --failed '%s' 2>/dev/null", sq_test_cli(), args,
                      f_out, f_failed) != 0);
-    int nf = lines(f_failed);
-    CHECKF(nf > 0 && nf + lines(f_out) + lines(f_drop) == N, "%d failed", nf);
+    int nf = sq_test_lines(f_failed);
+    CHECKF(nf > 0 && nf + sq_test_lines(f_out) + sq_test_lines(f_drop) == N, "%d failed", nf);
     fail_mod = 0;
     REQUIRE(sq_test_sh(NULL, "'%s' optimize %s --out '%s' --failed '%s'", sq_test_cli(), args, f_out, f_failed) == 0);
-    CHECK_EQ_INT(lines(f_out) + lines(f_drop), N);
+    CHECK_EQ_INT(sq_test_lines(f_out) + sq_test_lines(f_drop), N);
     sq_server_close(srv);
     free(f_out), free(f_failed), free(f_drop);
     free(want), free(got), free(want_d), free(got_d), free(out_d), free(ref_d);

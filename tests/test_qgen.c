@@ -189,15 +189,6 @@ SQ_TEST(drops_are_counted_and_decided_in_id_order) {
     free(drop);
 }
 
-static int lines(const char *path) {
-    if (!path) return -1;
-    char *c = NULL;
-    sq_test_sh(&c, "cat '%s' 2>/dev/null | wc -l", path);
-    int n = c ? atoi(c) : 0;
-    free(c);
-    return n;
-}
-
 static char *slurp(const char *path) {
     char *data = NULL;
     size_t len;
@@ -223,26 +214,19 @@ SQ_TEST(cli_over_http_resumes_after_kill_9_to_the_same_bytes) {
     double run_s = sq_now() - t0;
     if (getenv("SQ_TEST_VERBOSE")) sq_test_sh(NULL, "head -c 600 '%s' >&2; head -c 300 '%s/ref.dropped.jsonl' >&2", ref, tmp);
     char *ref_drop = sq_path_join(tmp, "ref.dropped.jsonl");
-    int total = lines(ref) + lines(ref_drop);
+    int total = sq_test_lines(ref) + sq_test_lines(ref_drop);
     CHECK_EQ_INT(total, N);
     sq_rng r;
     sq_rng_seed(&r, (uint64_t)getpid());
     int kills = 0, partial = 0;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' qgen %s --out '%s'", sq_test_cli(), args, out);
     for (int round = 0; round < 3; round++) {
-        char *pid_s = NULL;
-        sq_test_sh(&pid_s, "'%s' qgen %s --out '%s' >/dev/null 2>&1 & echo $!", sq_test_cli(), args, out);
-        REQUIRE(pid_s);
-        pid_t pid = (pid_t)atol(pid_s);
-        free(pid_s);
-        /* a random moment of the part of the run that writes: wait for a first committed
-         * line (or one from an earlier round), then a random share of the run */
-        for (int w = 0; w < 500 && lines(out) <= 0; w++) usleep(10000);
-        usleep((useconds_t)(sq_rng_uniform(&r) * 0.5 * run_s * 1e6));
-        if (kill(pid, SIGKILL) == 0) kills++;
-        sq_test_sh(NULL, "while kill -0 %d 2>/dev/null; do sleep 0.02; done", (int)pid);
-        int done = lines(out);
+        /* a random moment of the part of the run that writes */
+        kills += sq_test_kill_while_writing(cmd, out, sq_rng_uniform(&r) * 0.5 * run_s);
+        int done = sq_test_lines(out);
         if (getenv("SQ_TEST_VERBOSE")) fprintf(stderr, "round %d: %d lines (run %.2fs)\n", round, done, run_s);
-        partial += done > 0 && done < lines(ref);
+        partial += done > 0 && done < sq_test_lines(ref);
     }
     CHECKF(kills > 0 && partial > 0, "%d kills, %d of them with part of the output written", kills, partial);
     REQUIRE(sq_test_sh(NULL, "'%s' qgen %s --out '%s'", sq_test_cli(), args, out) == 0);
@@ -287,13 +271,13 @@ SQ_TEST(server_500s_are_failed_records_that_a_rerun_retries) {
     CHECK(rc != 0);
     CHECKF(err && strstr(err, "failed"), "%s", err ? err : "");
     char *fdrop = sq_path_join(tmp, "f.dropped.jsonl");
-    int nf = lines(failed), settled = lines(out) + lines(fdrop);
+    int nf = sq_test_lines(failed), settled = sq_test_lines(out) + sq_test_lines(fdrop);
     CHECKF(nf > 0 && nf + settled == 60, "%d failed, %d settled", nf, settled);
     free(err);
     /* The server heals: the rerun settles exactly the failed ids. */
     fail_mod = 0;
     REQUIRE(sq_test_sh(NULL, "'%s' qgen %s --quiet", sq_test_cli(), args) == 0);
-    settled = lines(out) + lines(fdrop);
+    settled = sq_test_lines(out) + sq_test_lines(fdrop);
     CHECK_EQ_INT(settled, 60);
     free(fdrop);
     sq_server_close(srv);
@@ -326,11 +310,11 @@ SQ_TEST(local_engine_path) {
                              "--threads 1 --quiet", sq_test_cli(), model, out) == 0);
     /* a story model never closes a ChatML user turn: every sample runs into the limit */
     char *ldrop = sq_path_join(tmp, "l.dropped.jsonl");
-    CHECK_EQ_INT(lines(out) + lines(ldrop), 6);
+    CHECK_EQ_INT(sq_test_lines(out) + sq_test_lines(ldrop), 6);
     free(ldrop);
     char *c = NULL;
     sq_test_sh(&c, "grep -c '\"drop_reason\":\"length\"' '%s/l.dropped.jsonl'", tmp);
-    CHECK(c && atoi(c) == 6 - lines(out));
+    CHECK(c && atoi(c) == 6 - sq_test_lines(out));
     free(c);
     free(out);
 }

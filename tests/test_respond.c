@@ -176,19 +176,11 @@ SQ_TEST(respond_resumes_after_kill_9_to_the_same_bytes) {
     sq_rng r;
     sq_rng_seed(&r, (uint64_t)getpid());
     int partial = 0;
+    char cmd[1536];
+    snprintf(cmd, sizeof cmd, "'%s' respond %s --out '%s'", sq_test_cli(), args, out);
     for (int round = 0; round < 3; round++) {
-        char *pid_s = NULL;
-        sq_test_sh(&pid_s, "'%s' respond %s --out '%s' >/dev/null 2>&1 & echo $!", sq_test_cli(), args, out);
-        REQUIRE(pid_s);
-        pid_t pid = (pid_t)atol(pid_s);
-        free(pid_s);
-        usleep((useconds_t)(sq_rng_below(&r, 1000) * run_s * 0.6 * 1000));
-        kill(pid, SIGKILL);
-        sq_test_sh(NULL, "while kill -0 %d 2>/dev/null; do sleep 0.02; done", (int)pid);
-        char *c = NULL;
-        sq_test_sh(&c, "cat '%s' 2>/dev/null | wc -l", outd);
-        long done = c ? atol(c) : 0;
-        free(c);
+        sq_test_kill_while_writing(cmd, NULL, sq_rng_below(&r, 1000) * run_s * 0.6 / 1000.0);
+        long done = sq_test_lines(outd);
         partial += done > 0 && done < 24;
     }
     REQUIRE(sq_test_sh(NULL, "'%s' respond %s --out '%s'", sq_test_cli(), args, out) == 0);

@@ -284,20 +284,12 @@ SQ_TEST(score_stage_resumes_after_kill_9_to_the_same_bytes) {
     sq_rng r;
     sq_rng_seed(&r, (uint64_t)getpid());
     int kills = 0, partial = 0;
+    char cmd[1536];
+    snprintf(cmd, sizeof cmd, "'%s' score %s --out '%s'", sq_test_cli(), args, out);
     for (int round = 0; round < 4; round++) {
-        char *pid_s = NULL;
-        sq_test_sh(&pid_s, "'%s' score %s --out '%s' >/dev/null 2>&1 & echo $!", sq_test_cli(), args, out);
-        REQUIRE(pid_s);
-        pid_t pid = (pid_t)atol(pid_s);
-        free(pid_s);
         /* a random moment of what is left of the run */
-        usleep((useconds_t)(sq_rng_below(&r, 1000) * run_s * (1.0 - 0.2 * round) * 1000));
-        if (kill(pid, SIGKILL) == 0) kills++;
-        sq_test_sh(NULL, "while kill -0 %d 2>/dev/null; do sleep 0.02; done", (int)pid);
-        char *c = NULL;
-        sq_test_sh(&c, "cat '%s' 2>/dev/null | wc -l", out);
-        long done = c ? atol(c) : 0;
-        free(c);
+        kills += sq_test_kill_while_writing(cmd, NULL, sq_rng_below(&r, 1000) * run_s * (1.0 - 0.2 * round) / 1000.0);
+        long done = sq_test_lines(out);
         partial += done > 0 && done < N - 1;
     }
     CHECKF(kills > 0 && partial > 0, "%d kills, %d of them with part of the output written", kills, partial);
