@@ -152,7 +152,7 @@ SQ_TEST(respond_torn_input_names_the_line) {
 }
 
 /* Through the command on a real model: stories260K answers nothing in CoT form, so every
- * question lands in the dropped file; kill -9 at random moments, then the rerun: each id
+ * question lands in the dropped file; kill -9 at random records of it, then the rerun: each id
  * once, and the bytes of an uninterrupted run. */
 SQ_TEST(respond_resumes_after_kill_9_to_the_same_bytes) {
     new_tmp();

@@ -262,3 +262,30 @@ SQ_TEST(chain_run_carries_the_marker_to_eval_and_warns_without_decontaminate) {
     sq_server_close(srv);
     free(tok), free(rm), free(stu);
 }
+
+/* The stage framework's close carries the marker from a stage's input to its output, removes a
+ * stale one when the input has none, and leaves decontaminate's own alone on a rerun. */
+SQ_TEST(stages_carry_the_marker_and_drop_stale_ones) {
+    const char *tmp = sq_test_tmpdir(), *sq = sq_test_cli();
+    REQUIRE(sq_test_sh(NULL, "cd '%s' && '%s' world --n 60 --seed 4 --out q.jsonl --quiet && head -n 5 q.jsonl > t.jsonl && "
+                             "'%s' decontaminate --in q.jsonl --out clean.jsonl --benchmarks world=t.jsonl --quiet && "
+                             "'%s' filter lang --in clean.jsonl --out fl.jsonl --quiet",
+                       tmp, sq, sq, sq) == 0);
+    CHECK(clean(tmp, "clean.jsonl") == 1);
+    CHECK(clean(tmp, "fl.jsonl") == 1);
+    char *m = read_text(tmp, "fl.jsonl.decontam.json"), *own = read_text(tmp, "clean.jsonl.decontam.json");
+    CHECKF(m && strstr(m, "\"carried_from\"") && strstr(m, "clean.jsonl") && strstr(m, "\"output_name\":\t\"fl.jsonl\""),
+           "%s", m ? m : "(none)");
+    /* a rerun of decontaminate (everything done) keeps its own report, not a carried one */
+    REQUIRE(sq_test_sh(NULL, "cd '%s' && '%s' decontaminate --in q.jsonl --out clean.jsonl --benchmarks world=t.jsonl --quiet",
+                       tmp, sq) == 0);
+    char *own2 = read_text(tmp, "clean.jsonl.decontam.json");
+    CHECK(own && own2 && !strstr(own2, "carried_from") && !strcmp(own, own2));
+    /* a stage whose input has no marker removes the one an earlier run left beside its output */
+    REQUIRE(sq_test_sh(NULL, "cd '%s' && cp fl.jsonl.decontam.json stale.jsonl.decontam.json && '%s' filter lang --in "
+                             "q.jsonl --out stale.jsonl --quiet && test ! -e stale.jsonl.decontam.json",
+                       tmp, sq) == 0);
+    CHECK(clean(tmp, "stale.jsonl") == 0);
+    free(m), free(own), free(own2);
+}
+
