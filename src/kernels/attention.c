@@ -6,6 +6,7 @@
  * engine's softmax takes libm's expf, so they stay two. */
 #include <immintrin.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "scalequest/kernels.h"
@@ -117,6 +118,271 @@ void sq_attention_head(const sq_attn_args *a, const float *q, int head, int star
     if (c0 < d)
         for (p = start; p < n_pos; p++)
             sq__axpy(o + c0, scratch[p] * inv, kv_row(a, a->v_base, p, kvh, c0, d - c0, kbuf[0]), d - c0);
+}
+
+/* ---- the engine's batched attention: units of (chunk of tokens, kv head) ----------------- */
+
+/* Query vectors per unit: a chunk holds ATT_QMAX / group tokens (at least one; a group wider
+ * than ATT_QMAX runs its heads ATT_QMAX at a time). Their score rows (max_ctx floats each)
+ * stay in L2 while the unit runs. */
+#define ATT_QMAX 64
+/* Cache rows per tile: read (and widened) once, then used by every query of the unit. */
+#define ATT_KT 16
+
+static int chunk_tokens(int group) { return group >= ATT_QMAX ? 1 : ATT_QMAX / group; }
+
+size_t sq_attention_plan_ints(int max_tokens) { return (size_t)3 * (max_tokens > 0 ? max_tokens : 0) + 1; }
+
+size_t sq_attention_scratch_floats(int max_ctx, int n_heads, int n_kv_heads, int head_dim) {
+    (void)n_heads, (void)n_kv_heads;
+    return (size_t)ATT_QMAX * max_ctx + (size_t)ATT_KT * head_dim;
+}
+
+/* Token a before token b: by first physical block (tokens that share the start of their
+ * cache sit together), then position, then index. */
+static int plan_before(const int32_t *pos, const int32_t *const *blocks, int a, int b) {
+    if (blocks[a][0] != blocks[b][0]) return blocks[a][0] < blocks[b][0];
+    if (pos[a] != pos[b]) return pos[a] < pos[b];
+    return a < b;
+}
+
+void sq_attention_plan(sq_attn_plan *p, int32_t *mem, int n_tokens, const int32_t *pos,
+                       const int32_t *const *blocks, int block_size, int n_heads, int n_kv_heads) {
+    p->n_tokens = n_tokens;
+    p->tok = mem;
+    p->first = mem + n_tokens;
+    p->shared = mem + 2 * n_tokens + 1;
+    /* Insertion sort: a prefill's tokens come in order already, a decode step has a few
+     * dozen; either way far below the cost of one layer. */
+    for (int i = 0; i < n_tokens; i++) {
+        int t = i, j = i;
+        for (; j > 0 && plan_before(pos, blocks, t, p->tok[j - 1]); j--) p->tok[j] = p->tok[j - 1];
+        p->tok[j] = t;
+    }
+    int per = chunk_tokens(n_heads / n_kv_heads), nc = 0;
+    for (int i = 0; i < n_tokens;) {
+        int j = i + 1;
+        while (j < n_tokens && j - i < per && blocks[p->tok[j]][0] == blocks[p->tok[i]][0]) j++;
+        /* The last token has the longest context; positions below `shared` are in the same
+         * physical block for every token that reaches them. */
+        int ref = p->tok[j - 1], n_ref = pos[ref] + 1, shared = n_ref;
+        for (int blk = 0; blk * block_size < n_ref && shared == n_ref; blk++)
+            for (int m = i; m < j - 1; m++) {
+                int t = p->tok[m];
+                if (blk * block_size <= pos[t] && blocks[t][blk] != blocks[ref][blk]) {
+                    shared = blk * block_size;
+                    break;
+                }
+            }
+        p->first[nc] = i;
+        p->shared[nc] = shared;
+        nc++;
+        i = j;
+    }
+    p->first[nc] = n_tokens;
+    p->n_chunks = nc;
+}
+
+int sq_attention_work_count(const sq_attn_batch *b) { return b->plan->n_chunks * b->a.n_kv_heads; }
+
+/* Rows [t0, t1) of kv head kvh through table blocks: pointers into the cache for F32, else
+ * widened into tile. */
+static void tile_rows(const sq_attn_args *a, const void *base, const int32_t *blocks, int kvh, int t0, int t1,
+                      float *tile, const float **rows) {
+    for (int p = t0; p < t1; p++) {
+        size_t slot = (size_t)blocks[p / a->block_size] * a->block_size + p % a->block_size;
+        size_t off = slot * a->kv_stride + (size_t)kvh * a->head_dim;
+        float *buf = tile + (size_t)(p - t0) * a->head_dim;
+        rows[p - t0] = buf;
+        if (a->kv_type == SQ_KV_F16)
+            widen_f16(buf, (const uint16_t *)base + off, a->head_dim);
+        else if (a->kv_type == SQ_KV_BF16)
+            widen_bf16(buf, (const uint16_t *)base + off, a->head_dim);
+        else
+            rows[p - t0] = (const float *)base + off;
+    }
+}
+
+/* out[i] = dot(q, rows[i]) * scale, each dot summed exactly as sq__dot (one vector chain,
+ * its horizontal sum, then the scalar tail); four rows at a time for four chains in flight. */
+static void tile_scores(const float *q, const float *const *rows, int cnt, int d, float scale, float *out) {
+    int p = 0;
+#if defined(__AVX512F__)
+    int full = d / 16 * 16;
+    for (; p + 4 <= cnt; p += 4) {
+        const float *k0 = rows[p], *k1 = rows[p + 1], *k2 = rows[p + 2], *k3 = rows[p + 3];
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int i = 0; i < full; i += 16) {
+            __m512 qv = _mm512_loadu_ps(q + i);
+            a0 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k0 + i), a0);
+            a1 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k1 + i), a1);
+            a2 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k2 + i), a2);
+            a3 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k3 + i), a3);
+        }
+        float s[4] = {_mm512_reduce_add_ps(a0), _mm512_reduce_add_ps(a1), _mm512_reduce_add_ps(a2),
+                      _mm512_reduce_add_ps(a3)};
+        for (int j = 0; j < 4; j++) {
+            for (int i = full; i < d; i++) s[j] += q[i] * rows[p + j][i];
+            out[p + j] = s[j] * scale;
+        }
+    }
+#elif defined(__AVX2__) && defined(__FMA__)
+    int full = d / 8 * 8;
+    for (; p + 4 <= cnt; p += 4) {
+        const float *k0 = rows[p], *k1 = rows[p + 1], *k2 = rows[p + 2], *k3 = rows[p + 3];
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int i = 0; i < full; i += 8) {
+            __m256 qv = _mm256_loadu_ps(q + i);
+            a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + i), a0);
+            a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k1 + i), a1);
+            a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + i), a2);
+            a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + i), a3);
+        }
+        float s[4] = {sq__hsum256(a0), sq__hsum256(a1), sq__hsum256(a2), sq__hsum256(a3)};
+        for (int j = 0; j < 4; j++) {
+            for (int i = full; i < d; i++) s[j] += q[i] * rows[p + j][i];
+            out[p + j] = s[j] * scale;
+        }
+    }
+#endif
+    for (; p < cnt; p++) out[p] = sq__dot(q, rows[p], d) * scale;
+}
+
+/* o += w[i] * rows[i] over the tile, row by row: every element gets the FMA (vector part) or
+ * the multiply-add (scalar tail) sq_attention_head gives it, in the same position order;
+ * the outputs stay in registers across the tile. */
+static void tile_values(float *o, const float *w, const float *const *rows, int cnt, int d) {
+    int c = 0;
+#if defined(__AVX512F__)
+    for (; c + 64 <= d; c += 64) {
+        __m512 r0 = _mm512_loadu_ps(o + c), r1 = _mm512_loadu_ps(o + c + 16), r2 = _mm512_loadu_ps(o + c + 32),
+               r3 = _mm512_loadu_ps(o + c + 48);
+        for (int p = 0; p < cnt; p++) {
+            const float *v = rows[p] + c;
+            __m512 wv = _mm512_set1_ps(w[p]);
+            r0 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(v), r0);
+            r1 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(v + 16), r1);
+            r2 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(v + 32), r2);
+            r3 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(v + 48), r3);
+        }
+        _mm512_storeu_ps(o + c, r0);
+        _mm512_storeu_ps(o + c + 16, r1);
+        _mm512_storeu_ps(o + c + 32, r2);
+        _mm512_storeu_ps(o + c + 48, r3);
+    }
+    for (; c + 16 <= d; c += 16) {
+        __m512 r = _mm512_loadu_ps(o + c);
+        for (int p = 0; p < cnt; p++) r = _mm512_fmadd_ps(_mm512_set1_ps(w[p]), _mm512_loadu_ps(rows[p] + c), r);
+        _mm512_storeu_ps(o + c, r);
+    }
+#elif defined(__AVX2__) && defined(__FMA__)
+    for (; c + 32 <= d; c += 32) {
+        __m256 r0 = _mm256_loadu_ps(o + c), r1 = _mm256_loadu_ps(o + c + 8), r2 = _mm256_loadu_ps(o + c + 16),
+               r3 = _mm256_loadu_ps(o + c + 24);
+        for (int p = 0; p < cnt; p++) {
+            const float *v = rows[p] + c;
+            __m256 wv = _mm256_set1_ps(w[p]);
+            r0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(v), r0);
+            r1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(v + 8), r1);
+            r2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(v + 16), r2);
+            r3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(v + 24), r3);
+        }
+        _mm256_storeu_ps(o + c, r0);
+        _mm256_storeu_ps(o + c + 8, r1);
+        _mm256_storeu_ps(o + c + 16, r2);
+        _mm256_storeu_ps(o + c + 24, r3);
+    }
+    for (; c + 8 <= d; c += 8) {
+        __m256 r = _mm256_loadu_ps(o + c);
+        for (int p = 0; p < cnt; p++) r = _mm256_fmadd_ps(_mm256_set1_ps(w[p]), _mm256_loadu_ps(rows[p] + c), r);
+        _mm256_storeu_ps(o + c, r);
+    }
+#endif
+    for (; c < d; c++)
+        for (int p = 0; p < cnt; p++) o[c] += w[p] * rows[p][c];
+}
+
+typedef struct {
+    const float *q;
+    float *o, *sc; /* sc[p]: score, then weight, of position p */
+    int start, n;  /* positions [start, n) */
+} att_query;
+
+/* One pass (keys, then values) over positions [t0, t1) of table blocks for queries qs[0..nq):
+ * each query takes the part of every tile inside its own range. */
+static void pass(const sq_attn_args *a, int values, const int32_t *blocks, int kvh, int t0, int t1,
+                 att_query *qs, int nq, float *tile, float scale) {
+    const float *rows[ATT_KT];
+    int d = a->head_dim;
+    for (int p0 = t0; p0 < t1; p0 += ATT_KT) {
+        int p1 = p0 + ATT_KT < t1 ? p0 + ATT_KT : t1;
+        tile_rows(a, values ? a->v_base : a->k_base, blocks, kvh, p0, p1, tile, rows);
+        for (int i = 0; i < nq; i++) {
+            int s0 = qs[i].start > p0 ? qs[i].start : p0, s1 = qs[i].n < p1 ? qs[i].n : p1;
+            if (s0 >= s1) continue;
+            if (values)
+                tile_values(qs[i].o, qs[i].sc + s0, rows + (s0 - p0), s1 - s0, d);
+            else
+                tile_scores(qs[i].q, rows + (s0 - p0), s1 - s0, d, scale, qs[i].sc + s0);
+        }
+    }
+}
+
+static void run_unit(const sq_attn_batch *b, int c, int kvh, float *scratch) {
+    const sq_attn_args *a = &b->a;
+    const sq_attn_plan *pl = b->plan;
+    int d = a->head_dim, g = a->n_heads / a->n_kv_heads, qd = a->n_heads * d;
+    int f0 = pl->first[c], M = pl->first[c + 1] - f0, shared = pl->shared[c];
+    const int32_t *ref_blocks = b->blocks[pl->tok[f0 + M - 1]];
+    float scale = 1.0f / sqrtf((float)d);
+    float *tile = scratch + (size_t)ATT_QMAX * b->max_ctx;
+    att_query qs[ATT_QMAX];
+    for (int j0 = 0; j0 < g; j0 += ATT_QMAX) {
+        int ng = g - j0 < ATT_QMAX ? g - j0 : ATT_QMAX, nq = 0, lo = INT32_MAX, hi = 0;
+        for (int m = 0; m < M; m++) {
+            int t = pl->tok[f0 + m], n = b->pos[t] + 1;
+            int start = b->sliding_window > 0 && n > b->sliding_window ? n - b->sliding_window : 0;
+            lo = start < lo ? start : lo;
+            hi = n > hi ? n : hi;
+            for (int j = 0; j < ng; j++, nq++) {
+                size_t off = (size_t)t * qd + (size_t)(kvh * g + j0 + j) * d;
+                qs[nq] = (att_query){b->q + off, b->out + off, scratch + (size_t)nq * b->max_ctx, start, n};
+            }
+        }
+        int sh = shared < hi ? shared : hi;
+        /* Keys: the shared span once for every query, then each token's own blocks. */
+        pass(a, 0, ref_blocks, kvh, lo, sh, qs, nq, tile, scale);
+        for (int m = 0; m < M; m++) {
+            att_query *qm = qs + m * ng;
+            if (qm->n > sh) pass(a, 0, b->blocks[pl->tok[f0 + m]], kvh, sh, qm->n, qm, ng, tile, scale);
+        }
+        /* Softmax per query, as sq_attention_head: max, exp and a double sum in position
+         * order; the weights then replace the scores. */
+        for (int i = 0; i < nq; i++) {
+            float *sc = qs[i].sc, mx = -INFINITY;
+            for (int p = qs[i].start; p < qs[i].n; p++)
+                if (sc[p] > mx) mx = sc[p];
+            double sum = 0;
+            for (int p = qs[i].start; p < qs[i].n; p++) {
+                sc[p] = expf(sc[p] - mx);
+                sum += sc[p];
+            }
+            float inv = (float)(1.0 / sum);
+            for (int p = qs[i].start; p < qs[i].n; p++) sc[p] *= inv;
+            memset(qs[i].o, 0, sizeof(float) * d);
+        }
+        /* Values, in the same order: shared span, then own blocks. */
+        pass(a, 1, ref_blocks, kvh, lo, sh, qs, nq, tile, scale);
+        for (int m = 0; m < M; m++) {
+            att_query *qm = qs + m * ng;
+            if (qm->n > sh) pass(a, 1, b->blocks[pl->tok[f0 + m]], kvh, sh, qm->n, qm, ng, tile, scale);
+        }
+    }
+}
+
+void sq_attention_run(const sq_attn_batch *b, int w0, int w1, float *scratch) {
+    int nc = b->plan->n_chunks;
+    for (int w = w0; w < w1; w++) run_unit(b, w % nc, w / nc, scratch);
 }
 
 /* ---- training: causal attention over packed rows, forward and backward ---------------- */
