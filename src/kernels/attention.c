@@ -314,8 +314,19 @@ static void pass(const sq_attn_args *a, int values, const int32_t *blocks, int k
                  att_query *qs, int nq, float *tile, float scale) {
     const float *rows[ATT_KT];
     int d = a->head_dim;
+    size_t es = a->kv_type == SQ_KV_F32 ? 4 : 2, row_bytes = (size_t)d * es;
+    const char *base = values ? a->v_base : a->k_base;
     for (int p0 = t0; p0 < t1; p0 += ATT_KT) {
         int p1 = p0 + ATT_KT < t1 ? p0 + ATT_KT : t1;
+        /* The next tile's rows on their way from memory while this one is used: each row is
+         * a few cache lines at a stride of the whole slot (all kv heads), too short a run
+         * for the hardware prefetcher, and every query of the unit waits on the first. */
+        int n1 = p1 + ATT_KT < t1 ? p1 + ATT_KT : t1;
+        for (int p = p1; p < n1; p++) {
+            size_t slot = (size_t)blocks[p / a->block_size] * a->block_size + p % a->block_size;
+            const char *r = base + (slot * a->kv_stride + (size_t)kvh * d) * es;
+            for (size_t off = 0; off < row_bytes; off += 64) _mm_prefetch(r + off, _MM_HINT_T0);
+        }
         tile_rows(a, values ? a->v_base : a->k_base, blocks, kvh, p0, p1, tile, rows);
         for (int i = 0; i < nq; i++) {
             int s0 = qs[i].start > p0 ? qs[i].start : p0, s1 = qs[i].n < p1 ? qs[i].n : p1;
