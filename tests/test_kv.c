@@ -185,7 +185,7 @@ SQ_TEST(batched_attention_equals_per_head) {
     float *scratch = malloc(sfl * 4), *one = malloc(BA_CTX * 4);
     int32_t *mem = malloc(sizeof(int32_t) * sq_attention_plan_ints(BA_TMAX));
     REQUIRE(k && v && kr && vr && k16 && v16 && q && want && got && got2 && scratch && one && mem);
-    int dims[] = {8, 20, 72, 136}, groups[] = {1, 3, 7};
+    int dims[] = {8, 20, 64, 72, 136}, groups[] = {1, 3, 7};
     int cases = 0, bad = 0;
     for (int type = SQ_KV_F32; type <= SQ_KV_BF16; type++)
         for (size_t di = 0; di < SQ_ARRAY_LEN(dims); di++)
@@ -236,7 +236,7 @@ SQ_TEST(batched_attention_equals_per_head) {
                                sq_kv_type_name(type), D, H, window);
                     }
                 }
-    CHECK(cases == 3 * 4 * 3 * 2 && bad == 0);
+    CHECK(cases == 3 * 5 * 3 * 2 && bad == 0);
     free(k), free(v), free(kr), free(vr), free(k16), free(v16), free(q), free(want), free(got), free(got2);
     free(scratch), free(one), free(mem);
 }

@@ -56,11 +56,32 @@ static inline const float *kv_row(const sq_attn_args *a, const void *base, int p
     return buf;
 }
 
+/* Softmax numerators in place: x[i] = exp(x[i] - mx), every element through the 8-lane
+ * vector exp (the loop's last partial group padded), so an element's value does not depend
+ * on where it falls in the row; the batched kernel below calls the same. Within 2 ulp of
+ * expf (simd.h); inputs below -87.3 give exp(-87.3) instead of 0, which no double sum of
+ * softmax terms (one of them 1) and no weighted value sum can see. */
+static void exp_shift(float *x, int n, float mx) {
+    int i = 0;
+#if defined(SQ_TV_AVX2)
+    __m256 vm = _mm256_set1_ps(mx);
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, sq_tv_exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm)));
+    if (i < n) {
+        float t[8] = {0};
+        memcpy(t, x + i, sizeof(float) * (size_t)(n - i));
+        _mm256_storeu_ps(t, sq_tv_exp8(_mm256_sub_ps(_mm256_loadu_ps(t), vm)));
+        memcpy(x + i, t, sizeof(float) * (size_t)(n - i));
+    }
+#else
+    for (; i < n; i++) x[i] = expf(x[i] - mx);
+#endif
+}
+
 void sq_attention_head(const sq_attn_args *a, const float *q, int head, int start, int n_pos, float *scratch,
                        float *out) {
     int d = a->head_dim, kvh = head / (a->n_heads / a->n_kv_heads);
     const float *qh = q + (size_t)head * d;
-    float scale = 1.0f / sqrtf((float)d), mx = -INFINITY;
+    float scale = 1.0f / sqrtf((float)d);
     float kbuf[4][SQ_KV_MAX_HEAD_DIM] __attribute__((aligned(64)));
     int p = start;
 #if defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512F__)
@@ -81,22 +102,15 @@ void sq_attention_head(const sq_attn_args *a, const float *q, int head, int star
         float sj[4] = {sq__hsum256(a0), sq__hsum256(a1), sq__hsum256(a2), sq__hsum256(a3)};
         for (int j = 0; j < 4; j++) {
             for (int i = full; i < d; i++) sj[j] += qh[i] * k[j][i];
-            float s = sj[j] * scale;
-            scratch[p + j] = s;
-            if (s > mx) mx = s;
+            scratch[p + j] = sj[j] * scale;
         }
     }
 #endif
-    for (; p < n_pos; p++) {
-        float s = sq__dot(qh, kv_row(a, a->k_base, p, kvh, 0, d, kbuf[0]), d) * scale;
-        scratch[p] = s;
-        if (s > mx) mx = s;
-    }
+    for (; p < n_pos; p++) scratch[p] = sq__dot(qh, kv_row(a, a->k_base, p, kvh, 0, d, kbuf[0]), d) * scale;
+    float mx = sq_tv_max(scratch + start, (size_t)(n_pos - start));
+    exp_shift(scratch + start, n_pos - start, mx);
     double sum = 0;
-    for (p = start; p < n_pos; p++) {
-        scratch[p] = expf(scratch[p] - mx);
-        sum += scratch[p];
-    }
+    for (p = start; p < n_pos; p++) sum += scratch[p];
     float inv = (float)(1.0 / sum);
     float *o = out + (size_t)head * d;
     for (int i = 0; i < d; i++) o[i] = 0;
@@ -203,12 +217,68 @@ static void tile_rows(const sq_attn_args *a, const void *base, const int32_t *bl
     }
 }
 
+#if defined(__AVX512F__)
+/* Sixteen dots (d a multiple of 16) at once: sixteen FMA chains, then their horizontal sums
+ * side by side. Each sum pairs its lanes as _mm512_reduce_add_ps does, (i, i+8), (i, i+4),
+ * (i, i+2), (0, 1), so every dot has the bits sq__dot gives it; done as a transpose, the
+ * sixteen sums cost about what three would one by one. */
+#define ATT_PAIR(x, y, lo, hi) _mm512_add_ps(_mm512_shuffle_f32x4(x, y, lo), _mm512_shuffle_f32x4(x, y, hi))
+#define ATT_PAIRPS(x, y, lo, hi) _mm512_add_ps(_mm512_shuffle_ps(x, y, lo), _mm512_shuffle_ps(x, y, hi))
+static void scores16(const float *q, const float *const *rows, int d, float scale, float *out) {
+    /* Named accumulators: an array of them is zeroed and kept in memory by the compiler. */
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0,
+           a9 = a0, a10 = a0, a11 = a0, a12 = a0, a13 = a0, a14 = a0, a15 = a0;
+    for (int i = 0; i < d; i += 16) {
+        __m512 qv = _mm512_loadu_ps(q + i);
+#define ATT_FMA(j) a##j = _mm512_fmadd_ps(qv, _mm512_loadu_ps(rows[j] + i), a##j)
+        ATT_FMA(0), ATT_FMA(1), ATT_FMA(2), ATT_FMA(3), ATT_FMA(4), ATT_FMA(5), ATT_FMA(6), ATT_FMA(7);
+        ATT_FMA(8), ATT_FMA(9), ATT_FMA(10), ATT_FMA(11), ATT_FMA(12), ATT_FMA(13), ATT_FMA(14), ATT_FMA(15);
+#undef ATT_FMA
+    }
+    /* (i, i+8): b[j] holds dot 2j's eight pair sums in lanes 0-7, dot 2j+1's in 8-15. */
+    __m512 b[8] = {ATT_PAIR(a0, a1, 0x44, 0xEE),   ATT_PAIR(a2, a3, 0x44, 0xEE),   ATT_PAIR(a4, a5, 0x44, 0xEE),
+                   ATT_PAIR(a6, a7, 0x44, 0xEE),   ATT_PAIR(a8, a9, 0x44, 0xEE),   ATT_PAIR(a10, a11, 0x44, 0xEE),
+                   ATT_PAIR(a12, a13, 0x44, 0xEE), ATT_PAIR(a14, a15, 0x44, 0xEE)};
+    __m512 c[4], e[2];
+    /* (i, i+4): c[j], 128-bit block k, holds dot 4j+k's four sums. */
+    for (int j = 0; j < 4; j++) c[j] = ATT_PAIR(b[2 * j], b[2 * j + 1], 0x88, 0xDD);
+    /* (i, i+2): e[j], block k, lanes 0-1 from c[2j]'s dot, 2-3 from c[2j+1]'s. */
+    for (int j = 0; j < 2; j++) e[j] = ATT_PAIRPS(c[2 * j], c[2 * j + 1], 0x44, 0xEE);
+    /* (0, 1): block k, lane l: dot [4 * 0 + k, 4 * 1 + k, 8 + k, 12 + k][l]. */
+    __m512 f = ATT_PAIRPS(e[0], e[1], 0x88, 0xDD);
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    _mm512_storeu_ps(out, _mm512_mul_ps(_mm512_permutexvar_ps(order, f), _mm512_set1_ps(scale)));
+}
+#elif defined(__AVX2__) && defined(__FMA__)
+/* Eight dots (d a multiple of 8) at once, each horizontal sum paired as sq__hsum256 pairs
+ * it, (i, i+4), (i, i+2), (0, 1), side by side: the bits of sq__dot. */
+static void scores8(const float *q, const float *const *rows, int d, float scale, float *out) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    for (int i = 0; i < d; i += 8) {
+        __m256 qv = _mm256_loadu_ps(q + i);
+#define ATT_FMA(j) a##j = _mm256_fmadd_ps(qv, _mm256_loadu_ps(rows[j] + i), a##j)
+        ATT_FMA(0), ATT_FMA(1), ATT_FMA(2), ATT_FMA(3), ATT_FMA(4), ATT_FMA(5), ATT_FMA(6), ATT_FMA(7);
+#undef ATT_FMA
+    }
+#define ATT_HALVES(x, y) _mm256_add_ps(_mm256_permute2f128_ps(x, y, 0x20), _mm256_permute2f128_ps(x, y, 0x31))
+    __m256 b[4] = {ATT_HALVES(a0, a1), ATT_HALVES(a2, a3), ATT_HALVES(a4, a5), ATT_HALVES(a6, a7)}, c[2];
+#undef ATT_HALVES
+    for (int j = 0; j < 2; j++)
+        c[j] = _mm256_add_ps(_mm256_shuffle_ps(b[2 * j], b[2 * j + 1], 0x44), _mm256_shuffle_ps(b[2 * j], b[2 * j + 1], 0xEE));
+    __m256 f = _mm256_add_ps(_mm256_shuffle_ps(c[0], c[1], 0x88), _mm256_shuffle_ps(c[0], c[1], 0xDD));
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    _mm256_storeu_ps(out, _mm256_mul_ps(_mm256_permutevar8x32_ps(f, order), _mm256_set1_ps(scale)));
+}
+#endif
+
 /* out[i] = dot(q, rows[i]) * scale, each dot summed exactly as sq__dot (one vector chain,
  * its horizontal sum, then the scalar tail); four rows at a time for four chains in flight. */
 static void tile_scores(const float *q, const float *const *rows, int cnt, int d, float scale, float *out) {
     int p = 0;
 #if defined(__AVX512F__)
     int full = d / 16 * 16;
+    if (full == d)
+        for (; p + 16 <= cnt; p += 16) scores16(q, rows + p, d, scale, out + p);
     for (; p + 4 <= cnt; p += 4) {
         const float *k0 = rows[p], *k1 = rows[p + 1], *k2 = rows[p + 2], *k3 = rows[p + 3];
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
@@ -228,6 +298,8 @@ static void tile_scores(const float *q, const float *const *rows, int cnt, int d
     }
 #elif defined(__AVX2__) && defined(__FMA__)
     int full = d / 8 * 8;
+    if (full == d)
+        for (; p + 8 <= cnt; p += 8) scores8(q, rows + p, d, scale, out + p);
     for (; p + 4 <= cnt; p += 4) {
         const float *k0 = rows[p], *k1 = rows[p + 1], *k2 = rows[p + 2], *k3 = rows[p + 3];
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
@@ -370,17 +442,22 @@ static void run_unit(const sq_attn_batch *b, int c, int kvh, float *scratch) {
         /* Softmax per query, as sq_attention_head: max, exp and a double sum in position
          * order; the weights then replace the scores. */
         for (int i = 0; i < nq; i++) {
-            float *sc = qs[i].sc, mx = -INFINITY;
-            for (int p = qs[i].start; p < qs[i].n; p++)
-                if (sc[p] > mx) mx = sc[p];
-            double sum = 0;
-            for (int p = qs[i].start; p < qs[i].n; p++) {
-                sc[p] = expf(sc[p] - mx);
-                sum += sc[p];
-            }
-            float inv = (float)(1.0 / sum);
-            for (int p = qs[i].start; p < qs[i].n; p++) sc[p] *= inv;
+            float *sc = qs[i].sc + qs[i].start;
+            int len = qs[i].n - qs[i].start;
+            exp_shift(sc, len, sq_tv_max(sc, (size_t)len));
             memset(qs[i].o, 0, sizeof(float) * d);
+        }
+        /* The double sums run position by position, each in position order; the heads of
+         * one token (same range) side by side, so their chains overlap. */
+        for (int m = 0; m < M; m++) {
+            att_query *qm = qs + m * ng;
+            double sum[ATT_QMAX] = {0};
+            for (int p = qm->start; p < qm->n; p++)
+                for (int j = 0; j < ng; j++) sum[j] += qm[j].sc[p];
+            for (int j = 0; j < ng; j++) {
+                float inv = (float)(1.0 / sum[j]), *sc = qm[j].sc;
+                for (int p = qm->start; p < qm->n; p++) sc[p] *= inv;
+            }
         }
         /* Values, in the same order: shared span, then own blocks. */
         pass(a, 1, ref_blocks, kvh, lo, sh, qs, nq, tile, scale);
