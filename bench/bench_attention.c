@@ -7,7 +7,7 @@
  * a few ulp, not bit for bit (bit-exactness of the new kernel against sq_attention_head is
  * tests/test_kv.c's job).
  *
- *   bench_attention [f32|f16|bf16] [REPS]
+ *   bench_attention [f32|f16|bf16] [REPS] [qwen05|stories15m]
  *
  * Shapes: Qwen2-0.5B's attention (14 query heads, 2 KV heads, head_dim 64), blocks of 16
  * positions, LAYERS layers of cache (distinct memory, so the working set exceeds the last
@@ -138,7 +138,9 @@ static void old_attention_head(const sq_attn_args *a, const float *q, int head, 
 
 /* ---- end of the frozen copy -------------------------------------------------------- */
 
-enum { H = 14, KVH = 2, HD = 64, BS = 16, LAYERS = 6 };
+enum { BS = 16, LAYERS = 6 };
+/* Heads: Qwen2-0.5B's by default; "stories15m" for 6 heads of 48, one per kv head. */
+static int H = 14, KVH = 2, HD = 64;
 
 typedef struct {
     const char *name;
@@ -190,7 +192,8 @@ static step make_prefill(const char *name, int T, int *next_block, int nblocks) 
 
 int main(int argc, char **argv) {
     int type = argc > 1 ? sq_kv_type_parse(argv[1]) : SQ_KV_F32, reps = argc > 2 ? atoi(argv[2]) : 3;
-    if (type < 0 || reps <= 0) return fprintf(stderr, "usage: bench_attention [f32|f16|bf16] [REPS]\n"), 2;
+    if (argc > 3 && !strcmp(argv[3], "stories15m")) H = 6, KVH = 6, HD = 48;
+    if (type < 0 || reps <= 0) return fprintf(stderr, "usage: bench_attention [f32|f16|bf16] [REPS] [qwen05|stories15m]\n"), 2;
     size_t es = sq_kv_type_size(type);
     int kvd = KVH * HD, qd = H * HD, nt = omp_get_max_threads(), max_ctx = 2304;
     int nblocks = 64 * (2048 + BS) / BS; /* the largest case: 64 sequences at 2048 */

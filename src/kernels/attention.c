@@ -1,9 +1,11 @@
 /* Attention. The engine's: one query head over a block-paged KV cache of F32, F16 or BF16
- * elements (sq_attention_head).
+ * elements (sq_attention_head), and the batched form the forward pass runs (sq_attention_plan
+ * / sq_attention_run: units of a chunk of tokens x a kv head that read each cached row once
+ * for all their queries), bit-identical to it per (token, head).
  * Training's: causal attention over packed rows of a batch with the probabilities saved, and
  * its backward (sq_attention_forward / sq_attention_backward, at the end of this file). The
  * two sum in different orders (a dot per position against GEMMs per block of rows) and the
- * engine's softmax takes libm's expf, so they stay two. */
+ * engine's softmax sums in double, so they stay two. */
 #include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
@@ -199,21 +201,35 @@ void sq_attention_plan(sq_attn_plan *p, int32_t *mem, int n_tokens, const int32_
 
 int sq_attention_work_count(const sq_attn_batch *b) { return b->plan->n_chunks * b->a.n_kv_heads; }
 
-/* Rows [t0, t1) of kv head kvh through table blocks: pointers into the cache for F32, else
- * widened into tile. */
-static void tile_rows(const sq_attn_args *a, const void *base, const int32_t *blocks, int kvh, int t0, int t1,
-                      float *tile, const float **rows) {
+/* Addresses of rows [t0, t1) of kv head kvh through table blocks, each one prefetched: one
+ * division per tile, not two per row (a runtime block size makes them real divisions, which
+ * cost more than a row's dot product for one query). Prefetching matters because each row is
+ * a few cache lines at the stride of a whole slot (all kv heads): too short a run for the
+ * hardware prefetcher, and every query of the unit would wait on the first. */
+static void tile_addrs(const sq_attn_args *a, const char *base, const int32_t *blocks, int kvh, int t0, int t1,
+                       const char **addr) {
+    int bs = a->block_size, blk = t0 / bs, off = t0 - blk * bs;
+    size_t es = a->kv_type == SQ_KV_F32 ? 4 : 2, slot_bytes = (size_t)a->kv_stride * es;
+    size_t head = (size_t)kvh * a->head_dim * es, row_bytes = (size_t)a->head_dim * es;
     for (int p = t0; p < t1; p++) {
-        size_t slot = (size_t)blocks[p / a->block_size] * a->block_size + p % a->block_size;
-        size_t off = slot * a->kv_stride + (size_t)kvh * a->head_dim;
-        float *buf = tile + (size_t)(p - t0) * a->head_dim;
-        rows[p - t0] = buf;
+        const char *r = base + ((size_t)blocks[blk] * bs + off) * slot_bytes + head;
+        addr[p - t0] = r;
+        for (size_t c = 0; c < row_bytes; c += 64) _mm_prefetch(r + c, _MM_HINT_T0);
+        if (++off == bs) off = 0, blk++;
+    }
+}
+
+/* The tile's rows as floats: the cache's own memory for F32, else widened into tile. */
+static void tile_rows(const sq_attn_args *a, const char *const *addr, int n, float *tile, const float **rows) {
+    for (int i = 0; i < n; i++) {
+        float *buf = tile + (size_t)i * a->head_dim;
+        rows[i] = buf;
         if (a->kv_type == SQ_KV_F16)
-            widen_f16(buf, (const uint16_t *)base + off, a->head_dim);
+            widen_f16(buf, (const uint16_t *)addr[i], a->head_dim);
         else if (a->kv_type == SQ_KV_BF16)
-            widen_bf16(buf, (const uint16_t *)base + off, a->head_dim);
+            widen_bf16(buf, (const uint16_t *)addr[i], a->head_dim);
         else
-            rows[p - t0] = (const float *)base + off;
+            rows[i] = (const float *)addr[i];
     }
 }
 
@@ -385,21 +401,15 @@ typedef struct {
 static void pass(const sq_attn_args *a, int values, const int32_t *blocks, int kvh, int t0, int t1,
                  att_query *qs, int nq, float *tile, float scale) {
     const float *rows[ATT_KT];
-    int d = a->head_dim;
-    size_t es = a->kv_type == SQ_KV_F32 ? 4 : 2, row_bytes = (size_t)d * es;
+    const char *addr[2][ATT_KT];
     const char *base = values ? a->v_base : a->k_base;
-    for (int p0 = t0; p0 < t1; p0 += ATT_KT) {
+    int d = a->head_dim, cur = 0;
+    if (t0 < t1) tile_addrs(a, base, blocks, kvh, t0, t0 + ATT_KT < t1 ? t0 + ATT_KT : t1, addr[0]);
+    for (int p0 = t0; p0 < t1; p0 += ATT_KT, cur ^= 1) {
         int p1 = p0 + ATT_KT < t1 ? p0 + ATT_KT : t1;
-        /* The next tile's rows on their way from memory while this one is used: each row is
-         * a few cache lines at a stride of the whole slot (all kv heads), too short a run
-         * for the hardware prefetcher, and every query of the unit waits on the first. */
-        int n1 = p1 + ATT_KT < t1 ? p1 + ATT_KT : t1;
-        for (int p = p1; p < n1; p++) {
-            size_t slot = (size_t)blocks[p / a->block_size] * a->block_size + p % a->block_size;
-            const char *r = base + (slot * a->kv_stride + (size_t)kvh * d) * es;
-            for (size_t off = 0; off < row_bytes; off += 64) _mm_prefetch(r + off, _MM_HINT_T0);
-        }
-        tile_rows(a, values ? a->v_base : a->k_base, blocks, kvh, p0, p1, tile, rows);
+        /* The next tile's addresses, its rows on their way while this one is used. */
+        if (p1 < t1) tile_addrs(a, base, blocks, kvh, p1, p1 + ATT_KT < t1 ? p1 + ATT_KT : t1, addr[cur ^ 1]);
+        tile_rows(a, addr[cur], p1 - p0, tile, rows);
         for (int i = 0; i < nq; i++) {
             int s0 = qs[i].start > p0 ? qs[i].start : p0, s1 = qs[i].n < p1 ? qs[i].n : p1;
             if (s0 >= s1) continue;
