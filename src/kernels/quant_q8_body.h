@@ -1,0 +1,182 @@
+/* Body of quant_q8_x86.c, included once per instruction set with TGT (the target
+ * attribute), SFX (the name suffix) and DOTUS (u8 x s8 -> the int32 sum of each 4 bytes)
+ * defined. Not a header of its own: no include guard on purpose. */
+
+TGT static inline float SFX(h2f)(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+/* 16 bytes of nibbles: values 0..15 the low nibbles, 16..31 the high ones. */
+TGT static inline __m256i SFX(nib)(const uint8_t *p) {
+    __m128i q = _mm_loadu_si128((const __m128i *)p), m = _mm_set1_epi8(0xF);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
+}
+
+/* Bit j of a 32-bit word as 0x10 in byte j. */
+TGT static inline __m256i SFX(bits)(const uint8_t *p) {
+    uint32_t qh;
+    memcpy(&qh, p, 4);
+    const __m256i sel = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3,
+                                         3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    __m256i v = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), sel), bit);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(v, bit), _mm256_set1_epi8(0x10));
+}
+
+/* A 32-value weight block as 32 bytes: unsigned for Q4_1/Q5_1, signed otherwise. */
+TGT static inline AI __m256i SFX(wblock)(const uint8_t *b, const sq_dtype t) {
+    switch (t) {
+    case SQ_Q4_0: return _mm256_sub_epi8(SFX(nib)(b + 2), _mm256_set1_epi8(8));
+    case SQ_Q4_1: return SFX(nib)(b + 4);
+    case SQ_Q5_0: return _mm256_sub_epi8(_mm256_or_si256(SFX(nib)(b + 6), SFX(bits)(b + 2)), _mm256_set1_epi8(16));
+    case SQ_Q5_1: return _mm256_or_si256(SFX(nib)(b + 8), SFX(bits)(b + 4));
+    default: return _mm256_loadu_si256((const __m256i *)(b + 2));
+    }
+}
+
+TGT static inline float SFX(hsum)(__m256 a) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+TGT static inline int32_t SFX(hsumi)(__m256i a) {
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+    return _mm_cvtsi128_si32(h);
+}
+
+/* Up to 4 activation rows against one weight row of 32-value blocks; y[r] = dot + bias. */
+TGT static inline AI void SFX(dot32)(float *y, int64_t ys, const uint8_t *w, const sq_dtype t, const uint8_t *xq,
+                                     size_t xs, const int R, int64_t nb, float bias) {
+    const int one = t == SQ_Q4_1 || t == SQ_Q5_1;
+    const size_t bb = t == SQ_Q4_0 ? 18 : t == SQ_Q4_1 ? 20 : t == SQ_Q5_0 ? 22 : t == SQ_Q5_1 ? 24 : 34;
+    __m256 acc[4];
+    float sm[4] = {0, 0, 0, 0};
+    for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++, w += bb) {
+        __m256i wv = SFX(wblock)(w, t), u = one ? wv : _mm256_sign_epi8(wv, wv);
+        float dw = SFX(h2f)(w), mw = one ? SFX(h2f)(w + 2) : 0;
+        for (int r = 0; r < R; r++) {
+            const sq__q8b *x = (const sq__q8b *)(xq + (size_t)r * xs) + b;
+            __m256i xv = _mm256_loadu_si256((const __m256i *)x->q);
+            __m256i p = DOTUS(u, one ? xv : _mm256_sign_epi8(xv, wv));
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x->d), _mm256_cvtepi32_ps(p), acc[r]);
+            if (one) sm[r] = fmaf(mw, x->s, sm[r]);
+        }
+    }
+    for (int r = 0; r < R; r++) y[r * ys] = (SFX(hsum)(acc[r]) + sm[r]) + bias;
+}
+
+/* One activation row against one weight row of 256-value blocks. */
+TGT static inline AI float SFX(dotk)(const uint8_t *w, const sq_dtype t, const sq__q8k *x, int64_t nb) {
+    const __m256i m4 = _mm256_set1_epi8(0xF), m2 = _mm256_set1_epi8(3), one8 = _mm256_set1_epi8(1);
+    float acc = 0, mn = 0;
+    if (t == SQ_Q6_K) {
+        for (int64_t b = 0; b < nb; b++, w += 210, x++) {
+            const int8_t *sc = (const int8_t *)(w + 192);
+            __m256i isv = _mm256_setzero_si256();
+            for (int h = 0; h < 2; h++) {
+                __m256i L0 = _mm256_loadu_si256((const __m256i *)(w + 64 * h));
+                __m256i L1 = _mm256_loadu_si256((const __m256i *)(w + 64 * h + 32));
+                __m256i H = _mm256_loadu_si256((const __m256i *)(w + 128 + 32 * h));
+                __m256i c[4] = {
+                    _mm256_or_si256(_mm256_and_si256(L0, m4), _mm256_slli_epi16(_mm256_and_si256(H, m2), 4)),
+                    _mm256_or_si256(_mm256_and_si256(L1, m4),
+                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 2), m2), 4)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L0, 4), m4),
+                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 4), m2), 4)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L1, 4), m4),
+                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 6), m2), 4)),
+                };
+                for (int k = 0; k < 4; k++) {
+                    __m256i wv = _mm256_sub_epi8(c[k], _mm256_set1_epi8(32));
+                    __m256i xv = _mm256_loadu_si256((const __m256i *)(x->q + 128 * h + 32 * k));
+                    __m256i p = DOTUS(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));
+                    int s0 = sc[8 * h + 2 * k], s1 = sc[8 * h + 2 * k + 1];
+                    isv = _mm256_add_epi32(isv, _mm256_mullo_epi32(p, _mm256_setr_epi32(s0, s0, s0, s0, s1, s1, s1, s1)));
+                }
+            }
+            float dd = SFX(h2f)(w + 208) * x->d;
+            acc = fmaf(dd, (float)SFX(hsumi)(isv), acc);
+            mn = fmaf(0.0f, 0.0f, mn);
+        }
+        return acc - mn;
+    }
+    const int five = t == SQ_Q5_K;
+    const size_t bb = five ? 176 : 144;
+    for (int64_t b = 0; b < nb; b++, w += bb, x++) {
+        const uint8_t *qs = w + 16 + 32 * five;
+        __m256i qh = five ? _mm256_loadu_si256((const __m256i *)(w + 16)) : _mm256_setzero_si256();
+        __m256i isv = _mm256_setzero_si256();
+        int32_t imin = 0;
+        for (int g = 0; g < 4; g++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * g));
+            for (int h = 0; h < 2; h++) {
+                int j = 2 * g + h;
+                __m256i v = _mm256_and_si256(h ? _mm256_srli_epi16(q, 4) : q, m4);
+                if (five)
+                    v = _mm256_or_si256(
+                        v, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(j)), one8), 4));
+                uint8_t s, m;
+                sq__kq_scale_min(w + 4, j, &s, &m);
+                __m256i p = DOTUS(v, _mm256_loadu_si256((const __m256i *)(x->q + 32 * j)));
+                isv = _mm256_add_epi32(isv, _mm256_mullo_epi32(p, _mm256_set1_epi32(s)));
+                imin += m * (x->bsum[2 * j] + x->bsum[2 * j + 1]);
+            }
+        }
+        float dd = SFX(h2f)(w) * x->d, dm = SFX(h2f)(w + 2) * x->d;
+        acc = fmaf(dd, (float)SFX(hsumi)(isv), acc);
+        mn = fmaf(dm, (float)imin, mn);
+    }
+    return acc - mn;
+}
+
+/* The type as a constant in each case, so each loop is compiled for its own type. */
+#define SFX_DISPATCH32(CALL)                                                                                           \
+    switch (t) {                                                                                                       \
+    case SQ_Q4_0: CALL(SQ_Q4_0); break;                                                                                \
+    case SQ_Q4_1: CALL(SQ_Q4_1); break;                                                                                \
+    case SQ_Q5_0: CALL(SQ_Q5_0); break;                                                                                \
+    case SQ_Q5_1: CALL(SQ_Q5_1); break;                                                                                \
+    default: CALL(SQ_Q8_0); break;                                                                                     \
+    }
+
+TGT float SFX(sq__dot_q8)(const uint8_t *w, sq_dtype t, const void *xq, int64_t n) {
+    if (t == SQ_Q4_K || t == SQ_Q5_K || t == SQ_Q6_K) {
+        switch (t) {
+        case SQ_Q4_K: return SFX(dotk)(w, SQ_Q4_K, xq, n / 256);
+        case SQ_Q5_K: return SFX(dotk)(w, SQ_Q5_K, xq, n / 256);
+        default: return SFX(dotk)(w, SQ_Q6_K, xq, n / 256);
+        }
+    }
+    float y;
+#define ONE(T) SFX(dot32)(&y, 0, w, T, xq, 0, 1, n / 32, 0.0f)
+    SFX_DISPATCH32(ONE)
+#undef ONE
+    /* (dot + 0) is dot for every value but -0, which becomes +0: the rows path adds its bias
+     * the same way, so a single dot equals the rows path with a zero bias. */
+    return y;
+}
+
+TGT void SFX(sq__dot_q8_rows)(float *y, int64_t ys, const uint8_t *w, sq_dtype t, const void *xq, size_t xs,
+                              int rows, int64_t n, float bias) {
+    const uint8_t *x = xq;
+    if (t == SQ_Q4_K || t == SQ_Q5_K || t == SQ_Q6_K) {
+        for (int r = 0; r < rows; r++) y[r * ys] = SFX(sq__dot_q8)(w, t, x + (size_t)r * xs, n) + bias;
+        return;
+    }
+    int r = 0;
+#define FOUR(T) SFX(dot32)(y + r * ys, ys, w, T, x + (size_t)r * xs, xs, 4, n / 32, bias)
+#define ONE(T) SFX(dot32)(y + r * ys, ys, w, T, x + (size_t)r * xs, xs, 1, n / 32, bias)
+    for (; r + 4 <= rows; r += 4) SFX_DISPATCH32(FOUR)
+    for (; r < rows; r++) SFX_DISPATCH32(ONE)
+#undef FOUR
+#undef ONE
+}
+
+#undef SFX_DISPATCH32
