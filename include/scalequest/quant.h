@@ -62,7 +62,12 @@ void sq_quant_force_c(int on);
  * The integer sums are exact (int32), so every ISA gets the same integers; the float combine
  * is one fixed order: for 32-value blocks, lane l (0..7) of a block is the sum of its values
  * 4l..4l+3, acc[l] = fma(dw * dx, (float)lane, acc[l]) block after block, the 8 lanes summed
- * as (l + l+4) then (0 + 2) + (1 + 3), plus (Q*_1) the running fma(m, s) over the blocks;
+ * as (l + l+4) then (0 + 2) + (1 + 3), plus (Q*_1) the running fma(m, s) over the blocks.
+ * That is also llama.cpp's own order for these types on AVX2/AVX-512 CPUs: on SmolLM2 with
+ * an f16 KV cache the logits at position 0 (where attention is the value row) equal
+ * llama.cpp's bit for bit, and any other order (tried: even and odd blocks in two
+ * accumulators) moves them by ~1e-2 of the largest logit, such is the model's sensitivity to
+ * one flipped 8-bit rounding;
  * for 256-value blocks, one exact integer per block for the scaled sums and one for the
  * mins, acc = fma(dw * dx, isum, acc), mn = fma(dmin * dx, imin, mn), result acc - mn. The C
  * reference, the AVX2 (maddubs) code and the AVX-512 VNNI (vpdpbusd) code give the same bits,

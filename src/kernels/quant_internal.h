@@ -14,12 +14,10 @@ int sq__quant_use_avx2(void);
 /* 6-bit scale and min j (0..7) of a Q4_K/Q5_K block's 12 scale bytes. */
 void sq__kq_scale_min(const uint8_t *s, int j, uint8_t *sc, uint8_t *mn);
 
-/* 8-bit activation blocks (quant.h): 32 values with the f16-rounded scale d and (Q8_1) the
- * f16-rounded d * sum(q) as floats; 256 values with an fp32 scale and the sums of each 16. */
-typedef struct {
-    int8_t q[32];
-    float d, s;
-} sq__q8b;
+/* 8-bit activation rows (quant.h). 32-value blocks: a row of n values is its n int8 q's (block
+ * after block, contiguous, so 512-bit code reads two blocks at once), then per block the
+ * f16-rounded scale d and (Q8_1) the f16-rounded d * sum(q), as a pair of floats. 256-value
+ * blocks: one struct each, with the fp32 scale and the sums of each 16 q's. */
 typedef struct {
     int8_t q[256];
     int16_t bsum[16];

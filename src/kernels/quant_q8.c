@@ -49,14 +49,16 @@ int sq_quant_act_kind(sq_dtype wt) {
 }
 
 size_t sq_quant_act_bytes(int kind, int64_t n) {
-    return kind == 2 ? (size_t)(n / 256) * sizeof(sq__q8k) : (size_t)(n / 32) * sizeof(sq__q8b);
+    return kind == 2 ? (size_t)(n / 256) * sizeof(sq__q8k) : (size_t)n + (size_t)(n / 32) * 2 * sizeof(float);
 }
 
 /* ---- rounding ----------------------------------------------------------------------------- */
 
 /* llama.cpp's AVX quantize_row_q8_0/q8_1: d = amax / 127 (f16), q = rint(x * (127 / amax)). */
-static void act_q8b(sq__q8b *y, const float *x, int64_t nb) {
-    for (int64_t b = 0; b < nb; b++, x += 32, y++) {
+static void act_q8b(uint8_t *dst, const float *x, int64_t nb) {
+    float *ds = (float *)(dst + 32 * nb);
+    for (int64_t b = 0; b < nb; b++, x += 32) {
+        int8_t *q = (int8_t *)dst + 32 * b;
         float amax = 0;
         int bad = 0;
         for (int j = 0; j < 32; j++) {
@@ -65,19 +67,19 @@ static void act_q8b(sq__q8b *y, const float *x, int64_t nb) {
             amax = a > amax ? a : amax;
         }
         if (bad) {
-            memset(y->q, 0, 32);
-            y->d = y->s = NAN;
+            memset(q, 0, 32);
+            ds[2 * b] = ds[2 * b + 1] = NAN;
             continue;
         }
         float d = amax / 127.f, id = amax != 0.0f ? 127.f / amax : 0.0f;
         int sum = 0;
         for (int j = 0; j < 32; j++) {
-            int q = (int)rintf(x[j] * id);
-            y->q[j] = (int8_t)q;
-            sum += q;
+            int v = (int)rintf(x[j] * id);
+            q[j] = (int8_t)v;
+            sum += v;
         }
-        y->d = f16_round(d);
-        y->s = f16_round(d * (float)sum);
+        ds[2 * b] = f16_round(d);
+        ds[2 * b + 1] = f16_round(d * (float)sum);
     }
 }
 
@@ -119,8 +121,9 @@ void sq_quant_act_dequant(float *out, const void *src, int kind, int64_t n) {
         const sq__q8k *y = src;
         for (int64_t i = 0; i < n; i++) out[i] = y[i / 256].d * (float)y[i / 256].q[i % 256];
     } else {
-        const sq__q8b *y = src;
-        for (int64_t i = 0; i < n; i++) out[i] = y[i / 32].d * (float)y[i / 32].q[i % 32];
+        const int8_t *q = src;
+        const float *ds = (const float *)((const uint8_t *)src + n);
+        for (int64_t i = 0; i < n; i++) out[i] = ds[2 * (i / 32)] * (float)q[i];
     }
 }
 
@@ -161,24 +164,26 @@ static int decode32(const uint8_t *b, sq_dtype t, int8_t w[32], float *dw, float
     }
 }
 
-NOVEC static float dot32_c(const uint8_t *w, sq_dtype t, const sq__q8b *x, int64_t nb) {
+NOVEC static float dot32_c(const uint8_t *w, sq_dtype t, const uint8_t *x, int64_t nb) {
     size_t bb;
     sq_dtype_block(t, &bb);
+    const float *ds = (const float *)(x + 32 * nb);
     float acc[8] = {0}, sm = 0;
-    for (int64_t b = 0; b < nb; b++, w += bb, x++) {
+    for (int64_t b = 0; b < nb; b++, w += bb) {
         int8_t wv[32];
+        const int8_t *xq = (const int8_t *)x + 32 * b;
         float dw, mw;
         int one = decode32(w, t, wv, &dw, &mw);
-        float d = dw * x->d;
+        float d = dw * ds[2 * b];
         for (int l = 0; l < 8; l++) {
             int32_t p = 0;
             for (int k = 0; k < 4; k++) {
-                int16_t pr = (int16_t)((int16_t)wv[4 * l + k] * (int16_t)x->q[4 * l + k]);
+                int16_t pr = (int16_t)((int16_t)wv[4 * l + k] * (int16_t)xq[4 * l + k]);
                 p += pr;
             }
             acc[l] = fmaf(d, (float)p, acc[l]);
         }
-        if (one) sm = fmaf(mw, x->s, sm);
+        if (one) sm = fmaf(mw, ds[2 * b + 1], sm);
     }
     return sq__hsum8(acc) + sm;
 }
@@ -273,17 +278,30 @@ float sq_quant_dot_q8(const void *wrow, sq_dtype wt, const void *xq, int64_t n) 
     return dot_c(wrow, wt, xq, n) + 0.0f;
 }
 
-void sq_quant_dot_q8_rows(float *y, int64_t ystride, const void *wrow, sq_dtype wt, const void *xq, size_t xstride,
-                          int rows, int64_t n, float bias) {
+typedef void (*rows_fn)(float *y, int64_t ys, const uint8_t *w, sq_dtype t, const void *xq, size_t xs, int rows,
+                        int64_t n, float bias);
+
+static void rows_c(float *y, int64_t ystride, const uint8_t *wrow, sq_dtype wt, const void *xq, size_t xstride,
+                   int rows, int64_t n, float bias) {
+    for (int r = 0; r < rows; r++)
+        y[r * ystride] = dot_c(wrow, wt, (const uint8_t *)xq + (size_t)r * xstride, n) + bias;
+}
+
+/* The rows kernel for the code in use, chosen once per matmul (not once per output). */
+static rows_fn rows_kernel(void) {
 #if defined(SQ_QUANT_HAVE_AVX2)
     switch (q8_level()) {
-    case 2: sq__dot_q8_rows_vnni(y, ystride, wrow, wt, xq, xstride, rows, n, bias); return;
-    case 1: sq__dot_q8_rows_avx2(y, ystride, wrow, wt, xq, xstride, rows, n, bias); return;
+    case 2: return sq__dot_q8_rows_vnni;
+    case 1: return sq__dot_q8_rows_avx2;
     default: break;
     }
 #endif
-    for (int r = 0; r < rows; r++)
-        y[r * ystride] = dot_c(wrow, wt, (const uint8_t *)xq + (size_t)r * xstride, n) + bias;
+    return rows_c;
+}
+
+void sq_quant_dot_q8_rows(float *y, int64_t ystride, const void *wrow, sq_dtype wt, const void *xq, size_t xstride,
+                          int rows, int64_t n, float bias) {
+    rows_kernel()(y, ystride, wrow, wt, xq, xstride, rows, n, bias);
 }
 
 /* ---- matmul drivers ---------------------------------------------------------------------- */
@@ -346,6 +364,9 @@ int sq_quant_matmul_n(void **buf, size_t *cap, int n, float *const y[], const fl
     uint8_t *q1 = *buf, *q2 = (uint8_t *)*buf + at2;
     if (kinds & 1) round_rows(q1, xs1, x, rows, in, 1);
     if (kinds & 2) round_rows(q2, xs2, x, rows, in, 2);
+    rows_fn fn = rows_kernel();
+    size_t rb[8];
+    for (int k = 0; k < n && k < 8; k++) rb[k] = row_bytes(w[k]);
     /* All n matrices' outputs in one loop, so q/k/v and gate/up cost one fork/join. */
 #pragma omp parallel for schedule(static) if ((int64_t)rows * in * total > (1 << 16))
     for (int g = 0; g < total; g++) {
@@ -353,9 +374,8 @@ int sq_quant_matmul_n(void **buf, size_t *cap, int n, float *const y[], const fl
         while (o >= (int)w[k]->shape[0]) o -= (int)w[k]->shape[0], k++;
         const sq_view *wk = w[k];
         int out = (int)wk->shape[0], two = sq_quant_act_kind(wk->dtype) == 2;
-        const uint8_t *wr = (const uint8_t *)wk->data + (size_t)o * row_bytes(wk);
-        sq_quant_dot_q8_rows(y[k] + o, out, wr, wk->dtype, two ? q2 : q1, two ? xs2 : xs1, rows, in,
-                             bias[k] ? bias[k][o] : 0);
+        const uint8_t *wr = (const uint8_t *)wk->data + (size_t)o * (k < 8 ? rb[k] : row_bytes(wk));
+        fn(y[k] + o, out, wr, wk->dtype, two ? q2 : q1, two ? xs2 : xs1, rows, in, bias[k] ? bias[k][o] : 0);
     }
     return 0;
 }
@@ -376,8 +396,8 @@ void sq_quant_matmul_part(float *y, const float *x, int rows, const sq_view *w, 
     }
     for (int r = 0; r < rows; r++) sq_quant_act_row(xq + (size_t)r * xs, x + (size_t)r * in, kind, in);
     size_t rb = row_bytes(w);
+    rows_fn fn = rows_kernel();
     for (int o = o0; o < o1; o++)
-        sq_quant_dot_q8_rows(y + o, out, (const uint8_t *)w->data + (size_t)o * rb, w->dtype, xq, xs, rows, in,
-                             bias ? bias[o] : 0);
+        fn(y + o, out, (const uint8_t *)w->data + (size_t)o * rb, w->dtype, xq, xs, rows, in, bias ? bias[o] : 0);
     if (xq != stack) free(xq);
 }

@@ -8,10 +8,11 @@ TGT static inline float SFX(h2f)(const uint8_t *p) {
     return _cvtsh_ss(h);
 }
 
-/* 16 bytes of nibbles: values 0..15 the low nibbles, 16..31 the high ones. */
+/* 16 bytes of nibbles: values 0..15 the low nibbles, 16..31 the high ones (the 16 bytes in
+ * both halves, the upper half shifted right by 4, then masked: three instructions). */
 TGT static inline __m256i SFX(nib)(const uint8_t *p) {
-    __m128i q = _mm_loadu_si128((const __m128i *)p), m = _mm_set1_epi8(0xF);
-    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
+    __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_and_si256(_mm256_srlv_epi64(q, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(0xF));
 }
 
 /* Bit j of a 32-bit word as 0x10 in byte j. */
@@ -50,6 +51,29 @@ TGT static inline int32_t SFX(hsumi)(__m256i a) {
     return _mm_cvtsi128_si32(h);
 }
 
+/* One block of one activation row into its accumulator. */
+TGT static inline AI void SFX(step32)(__m256i wv, __m256i u, float dw, float mw, const int one, const uint8_t *xr,
+                                      int64_t nb, int64_t b, __m256 *acc, float *sm) {
+    __m256i xv = _mm256_loadu_si256((const __m256i *)(xr + 32 * b));
+    const float *ds = (const float *)(xr + 32 * nb) + 2 * b;
+    __m256i p = DOTUS(u, one ? xv : _mm256_sign_epi8(xv, wv));
+    *acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * ds[0]), _mm256_cvtepi32_ps(p), *acc);
+    if (one) *sm = fmaf(mw, ds[1], *sm);
+}
+
+TGT static inline AI void SFX(wscales)(const uint8_t *w, const int one, float *dw, float *mw) {
+    if (one) { /* d and m are adjacent: one load, one conversion */
+        int32_t dm;
+        memcpy(&dm, w, 4);
+        __m128 f = _mm_cvtph_ps(_mm_cvtsi32_si128(dm));
+        *dw = _mm_cvtss_f32(f);
+        *mw = _mm_cvtss_f32(_mm_movehdup_ps(f));
+    } else {
+        *dw = SFX(h2f)(w);
+        *mw = 0;
+    }
+}
+
 /* Up to 4 activation rows against one weight row of 32-value blocks; y[r] = dot + bias. */
 TGT static inline AI void SFX(dot32)(float *y, int64_t ys, const uint8_t *w, const sq_dtype t, const uint8_t *xq,
                                      size_t xs, const int R, int64_t nb, float bias) {
@@ -60,17 +84,85 @@ TGT static inline AI void SFX(dot32)(float *y, int64_t ys, const uint8_t *w, con
     for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++, w += bb) {
         __m256i wv = SFX(wblock)(w, t), u = one ? wv : _mm256_sign_epi8(wv, wv);
-        float dw = SFX(h2f)(w), mw = one ? SFX(h2f)(w + 2) : 0;
-        for (int r = 0; r < R; r++) {
-            const sq__q8b *x = (const sq__q8b *)(xq + (size_t)r * xs) + b;
-            __m256i xv = _mm256_loadu_si256((const __m256i *)x->q);
-            __m256i p = DOTUS(u, one ? xv : _mm256_sign_epi8(xv, wv));
-            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x->d), _mm256_cvtepi32_ps(p), acc[r]);
-            if (one) sm[r] = fmaf(mw, x->s, sm[r]);
-        }
+        float dw, mw;
+        SFX(wscales)(w, one, &dw, &mw);
+        for (int r = 0; r < R; r++) SFX(step32)(wv, u, dw, mw, one, xq + (size_t)r * xs, nb, b, &acc[r], &sm[r]);
     }
     for (int r = 0; r < R; r++) y[r * ys] = (SFX(hsum)(acc[r]) + sm[r]) + bias;
 }
+
+#if defined(SQ_Q8_BODY_512)
+/* Q4_0, Q4_1 and Q8_0 with 512-bit vectors: two blocks per unpack, dot and conversion (the
+ * activation bytes of consecutive blocks are contiguous), block b in lanes 0-7 and b+1 in
+ * 8-15; the two halves then go into the one 8-lane accumulator one after the other, the
+ * order of dot32 above. The weight scales of both blocks times the activation scales (d, s
+ * pairs) are one 4-lane multiply: lanes 0 and 2 give dw * dx. */
+TGT static inline AI void SFX(dot32_512)(float *y, int64_t ys, const uint8_t *w, const sq_dtype t, const uint8_t *xq,
+                                         size_t xs, const int R, int64_t nb, float bias) {
+    const int one = t == SQ_Q4_1;
+    const size_t bb = t == SQ_Q4_0 ? 18 : t == SQ_Q4_1 ? 20 : 34;
+    const __m512i sh = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4), dup = _mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3);
+    __m256 acc[4];
+    float sm[4] = {0, 0, 0, 0};
+    for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2, w += 2 * bb) {
+        __m512i wv;
+        __m128 W;
+        if (t == SQ_Q8_0) {
+            wv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(w + 2))),
+                                    _mm256_loadu_si256((const __m256i *)(w + bb + 2)), 1);
+        } else {
+            const int o = one ? 4 : 2;
+            __m256i q2 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(w + o))),
+                                                 _mm_loadu_si128((const __m128i *)(w + bb + o)), 1);
+            wv = _mm512_and_si512(_mm512_srlv_epi64(_mm512_permutexvar_epi64(dup, _mm512_castsi256_si512(q2)), sh),
+                                  _mm512_set1_epi8(0xF));
+            if (!one) wv = _mm512_sub_epi8(wv, _mm512_set1_epi8(8));
+        }
+        if (one) {
+            int32_t a0, a1;
+            memcpy(&a0, w, 4);
+            memcpy(&a1, w + bb, 4);
+            W = _mm_cvtph_ps(_mm_insert_epi32(_mm_cvtsi32_si128(a0), a1, 1));
+        } else {
+            uint16_t h0, h1;
+            memcpy(&h0, w, 2);
+            memcpy(&h1, w + bb, 2);
+            W = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)h0 | (long long)h1 << 32));
+        }
+        __m512i u = one ? wv : _mm512_abs_epi8(wv);
+        __mmask64 neg = one ? 0 : _mm512_movepi8_mask(wv);
+        for (int r = 0; r < R; r++) {
+            const uint8_t *xr = xq + (size_t)r * xs;
+            __m512i xv = _mm512_loadu_si512((const void *)(xr + 32 * b));
+            if (!one) xv = _mm512_mask_sub_epi8(xv, neg, _mm512_setzero_si512(), xv);
+            __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), u, xv));
+            __m128 X = _mm_loadu_ps((const float *)(xr + 32 * nb) + 2 * b), P = _mm_mul_ps(W, X);
+            acc[r] = _mm256_fmadd_ps(_mm256_broadcastss_ps(P), _mm512_castps512_ps256(f), acc[r]);
+            acc[r] = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehl_ps(P, P)),
+                                     _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1)), acc[r]);
+            if (one) {
+                __m128 Wh = _mm_movehdup_ps(W), Xh = _mm_movehdup_ps(X); /* lanes 1, 3 -> 0, 2 */
+                sm[r] = fmaf(_mm_cvtss_f32(Wh), _mm_cvtss_f32(Xh), sm[r]);
+                sm[r] = fmaf(_mm_cvtss_f32(_mm_movehl_ps(Wh, Wh)), _mm_cvtss_f32(_mm_movehl_ps(Xh, Xh)), sm[r]);
+            }
+        }
+    }
+    if (b < nb) { /* the last block alone */
+        __m256i wv = SFX(wblock)(w, t), u = one ? wv : _mm256_sign_epi8(wv, wv);
+        float dw, mw;
+        SFX(wscales)(w, one, &dw, &mw);
+        for (int r = 0; r < R; r++) SFX(step32)(wv, u, dw, mw, one, xq + (size_t)r * xs, nb, b, &acc[r], &sm[r]);
+    }
+    for (int r = 0; r < R; r++) y[r * ys] = (SFX(hsum)(acc[r]) + sm[r]) + bias;
+}
+#define SFX_DOT32 SFX(dot32_512)
+#define SFX_FAST(T) ((T) == SQ_Q4_0 || (T) == SQ_Q4_1 || (T) == SQ_Q8_0)
+#else
+#define SFX_DOT32 SFX(dot32)
+#define SFX_FAST(T) 0
+#endif
 
 /* One activation row against one weight row of 256-value blocks. */
 TGT static inline AI float SFX(dotk)(const uint8_t *w, const sq_dtype t, const sq__q8k *x, int64_t nb) {
@@ -155,7 +247,7 @@ TGT float SFX(sq__dot_q8)(const uint8_t *w, sq_dtype t, const void *xq, int64_t 
         }
     }
     float y;
-#define ONE(T) SFX(dot32)(&y, 0, w, T, xq, 0, 1, n / 32, 0.0f)
+#define ONE(T) (SFX_FAST(T) ? SFX_DOT32 : SFX(dot32))(&y, 0, w, T, xq, 0, 1, n / 32, 0.0f)
     SFX_DISPATCH32(ONE)
 #undef ONE
     /* (dot + 0) is dot for every value but -0, which becomes +0: the rows path adds its bias
@@ -171,8 +263,8 @@ TGT void SFX(sq__dot_q8_rows)(float *y, int64_t ys, const uint8_t *w, sq_dtype t
         return;
     }
     int r = 0;
-#define FOUR(T) SFX(dot32)(y + r * ys, ys, w, T, x + (size_t)r * xs, xs, 4, n / 32, bias)
-#define ONE(T) SFX(dot32)(y + r * ys, ys, w, T, x + (size_t)r * xs, xs, 1, n / 32, bias)
+#define FOUR(T) (SFX_FAST(T) ? SFX_DOT32 : SFX(dot32))(y + r * ys, ys, w, T, x + (size_t)r * xs, xs, 4, n / 32, bias)
+#define ONE(T) (SFX_FAST(T) ? SFX_DOT32 : SFX(dot32))(y + r * ys, ys, w, T, x + (size_t)r * xs, xs, 1, n / 32, bias)
     for (; r + 4 <= rows; r += 4) SFX_DISPATCH32(FOUR)
     for (; r < rows; r++) SFX_DISPATCH32(ONE)
 #undef FOUR
@@ -180,3 +272,5 @@ TGT void SFX(sq__dot_q8_rows)(float *y, int64_t ys, const uint8_t *w, sq_dtype t
 }
 
 #undef SFX_DISPATCH32
+#undef SFX_DOT32
+#undef SFX_FAST

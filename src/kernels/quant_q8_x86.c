@@ -3,7 +3,8 @@
  * AVX2 (maddubs + madd: the pairs of u8 x s8 products never saturate int16 here, the values
  * being at most 128 x 127 each), and for AVX-512 VNNI + VL (vpdpbusd on 256-bit vectors).
  * Either gives, per 4 consecutive bytes, the exact int32 sum of their products: the lanes of
- * the reference. Signed weights go through the usual sign trick: |w| as the unsigned operand
+ * the reference. The VNNI build also takes Q4_0, Q4_1 and Q8_0 two blocks at a time in
+ * 512-bit vectors (AVX512BW). Signed weights go through the usual sign trick: |w| as the unsigned operand
  * and x with w's sign as the signed one (exact because x is never -128). */
 #include <immintrin.h>
 #include <math.h>
@@ -15,8 +16,8 @@
 #if defined(SQ_QUANT_HAVE_AVX2)
 
 int sq__q8_vnni_supported(void) {
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512vnni");
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
 }
 
 #define AI __attribute__((always_inline))
@@ -31,10 +32,12 @@ int sq__q8_vnni_supported(void) {
 #undef DOTUS
 
 /* ---- AVX-512 VNNI ------------------------------------------------------------------------- */
-#define TGT __attribute__((target("avx512f,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 #define SFX(name) name##_vnni
 #define DOTUS(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), (u), (s))
+#define SQ_Q8_BODY_512 1
 #include "quant_q8_body.h"
+#undef SQ_Q8_BODY_512
 #undef TGT
 #undef SFX
 #undef DOTUS

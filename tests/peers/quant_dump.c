@@ -78,8 +78,8 @@ int main(int argc, char **argv) {
             for (int r = 0; r < R; r++) {
                 sq_quant_act_row(xq, x + (size_t)r * in, kind, in);
                 sq_quant_act_dequant(back + (size_t)r * in, xq, kind, in);
-                if (kind == 1) /* the block layout of quant_internal.h: 32 q, then d and s */
-                    for (int64_t b = 0; b < in / 32; b++) memcpy(ds + ((size_t)r * (in / 32) + b) * 2, xq + b * 40 + 32, 8);
+                if (kind == 1) /* the row layout of quant_internal.h: n q's, then (d, s) per block */
+                    memcpy(ds + (size_t)r * (in / 32) * 2, xq + in, (size_t)(in / 32) * 8);
             }
             rc |= put(argv[2], name, "q8", back, (size_t)(R * in));
             if (kind == 1) rc |= put(argv[2], name, "q8s", ds, (size_t)(R * in / 32 * 2));
