@@ -48,6 +48,8 @@ float sq__dot_q8_avx2(const uint8_t *w, sq_dtype t, const void *xq, int64_t n);
 float sq__dot_q8_vnni(const uint8_t *w, sq_dtype t, const void *xq, int64_t n);
 void sq__dot_q8_rows_avx2(float *y, int64_t ys, const uint8_t *w, sq_dtype t, const void *xq, size_t xs, int rows,
                           int64_t n, float bias);
+void sq__dot_q8_rows4t_vnni(float *y, int64_t ys, const uint8_t *w, sq_dtype t, const uint8_t *xq, size_t xs,
+                            const float *dsT, int64_t nb, float bias);
 void sq__dot_q8_rows_vnni(float *y, int64_t ys, const uint8_t *w, sq_dtype t, const void *xq, size_t xs, int rows,
                           int64_t n, float bias);
 #endif

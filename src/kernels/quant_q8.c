@@ -359,11 +359,27 @@ int sq_quant_matmul_n(void **buf, size_t *cap, int n, float *const y[], const fl
     /* One rounded copy of x per format the weights need (32-value blocks, Q8_K). */
     size_t xs1 = sq_quant_act_bytes(1, in), xs2 = sq_quant_act_bytes(2, in);
     size_t at2 = (kinds & 1) ? xs1 * (size_t)rows : 0;
-    int rc = grow(buf, cap, at2 + ((kinds & 2) ? xs2 * (size_t)rows : 0) + 64, e);
+    int64_t nb = in / 32;
+    int groups = 0;
+#if defined(SQ_QUANT_HAVE_AVX2)
+    /* VNNI, 4+ rows: Q4_0/Q4_1/Q8_0 take four rows at a time with the rows' scales transposed. */
+    if ((kinds & 1) && rows >= 4 && q8_level() == 2) groups = rows / 4;
+#endif
+    size_t at3 = at2 + ((kinds & 2) ? xs2 * (size_t)rows : 0);
+    at3 = (at3 + 63) & ~(size_t)63;
+    int rc = grow(buf, cap, at3 + (size_t)groups * (size_t)nb * 8 * sizeof(float) + 64, e);
     if (rc) return rc;
     uint8_t *q1 = *buf, *q2 = (uint8_t *)*buf + at2;
+    float *dsT = (float *)((uint8_t *)*buf + at3);
     if (kinds & 1) round_rows(q1, xs1, x, rows, in, 1);
     if (kinds & 2) round_rows(q2, xs2, x, rows, in, 2);
+    for (int g = 0; g < groups; g++) /* per block: d of rows 4g..4g+3, then their s */
+        for (int64_t b = 0; b < nb; b++)
+            for (int i = 0; i < 4; i++) {
+                const float *ds = (const float *)(q1 + (size_t)(4 * g + i) * xs1 + in) + 2 * b;
+                dsT[((size_t)g * nb + b) * 8 + i] = ds[0];
+                dsT[((size_t)g * nb + b) * 8 + 4 + i] = ds[1];
+            }
     rows_fn fn = rows_kernel();
     size_t rb[8];
     for (int k = 0; k < n && k < 8; k++) rb[k] = row_bytes(w[k]);
@@ -375,7 +391,17 @@ int sq_quant_matmul_n(void **buf, size_t *cap, int n, float *const y[], const fl
         const sq_view *wk = w[k];
         int out = (int)wk->shape[0], two = sq_quant_act_kind(wk->dtype) == 2;
         const uint8_t *wr = (const uint8_t *)wk->data + (size_t)o * (k < 8 ? rb[k] : row_bytes(wk));
-        fn(y[k] + o, out, wr, wk->dtype, two ? q2 : q1, two ? xs2 : xs1, rows, in, bias[k] ? bias[k][o] : 0);
+        float bo = bias[k] ? bias[k][o] : 0;
+        int r0 = 0;
+#if defined(SQ_QUANT_HAVE_AVX2)
+        if (groups && (wk->dtype == SQ_Q4_0 || wk->dtype == SQ_Q4_1 || wk->dtype == SQ_Q8_0))
+            for (; r0 < 4 * groups; r0 += 4)
+                sq__dot_q8_rows4t_vnni(y[k] + (size_t)r0 * out + o, out, wr, wk->dtype, q1 + (size_t)r0 * xs1, xs1,
+                                       dsT + (size_t)(r0 / 4) * nb * 8, nb, bo);
+#endif
+        if (r0 < rows)
+            fn(y[k] + (size_t)r0 * out + o, out, wr, wk->dtype, (two ? q2 : q1) + (size_t)r0 * (two ? xs2 : xs1),
+               two ? xs2 : xs1, rows - r0, in, bo);
     }
     return 0;
 }
