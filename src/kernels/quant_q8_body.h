@@ -207,7 +207,27 @@ TGT static inline AI void SFX(rows4t)(float *y, int64_t ys, const uint8_t *w, co
         }
         __m512i u = one ? wv : _mm512_abs_epi8(wv);
         __mmask64 neg = one ? 0 : _mm512_movepi8_mask(wv);
-        for (int h = 0; h < 1 + pair; h++) {
+        if (pair) { /* both blocks in one 512-bit dot per row, then the halves in order */
+            const float *T0 = dsT + (size_t)b * 8, *T1 = T0 + 8;
+            __m128 W1 = _mm_movehl_ps(W, W);
+            __m256 D0 = _mm256_castps128_ps256(_mm_mul_ps(_mm_set1_ps(_mm_cvtss_f32(W)), _mm_loadu_ps(T0)));
+            __m256 D1 = _mm256_castps128_ps256(_mm_mul_ps(_mm_set1_ps(_mm_cvtss_f32(W1)), _mm_loadu_ps(T1)));
+            if (one) {
+                SM = _mm_fmadd_ps(_mm_set1_ps(_mm_cvtss_f32(_mm_movehdup_ps(W))), _mm_loadu_ps(T0 + 4), SM);
+                SM = _mm_fmadd_ps(_mm_set1_ps(_mm_cvtss_f32(_mm_movehdup_ps(W1))), _mm_loadu_ps(T1 + 4), SM);
+            }
+            for (int r = 0; r < 4; r++) {
+                __m512i xv = _mm512_loadu_si512((const void *)(xq + (size_t)r * xs + 32 * b));
+                if (!one) xv = _mm512_mask_sub_epi8(xv, neg, _mm512_setzero_si512(), xv);
+                __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), u, xv));
+                __m256i ri = _mm256_set1_epi32(r);
+                acc[r] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(D0, ri), _mm512_castps512_ps256(f), acc[r]);
+                acc[r] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(D1, ri),
+                                         _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1)), acc[r]);
+            }
+            continue;
+        }
+        for (int h = 0; h < 1; h++) {
             const float *T4 = dsT + (size_t)(b + h) * 8;
             __m128 D = _mm_mul_ps(_mm_set1_ps(_mm_cvtss_f32(h ? _mm_movehl_ps(W, W) : W)), _mm_loadu_ps(T4));
             if (one) SM = _mm_fmadd_ps(_mm_set1_ps(_mm_cvtss_f32(_mm_movehdup_ps(h ? _mm_movehl_ps(W, W) : W))),
