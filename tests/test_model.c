@@ -217,6 +217,18 @@ SQ_TEST(corrupt_files_are_clear_errors) {
     sq_model *m = NULL;
     CHECK(sq_model_open(&m, dir, &e) < 0);
     CHECKF(strstr(e.msg, "mlp") != NULL && strstr(e.msg, "172") != NULL, "message: %s", e.msg);
+    /* A layer count far beyond the file's tensors is refused before it sizes anything. */
+    memcpy(p, "\"intermediate_size\": 172", 24);
+    char *nl = strstr(cfg, "\"num_hidden_layers\": 5");
+    REQUIRE(nl);
+    sq_buf big = {0};
+    sq_buf_printf(&big, "%.*s\"num_hidden_layers\": 2000000000%s", (int)(nl - cfg), cfg, nl + 22);
+    REQUIRE(sq_file_write_atomic(cfgp, big.data, big.len, &e) == 0);
+    m = NULL;
+    CHECK(sq_model_open(&m, dir, &e) < 0);
+    CHECKF(strstr(e.msg, "declares 2000000000 layers") != NULL && strstr(e.msg, "layers.1999999999.") != NULL,
+           "message: %s", e.msg);
+    sq_buf_free(&big);
     free(st);
     free(cfg);
     free(cfgp);

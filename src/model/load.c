@@ -162,6 +162,21 @@ static int load_weights(loader *L, sq_err *e) {
             (rc = to_f32(L, "tied lm_head", &m->lm_head, e)))
             return rc;
     }
+    /* The layer count comes from the config; a corrupt one (a GGUF block_count of two
+     * billion) must not size an allocation before a single layer tensor is seen. Every
+     * layer has an attention norm, so the last declared layer's must be in the file. */
+    {
+        char last[96];
+        sq_view probe;
+        if (g)
+            snprintf(last, sizeof last, "blk.%d.attn_norm.weight", c->n_layers - 1);
+        else
+            snprintf(last, sizeof last, "model.layers.%d.input_layernorm.weight", c->n_layers - 1);
+        if ((rc = find(L, last, &probe, 0, e)) < 0) return rc;
+        if (rc == 0)
+            return sq_fail(e, SQ_ENOTFOUND, "%s: the config declares %d layers but tensor %s is missing", L->path,
+                           c->n_layers, last);
+    }
     m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
     if (!m->layers) return sq_fail(e, SQ_ENOMEM, "%s: out of memory", L->path);
     for (int i = 0; i < c->n_layers; i++) {
