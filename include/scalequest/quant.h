@@ -82,6 +82,13 @@ void sq_quant_act_set(int act);
 int sq_quant_act_get(void);
 const char *sq_act_type_name(int act); /* "q8", "f32" */
 int sq_act_type_parse(const char *s);  /* -1 for an unknown name */
+/* The commands' default when --act-type is not given: 8-bit activations for a run that
+ * decodes one sequence at a time (about 20% fewer CPU cycles per token than fp32 there,
+ * and llama.cpp's arithmetic), fp32 for batched runs, where keeping llama.cpp's per-block
+ * combine order costs more per value than fp32's wide FMAs (batch-32 decode: 167 against
+ * 202-246 tokens per CPU-second; docs/engine.md). One choice per process, so batched ==
+ * sequential still holds within a run. */
+int sq_act_type_for_batch(int max_batch);
 /* The activation format weights of type wt take: 1 = 32-value blocks (Q8_0/Q8_1), 2 = Q8_K;
  * 0 for a type that is not quantized. */
 int sq_quant_act_kind(sq_dtype wt);
