@@ -150,6 +150,28 @@ int sq_matmul_n(sq_matmul_ctx *c, int n, float *const y[], const float *x, int r
  * BF16, 2-D). */
 int sq_matmul_part_ok(const sq_view *w);
 void sq_matmul_part(float *y, const float *x, int rows, const sq_view *w, const float *bias, int o0, int o1);
+/* The same for any row count, for a step that runs as one parallel region (the engine's
+ * many-token step): each thread computes a share of every matmul's outputs and the threads
+ * meet at a barrier between dependent matmuls. Every output is the same dot product, in the
+ * same order, as sq_matmul's (the GEMV at 1-3 rows, the panel GEMM at 4+), so the results
+ * are bit-identical to it.
+ *  - sq_matmul_ctx_reserve: once, before the region: per-thread scratch for n_threads
+ *    threads and weight rows of up to max_in inputs (the quantized panels); fails if the
+ *    context was made for fewer threads.
+ *  - sq_matmul_grain: outputs come in groups of this many for `rows` rows (a range must start
+ *    at a multiple of it and end at one or at the last output).
+ *  - sq_matmul_range: outputs [o0, o1) on the calling thread, OpenMP thread t (its scratch).
+ *  - sq_matmul_share: thread t of nt's equal share [o0, o1) of w's outputs, grain-aligned
+ *    (the same range for matrices of equal shape: gate and up).
+ *  - sq_matmul_n_share: thread t of nt computes its share of a list of matmuls of one x (the
+ *    list's outputs split evenly, equal weight bytes per thread when `in` is equal). */
+int sq_matmul_ctx_reserve(sq_matmul_ctx *c, int n_threads, int max_in, sq_err *e);
+int sq_matmul_grain(const sq_view *w, int rows);
+void sq_matmul_range(sq_matmul_ctx *c, int t, float *y, const float *x, int rows, const sq_view *w,
+                     const float *bias, int o0, int o1);
+void sq_matmul_share(const sq_view *w, int rows, int t, int nt, int *o0, int *o1);
+void sq_matmul_n_share(sq_matmul_ctx *c, int t, int nt, int n, float *const y[], const float *x, int rows,
+                       const sq_view *const w[], const float *const bias[]);
 /* The plain kernels. w is [out, in]; bias may be NULL. sq_matmul_bf16 ignores xb (kept for
  * callers of the earlier API; sq_matmul_bf16_needs_xb() is always 0 now: no path rounds x
  * to bf16). */

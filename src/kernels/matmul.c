@@ -148,6 +148,31 @@ static size_t quant_row_bytes(const sq_view *w) {
     return per ? (size_t)(w->shape[1] / per) * bb : 0;
 }
 
+/* Outputs [o0, o1) of 4+ rows through `pan` (QPANEL x in floats): QPANEL weight rows
+ * dequantized at a time, each dotted with every x row. */
+static void quant_panels(float *pan, float *y, const float *x, int rows, const sq_view *w, const float *bias, int o0,
+                         int o1) {
+    int out = (int)w->shape[0], in = (int)w->shape[1];
+    size_t rb = quant_row_bytes(w);
+    for (int p = o0; p < o1; p += QPANEL) {
+        int n = SQ_MIN(QPANEL, o1 - p);
+        for (int k = 0; k < n; k++)
+            sq_dequant_row(pan + (size_t)k * in, (const uint8_t *)w->data + (size_t)(p + k) * rb, w->dtype, in);
+        sq_quant_panel_dot(y + p, out, pan, n, x, rows, in, bias ? bias + p : NULL);
+    }
+}
+
+static int reserve_qpanel(sq_matmul_ctx *c, int n_threads, int in, sq_err *e) {
+    size_t need = (size_t)n_threads * QPANEL * (size_t)in;
+    if (need <= c->qpanel_cap) return 0;
+    float *np = sq_malloc_aligned(need * sizeof *np);
+    if (!np) return sq_fail(e, SQ_ENOMEM, "matmul: out of memory for %d threads' weight panels", n_threads);
+    free(c->qpanel);
+    c->qpanel = np;
+    c->qpanel_cap = need;
+    return 0;
+}
+
 /* 1-3 rows: the fused dequantize-and-dot, each weight byte read once per row (the weights
  * stream from memory once; x stays in L1). 4+ rows: each thread dequantizes QPANEL weight
  * rows into its panel once and dots every x row with them, so the unpacking cost is paid
@@ -170,23 +195,13 @@ static int matmul_quant(sq_matmul_ctx *c, float *y, const float *x, int rows, co
                 y[(size_t)r * out + o] = sq_quant_dot(wd + (size_t)o * rb, t, x + (size_t)r * in, in) + (bias ? bias[o] : 0);
         return 0;
     }
-    int nt = omp_get_max_threads();
-    size_t need = (size_t)nt * QPANEL * (size_t)in;
-    if (need > c->qpanel_cap) {
-        float *np = sq_malloc_aligned(need * sizeof *np);
-        if (!np) return sq_fail(e, SQ_ENOMEM, "matmul: out of memory for %d threads' weight panels", nt);
-        free(c->qpanel);
-        c->qpanel = np;
-        c->qpanel_cap = need;
-    }
+    int nt = omp_get_max_threads(), rc = reserve_qpanel(c, nt, in, e);
+    if (rc) return rc;
     int npan = (out + QPANEL - 1) / QPANEL;
 #pragma omp parallel for schedule(static) num_threads(nt)
-    for (int p = 0; p < npan; p++) {
-        float *pan = c->qpanel + (size_t)omp_get_thread_num() * QPANEL * in;
-        int o0 = p * QPANEL, n = SQ_MIN(QPANEL, out - o0);
-        for (int k = 0; k < n; k++) sq_dequant_row(pan + (size_t)k * in, wd + (size_t)(o0 + k) * rb, t, in);
-        sq_quant_panel_dot(y + o0, out, pan, n, x, rows, in, bias ? bias + o0 : NULL);
-    }
+    for (int p = 0; p < npan; p++)
+        quant_panels(c->qpanel + (size_t)omp_get_thread_num() * QPANEL * in, y, x, rows, w, bias, p * QPANEL,
+                     SQ_MIN(out, (p + 1) * QPANEL));
     return 0;
 }
 
@@ -272,5 +287,75 @@ void sq_matmul_part(float *y, const float *x, int rows, const sq_view *w, const 
             }
             for (int k = 0; k < 4 && o + k < o1; k++) y[(size_t)r * out + o + k] = d[k] + (bias ? bias[o + k] : 0);
         }
+    }
+}
+
+/* ---- shares of a step's matmuls, inside the caller's one parallel region ----------------- */
+
+int sq_matmul_ctx_reserve(sq_matmul_ctx *c, int n_threads, int max_in, sq_err *e) {
+#if defined(SQ_HAVE_MM_AVX2)
+    if (n_threads > c->n_scratch)
+        return sq_fail(e, SQ_EINVAL, "matmul context: %d threads' scratch, %d asked for", c->n_scratch, n_threads);
+#endif
+    return reserve_qpanel(c, n_threads, max_in, e);
+}
+
+int sq_matmul_grain(const sq_view *w, int rows) {
+    if (rows < 4) return 4;
+    if (sq_dtype_is_quant(w->dtype)) return QPANEL;
+#if defined(SQ_HAVE_MM_AVX2)
+    if (w->dtype == SQ_BF16) return sq_mm_avx2_gemm_grain();
+#endif
+    return 4;
+}
+
+void sq_matmul_range(sq_matmul_ctx *c, int t, float *y, const float *x, int rows, const sq_view *w,
+                     const float *bias, int o0, int o1) {
+    int out = (int)w->shape[0], in = (int)w->shape[1];
+    o1 = SQ_MIN(o1, out);
+    if (o0 >= o1) return;
+    if (rows < 4 || w->dtype == SQ_F32) { /* the GEMV / the F32 kernel: sq_matmul's own code */
+        sq_matmul_part(y, x, rows, w, bias, o0, o1);
+        return;
+    }
+    if (sq_dtype_is_quant(w->dtype)) {
+        /* sq_matmul_ctx_reserve sized the panels for this thread */
+        quant_panels(c->qpanel + (size_t)t * QPANEL * in, y, x, rows, w, bias, o0, o1);
+        return;
+    }
+#if defined(SQ_HAVE_MM_AVX2)
+    void *sc = c->scratch && t < c->n_scratch ? (char *)c->scratch + (size_t)t * sq_mm_avx2_scratch_bytes() : NULL;
+    sq_mm_avx2_gemm_range(y, x, rows, (const uint16_t *)w->data, in, out, bias, o0, o1, sc);
+#else
+    sq_matmul_part(y, x, rows, w, bias, o0, o1);
+#endif
+}
+
+/* Where the outputs [0, out) of a matrix whose first output is the list's `base`-th are cut
+ * at the list's cut v: rounded down to the grain, except at the matrix's end. Monotone in v,
+ * so the threads' cuts partition every matrix. */
+static int cut_at(int64_t v, int64_t base, int out, int grain) {
+    int64_t o = v - base;
+    if (o <= 0) return 0;
+    if (o >= out) return out;
+    return (int)(o / grain * grain);
+}
+
+void sq_matmul_share(const sq_view *w, int rows, int t, int nt, int *o0, int *o1) {
+    int out = (int)w->shape[0], g = sq_matmul_grain(w, rows);
+    *o0 = cut_at((int64_t)out * t / nt, 0, out, g);
+    *o1 = cut_at((int64_t)out * (t + 1) / nt, 0, out, g);
+}
+
+void sq_matmul_n_share(sq_matmul_ctx *c, int t, int nt, int n, float *const y[], const float *x, int rows,
+                       const sq_view *const w[], const float *const bias[]) {
+    int64_t total = 0;
+    for (int k = 0; k < n; k++) total += w[k]->shape[0];
+    int64_t a = total * t / nt, b = total * (t + 1) / nt, base = 0;
+    for (int k = 0; k < n; k++) {
+        int out = (int)w[k]->shape[0], g = sq_matmul_grain(w[k], rows);
+        int o0 = cut_at(a, base, out, g), o1 = cut_at(b, base, out, g);
+        if (o0 < o1) sq_matmul_range(c, t, y[k], x, rows, w[k], bias[k], o0, o1);
+        base += out;
     }
 }

@@ -239,6 +239,23 @@ static void gemm_slice(gemm_scratch *sc, float *y, const float *x, int nr, const
 
 size_t sq_mm_avx2_scratch_bytes(void) { return sizeof(gemm_scratch); }
 
+int sq_mm_avx2_gemm_grain(void) { return MM_NO * MM_SB; }
+
+void sq_mm_avx2_gemm_range(float *y, const float *x, int rows, const uint16_t *w, int in, int out, const float *bias,
+                           int o0, int o1, void *scratch) {
+    int per = MM_NO * MM_SB;
+    if (o0 >= o1) return;
+    for (int r0 = 0; r0 < rows; r0 += MM_RB) {
+        int nr = SQ_MIN(MM_RB, rows - r0);
+        float *yb = y + (size_t)r0 * out;
+        const float *xb = x + (size_t)r0 * in;
+        if (scratch)
+            for (int sl = o0 / per; sl * per < o1; sl++) gemm_slice(scratch, yb, xb, nr, w, in, out, bias, sl);
+        else
+            gemv_range(yb, xb, nr, w, in, out, bias, o0, o1);
+    }
+}
+
 void sq_mm_avx2_gemm(const sq_mm_job *j, int n, const float *x, int rows, int in, void *scratch, int n_scratch) {
     int per = MM_NO * MM_SB;
     int64_t nu = total_units(j, n, per);

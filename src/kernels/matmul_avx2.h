@@ -28,6 +28,13 @@ void sq_mm_avx2_gemv(const sq_mm_job *j, int n, const float *x, int rows, int in
 /* Outputs [o0, o1) of y[rows, out] on the calling thread alone (any rows; the GEMV's order). */
 void sq_mm_avx2_gemv_part(float *y, const float *x, int rows, const uint16_t *w, int in, int out, const float *bias,
                           int o0, int o1);
+/* The GEMM on the calling thread alone, for a caller's parallel region: outputs [o0, o1)
+ * of y[rows, out], any rows (meant for 4+), o0 a multiple of sq_mm_avx2_gemm_grain() and o1
+ * one too or `out` (a slice is computed whole). scratch: one area, or NULL (then the GEMV,
+ * same bits). */
+int sq_mm_avx2_gemm_grain(void);
+void sq_mm_avx2_gemm_range(float *y, const float *x, int rows, const uint16_t *w, int in, int out, const float *bias,
+                           int o0, int o1, void *scratch);
 /* Any rows (meant for 4+). scratch: n_scratch areas, or NULL. */
 void sq_mm_avx2_gemm(const sq_mm_job *j, int n, const float *x, int rows, int in, void *scratch, int n_scratch);
 #endif

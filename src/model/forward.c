@@ -1,6 +1,7 @@
 /* The forward pass of one ragged step (see model.h): every Linear layer is one matmul over
  * all the step's tokens, attention runs per (token, head) against the paged KV cache. */
 #include <omp.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,9 +12,10 @@ enum { SMALL_STEP = 3 };
 
 struct sq_fwd {
     int max_tokens, max_out, max_ctx, n_threads;
-    int small; /* every matmul can run as thread shares (forward_small) */
+    int small; /* every matmul can run as thread shares (forward_small, forward_many) */
     float *x, *xb, *q, *k, *v, *att, *tmp, *hb, *hb2, *cosv, *sinv, *xo, *scores;
     float *xp, *xbp; /* per thread: the small-step path's own residual and normed rows */
+    _Atomic int *next; /* per layer: the next attention work unit to hand out (forward_many) */
     sq_matmul_ctx *mm;
 };
 
@@ -24,6 +26,7 @@ void sq_fwd_free(sq_fwd *f) {
     float *bufs[] = {f->x, f->xb, f->q, f->k, f->v, f->att, f->tmp, f->hb, f->hb2, f->cosv, f->sinv, f->xo, f->scores, f->xp, f->xbp};
     for (size_t i = 0; i < SQ_ARRAY_LEN(bufs); i++) free(bufs[i]);
     sq_matmul_ctx_free(f->mm);
+    free((void *)f->next);
     free(f);
 }
 
@@ -57,11 +60,13 @@ int sq_fwd_new(sq_fwd **out, const sq_model *m, int max_tokens, int max_out, int
     size_t own = (size_t)f->n_threads * SMALL_STEP * c->dim * 4;
     f->xp = sq_malloc_aligned(own);
     f->xbp = sq_malloc_aligned(own);
+    f->next = calloc((size_t)SQ_MAX(c->n_layers, 1), sizeof *f->next);
     int rc = 0;
-    if (!f->xp || !f->xbp || !f->x || !f->xb || !f->q || !f->k || !f->v || !f->att || !f->tmp || !f->hb || !f->hb2 || !f->cosv || !f->sinv ||
+    if (!f->next || !f->xp || !f->xbp || !f->x || !f->xb || !f->q || !f->k || !f->v || !f->att || !f->tmp || !f->hb || !f->hb2 || !f->cosv || !f->sinv ||
         !f->xo || !f->scores)
         rc = sq_fail(e, SQ_ENOMEM, "forward scratch: out of memory for %d tokens", max_tokens);
     if (!rc) rc = sq_matmul_ctx_new(&f->mm, e);
+    if (!rc && f->small) rc = sq_matmul_ctx_reserve(f->mm, f->n_threads, (int)wide, e);
     if (rc) {
         sq_fwd_free(f);
         return rc;
@@ -188,6 +193,102 @@ static void forward_small(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq
     }
 }
 
+/* Attention of work units [w0, w1) of layer l (unit w: token w / n_heads, head w % n_heads)
+ * into f->att, with `scores` (max_ctx floats) as the calling thread's scratch. Each unit is
+ * independent of the others, so any split of the units between threads gives the same bits. */
+static void attend_units(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batch *b, int l, int w0, int w1,
+                         float *scores) {
+    const sq_model_config *c = &m->cfg;
+    int hd = c->head_dim, qd = c->n_heads * hd;
+    sq_attn_args a = {.block_size = kv->block_size, .kv_stride = c->n_kv_heads * hd, .n_heads = c->n_heads,
+                      .n_kv_heads = c->n_kv_heads, .head_dim = hd, .kv_type = kv->type,
+                      .k_base = kv->k[l], .v_base = kv->v[l]};
+    for (int w = w0; w < w1; w++) {
+        int t = w / c->n_heads, h = w % c->n_heads, p = b->pos[t];
+        int start = c->sliding_window > 0 && p + 1 > c->sliding_window ? p + 1 - c->sliding_window : 0;
+        a.blocks = b->blocks[t];
+        sq_attention_head(&a, f->q + (size_t)t * qd, h, start, p + 1, scores, f->att + (size_t)t * qd);
+    }
+}
+
+/* Attention units handed out a few at a time from a shared counter: a prefill's later
+ * tokens attend over more positions than its first ones, and on a shared machine a thread
+ * may lose its core for a while; whichever thread is free takes the next units. */
+enum { ATTN_CHUNK = 2 };
+
+/* A step of many tokens (prefill, batched decode) as one parallel region instead of a
+ * fork/join per matmul: under load a fork/join waits for every thread of the team to be
+ * scheduled, and the batched step had ~7 per layer. Each matmul is split by output columns
+ * (sq_matmul_n_share: the same dot products, in the same order, as sq_matmul), the norms,
+ * residual adds, RoPE and K/V stores by rows (tokens), attention by work units; the threads
+ * meet at a barrier between dependent operations (eight per layer) and nowhere else. */
+static void forward_many(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batch *b, float *logits) {
+    const sq_model_config *c = &m->cfg;
+    int T = b->n_tokens, dim = c->dim, hd = c->head_dim, half = hd / 2, bs = kv->block_size, ffn = c->ffn_dim;
+    int qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, work = T * c->n_heads;
+    float eps = c->norm_eps;
+    for (int l = 0; l < c->n_layers; l++) atomic_store(&f->next[l], 0);
+    sq_barrier bar;
+    sq_barrier_init(&bar);
+#pragma omp parallel num_threads(f->n_threads)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads(), o0, o1;
+        int r0 = T * t / nt, r1 = T * (t + 1) / nt, nr = r1 - r0;
+        float *scores = f->scores + (size_t)t * f->max_ctx;
+        sq_rmsnorm(f->xb + (size_t)r0 * dim, f->x + (size_t)r0 * dim, m->layers[0].attn_norm.data, nr, dim, eps);
+        sq_barrier_wait(&bar, nt);
+        for (int l = 0; l < c->n_layers; l++) {
+            const sq_layer *L = &m->layers[l];
+            float *const qkv_y[] = {f->q, f->k, f->v};
+            const sq_view *const qkv_w[] = {&L->wq, &L->wk, &L->wv};
+            const float *const qkv_b[] = {L->bq.data, L->bk.data, L->bv.data};
+            sq_matmul_n_share(f->mm, t, nt, 3, qkv_y, f->xb, T, qkv_w, qkv_b);
+            sq_barrier_wait(&bar, nt);
+            for (int tt = r0; tt < r1; tt++) {
+                const float *cs = f->cosv + (size_t)tt * half, *sn = f->sinv + (size_t)tt * half;
+                sq_rope_apply(&m->rope, f->q + (size_t)tt * qd, c->n_heads, cs, sn);
+                sq_rope_apply(&m->rope, f->k + (size_t)tt * kvd, c->n_kv_heads, cs, sn);
+                kv_store(kv, l, slot_of(b->blocks[tt], b->pos[tt], bs), 0, f->k + (size_t)tt * kvd,
+                         f->v + (size_t)tt * kvd, kvd);
+            }
+            sq_barrier_wait(&bar, nt); /* every token's K/V row is in the cache */
+            for (int w; (w = atomic_fetch_add(&f->next[l], ATTN_CHUNK)) < work;)
+                attend_units(m, f, kv, b, l, w, SQ_MIN(w + ATTN_CHUNK, work), scores);
+            sq_barrier_wait(&bar, nt);
+            sq_matmul_share(&L->wo, T, t, nt, &o0, &o1);
+            sq_matmul_range(f->mm, t, f->tmp, f->att, T, &L->wo, NULL, o0, o1);
+            sq_barrier_wait(&bar, nt);
+            sq_add(f->x + (size_t)r0 * dim, f->tmp + (size_t)r0 * dim, (size_t)nr * dim);
+            sq_rmsnorm(f->xb + (size_t)r0 * dim, f->x + (size_t)r0 * dim, L->ffn_norm.data, nr, dim, eps);
+            sq_barrier_wait(&bar, nt);
+            /* gate and up over the same outputs, so SwiGLU runs on this thread's columns */
+            sq_matmul_share(&L->w_gate, T, t, nt, &o0, &o1);
+            sq_matmul_range(f->mm, t, f->hb, f->xb, T, &L->w_gate, NULL, o0, o1);
+            sq_matmul_range(f->mm, t, f->hb2, f->xb, T, &L->w_up, NULL, o0, o1);
+            for (int tt = 0; tt < T && o0 < o1; tt++)
+                sq_swiglu(f->hb + (size_t)tt * ffn + o0, f->hb2 + (size_t)tt * ffn + o0, (size_t)(o1 - o0));
+            sq_barrier_wait(&bar, nt);
+            sq_matmul_share(&L->w_down, T, t, nt, &o0, &o1);
+            sq_matmul_range(f->mm, t, f->tmp, f->hb, T, &L->w_down, NULL, o0, o1);
+            sq_barrier_wait(&bar, nt);
+            sq_add(f->x + (size_t)r0 * dim, f->tmp + (size_t)r0 * dim, (size_t)nr * dim);
+            if (l + 1 < c->n_layers) /* the next layer's first norm, on the rows this thread just wrote */
+                sq_rmsnorm(f->xb + (size_t)r0 * dim, f->x + (size_t)r0 * dim, m->layers[l + 1].attn_norm.data, nr, dim,
+                           eps);
+            sq_barrier_wait(&bar, nt);
+        }
+        if (b->n_out > 0) {
+            int n0 = b->n_out * t / nt, n1 = b->n_out * (t + 1) / nt;
+            for (int o = n0; o < n1; o++)
+                sq_rmsnorm(f->xo + (size_t)o * dim, f->x + (size_t)b->out_rows[o] * dim, m->out_norm.data, 1, dim, eps);
+            sq_barrier_wait(&bar, nt);
+            const sq_view *head = sq_model_head_weight(m);
+            sq_matmul_share(head, b->n_out, t, nt, &o0, &o1);
+            sq_matmul_range(f->mm, t, logits, f->xo, b->n_out, head, NULL, o0, o1);
+        }
+    }
+}
+
 static int forward_step(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batch *b, float *logits, sq_err *e) {
     const sq_model_config *c = &m->cfg;
     int T = b->n_tokens, dim = c->dim, hd = c->head_dim, half = hd / 2, rc;
@@ -210,6 +311,11 @@ static int forward_step(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_b
         forward_small(m, f, kv, b, logits);
         return 0;
     }
+    if (f->small) {
+        forward_many(m, f, kv, b, logits);
+        return 0;
+    }
+    /* Weights that cannot be split into thread shares: a fork/join per operation. */
     int64_t attn_flops = 0; /* small steps stay on one thread: a fork/join costs more */
     for (int t = 0; t < T; t++) attn_flops += (int64_t)(b->pos[t] + 1) * c->n_heads * hd * 4;
     sq_attn_args aa = {.block_size = bs, .kv_stride = kvd, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
