@@ -152,17 +152,17 @@ SQ_TEST(small_steps_equal_whole_prompt_exactly) {
     sq_model_close(m);
 }
 
-/* A copy of F32 view v as BF16 (kind 1) or Q8_0 (kind 2: blocks of an f16 scale and 32
- * int8); the caller frees .data. */
+/* A copy of F32 view v as BF16 (kind 1), Q8_0 (kind 2: blocks of an f16 scale and 32
+ * int8) or F16 (kind 3); the caller frees .data. */
 static sq_view requantize(const sq_view *v, int kind) {
     size_t out = (size_t)v->shape[0], in = (size_t)v->shape[1], n = out * in;
     const float *x = v->data;
     sq_view r = *v;
-    if (kind == 1) {
+    if (kind == 1 || kind == 3) {
         uint16_t *b = malloc(2 * n);
-        for (size_t i = 0; b && i < n; i++) b[i] = sq_f32_to_bf16(x[i]);
+        for (size_t i = 0; b && i < n; i++) b[i] = kind == 1 ? sq_f32_to_bf16(x[i]) : sq_f32_to_f16(x[i]);
         r.data = b;
-        r.dtype = SQ_BF16;
+        r.dtype = kind == 1 ? SQ_BF16 : SQ_F16;
         return r;
     }
     uint8_t *q = malloc(n / 32 * 34), *d = q;
@@ -181,10 +181,10 @@ static sq_view requantize(const sq_view *v, int kind) {
 
 /* Steps of 4+ tokens run as one parallel region too: every matmul split by output columns
  * between the threads (the GEMM's panels, the F32 kernel, the quantized panels), norms and
- * RoPE by rows, attention by work units handed out as threads come free. With F32, BF16 and
- * Q8_0 weights, a 70-token prefill (more than the GEMM's 64-row block) gives the same bits on
+ * RoPE by rows, attention by work units handed out as threads come free. With F32, BF16, F16
+ * and Q8_0 weights, a 70-token prefill (more than the GEMM's 64-row block) gives the same bits on
  * 1, 2 and 3 threads and the same bits as the prompt fed in steps of 5 and of 1 token (the
- * GEMV path). */
+ * GEMV path). F16 weights too (widened in the same kernels as BF16). */
 SQ_TEST(many_token_steps_are_exact_at_any_thread_count) {
     const char *path = sq_test_asset("models/stories260K.gguf");
     if (!path) SKIP("../shared/assets/models not present");
@@ -202,12 +202,12 @@ SQ_TEST(many_token_steps_are_exact_at_any_thread_count) {
     sq_layer *orig = malloc(sizeof(sq_layer) * (size_t)m->cfg.n_layers);
     memcpy(orig, m->layers, sizeof(sq_layer) * (size_t)m->cfg.n_layers);
     sq_view head = m->lm_head;
-    for (int kind = 0; kind <= 2; kind++) {
+    for (int kind = 0; kind <= 3; kind++) {
         for (int l = 0; kind && l < m->cfg.n_layers; l++) {
             sq_layer *L = &m->layers[l];
             sq_view *w[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
             for (size_t k = 0; k < SQ_ARRAY_LEN(w); k++)
-                if (kind == 1 || w[k]->shape[1] % 32 == 0) *w[k] = requantize(w[k], kind);
+                if (kind != 2 || w[k]->shape[1] % 32 == 0) *w[k] = requantize(w[k], kind);
         }
         if (kind) m->lm_head = requantize(&head, kind);
         for (int nt = 1; nt <= 3; nt++) {
@@ -256,7 +256,7 @@ SQ_TEST(f16_gguf_loads_and_runs) {
     REQUIRE(sq_model_open(&m, path, &e) == 0 || (fprintf(stderr, "%s\n", e.msg), 0));
     CHECK_EQ_INT(m->cfg.vocab_size, 32000);
     CHECK_EQ_INT(m->cfg.dim, 8);
-    CHECK(m->lm_head.dtype == SQ_F32); /* F16 converted at load */
+    CHECK(m->lm_head.dtype == SQ_F16 && m->layers[0].wq.dtype == SQ_F16); /* used in place, widened by the kernels */
     sq_kv_pool kv;
     REQUIRE(sq_kv_pool_init(&kv, m, 2, 16, &e) == 0);
     sq_fwd *f;
