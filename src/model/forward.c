@@ -9,13 +9,15 @@
 
 /* Steps of up to this many tokens (batch-1..3 decode) run as one parallel region. */
 enum { SMALL_STEP = 3 };
+/* forward_many's phases: the first norm; eight per layer; the output norm and the head. */
+enum { PH_FIRST = 1, PH_LAYER = 8, PH_LAST = 2 };
 
 struct sq_fwd {
     int max_tokens, max_out, max_ctx, n_threads;
     int small; /* every matmul can run as thread shares (forward_small, forward_many) */
     float *x, *xb, *q, *k, *v, *att, *tmp, *hb, *hb2, *cosv, *sinv, *xo, *scores;
     float *xp, *xbp; /* per thread: the small-step path's own residual and normed rows */
-    _Atomic int *next; /* per layer: the next attention work unit to hand out (forward_many) */
+    sq_phase *ph; /* forward_many's phases: PH_FIRST + PH_LAYER per layer + PH_LAST */
     sq_matmul_ctx *mm;
 };
 
@@ -26,7 +28,7 @@ void sq_fwd_free(sq_fwd *f) {
     float *bufs[] = {f->x, f->xb, f->q, f->k, f->v, f->att, f->tmp, f->hb, f->hb2, f->cosv, f->sinv, f->xo, f->scores, f->xp, f->xbp};
     for (size_t i = 0; i < SQ_ARRAY_LEN(bufs); i++) free(bufs[i]);
     sq_matmul_ctx_free(f->mm);
-    free((void *)f->next);
+    free(f->ph);
     free(f);
 }
 
@@ -60,9 +62,9 @@ int sq_fwd_new(sq_fwd **out, const sq_model *m, int max_tokens, int max_out, int
     size_t own = (size_t)f->n_threads * SMALL_STEP * c->dim * 4;
     f->xp = sq_malloc_aligned(own);
     f->xbp = sq_malloc_aligned(own);
-    f->next = calloc((size_t)SQ_MAX(c->n_layers, 1), sizeof *f->next);
+    f->ph = sq_malloc_aligned(sizeof(sq_phase) * ((size_t)PH_FIRST + (size_t)PH_LAYER * c->n_layers + PH_LAST));
     int rc = 0;
-    if (!f->next || !f->xp || !f->xbp || !f->x || !f->xb || !f->q || !f->k || !f->v || !f->att || !f->tmp || !f->hb || !f->hb2 || !f->cosv || !f->sinv ||
+    if (!f->ph || !f->xp || !f->xbp || !f->x || !f->xb || !f->q || !f->k || !f->v || !f->att || !f->tmp || !f->hb || !f->hb2 || !f->cosv || !f->sinv ||
         !f->xo || !f->scores)
         rc = sq_fail(e, SQ_ENOMEM, "forward scratch: out of memory for %d tokens", max_tokens);
     if (!rc) rc = sq_matmul_ctx_new(&f->mm, e);
@@ -211,80 +213,154 @@ static void attend_units(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_
     }
 }
 
-/* Attention units handed out a few at a time from a shared counter: a prefill's later
- * tokens attend over more positions than its first ones, and on a shared machine a thread
- * may lose its core for a while; whichever thread is free takes the next units. */
-enum { ATTN_CHUNK = 2 };
+/* The units of a list of matmuls of one x: each matrix's outputs in groups of its grain. */
+static int list_units(const sq_view *const w[], int n, int rows) {
+    int u = 0;
+    for (int k = 0; k < n; k++) u += (int)((w[k]->shape[0] + sq_matmul_grain(w[k], rows) - 1) / sq_matmul_grain(w[k], rows));
+    return u;
+}
+
+/* Units [u0, u1) of such a list, on the calling thread (OpenMP thread t, for its scratch). */
+static void list_run(sq_matmul_ctx *mm, int t, int n, float *const y[], const float *x, int rows,
+                     const sq_view *const w[], const float *const bias[], int u0, int u1) {
+    int base = 0;
+    for (int k = 0; k < n; k++) {
+        int out = (int)w[k]->shape[0], g = sq_matmul_grain(w[k], rows), nk = (out + g - 1) / g;
+        int a = SQ_MAX(u0, base), z = SQ_MIN(u1, base + nk);
+        if (a < z) sq_matmul_range(mm, t, y[k], x, rows, w[k], bias[k], (a - base) * g, SQ_MIN((z - base) * g, out));
+        base += nk;
+    }
+}
+
+/* Units handed out per claim: about 16 claims per thread and phase, so that a thread that
+ * loses its core leaves little unfinished, and claims stay rare next to the work. */
+static int chunk_of(int total, int nt) { return SQ_MAX(1, total / (16 * nt)); }
 
 /* A step of many tokens (prefill, batched decode) as one parallel region instead of a
- * fork/join per matmul: under load a fork/join waits for every thread of the team to be
- * scheduled, and the batched step had ~7 per layer. Each matmul is split by output columns
- * (sq_matmul_n_share: the same dot products, in the same order, as sq_matmul), the norms,
- * residual adds, RoPE and K/V stores by rows (tokens), attention by work units; the threads
- * meet at a barrier between dependent operations (eight per layer) and nowhere else. */
+ * fork/join per matmul. Under load a fork/join, like a barrier, waits for every thread of
+ * the team to be scheduled, and the batched step had ~7 of them per layer. Here the step is
+ * a chain of phases (sq_phase): each phase's work is cut into units that whichever thread
+ * comes claims a few at a time, and the next phase starts once all are done, so a thread
+ * that loses its core delays the step by at most the units it holds. Matmuls are cut by
+ * output columns (sq_matmul_range: the same dot products, in the same order, as sq_matmul,
+ * so the bits do not depend on who computes what), norms, residual adds, RoPE and K/V
+ * stores by rows (tokens), attention by (token, head). */
 static void forward_many(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batch *b, float *logits) {
     const sq_model_config *c = &m->cfg;
     int T = b->n_tokens, dim = c->dim, hd = c->head_dim, half = hd / 2, bs = kv->block_size, ffn = c->ffn_dim;
-    int qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, work = T * c->n_heads;
+    int qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, nt_max = f->n_threads;
     float eps = c->norm_eps;
-    for (int l = 0; l < c->n_layers; l++) atomic_store(&f->next[l], 0);
-    sq_barrier bar;
-    sq_barrier_init(&bar);
-#pragma omp parallel num_threads(f->n_threads)
+    const sq_view *head = sq_model_head_weight(m);
+    /* Every phase's size, before the region. */
+    sq_phase *ph = f->ph;
+    int np = 0;
+    sq_phase_init(&ph[np++], T);
+    for (int l = 0; l < c->n_layers; l++) {
+        const sq_layer *L = &m->layers[l];
+        const sq_view *const qkv_w[] = {&L->wq, &L->wk, &L->wv};
+        sq_phase_init(&ph[np++], list_units(qkv_w, 3, T));
+        sq_phase_init(&ph[np++], T);                /* RoPE, K/V stores */
+        sq_phase_init(&ph[np++], T * c->n_heads);   /* attention */
+        sq_phase_init(&ph[np++], list_units((const sq_view *const[]){&L->wo}, 1, T));
+        sq_phase_init(&ph[np++], T);                /* residual add, ffn norm */
+        sq_phase_init(&ph[np++], list_units((const sq_view *const[]){&L->w_gate}, 1, T)); /* gate, up, SwiGLU */
+        sq_phase_init(&ph[np++], list_units((const sq_view *const[]){&L->w_down}, 1, T));
+        sq_phase_init(&ph[np++], T);                /* residual add, next layer's norm */
+    }
+    sq_phase_init(&ph[np++], b->n_out);
+    sq_phase_init(&ph[np++], b->n_out ? list_units(&head, 1, b->n_out) : 0);
+#pragma omp parallel num_threads(nt_max)
     {
-        int t = omp_get_thread_num(), nt = omp_get_num_threads(), o0, o1;
-        int r0 = T * t / nt, r1 = T * (t + 1) / nt, nr = r1 - r0;
+        int t = omp_get_thread_num(), nt = omp_get_num_threads(), k = 0, u0, u1;
         float *scores = f->scores + (size_t)t * f->max_ctx;
-        sq_rmsnorm(f->xb + (size_t)r0 * dim, f->x + (size_t)r0 * dim, m->layers[0].attn_norm.data, nr, dim, eps);
-        sq_barrier_wait(&bar, nt);
+        sq_phase *p = &ph[k++];
+        while ((u0 = sq_phase_claim(p, chunk_of(T, nt), &u1)) >= 0) {
+            sq_rmsnorm(f->xb + (size_t)u0 * dim, f->x + (size_t)u0 * dim, m->layers[0].attn_norm.data, u1 - u0, dim, eps);
+            sq_phase_done(p, u1 - u0);
+        }
         for (int l = 0; l < c->n_layers; l++) {
             const sq_layer *L = &m->layers[l];
             float *const qkv_y[] = {f->q, f->k, f->v};
             const sq_view *const qkv_w[] = {&L->wq, &L->wk, &L->wv};
             const float *const qkv_b[] = {L->bq.data, L->bk.data, L->bv.data};
-            sq_matmul_n_share(f->mm, t, nt, 3, qkv_y, f->xb, T, qkv_w, qkv_b);
-            sq_barrier_wait(&bar, nt);
-            for (int tt = r0; tt < r1; tt++) {
-                const float *cs = f->cosv + (size_t)tt * half, *sn = f->sinv + (size_t)tt * half;
-                sq_rope_apply(&m->rope, f->q + (size_t)tt * qd, c->n_heads, cs, sn);
-                sq_rope_apply(&m->rope, f->k + (size_t)tt * kvd, c->n_kv_heads, cs, sn);
-                kv_store(kv, l, slot_of(b->blocks[tt], b->pos[tt], bs), 0, f->k + (size_t)tt * kvd,
-                         f->v + (size_t)tt * kvd, kvd);
+            sq_phase_wait(p);
+            p = &ph[k++];
+            while ((u0 = sq_phase_claim(p, chunk_of(p->total, nt), &u1)) >= 0) {
+                list_run(f->mm, t, 3, qkv_y, f->xb, T, qkv_w, qkv_b, u0, u1);
+                sq_phase_done(p, u1 - u0);
             }
-            sq_barrier_wait(&bar, nt); /* every token's K/V row is in the cache */
-            for (int w; (w = atomic_fetch_add(&f->next[l], ATTN_CHUNK)) < work;)
-                attend_units(m, f, kv, b, l, w, SQ_MIN(w + ATTN_CHUNK, work), scores);
-            sq_barrier_wait(&bar, nt);
-            sq_matmul_share(&L->wo, T, t, nt, &o0, &o1);
-            sq_matmul_range(f->mm, t, f->tmp, f->att, T, &L->wo, NULL, o0, o1);
-            sq_barrier_wait(&bar, nt);
-            sq_add(f->x + (size_t)r0 * dim, f->tmp + (size_t)r0 * dim, (size_t)nr * dim);
-            sq_rmsnorm(f->xb + (size_t)r0 * dim, f->x + (size_t)r0 * dim, L->ffn_norm.data, nr, dim, eps);
-            sq_barrier_wait(&bar, nt);
-            /* gate and up over the same outputs, so SwiGLU runs on this thread's columns */
-            sq_matmul_share(&L->w_gate, T, t, nt, &o0, &o1);
-            sq_matmul_range(f->mm, t, f->hb, f->xb, T, &L->w_gate, NULL, o0, o1);
-            sq_matmul_range(f->mm, t, f->hb2, f->xb, T, &L->w_up, NULL, o0, o1);
-            for (int tt = 0; tt < T && o0 < o1; tt++)
-                sq_swiglu(f->hb + (size_t)tt * ffn + o0, f->hb2 + (size_t)tt * ffn + o0, (size_t)(o1 - o0));
-            sq_barrier_wait(&bar, nt);
-            sq_matmul_share(&L->w_down, T, t, nt, &o0, &o1);
-            sq_matmul_range(f->mm, t, f->tmp, f->hb, T, &L->w_down, NULL, o0, o1);
-            sq_barrier_wait(&bar, nt);
-            sq_add(f->x + (size_t)r0 * dim, f->tmp + (size_t)r0 * dim, (size_t)nr * dim);
-            if (l + 1 < c->n_layers) /* the next layer's first norm, on the rows this thread just wrote */
-                sq_rmsnorm(f->xb + (size_t)r0 * dim, f->x + (size_t)r0 * dim, m->layers[l + 1].attn_norm.data, nr, dim,
-                           eps);
-            sq_barrier_wait(&bar, nt);
+            sq_phase_wait(p);
+            p = &ph[k++];
+            while ((u0 = sq_phase_claim(p, chunk_of(T, nt), &u1)) >= 0) {
+                for (int tt = u0; tt < u1; tt++) {
+                    const float *cs = f->cosv + (size_t)tt * half, *sn = f->sinv + (size_t)tt * half;
+                    sq_rope_apply(&m->rope, f->q + (size_t)tt * qd, c->n_heads, cs, sn);
+                    sq_rope_apply(&m->rope, f->k + (size_t)tt * kvd, c->n_kv_heads, cs, sn);
+                    kv_store(kv, l, slot_of(b->blocks[tt], b->pos[tt], bs), 0, f->k + (size_t)tt * kvd,
+                             f->v + (size_t)tt * kvd, kvd);
+                }
+                sq_phase_done(p, u1 - u0);
+            }
+            sq_phase_wait(p); /* every token's K/V row is in the cache */
+            p = &ph[k++];
+            while ((u0 = sq_phase_claim(p, chunk_of(p->total, nt), &u1)) >= 0) {
+                attend_units(m, f, kv, b, l, u0, u1, scores);
+                sq_phase_done(p, u1 - u0);
+            }
+            sq_phase_wait(p);
+            p = &ph[k++];
+            while ((u0 = sq_phase_claim(p, chunk_of(p->total, nt), &u1)) >= 0) {
+                list_run(f->mm, t, 1, (float *const[]){f->tmp}, f->att, T, (const sq_view *const[]){&L->wo},
+                         (const float *const[]){NULL}, u0, u1);
+                sq_phase_done(p, u1 - u0);
+            }
+            sq_phase_wait(p);
+            p = &ph[k++];
+            while ((u0 = sq_phase_claim(p, chunk_of(T, nt), &u1)) >= 0) {
+                sq_add(f->x + (size_t)u0 * dim, f->tmp + (size_t)u0 * dim, (size_t)(u1 - u0) * dim);
+                sq_rmsnorm(f->xb + (size_t)u0 * dim, f->x + (size_t)u0 * dim, L->ffn_norm.data, u1 - u0, dim, eps);
+                sq_phase_done(p, u1 - u0);
+            }
+            sq_phase_wait(p);
+            p = &ph[k++];
+            int g = sq_matmul_grain(&L->w_gate, T);
+            while ((u0 = sq_phase_claim(p, chunk_of(p->total, nt), &u1)) >= 0) {
+                /* gate and up over the same columns, so SwiGLU runs on them at once */
+                int o0 = u0 * g, o1 = SQ_MIN(u1 * g, ffn);
+                sq_matmul_range(f->mm, t, f->hb, f->xb, T, &L->w_gate, NULL, o0, o1);
+                sq_matmul_range(f->mm, t, f->hb2, f->xb, T, &L->w_up, NULL, o0, o1);
+                for (int tt = 0; tt < T; tt++)
+                    sq_swiglu(f->hb + (size_t)tt * ffn + o0, f->hb2 + (size_t)tt * ffn + o0, (size_t)(o1 - o0));
+                sq_phase_done(p, u1 - u0);
+            }
+            sq_phase_wait(p);
+            p = &ph[k++];
+            while ((u0 = sq_phase_claim(p, chunk_of(p->total, nt), &u1)) >= 0) {
+                list_run(f->mm, t, 1, (float *const[]){f->tmp}, f->hb, T, (const sq_view *const[]){&L->w_down},
+                         (const float *const[]){NULL}, u0, u1);
+                sq_phase_done(p, u1 - u0);
+            }
+            sq_phase_wait(p);
+            p = &ph[k++];
+            while ((u0 = sq_phase_claim(p, chunk_of(T, nt), &u1)) >= 0) {
+                sq_add(f->x + (size_t)u0 * dim, f->tmp + (size_t)u0 * dim, (size_t)(u1 - u0) * dim);
+                if (l + 1 < c->n_layers) /* the next layer's first norm, on the rows just added */
+                    sq_rmsnorm(f->xb + (size_t)u0 * dim, f->x + (size_t)u0 * dim, m->layers[l + 1].attn_norm.data, u1 - u0,
+                               dim, eps);
+                sq_phase_done(p, u1 - u0);
+            }
         }
-        if (b->n_out > 0) {
-            int n0 = b->n_out * t / nt, n1 = b->n_out * (t + 1) / nt;
-            for (int o = n0; o < n1; o++)
-                sq_rmsnorm(f->xo + (size_t)o * dim, f->x + (size_t)b->out_rows[o] * dim, m->out_norm.data, 1, dim, eps);
-            sq_barrier_wait(&bar, nt);
-            const sq_view *head = sq_model_head_weight(m);
-            sq_matmul_share(head, b->n_out, t, nt, &o0, &o1);
-            sq_matmul_range(f->mm, t, logits, f->xo, b->n_out, head, NULL, o0, o1);
+        sq_phase_wait(p);
+        p = &ph[k++];
+        while ((u0 = sq_phase_claim(p, 1, &u1)) >= 0) {
+            sq_rmsnorm(f->xo + (size_t)u0 * dim, f->x + (size_t)b->out_rows[u0] * dim, m->out_norm.data, 1, dim, eps);
+            sq_phase_done(p, 1);
+        }
+        sq_phase_wait(p);
+        p = &ph[k++];
+        while ((u0 = sq_phase_claim(p, chunk_of(p->total, nt), &u1)) >= 0) {
+            list_run(f->mm, t, 1, (float *const[]){logits}, f->xo, b->n_out, &head, (const float *const[]){NULL}, u0, u1);
+            sq_phase_done(p, u1 - u0);
         }
     }
 }
