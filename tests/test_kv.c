@@ -121,3 +121,149 @@ SQ_TEST(kv_pool_store_rounds_and_copies) {
     CHECK(sq_kv_pool_init_type(&p, m, 4, 4, 9, &e) == SQ_EINVAL);
     sq_model_close(m);
 }
+
+/* ---- batched attention (sq_attention_plan / sq_attention_run) against sq_attention_head -- */
+
+enum { BA_BS = 4, BA_NB = 40, BA_KVH = 2, BA_DMAX = 136, BA_CTX = 64, BA_TMAX = 64 };
+
+/* One step of a batch engine's shapes: five samples of one prompt whose first three blocks
+ * are shared (positions 12-13: each has its own tail block; one sample is a token behind),
+ * two unrelated sequences (one short, one long), and a 30-token prefill of a sixth
+ * sequence (more tokens than one chunk holds at small groups). */
+typedef struct {
+    int n;
+    int32_t pos[BA_TMAX];
+    const int32_t *tab[BA_TMAX];
+    int32_t tables[8][BA_CTX / BA_BS];
+} ba_step;
+
+static void ba_step_make(ba_step *s) {
+    memset(s, 0, sizeof *s);
+    int next = 3; /* blocks 0-2: the shared prompt */
+    for (int i = 0; i < 8; i++)
+        for (int j = 0; j < BA_CTX / BA_BS; j++) s->tables[i][j] = -1;
+    for (int i = 0; i < 5; i++) {
+        for (int j = 0; j < 3; j++) s->tables[i][j] = j;
+        s->tables[i][3] = next++;
+        s->pos[s->n] = i == 2 ? 12 : 13;
+        s->tab[s->n++] = s->tables[i];
+    }
+    s->tables[5][0] = next++; /* a short sequence: 3 positions */
+    s->pos[s->n] = 2;
+    s->tab[s->n++] = s->tables[5];
+    for (int j = 0; j < 11; j++) s->tables[6][j] = next++; /* a long one: 41 positions */
+    s->pos[s->n] = 40;
+    s->tab[s->n++] = s->tables[6];
+    for (int j = 0; j < 8; j++) s->tables[7][j] = next++; /* prefill: positions 1..30 */
+    for (int p = 1; p <= 30; p++) {
+        s->pos[s->n] = p;
+        s->tab[s->n++] = s->tables[7];
+    }
+}
+
+static void to16(int type, uint16_t *out, float *rounded, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        out[i] = type == SQ_KV_F16 ? sq_f32_to_f16(x[i]) : sq_f32_to_bf16(x[i]);
+        rounded[i] = type == SQ_KV_F16 ? sq_f16_to_f32(out[i]) : sq_bf16_to_f32(out[i]);
+    }
+}
+
+/* Every (token, head) of the step equals sq_attention_head over that token's own table,
+ * bit for bit: F32, F16 and BF16 caches; head sizes with vector and scalar tails; groups of
+ * 1, 3 and 7 query heads per kv head; with and without a sliding window; the units run all
+ * at once, one at a time in reverse, and split in two ranges as two threads would. */
+SQ_TEST(batched_attention_equals_per_head) {
+    static ba_step st;
+    ba_step_make(&st);
+    size_t n = (size_t)BA_NB * BA_BS * BA_KVH * BA_DMAX;
+    float *k = malloc(n * 4), *v = malloc(n * 4), *kr = malloc(n * 4), *vr = malloc(n * 4);
+    uint16_t *k16 = malloc(n * 2), *v16 = malloc(n * 2);
+    int hmax = 7 * BA_KVH;
+    size_t qn = (size_t)BA_TMAX * hmax * BA_DMAX;
+    float *q = malloc(qn * 4), *want = malloc(qn * 4), *got = malloc(qn * 4), *got2 = malloc(qn * 4);
+    size_t sfl = sq_attention_scratch_floats(BA_CTX, hmax, BA_KVH, BA_DMAX);
+    float *scratch = malloc(sfl * 4), *one = malloc(BA_CTX * 4);
+    int32_t *mem = malloc(sizeof(int32_t) * sq_attention_plan_ints(BA_TMAX));
+    REQUIRE(k && v && kr && vr && k16 && v16 && q && want && got && got2 && scratch && one && mem);
+    int dims[] = {8, 20, 64, 72, 136}, groups[] = {1, 3, 7};
+    int cases = 0, bad = 0;
+    for (int type = SQ_KV_F32; type <= SQ_KV_BF16; type++)
+        for (size_t di = 0; di < SQ_ARRAY_LEN(dims); di++)
+            for (size_t gi = 0; gi < SQ_ARRAY_LEN(groups); gi++)
+                for (int window = 0; window <= 9; window += 9) {
+                    int D = dims[di], H = groups[gi] * BA_KVH, qd = H * D;
+                    fill(k, n, 31 + D + type);
+                    fill(v, n, 32 + D + type);
+                    fill(q, qn, 33 + D + (int)gi);
+                    const void *kb = k, *vb = v;
+                    if (type != SQ_KV_F32) {
+                        to16(type, k16, kr, k, n);
+                        to16(type, v16, vr, v, n);
+                        kb = k16, vb = v16;
+                    }
+                    sq_attn_args a = {kb, vb, NULL, BA_BS, BA_KVH * D, H, BA_KVH, D, type};
+                    for (int t = 0; t < st.n; t++) {
+                        int p = st.pos[t], start = window > 0 && p + 1 > window ? p + 1 - window : 0;
+                        a.blocks = st.tab[t];
+                        for (int h = 0; h < H; h++)
+                            sq_attention_head(&a, q + (size_t)t * qd, h, start, p + 1, one, want + (size_t)t * qd);
+                    }
+                    sq_attn_plan plan;
+                    sq_attention_plan(&plan, mem, st.n, st.pos, st.tab, BA_BS, H, BA_KVH);
+                    sq_attn_batch b = {.a = a, .plan = &plan, .q = q, .out = got, .pos = st.pos, .blocks = st.tab,
+                                       .sliding_window = window, .max_ctx = BA_CTX};
+                    int W = sq_attention_work_count(&b);
+                    memset(got, 0xff, qn * 4);
+                    sq_attention_run(&b, 0, W, scratch);
+                    b.out = got2;
+                    memset(got2, 0xff, qn * 4);
+                    for (int w = W - 1; w >= 0; w--) sq_attention_run(&b, w, w + 1, scratch);
+                    int same = !memcmp(want, got, (size_t)st.n * qd * 4) && !memcmp(want, got2, (size_t)st.n * qd * 4);
+                    memset(got2, 0xff, qn * 4);
+                    sq_attention_run(&b, 0, W / 2, scratch);
+                    sq_attention_run(&b, W / 2, W, scratch + 0); /* a second thread's share */
+                    same &= !memcmp(want, got2, (size_t)st.n * qd * 4);
+                    if (type != SQ_KV_F32) { /* and F32 over the rounded values, through the batch */
+                        b.a.k_base = kr, b.a.v_base = vr, b.a.kv_type = SQ_KV_F32;
+                        memset(got2, 0xff, qn * 4);
+                        sq_attention_run(&b, 0, W, scratch);
+                        same &= !memcmp(want, got2, (size_t)st.n * qd * 4);
+                    }
+                    cases++;
+                    if (!same) {
+                        bad++;
+                        CHECKF(0, "%s cache, head_dim %d, %d heads, window %d: batched != per head",
+                               sq_kv_type_name(type), D, H, window);
+                    }
+                }
+    CHECK(cases == 3 * 5 * 3 * 2 && bad == 0);
+    free(k), free(v), free(kr), free(vr), free(k16), free(v16), free(q), free(want), free(got), free(got2);
+    free(scratch), free(one), free(mem);
+}
+
+/* The plan: the five samples form one chunk whose shared span is the three prompt blocks;
+ * the prefill's tokens are cut into chunks of ATT_QMAX / group rows; kv-head-major units. */
+SQ_TEST(attention_plan_groups_shared_prefix) {
+    static ba_step st;
+    ba_step_make(&st);
+    int32_t *mem = malloc(sizeof(int32_t) * sq_attention_plan_ints(BA_TMAX));
+    REQUIRE(mem);
+    sq_attn_plan p;
+    sq_attention_plan(&p, mem, st.n, st.pos, st.tab, BA_BS, 2 * 7, 2); /* 7 heads a group: 9 rows a chunk */
+    int five = -1;
+    for (int c = 0; c < p.n_chunks; c++)
+        if (st.tab[p.tok[p.first[c]]] == st.tables[0] || st.tab[p.tok[p.first[c]]][0] == 0) five = c;
+    REQUIRE(five >= 0);
+    CHECK_EQ_INT(p.first[five + 1] - p.first[five], 5);
+    CHECK_EQ_INT(p.shared[five], 3 * BA_BS);
+    /* 5 samples, 2 singles, a 30-token prefill in 9 + 9 + 9 + 3. */
+    CHECK_EQ_INT(p.n_chunks, 1 + 2 + 4);
+    int seen[BA_TMAX] = {0};
+    for (int i = 0; i < st.n; i++) seen[p.tok[i]]++;
+    int all_once = 1;
+    for (int i = 0; i < st.n; i++) all_once &= seen[i] == 1;
+    CHECK(all_once);
+    sq_attn_batch b = {.a = {.n_heads = 14, .n_kv_heads = 2}, .plan = &p};
+    CHECK_EQ_INT(sq_attention_work_count(&b), 2 * p.n_chunks);
+    free(mem);
+}

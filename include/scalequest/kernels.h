@@ -206,6 +206,56 @@ typedef struct sq_attn_args {
 void sq_attention_head(const sq_attn_args *a, const float *q, int head, int start, int n_pos, float *scratch,
                        float *out);
 
+/* Batched attention of one forward step: every token of the step, every head, in work units
+ * that share their loads. A unit is (chunk of tokens, kv head): it computes all n_heads /
+ * n_kv_heads query heads of that kv head for every token of the chunk, reading each cached
+ * K and V row once for all of them (16-bit rows widened once). A chunk holds tokens whose
+ * block tables start with the same physical block: the n samples of one prompt (their
+ * shared prompt blocks are read once per step for all of them, then each reads its own
+ * tail) or a run of tokens of one sequence in a prefill (a tile of query rows against a
+ * tile of key rows, the causal limit per row; scores are kept per chunk row, never T x T).
+ * Each (token, head) is computed with the dot products, max, exp/sum and value sums of
+ * sq_attention_head in the same order, so the output is bit-identical to calling it per
+ * (token, head), whatever the batch, chunking or thread split.
+ *
+ * Use: sq_attention_plan once per step (the grouping does not depend on the layer) into
+ * caller memory of sq_attention_plan_ints(max_tokens) int32s; per layer fill an
+ * sq_attn_batch (k_base/v_base of the layer) and run units [0, sq_attention_work_count)
+ * in any split over threads, each thread with its own scratch of
+ * sq_attention_scratch_floats(...) floats. Units are numbered kv-head-major: units
+ * [g * n_chunks, (g + 1) * n_chunks) are kv head g's, so a thread that owns kv heads
+ * [g0, g1) runs [g0 * n_chunks, g1 * n_chunks). Units write disjoint parts of out. */
+typedef struct sq_attn_plan {
+    int n_tokens, n_chunks;
+    int32_t *tok;    /* [n_tokens]: the step's tokens, chunk by chunk */
+    int32_t *first;  /* [n_chunks + 1]: chunk c is tok[first[c] .. first[c + 1]) */
+    int32_t *shared; /* [n_chunks]: positions [0, shared[c]) sit in the same physical blocks
+                        for every token of chunk c (read once for all of them) */
+} sq_attn_plan;
+
+typedef struct sq_attn_batch {
+    sq_attn_args a;                /* a.blocks unused: each token has its own table */
+    const sq_attn_plan *plan;
+    const float *q;                /* [n_tokens, n_heads * head_dim], rotated */
+    float *out;                    /* [n_tokens, n_heads * head_dim] */
+    const int32_t *pos;            /* token t attends positions [start, pos[t] + 1) */
+    const int32_t *const *blocks;  /* token t's block table */
+    int sliding_window;            /* > 0: start = pos + 1 - window when positive */
+    int max_ctx;                   /* every pos[t] < max_ctx (sizes the scratch rows) */
+} sq_attn_batch;
+
+/* int32s of plan memory for steps of up to max_tokens tokens. */
+size_t sq_attention_plan_ints(int max_tokens);
+/* Group the step's tokens into chunks (see above); mem holds sq_attention_plan_ints(n)
+ * int32s and backs p's arrays. */
+void sq_attention_plan(sq_attn_plan *p, int32_t *mem, int n_tokens, const int32_t *pos,
+                       const int32_t *const *blocks, int block_size, int n_heads, int n_kv_heads);
+/* Floats of per-thread scratch sq_attention_run needs at context max_ctx. */
+size_t sq_attention_scratch_floats(int max_ctx, int n_heads, int n_kv_heads, int head_dim);
+int sq_attention_work_count(const sq_attn_batch *b);
+/* Units [w0, w1) of the batch, on the calling thread. */
+void sq_attention_run(const sq_attn_batch *b, int w0, int w1, float *scratch);
+
 /* ---- training: batch forms that save what backward needs, and their backward ------------ *
  * A batch is B rows of T tokens, N = B*T; packed examples are described by pos (position ids)
  * and seg_start (where each token's example starts within its row), as in train.h. */

@@ -18,6 +18,9 @@ struct sq_fwd {
     float *x, *xb, *q, *k, *v, *att, *tmp, *hb, *hb2, *cosv, *sinv, *xo, *scores;
     float *xp, *xbp; /* per thread: the small-step path's own residual and normed rows */
     sq_phase *ph; /* forward_many's phases: PH_FIRST + PH_LAYER per layer + PH_LAST */
+    size_t att_floats; /* per thread: attention scratch (sq_attention_scratch_floats) */
+    int32_t *att_plan_mem;
+    sq_attn_plan att_plan; /* the step's attention work units, planned once per step */
     sq_matmul_ctx *mm;
 };
 
@@ -27,6 +30,7 @@ void sq_fwd_free(sq_fwd *f) {
     if (!f) return;
     float *bufs[] = {f->x, f->xb, f->q, f->k, f->v, f->att, f->tmp, f->hb, f->hb2, f->cosv, f->sinv, f->xo, f->scores, f->xp, f->xbp};
     for (size_t i = 0; i < SQ_ARRAY_LEN(bufs); i++) free(bufs[i]);
+    free(f->att_plan_mem);
     sq_matmul_ctx_free(f->mm);
     free(f->ph);
     free(f);
@@ -58,14 +62,16 @@ int sq_fwd_new(sq_fwd **out, const sq_model *m, int max_tokens, int max_out, int
     f->cosv = sq_malloc_aligned(T * c->head_dim / 2 * 4);
     f->sinv = sq_malloc_aligned(T * c->head_dim / 2 * 4);
     f->xo = sq_malloc_aligned((size_t)max_out * c->dim * 4);
-    f->scores = sq_malloc_aligned((size_t)f->n_threads * max_ctx * 4);
+    f->att_floats = sq_attention_scratch_floats(max_ctx, c->n_heads, c->n_kv_heads, c->head_dim);
+    f->scores = sq_malloc_aligned((size_t)f->n_threads * f->att_floats * 4);
+    f->att_plan_mem = malloc(sizeof(int32_t) * sq_attention_plan_ints(max_tokens));
     size_t own = (size_t)f->n_threads * SMALL_STEP * c->dim * 4;
     f->xp = sq_malloc_aligned(own);
     f->xbp = sq_malloc_aligned(own);
     f->ph = sq_malloc_aligned(sizeof(sq_phase) * ((size_t)PH_FIRST + (size_t)PH_LAYER * c->n_layers + PH_LAST));
     int rc = 0;
     if (!f->ph || !f->xp || !f->xbp || !f->x || !f->xb || !f->q || !f->k || !f->v || !f->att || !f->tmp || !f->hb || !f->hb2 || !f->cosv || !f->sinv ||
-        !f->xo || !f->scores)
+        !f->xo || !f->scores || !f->att_plan_mem)
         rc = sq_fail(e, SQ_ENOMEM, "forward scratch: out of memory for %d tokens", max_tokens);
     if (!rc) rc = sq_matmul_ctx_new(&f->mm, e);
     if (!rc && f->small) rc = sq_matmul_ctx_reserve(f->mm, f->n_threads, (int)wide, e);
@@ -126,7 +132,7 @@ static void forward_small(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq
     {
         int t = omp_get_thread_num(), nt = omp_get_num_threads(), o0, o1;
         float *x = f->xp + (size_t)t * SMALL_STEP * dim, *xb = f->xbp + (size_t)t * SMALL_STEP * dim;
-        float *scores = f->scores + (size_t)t * f->max_ctx;
+        float *scores = f->scores + (size_t)t * f->att_floats;
         memcpy(x, f->x, (size_t)T * dim * 4);
         /* With groups that do not split evenly (fewer KV heads than threads), q/k/v are
          * split by rows instead and one barrier more is needed. */
@@ -146,9 +152,6 @@ static void forward_small(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq
                 sq_matmul_part(f->v, xb, T, &L->wv, L->bv.data, o0, o1);
                 sq_barrier_wait(&bar, nt);
             }
-            sq_attn_args a = aa;
-            a.k_base = kv->k[l];
-            a.v_base = kv->v[l];
             for (int tt = 0; tt < T; tt++) {
                 const float *cs = f->cosv + (size_t)tt * half, *sn = f->sinv + (size_t)tt * half;
                 size_t s = slot_of(b->blocks[tt], b->pos[tt], bs);
@@ -161,13 +164,12 @@ static void forward_small(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq
             }
             /* Tokens of one sequence in this step read each other's cache rows; those of
              * this thread's heads were all written just above, by this thread. */
-            for (int tt = 0; tt < T; tt++) {
-                int p = b->pos[tt];
-                int start = c->sliding_window > 0 && p + 1 > c->sliding_window ? p + 1 - c->sliding_window : 0;
-                a.blocks = b->blocks[tt];
-                for (int h = g0 * per_g; h < g1 * per_g; h++)
-                    sq_attention_head(&a, f->q + (size_t)tt * qd, h, start, p + 1, scores, f->att + (size_t)tt * qd);
-            }
+            sq_attn_batch ab = {.a = aa, .plan = &f->att_plan, .q = f->q, .out = f->att, .pos = b->pos,
+                                .blocks = b->blocks, .sliding_window = c->sliding_window, .max_ctx = f->max_ctx};
+            ab.a.k_base = kv->k[l];
+            ab.a.v_base = kv->v[l];
+            int nc = f->att_plan.n_chunks; /* units are kv-head-major: this thread's groups */
+            sq_attention_run(&ab, g0 * nc, g1 * nc, scores);
             sq_barrier_wait(&bar, nt);
             share(dim, t, nt, &o0, &o1);
             sq_matmul_part(f->tmp, f->att, T, &L->wo, NULL, o0, o1);
@@ -192,24 +194,6 @@ static void forward_small(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq
             share((int)head->shape[0], t, nt, &o0, &o1);
             sq_matmul_part(logits, xb, b->n_out, head, NULL, o0, o1);
         }
-    }
-}
-
-/* Attention of work units [w0, w1) of layer l (unit w: token w / n_heads, head w % n_heads)
- * into f->att, with `scores` (max_ctx floats) as the calling thread's scratch. Each unit is
- * independent of the others, so any split of the units between threads gives the same bits. */
-static void attend_units(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batch *b, int l, int w0, int w1,
-                         float *scores) {
-    const sq_model_config *c = &m->cfg;
-    int hd = c->head_dim, qd = c->n_heads * hd;
-    sq_attn_args a = {.block_size = kv->block_size, .kv_stride = c->n_kv_heads * hd, .n_heads = c->n_heads,
-                      .n_kv_heads = c->n_kv_heads, .head_dim = hd, .kv_type = kv->type,
-                      .k_base = kv->k[l], .v_base = kv->v[l]};
-    for (int w = w0; w < w1; w++) {
-        int t = w / c->n_heads, h = w % c->n_heads, p = b->pos[t];
-        int start = c->sliding_window > 0 && p + 1 > c->sliding_window ? p + 1 - c->sliding_window : 0;
-        a.blocks = b->blocks[t];
-        sq_attention_head(&a, f->q + (size_t)t * qd, h, start, p + 1, scores, f->att + (size_t)t * qd);
     }
 }
 
@@ -244,13 +228,18 @@ static int chunk_of(int total, int nt) { return SQ_MAX(1, total / (16 * nt)); }
  * that loses its core delays the step by at most the units it holds. Matmuls are cut by
  * output columns (sq_matmul_range: the same dot products, in the same order, as sq_matmul,
  * so the bits do not depend on who computes what), norms, residual adds, RoPE and K/V
- * stores by rows (tokens), attention by (token, head). */
+ * stores by rows (tokens), attention by sq_attention_run's units (a chunk of tokens x a
+ * kv head; the plan is made once per step in forward_step). */
 static void forward_many(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batch *b, float *logits) {
     const sq_model_config *c = &m->cfg;
     int T = b->n_tokens, dim = c->dim, hd = c->head_dim, half = hd / 2, bs = kv->block_size, ffn = c->ffn_dim;
     int qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, nt_max = f->n_threads;
     float eps = c->norm_eps;
     const sq_view *head = sq_model_head_weight(m);
+    sq_attn_args aa = {.block_size = bs, .kv_stride = kvd, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
+                       .head_dim = hd, .kv_type = kv->type};
+    sq_attn_batch ab0 = {.a = aa, .plan = &f->att_plan};
+    int n_attn = sq_attention_work_count(&ab0);
     /* Every phase's size, before the region. */
     sq_phase *ph = f->ph;
     int np = 0;
@@ -260,7 +249,7 @@ static void forward_many(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_
         const sq_view *const qkv_w[] = {&L->wq, &L->wk, &L->wv};
         sq_phase_init(&ph[np++], list_units(qkv_w, 3, T));
         sq_phase_init(&ph[np++], T);                /* RoPE, K/V stores */
-        sq_phase_init(&ph[np++], T * c->n_heads);   /* attention */
+        sq_phase_init(&ph[np++], n_attn);           /* attention */
         sq_phase_init(&ph[np++], list_units((const sq_view *const[]){&L->wo}, 1, T));
         sq_phase_init(&ph[np++], T);                /* residual add, ffn norm */
         sq_phase_init(&ph[np++], list_units((const sq_view *const[]){&L->w_gate}, 1, T)); /* gate, up, SwiGLU */
@@ -272,7 +261,7 @@ static void forward_many(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_
 #pragma omp parallel num_threads(nt_max)
     {
         int t = omp_get_thread_num(), nt = omp_get_num_threads(), k = 0, u0, u1;
-        float *scores = f->scores + (size_t)t * f->max_ctx;
+        float *scores = f->scores + (size_t)t * f->att_floats;
         sq_phase *p = &ph[k++];
         while ((u0 = sq_phase_claim(p, chunk_of(T, nt), &u1)) >= 0) {
             sq_rmsnorm(f->xb + (size_t)u0 * dim, f->x + (size_t)u0 * dim, m->layers[0].attn_norm.data, u1 - u0, dim, eps);
@@ -303,8 +292,12 @@ static void forward_many(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_
             }
             sq_phase_wait(p); /* every token's K/V row is in the cache */
             p = &ph[k++];
-            while ((u0 = sq_phase_claim(p, chunk_of(p->total, nt), &u1)) >= 0) {
-                attend_units(m, f, kv, b, l, u0, u1, scores);
+            sq_attn_batch ab = {.a = aa, .plan = &f->att_plan, .q = f->q, .out = f->att, .pos = b->pos,
+                                .blocks = b->blocks, .sliding_window = c->sliding_window, .max_ctx = f->max_ctx};
+            ab.a.k_base = kv->k[l];
+            ab.a.v_base = kv->v[l];
+            while ((u0 = sq_phase_claim(p, 1, &u1)) >= 0) { /* a unit is a chunk of tokens x a kv head */
+                sq_attention_run(&ab, u0, u1, scores);
                 sq_phase_done(p, u1 - u0);
             }
             sq_phase_wait(p);
@@ -383,6 +376,7 @@ static int forward_step(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_b
     for (int o = 0; o < b->n_out; o++)
         if (b->out_rows[o] < 0 || b->out_rows[o] >= T)
             return sq_fail(e, SQ_EINVAL, "forward: output row %d outside the step", b->out_rows[o]);
+    sq_attention_plan(&f->att_plan, f->att_plan_mem, T, b->pos, b->blocks, bs, c->n_heads, c->n_kv_heads);
     if (f->small && f->n_threads > 1 && T <= SMALL_STEP && b->n_out <= SMALL_STEP) {
         forward_small(m, f, kv, b, logits);
         return 0;
@@ -410,19 +404,15 @@ static int forward_step(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_b
             size_t s = slot_of(b->blocks[t], b->pos[t], bs);
             kv_store(kv, l, s, 0, f->k + (size_t)t * kvd, f->v + (size_t)t * kvd, kvd);
         }
-        aa.k_base = kv->k[l];
-        aa.v_base = kv->v[l];
-        int work = T * c->n_heads;
-        /* The team is pinned to the count the scores were sized for (one row per thread). */
+        sq_attn_batch ab = {.a = aa, .plan = &f->att_plan, .q = f->q, .out = f->att, .pos = b->pos,
+                            .blocks = b->blocks, .sliding_window = c->sliding_window, .max_ctx = f->max_ctx};
+        ab.a.k_base = kv->k[l];
+        ab.a.v_base = kv->v[l];
+        int work = sq_attention_work_count(&ab);
+        /* The team is pinned to the count the scratch was sized for (one share per thread). */
 #pragma omp parallel for schedule(dynamic, 1) num_threads(f->n_threads) if (attn_flops > 2000000)
-        for (int w = 0; w < work; w++) {
-            int t = w / c->n_heads, h = w % c->n_heads, p = b->pos[t];
-            int start = c->sliding_window > 0 && p + 1 > c->sliding_window ? p + 1 - c->sliding_window : 0;
-            sq_attn_args a = aa;
-            a.blocks = b->blocks[t];
-            sq_attention_head(&a, f->q + (size_t)t * qd, h, start, p + 1,
-                              f->scores + (size_t)omp_get_thread_num() * f->max_ctx, f->att + (size_t)t * qd);
-        }
+        for (int w = 0; w < work; w++)
+            sq_attention_run(&ab, w, w + 1, f->scores + (size_t)omp_get_thread_num() * f->att_floats);
         if ((rc = sq_gemm_weight(f->mm, f->tmp, f->att, T, &L->wo, NULL, e))) return rc;
         sq_add(f->x, f->tmp, (size_t)T * dim);
         sq_rmsnorm(f->xb, f->x, L->ffn_norm.data, T, dim, c->norm_eps);
