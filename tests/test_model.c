@@ -111,10 +111,8 @@ SQ_TEST(prefill_equals_token_by_token) {
     sq_model_close(m);
 }
 
-/* Steps of 1-3 tokens run as one parallel region with per-thread shares; on 2 threads each
- * owns two of the four KV heads, on 3 the heads do not split evenly and q/k/v are split by
- * rows. Either way the logits are bit-identical to a whole-prompt step (the many-thread
- * path), whether the prompt comes as steps of three tokens or one. */
+/* Steps of 1-3 tokens (the GEMV) give logits bit-identical to a whole-prompt step (the
+ * GEMM), on 2 and 3 threads, whether the prompt comes as steps of three tokens or one. */
 SQ_TEST(small_steps_equal_whole_prompt_exactly) {
     const char *path = sq_test_asset("models/stories260K.gguf");
     if (!path) SKIP("../shared/assets/models not present");
