@@ -333,32 +333,3 @@ void sq_matmul_range(sq_matmul_ctx *c, int t, float *y, const float *x, int rows
     sq_matmul_part(y, x, rows, w, bias, o0, o1);
 #endif
 }
-
-/* Where the outputs [0, out) of a matrix whose first output is the list's `base`-th are cut
- * at the list's cut v: rounded down to the grain, except at the matrix's end. Monotone in v,
- * so the threads' cuts partition every matrix. */
-static int cut_at(int64_t v, int64_t base, int out, int grain) {
-    int64_t o = v - base;
-    if (o <= 0) return 0;
-    if (o >= out) return out;
-    return (int)(o / grain * grain);
-}
-
-void sq_matmul_share(const sq_view *w, int rows, int t, int nt, int *o0, int *o1) {
-    int out = (int)w->shape[0], g = sq_matmul_grain(w, rows);
-    *o0 = cut_at((int64_t)out * t / nt, 0, out, g);
-    *o1 = cut_at((int64_t)out * (t + 1) / nt, 0, out, g);
-}
-
-void sq_matmul_n_share(sq_matmul_ctx *c, int t, int nt, int n, float *const y[], const float *x, int rows,
-                       const sq_view *const w[], const float *const bias[]) {
-    int64_t total = 0;
-    for (int k = 0; k < n; k++) total += w[k]->shape[0];
-    int64_t a = total * t / nt, b = total * (t + 1) / nt, base = 0;
-    for (int k = 0; k < n; k++) {
-        int out = (int)w[k]->shape[0], g = sq_matmul_grain(w[k], rows);
-        int o0 = cut_at(a, base, out, g), o1 = cut_at(b, base, out, g);
-        if (o0 < o1) sq_matmul_range(c, t, y[k], x, rows, w[k], bias[k], o0, o1);
-        base += out;
-    }
-}

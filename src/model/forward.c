@@ -2,7 +2,6 @@
  * all the step's tokens, attention runs over the paged KV cache in sq_attention_run's units;
  * the whole step is one parallel region (forward_phases). */
 #include <omp.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +12,7 @@ enum { PH_FIRST = 1, PH_LAYER = 8, PH_LAST = 2 };
 
 struct sq_fwd {
     int max_tokens, max_out, max_ctx, n_threads;
-    int small; /* every matmul can run as column ranges (forward_phases) */
+    int phased; /* every matmul can run as column ranges (forward_phases) */
     float *x, *xb, *q, *k, *v, *att, *tmp, *hb, *hb2, *cosv, *sinv, *xo, *scores;
     sq_phase *ph; /* forward_phases's phases: PH_FIRST + PH_LAYER per layer + PH_LAST */
     size_t att_floats; /* per thread: attention scratch (sq_attention_scratch_floats) */
@@ -22,7 +21,7 @@ struct sq_fwd {
     sq_matmul_ctx *mm;
 };
 
-static int small_ok(const sq_model *m);
+static int phases_ok(const sq_model *m);
 
 void sq_fwd_free(sq_fwd *f) {
     if (!f) return;
@@ -45,7 +44,7 @@ int sq_fwd_new(sq_fwd **out, const sq_model *m, int max_tokens, int max_out, int
     f->max_out = max_out;
     f->max_ctx = max_ctx;
     f->n_threads = omp_get_max_threads();
-    f->small = small_ok(m);
+    f->phased = phases_ok(m);
     size_t T = (size_t)max_tokens, qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
     size_t wide = SQ_MAX(SQ_MAX((size_t)c->dim, qd), (size_t)c->ffn_dim);
     f->x = sq_malloc_aligned(T * c->dim * 4);
@@ -69,7 +68,7 @@ int sq_fwd_new(sq_fwd **out, const sq_model *m, int max_tokens, int max_out, int
         !f->xo || !f->scores || !f->att_plan_mem)
         rc = sq_fail(e, SQ_ENOMEM, "forward scratch: out of memory for %d tokens", max_tokens);
     if (!rc) rc = sq_matmul_ctx_new(&f->mm, e);
-    if (!rc && f->small) rc = sq_matmul_ctx_reserve(f->mm, f->n_threads, (int)wide, e);
+    if (!rc && f->phased) rc = sq_matmul_ctx_reserve(f->mm, f->n_threads, (int)wide, e);
     if (rc) {
         sq_fwd_free(f);
         return rc;
@@ -88,7 +87,7 @@ static inline void kv_store(sq_kv_pool *kv, int l, size_t slot, int off, const f
     sq_kv_pool_store(kv, l, slot, off, k, v, n); /* rounds to the pool's F32/F16/BF16 */
 }
 
-static int small_ok(const sq_model *m) {
+static int phases_ok(const sq_model *m) {
     if (m->cfg.n_kv_heads <= 0 || m->cfg.n_heads % m->cfg.n_kv_heads) return 0;
     for (int l = 0; l < m->cfg.n_layers; l++) {
         const sq_layer *L = &m->layers[l];
@@ -280,7 +279,7 @@ static int forward_step(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_b
         if (b->out_rows[o] < 0 || b->out_rows[o] >= T)
             return sq_fail(e, SQ_EINVAL, "forward: output row %d outside the step", b->out_rows[o]);
     sq_attention_plan(&f->att_plan, f->att_plan_mem, T, b->pos, b->blocks, bs, c->n_heads, c->n_kv_heads);
-    if (f->small) {
+    if (f->phased) {
         forward_phases(m, f, kv, b, logits);
         return 0;
     }
