@@ -34,4 +34,22 @@ if [ -x "$py" ]; then
         if (d > 0 && c > 0) printf ", prefill %.2fx", c / d;
         if (b > 0) printf "\n" }'
 fi
+# 8-bit activations (the default) against fp32 activations and llama.cpp's own benchmarks on
+# the same file, alternately: batch-1 decode with 1 and 2 threads (llama-bench tg64) and
+# batch-32 decode (llama-batched-bench, 32 sequences of 16 prompt + 32 new tokens). Each of
+# ours also prints tokens per CPU-second, which a busy machine distorts less than wall time.
+qb=build/rel/bench/bench_quant
+[ -x "$qb" ] || make -s "$qb"
+lb="${SQ_CACHE:-$HOME/.cache/scalequest}/llama.cpp-build/bin"
+for t in 1 2; do
+    "$qb" "$model" q8 "$t" 1 64
+    [ -x "$lb/llama-bench" ] && "$lb/llama-bench" -m "$model" -t "$t" -p 0 -n 64 -r 3 2>/dev/null |
+        awk -v t="$t" '/tg64/ { print "  llama-bench threads " t " batch 1: " $(NF-2) " tok/s" }'
+    "$qb" "$model" f32 "$t" 1 64
+done
+"$qb" "$model" q8 "$threads" 32 32
+[ -x "$lb/llama-batched-bench" ] &&
+    "$lb/llama-batched-bench" -m "$model" -c 2048 -b 2048 -ub 512 -npp 16 -ntg 32 -npl 32 -t "$threads" 2>/dev/null |
+    awk -F'|' '$2 ~ /^ *16 *$/ { gsub(/ /, "", $9); print "  llama-batched-bench batch 32: " $9 " tok/s (decode)" }'
+"$qb" "$model" f32 "$threads" 32 32
 echo "  load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -30,7 +30,8 @@ ROWS=${ABL_ROWS:-raw qft qpo filter reward}
 TH=${ABL_THREADS:-2}
 LIMIT=${ABL_EVAL_LIMIT:-250} # held-out problems each student answers (0: all 500)
 lim=(); [ "$LIMIT" -gt 0 ] && lim=(--limit "$LIMIT")
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+# no OMP_WAIT_POLICY here: scalequest waits passively at OpenMP joins unless OMP_WAIT_POLICY
+# or GOMP_SPINCOUNT is set (docs/engine.md, "Threads on a shared machine")
 [ -x "$SQ" ] || { echo "ablation: $SQ is missing; run make first" >&2; exit 1; }
 if [ ! -d "$DEMO/models/rm" ] || [ ! -d "$DEMO/models/qpo" ]; then
     echo "ablation: making the demo's models first (scalequest run examples/demo.yaml)"

@@ -16,7 +16,8 @@ KILLS=${1:-100}
 CONFIG=${2:-examples/crash.yaml}
 SQ=${SQ:-build/rel/scalequest}
 W=${CRASH_DIR:-build/crash}
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+# no OMP_WAIT_POLICY here: scalequest waits passively at OpenMP joins unless OMP_WAIT_POLICY
+# or GOMP_SPINCOUNT is set (docs/engine.md, "Threads on a shared machine")
 [ -x "$SQ" ] || { echo "crash-test: $SQ is missing; run make first" >&2; exit 1; }
 rm -rf "$W"
 mkdir -p "$W"

@@ -15,7 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SQ=${SQ:-build/rel/scalequest}
 CONFIG=${DEMO_CONFIG:-examples/demo.yaml}
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+# no OMP_WAIT_POLICY here: scalequest waits passively at OpenMP joins unless OMP_WAIT_POLICY
+# or GOMP_SPINCOUNT is set (docs/engine.md, "Threads on a shared machine")
 
 [ -x "$SQ" ] || { echo "demo: $SQ is missing; run make first" >&2; exit 1; }
 W=$(sed -n 's/^run_dir: *\([^ #]*\).*/\1/p' "$CONFIG")

@@ -26,7 +26,8 @@ PAIRS=${QPO_PAIRS_PER_STEP:-16}
 EPOCHS=${QPO_EPOCHS:-1}
 SEED=${QPO_SEED:-7}
 SEQ_LEN=${QPO_SEQ_LEN:-192}         # one pair side per row: the prefix and a question
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+# no OMP_WAIT_POLICY here: scalequest waits passively at OpenMP joins unless OMP_WAIT_POLICY
+# or GOMP_SPINCOUNT is set (docs/engine.md, "Threads on a shared machine")
 
 [ -x "$SQ" ] || { echo "qpo-world: $SQ is missing; run make first" >&2; exit 1; }
 [ -d "$D/qft" ] && [ -f "$D/train.jsonl" ] || { echo "qpo-world: $D/qft is missing; run make demo first" >&2; exit 1; }

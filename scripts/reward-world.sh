@@ -21,7 +21,8 @@ STEPS=${RW_STEPS:-300}
 LR=${RW_LR:-1e-3}
 MIXED=${RW_MIXED:-1}
 KNOBS=(--min-steps 1 --max-steps 2 --max-number 20)
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+# no OMP_WAIT_POLICY here: scalequest waits passively at OpenMP joins unless OMP_WAIT_POLICY
+# or GOMP_SPINCOUNT is set (docs/engine.md, "Threads on a shared machine")
 
 for f in "$W/solver/config.json" "$W/test.jsonl" "$W/train.jsonl"; do
     [ -e "$f" ] || { echo "reward-world: $f is missing; run scripts/demo.sh first" >&2; exit 1; }

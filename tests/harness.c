@@ -1,6 +1,7 @@
 /* Runs every registered case of one test binary; see test.h. */
 #include "test.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -145,15 +146,89 @@ int sq_test_lines(const char *path) {
     return n;
 }
 
-int sq_test_kill_while_writing(const char *cmd, const char *watch, double delay_s) {
-    char *pid_s = NULL;
-    sq_test_sh(&pid_s, "%s >/dev/null 2>&1 & echo $!", cmd);
-    pid_t pid = pid_s ? (pid_t)atol(pid_s) : 0;
-    free(pid_s);
-    if (pid <= 0) return 0;
-    for (int w = 0; watch && w < 500 && sq_test_lines(watch) <= 0; w++) usleep(10000);
-    usleep((useconds_t)(delay_s * 1e6));
-    int landed = kill(pid, SIGKILL) == 0;
-    sq_test_sh(NULL, "while kill -0 %d 2>/dev/null; do sleep 0.02; done", (int)pid);
+
+/* Newlines in a file (0 when it does not exist), read again only when its size changed: the
+ * kill loop below asks every millisecond. */
+typedef struct line_watch {
+    const char *path;
+    long long size;
+    long lines;
+} line_watch;
+
+static long watch_lines(line_watch *w) {
+    struct stat st;
+    if (stat(w->path, &st) != 0) return w->lines = 0;
+    if ((long long)st.st_size == w->size) return w->lines;
+    FILE *f = fopen(w->path, "rb");
+    if (!f) return w->lines;
+    long n = 0;
+    char buf[65536];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, f)) > 0)
+        for (size_t i = 0; i < got; i++) n += buf[i] == '\n';
+    fclose(f);
+    w->size = (long long)st.st_size;
+    return w->lines = n;
+}
+
+int sq_test_kill_at_line(const char *cmd, const char *watch, long line) {
+    /* our own child, not a shell's background job: waitpid tells when it has ended */
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        int dn = open("/dev/null", O_WRONLY);
+        if (dn >= 0) dup2(dn, 1), dup2(dn, 2);
+        char full[8200];
+        snprintf(full, sizeof full, "exec %s", cmd);
+        execl("/bin/sh", "sh", "-c", full, (char *)NULL);
+        _exit(127);
+    }
+    line_watch w = {watch, -1, 0};
+    double t0 = sq_now();
+    int landed = 0, status = 0;
+    for (;;) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid) break; /* it ended before the file reached `line` lines */
+        if (watch_lines(&w) >= line || sq_now() - t0 > 600) {
+            landed = kill(pid, SIGKILL) == 0;
+            waitpid(pid, &status, 0);
+            /* killed after its last line was written (while it closed): not an interruption */
+            if (landed && !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)) landed = 0;
+            break;
+        }
+        usleep(1000);
+    }
+    if (!landed && WIFEXITED(status) && WEXITSTATUS(status) != 0)
+        printf("  note: `%.200s` exited with status %d before its kill\n", cmd, WEXITSTATUS(status));
     return landed;
+}
+
+int sq_test_kill_rounds(const char *cmd, const char *watch, long total, int rounds, uint64_t seed) {
+    const char *name = strrchr(watch, '/');
+    name = name ? name + 1 : watch;
+    uint64_t x = seed * 2654435761u + 1;
+    int cut = 0;
+    for (int a = 0; a < 2 * rounds && cut < rounds; a++) {
+        line_watch w = {watch, -1, 0};
+        long have = watch_lines(&w);
+        if (total - have < 2) break; /* no line left between the next one and the last */
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        /* in the first half of what is left: records reach the file in bursts (a chunk's
+         * results at once), and a line inside the last burst cannot be interrupted */
+        long span = (total - have) / 2, line = have + 1 + (long)(x % (uint64_t)(span > 0 ? span : 1));
+        int landed = sq_test_kill_at_line(cmd, watch, line);
+        w.size = -1;
+        long done = watch_lines(&w);
+        if (getenv("SQ_TEST_VERBOSE"))
+            printf("  %s: kill round %d at line %ld of %ld: %s, %ld lines\n", name, a, line, total,
+                   landed == 1 ? "killed" : "ended first", done);
+        if (landed == 1 && done < total) {
+            cut++;
+            continue;
+        }
+        printf("  note: %s: kill round %d (at line %ld of %ld) did not interrupt the run: %s; %ld lines\n", name, a, line,
+               total, landed == 1 ? "it had written every line" : "it ended first", done);
+        if (done >= total) break;
+    }
+    return cut;
 }

@@ -29,11 +29,33 @@ const char *sq_test_cli(void);
 int sq_test_sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Lines in a file (0 when it does not exist). */
 int sq_test_lines(const char *path);
-/* kill -9 while a stage writes: start `cmd` in the background (its output discarded), wait up
- * to 5 s for `watch` to hold a line (a first committed record, or one from an earlier round;
- * NULL: no wait), then `delay_s` more, kill it with SIGKILL and return once it is gone. 1 when the kill landed
- * (the process was still running), 0 when it had already ended. */
-int sq_test_kill_while_writing(const char *cmd, const char *watch, double delay_s);
+/* kill -9 at a point of progress rather than of time, so load cannot move it before the first
+ * record or past the last: start `cmd` (one simple command; its output discarded), poll
+ * `watch` every millisecond and kill it with SIGKILL as soon as the file holds `line` lines
+ * (records from earlier rounds count). 1 when the kill landed while it ran, 0 when it ended
+ * first (it never wrote that many lines, or it was killed after it had finished writing),
+ * -1 when it could not be started. The caller checks the file: the run was interrupted when
+ * it holds fewer lines than an uninterrupted run writes. */
+int sq_test_kill_at_line(const char *cmd, const char *watch, long line);
+/* The kill -9 resume tests' rounds: up to `rounds` runs of `cmd`, each killed at a random line
+ * after those `watch` already holds, in the first half of the lines still to come (`total`:
+ * the lines an uninterrupted run writes there). Returns how many rounds really interrupted the run (the file holds fewer
+ * than `total` lines after the kill); a round that did not (the child had finished first,
+ * which heavy load can cause) is named on stdout and tried again, up to 2 * rounds tries.
+ * A test asserts the result is > 0, or, when the file is complete, says why it cannot. */
+int sq_test_kill_rounds(const char *cmd, const char *watch, long total, int rounds, uint64_t seed);
+/* After sq_test_kill_rounds, before the resuming run: fails unless some round interrupted the
+ * run; when none did because the child finished every time (the file is complete), it says so
+ * on stdout and asserts nothing. */
+#define CHECK_KILLS_INTERRUPTED(cut, watch, total)                                               \
+    do {                                                                                        \
+        long _n = sq_test_lines(watch), _t = (long)(total);                                     \
+        if ((cut) > 0) break;                                                                   \
+        if (_n >= _t)                                                                           \
+            printf("  note: %s: interruption not asserted: the child finished before every kill\n", (watch)); \
+        else                                                                                    \
+            sq_test_fail(__FILE__, __LINE__, "no kill interrupted the run (%ld of %ld lines)", _n, _t); \
+    } while (0)
 
 #define SQ_TEST(name)                                                                           \
     static void name(void);                                                                     \

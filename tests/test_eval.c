@@ -140,21 +140,13 @@ SQ_TEST(eval_resumes_after_kill_9_to_the_same_bytes) {
         "--model '%s' --chat-template none --data-dir '%s' --benchmarks gsm8k --limit 30 --max-tokens 40 "
         "--batch 2 --threads 1 --quiet",
         model, data);
-    double t0 = sq_now();
     REQUIRE(sq_test_sh(NULL, "'%s' eval %s --out '%s' >/dev/null", sq_test_cli(), args, ref) == 0);
-    double run_s = sq_now() - t0;
-    sq_rng r;
-    sq_rng_seed(&r, (uint64_t)getpid());
-    int partial = 0;
     char *outf = tmp("out/gsm8k.jsonl");
     char cmd[1536];
     snprintf(cmd, sizeof cmd, "'%s' eval %s --out '%s'", sq_test_cli(), args, out);
-    for (int round = 0; round < 3; round++) {
-        sq_test_kill_while_writing(cmd, NULL, sq_rng_below(&r, 1000) * run_s * 0.7 / 1000.0);
-        long done = sq_test_lines(outf);
-        partial += done > 0 && done < 30;
-    }
-    CHECKF(partial > 0, "no kill landed mid-run (%.2f s)", run_s);
+    /* killed at random items of the per-item file, between its first and its last */
+    int cut = sq_test_kill_rounds(cmd, outf, 30, 3, (uint64_t)getpid());
+    CHECK_KILLS_INTERRUPTED(cut, outf, 30);
     REQUIRE(sq_test_sh(NULL, "'%s' eval %s --out '%s' >/dev/null", sq_test_cli(), args, out) == 0);
     char *reff = tmp("ref/gsm8k.jsonl"), *a = slurp(reff), *b = slurp(outf);
     CHECK(a && b && !strcmp(a, b));

@@ -209,26 +209,16 @@ SQ_TEST(cli_over_http_resumes_after_kill_9_to_the_same_bytes) {
     enum { N = 600 };
     char args[512];
     snprintf(args, sizeof args, "--model '%s' --chat-template chatml --n-questions %d --chunk 24 --seed 5 --quiet", spec, N);
-    double t0 = sq_now();
     REQUIRE(sq_test_sh(NULL, "'%s' qgen %s --out '%s'", sq_test_cli(), args, ref) == 0);
-    double run_s = sq_now() - t0;
     if (getenv("SQ_TEST_VERBOSE")) sq_test_sh(NULL, "head -c 600 '%s' >&2; head -c 300 '%s/ref.dropped.jsonl' >&2", ref, tmp);
     char *ref_drop = sq_path_join(tmp, "ref.dropped.jsonl");
     int total = sq_test_lines(ref) + sq_test_lines(ref_drop);
     CHECK_EQ_INT(total, N);
-    sq_rng r;
-    sq_rng_seed(&r, (uint64_t)getpid());
-    int kills = 0, partial = 0;
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "'%s' qgen %s --out '%s'", sq_test_cli(), args, out);
-    for (int round = 0; round < 3; round++) {
-        /* a random moment of the part of the run that writes */
-        kills += sq_test_kill_while_writing(cmd, out, sq_rng_uniform(&r) * 0.5 * run_s);
-        int done = sq_test_lines(out);
-        if (getenv("SQ_TEST_VERBOSE")) fprintf(stderr, "round %d: %d lines (run %.2fs)\n", round, done, run_s);
-        partial += done > 0 && done < sq_test_lines(ref);
-    }
-    CHECKF(kills > 0 && partial > 0, "%d kills, %d of them with part of the output written", kills, partial);
+    /* killed at random records of the kept file, between its first and its last */
+    int kept = sq_test_lines(ref), cut = sq_test_kill_rounds(cmd, out, kept, 3, (uint64_t)getpid());
+    CHECK_KILLS_INTERRUPTED(cut, out, kept);
     REQUIRE(sq_test_sh(NULL, "'%s' qgen %s --out '%s'", sq_test_cli(), args, out) == 0);
     char *want = slurp(ref), *got = slurp(out), *out_drop = sq_path_join(tmp, "out.dropped.jsonl");
     char *want_d = slurp(ref_drop), *got_d = slurp(out_drop);

@@ -1,7 +1,11 @@
 /* Quantized GGUF blocks: known values per type, AVX2 against the C code bit for bit, the
- * fused dot against the dot of the dequantized row, matmul rows independent of the batch,
- * NaN/inf scales found and refused at load; on SmolLM2 (when installed) prefill against
- * token-by-token decode, bit for bit. gguf-py's values are checked in tests/peers/test_quant.py. */
+ * fused dot against the dot of the dequantized row, matmul rows independent of the batch
+ * (8-bit and fp32 activations), NaN/inf scales found and refused at load; the 8-bit
+ * activations: the rounding's rules, every ISA's integer dots equal to the C reference bit
+ * for bit (odd row lengths, the last block, 1..9 rows at a time), NaN propagation; on SmolLM2
+ * (when installed) prefill against token-by-token decode, bit for bit, on both paths.
+ * gguf-py's values are checked in tests/peers/test_quant.py. */
+#include <math.h>
 #include <stdlib.h>
 
 #include "scalequest/kernels.h"
@@ -106,8 +110,9 @@ SQ_TEST(matmul_rows_do_not_depend_on_the_batch) {
     sq_err e;
     sq_matmul_ctx *mm;
     REQUIRE(sq_matmul_ctx_new(&mm, &e) == 0);
-    for (size_t ti = 0; ti < SQ_ARRAY_LEN(TYPES); ti++) {
-        sq_dtype t = TYPES[ti];
+    for (size_t ti = 0; ti < 2 * SQ_ARRAY_LEN(TYPES); ti++) {
+        sq_quant_act_set(ti < SQ_ARRAY_LEN(TYPES) ? SQ_ACT_Q8 : SQ_ACT_F32);
+        sq_dtype t = TYPES[ti % SQ_ARRAY_LEN(TYPES)];
         int per = sq_dtype_block(t, NULL), in = per * 3, out = 37, rows = 6;
         uint8_t *q = random_blocks(t, out * 3, &r);
         sq_view w = {q, t, 2, {out, in, 1, 1}};
@@ -125,9 +130,165 @@ SQ_TEST(matmul_rows_do_not_depend_on_the_batch) {
                    sq_dtype_name(t), row, rows);
             CHECKF(!memcmp(y1, yp, (size_t)out * 4), "%s row %d: part != whole", sq_dtype_name(t), row);
         }
+        /* sq_matmul_n (q/k/v, gate/up: x rounded once for all) equals one call per weight. */
+        float *ya = malloc((size_t)rows * out * 4), *yb = malloc((size_t)rows * out * 4);
+        float *const ys[2] = {ya, yb};
+        const sq_view *const ws[2] = {&w, &w};
+        const float *const bs[2] = {bias, NULL};
+        REQUIRE(sq_matmul_n(mm, 2, ys, x, rows, ws, bs, &e) == 0);
+        CHECKF(!memcmp(ya, y, (size_t)rows * out * 4), "%s: matmul_n != matmul", sq_dtype_name(t));
+        REQUIRE(sq_matmul(mm, y, x, rows, &w, NULL, &e) == 0);
+        CHECKF(!memcmp(yb, y, (size_t)rows * out * 4), "%s: matmul_n != matmul (no bias)", sq_dtype_name(t));
+        free(ya), free(yb);
         free(q), free(x), free(y), free(y1), free(yp);
     }
+    sq_quant_act_set(SQ_ACT_Q8);
     sq_matmul_ctx_free(mm);
+}
+
+/* ---- 8-bit activations ------------------------------------------------------------------ */
+
+/* A row with a zero block, an outlier in the last block and otherwise normal values. */
+static float *act_row(int n, sq_rng *r) {
+    float *x = malloc((size_t)n * 4);
+    for (int i = 0; i < n; i++) x[i] = (float)sq_rng_normal(r);
+    if (n >= 64)
+        for (int i = 32; i < 64; i++) x[i] = 0;
+    x[n - 1] = 40.0f;
+    return x;
+}
+
+SQ_TEST(act_rounding_rules) {
+    sq_rng r;
+    sq_rng_seed(&r, 21);
+    int n = 512;
+    float *x = act_row(n, &r), *back = malloc((size_t)n * 4);
+    x[5] = -3.0f; /* block 0: its largest |x| */
+    for (int i = 0; i < 32; i++)
+        if (i != 5 && fabsf(x[i]) >= 3.0f) x[i] = 2.0f;
+    /* 32-value blocks: d = f16(amax / 127), q = rint(x * 127 / amax), |q| <= 127. */
+    void *b = malloc(sq_quant_act_bytes(1, n));
+    sq_quant_act_row(b, x, 1, n);
+    sq_quant_act_dequant(back, b, 1, n);
+    float d0 = sq_f16_to_f32(sq_f32_to_f16(3.0f / 127.f));
+    CHECKF(back[5] == -127 * d0, "block 0's largest value: %.9g, want %.9g", back[5], -127 * d0);
+    for (int i = 32; i < 64; i++) CHECK(back[i] == 0.0f);
+    for (int i = 0; i < n; i++) {
+        int blk = i / 32;
+        float amax = 0;
+        for (int j = 32 * blk; j < 32 * blk + 32; j++) amax = fmaxf(amax, fabsf(x[j]));
+        float q = rintf(x[i] * (127.f / amax));
+        CHECKF(amax == 0 || back[i] == q * sq_f16_to_f32(sq_f32_to_f16(amax / 127.f)), "value %d: %.9g", i, back[i]);
+    }
+    /* Q8_K: the first largest |x| sets the sign; d = 1 / (-127 / max) in fp32; sums of 16. */
+    void *k = malloc(sq_quant_act_bytes(2, n));
+    sq_quant_act_row(k, x, 2, n);
+    sq_quant_act_dequant(back, k, 2, n);
+    float iscale = -127.f / 40.0f;
+    CHECKF(back[n - 1] == (1 / iscale) * rintf(iscale * 40.0f), "Q8_K outlier %.9g", back[n - 1]);
+    for (int i = 256; i < n; i++) {
+        float q = rintf(iscale * x[i]);
+        CHECKF(back[i] == (1 / iscale) * (q > 127 ? 127 : q), "Q8_K value %d: %.9g", i, back[i]);
+    }
+    /* NaN anywhere in a block: that block's scale is NaN (documented), the others are not. */
+    x[40] = NAN;
+    sq_quant_act_row(b, x, 1, n);
+    sq_quant_act_dequant(back, b, 1, n);
+    CHECK(isnan(back[33]) && !isnan(back[0]) && !isnan(back[64]));
+    free(x), free(back), free(b), free(k);
+}
+
+/* Every ISA the machine has gives the C reference's bits, one row or many at a time. */
+SQ_TEST(q8_dots_equal_the_c_reference_on_every_isa) {
+    sq_rng r;
+    sq_rng_seed(&r, 23);
+    const char *impl = sq_quant_q8_impl();
+    int levels = strcmp(impl, "avx512vnni") == 0 ? 3 : strcmp(impl, "avx2") == 0 ? 2 : 1;
+    for (size_t ti = 0; ti < SQ_ARRAY_LEN(TYPES); ti++) {
+        sq_dtype t = TYPES[ti];
+        int per = sq_dtype_block(t, NULL), kind = sq_quant_act_kind(t);
+        size_t bb;
+        sq_dtype_block(t, &bb);
+        for (int nb = 1; nb <= 7; nb += 2) {
+            int n = per * nb, rows = 9, out = 3;
+            uint8_t *w = random_blocks(t, nb * out, &r);
+            size_t xs = sq_quant_act_bytes(kind, n);
+            uint8_t *xq = malloc(xs * (size_t)rows);
+            float *deq = malloc((size_t)n * 4), *xd = malloc((size_t)n * 4);
+            for (int row = 0; row < rows; row++) {
+                float *x = act_row(n, &r);
+                sq_quant_act_row(xq + (size_t)row * xs, x, kind, n);
+                free(x);
+            }
+            float ref[9][3], got[9][3];
+            sq_quant_q8_force(1);
+            for (int o = 0; o < out; o++)
+                for (int row = 0; row < rows; row++)
+                    ref[row][o] = sq_quant_dot_q8(w + (size_t)o * nb * bb, t, xq + (size_t)row * xs, n) + 0.5f;
+            /* The C value against float64 on the values the integers stand for. */
+            for (int o = 0; o < out; o++) {
+                sq_dequant_row(deq, w + (size_t)o * nb * bb, t, n);
+                sq_quant_act_dequant(xd, xq, kind, n);
+                double s = 0, mag = 0;
+                for (int i = 0; i < n; i++) s += (double)deq[i] * xd[i], mag += fabs((double)deq[i] * xd[i]);
+                /* Q*_1: llama.cpp's min term m * s rounds s = d * sum(q) to f16 (2^-11). */
+                CHECKF(fabs(ref[0][o] - 0.5f - s) <= 2e-3 * mag + 1e-6, "%s x %d blocks: C %.9g, exact %.9g",
+                       sq_dtype_name(t), nb, ref[0][o] - 0.5f, s);
+            }
+            for (int lv = 0; lv < levels; lv++) {
+                sq_quant_q8_force(lv == 0 ? 1 : lv == 1 ? 2 : 0);
+                for (int o = 0; o < out; o++) {
+                    for (int row = 0; row < rows; row++) {
+                        float one = sq_quant_dot_q8(w + (size_t)o * nb * bb, t, xq + (size_t)row * xs, n) + 0.5f;
+                        CHECKF(!memcmp(&one, &ref[row][o], 4), "%s x %d blocks, %s: %.9g vs C %.9g", sq_dtype_name(t),
+                               nb, sq_quant_q8_impl(), one, ref[row][o]);
+                    }
+                    for (int k = 1; k <= rows; k++) { /* k rows at a time */
+                        for (int r0 = 0; r0 < rows; r0 += k)
+                            sq_quant_dot_q8_rows(&got[r0][o], 3, w + (size_t)o * nb * bb, t, xq + (size_t)r0 * xs, xs,
+                                                 SQ_MIN(k, rows - r0), n, 0.5f);
+                        for (int row = 0; row < rows; row++)
+                            CHECKF(!memcmp(&got[row][o], &ref[row][o], 4), "%s, %s, %d rows at a time: row %d",
+                                   sq_dtype_name(t), sq_quant_q8_impl(), k, row);
+                    }
+                }
+            }
+            sq_quant_q8_force(0);
+            free(w), free(xq), free(deq), free(xd);
+        }
+    }
+}
+
+/* A NaN weight scale or a NaN activation: the dot is NaN on every path (never finite). */
+SQ_TEST(q8_nan_propagates) {
+    sq_rng r;
+    sq_rng_seed(&r, 29);
+    for (size_t ti = 0; ti < SQ_ARRAY_LEN(TYPES); ti++) {
+        sq_dtype t = TYPES[ti];
+        int per = sq_dtype_block(t, NULL), kind = sq_quant_act_kind(t), n = per * 2;
+        size_t bb;
+        sq_dtype_block(t, &bb);
+        uint8_t *w = random_blocks(t, 2, &r), *xq = malloc(sq_quant_act_bytes(kind, n));
+        float *x = act_row(n, &r);
+        sq_quant_act_row(xq, x, kind, n);
+        uint16_t nan = 0x7e00;
+        memcpy(w + bb + (t == SQ_Q6_K ? 208 : 0), &nan, 2);
+        for (int lv = 1; lv <= 2; lv++) {
+            sq_quant_q8_force(lv == 1 ? 1 : 0);
+            CHECKF(isnan(sq_quant_dot_q8(w, t, xq, n)), "%s (%s): NaN scale gave a number", sq_dtype_name(t),
+                   sq_quant_q8_impl());
+        }
+        x[3] = NAN;
+        sq_quant_act_row(xq, x, kind, n);
+        uint8_t *w2 = random_blocks(t, 2, &r);
+        for (int lv = 1; lv <= 2; lv++) {
+            sq_quant_q8_force(lv == 1 ? 1 : 0);
+            CHECKF(isnan(sq_quant_dot_q8(w2, t, xq, n)), "%s (%s): NaN activation gave a number", sq_dtype_name(t),
+                   sq_quant_q8_impl());
+        }
+        sq_quant_q8_force(0);
+        free(w), free(w2), free(xq), free(x);
+    }
 }
 
 SQ_TEST(nan_and_inf_scales_are_found) {
@@ -193,6 +354,8 @@ SQ_TEST(smollm2_prefill_equals_decode) {
     sq_err e;
     sq_model *m;
     REQUIRE(sq_model_open(&m, path, &e) == 0 || (fprintf(stderr, "%s\n", e.msg), 0));
+    for (int act = 0; act < 2; act++) {
+    sq_quant_act_set(act ? SQ_ACT_F32 : SQ_ACT_Q8);
     CHECK(m->layers[0].wq.dtype == SQ_Q4_1 && m->tok_emb.dtype == SQ_Q8_0 && m->lm_head.dtype == SQ_Q8_0);
     enum { N = 4, V = 49152 };
     int32_t ids[N] = {1, 504, 3458, 282}, pos[N], blocks[2] = {0, 1}, rows[N];
@@ -209,10 +372,12 @@ SQ_TEST(smollm2_prefill_equals_decode) {
         int32_t r0 = 0;
         sq_batch s = {1, ids + i, pos + i, bt, 1, &r0};
         REQUIRE(sq_model_forward(m, f, &kv2, &s, one, &e) == 0);
-        CHECKF(!memcmp(one, all + (size_t)i * V, (size_t)V * 4), "position %d differs", i);
+        CHECKF(!memcmp(one, all + (size_t)i * V, (size_t)V * 4), "%s: position %d differs", sq_act_type_name(act), i);
     }
     free(all), free(one);
     sq_fwd_free(f);
     sq_kv_pool_free(&kv1), sq_kv_pool_free(&kv2);
+    }
+    sq_quant_act_set(SQ_ACT_Q8);
     sq_model_close(m);
 }

@@ -287,20 +287,13 @@ SQ_TEST(reward_resumes_after_kill_9_to_the_same_bytes) {
     fclose(f);
     char args[1024];
     snprintf(args, sizeof args, "--model '%s' --in '%s' --chunk 4 --keep top-2 --threads 1 --quiet", rm, in);
-    double t0 = sq_now();
     REQUIRE(sq_test_sh(NULL, "'%s' reward %s --out '%s'", sq_test_cli(), args, ref) == 0);
-    double run_s = sq_now() - t0;
-    sq_rng r;
-    sq_rng_seed(&r, (uint64_t)getpid());
-    int partial = 0;
     char cmd[1536];
     snprintf(cmd, sizeof cmd, "'%s' reward %s --out '%s'", sq_test_cli(), args, out);
-    for (int round = 0; round < 4; round++) {
-        sq_test_kill_while_writing(cmd, NULL, sq_rng_below(&r, 1000) * run_s * 0.8 / 1000.0);
-        long done = sq_test_lines(out);
-        partial += done > 0 && done < N;
-    }
-    CHECKF(partial > 0, "no kill landed mid-run (%.2f s)", run_s);
+    /* killed at random records, between the first and the last */
+    CHECK_EQ_INT(sq_test_lines(ref), N);
+    int cut = sq_test_kill_rounds(cmd, out, N, 4, (uint64_t)getpid());
+    CHECK_KILLS_INTERRUPTED(cut, out, N);
     REQUIRE(sq_test_sh(NULL, "'%s' reward %s --out '%s'", sq_test_cli(), args, out) == 0);
     char *a = slurp(ref), *b = slurp(out), *dups = NULL;
     CHECK(a && b && !strcmp(a, b));

@@ -270,9 +270,7 @@ SQ_TEST(score_stage_resumes_after_kill_9_to_the_same_bytes) {
     write_records(in, N);
     char args[1024];
     snprintf(args, sizeof args, "--model '%s' --in '%s' --batch-tokens 48 --threads 1 --quiet", dir, in);
-    double t0 = sq_now();
     REQUIRE(sq_test_sh(NULL, "'%s' score %s --out '%s'", sq_test_cli(), args, ref) == 0);
-    double run_s = sq_now() - t0;
     char *want = slurp(ref), *ref_dropped = sq_path_join(tmp, "ref.dropped.jsonl");
     char *want_dropped = slurp(ref_dropped);
     REQUIRE(want && want_dropped);
@@ -281,18 +279,11 @@ SQ_TEST(score_stage_resumes_after_kill_9_to_the_same_bytes) {
     sq_test_sh(&lines, "grep -c '\"score\":' '%s'", ref);
     CHECK(lines && atoi(lines) == N - 1);
     free(lines);
-    sq_rng r;
-    sq_rng_seed(&r, (uint64_t)getpid());
-    int kills = 0, partial = 0;
     char cmd[1536];
     snprintf(cmd, sizeof cmd, "'%s' score %s --out '%s'", sq_test_cli(), args, out);
-    for (int round = 0; round < 4; round++) {
-        /* a random moment of what is left of the run */
-        kills += sq_test_kill_while_writing(cmd, NULL, sq_rng_below(&r, 1000) * run_s * (1.0 - 0.2 * round) / 1000.0);
-        long done = sq_test_lines(out);
-        partial += done > 0 && done < N - 1;
-    }
-    CHECKF(kills > 0 && partial > 0, "%d kills, %d of them with part of the output written", kills, partial);
+    /* killed at random records of the kept file (all but one), between its first and its last */
+    int cut = sq_test_kill_rounds(cmd, out, N - 1, 4, (uint64_t)getpid());
+    CHECK_KILLS_INTERRUPTED(cut, out, N - 1);
     REQUIRE(sq_test_sh(NULL, "'%s' score %s --out '%s'", sq_test_cli(), args, out) == 0);
     char *got = slurp(out), *dropped_path = sq_path_join(tmp, "out.dropped.jsonl"), *got_dropped = slurp(dropped_path);
     CHECK(got && strcmp(got, want) == 0);

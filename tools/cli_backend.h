@@ -12,9 +12,10 @@ typedef struct sq_cli_backend {
     const char *key_env;
     sq_strlist urls;
     const char *kv_type;
+    const char *act_type;
 } sq_cli_backend;
 
-#define SQ_CLI_BACKEND_NOPTS 8
+#define SQ_CLI_BACKEND_NOPTS 9
 /* Defaults into cb and the option rows into opts[SQ_CLI_BACKEND_NOPTS]. */
 void sq_cli_backend_options(sq_cli_backend *cb, sq_opt *opts);
 /* Check the values (a usage message into msg) and fill bo; 0 ok. */

@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "scalequest/model.h"
+#include "scalequest/quant.h"
 
 static int parse_ids(const char *s, int32_t **ids, int *n) {
     int cap = 16;
@@ -27,7 +28,7 @@ static int parse_ids(const char *s, int32_t **ids, int *n) {
 }
 
 static int cmd_logits(int argc, char **argv) {
-    const char *model_path = NULL, *ids_s = NULL, *out_path = NULL, *kv_type = NULL;
+    const char *model_path = NULL, *ids_s = NULL, *out_path = NULL, *kv_type = NULL, *act_type = NULL;
     int64_t greedy = 0;
     sq_opt opts[] = {
         {"model", SQ_OPT_STR, &model_path, "PATH", "HF folder or GGUF file"},
@@ -35,6 +36,8 @@ static int cmd_logits(int argc, char **argv) {
         {"out", SQ_OPT_STR, &out_path, "FILE", "write logits of every prompt position (float32, row-major)"},
         {"greedy", SQ_OPT_INT, &greedy, "N", "then decode N tokens greedily; ids printed on stdout"},
         {"kv-type", SQ_OPT_STR, &kv_type, "f32|f16|bf16", "KV cache elements (default f32)"},
+        {"act-type", SQ_OPT_STR, &act_type, "q8|f32",
+         "quantized weights: 8-bit activations as llama.cpp (default) or fp32 on dequantized weights"},
     };
     int npos, rc = sq_cli_parse(argc, argv, "--model PATH --ids I,J,... [--out FILE] [--greedy N]", opts,
                                 SQ_ARRAY_LEN(opts), NULL, 0, &npos);
@@ -43,6 +46,9 @@ static int cmd_logits(int argc, char **argv) {
     if (greedy < 0 || greedy > 100000) return sq_cli_usage_error("logits", "--greedy out of range");
     int kvt = kv_type ? sq_kv_type_parse(kv_type) : SQ_KV_F32;
     if (kvt < 0) return sq_cli_usage_error("logits", "--kv-type must be f32, f16 or bf16, not '%s'", kv_type);
+    int act = act_type ? sq_act_type_parse(act_type) : SQ_ACT_Q8;
+    if (act < 0) return sq_cli_usage_error("logits", "--act-type must be q8 or f32, not '%s'", act_type);
+    sq_quant_act_set(act);
     int32_t *ids;
     int n;
     if (parse_ids(ids_s, &ids, &n)) {

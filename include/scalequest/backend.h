@@ -96,6 +96,8 @@ typedef struct sq_backend_opts {
     int max_batch;     /* local: sequences decoded together (default 64) */
     int ctx_len;       /* local: KV cache length per sequence (0 = model's max) */
     int kv_type;       /* local: KV cache elements, an sq_kv_type (0 = F32; F16, BF16) */
+    int act_type;      /* local, quantized weights: an sq_act_type (0 = 8-bit activations as
+                          llama.cpp; SQ_ACT_F32); process-wide, like threads */
     int concurrency;   /* remote: requests in flight (default 64) */
     double timeout_s;  /* remote: per request (default 600) */
     int max_retries;   /* remote: default 6 */

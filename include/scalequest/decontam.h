@@ -14,8 +14,10 @@
  * output's name and record count, the tests' settings, each benchmark's file and size and how
  * many records it caused to be dropped, with examples}. The runner and `eval` take a
  * training file as decontaminated when this file exists beside it, names it and holds as
- * many records as it has (sq_decontam_check); `export` carries it over to its output
- * (sq_decontam_carry). Counts are over the whole output (earlier runs included).
+ * many records as it has (sq_decontam_check); `export`, and every stage of the stage
+ * framework when it closes (stage.h), carry it over to their output (sq_decontam_carry), so
+ * the files after decontaminate in the runner's chain keep it. Counts are over the whole
+ * output (earlier runs included).
  */
 #ifndef SCALEQUEST_DECONTAM_H
 #define SCALEQUEST_DECONTAM_H
@@ -48,10 +50,12 @@ char *sq_decontam_report_path(const char *out);
  * X.decontam.json beside it", "it has N records but its marker ... counted M", ...); <0 when
  * FILE cannot be read (e says why). */
 int sq_decontam_check(const char *file, char *why, size_t why_len, sq_err *e);
-/* For a stage that makes `out` from `in` by removing or rewriting fields only (export): when
+/* For a stage that makes `out` from `in` by removing or rewriting fields only (export, the
+ * stage framework's close) or by dropping records: when
  * `in` counts as decontaminated, write OUT.decontam.json, `in`'s marker with out's name and
  * record count and "carried_from": in; otherwise remove an OUT.decontam.json left by an
- * earlier run, which no longer vouches for out. */
+ * earlier run, which no longer vouches for out. With no marker beside either file it reads
+ * neither (0 at once). */
 int sq_decontam_carry(const char *in, const char *out, sq_err *e);
 
 #endif

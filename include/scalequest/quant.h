@@ -23,6 +23,7 @@
 
 #include <stdint.h>
 
+#include "scalequest/base.h"
 #include "scalequest/tensor.h"
 
 /* n values (a multiple of the block) from the blocks at src. */
@@ -43,5 +44,74 @@ int64_t sq_quant_find_bad_block(const void *data, sq_dtype t, int64_t n_values);
  * two); it is process-wide, call it outside parallel regions. */
 const char *sq_quant_impl(void);
 void sq_quant_force_c(int on);
+
+
+/* ---- 8-bit activations: llama.cpp's arithmetic for quantized weights -------------------
+ *
+ * By default (sq_quant_act_get() == SQ_ACT_Q8) a matmul of quantized weights rounds each activation
+ * row to 8 bits per block, as llama.cpp's CPU backend does, and takes integer dot products:
+ *   - Q4_0, Q5_0, Q8_0 weights take Q8_0 rows and Q4_1, Q5_1 take Q8_1 rows: 32-value blocks,
+ *     d = amax / 127 rounded to f16, q = x * (127 / amax) rounded half to even (llama.cpp's
+ *     AVX code, not gguf-py's 1/d and half-away rounding: they differ at rare near-ties),
+ *     and for Q8_1 s = d * sum(q) rounded to f16 (both kept in one layout here);
+ *   - Q4_K, Q5_K, Q6_K take Q8_K rows: 256-value blocks, q = nearest(-127 / max * x) where
+ *     max is the first value of largest |x|, d = 1 / (-127 / max) in fp32, and the sums of
+ *     each 16 q's.
+ * Activation values are in -127..127 (never -128: the AVX2 sign trick relies on it).
+ *
+ * The integer sums are exact (int32), so every ISA gets the same integers; the float combine
+ * is one fixed order: for 32-value blocks, lane l (0..7) of a block is the sum of its values
+ * 4l..4l+3, acc[l] = fma(dw * dx, (float)lane, acc[l]) block after block, the 8 lanes summed
+ * as (l + l+4) then (0 + 2) + (1 + 3), plus (Q*_1) the running fma(m, s) over the blocks.
+ * That is also llama.cpp's own order for these types on AVX2/AVX-512 CPUs: on SmolLM2 with
+ * an f16 KV cache the logits at position 0 (where attention is the value row) equal
+ * llama.cpp's bit for bit, and any other order (tried: even and odd blocks in two
+ * accumulators) moves them by ~1e-2 of the largest logit, such is the model's sensitivity to
+ * one flipped 8-bit rounding;
+ * for 256-value blocks, one exact integer per block for the scaled sums and one for the
+ * mins, acc = fma(dw * dx, isum, acc), mn = fma(dmin * dx, imin, mn), result acc - mn. The C
+ * reference, the AVX2 (maddubs) code and the AVX-512 VNNI (vpdpbusd) code give the same bits,
+ * at batch 1 and batched. A NaN or infinity in an activation block makes that block's scale
+ * NaN, so the outputs it reaches are NaN (never a silently finite number). */
+typedef enum sq_act_type { SQ_ACT_Q8 = 0, SQ_ACT_F32 = 1 } sq_act_type;
+/* The activation type of every matmul of quantized weights in this process (like the thread
+ * count): SQ_ACT_Q8 unless set. --act-type f32 selects the fp32 path (activations kept in
+ * fp32, weights dequantized: the numbers of transformers on the dequantized weights). Set
+ * it before the work starts, not while matmuls run. */
+void sq_quant_act_set(int act);
+int sq_quant_act_get(void);
+const char *sq_act_type_name(int act); /* "q8", "f32" */
+int sq_act_type_parse(const char *s);  /* -1 for an unknown name */
+/* The activation format weights of type wt take: 1 = 32-value blocks (Q8_0/Q8_1), 2 = Q8_K;
+ * 0 for a type that is not quantized. */
+int sq_quant_act_kind(sq_dtype wt);
+/* Bytes of one row of n values (a multiple of the kind's block) in that format. */
+size_t sq_quant_act_bytes(int kind, int64_t n);
+/* Round x (n values) into dst, in format `kind`. */
+void sq_quant_act_row(void *dst, const float *x, int kind, int64_t n);
+/* The same float values the rounding stands for (q * d), for tests and the peer check. */
+void sq_quant_act_dequant(float *out, const void *src, int kind, int64_t n);
+/* The dot of a weight row (type wt, n values) with a rounded activation row of the right kind. */
+float sq_quant_dot_q8(const void *wrow, sq_dtype wt, const void *xq, int64_t n);
+/* y[r * ystride] = sq_quant_dot_q8(wrow, wt, xq + r * xstride, n) + bias for r < rows, the
+ * same bits (the weight blocks are unpacked once for several rows). */
+void sq_quant_dot_q8_rows(float *y, int64_t ystride, const void *wrow, sq_dtype wt, const void *xq, size_t xstride,
+                          int rows, int64_t n, float bias);
+/* Which code runs the 8-bit dots: "avx512vnni", "avx2" or "c" (sq_quant_force_c applies). */
+const char *sq_quant_q8_impl(void);
+/* Tests: 0 = best available, 1 = C, 2 = AVX2 even where VNNI exists (ignored where absent). */
+void sq_quant_q8_force(int level);
+
+/* Matmuls of quantized weights on 8-bit activations (the routing of sq_matmul, sq_matmul_n
+ * and sq_matmul_part when sq_quant_act_get() is SQ_ACT_Q8). buf is the caller's growing scratch for the
+ * rounded rows (*buf, *cap; free(*buf) when done). Each x row is rounded once per call, for
+ * all n weights of sq_quant_matmul_n. */
+int sq_quant_matmul(void **buf, size_t *cap, float *y, const float *x, int rows, const sq_view *w,
+                    const float *bias, sq_err *e);
+int sq_quant_matmul_n(void **buf, size_t *cap, int n, float *const y[], const float *x, int rows,
+                      const sq_view *const w[], const float *const bias[], sq_err *e);
+/* One thread's share [o0, o1) of the outputs, inside the caller's parallel region (1-3 rows;
+ * scratch on the stack). */
+void sq_quant_matmul_part(float *y, const float *x, int rows, const sq_view *w, const float *bias, int o0, int o1);
 
 #endif

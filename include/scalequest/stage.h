@@ -53,6 +53,9 @@ typedef struct sq_stage_opts {
     int skip_bad;                 /* count and skip unparsable input lines instead of failing */
     int window;                   /* records in flight at most (default 1024) */
     int64_t total;                /* with in == NULL: how many records the stage will supply */
+    int own_marker; /* the stage writes OUT's decontamination marker itself (decontaminate) or
+                       writes new question text (optimize), so close neither carries the
+                       input's marker to `out` nor removes one there (see sq_stage_close) */
 } sq_stage_opts;
 
 void sq_stage_opts_default(sq_stage_opts *o);
@@ -126,7 +129,12 @@ typedef int (*sq_stage_resume_fn)(void *user, const cJSON *rec, sq_err *e);
 int sq_stage_replay(sq_stage *st, sq_stage_resume_fn fn, void *user, sq_err *e);
 
 /* Flush, sync and close the outputs, print the funnel line ("NAME: N in, N kept, N dropped
- * (reason N, ...), N failed; N already done") unless quiet, and free. Returns SQ_EIO when
+ * (reason N, ...), N failed; N already done") unless quiet, and free. Once every record is
+ * settled and written, the decontamination marker (decontam.h) follows the records: when the
+ * input file has a valid IN.decontam.json, OUT.decontam.json is written (atomically) for `out`;
+ * when it has none, an OUT.decontam.json from an earlier run is removed (own_marker: neither).
+ * So a file made from decontaminated questions by any chain of stages still counts as
+ * decontaminated for `eval --train-data`. Returns SQ_EIO when
  * some requests failed (they are in the failed file; a rerun retries them), SQ_ESTATE when
  * records were left unsettled, 0 otherwise. counts may be NULL. */
 int sq_stage_close(sq_stage *st, sq_stage_counts *counts, sq_err *e);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "scalequest/backend.h"
+#include "scalequest/quant.h"
 #include "scalequest/chat_template.h"
 #include "scalequest/infer.h"
 #include "scalequest/tokenizer.h"
@@ -274,6 +275,7 @@ int sq_backend_open_local(sq_backend **out, const char *path, const sq_backend_o
     const char *slash = strrchr(path, '/');
     snprintf(lb->base.name, sizeof lb->base.name, "%s", slash && slash[1] ? slash + 1 : path);
     if (o && o->threads > 0) sq_threads_set(o->threads);
+    if (o) sq_quant_act_set(o->act_type);
     int rc = sq_model_open(&lb->m, path, e);
     const char *tok_path = o && o->tokenizer ? o->tokenizer : path;
     if (!rc && (rc = sq_tok_load(&lb->tok, tok_path, e))) {

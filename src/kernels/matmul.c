@@ -17,6 +17,8 @@ struct sq_matmul_ctx {
     int n_scratch;
     float *qpanel; /* per-thread dequantized weight panels (quantized weights, 4+ rows) */
     size_t qpanel_cap;
+    void *q8; /* 8-bit activation rows (quantized weights, sq_quant_act_get() == SQ_ACT_Q8) */
+    size_t q8_cap;
 };
 
 int sq_matmul_ctx_new(sq_matmul_ctx **out, sq_err *e) {
@@ -39,6 +41,7 @@ void sq_matmul_ctx_free(sq_matmul_ctx *c) {
     if (!c) return;
     free(c->scratch);
     free(c->qpanel);
+    free(c->q8);
     free(c);
 }
 
@@ -181,6 +184,7 @@ static int reserve_qpanel(sq_matmul_ctx *c, int n_threads, int in, sq_err *e) {
  * once per weight, not once per weight and row. Both give the same bits (quant.h). */
 static int matmul_quant(sq_matmul_ctx *c, float *y, const float *x, int rows, const sq_view *w, const float *bias,
                         sq_err *e) {
+    if (sq_quant_act_get() == SQ_ACT_Q8) return sq_quant_matmul(&c->q8, &c->q8_cap, y, x, rows, w, bias, e);
     int out = (int)w->shape[0], in = (int)w->shape[1];
     size_t bb;
     int per = sq_dtype_block(w->dtype, &bb);
@@ -240,6 +244,9 @@ int sq_matmul_n(sq_matmul_ctx *c, int n, float *const y[], const float *x, int r
         return 0;
     }
 #endif
+    int q8 = n >= 1;
+    for (int k = 0; q8 && k < n; k++) q8 = sq_dtype_is_quant(w[k]->dtype) && sq_quant_act_get() == SQ_ACT_Q8;
+    if (q8) return sq_quant_matmul_n(&c->q8, &c->q8_cap, n, y, x, rows, w, bias, e); /* x rounded once */
     for (int k = 0; k < n; k++) {
         int rc = sq_matmul(c, y[k], x, rows, w[k], bias[k], e);
         if (rc) return rc;
@@ -259,6 +266,10 @@ int sq_matmul_part_ok(const sq_view *w) {
 void sq_matmul_part(float *y, const float *x, int rows, const sq_view *w, const float *bias, int o0, int o1) {
     int out = (int)w->shape[0], in = (int)w->shape[1];
     o1 = SQ_MIN(o1, out);
+    if (sq_dtype_is_quant(w->dtype) && sq_quant_act_get() == SQ_ACT_Q8) {
+        sq_quant_matmul_part(y, x, rows, w, bias, o0, o1);
+        return;
+    }
     if (sq_dtype_is_quant(w->dtype)) { /* the fused dot: the same bits as sq_matmul's */
         size_t rb = quant_row_bytes(w);
         for (int o = o0; o < o1; o++)

@@ -187,6 +187,7 @@ static int use_avx512(void) {
 #endif
 }
 
+int sq__quant_use_avx2(void) { return use_avx2(); }
 void sq_quant_force_c(int on) { atomic_store(&force_c, on ? 1 : 0); }
 const char *sq_quant_impl(void) { return use_avx512() ? "avx512" : use_avx2() ? "avx2" : "c"; }
 

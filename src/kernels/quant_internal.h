@@ -9,8 +9,27 @@
 
 /* The fixed reduction of 32 partial sums (quant.h). */
 float sq__reduce32(const float p[32]);
+/* Whether the AVX2 code may run (the CPU has it and sq_quant_force_c is off). */
+int sq__quant_use_avx2(void);
 /* 6-bit scale and min j (0..7) of a Q4_K/Q5_K block's 12 scale bytes. */
 void sq__kq_scale_min(const uint8_t *s, int j, uint8_t *sc, uint8_t *mn);
+
+/* 8-bit activation rows (quant.h). 32-value blocks: a row of n values is its n int8 q's (block
+ * after block, contiguous, so 512-bit code reads two blocks at once), then per block the
+ * f16-rounded scale d and (Q8_1) the f16-rounded d * sum(q), as a pair of floats. 256-value
+ * blocks: one struct each, with the fp32 scale and the sums of each 16 q's. */
+typedef struct {
+    int8_t q[256];
+    int16_t bsum[16];
+    float d;
+} sq__q8k;
+
+/* The sum of 8 lanes in quant.h's order: (l + l+4), then (0 + 2) + (1 + 3). */
+static inline float sq__hsum8(const float a[8]) {
+    float h[4];
+    for (int l = 0; l < 4; l++) h[l] = a[l] + a[l + 4];
+    return (h[0] + h[2]) + (h[1] + h[3]);
+}
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define SQ_QUANT_HAVE_AVX2 1
@@ -24,6 +43,15 @@ void sq__dequant_avx512(float *out, const void *src, sq_dtype t, int64_t n);
 float sq__quant_dot_avx512(const void *row, sq_dtype t, const float *x, int64_t n);
 void sq__panel_dot_avx512(float *y, int64_t ldy, const float *pan, int n, const float *x, int rows, int64_t in,
                           const float *bias);
+int sq__q8_vnni_supported(void);
+float sq__dot_q8_avx2(const uint8_t *w, sq_dtype t, const void *xq, int64_t n);
+float sq__dot_q8_vnni(const uint8_t *w, sq_dtype t, const void *xq, int64_t n);
+void sq__dot_q8_rows_avx2(float *y, int64_t ys, const uint8_t *w, sq_dtype t, const void *xq, size_t xs, int rows,
+                          int64_t n, float bias);
+void sq__dot_q8_rows4t_vnni(float *y, int64_t ys, const uint8_t *w, sq_dtype t, const uint8_t *xq, size_t xs,
+                            const float *dsT, int64_t nb, float bias);
+void sq__dot_q8_rows_vnni(float *y, int64_t ys, const uint8_t *w, sq_dtype t, const void *xq, size_t xs, int rows,
+                          int64_t n, float bias);
 #endif
 
 #endif

@@ -368,6 +368,7 @@ int sq_decontam_run(const sq_decontam_opts *o, sq_err *e) {
     sq_stage *st = NULL;
     sq_stage_opts so = o->stage;
     if (!so.name) so.name = "decontaminate";
+    so.own_marker = 1; /* its marker is the report below, never one carried from the input */
     if (!rc) rc = sq_stage_open(&st, &so, e);
     if (!rc) rc = run(&x, o, st, e);
     char *dropped = NULL;

@@ -127,6 +127,7 @@ int sq_optimize_run(sq_backend *b, const sq_optimize_opts *o, sq_stage_counts *c
     if (!oo.field) oo.field = "query";
     sq_stage_opts so = oo.stage;
     if (!so.name) so.name = "optimize";
+    so.own_marker = 1; /* its rewrites are new questions that no decontaminate has seen */
     opt_job j = {&oo};
     sq_stage_gen g = {build, finish, &j, 256};
     return sq_stage_run_all(&so, b, &g, counts, e);

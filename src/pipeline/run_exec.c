@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "run_internal.h"
+#include "scalequest/decontam.h"
 #include "scalequest/run.h"
 
 static double now_s(void) { return sq_now(); }
@@ -64,10 +65,14 @@ static void clean_stage(const sq_run_plan *p, const sq_run_stage *s) {
         if (n > 6 && !strcmp(s->outputs[o] + n - 6, ".jsonl")) {
             char *base = sq_strndup(s->outputs[o], n - 6);
             char *d = base ? str_cat(base, ".dropped.jsonl") : NULL, *f = base ? str_cat(base, ".failed.jsonl") : NULL;
+            /* its decontamination marker too: an old one must not vouch for the new output */
+            char *mk = sq_decontam_report_path(s->outputs[o]);
             if (d) rm_rf(d);
             if (f) rm_rf(f);
+            if (mk) rm_rf(mk);
             free(d);
             free(f);
+            free(mk);
             free(base);
         }
     }
@@ -304,6 +309,9 @@ static int merge_shards(const sq_run_stage *s, sq_err *e) {
         }
         /* parts[0..shards-1] are the shards' files, parts[shards] the merged one */
         if (!rc && (kind == 0 || any)) rc = sq_run_shard_merge(s->shard_input, parts, s->shards, parts[s->shards], e);
+        /* the merged output is the file one unsharded run makes: the input's decontamination
+         * marker follows it there too (each shard's process carried it to its own part) */
+        if (!rc && kind == 0) rc = sq_decontam_carry(s->shard_input, parts[s->shards], e);
         for (int k = 0; k < np; k++) free(parts[k]);
     }
     return rc;

@@ -367,6 +367,15 @@ static void build_stage(sq_run_plan *p, bld *b, const char *prev) {
         if (tmp) arg2(b, "--out", tmp);
         free(tmp);
         output(b, out, 1);
+        if (!n[4] && enabled(p, "student") && enabled(p, "export")) {
+            /* the student learnt from the exported set: eval checks it for decontaminate's
+             * marker (which the chain's stages carry to export.jsonl), warns without one and
+             * records the verdict in results.json */
+            char *data = run_file(b, "export", ".jsonl");
+            if (data) arg2(b, "--train-data", data);
+            input(b, data);
+            free(data);
+        }
     } else { /* the chain stages: COMMAND [--model M] --in PREV --out NAME.jsonl */
         static const struct {
             const char *name, *cmd, *model;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "scalequest/decontam.h"
 #include "scalequest/jsonl.h"
 #include "stage_internal.h"
 
@@ -466,6 +467,11 @@ int sq_stage_close(sq_stage *st, sq_stage_counts *counts, sq_err *e) {
     if (!rc && c.failed)
         rc = sq_fail(e, SQ_EIO, "%lld requests failed (not written; a rerun retries them)%s%s", (long long)c.failed,
                      st->o.failed ? "; see " : "", st->o.failed ? st->o.failed : "");
+    /* The output is final (every record settled, written and synced): the input's
+     * decontamination marker follows it, so a chain of stages after decontaminate keeps it. A
+     * kill before this line leaves the output without a fresh marker; the rerun writes it. */
+    if (!rc && !st->o.own_marker && st->o.in && strcmp(st->o.in, "-") && strcmp(st->o.out, "-"))
+        rc = sq_decontam_carry(st->o.in, st->o.out, e);
     sq_stage_abort(st);
     return rc;
 }

@@ -8,7 +8,18 @@ pattern of the packed values and sub-scales). Row lengths are odd block counts (
 blocks) so the last block of a row and of the tensor are both covered. Our dequantized values
 must equal gguf.quants.dequantize value for value (bit for bit), and our matmul outputs
 (batched panel path, fused batch-1 GEMV, C fallback) must agree with float64 numpy on the
-dequantized weights within 1e-5 of sum|x||w|, and with each other bit for bit.
+dequantized weights within 1e-5 of sum|x||w|, and with each other bit for bit (fp32
+activations, --act-type f32).
+
+On 8-bit activations (the default, llama.cpp's arithmetic): our rounding of each x row must
+equal a numpy re-implementation of llama.cpp's x86 quantize_row_q8_0/q8_1 (d = amax/127 in
+f16, q = rint(x * 127/amax), s = f16(d * sum q)) and of quantize_row_q8_K (first largest
+|x| sets the sign, d = 1/(-127/max) in fp32) bit for bit; against gguf-py's
+quants.quantize(Q8_0) (llama.cpp's scalar reference: 1/d and rounding half away from zero)
+the scales are equal and a q may differ by one at a near-tie (counted, <= 0.1%). The matmul
+outputs (batched, one row per call, C, AVX2, and VNNI where the CPU has it) are equal bit
+for bit, and equal float64 on the rounded values within 1e-5 of sum|x||w| once llama.cpp's
+f16 rounding of s in the Q*_1 min term is accounted for.
 """
 import os
 import subprocess
@@ -40,6 +51,75 @@ def build_helper(tmp):
           ["-ldnnl", "-lm", "-lpthread"]
     subprocess.run(cmd + ["-o", out], check=True, capture_output=True)
     return out
+
+
+def act_q8b(x):
+    """llama.cpp's x86 quantize_row_q8_1 (Q8_0 is the same without s): q, d (f16), s (f16)."""
+    b = x.reshape(x.shape[0], -1, 32)
+    amax = np.abs(b).max(-1, keepdims=True)
+    d = amax / np.float32(127)
+    with np.errstate(divide="ignore"):
+        inv = np.where(amax != 0, np.float32(127) / amax, np.float32(0)).astype(np.float32)
+    q = np.rint(b * inv)
+    d16 = d.astype(np.float16).astype(np.float32)
+    s16 = (d[..., 0] * q.sum(-1).astype(np.float32)).astype(np.float16).astype(np.float32)
+    return q, d16, s16
+
+
+def act_q8k(x):
+    """llama.cpp's quantize_row_q8_K: q and the fp32 d per 256 values."""
+    b = x.reshape(x.shape[0], -1, 256)
+    mx = np.take_along_axis(b, np.abs(b).argmax(-1)[..., None], -1)
+    iscale = np.float32(-127) / mx
+    q = np.minimum(np.rint(iscale * b), 127)
+    return q, (np.float32(1) / iscale).astype(np.float32)
+
+
+def check_q8(tname, name, q, x, shape, tmp, ref):
+    """The 8-bit activation path of one tensor (see the module text)."""
+    rows, n = shape
+    ours = np.fromfile(os.path.join(tmp, tname + ".q8"), dtype=np.float32).reshape(x.shape)
+    if name in KTYPES:
+        qq, d = act_q8k(x)
+        want = (qq * d).astype(np.float32).reshape(x.shape)
+        corr = 0.0
+    else:
+        qq, d, s = act_q8b(x)
+        want = (qq * d).astype(np.float32).reshape(x.shape)
+        ds = np.fromfile(os.path.join(tmp, tname + ".q8s"), dtype=np.float32).reshape(x.shape[0], -1, 2)
+        harness.check(f"q8_scales_{tname}", np.array_equal(ds[..., 0], d[..., 0]) and np.array_equal(ds[..., 1], s),
+                      f"d/s differ: {np.argwhere(ds[..., 1] != s)[:3].tolist()}")
+        # gguf-py's Q8_0 (llama.cpp's scalar reference) on the same rows
+        g = quants.quantize(x, T.Q8_0).reshape(x.shape[0], -1, 34)
+        gd = g[..., :2].copy().view(np.float16)[..., 0].astype(np.float32)
+        gq = g[..., 2:].view(np.int8).astype(np.float32)
+        off = np.abs(gq - qq)
+        harness.check(f"q8_0_vs_gguf_{tname}", np.array_equal(gd, d[..., 0]) and off.max() <= 1 and off.mean() <= 1e-3,
+                      f"scales equal {np.array_equal(gd, d[..., 0])}, q off by one at {int((off > 0).sum())}")
+        Q8STATS["gguf_q_off"] += int((off > 0).sum())
+        Q8STATS["values"] += off.size
+        corr = 0.0
+        if name in ("Q4_1", "Q5_1"):   # llama.cpp's min term m * s: s rounded to f16
+            bb = 20 if name == "Q4_1" else 24
+            m = q.reshape(rows, -1, bb)[..., 2:4].copy().view(np.float16)[..., 0].astype(np.float64)  # (rows, nb)
+            delta = s.astype(np.float64) - d[..., 0].astype(np.float64) * qq.sum(-1)                  # (R, nb)
+            corr = delta @ m.T
+    # value equality: an integer q of 0 has no sign, numpy's rint(-0.3) * d is -0.0
+    harness.check(f"q8_rounding_{tname}", np.array_equal(ours, want),
+                  f"{int((ours != want).sum())} values differ")
+    y = np.fromfile(os.path.join(tmp, tname + ".mmq"), dtype=np.float32).reshape(len(x), rows)
+    exact = want.astype(np.float64) @ ref.astype(np.float64).T + corr
+    scale = np.abs(want).astype(np.float64) @ np.abs(ref).astype(np.float64).T + 1e-30
+    err = float(np.max(np.abs(y - exact) / scale))
+    Q8STATS["worst"] = max(Q8STATS["worst"], err)
+    harness.check(f"q8_matmul_{tname}", err < 1e-5, f"max error {err:.3g} of sum|x||w|")
+    for ext in ("mmq1", "mmqc", "mmqa"):
+        o = np.fromfile(os.path.join(tmp, tname + "." + ext), dtype=np.float32).reshape(y.shape)
+        harness.check(f"q8_{ext}_equals_batched_{tname}", np.array_equal(o.view(np.uint32), y.view(np.uint32)),
+                      f"max diff {np.max(np.abs(o - y)):.3g}")
+
+
+Q8STATS = {"gguf_q_off": 0, "values": 0, "worst": 0.0}
 
 
 def simple_tensor(rng, name, rows, blocks):
@@ -160,9 +240,12 @@ def main():
                       f"max diff {np.max(np.abs(y - y1)):.3g}")
         harness.check(f"c_equals_simd_{tname}", np.array_equal(y.view(np.uint32), yc.view(np.uint32)),
                       f"max diff {np.max(np.abs(y - yc)):.3g}")
+        check_q8(tname, name, q, x, shape, tmp, ref)
     unsupported_and_corrupt(tmp)
     print("  also matmul max error / sum|x||w| per type: " +
           ", ".join(f"{k} {v:.2g}" for k, v in worst.items()), flush=True)
+    print(f"  also 8-bit activations: matmul max error {Q8STATS['worst']:.2g} of sum|x||w|; gguf-py's Q8_0 q "
+          f"differs by one at {Q8STATS['gguf_q_off']} of {Q8STATS['values']} values", flush=True)
     harness.finish()
 
 

@@ -1,18 +1,26 @@
 """SmolLM2-135M-Instruct (the registry's real model, a Q4_1/Q8_0 GGUF) against llama.cpp
 itself (llama-cpp-python, built from source by scripts/install-deps.sh) on the same file:
 
-- logits at every position of chat prompts (2; 5 with SQ_LONG=1): the max and mean
-  differences are printed. The issue's goal is 1e-2 of each position's largest |logit|; what
-  is measured is about 5e-2 (docs/real-model.md), while our logits equal transformers' on the
-  dequantized weights within 1e-4 (below), so the difference lies in llama.cpp's own
-  arithmetic. Checked: within 0.1 of the largest |logit| everywhere, and the same top token
-  at >= 90% of the positions;
-- greedy decoding for 64 tokens (SQ_LONG=1: the 5 prompts): the number of leading tokens
-  that agree is printed (no stop at end-of-turn on either side); checked: the first 3 agree;
+- logits at every position of chat prompts (2; 5 with SQ_LONG=1), with llama.cpp's own
+  arithmetic (8-bit activations, the default, and an f16 KV cache as llama.cpp's default):
+  the max and mean differences are printed. Position 0, where attention is the value row
+  itself, must equal llama.cpp bit for bit (it did not before the 8-bit path: 2e-2). Later
+  positions differ: llama.cpp's attention sums in another order, and one flipped 8-bit
+  rounding moves this model's logits by ~1e-2 of the largest; llama.cpp's own logits differ
+  by up to 4.5e-2 between a batched prompt and the same prompt one token at a time
+  (docs/real-model.md). The issue's 1e-2 is therefore not reachable short of llama.cpp's
+  exact summation order; checked: within 0.08 of the largest |logit| everywhere (measured
+  up to 0.067 over the 5 prompts), the same top token at >= 90% of the positions;
+- greedy decoding for 64 tokens (2 prompts; SQ_LONG=1: the 5): the number of leading tokens
+  that agree is printed (no stop at end-of-turn on either side; measured [0, 12, 24, 64, 24]
+  with llama.cpp's arithmetic, [11, 4, 24, 64, 24] with fp32 activations). Checked: where
+  the two first differ, llama.cpp's own logits there put the two tokens within twice the
+  logits bound (a near tie that the allowed difference can flip), never further apart;
 - train --model smollm2-135m-instruct (one step, a learning rate of 1e-12 so the weights do
   not move) saves an HF folder that transformers loads, with tokenizer.json and the chat
   template in tokenizer_config.json; transformers' logits on it equal ours on the GGUF
-  within 1e-4 of the largest logit, and its tokenizer encodes like llama.cpp.
+  within 1e-4 of the largest logit (ours with --act-type f32: fp32 activations on the
+  dequantized weights, transformers' arithmetic), and its tokenizer encodes like llama.cpp.
 
 Runs the release build of scalequest when there is one (a 135M-parameter model under the
 sanitizers takes minutes per call; the kernels' memory safety is tests/test_quant.c's job).
@@ -33,6 +41,8 @@ PROMPTS = [
     "Explain in one sentence why the sky is blue.",
 ]
 GREEDY = 64
+# llama.cpp's arithmetic: 8-bit activations (the default) and its default f16 KV cache
+LLAMA_LIKE = ["--act-type", "q8", "--kv-type", "f16"]
 REL = os.path.join(harness.ROOT, "build", "rel", "scalequest")
 CLI = REL if os.path.exists(REL) else harness.CLI
 
@@ -74,15 +84,17 @@ def main():
         llm.eval(ids)
         ref = np.array(llm.scores[:len(ids)], dtype=np.float32)
         out = os.path.join(tmp, f"l{k}.bin")
-        harness.run([CLI, "logits", "--model", MODEL_NAME, "--ids", ",".join(map(str, ids)), "--out", out])
+        harness.run([CLI, "logits", "--model", MODEL_NAME, "--ids", ",".join(map(str, ids)), "--out", out] + LLAMA_LIKE)
         ours = np.fromfile(out, dtype=np.float32).reshape(len(ids), -1)
         d = np.abs(ours - ref)
         rel = d.max(axis=1) / np.abs(ref).max(axis=1)
+        harness.check(f"position0_bit_exact_prompt{k}", np.array_equal(ours[0], ref[0]),
+                      f"position 0: {rel[0]:.3g} of the largest logit")
         worst = max(worst, float(rel.max()))
         diffs.append(d)
         same_top += int((ours.argmax(axis=1) == ref.argmax(axis=1)).sum())
         n_pos += len(ids)
-        harness.check(f"logits_prompt{k}", rel.max() <= 0.1,
+        harness.check(f"logits_prompt{k}", rel.max() <= 0.08,
                       f"worst position {int(rel.argmax())}: {rel.max():.3g} of the largest logit")
     alld = np.concatenate([x.ravel() for x in diffs])
     print(f"  also logits vs llama.cpp over {sum(len(p) for p in prompts)} positions: max |diff| {alld.max():.4f}, "
@@ -91,21 +103,29 @@ def main():
     harness.check("same_top_token_mostly", same_top >= 0.9 * n_pos, f"{same_top}/{n_pos}")
     # ---- greedy ---------------------------------------------------------------------------
     agree = []
-    for k, ids in enumerate(prompts if long else prompts[:1]):
+    for k, ids in enumerate(prompts):
         llm.reset()
         llm.eval(ids)
-        want = []
+        want, steps = [], []
         for _ in range(GREEDY):
-            t = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+            row = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float32)
+            t = int(np.argmax(row))
             want.append(t)
+            steps.append(row)
             llm.eval([t])
         p = harness.run([CLI, "logits", "--model", MODEL_NAME, "--ids", ",".join(map(str, ids)),
-                         "--greedy", str(GREEDY)])
+                         "--greedy", str(GREEDY)] + LLAMA_LIKE)
         got = json.loads(p.stdout)
         first = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), GREEDY)
         agree.append(first)
-        harness.check(f"greedy_prompt{k}_first3", first >= 3,
-                      f"first difference at token {first}: ours {got[first:first + 5]} llama.cpp {want[first:first + 5]}")
+        if first < GREEDY:
+            row = steps[first]
+            gap = float(row[want[first]] - row[got[first]])
+            harness.check(f"greedy_prompt{k}_differs_only_at_a_near_tie", gap <= 2 * 0.08 * np.abs(row).max(),
+                          f"token {first}: ours {got[first]}, llama.cpp {want[first]}, {gap:.3g} apart in llama.cpp's "
+                          f"logits (largest |logit| {np.abs(row).max():.3g})")
+        else:
+            harness.check(f"greedy_prompt{k}_differs_only_at_a_near_tie", True)
     print(f"  also greedy vs llama.cpp: leading tokens identical of {GREEDY}: {agree}", flush=True)
     # ---- train from the GGUF, then transformers on the saved folder -------------------------
     try:
@@ -131,7 +151,8 @@ def main():
     with torch.no_grad():
         ref = m(torch.tensor([ids])).logits[0].numpy()
     lo = os.path.join(tmp, "gg.bin")
-    harness.run([CLI, "logits", "--model", MODEL_NAME, "--ids", ",".join(map(str, ids)), "--out", lo])
+    harness.run([CLI, "logits", "--model", MODEL_NAME, "--ids", ",".join(map(str, ids)), "--out", lo, "--act-type",
+                 "f32"])
     ours = np.fromfile(lo, dtype=np.float32).reshape(len(ids), -1)
     rel = float((np.abs(ours - ref).max(axis=1) / np.abs(ref).max(axis=1)).max())
     harness.check("transformers_logits_match_gguf", rel <= 1e-4, f"worst position {rel:.3g} of the largest logit")

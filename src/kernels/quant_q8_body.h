@@ -1,0 +1,376 @@
+/* Body of quant_q8_x86.c, included once per instruction set with TGT (the target
+ * attribute), SFX (the name suffix) and DOTUS (u8 x s8 -> the int32 sum of each 4 bytes)
+ * defined. Not a header of its own: no include guard on purpose. */
+
+TGT static inline float SFX(h2f)(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+/* 16 bytes of nibbles: values 0..15 the low nibbles, 16..31 the high ones (the 16 bytes in
+ * both halves, the upper half shifted right by 4, then masked: three instructions). */
+TGT static inline __m256i SFX(nib)(const uint8_t *p) {
+    __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_and_si256(_mm256_srlv_epi64(q, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(0xF));
+}
+
+/* Bit j of a 32-bit word as 0x10 in byte j. */
+TGT static inline __m256i SFX(bits)(const uint8_t *p) {
+    uint32_t qh;
+    memcpy(&qh, p, 4);
+    const __m256i sel = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3,
+                                         3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    __m256i v = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), sel), bit);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(v, bit), _mm256_set1_epi8(0x10));
+}
+
+/* A 32-value weight block as 32 bytes: unsigned for Q4_1/Q5_1, signed otherwise. */
+TGT static inline AI __m256i SFX(wblock)(const uint8_t *b, const sq_dtype t) {
+    switch (t) {
+    case SQ_Q4_0: return _mm256_sub_epi8(SFX(nib)(b + 2), _mm256_set1_epi8(8));
+    case SQ_Q4_1: return SFX(nib)(b + 4);
+    case SQ_Q5_0: return _mm256_sub_epi8(_mm256_or_si256(SFX(nib)(b + 6), SFX(bits)(b + 2)), _mm256_set1_epi8(16));
+    case SQ_Q5_1: return _mm256_or_si256(SFX(nib)(b + 8), SFX(bits)(b + 4));
+    default: return _mm256_loadu_si256((const __m256i *)(b + 2));
+    }
+}
+
+TGT static inline float SFX(hsum)(__m256 a) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+TGT static inline int32_t SFX(hsumi)(__m256i a) {
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+    return _mm_cvtsi128_si32(h);
+}
+
+/* One block of one activation row into its accumulator. */
+TGT static inline AI void SFX(step32)(__m256i wv, __m256i u, float dw, float mw, const int one, const uint8_t *xr,
+                                      int64_t nb, int64_t b, __m256 *acc, float *sm) {
+    __m256i xv = _mm256_loadu_si256((const __m256i *)(xr + 32 * b));
+    const float *ds = (const float *)(xr + 32 * nb) + 2 * b;
+    __m256i p = DOTUS(u, one ? xv : _mm256_sign_epi8(xv, wv));
+    *acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * ds[0]), _mm256_cvtepi32_ps(p), *acc);
+    if (one) *sm = fmaf(mw, ds[1], *sm);
+}
+
+TGT static inline AI void SFX(wscales)(const uint8_t *w, const int one, float *dw, float *mw) {
+    if (one) { /* d and m are adjacent: one load, one conversion */
+        int32_t dm;
+        memcpy(&dm, w, 4);
+        __m128 f = _mm_cvtph_ps(_mm_cvtsi32_si128(dm));
+        *dw = _mm_cvtss_f32(f);
+        *mw = _mm_cvtss_f32(_mm_movehdup_ps(f));
+    } else {
+        *dw = SFX(h2f)(w);
+        *mw = 0;
+    }
+}
+
+/* Up to 4 activation rows against one weight row of 32-value blocks; y[r] = dot + bias. */
+TGT static inline AI void SFX(dot32)(float *y, int64_t ys, const uint8_t *w, const sq_dtype t, const uint8_t *xq,
+                                     size_t xs, const int R, int64_t nb, float bias) {
+    const int one = t == SQ_Q4_1 || t == SQ_Q5_1;
+    const size_t bb = t == SQ_Q4_0 ? 18 : t == SQ_Q4_1 ? 20 : t == SQ_Q5_0 ? 22 : t == SQ_Q5_1 ? 24 : 34;
+    __m256 acc[4];
+    float sm[4] = {0, 0, 0, 0};
+    for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++, w += bb) {
+        __m256i wv = SFX(wblock)(w, t), u = one ? wv : _mm256_sign_epi8(wv, wv);
+        float dw, mw;
+        SFX(wscales)(w, one, &dw, &mw);
+        for (int r = 0; r < R; r++) SFX(step32)(wv, u, dw, mw, one, xq + (size_t)r * xs, nb, b, &acc[r], &sm[r]);
+    }
+    for (int r = 0; r < R; r++) y[r * ys] = (SFX(hsum)(acc[r]) + sm[r]) + bias;
+}
+
+#if defined(SQ_Q8_BODY_512)
+/* Q4_0, Q4_1 and Q8_0 with 512-bit vectors: two blocks per unpack, dot and conversion (the
+ * activation bytes of consecutive blocks are contiguous), block b in lanes 0-7 and b+1 in
+ * 8-15; the two halves then go into the one 8-lane accumulator one after the other, the
+ * order of dot32 above. The weight scales of both blocks times the activation scales (d, s
+ * pairs) are one 4-lane multiply: lanes 0 and 2 give dw * dx. */
+TGT static inline AI void SFX(dot32_512)(float *y, int64_t ys, const uint8_t *w, const sq_dtype t, const uint8_t *xq,
+                                         size_t xs, const int R, int64_t nb, float bias) {
+    const int one = t == SQ_Q4_1;
+    const size_t bb = t == SQ_Q4_0 ? 18 : t == SQ_Q4_1 ? 20 : 34;
+    const __m512i sh = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4), dup = _mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3);
+    __m256 acc[4];
+    float sm[4] = {0, 0, 0, 0};
+    for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2, w += 2 * bb) {
+        __m512i wv;
+        __m128 W;
+        if (t == SQ_Q8_0) {
+            wv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(w + 2))),
+                                    _mm256_loadu_si256((const __m256i *)(w + bb + 2)), 1);
+        } else {
+            const int o = one ? 4 : 2;
+            __m256i q2 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(w + o))),
+                                                 _mm_loadu_si128((const __m128i *)(w + bb + o)), 1);
+            wv = _mm512_and_si512(_mm512_srlv_epi64(_mm512_permutexvar_epi64(dup, _mm512_castsi256_si512(q2)), sh),
+                                  _mm512_set1_epi8(0xF));
+            if (!one) wv = _mm512_sub_epi8(wv, _mm512_set1_epi8(8));
+        }
+        if (one) {
+            int32_t a0, a1;
+            memcpy(&a0, w, 4);
+            memcpy(&a1, w + bb, 4);
+            W = _mm_cvtph_ps(_mm_insert_epi32(_mm_cvtsi32_si128(a0), a1, 1));
+        } else {
+            uint16_t h0, h1;
+            memcpy(&h0, w, 2);
+            memcpy(&h1, w + bb, 2);
+            W = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)h0 | (long long)h1 << 32));
+        }
+        __m512i u = one ? wv : _mm512_abs_epi8(wv);
+        __mmask64 neg = one ? 0 : _mm512_movepi8_mask(wv);
+        for (int r = 0; r < R; r++) {
+            const uint8_t *xr = xq + (size_t)r * xs;
+            __m512i xv = _mm512_loadu_si512((const void *)(xr + 32 * b));
+            if (!one) xv = _mm512_mask_sub_epi8(xv, neg, _mm512_setzero_si512(), xv);
+            __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), u, xv));
+            __m128 X = _mm_loadu_ps((const float *)(xr + 32 * nb) + 2 * b), P = _mm_mul_ps(W, X);
+            acc[r] = _mm256_fmadd_ps(_mm256_broadcastss_ps(P), _mm512_castps512_ps256(f), acc[r]);
+            acc[r] = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehl_ps(P, P)),
+                                     _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1)), acc[r]);
+            if (one) {
+                __m128 Wh = _mm_movehdup_ps(W), Xh = _mm_movehdup_ps(X); /* lanes 1, 3 -> 0, 2 */
+                sm[r] = fmaf(_mm_cvtss_f32(Wh), _mm_cvtss_f32(Xh), sm[r]);
+                sm[r] = fmaf(_mm_cvtss_f32(_mm_movehl_ps(Wh, Wh)), _mm_cvtss_f32(_mm_movehl_ps(Xh, Xh)), sm[r]);
+            }
+        }
+    }
+    if (b < nb) { /* the last block alone */
+        __m256i wv = SFX(wblock)(w, t), u = one ? wv : _mm256_sign_epi8(wv, wv);
+        float dw, mw;
+        SFX(wscales)(w, one, &dw, &mw);
+        for (int r = 0; r < R; r++) SFX(step32)(wv, u, dw, mw, one, xq + (size_t)r * xs, nb, b, &acc[r], &sm[r]);
+    }
+    for (int r = 0; r < R; r++) y[r * ys] = (SFX(hsum)(acc[r]) + sm[r]) + bias;
+}
+/* Four activation rows at once for the batched path: the same per-row operations in the
+ * same order as dot32_512, but with the rows' scales transposed (dsT: per block, the d of
+ * the four rows, then their s) so that dw * dx and the fma(m, s) chains of the four rows
+ * are one 4-lane operation each instead of four scalar ones. */
+TGT static inline AI void SFX(rows4t)(float *y, int64_t ys, const uint8_t *w, const sq_dtype t, const uint8_t *xq,
+                                      size_t xs, const float *dsT, int64_t nb, float bias) {
+    const int one = t == SQ_Q4_1;
+    const size_t bb = t == SQ_Q4_0 ? 18 : t == SQ_Q4_1 ? 20 : 34;
+    const __m512i sh = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4), dup = _mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3);
+    __m256 acc[4];
+    __m128 SM = _mm_setzero_ps();
+    for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b < nb; b += 2, w += 2 * bb) {
+        const int pair = b + 2 <= nb;
+        __m512i wv;
+        __m128 W;
+        if (pair) {
+            if (t == SQ_Q8_0) {
+                wv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(w + 2))),
+                                        _mm256_loadu_si256((const __m256i *)(w + bb + 2)), 1);
+            } else {
+                const int o = one ? 4 : 2;
+                __m256i q2 = _mm256_inserti128_si256(
+                    _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(w + o))),
+                    _mm_loadu_si128((const __m128i *)(w + bb + o)), 1);
+                wv = _mm512_and_si512(
+                    _mm512_srlv_epi64(_mm512_permutexvar_epi64(dup, _mm512_castsi256_si512(q2)), sh),
+                    _mm512_set1_epi8(0xF));
+                if (!one) wv = _mm512_sub_epi8(wv, _mm512_set1_epi8(8));
+            }
+        } else { /* the last block alone, in the low half; the high half is zero */
+            wv = _mm512_castsi256_si512(SFX(wblock)(w, t));
+            wv = _mm512_inserti64x4(wv, _mm256_setzero_si256(), 1);
+        }
+        {
+            uint32_t a0 = 0, a1 = 0;
+            if (one) {
+                memcpy(&a0, w, 4);
+                if (pair) memcpy(&a1, w + bb, 4);
+            } else {
+                uint16_t h0, h1 = 0;
+                memcpy(&h0, w, 2);
+                if (pair) memcpy(&h1, w + bb, 2);
+                a0 = h0, a1 = h1;
+            }
+            W = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)((uint64_t)a0 | (uint64_t)a1 << 32))); /* dw, mw per block */
+        }
+        __m512i u = one ? wv : _mm512_abs_epi8(wv);
+        __mmask64 neg = one ? 0 : _mm512_movepi8_mask(wv);
+        if (pair) { /* both blocks in one 512-bit dot per row, then the halves in order */
+            const float *T0 = dsT + (size_t)b * 8, *T1 = T0 + 8;
+            __m128 W1 = _mm_movehl_ps(W, W);
+            __m256 D0 = _mm256_castps128_ps256(_mm_mul_ps(_mm_set1_ps(_mm_cvtss_f32(W)), _mm_loadu_ps(T0)));
+            __m256 D1 = _mm256_castps128_ps256(_mm_mul_ps(_mm_set1_ps(_mm_cvtss_f32(W1)), _mm_loadu_ps(T1)));
+            if (one) {
+                SM = _mm_fmadd_ps(_mm_set1_ps(_mm_cvtss_f32(_mm_movehdup_ps(W))), _mm_loadu_ps(T0 + 4), SM);
+                SM = _mm_fmadd_ps(_mm_set1_ps(_mm_cvtss_f32(_mm_movehdup_ps(W1))), _mm_loadu_ps(T1 + 4), SM);
+            }
+            for (int r = 0; r < 4; r++) {
+                __m512i xv = _mm512_loadu_si512((const void *)(xq + (size_t)r * xs + 32 * b));
+                if (!one) xv = _mm512_mask_sub_epi8(xv, neg, _mm512_setzero_si512(), xv);
+                __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), u, xv));
+                __m256i ri = _mm256_set1_epi32(r);
+                acc[r] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(D0, ri), _mm512_castps512_ps256(f), acc[r]);
+                acc[r] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(D1, ri),
+                                         _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1)), acc[r]);
+            }
+            continue;
+        }
+        for (int h = 0; h < 1; h++) {
+            const float *T4 = dsT + (size_t)(b + h) * 8;
+            __m128 D = _mm_mul_ps(_mm_set1_ps(_mm_cvtss_f32(h ? _mm_movehl_ps(W, W) : W)), _mm_loadu_ps(T4));
+            if (one) SM = _mm_fmadd_ps(_mm_set1_ps(_mm_cvtss_f32(_mm_movehdup_ps(h ? _mm_movehl_ps(W, W) : W))),
+                                       _mm_loadu_ps(T4 + 4), SM);
+            __m256 D8 = _mm256_castps128_ps256(D);
+            for (int r = 0; r < 4; r++) {
+                const uint8_t *xr = xq + (size_t)r * xs;
+                __m256i xv = _mm256_loadu_si256((const __m256i *)(xr + 32 * (b + h)));
+                __m256i uh = h ? _mm512_extracti64x4_epi64(u, 1) : _mm512_castsi512_si256(u);
+                if (!one) xv = _mm256_mask_sub_epi8(xv, (__mmask32)(neg >> (32 * h)), _mm256_setzero_si256(), xv);
+                __m256 f = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), uh, xv));
+                acc[r] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(D8, _mm256_set1_epi32(r)), f, acc[r]);
+            }
+        }
+    }
+    float sm[4];
+    _mm_storeu_ps(sm, SM);
+    for (int r = 0; r < 4; r++) y[r * ys] = (SFX(hsum)(acc[r]) + (one ? sm[r] : 0.0f)) + bias;
+}
+
+TGT void SFX(sq__dot_q8_rows4t)(float *y, int64_t ys, const uint8_t *w, sq_dtype t, const uint8_t *xq, size_t xs,
+                                const float *dsT, int64_t nb, float bias) {
+    switch (t) {
+    case SQ_Q4_0: SFX(rows4t)(y, ys, w, SQ_Q4_0, xq, xs, dsT, nb, bias); break;
+    case SQ_Q4_1: SFX(rows4t)(y, ys, w, SQ_Q4_1, xq, xs, dsT, nb, bias); break;
+    default: SFX(rows4t)(y, ys, w, SQ_Q8_0, xq, xs, dsT, nb, bias); break;
+    }
+}
+
+#define SFX_DOT32 SFX(dot32_512)
+#define SFX_FAST(T) ((T) == SQ_Q4_0 || (T) == SQ_Q4_1 || (T) == SQ_Q8_0)
+#else
+#define SFX_DOT32 SFX(dot32)
+#define SFX_FAST(T) 0
+#endif
+
+/* One activation row against one weight row of 256-value blocks. */
+TGT static inline AI float SFX(dotk)(const uint8_t *w, const sq_dtype t, const sq__q8k *x, int64_t nb) {
+    const __m256i m4 = _mm256_set1_epi8(0xF), m2 = _mm256_set1_epi8(3), one8 = _mm256_set1_epi8(1);
+    float acc = 0, mn = 0;
+    if (t == SQ_Q6_K) {
+        for (int64_t b = 0; b < nb; b++, w += 210, x++) {
+            const int8_t *sc = (const int8_t *)(w + 192);
+            __m256i isv = _mm256_setzero_si256();
+            for (int h = 0; h < 2; h++) {
+                __m256i L0 = _mm256_loadu_si256((const __m256i *)(w + 64 * h));
+                __m256i L1 = _mm256_loadu_si256((const __m256i *)(w + 64 * h + 32));
+                __m256i H = _mm256_loadu_si256((const __m256i *)(w + 128 + 32 * h));
+                __m256i c[4] = {
+                    _mm256_or_si256(_mm256_and_si256(L0, m4), _mm256_slli_epi16(_mm256_and_si256(H, m2), 4)),
+                    _mm256_or_si256(_mm256_and_si256(L1, m4),
+                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 2), m2), 4)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L0, 4), m4),
+                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 4), m2), 4)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L1, 4), m4),
+                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 6), m2), 4)),
+                };
+                for (int k = 0; k < 4; k++) {
+                    __m256i wv = _mm256_sub_epi8(c[k], _mm256_set1_epi8(32));
+                    __m256i xv = _mm256_loadu_si256((const __m256i *)(x->q + 128 * h + 32 * k));
+                    __m256i p = DOTUS(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));
+                    int s0 = sc[8 * h + 2 * k], s1 = sc[8 * h + 2 * k + 1];
+                    isv = _mm256_add_epi32(isv, _mm256_mullo_epi32(p, _mm256_setr_epi32(s0, s0, s0, s0, s1, s1, s1, s1)));
+                }
+            }
+            float dd = SFX(h2f)(w + 208) * x->d;
+            acc = fmaf(dd, (float)SFX(hsumi)(isv), acc);
+            mn = fmaf(0.0f, 0.0f, mn);
+        }
+        return acc - mn;
+    }
+    const int five = t == SQ_Q5_K;
+    const size_t bb = five ? 176 : 144;
+    for (int64_t b = 0; b < nb; b++, w += bb, x++) {
+        const uint8_t *qs = w + 16 + 32 * five;
+        __m256i qh = five ? _mm256_loadu_si256((const __m256i *)(w + 16)) : _mm256_setzero_si256();
+        __m256i isv = _mm256_setzero_si256();
+        int32_t imin = 0;
+        for (int g = 0; g < 4; g++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * g));
+            for (int h = 0; h < 2; h++) {
+                int j = 2 * g + h;
+                __m256i v = _mm256_and_si256(h ? _mm256_srli_epi16(q, 4) : q, m4);
+                if (five)
+                    v = _mm256_or_si256(
+                        v, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(j)), one8), 4));
+                uint8_t s, m;
+                sq__kq_scale_min(w + 4, j, &s, &m);
+                __m256i p = DOTUS(v, _mm256_loadu_si256((const __m256i *)(x->q + 32 * j)));
+                isv = _mm256_add_epi32(isv, _mm256_mullo_epi32(p, _mm256_set1_epi32(s)));
+                imin += m * (x->bsum[2 * j] + x->bsum[2 * j + 1]);
+            }
+        }
+        float dd = SFX(h2f)(w) * x->d, dm = SFX(h2f)(w + 2) * x->d;
+        acc = fmaf(dd, (float)SFX(hsumi)(isv), acc);
+        mn = fmaf(dm, (float)imin, mn);
+    }
+    return acc - mn;
+}
+
+/* The type as a constant in each case, so each loop is compiled for its own type. */
+#define SFX_DISPATCH32(CALL)                                                                                           \
+    switch (t) {                                                                                                       \
+    case SQ_Q4_0: CALL(SQ_Q4_0); break;                                                                                \
+    case SQ_Q4_1: CALL(SQ_Q4_1); break;                                                                                \
+    case SQ_Q5_0: CALL(SQ_Q5_0); break;                                                                                \
+    case SQ_Q5_1: CALL(SQ_Q5_1); break;                                                                                \
+    default: CALL(SQ_Q8_0); break;                                                                                     \
+    }
+
+TGT float SFX(sq__dot_q8)(const uint8_t *w, sq_dtype t, const void *xq, int64_t n) {
+    if (t == SQ_Q4_K || t == SQ_Q5_K || t == SQ_Q6_K) {
+        switch (t) {
+        case SQ_Q4_K: return SFX(dotk)(w, SQ_Q4_K, xq, n / 256);
+        case SQ_Q5_K: return SFX(dotk)(w, SQ_Q5_K, xq, n / 256);
+        default: return SFX(dotk)(w, SQ_Q6_K, xq, n / 256);
+        }
+    }
+    float y;
+#define ONE(T) (SFX_FAST(T) ? SFX_DOT32 : SFX(dot32))(&y, 0, w, T, xq, 0, 1, n / 32, 0.0f)
+    SFX_DISPATCH32(ONE)
+#undef ONE
+    /* (dot + 0) is dot for every value but -0, which becomes +0: the rows path adds its bias
+     * the same way, so a single dot equals the rows path with a zero bias. */
+    return y;
+}
+
+TGT void SFX(sq__dot_q8_rows)(float *y, int64_t ys, const uint8_t *w, sq_dtype t, const void *xq, size_t xs,
+                              int rows, int64_t n, float bias) {
+    const uint8_t *x = xq;
+    if (t == SQ_Q4_K || t == SQ_Q5_K || t == SQ_Q6_K) {
+        for (int r = 0; r < rows; r++) y[r * ys] = SFX(sq__dot_q8)(w, t, x + (size_t)r * xs, n) + bias;
+        return;
+    }
+    int r = 0;
+#define FOUR(T) (SFX_FAST(T) ? SFX_DOT32 : SFX(dot32))(y + r * ys, ys, w, T, x + (size_t)r * xs, xs, 4, n / 32, bias)
+#define ONE(T) (SFX_FAST(T) ? SFX_DOT32 : SFX(dot32))(y + r * ys, ys, w, T, x + (size_t)r * xs, xs, 1, n / 32, bias)
+    for (; r + 4 <= rows; r += 4) SFX_DISPATCH32(FOUR)
+    for (; r < rows; r++) SFX_DISPATCH32(ONE)
+#undef FOUR
+#undef ONE
+}
+
+#undef SFX_DISPATCH32
+#undef SFX_DOT32
+#undef SFX_FAST
