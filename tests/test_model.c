@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "scalequest/model.h"
+#include "scalequest/quant.h"
 #include "scalequest/safetensors.h"
 #include "test.h"
 
@@ -208,7 +209,10 @@ SQ_TEST(many_token_steps_are_exact_at_any_thread_count) {
                 if (kind != 2 || w[k]->shape[1] % 32 == 0) *w[k] = requantize(w[k], kind);
         }
         if (kind) m->lm_head = requantize(&head, kind);
+        /* Q8_0 on both activation modes: 8-bit rows (quant.h's default) and F32 rows. */
+        for (int act = 0; act < (kind == 2 ? 2 : 1); act++)
         for (int nt = 1; nt <= 3; nt++) {
+            sq_quant_act_set(act ? SQ_ACT_F32 : SQ_ACT_Q8);
             omp_set_num_threads(nt);
             sq_kv_pool kv;
             REQUIRE(sq_kv_pool_init(&kv, m, 64, 4, &e) == 0);
@@ -216,7 +220,7 @@ SQ_TEST(many_token_steps_are_exact_at_any_thread_count) {
             REQUIRE(sq_fwd_new(&f, m, T, T, 128, &e) == 0);
             sq_batch b = {T, toks, pos, bt, T, rows};
             REQUIRE(sq_model_forward(m, f, &kv, &b, nt == 1 ? ref : got, &e) == 0);
-            if (nt > 1) CHECKF(memcmp(ref, got, (size_t)T * V * 4) == 0, "weights %d, %d threads: prefill differs", kind, nt);
+            if (nt > 1) CHECKF(memcmp(ref, got, (size_t)T * V * 4) == 0, "weights %d/%d, %d threads: prefill differs", kind, act, nt);
             for (int step = 1; step <= 5; step += 4) {
                 memset(got, 0, (size_t)T * V * 4);
                 for (int i = 0; i < T; i += step) {
@@ -224,8 +228,8 @@ SQ_TEST(many_token_steps_are_exact_at_any_thread_count) {
                     sq_batch s = {n, &toks[i], &pos[i], &btb[i], n, rows};
                     REQUIRE(sq_model_forward(m, f, &kv, &s, got + (size_t)i * V, &e) == 0);
                 }
-                CHECKF(memcmp(ref, got, (size_t)T * V * 4) == 0, "weights %d, %d threads, steps of %d: logits differ", kind,
-                       nt, step);
+                CHECKF(memcmp(ref, got, (size_t)T * V * 4) == 0, "weights %d/%d, %d threads, steps of %d: logits differ", kind,
+                       act, nt, step);
             }
             sq_fwd_free(f);
             sq_kv_pool_free(&kv);
@@ -240,6 +244,7 @@ SQ_TEST(many_token_steps_are_exact_at_any_thread_count) {
         if (kind) free(m->lm_head.data), m->lm_head = head;
     }
     omp_set_num_threads(saved);
+    sq_quant_act_set(SQ_ACT_Q8);
     free(orig);
     free(ref);
     free(got);

@@ -332,6 +332,13 @@ void sq_matmul_range(sq_matmul_ctx *c, int t, float *y, const float *x, int rows
         sq_matmul_part(y, x, rows, w, bias, o0, o1);
         return;
     }
+    if (sq_dtype_is_quant(w->dtype) && sq_quant_act_get() == SQ_ACT_Q8) {
+        /* 8-bit activations: sq_quant_matmul_part, documented for 1-3 rows (it rounds them on
+         * its stack), in groups of 3 rows; each row's dots are those of sq_quant_matmul. */
+        for (int r = 0; r < rows; r += 3)
+            sq_quant_matmul_part(y + (size_t)r * out, x + (size_t)r * in, SQ_MIN(3, rows - r), w, bias, o0, o1);
+        return;
+    }
     if (sq_dtype_is_quant(w->dtype)) {
         /* sq_matmul_ctx_reserve sized the panels for this thread */
         quant_panels(c->qpanel + (size_t)t * QPANEL * in, y, x, rows, w, bias, o0, o1);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "scalequest/model.h"
+#include "scalequest/quant.h"
 
 /* forward_phases's phases: the first norm; eight per layer; the output norm and the head. */
 enum { PH_FIRST = 1, PH_LAYER = 8, PH_LAST = 2 };
@@ -13,6 +14,7 @@ enum { PH_FIRST = 1, PH_LAYER = 8, PH_LAST = 2 };
 struct sq_fwd {
     int max_tokens, max_out, max_ctx, n_threads;
     int phased; /* every matmul can run as column ranges (forward_phases) */
+    int quant;  /* some matrix is GGUF-quantized */
     float *x, *xb, *q, *k, *v, *att, *tmp, *hb, *hb2, *cosv, *sinv, *xo, *scores;
     sq_phase *ph; /* forward_phases's phases: PH_FIRST + PH_LAYER per layer + PH_LAST */
     size_t att_floats; /* per thread: attention scratch (sq_attention_scratch_floats) */
@@ -45,6 +47,12 @@ int sq_fwd_new(sq_fwd **out, const sq_model *m, int max_tokens, int max_out, int
     f->max_ctx = max_ctx;
     f->n_threads = omp_get_max_threads();
     f->phased = phases_ok(m);
+    for (int l = 0; l < c->n_layers; l++) {
+        const sq_layer *L = &m->layers[l];
+        const sq_view *w[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < SQ_ARRAY_LEN(w); i++) f->quant |= sq_dtype_is_quant(w[i]->dtype);
+    }
+    f->quant |= sq_dtype_is_quant(sq_model_head_weight(m)->dtype);
     size_t T = (size_t)max_tokens, qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
     size_t wide = SQ_MAX(SQ_MAX((size_t)c->dim, qd), (size_t)c->ffn_dim);
     f->x = sq_malloc_aligned(T * c->dim * 4);
@@ -279,11 +287,16 @@ static int forward_step(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_b
         if (b->out_rows[o] < 0 || b->out_rows[o] >= T)
             return sq_fail(e, SQ_EINVAL, "forward: output row %d outside the step", b->out_rows[o]);
     sq_attention_plan(&f->att_plan, f->att_plan_mem, T, b->pos, b->blocks, bs, c->n_heads, c->n_kv_heads);
-    if (f->phased) {
+    /* Quantized weights on 8-bit activations (the default, quant.h) at 4+ rows keep the
+     * fork/join path: sq_quant_matmul_n rounds each x row once for q/k/v or gate/up and
+     * unpacks each weight block once for all rows, where the column ranges (through
+     * sq_quant_matmul_part, 3 rows at a time) would repeat both. Same bits either way. */
+    if (f->phased && !(f->quant && T >= 4 && sq_quant_act_get() == SQ_ACT_Q8)) {
         forward_phases(m, f, kv, b, logits);
         return 0;
     }
-    /* Weights that cannot be split into thread shares: a fork/join per operation. */
+    /* Weights that cannot be split into column ranges, or the case above: a fork/join per
+     * operation. */
     int64_t attn_flops = 0; /* small steps stay on one thread: a fork/join costs more */
     for (int t = 0; t < T; t++) attn_flops += (int64_t)(b->pos[t] + 1) * c->n_heads * hd * 4;
     sq_attn_args aa = {.block_size = bs, .kv_stride = kvd, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
