@@ -300,14 +300,17 @@ SQ_TEST(engine_16bit_kv_close_to_f32) {
     sq_model_close(m);
 }
 
-/* A copy of view v rounded to BF16 (the caller frees .data). */
-static sq_view to_bf16(const sq_view *v) {
+/* A copy of view v rounded to BF16 or F16 (the caller frees .data). */
+static sq_view to_16bit(sq_dtype t, const sq_view *v) {
     size_t n = (size_t)v->shape[0] * v->shape[1];
     uint16_t *b = malloc(2 * n);
-    for (size_t i = 0; b && i < n; i++) b[i] = sq_f32_to_bf16(((const float *)v->data)[i]);
+    for (size_t i = 0; b && i < n; i++) {
+        float x = ((const float *)v->data)[i];
+        b[i] = t == SQ_BF16 ? sq_f32_to_bf16(x) : sq_f32_to_f16(x);
+    }
     sq_view r = *v;
     r.data = b;
-    r.dtype = SQ_BF16;
+    r.dtype = t;
     return r;
 }
 
@@ -323,9 +326,36 @@ SQ_TEST(engine_batched_equals_one_at_a_time_bf16) {
         sq_layer *L = &m->layers[l];
         saved[l] = *L;
         sq_view *w[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (size_t k = 0; k < SQ_ARRAY_LEN(w); k++) *w[k] = to_bf16(w[k]);
+        for (size_t k = 0; k < SQ_ARRAY_LEN(w); k++) *w[k] = to_16bit(SQ_BF16, w[k]);
     }
-    m->lm_head = to_bf16(&head);
+    m->lm_head = to_16bit(SQ_BF16, &head);
+    batched_equals_one_at_a_time(m, SQ_KV_F32);
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        sq_layer *L = &m->layers[l];
+        sq_view *w[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t k = 0; k < SQ_ARRAY_LEN(w); k++) free(w[k]->data);
+        *L = saved[l];
+    }
+    free(m->lm_head.data);
+    m->lm_head = head;
+    free(saved);
+    sq_model_close(m);
+}
+
+/* And with F16 weights, which stay F16 in memory and are widened by the same kernels. */
+SQ_TEST(engine_batched_equals_one_at_a_time_f16) {
+    sq_model *m = open_stories();
+    if (!m) SKIP("../shared/assets/models not present");
+    REQUIRE(m->layers[0].wq.dtype == SQ_F32);
+    sq_layer *saved = malloc(sizeof(sq_layer) * (size_t)m->cfg.n_layers);
+    sq_view head = m->lm_head;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        sq_layer *L = &m->layers[l];
+        saved[l] = *L;
+        sq_view *w[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t k = 0; k < SQ_ARRAY_LEN(w); k++) *w[k] = to_16bit(SQ_F16, w[k]);
+    }
+    m->lm_head = to_16bit(SQ_F16, &head);
     batched_equals_one_at_a_time(m, SQ_KV_F32);
     for (int l = 0; l < m->cfg.n_layers; l++) {
         sq_layer *L = &m->layers[l];

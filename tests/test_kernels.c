@@ -37,8 +37,9 @@ SQ_TEST(matmul_f32_matches_reference_and_is_batch_invariant) {
 }
 
 /* Every row count against a double-precision reference, and each row alone (the GEMV) bit
- * for bit against the batch (the GEMM). */
-static void check_bf16_matmul(int in, int out, const int *sizes, int n_sizes) {
+ * for bit against the batch (the GEMM); BF16 weights, or F16 ones (f16: the same kernels,
+ * another exact widening). */
+static void check_16bit_matmul(int in, int out, const int *sizes, int n_sizes, int f16) {
     int maxr = sizes[n_sizes - 1];
     float *x = malloc(sizeof(float) * maxr * in), *wf = malloc(sizeof(float) * out * in);
     float *bias = malloc(sizeof(float) * out);
@@ -47,12 +48,12 @@ static void check_bf16_matmul(int in, int out, const int *sizes, int n_sizes) {
     fill(x, (size_t)maxr * in, 4);
     fill(wf, (size_t)out * in, 5);
     fill(bias, (size_t)out, 6);
-    for (int i = 0; i < out * in; i++) w[i] = sq_f32_to_bf16(wf[i]);
+    for (int i = 0; i < out * in; i++) w[i] = f16 ? sq_f32_to_f16(wf[i]) : sq_f32_to_bf16(wf[i]);
     sq_f32_to_bf16_row(xb, x, (size_t)maxr * in);
     sq_err e;
     sq_matmul_ctx *c;
     REQUIRE(sq_matmul_ctx_new(&c, &e) == 0);
-    sq_view wv = {w, SQ_BF16, 2, {out, in, 0, 0}};
+    sq_view wv = {w, f16 ? SQ_F16 : SQ_BF16, 2, {out, in, 0, 0}};
     /* (1 would mean a path that rounds the activations to bf16: relative error 2^-8 each.) */
     double tol_rel = sq_matmul_bf16_needs_xb() ? 1e-2 : 1e-5;
     for (int si = 0; si < n_sizes; si++) {
@@ -62,7 +63,7 @@ static void check_bf16_matmul(int in, int out, const int *sizes, int n_sizes) {
             for (int o = 0; o < out; o++) {
                 double s = bias[o], mag = 0;
                 for (int i = 0; i < in; i++) {
-                    double p = (double)x[r * in + i] * sq_bf16_to_f32(w[o * in + i]);
+                    double p = (double)x[r * in + i] * (f16 ? sq_f16_to_f32(w[o * in + i]) : sq_bf16_to_f32(w[o * in + i]));
                     s += p;
                     mag += fabs(p);
                 }
@@ -71,13 +72,13 @@ static void check_bf16_matmul(int in, int out, const int *sizes, int n_sizes) {
             }
         if (!sq_matmul_bf16_needs_xb()) /* our kernels: each row alone gives the same bits */
             for (int r = 0; r < rows; r++) {
-                sq_matmul_bf16(y1, x + r * in, NULL, 1, w, in, out, bias);
+                REQUIRE(sq_matmul(c, y1, x + r * in, 1, &wv, bias, &e) == 0);
                 CHECKF(!memcmp(y1, y + r * out, sizeof(float) * out), "%dx%d, rows %d: row %d alone differs", in, out,
                        rows, r);
             }
     }
     sq_matmul_ctx_free(c);
-    sq_view bad = {w, SQ_F16, 2, {out, in, 0, 0}};
+    sq_view bad = {w, SQ_I32, 2, {out, in, 0, 0}};
     CHECK(sq_matmul(NULL, y, x, 1, &bad, NULL, &e) == SQ_EUNSUP);
     free(x);
     free(wf);
@@ -88,17 +89,22 @@ static void check_bf16_matmul(int in, int out, const int *sizes, int n_sizes) {
     free(bias);
 }
 
-SQ_TEST(matmul_bf16_paths_match_reference) {
+static void check_16bit_paths(int f16) {
     int small[] = {1, 3, 4, 9, 19};
-    check_bf16_matmul(200, 13, small, 5);
+    check_16bit_matmul(200, 13, small, 5, f16);
     /* Past one input chunk (512), a tail of 4 inputs, output tiles cut short, past one row block
      * (64), odd row counts. */
     int big[] = {1, 2, 5, 67};
-    check_bf16_matmul(1100, 41, big, 4);
+    check_16bit_matmul(1100, 41, big, 4, f16);
     int tiny[] = {1, 4, 7};
-    check_bf16_matmul(5, 3, tiny, 3); /* no full group of 8 inputs at all */
-    check_bf16_matmul(12, 5, tiny, 3); /* one group of 8 but none of 16 (the AVX-512 width) */
+    check_16bit_matmul(5, 3, tiny, 3, f16); /* no full group of 8 inputs at all */
+    check_16bit_matmul(12, 5, tiny, 3, f16); /* one group of 8 but none of 16 (the AVX-512 width) */
 }
+
+SQ_TEST(matmul_bf16_paths_match_reference) { check_16bit_paths(0); }
+
+/* F16 weights stay F16 and go through the same kernels, widened by vcvtph2ps. */
+SQ_TEST(matmul_f16_paths_match_reference) { check_16bit_paths(1); }
 
 SQ_TEST(rows_kernels) {
     float x[6] = {1, -2, 3, 0.5f, 0, -1}, w[3] = {1, 2, 0.5f}, o[6];

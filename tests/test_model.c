@@ -1,9 +1,11 @@
 /* model: loading HF and GGUF forms, and the forward pass against stories260K's reference. */
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "scalequest/model.h"
+#include "scalequest/quant.h"
 #include "scalequest/safetensors.h"
 #include "test.h"
 
@@ -110,10 +112,8 @@ SQ_TEST(prefill_equals_token_by_token) {
     sq_model_close(m);
 }
 
-/* Steps of 1-3 tokens run as one parallel region with per-thread shares; on 2 threads each
- * owns two of the four KV heads, on 3 the heads do not split evenly and q/k/v are split by
- * rows. Either way the logits are bit-identical to a whole-prompt step (the many-thread
- * path), whether the prompt comes as steps of three tokens or one. */
+/* Steps of 1-3 tokens (the GEMV) give logits bit-identical to a whole-prompt step (the
+ * GEMM), on 2 and 3 threads, whether the prompt comes as steps of three tokens or one. */
 SQ_TEST(small_steps_equal_whole_prompt_exactly) {
     const char *path = sq_test_asset("models/stories260K.gguf");
     if (!path) SKIP("../shared/assets/models not present");
@@ -151,6 +151,106 @@ SQ_TEST(small_steps_equal_whole_prompt_exactly) {
     sq_model_close(m);
 }
 
+/* A copy of F32 view v as BF16 (kind 1), Q8_0 (kind 2: blocks of an f16 scale and 32
+ * int8) or F16 (kind 3); the caller frees .data. */
+static sq_view requantize(const sq_view *v, int kind) {
+    size_t out = (size_t)v->shape[0], in = (size_t)v->shape[1], n = out * in;
+    const float *x = v->data;
+    sq_view r = *v;
+    if (kind == 1 || kind == 3) {
+        uint16_t *b = malloc(2 * n);
+        for (size_t i = 0; b && i < n; i++) b[i] = kind == 1 ? sq_f32_to_bf16(x[i]) : sq_f32_to_f16(x[i]);
+        r.data = b;
+        r.dtype = kind == 1 ? SQ_BF16 : SQ_F16;
+        return r;
+    }
+    uint8_t *q = malloc(n / 32 * 34), *d = q;
+    for (size_t i = 0; q && i < n; i += 32, d += 34) {
+        float amax = 0;
+        for (int k = 0; k < 32; k++) amax = fmaxf(amax, fabsf(x[i + k]));
+        float sc = amax / 127;
+        uint16_t h = sq_f32_to_f16(sc);
+        memcpy(d, &h, 2);
+        for (int k = 0; k < 32; k++) d[2 + k] = (uint8_t)(int8_t)lrintf(sc > 0 ? x[i + k] / sc : 0);
+    }
+    r.data = q;
+    r.dtype = SQ_Q8_0;
+    return r;
+}
+
+/* Steps of 4+ tokens run as one parallel region too: every matmul split by output columns
+ * between the threads (the GEMM's panels, the F32 kernel, the quantized panels), norms and
+ * RoPE by rows, attention by work units handed out as threads come free. With F32, BF16, F16
+ * and Q8_0 weights, a 70-token prefill (more than the GEMM's 64-row block) gives the same bits on
+ * 1, 2 and 3 threads and the same bits as the prompt fed in steps of 5 and of 1 token (the
+ * GEMV path). F16 weights too (widened in the same kernels as BF16). */
+SQ_TEST(many_token_steps_are_exact_at_any_thread_count) {
+    const char *path = sq_test_asset("models/stories260K.gguf");
+    if (!path) SKIP("../shared/assets/models not present");
+    enum { T = 70, V = 512 };
+    int saved = omp_get_max_threads();
+    sq_err e;
+    sq_model *m;
+    REQUIRE(sq_model_open(&m, path, &e) == 0);
+    REQUIRE(m->layers[0].wq.dtype == SQ_F32 && m->cfg.vocab_size == V);
+    int32_t toks[T], pos[T], rows[T], ba[32], bb[32];
+    const int32_t *bt[T], *btb[T];
+    for (int i = 0; i < 32; i++) ba[i] = i, bb[i] = 32 + i;
+    for (int i = 0; i < T; i++) toks[i] = i ? 3 + (i * 37) % 500 : 1, pos[i] = i, bt[i] = ba, btb[i] = bb, rows[i] = i;
+    float *ref = malloc((size_t)T * V * 4), *got = malloc((size_t)T * V * 4);
+    sq_layer *orig = malloc(sizeof(sq_layer) * (size_t)m->cfg.n_layers);
+    memcpy(orig, m->layers, sizeof(sq_layer) * (size_t)m->cfg.n_layers);
+    sq_view head = m->lm_head;
+    for (int kind = 0; kind <= 3; kind++) {
+        for (int l = 0; kind && l < m->cfg.n_layers; l++) {
+            sq_layer *L = &m->layers[l];
+            sq_view *w[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+            for (size_t k = 0; k < SQ_ARRAY_LEN(w); k++)
+                if (kind != 2 || w[k]->shape[1] % 32 == 0) *w[k] = requantize(w[k], kind);
+        }
+        if (kind) m->lm_head = requantize(&head, kind);
+        /* Q8_0 on both activation modes: 8-bit rows (quant.h's default) and F32 rows. */
+        for (int act = 0; act < (kind == 2 ? 2 : 1); act++)
+        for (int nt = 1; nt <= 3; nt++) {
+            sq_quant_act_set(act ? SQ_ACT_F32 : SQ_ACT_Q8);
+            omp_set_num_threads(nt);
+            sq_kv_pool kv;
+            REQUIRE(sq_kv_pool_init(&kv, m, 64, 4, &e) == 0);
+            sq_fwd *f;
+            REQUIRE(sq_fwd_new(&f, m, T, T, 128, &e) == 0);
+            sq_batch b = {T, toks, pos, bt, T, rows};
+            REQUIRE(sq_model_forward(m, f, &kv, &b, nt == 1 ? ref : got, &e) == 0);
+            if (nt > 1) CHECKF(memcmp(ref, got, (size_t)T * V * 4) == 0, "weights %d/%d, %d threads: prefill differs", kind, act, nt);
+            for (int step = 1; step <= 5; step += 4) {
+                memset(got, 0, (size_t)T * V * 4);
+                for (int i = 0; i < T; i += step) {
+                    int n = SQ_MIN(step, T - i);
+                    sq_batch s = {n, &toks[i], &pos[i], &btb[i], n, rows};
+                    REQUIRE(sq_model_forward(m, f, &kv, &s, got + (size_t)i * V, &e) == 0);
+                }
+                CHECKF(memcmp(ref, got, (size_t)T * V * 4) == 0, "weights %d/%d, %d threads, steps of %d: logits differ", kind,
+                       act, nt, step);
+            }
+            sq_fwd_free(f);
+            sq_kv_pool_free(&kv);
+        }
+        for (int l = 0; kind && l < m->cfg.n_layers; l++) {
+            sq_layer *L = &m->layers[l], *O = &orig[l];
+            sq_view *w[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+            sq_view *o[] = {&O->wq, &O->wk, &O->wv, &O->wo, &O->w_gate, &O->w_up, &O->w_down};
+            for (size_t k = 0; k < SQ_ARRAY_LEN(w); k++)
+                if (w[k]->data != o[k]->data) free(w[k]->data), *w[k] = *o[k];
+        }
+        if (kind) free(m->lm_head.data), m->lm_head = head;
+    }
+    omp_set_num_threads(saved);
+    sq_quant_act_set(SQ_ACT_Q8);
+    free(orig);
+    free(ref);
+    free(got);
+    sq_model_close(m);
+}
+
 SQ_TEST(f16_gguf_loads_and_runs) {
     const char *path = sq_test_asset("models/llama-2-tiny-random.gguf");
     if (!path) SKIP("../shared/assets/models not present");
@@ -159,7 +259,7 @@ SQ_TEST(f16_gguf_loads_and_runs) {
     REQUIRE(sq_model_open(&m, path, &e) == 0 || (fprintf(stderr, "%s\n", e.msg), 0));
     CHECK_EQ_INT(m->cfg.vocab_size, 32000);
     CHECK_EQ_INT(m->cfg.dim, 8);
-    CHECK(m->lm_head.dtype == SQ_F32); /* F16 converted at load */
+    CHECK(m->lm_head.dtype == SQ_F16 && m->layers[0].wq.dtype == SQ_F16); /* used in place, widened by the kernels */
     sq_kv_pool kv;
     REQUIRE(sq_kv_pool_init(&kv, m, 2, 16, &e) == 0);
     sq_fwd *f;

@@ -196,6 +196,24 @@ typedef struct sq_barrier {
 void sq_barrier_init(sq_barrier *b);
 void sq_barrier_wait(sq_barrier *b, int n_threads);
 
+/* One phase of a chain of dependent steps run by the threads of a parallel region (the
+ * engine's many-token forward step), without a barrier: whichever thread comes claims the
+ * next chunk of the phase's `total` units (sq_phase_claim: the first unit, *u1 past the
+ * last, or -1 when none are left), reports them done (sq_phase_done), and before the next
+ * phase waits until every unit is done (sq_phase_wait: spins ~30 us, then sleeps). Unlike a
+ * barrier, a thread that lost its core while holding no unit holds nobody up: the others
+ * take its share and move on, and it skips the finished phases when it comes back.
+ * One cache line each; initialise (sq_phase_init) before the region. */
+typedef struct sq_phase {
+    _Alignas(64) _Atomic int next;
+    _Atomic int done, sleepers;
+    int total;
+} sq_phase;
+void sq_phase_init(sq_phase *p, int total);
+int sq_phase_claim(sq_phase *p, int chunk, int *u1);
+void sq_phase_done(sq_phase *p, int n);
+void sq_phase_wait(sq_phase *p);
+
 /* ---- small helpers --------------------------------------------------------------------- */
 
 void *sq_malloc_aligned(size_t n); /* 64-byte aligned, NULL on failure; free with free() */

@@ -112,11 +112,11 @@ static inline void sq_gemm_f32(int ta, int tb, int M, int N, int K, float alpha,
 
 /* ---- our backend: matmuls of a weight view ------------------------------------------------ */
 
-/* y[rows, out] = x[rows, in] @ W^T (+ bias), W an [out, in] view (F32 or BF16).
+/* y[rows, out] = x[rows, in] @ W^T (+ bias), W an [out, in] view (F32, BF16, F16 or quantized).
  *  - F32 weights: our kernel (AVX-512, AVX2 or C); each output row depends on its input row
  *    only, so results are identical at any batch size.
- *  - BF16 weights: our kernels, x kept in float and the weights widened to F32, at every
- *    row count. On AVX2+FMA CPUs (AVX-512 ones included) a prefetching GEMV for 1-3 rows
+ *  - BF16 and F16 weights: our kernels, x kept in float and the weights widened to F32
+ *    (exactly), at every row count. On AVX2+FMA CPUs (AVX-512 ones included) a prefetching GEMV for 1-3 rows
  *    and a register-blocked GEMM over weight panels widened to F32 for 4+ rows; both sum
  *    in the same order, so these rows too are bit-identical at any batch size.
  *    AVX512-BF16's vdpbf16ps and oneDNN's BF16 matmul are not used: both round x to bf16
@@ -143,13 +143,28 @@ static inline int sq_gemm_weight(sq_matmul_ctx *c, float *y, const float *x, int
  * weights on AVX2 CPUs all n run in one parallel region (one fork/join instead of n). */
 int sq_matmul_n(sq_matmul_ctx *c, int n, float *const y[], const float *x, int rows, const sq_view *const w[],
                 const float *const bias[], sq_err *e);
-/* For a caller's own parallel region (the batch-1 decode runs one per step): outputs
- * [o0, o1) of y[rows, out] = x @ W^T + bias, computed by the calling thread alone with the
- * same per-output order as sq_matmul's small-batch path (so the rows are bit-identical to
- * it). Meant for 1-3 rows; sq_matmul_part_ok says whether a weight can go this way (F32 or
- * BF16, 2-D). */
+/* For a caller's own parallel region: outputs [o0, o1) of y[rows, out] = x @ W^T + bias,
+ * computed by the calling thread alone with the same per-output order as sq_matmul's
+ * small-batch path (so the rows are bit-identical to it). Meant for 1-3 rows;
+ * sq_matmul_part_ok says whether a weight can go this way and through sq_matmul_range (F32,
+ * BF16, F16 or a quantized type whose rows are whole blocks, 2-D). */
 int sq_matmul_part_ok(const sq_view *w);
 void sq_matmul_part(float *y, const float *x, int rows, const sq_view *w, const float *bias, int o0, int o1);
+/* The same for any row count, for a step that runs as one parallel region (the engine's
+ * forward step): threads compute column ranges of each matmul and wait for a matmul's
+ * columns to be complete before a dependent one. Every output is the same dot product, in the
+ * same order, as sq_matmul's (the GEMV at 1-3 rows, the panel GEMM at 4+), so the results
+ * are bit-identical to it.
+ *  - sq_matmul_ctx_reserve: once, before the region: per-thread scratch for n_threads
+ *    threads and weight rows of up to max_in inputs (the quantized panels); fails if the
+ *    context was made for fewer threads.
+ *  - sq_matmul_grain: outputs come in groups of this many for `rows` rows (a range must start
+ *    at a multiple of it and end at one or at the last output).
+ *  - sq_matmul_range: outputs [o0, o1) on the calling thread, OpenMP thread t (its scratch). */
+int sq_matmul_ctx_reserve(sq_matmul_ctx *c, int n_threads, int max_in, sq_err *e);
+int sq_matmul_grain(const sq_view *w, int rows);
+void sq_matmul_range(sq_matmul_ctx *c, int t, float *y, const float *x, int rows, const sq_view *w,
+                     const float *bias, int o0, int o1);
 /* The plain kernels. w is [out, in]; bias may be NULL. sq_matmul_bf16 ignores xb (kept for
  * callers of the earlier API; sq_matmul_bf16_needs_xb() is always 0 now: no path rounds x
  * to bf16). */

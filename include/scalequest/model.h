@@ -1,8 +1,8 @@
 /* model — a Llama-family transformer (Llama 2/3, Mistral, Qwen2, DeepSeek-LLM) for inference.
  *
  * sq_model_open reads an HF folder (config.json + model.safetensors or its shards) or a GGUF
- * file. F32 and BF16 weights are used in place from the mmap'd file (no copy); F16 and Q8_0
- * matrices, and norm weights/biases in any dtype other than F32, are converted once at load
+ * file. F32, BF16, F16 and GGUF quantized matrices are used in place from the mmap'd file
+ * (no copy); norm weights/biases in any dtype other than F32 are converted once at load
  * into buffers the model owns. GGUF's llama layout stores Q/K rows interleaved for RoPE; the
  * model keeps them as they are and rotates in that layout (q.k dot products do not depend
  * on the order, so attention is the same). The model owns its open files; sq_model_close
@@ -47,9 +47,9 @@
 
 typedef struct sq_layer {
     sq_view attn_norm, ffn_norm;  /* F32 */
-    sq_view wq, wk, wv, wo;       /* F32 or BF16, [out, in] */
+    sq_view wq, wk, wv, wo;       /* F32, BF16, F16 or quantized, [out, in] */
     sq_view bq, bk, bv;           /* F32 bias or data == NULL */
-    sq_view w_gate, w_up, w_down; /* F32 or BF16 */
+    sq_view w_gate, w_up, w_down; /* the same */
 } sq_layer;
 
 /* What the forward's output rows produce. SQ_HEAD_ANY, at open only: the head the folder has

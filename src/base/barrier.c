@@ -56,3 +56,41 @@ void sq_barrier_wait(sq_barrier *b, int n) {
     while (atomic_load(&b->gen) == g) syscall(SYS_futex, (unsigned *)&b->gen, FUTEX_WAIT_PRIVATE, g, NULL, NULL, 0);
     atomic_fetch_sub(&b->sleepers, 1);
 }
+
+/* ---- phases: units handed out to whichever thread comes, completion counted ---------------- */
+
+void sq_phase_init(sq_phase *p, int total) {
+    atomic_init(&p->next, 0);
+    atomic_init(&p->done, 0);
+    atomic_init(&p->sleepers, 0);
+    p->total = total;
+}
+
+int sq_phase_claim(sq_phase *p, int chunk, int *u1) {
+    if (atomic_load_explicit(&p->next, memory_order_relaxed) >= p->total) return -1;
+    int u0 = atomic_fetch_add(&p->next, chunk);
+    if (u0 >= p->total) return -1;
+    *u1 = u0 + chunk < p->total ? u0 + chunk : p->total;
+    return u0;
+}
+
+void sq_phase_done(sq_phase *p, int n) {
+    /* release: the units' results are visible to whoever sees the count */
+    if (atomic_fetch_add(&p->done, n) + n == p->total && atomic_load(&p->sleepers) > 0)
+        syscall(SYS_futex, (unsigned *)&p->done, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+void sq_phase_wait(sq_phase *p) {
+    if (atomic_load_explicit(&p->done, memory_order_acquire) >= p->total) return;
+    long deadline = now_ns() + SPIN_NS;
+    for (int i = 1;; i++) {
+        if (atomic_load_explicit(&p->done, memory_order_acquire) >= p->total) return;
+        _mm_pause();
+        if (!(i & 31) && now_ns() > deadline) break;
+    }
+    /* As the barrier: sleepers before done here, done before sleepers on the waking side. */
+    atomic_fetch_add(&p->sleepers, 1);
+    for (int v; (v = atomic_load(&p->done)) < p->total;)
+        syscall(SYS_futex, (unsigned *)&p->done, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0);
+    atomic_fetch_sub(&p->sleepers, 1);
+}

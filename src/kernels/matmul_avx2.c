@@ -1,5 +1,5 @@
-/* BF16-weight matmul for every CPU with AVX2+FMA (AVX-512 ones too): the weights are
- * widened to floats and x stays in float. It runs for every row count, so a row's result
+/* BF16- and F16-weight matmul for every CPU with AVX2+FMA+F16C (AVX-512 ones too): the
+ * weights are widened to floats (exactly) and x stays in float. It runs for every row count, so a row's result
  * never depends on the batch it is in; see kernels.h for why AVX512-BF16's vdpbf16ps (x
  * rounded to bf16) and oneDNN are not used.
  *
@@ -26,7 +26,7 @@
 #include "matmul_avx2.h"
 #include "simd.h"
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 
 /* The lane width: 8 floats (ymm) on AVX2, 16 (zmm) where the compiler may use AVX-512F.
  * Every kernel below goes through these, so the GEMV and the GEMM keep one order whichever
@@ -42,6 +42,7 @@ static inline vf v_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
 static inline vf v_load_bf16(const uint16_t *p) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
 }
+static inline vf v_load_f16(const uint16_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
 /* One fixed tree: the halves, then sq__hsum256's order. */
 static inline float v_hsum(vf a) {
     return sq__hsum256(_mm256_add_ps(_mm512_castps512_ps256(a), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1))));
@@ -56,6 +57,7 @@ static inline vf v_load_a(const float *p) { return _mm256_load_ps(p); }
 static inline void v_store_a(float *p, vf v) { _mm256_store_ps(p, v); }
 static inline vf v_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 static inline vf v_load_bf16(const uint16_t *p) { return sq__load_bf16x8(p); }
+static inline vf v_load_f16(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
 static inline float v_hsum(vf a) { return sq__hsum256(a); }
 #define V_KEEP(v) __asm__("" : "+x"(v))
 #endif
@@ -69,8 +71,15 @@ enum {
     MM_NG = (MM_RB + 1) / 2,
 };
 
-static inline float tail_dot(float s, const float *x, const uint16_t *w, int from, int n) {
-    for (int t = from; t < n; t++) s += x[t] * sq_bf16_to_f32(w[t]);
+/* A 16-bit weight widened exactly: BF16 (a shift) or F16 (vcvtph2ps). The kernels below are
+ * written once over this and inlined twice, once per type (the `f16` arguments are
+ * constants at each call of the *_t functions). */
+static inline __attribute__((always_inline)) vf v_load_w(const uint16_t *p, int f16) {
+    return f16 ? v_load_f16(p) : v_load_bf16(p);
+}
+
+static inline float tail_dot(float s, const float *x, const uint16_t *w, int from, int n, int f16) {
+    for (int t = from; t < n; t++) s += x[t] * (f16 ? sq_f16_to_f32(w[t]) : sq_bf16_to_f32(w[t]));
     return s;
 }
 
@@ -78,8 +87,9 @@ static inline float tail_dot(float s, const float *x, const uint16_t *w, int fro
 
 /* Outputs [o0, o1) of nr rows (blocks of four from o0; a block past o1 repeats a row and
  * drops its results). */
-static void gemv_range(float *y, const float *x, int nr, const uint16_t *w, int in, int out, const float *bias, int o0,
-                       int o1) {
+static inline __attribute__((always_inline)) void gemv_range_t(float *y, const float *x, int nr, const uint16_t *w,
+                                                                int in, int out, const float *bias, int o0, int o1,
+                                                                int f16) {
     size_t rb = (size_t)in * 2;
     const char *wend = (const char *)(w + (size_t)out * in);
     int full = in / VL * VL;
@@ -101,16 +111,24 @@ static void gemv_range(float *y, const float *x, int nr, const uint16_t *w, int 
                     }
                 }
                 vf xv = v_load(xr + i);
-                a0 = v_fma(xv, v_load_bf16(wr[0] + i), a0);
-                a1 = v_fma(xv, v_load_bf16(wr[1] + i), a1);
-                a2 = v_fma(xv, v_load_bf16(wr[2] + i), a2);
-                a3 = v_fma(xv, v_load_bf16(wr[3] + i), a3);
+                a0 = v_fma(xv, v_load_w(wr[0] + i, f16), a0);
+                a1 = v_fma(xv, v_load_w(wr[1] + i, f16), a1);
+                a2 = v_fma(xv, v_load_w(wr[2] + i, f16), a2);
+                a3 = v_fma(xv, v_load_w(wr[3] + i, f16), a3);
             }
             float s[4] = {v_hsum(a0), v_hsum(a1), v_hsum(a2), v_hsum(a3)};
             for (int k = 0; k < 4 && o + k < o1; k++)
-                y[(size_t)r * out + o + k] = tail_dot(s[k], xr, wr[k], full, in) + (bias ? bias[o + k] : 0);
+                y[(size_t)r * out + o + k] = tail_dot(s[k], xr, wr[k], full, in, f16) + (bias ? bias[o + k] : 0);
         }
     }
+}
+
+static void gemv_range(float *y, const float *x, int nr, const uint16_t *w, int in, int out, const float *bias, int o0,
+                       int o1, int f16) {
+    if (f16)
+        gemv_range_t(y, x, nr, w, in, out, bias, o0, o1, 1);
+    else
+        gemv_range_t(y, x, nr, w, in, out, bias, o0, o1, 0);
 }
 
 /* Matrix k's share of a thread's range [u0, u1) of the list's concatenated units (a unit is
@@ -136,9 +154,9 @@ static int64_t job_macs(const sq_mm_job *j, int n, int rows, int in) {
     return t;
 }
 
-void sq_mm_avx2_gemv_part(float *y, const float *x, int rows, const uint16_t *w, int in, int out, const float *bias,
-                          int o0, int o1) {
-    if (o0 < o1) gemv_range(y, x, rows, w, in, out, bias, o0, o1);
+void sq_mm_avx2_gemv_part(float *y, const float *x, int rows, const uint16_t *w, int f16, int in, int out,
+                          const float *bias, int o0, int o1) {
+    if (o0 < o1) gemv_range(y, x, rows, w, in, out, bias, o0, o1, f16);
 }
 
 void sq_mm_avx2_gemv(const sq_mm_job *j, int n, const float *x, int rows, int in) {
@@ -151,7 +169,7 @@ void sq_mm_avx2_gemv(const sq_mm_job *j, int n, const float *x, int rows, int in
         for (int k = 0; k < n; k++) {
             int o0, o1;
             if (unit_share(j, k, 4, base, u0, u1, &o0, &o1))
-                gemv_range(j[k].y, x, rows, j[k].w, in, j[k].out, j[k].bias, o0, o1);
+                gemv_range(j[k].y, x, rows, j[k].w, in, j[k].out, j[k].bias, o0, o1, j[k].f16);
             base += (j[k].out + 3) / 4;
         }
     }
@@ -166,8 +184,9 @@ typedef struct gemm_scratch {
 
 /* Rows [0, nr) (nr <= MM_RB) of x against the outputs of slice `sl` (MM_SB groups of MM_NO;
  * a group past `out` repeats the last weight row and its results are dropped). */
-static void gemm_slice(gemm_scratch *sc, float *y, const float *x, int nr, const uint16_t *w, int in, int out,
-                       const float *bias, int sl) {
+static inline __attribute__((always_inline)) void gemm_slice_t(gemm_scratch *sc, float *y, const float *x, int nr,
+                                                                const uint16_t *w, int in, int out, const float *bias,
+                                                                int sl, int f16) {
     int o0 = sl * MM_SB * MM_NO, ngrp = SQ_MIN(MM_SB, (out - o0 + MM_NO - 1) / MM_NO), nrg = (nr + 1) / 2;
     int full = in / VL * VL;
     const char *wend = (const char *)(w + (size_t)out * in);
@@ -178,7 +197,7 @@ static void gemm_slice(gemm_scratch *sc, float *y, const float *x, int nr, const
             for (int j = 0; j < MM_NO; j++) {
                 const uint16_t *src = w + (size_t)SQ_MIN(ob + j, out - 1) * in + k0;
                 float *dst = sc->panel + j * MM_KC;
-                for (int i = 0; i < kl; i += VL) v_store_a(dst + i, v_load_bf16(src + i));
+                for (int i = 0; i < kl; i += VL) v_store_a(dst + i, v_load_w(src + i, f16));
             }
             /* The next panel's weights (next group, the first group's next chunk, or the next
              * slice's start) come into L2 while this one computes. */
@@ -232,12 +251,37 @@ static void gemm_slice(gemm_scratch *sc, float *y, const float *x, int nr, const
                 for (int j = 0; j < MM_NO && o0 + MM_NO * b + j < out; j++) {
                     int o = o0 + MM_NO * b + j;
                     float s = full ? v_hsum(sc->acc[b][g][rr * MM_NO + j]) : v_hsum(v_zero());
-                    y[(size_t)r * out + o] = tail_dot(s, xr, w + (size_t)o * in, full, in) + (bias ? bias[o] : 0);
+                    y[(size_t)r * out + o] = tail_dot(s, xr, w + (size_t)o * in, full, in, f16) + (bias ? bias[o] : 0);
                 }
             }
 }
 
+static void gemm_slice(gemm_scratch *sc, float *y, const float *x, int nr, const uint16_t *w, int in, int out,
+                       const float *bias, int sl, int f16) {
+    if (f16)
+        gemm_slice_t(sc, y, x, nr, w, in, out, bias, sl, 1);
+    else
+        gemm_slice_t(sc, y, x, nr, w, in, out, bias, sl, 0);
+}
+
 size_t sq_mm_avx2_scratch_bytes(void) { return sizeof(gemm_scratch); }
+
+int sq_mm_avx2_gemm_grain(void) { return MM_NO * MM_SB; }
+
+void sq_mm_avx2_gemm_range(float *y, const float *x, int rows, const uint16_t *w, int f16, int in, int out,
+                           const float *bias, int o0, int o1, void *scratch) {
+    int per = MM_NO * MM_SB;
+    if (o0 >= o1) return;
+    for (int r0 = 0; r0 < rows; r0 += MM_RB) {
+        int nr = SQ_MIN(MM_RB, rows - r0);
+        float *yb = y + (size_t)r0 * out;
+        const float *xb = x + (size_t)r0 * in;
+        if (scratch)
+            for (int sl = o0 / per; sl * per < o1; sl++) gemm_slice(scratch, yb, xb, nr, w, in, out, bias, sl, f16);
+        else
+            gemv_range(yb, xb, nr, w, in, out, bias, o0, o1, f16);
+    }
+}
 
 void sq_mm_avx2_gemm(const sq_mm_job *j, int n, const float *x, int rows, int in, void *scratch, int n_scratch) {
     int per = MM_NO * MM_SB;
@@ -257,9 +301,9 @@ void sq_mm_avx2_gemm(const sq_mm_job *j, int n, const float *x, int rows, int in
                     float *yb = j[k].y + (size_t)r0 * j[k].out;
                     if (sc)
                         for (int sl = o0 / per; sl * per < o1; sl++)
-                            gemm_slice(sc, yb, xb, nr, j[k].w, in, j[k].out, j[k].bias, sl);
+                            gemm_slice(sc, yb, xb, nr, j[k].w, in, j[k].out, j[k].bias, sl, j[k].f16);
                     else /* no scratch: the GEMV keeps the same order, only slower */
-                        gemv_range(yb, xb, nr, j[k].w, in, j[k].out, j[k].bias, o0, o1);
+                        gemv_range(yb, xb, nr, j[k].w, in, j[k].out, j[k].bias, o0, o1, j[k].f16);
                 }
                 base += (j[k].out + per - 1) / per;
             }

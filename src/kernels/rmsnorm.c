@@ -10,16 +10,22 @@
 #include "scalequest/kernels.h"
 #include "simd.h"
 
+static inline void rmsnorm_row(float *o, const float *xr, const float *w, int n, float eps) {
+    double ss = 0;
+    for (int i = 0; i < n; i++) ss += (double)xr[i] * xr[i];
+    float inv = 1.0f / sqrtf((float)(ss / n) + eps);
+    for (int i = 0; i < n; i++) o[i] = (xr[i] * inv) * w[i];
+}
+
 void sq_rmsnorm(float *out, const float *x, const float *w, int rows, int n, float eps) {
-#pragma omp parallel for schedule(static) if ((int64_t)rows * n > (1 << 16))
-    for (int r = 0; r < rows; r++) {
-        const float *xr = x + (size_t)r * n;
-        float *o = out + (size_t)r * n;
-        double ss = 0;
-        for (int i = 0; i < n; i++) ss += (double)xr[i] * xr[i];
-        float inv = 1.0f / sqrtf((float)(ss / n) + eps);
-        for (int i = 0; i < n; i++) o[i] = (xr[i] * inv) * w[i];
+    /* Inside a parallel region (the engine's one-region steps call this per share of rows)
+     * the rows run here: even a one-thread nested region costs a team set-up per call. */
+    if ((int64_t)rows * n <= (1 << 16) || omp_in_parallel()) {
+        for (int r = 0; r < rows; r++) rmsnorm_row(out + (size_t)r * n, x + (size_t)r * n, w, n, eps);
+        return;
     }
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < rows; r++) rmsnorm_row(out + (size_t)r * n, x + (size_t)r * n, w, n, eps);
 }
 
 void sq_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w, int N, int C, float eps) {

@@ -5,18 +5,24 @@
  * that backward reads. Their values differ in the last bits; the engine's outputs stay those
  * of libm's expf. */
 #include <math.h>
+#include <omp.h>
 #include <stddef.h>
 
 #include "scalequest/kernels.h"
 #include "simd.h"
 
+static inline float swiglu_one(float g, float u) { return g / (1.0f + expf(-g)) * u; }
+
 void sq_swiglu(float *gate, const float *up, size_t n) {
-    /* An expf per element: worth both threads for a batch (each element's result is the same). */
-#pragma omp parallel for schedule(static) if (n > (1 << 15))
-    for (size_t i = 0; i < n; i++) {
-        float g = gate[i];
-        gate[i] = g / (1.0f + expf(-g)) * up[i];
+    /* An expf per element: worth both threads for a batch (each element's result is the same).
+     * Inside a parallel region (the engine's one-region steps call this per row and share of
+     * columns) it runs here: even a one-thread nested region costs a team set-up per call. */
+    if (n <= (1 << 15) || omp_in_parallel()) {
+        for (size_t i = 0; i < n; i++) gate[i] = swiglu_one(gate[i], up[i]);
+        return;
     }
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) gate[i] = swiglu_one(gate[i], up[i]);
 }
 
 void sq_swiglu_forward(float *h, const float *gu, int N, int F) {

@@ -1,33 +1,37 @@
 /* The forward pass of one ragged step (see model.h): every Linear layer is one matmul over
- * all the step's tokens, attention runs per (token, head) against the paged KV cache. */
+ * all the step's tokens, attention runs over the paged KV cache in sq_attention_run's units;
+ * the whole step is one parallel region (forward_phases). */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "scalequest/model.h"
+#include "scalequest/quant.h"
 
-/* Steps of up to this many tokens (batch-1..3 decode) run as one parallel region. */
-enum { SMALL_STEP = 3 };
+/* forward_phases's phases: the first norm; eight per layer; the output norm and the head. */
+enum { PH_FIRST = 1, PH_LAYER = 8, PH_LAST = 2 };
 
 struct sq_fwd {
     int max_tokens, max_out, max_ctx, n_threads;
-    int small; /* every matmul can run as thread shares (forward_small) */
+    int phased; /* every matmul can run as column ranges (forward_phases) */
+    int quant;  /* some matrix is GGUF-quantized */
     float *x, *xb, *q, *k, *v, *att, *tmp, *hb, *hb2, *cosv, *sinv, *xo, *scores;
-    float *xp, *xbp; /* per thread: the small-step path's own residual and normed rows */
+    sq_phase *ph; /* forward_phases's phases: PH_FIRST + PH_LAYER per layer + PH_LAST */
     size_t att_floats; /* per thread: attention scratch (sq_attention_scratch_floats) */
     int32_t *att_plan_mem;
     sq_attn_plan att_plan; /* the step's attention work units, planned once per step */
     sq_matmul_ctx *mm;
 };
 
-static int small_ok(const sq_model *m);
+static int phases_ok(const sq_model *m);
 
 void sq_fwd_free(sq_fwd *f) {
     if (!f) return;
-    float *bufs[] = {f->x, f->xb, f->q, f->k, f->v, f->att, f->tmp, f->hb, f->hb2, f->cosv, f->sinv, f->xo, f->scores, f->xp, f->xbp};
+    float *bufs[] = {f->x, f->xb, f->q, f->k, f->v, f->att, f->tmp, f->hb, f->hb2, f->cosv, f->sinv, f->xo, f->scores};
     for (size_t i = 0; i < SQ_ARRAY_LEN(bufs); i++) free(bufs[i]);
     free(f->att_plan_mem);
     sq_matmul_ctx_free(f->mm);
+    free(f->ph);
     free(f);
 }
 
@@ -42,7 +46,13 @@ int sq_fwd_new(sq_fwd **out, const sq_model *m, int max_tokens, int max_out, int
     f->max_out = max_out;
     f->max_ctx = max_ctx;
     f->n_threads = omp_get_max_threads();
-    f->small = small_ok(m);
+    f->phased = phases_ok(m);
+    for (int l = 0; l < c->n_layers; l++) {
+        const sq_layer *L = &m->layers[l];
+        const sq_view *w[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < SQ_ARRAY_LEN(w); i++) f->quant |= sq_dtype_is_quant(w[i]->dtype);
+    }
+    f->quant |= sq_dtype_is_quant(sq_model_head_weight(m)->dtype);
     size_t T = (size_t)max_tokens, qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
     size_t wide = SQ_MAX(SQ_MAX((size_t)c->dim, qd), (size_t)c->ffn_dim);
     f->x = sq_malloc_aligned(T * c->dim * 4);
@@ -60,14 +70,13 @@ int sq_fwd_new(sq_fwd **out, const sq_model *m, int max_tokens, int max_out, int
     f->att_floats = sq_attention_scratch_floats(max_ctx, c->n_heads, c->n_kv_heads, c->head_dim);
     f->scores = sq_malloc_aligned((size_t)f->n_threads * f->att_floats * 4);
     f->att_plan_mem = malloc(sizeof(int32_t) * sq_attention_plan_ints(max_tokens));
-    size_t own = (size_t)f->n_threads * SMALL_STEP * c->dim * 4;
-    f->xp = sq_malloc_aligned(own);
-    f->xbp = sq_malloc_aligned(own);
+    f->ph = sq_malloc_aligned(sizeof(sq_phase) * ((size_t)PH_FIRST + (size_t)PH_LAYER * c->n_layers + PH_LAST));
     int rc = 0;
-    if (!f->xp || !f->xbp || !f->x || !f->xb || !f->q || !f->k || !f->v || !f->att || !f->tmp || !f->hb || !f->hb2 || !f->cosv || !f->sinv ||
+    if (!f->ph || !f->x || !f->xb || !f->q || !f->k || !f->v || !f->att || !f->tmp || !f->hb || !f->hb2 || !f->cosv || !f->sinv ||
         !f->xo || !f->scores || !f->att_plan_mem)
         rc = sq_fail(e, SQ_ENOMEM, "forward scratch: out of memory for %d tokens", max_tokens);
     if (!rc) rc = sq_matmul_ctx_new(&f->mm, e);
+    if (!rc && f->phased) rc = sq_matmul_ctx_reserve(f->mm, f->n_threads, (int)wide, e);
     if (rc) {
         sq_fwd_free(f);
         return rc;
@@ -86,7 +95,7 @@ static inline void kv_store(sq_kv_pool *kv, int l, size_t slot, int off, const f
     sq_kv_pool_store(kv, l, slot, off, k, v, n); /* rounds to the pool's F32/F16/BF16 */
 }
 
-static int small_ok(const sq_model *m) {
+static int phases_ok(const sq_model *m) {
     if (m->cfg.n_kv_heads <= 0 || m->cfg.n_heads % m->cfg.n_kv_heads) return 0;
     for (int l = 0; l < m->cfg.n_layers; l++) {
         const sq_layer *L = &m->layers[l];
@@ -97,95 +106,164 @@ static int small_ok(const sq_model *m) {
     return sq_matmul_part_ok(sq_model_head_weight(m));
 }
 
-/* Thread t's equal share of `out` outputs, in blocks of four. */
-static void share(int out, int t, int nt, int *o0, int *o1) {
-    int64_t nb = (out + 3) / 4;
-    *o0 = (int)(nb * t / nt) * 4;
-    *o1 = SQ_MIN((int)(nb * (t + 1) / nt) * 4, out);
+/* The units of a list of matmuls of one x: each matrix's outputs in groups of its grain. */
+static int list_units(const sq_view *const w[], int n, int rows) {
+    int u = 0;
+    for (int k = 0; k < n; k++) u += (int)((w[k]->shape[0] + sq_matmul_grain(w[k], rows) - 1) / sq_matmul_grain(w[k], rows));
+    return u;
 }
 
-/* A step of 1-3 tokens (decode) as one parallel region: the weights stream in ~5 ms per
- * layer on this kind of model at batch 1, so a fork/join per matmul and single-threaded
- * norms and attention cost a noticeable share. Here the threads meet at four barriers per
- * layer and nothing else: each keeps its own copy of the residual rows (the norms and adds
- * are repeated on every thread, bit-identically), each owns whole KV-head groups (computes
- * their q/k/v rows, rotates them, writes them to the cache and attends with them, so no
- * other thread ever reads what it wrote there), and each computes gate and up over the same
- * output range so it can apply SwiGLU to its range alone. Every output is the same dot
- * product, in the same order, as on the many-thread path. */
-static void forward_small(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batch *b, float *logits) {
+/* Units [u0, u1) of such a list, on the calling thread (OpenMP thread t, for its scratch). */
+static void list_run(sq_matmul_ctx *mm, int t, int n, float *const y[], const float *x, int rows,
+                     const sq_view *const w[], const float *const bias[], int u0, int u1) {
+    int base = 0;
+    for (int k = 0; k < n; k++) {
+        int out = (int)w[k]->shape[0], g = sq_matmul_grain(w[k], rows), nk = (out + g - 1) / g;
+        int a = SQ_MAX(u0, base), z = SQ_MIN(u1, base + nk);
+        if (a < z) sq_matmul_range(mm, t, y[k], x, rows, w[k], bias[k], (a - base) * g, SQ_MIN((z - base) * g, out));
+        base += nk;
+    }
+}
+
+/* Units handed out per claim: about 16 claims per thread and phase, so that a thread that
+ * loses its core leaves little unfinished, and claims stay rare next to the work. */
+static int chunk_of(int total, int nt) { return SQ_MAX(1, total / (16 * nt)); }
+
+/* A step (one decode token, a batch of them, a prefill chunk) as one parallel region instead
+ * of a fork/join per matmul. Under load a fork/join, like a barrier, waits for every thread
+ * of the team to be scheduled: the batched step had ~7 fork/joins per layer, the batch-1 step
+ * four barriers (where a thread spun ~20% of its time on a loaded machine). Here the step is
+ * a chain of phases (sq_phase): each phase's work is cut into units that whichever thread
+ * comes claims a few at a time, and the next phase starts once all are done, so a thread
+ * that loses its core delays the step by at most the units it holds. Matmuls are cut by
+ * output columns (sq_matmul_range: the same dot products, in the same order, as sq_matmul,
+ * so the bits do not depend on who computes what), norms, residual adds, RoPE and K/V
+ * stores by rows (tokens), attention by sq_attention_run's units (a chunk of tokens x a
+ * kv head; the plan is made once per step in forward_step). */
+static void forward_phases(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batch *b, float *logits) {
     const sq_model_config *c = &m->cfg;
     int T = b->n_tokens, dim = c->dim, hd = c->head_dim, half = hd / 2, bs = kv->block_size, ffn = c->ffn_dim;
-    int qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, G = c->n_kv_heads, per_g = c->n_heads / G;
-    sq_attn_args aa = {.block_size = bs, .kv_stride = kvd, .n_heads = c->n_heads, .n_kv_heads = G, .head_dim = hd,
-                       .kv_type = kv->type};
-    sq_barrier bar; /* not libgomp's: it spins for milliseconds, see base.h */
-    sq_barrier_init(&bar);
-#pragma omp parallel num_threads(f->n_threads)
+    int qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, nt_max = f->n_threads;
+    float eps = c->norm_eps;
+    const sq_view *head = sq_model_head_weight(m);
+    sq_attn_args aa = {.block_size = bs, .kv_stride = kvd, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
+                       .head_dim = hd, .kv_type = kv->type};
+    sq_attn_batch ab0 = {.a = aa, .plan = &f->att_plan};
+    int n_attn = sq_attention_work_count(&ab0);
+    /* Every phase's size, before the region. */
+    sq_phase *ph = f->ph;
+    int np = 0;
+    sq_phase_init(&ph[np++], T);
+    for (int l = 0; l < c->n_layers; l++) {
+        const sq_layer *L = &m->layers[l];
+        const sq_view *const qkv_w[] = {&L->wq, &L->wk, &L->wv};
+        sq_phase_init(&ph[np++], list_units(qkv_w, 3, T));
+        sq_phase_init(&ph[np++], T);                /* RoPE, K/V stores */
+        sq_phase_init(&ph[np++], n_attn);           /* attention */
+        sq_phase_init(&ph[np++], list_units((const sq_view *const[]){&L->wo}, 1, T));
+        sq_phase_init(&ph[np++], T);                /* residual add, ffn norm */
+        sq_phase_init(&ph[np++], list_units((const sq_view *const[]){&L->w_gate}, 1, T)); /* gate, up, SwiGLU */
+        sq_phase_init(&ph[np++], list_units((const sq_view *const[]){&L->w_down}, 1, T));
+        sq_phase_init(&ph[np++], T);                /* residual add, next layer's norm */
+    }
+    sq_phase_init(&ph[np++], b->n_out);
+    sq_phase_init(&ph[np++], b->n_out ? list_units(&head, 1, b->n_out) : 0);
+#pragma omp parallel num_threads(nt_max)
     {
-        int t = omp_get_thread_num(), nt = omp_get_num_threads(), o0, o1;
-        float *x = f->xp + (size_t)t * SMALL_STEP * dim, *xb = f->xbp + (size_t)t * SMALL_STEP * dim;
+        int t = omp_get_thread_num(), nt = omp_get_num_threads(), k = 0, u0, u1;
         float *scores = f->scores + (size_t)t * f->att_floats;
-        memcpy(x, f->x, (size_t)T * dim * 4);
-        /* With groups that do not split evenly (fewer KV heads than threads), q/k/v are
-         * split by rows instead and one barrier more is needed. */
-        int g0 = G * t / nt, g1 = G * (t + 1) / nt, own = G % nt == 0;
+        sq_phase *p = &ph[k++];
+        while ((u0 = sq_phase_claim(p, chunk_of(T, nt), &u1)) >= 0) {
+            sq_rmsnorm(f->xb + (size_t)u0 * dim, f->x + (size_t)u0 * dim, m->layers[0].attn_norm.data, u1 - u0, dim, eps);
+            sq_phase_done(p, u1 - u0);
+        }
         for (int l = 0; l < c->n_layers; l++) {
             const sq_layer *L = &m->layers[l];
-            sq_rmsnorm(xb, x, L->attn_norm.data, T, dim, c->norm_eps);
-            if (own) {
-                sq_matmul_part(f->q, xb, T, &L->wq, L->bq.data, g0 * per_g * hd, g1 * per_g * hd);
-                sq_matmul_part(f->k, xb, T, &L->wk, L->bk.data, g0 * hd, g1 * hd);
-                sq_matmul_part(f->v, xb, T, &L->wv, L->bv.data, g0 * hd, g1 * hd);
-            } else {
-                share(qd, t, nt, &o0, &o1);
-                sq_matmul_part(f->q, xb, T, &L->wq, L->bq.data, o0, o1);
-                share(kvd, t, nt, &o0, &o1);
-                sq_matmul_part(f->k, xb, T, &L->wk, L->bk.data, o0, o1);
-                sq_matmul_part(f->v, xb, T, &L->wv, L->bv.data, o0, o1);
-                sq_barrier_wait(&bar, nt);
+            float *const qkv_y[] = {f->q, f->k, f->v};
+            const sq_view *const qkv_w[] = {&L->wq, &L->wk, &L->wv};
+            const float *const qkv_b[] = {L->bq.data, L->bk.data, L->bv.data};
+            sq_phase_wait(p);
+            p = &ph[k++];
+            while ((u0 = sq_phase_claim(p, chunk_of(p->total, nt), &u1)) >= 0) {
+                list_run(f->mm, t, 3, qkv_y, f->xb, T, qkv_w, qkv_b, u0, u1);
+                sq_phase_done(p, u1 - u0);
             }
-            for (int tt = 0; tt < T; tt++) {
-                const float *cs = f->cosv + (size_t)tt * half, *sn = f->sinv + (size_t)tt * half;
-                size_t s = slot_of(b->blocks[tt], b->pos[tt], bs);
-                for (int g = g0; g < g1; g++) {
-                    float *kh = f->k + (size_t)tt * kvd + (size_t)g * hd;
-                    sq_rope_apply(&m->rope, kh, 1, cs, sn);
-                    kv_store(kv, l, s, g * hd, kh, f->v + (size_t)tt * kvd + (size_t)g * hd, hd);
-                    sq_rope_apply(&m->rope, f->q + (size_t)tt * qd + (size_t)g * per_g * hd, per_g, cs, sn);
+            sq_phase_wait(p);
+            p = &ph[k++];
+            while ((u0 = sq_phase_claim(p, chunk_of(T, nt), &u1)) >= 0) {
+                for (int tt = u0; tt < u1; tt++) {
+                    const float *cs = f->cosv + (size_t)tt * half, *sn = f->sinv + (size_t)tt * half;
+                    sq_rope_apply(&m->rope, f->q + (size_t)tt * qd, c->n_heads, cs, sn);
+                    sq_rope_apply(&m->rope, f->k + (size_t)tt * kvd, c->n_kv_heads, cs, sn);
+                    kv_store(kv, l, slot_of(b->blocks[tt], b->pos[tt], bs), 0, f->k + (size_t)tt * kvd,
+                             f->v + (size_t)tt * kvd, kvd);
                 }
+                sq_phase_done(p, u1 - u0);
             }
-            /* Tokens of one sequence in this step read each other's cache rows; those of
-             * this thread's heads were all written just above, by this thread. */
+            sq_phase_wait(p); /* every token's K/V row is in the cache */
+            p = &ph[k++];
             sq_attn_batch ab = {.a = aa, .plan = &f->att_plan, .q = f->q, .out = f->att, .pos = b->pos,
                                 .blocks = b->blocks, .sliding_window = c->sliding_window, .max_ctx = f->max_ctx};
             ab.a.k_base = kv->k[l];
             ab.a.v_base = kv->v[l];
-            int nc = f->att_plan.n_chunks; /* units are kv-head-major: this thread's groups */
-            sq_attention_run(&ab, g0 * nc, g1 * nc, scores);
-            sq_barrier_wait(&bar, nt);
-            share(dim, t, nt, &o0, &o1);
-            sq_matmul_part(f->tmp, f->att, T, &L->wo, NULL, o0, o1);
-            sq_barrier_wait(&bar, nt);
-            sq_add(x, f->tmp, (size_t)T * dim);
-            sq_rmsnorm(xb, x, L->ffn_norm.data, T, dim, c->norm_eps);
-            share(ffn, t, nt, &o0, &o1);
-            sq_matmul_part(f->hb, xb, T, &L->w_gate, NULL, o0, o1);
-            sq_matmul_part(f->hb2, xb, T, &L->w_up, NULL, o0, o1);
-            for (int tt = 0; tt < T; tt++)
-                sq_swiglu(f->hb + (size_t)tt * ffn + o0, f->hb2 + (size_t)tt * ffn + o0, (size_t)(o1 - o0));
-            sq_barrier_wait(&bar, nt);
-            share(dim, t, nt, &o0, &o1);
-            sq_matmul_part(f->tmp, f->hb, T, &L->w_down, NULL, o0, o1);
-            sq_barrier_wait(&bar, nt);
-            sq_add(x, f->tmp, (size_t)T * dim);
+            while ((u0 = sq_phase_claim(p, 1, &u1)) >= 0) { /* a unit is a chunk of tokens x a kv head */
+                sq_attention_run(&ab, u0, u1, scores);
+                sq_phase_done(p, u1 - u0);
+            }
+            sq_phase_wait(p);
+            p = &ph[k++];
+            while ((u0 = sq_phase_claim(p, chunk_of(p->total, nt), &u1)) >= 0) {
+                list_run(f->mm, t, 1, (float *const[]){f->tmp}, f->att, T, (const sq_view *const[]){&L->wo},
+                         (const float *const[]){NULL}, u0, u1);
+                sq_phase_done(p, u1 - u0);
+            }
+            sq_phase_wait(p);
+            p = &ph[k++];
+            while ((u0 = sq_phase_claim(p, chunk_of(T, nt), &u1)) >= 0) {
+                sq_add(f->x + (size_t)u0 * dim, f->tmp + (size_t)u0 * dim, (size_t)(u1 - u0) * dim);
+                sq_rmsnorm(f->xb + (size_t)u0 * dim, f->x + (size_t)u0 * dim, L->ffn_norm.data, u1 - u0, dim, eps);
+                sq_phase_done(p, u1 - u0);
+            }
+            sq_phase_wait(p);
+            p = &ph[k++];
+            int g = sq_matmul_grain(&L->w_gate, T);
+            while ((u0 = sq_phase_claim(p, chunk_of(p->total, nt), &u1)) >= 0) {
+                /* gate and up over the same columns, so SwiGLU runs on them at once */
+                int o0 = u0 * g, o1 = SQ_MIN(u1 * g, ffn);
+                sq_matmul_range(f->mm, t, f->hb, f->xb, T, &L->w_gate, NULL, o0, o1);
+                sq_matmul_range(f->mm, t, f->hb2, f->xb, T, &L->w_up, NULL, o0, o1);
+                for (int tt = 0; tt < T; tt++)
+                    sq_swiglu(f->hb + (size_t)tt * ffn + o0, f->hb2 + (size_t)tt * ffn + o0, (size_t)(o1 - o0));
+                sq_phase_done(p, u1 - u0);
+            }
+            sq_phase_wait(p);
+            p = &ph[k++];
+            while ((u0 = sq_phase_claim(p, chunk_of(p->total, nt), &u1)) >= 0) {
+                list_run(f->mm, t, 1, (float *const[]){f->tmp}, f->hb, T, (const sq_view *const[]){&L->w_down},
+                         (const float *const[]){NULL}, u0, u1);
+                sq_phase_done(p, u1 - u0);
+            }
+            sq_phase_wait(p);
+            p = &ph[k++];
+            while ((u0 = sq_phase_claim(p, chunk_of(T, nt), &u1)) >= 0) {
+                sq_add(f->x + (size_t)u0 * dim, f->tmp + (size_t)u0 * dim, (size_t)(u1 - u0) * dim);
+                if (l + 1 < c->n_layers) /* the next layer's first norm, on the rows just added */
+                    sq_rmsnorm(f->xb + (size_t)u0 * dim, f->x + (size_t)u0 * dim, m->layers[l + 1].attn_norm.data, u1 - u0,
+                               dim, eps);
+                sq_phase_done(p, u1 - u0);
+            }
         }
-        if (b->n_out > 0) {
-            for (int o = 0; o < b->n_out; o++)
-                sq_rmsnorm(xb + (size_t)o * dim, x + (size_t)b->out_rows[o] * dim, m->out_norm.data, 1, dim, c->norm_eps);
-            const sq_view *head = sq_model_head_weight(m);
-            share((int)head->shape[0], t, nt, &o0, &o1);
-            sq_matmul_part(logits, xb, b->n_out, head, NULL, o0, o1);
+        sq_phase_wait(p);
+        p = &ph[k++];
+        while ((u0 = sq_phase_claim(p, 1, &u1)) >= 0) {
+            sq_rmsnorm(f->xo + (size_t)u0 * dim, f->x + (size_t)b->out_rows[u0] * dim, m->out_norm.data, 1, dim, eps);
+            sq_phase_done(p, 1);
+        }
+        sq_phase_wait(p);
+        p = &ph[k++];
+        while ((u0 = sq_phase_claim(p, chunk_of(p->total, nt), &u1)) >= 0) {
+            list_run(f->mm, t, 1, (float *const[]){logits}, f->xo, b->n_out, &head, (const float *const[]){NULL}, u0, u1);
+            sq_phase_done(p, u1 - u0);
         }
     }
 }
@@ -209,10 +287,16 @@ static int forward_step(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_b
         if (b->out_rows[o] < 0 || b->out_rows[o] >= T)
             return sq_fail(e, SQ_EINVAL, "forward: output row %d outside the step", b->out_rows[o]);
     sq_attention_plan(&f->att_plan, f->att_plan_mem, T, b->pos, b->blocks, bs, c->n_heads, c->n_kv_heads);
-    if (f->small && f->n_threads > 1 && T <= SMALL_STEP && b->n_out <= SMALL_STEP) {
-        forward_small(m, f, kv, b, logits);
+    /* Quantized weights on 8-bit activations (the default, quant.h) at 4+ rows keep the
+     * fork/join path: sq_quant_matmul_n rounds each x row once for q/k/v or gate/up and
+     * unpacks each weight block once for all rows, where the column ranges (through
+     * sq_quant_matmul_part, 3 rows at a time) would repeat both. Same bits either way. */
+    if (f->phased && !(f->quant && T >= 4 && sq_quant_act_get() == SQ_ACT_Q8)) {
+        forward_phases(m, f, kv, b, logits);
         return 0;
     }
+    /* Weights that cannot be split into column ranges, or the case above: a fork/join per
+     * operation. */
     int64_t attn_flops = 0; /* small steps stay on one thread: a fork/join costs more */
     for (int t = 0; t < T; t++) attn_flops += (int64_t)(b->pos[t] + 1) * c->n_heads * hd * 4;
     sq_attn_args aa = {.block_size = bs, .kv_stride = kvd, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
@@ -259,7 +343,7 @@ static int forward_step(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_b
 
 /* The step runs on the thread count sq_fwd_new saw, whichever thread calls it: a server's
  * batcher thread starts with OpenMP's default count, not the one --threads set on the main
- * thread, and the per-thread scratch (scores, xp, xbp) is sized by f->n_threads. The
+ * thread, and the per-thread scratch (scores, matmul panels) is sized by f->n_threads. The
  * caller's own count is restored afterwards. */
 int sq_model_forward(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batch *b, float *logits, sq_err *e) {
     int caller = omp_get_max_threads();

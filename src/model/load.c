@@ -128,13 +128,13 @@ static int load_vec(loader *L, const char *name, sq_view *v, int64_t n, int requ
     return to_f32(L, name, v, e);
 }
 
-/* A Linear weight [out, in]: F32, BF16 and the quantized types stay in place; F16 becomes F32. */
+/* A Linear weight [out, in]: F32, BF16, F16 and the quantized types stay in place (the
+ * matmul kernels widen F16 exactly, as BF16: half the bytes to stream of an F32 copy). */
 static int load_mat(loader *L, const char *name, sq_view *v, int64_t out, int64_t in, sq_err *e) {
     int rc = find(L, name, v, 1, e);
     if (rc < 0) return rc;
     if ((rc = check_shape(L, name, v, out, in, e))) return rc;
-    if (v->dtype == SQ_F32 || v->dtype == SQ_BF16 || sq_dtype_is_quant(v->dtype)) return 0;
-    if (v->dtype == SQ_F16) return to_f32(L, name, v, e);
+    if (v->dtype == SQ_F32 || v->dtype == SQ_BF16 || v->dtype == SQ_F16 || sq_dtype_is_quant(v->dtype)) return 0;
     return sq_fail(e, SQ_EUNSUP, "%s: tensor %s has dtype %s", L->path, name, sq_dtype_name(v->dtype));
 }
 
@@ -158,7 +158,8 @@ static int load_weights(loader *L, sq_err *e) {
             return rc;
     } else {
         m->lm_head = m->tok_emb;
-        if (m->lm_head.dtype != SQ_F32 && m->lm_head.dtype != SQ_BF16 && !sq_dtype_is_quant(m->lm_head.dtype) &&
+        if (m->lm_head.dtype != SQ_F32 && m->lm_head.dtype != SQ_BF16 && m->lm_head.dtype != SQ_F16 &&
+            !sq_dtype_is_quant(m->lm_head.dtype) &&
             (rc = to_f32(L, "tied lm_head", &m->lm_head, e)))
             return rc;
     }

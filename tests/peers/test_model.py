@@ -197,6 +197,15 @@ def main():
     d = os.path.join(tmp, "qwen2_bf16")
     model.to(torch.bfloat16).save_pretrained(d, safe_serialization=True)
     compare("qwen2_bias_tied_bf16_hf", d, model, ref_ids, ref_logits, tmp)
+    # F16 checkpoints: kept as F16 in memory, widened exactly by the same kernels.
+    model = build("qwen2_bias_tied")
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.to(torch.float16).to(torch.float32))
+    ref_ids, ref_logits = hf_reference(model)
+    d = os.path.join(tmp, "qwen2_f16")
+    model.to(torch.float16).save_pretrained(d, safe_serialization=True)
+    compare("qwen2_bias_tied_f16_hf", d, model, ref_ids, ref_logits, tmp)
     harness.finish()
 
 
