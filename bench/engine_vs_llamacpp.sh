@@ -13,7 +13,7 @@
 # llama.cpp: llama-bench (batch 1 `tg`, prefill `pp`) and llama-batched-bench (every batched
 # figure), built once by bench/llama_cpp_build.sh from the llama.cpp source vendored in the
 # llama-cpp-python sdist (SQ_BENCH_LLAMA_BUILD=0: never start that build, use it only if it is
-# there). Flash attention on; the long-context shapes (respond, qgen) run it off as well.
+# there). Flash attention on; respond (and qgen, except at the small size) run it off as well.
 # llama-batched-bench decodes random tokens without sampling; ours samples (top-p 0.95 at the
 # shape's temperature) and counts the sampling in its time.
 #
@@ -38,14 +38,17 @@
 #   batch-1 decode against the read bound, prefill 256, batch 32 aggregate; same as above.
 #
 # Sizes: SQ_BENCH_SIZE=small (the default: the same shapes with fewer questions and tokens,
-# printed at the top), full (the issue's: 64 questions x 1,024 new tokens, qgen 512 tokens,
-# 64 filter records), long (full with 2,048 new tokens; also what SQ_LONG=1 selects).
+# printed at the top), full (the issue's: 64 questions x 1,024 new tokens = 320 sequences,
+# 64 in flight; qgen 512 tokens; 64 filter records), long (what SQ_LONG=1 and `make
+# check-peers` select: 2,048 new tokens, for 12 questions = one wave of 60 sequences in flight,
+# the steady state of the full run's five waves at a fifth of its work).
 # Knobs: SQ_BENCH_RESPOND_Q, SQ_BENCH_RESPOND_TOKENS, SQ_BENCH_QGEN_TOKENS,
 # SQ_BENCH_FILTER_Q, SQ_BENCH_GEN override the size's values; SQ_BENCH_SHAPES_ONLY=fig,fig
 # picks figures (b1,prefill,b8,b32,b64,respond,qgen,filter,n5,q4_1,q8_0,smollm);
 # SQ_BENCH_SHAPE=stories15m swaps table 1's model for the small one; SQ_BENCH_KV=f32|f16|bf16
 # sets our KV cache type (default: the engine's default; llama.cpp's is F16);
-# SQ_BENCH_THREADS (default: all cores). Our processes wait passively at barriers unless
+# SQ_BENCH_THREADS (default: all cores); SQ_BENCH_DRIVER=1 adds, under the respond row,
+# llama.cpp doing that work through libllama with its own sampler (bench/llamacpp_peer.py). Our processes wait passively at barriers unless
 # OMP_WAIT_POLICY or GOMP_SPINCOUNT is set.
 set -eu
 cd "$(dirname "$0")/.."
@@ -63,7 +66,7 @@ size="${SQ_BENCH_SIZE:-small}"
 case "$size" in
 small) resp_q=12 resp_t=64 qgen_t=32 filt_q=16 gen=16 ;;
 full) resp_q=64 resp_t=1024 qgen_t=512 filt_q=64 gen=32 ;;
-long) resp_q=64 resp_t=2048 qgen_t=512 filt_q=64 gen=32 ;;
+long) resp_q=12 resp_t=2048 qgen_t=512 filt_q=64 gen=32 ;;
 *) echo "SQ_BENCH_SIZE=$size: small, full or long" >&2; exit 2 ;;
 esac
 resp_q="${SQ_BENCH_RESPOND_Q:-$resp_q}"
@@ -279,13 +282,22 @@ if want respond; then
     off=$(bb "$m" off -c "$c" -npp 100 -ntg "$resp_t" -npl "$(waves "$s")" -pps)
     row "respond: $resp_q q x 100 tok, n=5, $resp_t new (tok/s)" total "$resp_q" "$o" "$on" "$off"
     split "$o"
+    if [ "${SQ_BENCH_DRIVER:-0}" = 1 ] && "$py" -c 'import llama_cpp' 2>/dev/null; then
+        # The same work through libllama with llama.cpp's sampler chain, one prompt per
+        # question shared by nothing (bench/llamacpp_peer.py): the sampling-included check.
+        on=$(/usr/bin/time -f 'RSS %M' -o "$tmp/rss" "$py" bench/llamacpp_peer.py "$m" "$threads" 1 "$resp_q" 100 5 \
+            "$resp_t" 0.7 0 2>/dev/null | sed 's/wall=/t=/; s/generated=/tokens_out=/' || true)
+        [ -n "$on" ] && on="$on rss_peak=$(rss)"
+        row "  the same, llama.cpp through libllama, sampling" total "$resp_q" "$o" "$on" ""
+    fi
     [ -n "$o" ] && last_ours="$o"
 fi
 if want qgen; then
     o=$(SQ_BENCH_PROFILE=1 ours "$m" 64 16 1 "$qgen_t" 1.0 1)
     c=$(ctx 64 16 "$qgen_t")
     on=$(bb "$m" on -c "$c" -npp 16 -ntg "$qgen_t" -npl 64 -pps)
-    off=$(bb "$m" off -c "$c" -npp 16 -ntg "$qgen_t" -npl 64 -pps)
+    off=""
+    [ "$size" != small ] && off=$(bb "$m" off -c "$c" -npp 16 -ntg "$qgen_t" -npl 64 -pps)
     row "qgen: 16-token prefix, 64 seqs, $qgen_t new (tok/s)" total 64 "$o" "$on" "$off"
     split "$o"
 fi
