@@ -20,6 +20,8 @@
 # Table 1 (issue 15), Qwen2-0.5B shape, BF16:
 #   b1       batch-1 decode: 16-token prompt, 64 new; llama-bench tg64. Against the read bound.
 #   prefill  256 tokens; llama-bench pp256. FLOPs count the LM head for the last token only.
+#   b1load   batch 1 again while a busy process (`yes`) holds one core: both thread pools
+#            with a neighbour (the spin policy's test); llama-bench tg64.
 #   b8 b32 b64  B sequences on one shared 128-token prompt, GEN new each (decode rate only);
 #            llama-batched-bench -pps -npp 128 -ntg GEN -npl B.
 #   respond  RESPOND_Q questions of 100 tokens, n=5 samples each (the samples of a question
@@ -44,7 +46,7 @@
 # the steady state of the full run's five waves at a fifth of its work).
 # Knobs: SQ_BENCH_RESPOND_Q, SQ_BENCH_RESPOND_TOKENS, SQ_BENCH_QGEN_TOKENS,
 # SQ_BENCH_FILTER_Q, SQ_BENCH_GEN override the size's values; SQ_BENCH_SHAPES_ONLY=fig,fig
-# picks figures (b1,prefill,b8,b32,b64,respond,qgen,filter,n5,q4_1,q8_0,smollm);
+# picks figures (b1,prefill,b1load,b8,b32,b64,respond,qgen,filter,n5,q4_1,q8_0,smollm);
 # SQ_BENCH_SHAPE=stories15m swaps table 1's model for the small one; SQ_BENCH_KV=f32|f16|bf16
 # sets our KV cache type (default: the engine's default; llama.cpp's is F16);
 # SQ_BENCH_THREADS (default: all cores); SQ_BENCH_DRIVER=1 adds, under the respond row,
@@ -78,7 +80,8 @@ only="${SQ_BENCH_SHAPES_ONLY:-}"
 want() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sq-bench-vs.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+nb="" # the busy neighbour of b1load, stopped on any exit
+trap 'rm -rf "$tmp"; [ -z "$nb" ] || kill "$nb" 2>/dev/null' EXIT
 echo "  size: $size: respond $resp_q questions x n=5, $resp_t new tokens; qgen 64 x $qgen_t;" \
     "filter $filt_q records; batched decode $gen new tokens"
 echo "  load average at start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores; $threads threads each side"
@@ -111,6 +114,9 @@ model_file() {
 }
 if [ "$have_gguf" = 1 ]; then
     main_model=$(model_file "$shape" bf16)
+    want q4_1 && model_file qwen05 q4_1 >/dev/null
+    want q8_0 && model_file qwen05 q8_0 >/dev/null
+    rm -rf "$tmp"/hf-* # the HF folders were only the converter's input
 else
     "$eng" make "$tmp/hf-$shape" "$shape" >/dev/null
     main_model="$tmp/hf-$shape"
@@ -126,7 +132,7 @@ if [ "$have_gguf" = 1 ]; then
     fi
 fi
 if [ -n "$llbin" ]; then
-    echo "  llama.cpp: $llbin (llama-bench, llama-batched-bench; build $("$llbin/llama-bench" --version 2>&1 | sed -n 's/^version: //p' | head -1))"
+    echo "  llama.cpp: ${llbin/#$HOME/\~} (llama-bench, llama-batched-bench; build $("$llbin/llama-bench" --version 2>&1 | sed -n 's/^version: //p' | head -1))"
 else
     echo "  SKIP llama.cpp columns: llama-bench / llama-batched-bench not built (bench/llama_cpp_build.sh)"
 fi
@@ -161,10 +167,10 @@ if w:
         sum(x["pl"] * x["tg"] for x in w), sum(x["pl"] * x["tg"] for x in w), sum(x["pl"] for x in w), len(w)))' |
         sed "s/\$/ rss_peak=$(rss)/"
 }
-# lb MODEL: llama-bench pp256 and tg64, flash attention on, 3 repetitions each
+# lb MODEL: llama-bench pp256 and tg64, flash attention on, 3 repetitions each (SQ_BENCH_LB_REPS)
 lb() {
     [ -n "$llbin" ] || return 0
-    /usr/bin/time -f 'RSS %M' -o "$tmp/rss" "$llbin/llama-bench" -m "$1" -t "$threads" -fa on -p 256 -n 64 -r 3 \
+    /usr/bin/time -f 'RSS %M' -o "$tmp/rss" "$llbin/llama-bench" -m "$1" -t "$threads" -fa on -p 256 -n 64 -r "${SQ_BENCH_LB_REPS:-3}" \
         -o jsonl >"$tmp/lb.out" 2>"$tmp/lb.err" || {
         echo "  llama-bench failed: $(grep -i error "$tmp/lb.err" | head -1)" >&2
         return 0
@@ -256,6 +262,22 @@ model_block() {
         [[ " $figs " == *" b1 "* ]] && row "decode, batch 1 (tok/s)" b1 1 "$o1" "$l" ""
         [[ " $figs " == *" prefill "* ]] && row "prefill, 256 tokens (tok/s)" prefill 1 "$o2" "$l" ""
     fi
+    if [[ " $figs " == *" b1load "* ]]; then
+        # The same batch-1 decode while one busy process (a neighbour's compile, say) holds a
+        # core: how each side's thread pool copes with losing one of its cores.
+        yes >/dev/null &
+        nb=$!
+        o=$(ours "$m" 1 16 1 64 0.7 0)
+        l=""
+        [ -n "$llbin" ] && l=$(/usr/bin/time -f 'RSS %M' -o "$tmp/rss" "$llbin/llama-bench" -m "$m" -t "$threads" -fa on \
+            -p 0 -n 64 -r "${SQ_BENCH_LB_REPS:-3}" -o jsonl 2>/dev/null | "$py" -c '
+import json, sys
+print(" ".join("tg=%.3f" % json.loads(l)["avg_ts"] for l in sys.stdin if l.startswith("{")))' || true)
+        kill "$nb"
+        wait "$nb" 2>/dev/null || true
+        nb=""
+        row "decode, batch 1, one core held by a busy process" b1 1 "$o" "$l" ""
+    fi
     for b in 8 32 64; do
         [[ " $figs " == *" b$b "* ]] || continue
         o=$(ours "$m" 1 128 "$b" "$gen" 0.7 0)
@@ -271,7 +293,7 @@ echo | tee -a "$table"
 echo "  Table 1: the pipeline's shapes, random $shape weights" | tee -a "$table"
 hdr | tee -a "$table"
 figs=""
-for f in b1 prefill b8 b32 b64; do want "$f" && figs="$figs $f"; done
+for f in b1 prefill b1load b8 b32 b64; do want "$f" && figs="$figs $f"; done
 [ -n "$figs" ] && model_block "$shape, BF16 matrices, one GGUF file on both sides" "$main_model" "$figs "
 m="$main_model"
 if want respond; then
