@@ -273,10 +273,11 @@ model_block() {
             -p 0 -n 64 -r "${SQ_BENCH_LB_REPS:-3}" -o jsonl 2>/dev/null | "$py" -c '
 import json, sys
 print(" ".join("tg=%.3f" % json.loads(l)["avg_ts"] for l in sys.stdin if l.startswith("{")))' || true)
+        [ -n "$l" ] && l="$l rss_peak=$(rss)"
         kill "$nb"
         wait "$nb" 2>/dev/null || true
         nb=""
-        row "decode, batch 1, one core held by a busy process" b1 1 "$o" "$l" ""
+        row "decode, batch 1, one core busy elsewhere (tok/s)" b1 1 "$o" "$l" ""
     fi
     for b in 8 32 64; do
         [[ " $figs " == *" b$b "* ]] || continue
