@@ -378,5 +378,6 @@ fi
 read -r _ bw2 peak2 <<<"$("$eng" limits | grep '^limits ')"
 echo
 echo "  limits: read $bw GB/s, FMA peak $peak GFLOP/s at the start; $bw2 GB/s, $peak2 GFLOP/s at the end" \
-    "(fractions above use the start's)"
+    "(fractions above use the start's; with the end's they would be x$(awk -v a="$bw" -v b="$bw2" 'BEGIN { printf "%.2f", a / b }')" \
+    "of the read bound, x$(awk -v a="$peak" -v b="$peak2" 'BEGIN { printf "%.2f", a / b }') of the FMA peak)"
 echo "  load average at end: $(cut -d' ' -f1-3 /proc/loadavg); this script took $(($(date +%s) - t_begin)) s"
