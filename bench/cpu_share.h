@@ -4,8 +4,8 @@
  * and files the sample under the outermost frame whose function belongs to a family:
  *
  *   attention  a function or file named *attention* / *attn* / *flash*
- *   gemm       *matmul* / *gemm* / *gemv* / *quant* / *panel* (our kernels, the LM head
- *              included), or any frame in libopenblas
+ *   gemm       *matmul* / *gemm* / *gemv* / *quant* / *panel* / *dot_q* / *_q4..q8* (our
+ *              kernels, the LM head and 8-bit activations included), or any frame in libopenblas
  *   sampling   *sample* (the sampler and what it calls: softmax, sorting, libm)
  *   wait       the interrupted instruction is in libgomp: a thread spinning at a barrier
  *   rest       everything else: norms, rope, activations, embedding, scheduling
@@ -68,7 +68,8 @@ static int cs_has(const char *s, const char *const *pats) {
 /* The family of a function name (or of a source file name). */
 static unsigned char cs_family(const char *name) {
     static const char *const attn[] = {"attention", "attn", "flash", NULL};
-    static const char *const gemm[] = {"matmul", "gemm", "gemv", "quant", "panel", NULL};
+    static const char *const gemm[] = {"matmul", "gemm", "gemv", "quant", "panel", "dot_q",
+                                       "_q4",    "_q5",  "_q6",  "_q8",   NULL};
     static const char *const samp[] = {"sample", "sampler", NULL};
     if (cs_has(name, attn)) return CS_ATTN;
     if (cs_has(name, gemm)) return CS_GEMM;
@@ -93,7 +94,8 @@ static int cs_phdr(struct dl_phdr_info *info, size_t size, void *user) {
     for (int i = 0; i < info->dlpi_phnum && cs_nlibs < 64; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X)) continue;
-        cs_libs[cs_nlibs++] = (cs_lib){info->dlpi_addr + ph->p_vaddr, info->dlpi_addr + ph->p_vaddr + ph->p_memsz, fam};
+        cs_libs[cs_nlibs++] =
+            (cs_lib){info->dlpi_addr + ph->p_vaddr, info->dlpi_addr + ph->p_vaddr + ph->p_memsz, fam};
     }
     return 0;
 }
@@ -117,7 +119,8 @@ static int cs_load_symbols(void) {
     for (int s = 0; s < eh->e_shnum; s++) {
         if (sh[s].sh_type != SHT_SYMTAB || sh[s].sh_link >= eh->e_shnum) continue;
         const Elf64_Shdr *str = &sh[sh[s].sh_link];
-        if (sh[s].sh_offset + sh[s].sh_size > (size_t)size || str->sh_offset + str->sh_size > (size_t)size) break;
+        if (sh[s].sh_offset + sh[s].sh_size > (size_t)size || str->sh_offset + str->sh_size > (size_t)size)
+            break;
         const Elf64_Sym *sym = (const Elf64_Sym *)(img + sh[s].sh_offset);
         const char *names = (const char *)(img + str->sh_offset);
         size_t n = sh[s].sh_size / sizeof(Elf64_Sym);
@@ -132,8 +135,8 @@ static int cs_load_symbols(void) {
             if (type != STT_FUNC || sym[i].st_size == 0) continue;
             unsigned char fam = cs_family(nm);
             if (fam == CS_NONE && ELF64_ST_BIND(sym[i].st_info) == STB_LOCAL) fam = file_fam;
-            cs_syms[cs_nsyms++] = (cs_sym){cs_exe_bias + sym[i].st_value,
-                                           cs_exe_bias + sym[i].st_value + sym[i].st_size, fam};
+            cs_syms[cs_nsyms++] =
+                (cs_sym){cs_exe_bias + sym[i].st_value, cs_exe_bias + sym[i].st_value + sym[i].st_size, fam};
         }
         break;
     }
@@ -149,8 +152,10 @@ static unsigned char cs_lookup(uintptr_t pc) {
     size_t lo = 0, hi = cs_nsyms;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (cs_syms[mid].lo <= pc) lo = mid + 1;
-        else hi = mid;
+        if (cs_syms[mid].lo <= pc)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     if (lo > 0 && pc < cs_syms[lo - 1].hi) return cs_syms[lo - 1].fam;
     for (int i = 0; i < cs_nlibs; i++)
@@ -178,9 +183,9 @@ static void cs_on_sigprof(int sig, siginfo_t *si, void *ucv) {
                 break;
             }
         if (start == n) start = n > 2 ? 2 : n;
-        for (int i = n - 1; i >= start; i--) { /* outermost first */
+        for (int i = n - 1; i >= start; i--) {                           /* outermost first */
             unsigned char f = cs_lookup((uintptr_t)fr[i] - (i > start)); /* return address - 1 */
-            if (f == CS_WAIT) f = CS_NONE;                                  /* libgomp's thread start */
+            if (f == CS_WAIT) f = CS_NONE;                               /* libgomp's thread start */
             if (f != CS_NONE && f != CS_PASS) {
                 fam = f;
                 break;
@@ -198,7 +203,8 @@ static int cs_start(long usec) {
     backtrace(warm, 4); /* loads the unwinder now, not inside the first signal */
     dl_iterate_phdr(cs_phdr, NULL);
     if (cs_load_symbols()) return -1;
-    for (int k = 0; k < CS_N; k++) atomic_store(&cs_count[k], 0);
+    for (int k = 0; k < CS_N; k++)
+        atomic_store(&cs_count[k], 0);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = cs_on_sigprof;
@@ -218,7 +224,8 @@ static void cs_stop(void) {
 /* " cpu_attention=0.123 ... cpu_samples=N": shares of the samples taken. */
 static void cs_print(FILE *out) {
     long total = 0;
-    for (int k = 1; k <= CS_REST; k++) total += atomic_load(&cs_count[k]);
+    for (int k = 1; k <= CS_REST; k++)
+        total += atomic_load(&cs_count[k]);
     for (int k = 1; k <= CS_REST; k++)
         fprintf(out, " cpu_%s=%.4f", CS_NAMES[k], total ? (double)atomic_load(&cs_count[k]) / total : 0.0);
     fprintf(out, " cpu_samples=%ld", total);
