@@ -271,7 +271,7 @@ model_block() {
         o=$(ours "$m" 1 16 1 64 0.7 0)
         l=""
         [ -n "$llbin" ] && l=$(/usr/bin/time -f 'RSS %M' -o "$tmp/rss" "$llbin/llama-bench" -m "$m" -t "$threads" -fa on \
-            -p 0 -n 64 -r "${SQ_BENCH_LB_REPS:-3}" -o jsonl 2>/dev/null | "$py" -c '
+            -p 0 -n 64 -r 1 -o jsonl 2>/dev/null | "$py" -c '
 import json, sys
 print(" ".join("tg=%.3f" % json.loads(l)["avg_ts"] for l in sys.stdin if l.startswith("{")))' || true)
         [ -n "$l" ] && l="$l rss_peak=$(rss)"
