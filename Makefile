@@ -6,7 +6,8 @@
 #   make crash-test kill -9 `scalequest run` at 100 random moments; the result must not change
 #   make ablation   the paper's Figure 5 in miniature on the tiny world (docs/ablation.md)
 #   make fuzz       libFuzzer targets (clang) in build/fuzz
-#   make check-peers  the long peer comparisons that make test samples
+#   make check-peers  the long peer comparisons that make test samples, then the engine's
+#                     respond shape beside llama.cpp at 2,048 new tokens (bench/engine_vs_llamacpp.sh)
 # Sources are found by wildcard: a new src/<module>/*.c, tools/cmd_*.c, tests/test_*.c,
 # bench/bench_*.c or fuzz/fuzz_*.c needs no edit here.
 
@@ -81,8 +82,9 @@ TEST_BINS := $(TEST_SRC:tests/%.c=build/san/tests/%)
 test: build/san/scalequest $(TEST_BINS) build/rel/scalequest
 	./tests/run.sh
 
-check-peers: build/san/scalequest $(TEST_BINS) build/rel/scalequest
+check-peers: build/san/scalequest $(TEST_BINS) all
 	SQ_LONG=1 ./tests/run.sh
+	SQ_LONG=1 SQ_BENCH_SHAPES_ONLY=respond ./bench/run.sh engine_vs_llamacpp
 
 bench: all
 	./bench/run.sh

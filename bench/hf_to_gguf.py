@@ -1,14 +1,17 @@
 """Writes the random-weight HF folder that bench_engine makes as one GGUF file, so that
 llama.cpp and scalequest run the very same bytes (bench/engine_vs_llamacpp.sh).
 
-The matrices are copied as they are (BF16); 1-D tensors (norms, biases) become F32, as
-llama.cpp's own converter stores them. The folder has no tokenizer, so a placeholder
+The matrices are copied as they are (BF16) or quantized (below); 1-D tensors (norms, biases)
+become F32, as llama.cpp's own converter stores them. The folder has no tokenizer, so a placeholder
 SentencePiece-style vocabulary of vocab_size entries is written (<unk>, <s>, </s>, the 256
 byte tokens, then filler pieces): enough for llama.cpp to load the file; the benchmarks
 feed token ids, never text. Q and K rows are not permuted for the llama architecture: the
 weights are random and both engines read this same file, so speed is what is compared.
 
-    python hf_to_gguf.py HF_DIR OUT.gguf
+    python hf_to_gguf.py HF_DIR OUT.gguf [bf16|q8_0|q4_1]
+bf16 (the default) copies the matrices; q8_0 quantizes every matrix to Q8_0; q4_1 quantizes the
+layers' matrices to Q4_1 and the (tied) embedding to Q8_0, as SmolLM2-135M-Instruct's Q4_1
+file is laid out. Quantization is gguf.quants.quantize, llama.cpp's reference rounding.
 Uses the gguf package (the peer environment has it; or the gguf-py of a llama.cpp source
 tree put on PYTHONPATH)."""
 import json
@@ -54,8 +57,27 @@ def gguf_name(hf):
     return f"blk.{layer}.{table[mod]}.{kind}"
 
 
+QTYPES = {"bf16": (gguf.LlamaFileType.MOSTLY_BF16, None, None),
+          "q8_0": (gguf.LlamaFileType.MOSTLY_Q8_0, gguf.GGMLQuantizationType.Q8_0, gguf.GGMLQuantizationType.Q8_0),
+          "q4_1": (gguf.LlamaFileType.MOSTLY_Q4_1, gguf.GGMLQuantizationType.Q4_1, gguf.GGMLQuantizationType.Q8_0)}
+
+
+def matrix(w, name, t, kind):
+    """Adds one BF16 matrix as it is (kind None) or quantized to `kind`."""
+    if kind is None:
+        w.add_tensor(name, np.ascontiguousarray(t), raw_dtype=gguf.GGMLQuantizationType.BF16)
+        return
+    f32 = (t.astype(np.uint32) << 16).view(np.float32)
+    q = gguf.quants.quantize(f32, kind)
+    w.add_tensor(name, q, raw_shape=q.shape, raw_dtype=kind)
+
+
 def main():
     src, dst = sys.argv[1], sys.argv[2]
+    qtype = sys.argv[3] if len(sys.argv) > 3 else "bf16"
+    if qtype not in QTYPES:
+        sys.exit(f"type {qtype}: one of {', '.join(QTYPES)}")
+    ftype, layer_kind, embd_kind = QTYPES[qtype]
     cfg = json.load(open(os.path.join(src, "config.json")))
     arch = cfg["model_type"]
     w = gguf.GGUFWriter(dst + ".tmp", arch)
@@ -69,7 +91,7 @@ def main():
     w.add_rope_freq_base(cfg["rope_theta"])
     w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
     w.add_rope_dimension_count(cfg["hidden_size"] // cfg["num_attention_heads"])
-    w.add_file_type(gguf.LlamaFileType.MOSTLY_BF16)
+    w.add_file_type(ftype)
     vocab = cfg["vocab_size"]
     toks = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
     toks += [f"t{i}" for i in range(vocab - len(toks))]
@@ -91,7 +113,7 @@ def main():
             f32 = (t.astype(np.uint32) << 16).view(np.float32)
             w.add_tensor(gguf_name(name), f32)
         else:
-            w.add_tensor(gguf_name(name), np.ascontiguousarray(t), raw_dtype=gguf.GGMLQuantizationType.BF16)
+            matrix(w, gguf_name(name), t, embd_kind if name.startswith("model.embed") else layer_kind)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
