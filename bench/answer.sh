@@ -6,8 +6,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 bin=build/rel/bench/bench_answer
-[ -x "$bin" ] || make -s "$bin"
-[ -x build/rel/scalequest ] || make -s build/rel/scalequest
+make -s "$bin"
+make -s build/rel/scalequest
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sq-bench-answer.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

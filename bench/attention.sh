@@ -6,7 +6,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 bin=build/rel/bench/bench_attention
-[ -x "$bin" ] || make -s "$bin"
+make -s "$bin"
 for t in f32 f16 bf16; do
     echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
     "$bin" "$t" "${1:-5}"

@@ -10,7 +10,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 bin=build/rel/bench/bench_engine
-[ -x "$bin" ] || make -s "$bin"
+make -s "$bin"
 shapes="${*:-stories15m}"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sq-bench-engine.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT

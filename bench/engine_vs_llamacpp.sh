@@ -59,7 +59,7 @@ cd "$(dirname "$0")/.."
 t_begin=$(date +%s)
 eng=build/rel/bench/bench_engine
 shp=build/rel/bench/bench_shapes
-[ -x "$eng" ] && [ -x "$shp" ] || make -s "$eng" "$shp"
+make -s "$eng" "$shp"
 py="${SQ_PEER_PYTHON:-$HOME/.cache/scalequest/peers/bin/python}"
 cache="${SQ_CACHE:-$HOME/.cache/scalequest}"
 shape="${SQ_BENCH_SHAPE:-qwen05}"

@@ -16,7 +16,7 @@ assets=../shared/assets
 py="${SQ_PEER_PYTHON:-$HOME/.cache/scalequest/peers/bin/python}"
 bin=build/rel/bench/bench_grade
 mv_cases="${MV_CASES:-1000}"
-[ -x "$bin" ] || make -s "$bin" || exit 1
+make -s "$bin" || exit 1
 if [ ! -f "$assets/grader/cases.jsonl" ]; then echo "grade: skipped (../shared/assets absent)"; exit 0; fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

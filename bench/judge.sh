@@ -13,7 +13,7 @@ set -u
 cd "$(dirname "$0")/.."
 assets=../shared/assets
 bin=build/rel/bench/bench_judge
-[ -x "$bin" ] || make -s "$bin" || exit 1
+make -s "$bin" || exit 1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 field() { grep -oE "(^| )$1 [0-9.]+" <<<"$2" | head -1 | awk '{print $2}'; }

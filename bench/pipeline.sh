@@ -6,7 +6,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 bin=build/rel/bench/bench_pipeline
-[ -x "$bin" ] || make -s "$bin"
+make -s "$bin"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sq-bench-pipeline.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

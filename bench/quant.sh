@@ -7,7 +7,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 bin=build/rel/bench/bench_engine
-[ -x "$bin" ] || make -s "$bin"
+make -s "$bin"
 model=$(./build/rel/scalequest models 2>/dev/null | sed -n 's/^  installed: //p' | head -1)
 if [ -z "$model" ]; then
     echo "  skipped: smollm2-135m-instruct not installed (scripts/install-deps.sh installs it)"
@@ -39,7 +39,7 @@ fi
 # batch-32 decode (llama-batched-bench, 32 sequences of 16 prompt + 32 new tokens). Each of
 # ours also prints tokens per CPU-second, which a busy machine distorts less than wall time.
 qb=build/rel/bench/bench_quant
-[ -x "$qb" ] || make -s "$qb"
+make -s "$qb"
 lb="${SQ_CACHE:-$HOME/.cache/scalequest}/llama.cpp-build/bin"
 for t in 1 2; do
     "$qb" "$model" q8 "$t" 1 64
