@@ -129,6 +129,28 @@ static void list_run(sq_matmul_ctx *mm, int t, int n, float *const y[], const fl
  * loses its core leaves little unfinished, and claims stay rare next to the work. */
 static int chunk_of(int total, int nt) { return SQ_MAX(1, total / (16 * nt)); }
 
+/* One phase that is a single matrix product y = x W^T, split by column units. */
+static void phase_matmul(sq_phase *p, sq_matmul_ctx *mm, int t, int nt, float *y, const float *x, int rows,
+                         const sq_view *w) {
+    int u0, u1;
+    while ((u0 = sq_phase_claim(p, chunk_of(p->total, nt), &u1)) >= 0) {
+        list_run(mm, t, 1, (float *const[]){y}, x, rows, (const sq_view *const[]){w}, (const float *const[]){NULL},
+                 u0, u1);
+        sq_phase_done(p, u1 - u0);
+    }
+}
+
+/* One phase that adds the block's output to the residual rows and normalises them for the
+ * next block (norm NULL after the last layer), split by rows. */
+static void phase_add_norm(sq_phase *p, sq_fwd *f, int nt, int rows, int dim, const float *norm, float eps) {
+    int u0, u1;
+    while ((u0 = sq_phase_claim(p, chunk_of(rows, nt), &u1)) >= 0) {
+        sq_add(f->x + (size_t)u0 * dim, f->tmp + (size_t)u0 * dim, (size_t)(u1 - u0) * dim);
+        if (norm) sq_rmsnorm(f->xb + (size_t)u0 * dim, f->x + (size_t)u0 * dim, norm, u1 - u0, dim, eps);
+        sq_phase_done(p, u1 - u0);
+    }
+}
+
 /* A step (one decode token, a batch of them, a prefill chunk) as one parallel region instead
  * of a fork/join per matmul. Under load a fork/join, like a barrier, waits for every thread
  * of the team to be scheduled: the batched step had ~7 fork/joins per layer, the batch-1 step
@@ -212,18 +234,10 @@ static void forward_phases(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const s
             }
             sq_phase_wait(p);
             p = &ph[k++];
-            while ((u0 = sq_phase_claim(p, chunk_of(p->total, nt), &u1)) >= 0) {
-                list_run(f->mm, t, 1, (float *const[]){f->tmp}, f->att, T, (const sq_view *const[]){&L->wo},
-                         (const float *const[]){NULL}, u0, u1);
-                sq_phase_done(p, u1 - u0);
-            }
+            phase_matmul(p, f->mm, t, nt, f->tmp, f->att, T, &L->wo);
             sq_phase_wait(p);
             p = &ph[k++];
-            while ((u0 = sq_phase_claim(p, chunk_of(T, nt), &u1)) >= 0) {
-                sq_add(f->x + (size_t)u0 * dim, f->tmp + (size_t)u0 * dim, (size_t)(u1 - u0) * dim);
-                sq_rmsnorm(f->xb + (size_t)u0 * dim, f->x + (size_t)u0 * dim, L->ffn_norm.data, u1 - u0, dim, eps);
-                sq_phase_done(p, u1 - u0);
-            }
+            phase_add_norm(p, f, nt, T, dim, L->ffn_norm.data, eps);
             sq_phase_wait(p);
             p = &ph[k++];
             int g = sq_matmul_grain(&L->w_gate, T);
@@ -238,20 +252,11 @@ static void forward_phases(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const s
             }
             sq_phase_wait(p);
             p = &ph[k++];
-            while ((u0 = sq_phase_claim(p, chunk_of(p->total, nt), &u1)) >= 0) {
-                list_run(f->mm, t, 1, (float *const[]){f->tmp}, f->hb, T, (const sq_view *const[]){&L->w_down},
-                         (const float *const[]){NULL}, u0, u1);
-                sq_phase_done(p, u1 - u0);
-            }
+            phase_matmul(p, f->mm, t, nt, f->tmp, f->hb, T, &L->w_down);
             sq_phase_wait(p);
             p = &ph[k++];
-            while ((u0 = sq_phase_claim(p, chunk_of(T, nt), &u1)) >= 0) {
-                sq_add(f->x + (size_t)u0 * dim, f->tmp + (size_t)u0 * dim, (size_t)(u1 - u0) * dim);
-                if (l + 1 < c->n_layers) /* the next layer's first norm, on the rows just added */
-                    sq_rmsnorm(f->xb + (size_t)u0 * dim, f->x + (size_t)u0 * dim, m->layers[l + 1].attn_norm.data, u1 - u0,
-                               dim, eps);
-                sq_phase_done(p, u1 - u0);
-            }
+            /* the next layer's first norm, on the rows just added */
+            phase_add_norm(p, f, nt, T, dim, l + 1 < c->n_layers ? m->layers[l + 1].attn_norm.data : NULL, eps);
         }
         sq_phase_wait(p);
         p = &ph[k++];
@@ -261,10 +266,7 @@ static void forward_phases(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const s
         }
         sq_phase_wait(p);
         p = &ph[k++];
-        while ((u0 = sq_phase_claim(p, chunk_of(p->total, nt), &u1)) >= 0) {
-            list_run(f->mm, t, 1, (float *const[]){logits}, f->xo, b->n_out, &head, (const float *const[]){NULL}, u0, u1);
-            sq_phase_done(p, u1 - u0);
-        }
+        phase_matmul(p, f->mm, t, nt, logits, f->xo, b->n_out, head);
     }
 }
 
