@@ -129,11 +129,17 @@ static void list_run(sq_matmul_ctx *mm, int t, int n, float *const y[], const fl
  * loses its core leaves little unfinished, and claims stay rare next to the work. */
 static int chunk_of(int total, int nt) { return SQ_MAX(1, total / (16 * nt)); }
 
+/* A matmul phase's claim size. Quantized weights on 8-bit activations at 1-3 rows go
+ * through sq_quant_matmul_part, which rounds the x rows again at every claim: at 16 claims
+ * per thread that rounding took 24% of SmolLM2's batch-1 decode (perf, 2 threads), so such
+ * phases are claimed in 2 pieces per thread. The dots, and so the bits, do not change. */
+static int mm_chunk(int total, int nt, int coarse) { return coarse ? SQ_MAX(1, total / (2 * nt)) : chunk_of(total, nt); }
+
 /* One phase that is a single matrix product y = x W^T, split by column units. */
-static void phase_matmul(sq_phase *p, sq_matmul_ctx *mm, int t, int nt, float *y, const float *x, int rows,
-                         const sq_view *w) {
+static void phase_matmul(sq_phase *p, sq_matmul_ctx *mm, int t, int nt, int coarse, float *y, const float *x,
+                         int rows, const sq_view *w) {
     int u0, u1;
-    while ((u0 = sq_phase_claim(p, chunk_of(p->total, nt), &u1)) >= 0) {
+    while ((u0 = sq_phase_claim(p, mm_chunk(p->total, nt, coarse), &u1)) >= 0) {
         list_run(mm, t, 1, (float *const[]){y}, x, rows, (const sq_view *const[]){w}, (const float *const[]){NULL},
                  u0, u1);
         sq_phase_done(p, u1 - u0);
@@ -167,6 +173,8 @@ static void forward_phases(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const s
     int T = b->n_tokens, dim = c->dim, hd = c->head_dim, half = hd / 2, bs = kv->block_size, ffn = c->ffn_dim;
     int qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, nt_max = f->n_threads;
     float eps = c->norm_eps;
+    int q8 = sq_quant_act_get() == SQ_ACT_Q8;
+    int coarse = f->quant && T < 4 && q8, coarse_head = f->quant && b->n_out < 4 && q8;
     const sq_view *head = sq_model_head_weight(m);
     sq_attn_args aa = {.block_size = bs, .kv_stride = kvd, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
                        .head_dim = hd, .kv_type = kv->type};
@@ -206,7 +214,7 @@ static void forward_phases(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const s
             const float *const qkv_b[] = {L->bq.data, L->bk.data, L->bv.data};
             sq_phase_wait(p);
             p = &ph[k++];
-            while ((u0 = sq_phase_claim(p, chunk_of(p->total, nt), &u1)) >= 0) {
+            while ((u0 = sq_phase_claim(p, mm_chunk(p->total, nt, coarse), &u1)) >= 0) {
                 list_run(f->mm, t, 3, qkv_y, f->xb, T, qkv_w, qkv_b, u0, u1);
                 sq_phase_done(p, u1 - u0);
             }
@@ -234,14 +242,14 @@ static void forward_phases(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const s
             }
             sq_phase_wait(p);
             p = &ph[k++];
-            phase_matmul(p, f->mm, t, nt, f->tmp, f->att, T, &L->wo);
+            phase_matmul(p, f->mm, t, nt, coarse, f->tmp, f->att, T, &L->wo);
             sq_phase_wait(p);
             p = &ph[k++];
             phase_add_norm(p, f, nt, T, dim, L->ffn_norm.data, eps);
             sq_phase_wait(p);
             p = &ph[k++];
             int g = sq_matmul_grain(&L->w_gate, T);
-            while ((u0 = sq_phase_claim(p, chunk_of(p->total, nt), &u1)) >= 0) {
+            while ((u0 = sq_phase_claim(p, mm_chunk(p->total, nt, coarse), &u1)) >= 0) {
                 /* gate and up over the same columns, so SwiGLU runs on them at once */
                 int o0 = u0 * g, o1 = SQ_MIN(u1 * g, ffn);
                 sq_matmul_range(f->mm, t, f->hb, f->xb, T, &L->w_gate, NULL, o0, o1);
@@ -252,7 +260,7 @@ static void forward_phases(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const s
             }
             sq_phase_wait(p);
             p = &ph[k++];
-            phase_matmul(p, f->mm, t, nt, f->tmp, f->hb, T, &L->w_down);
+            phase_matmul(p, f->mm, t, nt, coarse, f->tmp, f->hb, T, &L->w_down);
             sq_phase_wait(p);
             p = &ph[k++];
             /* the next layer's first norm, on the rows just added */
@@ -266,7 +274,7 @@ static void forward_phases(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const s
         }
         sq_phase_wait(p);
         p = &ph[k++];
-        phase_matmul(p, f->mm, t, nt, logits, f->xo, b->n_out, head);
+        phase_matmul(p, f->mm, t, nt, coarse_head, logits, f->xo, b->n_out, head);
     }
 }
 
