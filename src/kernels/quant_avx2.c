@@ -122,23 +122,13 @@ TGT static void run_qk45(const uint8_t *b, int64_t nb, int five, const float *x,
 }
 
 TGT static void run_q6k(const uint8_t *b, int64_t nb, const float *x, float *out, __m256 acc[4]) {
-    const __m256i m4 = _mm256_set1_epi8(0xF), m2 = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
+    const __m256i off = _mm256_set1_epi8(32);
     for (int64_t i = 0; i < nb; i++, b += 210) {
         float d = h2f(b + 208);
         const int8_t *sc = (const int8_t *)(b + 192);
         for (int h = 0; h < 2; h++) {
-            __m256i L0 = _mm256_loadu_si256((const __m256i *)(b + 64 * h));
-            __m256i L1 = _mm256_loadu_si256((const __m256i *)(b + 64 * h + 32));
-            __m256i H = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
-            __m256i c[4] = {
-                _mm256_or_si256(_mm256_and_si256(L0, m4), _mm256_slli_epi16(_mm256_and_si256(H, m2), 4)),
-                _mm256_or_si256(_mm256_and_si256(L1, m4),
-                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 2), m2), 4)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L0, 4), m4),
-                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 4), m2), 4)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L1, 4), m4),
-                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 6), m2), 4)),
-            };
+            __m256i c[4];
+            sq__q6k_unpack_half(b, h, c);
             for (int k = 0; k < 4; k++) {
                 int s0 = 8 * h + 2 * k;
                 __m256 f[4], da = _mm256_set1_ps(d * (float)sc[s0]), db = _mm256_set1_ps(d * (float)sc[s0 + 1]);

@@ -52,6 +52,24 @@ void sq__dot_q8_rows4t_vnni(float *y, int64_t ys, const uint8_t *w, sq_dtype t, 
                             const float *dsT, int64_t nb, float bias);
 void sq__dot_q8_rows_vnni(float *y, int64_t ys, const uint8_t *w, sq_dtype t, const void *xq, size_t xs, int rows,
                           int64_t n, float bias);
+
+#include <immintrin.h>
+/* Half h (0 or 1) of a Q6_K block b: its 128 six-bit values, 0..63 (before the -32 offset),
+ * as four vectors of 32 bytes in the block's value order. One unpack for the fp32
+ * dequantizer (quant_avx2.c) and the 8-bit-activation dots (quant_q8_body.h). */
+static inline __attribute__((target("avx2"), always_inline)) void sq__q6k_unpack_half(const uint8_t *b, int h,
+                                                                                       __m256i c[4]) {
+    const __m256i m4 = _mm256_set1_epi8(0xF), m2 = _mm256_set1_epi8(3);
+    __m256i L0 = _mm256_loadu_si256((const __m256i *)(b + 64 * h));
+    __m256i L1 = _mm256_loadu_si256((const __m256i *)(b + 64 * h + 32));
+    __m256i H = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
+    c[0] = _mm256_or_si256(_mm256_and_si256(L0, m4), _mm256_slli_epi16(_mm256_and_si256(H, m2), 4));
+    c[1] = _mm256_or_si256(_mm256_and_si256(L1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 2), m2), 4));
+    c[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L0, 4), m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 4), m2), 4));
+    c[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L1, 4), m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 6), m2), 4));
+}
 #endif
 
 #endif

@@ -266,25 +266,15 @@ TGT void SFX(sq__dot_q8_rows4t)(float *y, int64_t ys, const uint8_t *w, sq_dtype
 
 /* One activation row against one weight row of 256-value blocks. */
 TGT static inline AI float SFX(dotk)(const uint8_t *w, const sq_dtype t, const sq__q8k *x, int64_t nb) {
-    const __m256i m4 = _mm256_set1_epi8(0xF), m2 = _mm256_set1_epi8(3), one8 = _mm256_set1_epi8(1);
+    const __m256i m4 = _mm256_set1_epi8(0xF), one8 = _mm256_set1_epi8(1);
     float acc = 0, mn = 0;
     if (t == SQ_Q6_K) {
         for (int64_t b = 0; b < nb; b++, w += 210, x++) {
             const int8_t *sc = (const int8_t *)(w + 192);
             __m256i isv = _mm256_setzero_si256();
             for (int h = 0; h < 2; h++) {
-                __m256i L0 = _mm256_loadu_si256((const __m256i *)(w + 64 * h));
-                __m256i L1 = _mm256_loadu_si256((const __m256i *)(w + 64 * h + 32));
-                __m256i H = _mm256_loadu_si256((const __m256i *)(w + 128 + 32 * h));
-                __m256i c[4] = {
-                    _mm256_or_si256(_mm256_and_si256(L0, m4), _mm256_slli_epi16(_mm256_and_si256(H, m2), 4)),
-                    _mm256_or_si256(_mm256_and_si256(L1, m4),
-                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 2), m2), 4)),
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L0, 4), m4),
-                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 4), m2), 4)),
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L1, 4), m4),
-                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(H, 6), m2), 4)),
-                };
+                __m256i c[4];
+                sq__q6k_unpack_half(w, h, c);
                 for (int k = 0; k < 4; k++) {
                     __m256i wv = _mm256_sub_epi8(c[k], _mm256_set1_epi8(32));
                     __m256i xv = _mm256_loadu_si256((const __m256i *)(x->q + 128 * h + 32 * k));
