@@ -121,9 +121,9 @@ SQ_TEST(sampler_matches_at_the_respond_shape) {
     p.temperature = 0.7f;
     p.top_p = 0.95f;
     int cases = 0, ok = 0, bad = 0;
-    for (int row = 0; row < 12; row++) {
-        make_row(l, V, row % 6, &r);
-        for (int d = 0; d < 20; d++) {
+    for (int row = 0; row < 6; row++) {
+        make_row(l, V, row, &r);
+        for (int d = 0; d < 12; d++) {
             cases++;
             ok += one_case(l, V, &p, sq_rng_u64(&r), &s, &rs, &bad);
         }
