@@ -73,6 +73,32 @@ static inline __m256 exp_neg8(__m256 x) {
     return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(q), e));
 }
 
+#if defined(__AVX512F__)
+/* exp_neg8 on 16 lanes, operation for operation (floor as a round toward -inf). */
+static inline __m512 exp_neg16(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _mm512_set1_ps(0.5f)),
+                                    _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_sub_ps(_mm512_sub_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(0.693145752f))),
+                             _mm512_mul_ps(n, _mm512_set1_ps(1.42860677e-6f)));
+    __m512 t = _mm512_mul_ps(r, _mm512_set1_ps(0.00138889f));
+    t = _mm512_mul_ps(r, _mm512_add_ps(_mm512_set1_ps(0.00833336823f), t));
+    t = _mm512_mul_ps(r, _mm512_add_ps(_mm512_set1_ps(0.0416666418f), t));
+    t = _mm512_mul_ps(r, _mm512_add_ps(_mm512_set1_ps(0.166666672f), t));
+    t = _mm512_mul_ps(r, _mm512_add_ps(_mm512_set1_ps(0.5f), t));
+    t = _mm512_mul_ps(r, _mm512_add_ps(_mm512_set1_ps(1.0f), t));
+    __m512 q = _mm512_add_ps(_mm512_set1_ps(1.0f), t);
+    __m512i e = _mm512_slli_epi32(_mm512_cvtps_epi32(n), 23);
+    return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(q), e));
+}
+/* The two 8-lane halves added to an 8-lane sum in element order: lane l gets i + l, then
+ * i + 8 + l, as two steps of the 8-wide loop would add them. */
+static inline __m256 add_halves(__m256 acc, __m512 v) {
+    acc = _mm256_add_ps(acc, _mm512_castps512_ps256(v));
+    return _mm256_add_ps(acc, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+}
+#endif
+
 static inline double lanes_sum(__m256 v) {
     float l[8];
     _mm256_storeu_ps(l, v);
@@ -88,15 +114,18 @@ static int desc_float(const void *a, const void *b) {
 }
 
 /* threshold()'s histogram and scan over the candidates with lo <= p <= 1 and p >= floor_ (a
- * bucket's lower edge): -2 when the scan from the top runs below floor_'s bucket without
- * reaching `need` (the caller then starts again without a floor), else as threshold(). */
-static float threshold_from(const float *cp, int n, double need, int by_count, float lo, float floor_, float *tmp,
-                            double *hist, int *below) {
+ * bucket's lower edge), and p < ceil_ (another edge; 0: none) where acc0 is the exact total
+ * above ceil_: sets *below when the scan runs below floor_'s bucket without reaching `need`
+ * (the caller then starts again without a floor), else returns what threshold() would. */
+static float threshold_from(const float *cp, int n, double need, int by_count, float lo, float floor_, float ceil_,
+                            double acc0, float *tmp, double *hist, int *below) {
     enum { NB = SQ_SAMPLE_BUCKETS }; /* (bits of 1.0f) >> 19 == 2032 */
     float low = SQ_MAX(lo, floor_);
-    uint32_t fb;
+    uint32_t fb, cb;
     memcpy(&fb, &floor_, 4);
-    int bfloor = (int)(fb >> 19);
+    memcpy(&cb, &ceil_, 4);
+    int bfloor = (int)(fb >> 19), btop = ceil_ > 0 ? (int)(cb >> 19) - 1 : NB - 1;
+    float high = ceil_ > 0 ? ceil_ : 2.0f; /* p < high: below ceil_, or every p <= 1 */
     /* Four interleaved histograms: a flat distribution puts long runs into one bucket, and
      * one histogram would chain every add through the same memory word. Which of the four
      * an item lands in does not matter: a bucket's items share one exponent, so their sum
@@ -110,11 +139,12 @@ static float threshold_from(const float *cp, int n, double need, int by_count, f
     /* Whole blocks of 8 outside [low, 1] (most of them, once there is a floor) cost one
      * compare; the others go through their kept lanes. */
     {
-        __m256 vlo = _mm256_set1_ps(low), one = _mm256_set1_ps(1.0f);
+        __m256 vlo = _mm256_set1_ps(low), one = _mm256_set1_ps(1.0f), vhi = _mm256_set1_ps(high);
         for (; i + 8 <= n; i += 8) {
             __m256 v = _mm256_loadu_ps(cp + i);
-            unsigned mask = (unsigned)_mm256_movemask_ps(
-                _mm256_and_ps(_mm256_cmp_ps(v, vlo, _CMP_GE_OQ), _mm256_cmp_ps(v, one, _CMP_LE_OQ)));
+            unsigned mask = (unsigned)_mm256_movemask_ps(_mm256_and_ps(
+                _mm256_and_ps(_mm256_cmp_ps(v, vlo, _CMP_GE_OQ), _mm256_cmp_ps(v, one, _CMP_LE_OQ)),
+                _mm256_cmp_ps(v, vhi, _CMP_LT_OQ)));
             if (!mask) continue;
             uint32_t idx[8];
             _mm256_storeu_si256((__m256i *)idx, _mm256_srli_epi32(_mm256_castps_si256(v), 19));
@@ -126,13 +156,13 @@ static float threshold_from(const float *cp, int n, double need, int by_count, f
     }
 #endif
     for (; i < n; i++) {
-        if (!(cp[i] >= low) || !(cp[i] <= 1.0f)) continue;
+        if (!(cp[i] >= low) || !(cp[i] <= 1.0f) || !(cp[i] < high)) continue;
         uint32_t u;
         memcpy(&u, &cp[i], 4);
         hist[(i & 3) * NB + (u >> 19)] += by_count ? 1.0 : cp[i];
     }
-    double acc = 0;
-    int b = NB - 1;
+    double acc = acc0;
+    int b = btop;
     for (; b >= bfloor; b--) {
         double add = hist[b] + hist[NB + b] + hist[2 * NB + b] + hist[3 * NB + b];
         if (acc + add >= need) break;
@@ -185,36 +215,86 @@ static float threshold_from(const float *cp, int n, double need, int by_count, f
  * same tau; if the scan still runs below the floor (the margin was not enough), it is
  * redone without one. */
 static float threshold(const float *cp, int n, double need, int by_count, float lo, float *tmp, double *hist) {
-    float floor_ = 0;
+    float floor_ = 0, ceil_ = 0;
+    double ceil_est = 0; /* the float estimate of the total above ceil_ */
 #if defined(SQ_SAMPLER_AVX2)
-    enum { NF = 8 };
-    static const float floors[NF] = {0x1p-1f, 0x1p-2f, 0x1p-3f, 0x1p-4f, 0x1p-6f, 0x1p-8f, 0x1p-11f, 0x1p-15f};
+    enum { NF = 12 };
+    static const float floors[NF] = {0x1p-1f,  0x1p-2f,  0x1p-3f,  0x1p-4f,  0x1p-6f,  0x1p-8f,
+                                     0x1p-10f, 0x1p-11f, 0x1p-12f, 0x1p-13f, 0x1p-14f, 0x1p-16f};
     if (n >= 256) {
-        __m256 acc[NF], one = _mm256_set1_ps(1.0f), vlo = _mm256_set1_ps(lo);
-        for (int f = 0; f < NF; f++) acc[f] = _mm256_setzero_ps();
+        double est[NF]; /* count or mass above each floor, in float lanes (n % 8 items left out) */
         int i = 0;
-        for (; i + 8 <= n; i += 8) {
-            __m256 v = _mm256_loadu_ps(cp + i);
-            __m256 in = _mm256_and_ps(_mm256_cmp_ps(v, vlo, _CMP_GE_OQ), _mm256_cmp_ps(v, one, _CMP_LE_OQ));
-            __m256 w = _mm256_and_ps(in, by_count ? one : v);
-            for (int f = 0; f < NF; f++)
-                acc[f] = _mm256_add_ps(acc[f], _mm256_and_ps(_mm256_cmp_ps(v, _mm256_set1_ps(floors[f]), _CMP_GE_OQ), w));
+#if defined(__AVX512F__)
+        { /* a compare into a mask and one masked add per floor, 16 items at a time */
+            __m512 acc[NF], one = _mm512_set1_ps(1.0f), vlo = _mm512_set1_ps(lo);
+            for (int f = 0; f < NF; f++) acc[f] = _mm512_setzero_ps();
+            for (; i + 16 <= n; i += 16) {
+                __m512 v = _mm512_loadu_ps(cp + i), w = by_count ? one : v;
+                __mmask16 in = _mm512_cmp_ps_mask(v, vlo, _CMP_GE_OQ) & _mm512_cmp_ps_mask(v, one, _CMP_LE_OQ);
+                for (int f = 0; f < NF; f++)
+                    acc[f] = _mm512_mask_add_ps(acc[f], in & _mm512_cmp_ps_mask(v, _mm512_set1_ps(floors[f]), _CMP_GE_OQ),
+                                                acc[f], w);
+            }
+            for (int f = 0; f < NF; f++) est[f] = _mm512_reduce_add_ps(acc[f]);
         }
-        /* Float sums of up to n/8 items per lane: off by far less than 1e-3 relative. */
+#else
+        {
+            __m256 acc[NF], one = _mm256_set1_ps(1.0f), vlo = _mm256_set1_ps(lo);
+            for (int f = 0; f < NF; f++) acc[f] = _mm256_setzero_ps();
+            for (; i + 8 <= n; i += 8) {
+                __m256 v = _mm256_loadu_ps(cp + i);
+                __m256 in = _mm256_and_ps(_mm256_cmp_ps(v, vlo, _CMP_GE_OQ), _mm256_cmp_ps(v, one, _CMP_LE_OQ));
+                __m256 w = _mm256_and_ps(in, by_count ? one : v);
+                for (int f = 0; f < NF; f++)
+                    acc[f] = _mm256_add_ps(acc[f], _mm256_and_ps(_mm256_cmp_ps(v, _mm256_set1_ps(floors[f]), _CMP_GE_OQ), w));
+            }
+            for (int f = 0; f < NF; f++) est[f] = lanes_sum(acc[f]);
+        }
+#endif
+        /* Float sums of up to n/8 items per lane: within ~1e-3 relative at worst, usually
+         * far closer; a wrong pick costs time, never the result. */
         for (int f = 0; f < NF; f++)
-            if (floors[f] > lo && lanes_sum(acc[f]) >= need * 1.001 + (by_count ? 1 : 0)) {
+            if (floors[f] > lo && est[f] >= need * 1.001 + (by_count ? 1 : 0)) {
                 floor_ = floors[f];
+                if (f > 0) ceil_ = floors[f - 1], ceil_est = est[f - 1] + (n - i); /* + the items left out */
                 break;
             }
+    }
+    /* A flat row's nucleus holds most tokens, all above the floor. The buckets above the
+     * next floor up (ceil_, a power of two) need no histogram when the scan cannot stop in
+     * them: the old scan's running total is exact there — counts are integers, and masses
+     * of p >= ceil_ are multiples of ceil_ * 2^-23 whose sums (at most the mass above
+     * ceil_) stay below ceil_ * 2^30, within a double's 53 bits — so it equals the exact
+     * total above ceil_, which a vector pass sums in doubles (exact in any order, for the
+     * same reason). If that total already reaches `need`, the stop is above ceil_ and the
+     * floor alone is used. */
+    if (ceil_ > 0 && (by_count ? n < (1 << 30) : ceil_est * 1.01 + 1 < (double)ceil_ * 0x1p30)) {
+        __m256d va = _mm256_setzero_pd(), vc = _mm256_set1_pd(ceil_), vone = _mm256_set1_pd(1.0);
+        int i = 0;
+        for (; i + 4 <= n; i += 4) {
+            __m256d v = _mm256_cvtps_pd(_mm_loadu_ps(cp + i));
+            __m256d in = _mm256_and_pd(_mm256_cmp_pd(v, vc, _CMP_GE_OQ), _mm256_cmp_pd(v, vone, _CMP_LE_OQ));
+            va = _mm256_add_pd(va, _mm256_and_pd(in, by_count ? vone : v));
+        }
+        double l4[4], above = 0;
+        _mm256_storeu_pd(l4, va);
+        for (int l = 0; l < 4; l++) above += l4[l];
+        for (; i < n; i++)
+            if (cp[i] >= ceil_ && cp[i] <= 1.0f) above += by_count ? 1.0 : cp[i];
+        if (above < need) {
+            int below = 0;
+            float tau = threshold_from(cp, n, need, by_count, lo, floor_, ceil_, above, tmp, hist, &below);
+            if (!below) return tau;
+        }
     }
 #endif
     if (floor_ > 0) {
         int below = 0;
-        float tau = threshold_from(cp, n, need, by_count, lo, floor_, tmp, hist, &below);
+        float tau = threshold_from(cp, n, need, by_count, lo, floor_, 0, 0, tmp, hist, &below);
         if (!below) return tau;
     }
     int below = 0;
-    return threshold_from(cp, n, need, by_count, lo, 0, tmp, hist, &below);
+    return threshold_from(cp, n, need, by_count, lo, 0, 0, 0, tmp, hist, &below);
 }
 
 #if !defined(SQ_SAMPLER_AVX2)
@@ -329,55 +409,55 @@ static int32_t filtered_draw(const float *p, int V, double total, int k, float t
     for (; i < n; i++) part[0] += cp[i] >= tau ? cp[i] : 0.0;
     mass = (part[0] + part[1]) + (part[2] + part[3]);
     double u = sq_rng_uniform(rng) * mass, acc = 0, bsum[8];
-    /* Each full block's kept mass, summed in order from 0 (as the walk below would), eight
-     * blocks at a time: lane q of the vectors holds block q, element e is added at step e.
-     * The scratch `tmp` (threshold's, done with) holds them. */
-    double *blks = (double *)tmp;
-    int nb = n / 8, jb = 0;
+    /* The walk, 64 candidates at a time: first each full block of 8's kept mass, summed in
+     * order from 0 as the scalar walk would (eight blocks at once: lane q of the vectors holds
+     * block q, element e is added at step e), then whole blocks are stepped over until one
+     * holds u. Only the blocks up to u's are summed. */
+    for (int g0 = 0; g0 < n; g0 += 64) {
+        int gn = SQ_MIN(64, n - g0), q = 0;
+        double gb[8];
 #if defined(SQ_SAMPLER_AVX2)
-    {
-        __m256i idx = _mm256_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56);
-        __m256d vt = _mm256_set1_pd(tau);
-        for (; jb + 8 <= nb; jb += 8) {
-            const float *base = cp + (size_t)jb * 8;
-            __m256d lo = _mm256_setzero_pd(), hi = lo;
+        if (gn == 64) {
+            __m256i idx = _mm256_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56);
+            __m256d vt = _mm256_set1_pd(tau), lo = _mm256_setzero_pd(), hi = lo;
             for (int e = 0; e < 8; e++) {
-                __m256 c = _mm256_i32gather_ps(base + e, idx, 4);
+                __m256 c = _mm256_i32gather_ps(cp + g0 + e, idx, 4);
                 __m256d cl = _mm256_cvtps_pd(_mm256_castps256_ps128(c)), ch = _mm256_cvtps_pd(_mm256_extractf128_ps(c, 1));
                 lo = _mm256_add_pd(lo, _mm256_and_pd(_mm256_cmp_pd(cl, vt, _CMP_GE_OQ), cl));
                 hi = _mm256_add_pd(hi, _mm256_and_pd(_mm256_cmp_pd(ch, vt, _CMP_GE_OQ), ch));
             }
-            _mm256_storeu_pd(blks + jb, lo);
-            _mm256_storeu_pd(blks + jb + 4, hi);
+            _mm256_storeu_pd(gb, lo);
+            _mm256_storeu_pd(gb + 4, hi);
+            q = 8;
         }
-    }
 #endif
-    for (; jb < nb; jb++) {
-        double blk = 0;
-        for (i = jb * 8; i < jb * 8 + 8; i++) blk += cp[i] >= tau ? cp[i] : 0.0;
-        blks[jb] = blk;
-    }
-    for (int b0 = 0; b0 < n; b0 += 8) {
-        int e = SQ_MIN(b0 + 8, n);
-        double blk = 0;
-        if (e - b0 == 8) {
-            blk = blks[b0 / 8];
-            if (acc + blk <= u) {
-                acc += blk;
-                continue;
-            }
-            for (i = b0; i < e; i++) bsum[i - b0] = cp[i] >= tau ? cp[i] : 0.0;
-        } else {
-            for (i = b0; i < e; i++) blk += bsum[i - b0] = cp[i] >= tau ? cp[i] : 0.0;
-            if (acc + blk <= u) {
-                acc += blk;
-                continue;
-            }
+        for (; q < gn / 8; q++) {
+            double blk = 0;
+            for (i = g0 + q * 8; i < g0 + q * 8 + 8; i++) blk += cp[i] >= tau ? cp[i] : 0.0;
+            gb[q] = blk;
         }
-        for (i = b0; i < e; i++) {
-            if (cp[i] < tau) continue;
-            acc += bsum[i - b0];
-            if (acc > u) return cid ? cid[i] : i;
+        for (int b0 = g0; b0 < g0 + gn; b0 += 8) {
+            int e = SQ_MIN(b0 + 8, n);
+            double blk = 0;
+            if (e - b0 == 8) {
+                blk = gb[(b0 - g0) / 8];
+                if (acc + blk <= u) {
+                    acc += blk;
+                    continue;
+                }
+                for (i = b0; i < e; i++) bsum[i - b0] = cp[i] >= tau ? cp[i] : 0.0;
+            } else {
+                for (i = b0; i < e; i++) blk += bsum[i - b0] = cp[i] >= tau ? cp[i] : 0.0;
+                if (acc + blk <= u) {
+                    acc += blk;
+                    continue;
+                }
+            }
+            for (i = b0; i < e; i++) {
+                if (cp[i] < tau) continue;
+                acc += bsum[i - b0];
+                if (acc > u) return cid ? cid[i] : i;
+            }
         }
     }
     /* Rounding left u unreached: the last kept candidate (the walk's own fallback). */
@@ -414,7 +494,20 @@ int32_t sq_sample(const float *logits, int V, const sq_gen_params *prm, sq_rng *
             /* One pass for both exponentials (the raw softmax's sum and the tempered p), each
              * with the operations and the accumulation order of its own pass below. */
             __m256 vt = _mm256_set1_ps(1.0f / prm->temperature), acc2 = _mm256_setzero_ps();
-            for (i = 0; i + 8 <= V; i += 8) {
+            i = 0;
+#if defined(__AVX512F__)
+            {
+                __m512 vmx16 = _mm512_set1_ps(mx), vt16 = _mm512_set1_ps(1.0f / prm->temperature);
+                for (; i + 16 <= V; i += 16) {
+                    __m512 d = _mm512_sub_ps(_mm512_loadu_ps(logits + i), vmx16);
+                    acc = add_halves(acc, exp_neg16(d));
+                    __m512 v = exp_neg16(_mm512_mul_ps(d, vt16));
+                    _mm512_storeu_ps(s->p + i, v);
+                    acc2 = add_halves(acc2, v);
+                }
+            }
+#endif
+            for (; i + 8 <= V; i += 8) {
                 __m256 d = _mm256_sub_ps(_mm256_loadu_ps(logits + i), vmx);
                 acc = _mm256_add_ps(acc, exp_neg8(d));
                 __m256 v = exp_neg8(_mm256_mul_ps(d, vt));
@@ -424,7 +517,12 @@ int32_t sq_sample(const float *logits, int V, const sq_gen_params *prm, sq_rng *
             total_pre = lanes_sum(acc2);
             tail_pre = i;
         } else {
-            for (i = 0; i + 8 <= V; i += 8)
+            i = 0;
+#if defined(__AVX512F__)
+            for (__m512 vmx16 = _mm512_set1_ps(mx); i + 16 <= V; i += 16)
+                acc = add_halves(acc, exp_neg16(_mm512_sub_ps(_mm512_loadu_ps(logits + i), vmx16)));
+#endif
+            for (; i + 8 <= V; i += 8)
                 acc = _mm256_add_ps(acc, exp_neg8(_mm256_sub_ps(_mm256_loadu_ps(logits + i), vmx)));
         }
         sum = lanes_sum(acc);
