@@ -215,9 +215,10 @@ static float threshold_from(const float *cp, int n, double need, int by_count, f
  * same tau; if the scan still runs below the floor (the margin was not enough), it is
  * redone without one. */
 static float threshold(const float *cp, int n, double need, int by_count, float lo, float *tmp, double *hist) {
-    float floor_ = 0, ceil_ = 0;
-    double ceil_est = 0; /* the float estimate of the total above ceil_ */
+    float floor_ = 0;
 #if defined(SQ_SAMPLER_AVX2)
+    float ceil_ = 0;
+    double ceil_est = 0; /* the float estimate of the total above ceil_ */
     enum { NF = 12 };
     static const float floors[NF] = {0x1p-1f,  0x1p-2f,  0x1p-3f,  0x1p-4f,  0x1p-6f,  0x1p-8f,
                                      0x1p-10f, 0x1p-11f, 0x1p-12f, 0x1p-13f, 0x1p-14f, 0x1p-16f};
