@@ -269,7 +269,8 @@ static float threshold(const float *cp, int n, double need, int by_count, float 
      * total above ceil_, which a vector pass sums in doubles (exact in any order, for the
      * same reason). If that total already reaches `need`, the stop is above ceil_ and the
      * floor alone is used. */
-    if (ceil_ > 0 && (by_count ? n < (1 << 30) : ceil_est * 1.01 + 1 < (double)ceil_ * 0x1p30)) {
+    /* (The 1% margin on the float estimate holds for up to 2^20 / 8 items per lane.) */
+    if (ceil_ > 0 && (by_count || (n < (1 << 20) && ceil_est * 1.01 + 1 < (double)ceil_ * 0x1p30))) {
         __m256d va = _mm256_setzero_pd(), vc = _mm256_set1_pd(ceil_), vone = _mm256_set1_pd(1.0);
         int i = 0;
         for (; i + 4 <= n; i += 4) {
