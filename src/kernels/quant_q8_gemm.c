@@ -1,0 +1,75 @@
+/* The batched (4+ rows) matmul of quantized weights on 8-bit activations: sq_quant_matmul_n
+ * hands such calls here first (sq__quant_gemm_n), and takes them back (return 0) where no
+ * tile kernel applies — a CPU without AVX-512 VNNI, or a weight type without one here.
+ *
+ * Each activation row is rounded once (as sq_quant_matmul_n does), then the outputs are cut
+ * into tiles of 8 weight rows; a thread unpacks a tile's blocks once into its own scratch and
+ * runs every group of 4 rows over it (quant_q8_gemm_x86.c), so a weight block is unpacked
+ * once per matmul, not once per row, and the unpacked tile stays in cache while the rows go
+ * by. The per-output arithmetic is the C reference's (quant_q8.c), so every row's results
+ * equal the GEMV's bit for bit, whatever the batch. */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quant_internal.h"
+#include "quant_q8_gemm.h"
+#include "scalequest/quant.h"
+
+/* Weight types the tile kernel takes (32-value blocks). */
+static int tile_type(sq_dtype t) {
+    return t == SQ_Q4_0 || t == SQ_Q4_1 || t == SQ_Q5_0 || t == SQ_Q5_1 || t == SQ_Q8_0;
+}
+
+int sq__quant_gemm_n(void **buf, size_t *cap, int n, float *const y[], const float *x, int rows,
+                     const sq_view *const w[], const float *const bias[], sq_err *e) {
+#if defined(SQ_QUANT_HAVE_AVX2)
+    enum { MAXN = 8 };
+    if (rows < 4 || n <= 0 || n > MAXN || strcmp(sq_quant_q8_impl(), "avx512vnni") != 0) return 0;
+    int64_t in = w[0]->shape[1];
+    int tiles[MAXN + 1] = {0};
+    for (int k = 0; k < n; k++) {
+        /* anything unusual (and every error) goes to sq_quant_matmul_n's own checks */
+        if (w[k]->ndim != 2 || !tile_type(w[k]->dtype) || w[k]->shape[1] != in || in % 32 || in <= 0) return 0;
+        tiles[k + 1] = tiles[k] + (int)((w[k]->shape[0] + SQ_Q8G_TILE - 1) / SQ_Q8G_TILE);
+    }
+    int64_t nb = in / 32;
+    size_t xs = sq_quant_act_bytes(1, in), xbytes = (xs * (size_t)rows + 63) & ~(size_t)63;
+    size_t tbytes = (size_t)nb * SQ_Q8G_TILE_BYTES_PER_BLOCK;
+    int nt = omp_get_max_threads();
+    size_t need = xbytes + (size_t)nt * tbytes + 64;
+    if (need > *cap) {
+        void *p = sq_malloc_aligned(need);
+        if (!p) return sq_fail(e, SQ_ENOMEM, "matmul: out of memory for %zu bytes of 8-bit activations", need);
+        free(*buf);
+        *buf = p;
+        *cap = need;
+    }
+    uint8_t *xq = *buf, *scratch = (uint8_t *)*buf + xbytes;
+#pragma omp parallel for schedule(static) if ((int64_t)rows * in > (1 << 16))
+    for (int r = 0; r < rows; r++) sq_quant_act_row(xq + (size_t)r * xs, x + (size_t)r * in, 1, in);
+    int total = tiles[n];
+    int64_t work = (int64_t)rows * in * total * SQ_Q8G_TILE;
+#pragma omp parallel num_threads(nt) if (work > (1 << 16))
+    {
+        uint8_t *tile = scratch + (size_t)omp_get_thread_num() * tbytes;
+#pragma omp for schedule(static)
+        for (int g = 0; g < total; g++) {
+            int k = 0;
+            while (g >= tiles[k + 1]) k++;
+            const sq_view *wk = w[k];
+            int out = (int)wk->shape[0], o0 = (g - tiles[k]) * SQ_Q8G_TILE;
+            int nout = out - o0 < SQ_Q8G_TILE ? out - o0 : SQ_Q8G_TILE;
+            size_t bb;
+            sq_dtype_block(wk->dtype, &bb);
+            size_t rb = (size_t)nb * bb;
+            sq__q8g_tile_vnni(y[k] + o0, out, (const uint8_t *)wk->data + (size_t)o0 * rb, rb, nout, wk->dtype, xq, xs,
+                              rows, nb, bias[k] ? bias[k] + o0 : NULL, tile);
+        }
+    }
+    return 1;
+#else
+    (void)buf, (void)cap, (void)n, (void)y, (void)x, (void)rows, (void)w, (void)bias, (void)e;
+    return 0;
+#endif
+}

@@ -1,0 +1,27 @@
+/* Internal: what quant_q8_gemm.c (the batched 8-bit-activation driver) and its x86 tile
+ * kernel (quant_q8_gemm_x86.c) share. */
+#ifndef SQ_KERNELS_QUANT_Q8_GEMM_H
+#define SQ_KERNELS_QUANT_Q8_GEMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "scalequest/base.h"
+#include "scalequest/tensor.h"
+
+/* Outputs per tile, and the bytes one 32-value block of an unpacked tile takes: 4 pairs of
+ * 32 weight bytes, 4 x 16 floats of scales, 8 floats of minima, padded to 64 bytes. */
+enum { SQ_Q8G_TILE = 8, SQ_Q8G_TILE_BYTES_PER_BLOCK = 576 };
+
+/* One tile: nout (<= 8) weight rows of type t (row stride rb bytes, nb 32-value blocks) against
+ * `rows` rounded activation rows (stride xs); y[r * ldy + c] = the GEMV's value + bias[c]
+ * (bias may be NULL). tile: scratch of nb * SQ_Q8G_TILE_BYTES_PER_BLOCK bytes. */
+void sq__q8g_tile_vnni(float *y, int64_t ldy, const uint8_t *w, size_t rb, int nout, sq_dtype t, const uint8_t *xq,
+                       size_t xs, int rows, int64_t nb, const float *bias, uint8_t *tile);
+
+/* sq_quant_matmul_n's batched path: 1 when done, 0 when it does not apply (fewer than 4 rows,
+ * no tile kernel for this CPU or these weight types: the caller goes on), negative on error. */
+int sq__quant_gemm_n(void **buf, size_t *cap, int n, float *const y[], const float *x, int rows,
+                     const sq_view *const w[], const float *const bias[], sq_err *e);
+
+#endif

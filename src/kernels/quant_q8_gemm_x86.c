@@ -1,0 +1,161 @@
+/* The x86 tile kernel of the batched 8-bit-activation matmul (quant_q8_gemm.c drives it; the
+ * C reference in quant_q8.c gives the per-output order these must keep bit for bit).
+ *
+ * A tile is 8 outputs (weight rows) by up to 4 activation rows. The 8 weight rows are first
+ * unpacked once, for every block, into int8 bytes made unsigned (Q4_0 +8, Q5_0 +16, Q8_0
+ * +128; Q4_1 and Q5_1 are unsigned already) and laid out in pairs of outputs: per block, four
+ * 64-byte vectors, output 2c in bytes 0-31 and 2c+1 in 32-63; their f16 scales are widened
+ * once, each into the 8 lanes its output's half of the vector takes. Then every group of 4
+ * activation rows runs over the unpacked tile (it stays in L1/L2): per block and row, one
+ * broadcast of the row's 32 bytes into both halves of a vector, and per output pair one
+ * vpdpbusd, one conversion, one scale product and one FMA. The lanes are exactly the
+ * reference's: lane l of an output's half holds the int32 sum of bytes 4l..4l+3 (the offset
+ * taken back exactly by starting the dot at -offset times the row's sum of those 4 bytes),
+ * and lane l's float accumulator takes fma(dw * dx, (float)p, acc) block after block; the
+ * 8 lanes then reduce in quant.h's tree and the Q*_1 term fma(mw, s, sm) is added, then the
+ * bias, as (sum + sm) + bias. So a row's outputs equal the GEMV's whatever the tile. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "quant_internal.h"
+#include "quant_q8_gemm.h"
+
+#if defined(SQ_QUANT_HAVE_AVX2)
+
+#define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define AI __attribute__((always_inline))
+
+/* Bytes of one output pair's block, unsigned, output 2c in the low half. */
+TGT static inline AI __m512i pair_bytes(const uint8_t *b0, const uint8_t *b1, const sq_dtype t) {
+    if (t == SQ_Q8_0) {
+        __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(b0 + 2))),
+                                       _mm256_loadu_si256((const __m256i *)(b1 + 2)), 1);
+        return _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80)); /* w + 128 */
+    }
+    const int o = t == SQ_Q4_0 ? 2 : t == SQ_Q4_1 ? 4 : t == SQ_Q5_0 ? 6 : 8;
+    const __m512i sh = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4), dup = _mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3);
+    __m256i q2 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(b0 + o))),
+                                         _mm_loadu_si128((const __m128i *)(b1 + o)), 1);
+    __m512i v = _mm512_and_si512(_mm512_srlv_epi64(_mm512_permutexvar_epi64(dup, _mm512_castsi256_si512(q2)), sh),
+                                 _mm512_set1_epi8(0xF));
+    if (t == SQ_Q5_0 || t == SQ_Q5_1) { /* bit j of the 32-bit word at offset o - 4: 0x10 in byte j */
+        uint32_t h0, h1;
+        memcpy(&h0, b0 + o - 4, 4);
+        memcpy(&h1, b1 + o - 4, 4);
+        __mmask64 m = (__mmask64)h0 | (__mmask64)h1 << 32;
+        v = _mm512_or_si512(v, _mm512_maskz_mov_epi8(m, _mm512_set1_epi8(0x10)));
+    }
+    return v;
+}
+
+/* The tile's 8 weight rows (nout of them real; the others zero) unpacked for all nb blocks:
+ * per block, 4 pair vectors (256 bytes), then 4 vectors of dw and (Q*_1) 8 floats of mw. */
+TGT static inline AI void unpack_tile(uint8_t *tile, const uint8_t *w, size_t rb, int nout, const sq_dtype t,
+                                      int64_t nb) {
+    const size_t bb = t == SQ_Q4_0 ? 18 : t == SQ_Q4_1 ? 20 : t == SQ_Q5_0 ? 22 : t == SQ_Q5_1 ? 24 : 34;
+    static const uint8_t zero[34];
+    const int one = t == SQ_Q4_1 || t == SQ_Q5_1;
+    const size_t step = SQ_Q8G_TILE_BYTES_PER_BLOCK;
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t *T = tile + (size_t)b * step;
+        float dw[8], mw[8];
+        for (int c = 0; c < 8; c += 2) {
+            const uint8_t *b0 = c < nout ? w + (size_t)c * rb + (size_t)b * bb : zero;
+            const uint8_t *b1 = c + 1 < nout ? w + (size_t)(c + 1) * rb + (size_t)b * bb : zero;
+            _mm512_storeu_si512((void *)(T + 32 * c), pair_bytes(b0, b1, t));
+            uint16_t h[4];
+            memcpy(&h[0], b0, 2), memcpy(&h[1], b0 + 2, 2), memcpy(&h[2], b1, 2), memcpy(&h[3], b1 + 2, 2);
+            __m128 f = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)h));
+            float v[4];
+            _mm_storeu_ps(v, f);
+            dw[c] = v[0], mw[c] = one ? v[1] : 0.0f, dw[c + 1] = v[2], mw[c + 1] = one ? v[3] : 0.0f;
+        }
+        float *D = (float *)(T + 256);
+        for (int c = 0; c < 8; c++)
+            for (int l = 0; l < 8; l++) D[8 * c + l] = dw[c];
+        memcpy(D + 64, mw, sizeof mw);
+    }
+}
+
+/* R rows (compile-time) over an unpacked tile; outputs y[r * ldy + c] for c < nout. */
+TGT static inline AI void run_tile(float *y, int64_t ldy, int nout, const uint8_t *tile, const sq_dtype t,
+                                   const uint8_t *xq, size_t xs, const int R, int64_t nb, const float *bias) {
+    const int one = t == SQ_Q4_1 || t == SQ_Q5_1;
+    const int off = t == SQ_Q4_0 ? 8 : t == SQ_Q5_0 ? 16 : t == SQ_Q8_0 ? 128 : 0;
+    const size_t step = SQ_Q8G_TILE_BYTES_PER_BLOCK;
+    __m512 acc[4][4];
+    __m256 sm[4];
+    for (int r = 0; r < R; r++) {
+        sm[r] = _mm256_setzero_ps();
+        for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps();
+    }
+    const __m512i offv = _mm512_set1_epi8((char)off);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *T = tile + (size_t)b * step;
+        const float *D = (const float *)(T + 256);
+        for (int r = 0; r < R; r++) {
+            const uint8_t *xr = xq + (size_t)r * xs;
+            const float *ds = (const float *)(xr + 32 * nb) + 2 * b;
+            __m512i xv = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(xr + 32 * b)));
+            __m512i init = _mm512_setzero_si512();
+            if (off) init = _mm512_sub_epi32(init, _mm512_dpbusd_epi32(_mm512_setzero_si512(), offv, xv));
+            __m512 dx = _mm512_set1_ps(ds[0]);
+            for (int c = 0; c < 4; c++) {
+                __m512i p = _mm512_dpbusd_epi32(init, _mm512_loadu_si512((const void *)(T + 64 * c)), xv);
+                __m512 d = _mm512_mul_ps(_mm512_loadu_ps(D + 16 * c), dx); /* dw * dx, the reference's d */
+                acc[r][c] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc[r][c]);
+            }
+            if (one) sm[r] = _mm256_fmadd_ps(_mm256_loadu_ps(D + 64), _mm256_set1_ps(ds[1]), sm[r]);
+        }
+    }
+    /* Each 8-lane half in quant.h's tree: (l + l+4), then (0 + 2) + (1 + 3). */
+    const __m512i i4 = _mm512_setr_epi32(4, 5, 6, 7, 4, 5, 6, 7, 12, 13, 14, 15, 12, 13, 14, 15);
+    const __m512i i2 = _mm512_setr_epi32(2, 3, 2, 3, 2, 3, 2, 3, 10, 11, 10, 11, 10, 11, 10, 11);
+    const __m512i i1 = _mm512_setr_epi32(1, 1, 1, 1, 1, 1, 1, 1, 9, 9, 9, 9, 9, 9, 9, 9);
+    for (int r = 0; r < R; r++) {
+        float h[4][16], s[8];
+        _mm256_storeu_ps(s, sm[r]);
+        for (int c = 0; c < 4; c++) {
+            __m512 a = acc[r][c];
+            a = _mm512_add_ps(a, _mm512_permutexvar_ps(i4, a));
+            a = _mm512_add_ps(a, _mm512_permutexvar_ps(i2, a));
+            a = _mm512_add_ps(a, _mm512_permutexvar_ps(i1, a));
+            _mm512_storeu_ps(h[c], a);
+        }
+        float *yr = y + (size_t)r * ldy;
+        for (int c = 0; c < nout; c++) yr[c] = (h[c / 2][8 * (c & 1)] + (one ? s[c] : 0.0f)) + (bias ? bias[c] : 0.0f);
+    }
+}
+
+TGT static void tile_all_rows(float *y, int64_t ldy, int nout, const uint8_t *tile, const sq_dtype t,
+                              const uint8_t *xq, size_t xs, int rows, int64_t nb, const float *bias) {
+    int r = 0;
+    for (; r + 4 <= rows; r += 4) run_tile(y + (size_t)r * ldy, ldy, nout, tile, t, xq + (size_t)r * xs, xs, 4, nb, bias);
+    switch (rows - r) {
+    case 3: run_tile(y + (size_t)r * ldy, ldy, nout, tile, t, xq + (size_t)r * xs, xs, 3, nb, bias); break;
+    case 2: run_tile(y + (size_t)r * ldy, ldy, nout, tile, t, xq + (size_t)r * xs, xs, 2, nb, bias); break;
+    case 1: run_tile(y + (size_t)r * ldy, ldy, nout, tile, t, xq + (size_t)r * xs, xs, 1, nb, bias); break;
+    default: break;
+    }
+}
+
+/* The type as a constant in each case, so each loop is compiled for its own type. */
+TGT void sq__q8g_tile_vnni(float *y, int64_t ldy, const uint8_t *w, size_t rb, int nout, sq_dtype t,
+                           const uint8_t *xq, size_t xs, int rows, int64_t nb, const float *bias, uint8_t *tile) {
+#define CASE(T)                                                                                                        \
+    case T:                                                                                                            \
+        unpack_tile(tile, w, rb, nout, T, nb);                                                                         \
+        tile_all_rows(y, ldy, nout, tile, T, xq, xs, rows, nb, bias);                                                  \
+        break;
+    switch (t) {
+        CASE(SQ_Q4_0)
+        CASE(SQ_Q4_1)
+        CASE(SQ_Q5_0)
+        CASE(SQ_Q5_1)
+        CASE(SQ_Q8_0)
+    default: break;
+    }
+#undef CASE
+}
+
+#endif
