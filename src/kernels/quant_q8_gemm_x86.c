@@ -56,24 +56,27 @@ TGT static inline AI void unpack_tile(uint8_t *tile, const uint8_t *w, size_t rb
     static const uint8_t zero[34];
     const int one = t == SQ_Q4_1 || t == SQ_Q5_1;
     const size_t step = SQ_Q8G_TILE_BYTES_PER_BLOCK;
+    const uint8_t *rowp[8];
+    for (int c = 0; c < 8; c++) rowp[c] = c < nout ? w + (size_t)c * rb : zero;
+    const __m512i lo = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
     for (int64_t b = 0; b < nb; b++) {
         uint8_t *T = tile + (size_t)b * step;
-        float dw[8], mw[8];
-        for (int c = 0; c < 8; c += 2) {
-            const uint8_t *b0 = c < nout ? w + (size_t)c * rb + (size_t)b * bb : zero;
-            const uint8_t *b1 = c + 1 < nout ? w + (size_t)(c + 1) * rb + (size_t)b * bb : zero;
-            _mm512_storeu_si512((void *)(T + 32 * c), pair_bytes(b0, b1, t));
-            uint16_t h[4];
-            memcpy(&h[0], b0, 2), memcpy(&h[1], b0 + 2, 2), memcpy(&h[2], b1, 2), memcpy(&h[3], b1 + 2, 2);
-            __m128 f = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)h));
-            float v[4];
-            _mm_storeu_ps(v, f);
-            dw[c] = v[0], mw[c] = one ? v[1] : 0.0f, dw[c + 1] = v[2], mw[c + 1] = one ? v[3] : 0.0f;
+        const size_t at = (size_t)b * bb;
+        uint32_t head[8]; /* each block's first 4 bytes: d (and Q*_1: m) */
+        for (int c = 0; c < 8; c++) {
+            const uint8_t *p = rowp[c] == zero ? zero : rowp[c] + at;
+            memcpy(&head[c], p, 4);
         }
+        for (int c = 0; c < 8; c += 2) {
+            const uint8_t *b0 = rowp[c] == zero ? zero : rowp[c] + at, *b1 = rowp[c + 1] == zero ? zero : rowp[c + 1] + at;
+            _mm512_storeu_si512((void *)(T + 32 * c), pair_bytes(b0, b1, t));
+        }
+        __m256i hv = _mm256_loadu_si256((const __m256i *)head);
+        __m512 dw = _mm512_castps256_ps512(_mm256_cvtph_ps(_mm256_cvtepi32_epi16(hv)));
         float *D = (float *)(T + 256);
-        for (int c = 0; c < 8; c++)
-            for (int l = 0; l < 8; l++) D[8 * c + l] = dw[c];
-        memcpy(D + 64, mw, sizeof mw);
+        for (int c = 0; c < 4; c++) /* lanes 0-7: output 2c's d, 8-15: output 2c+1's */
+            _mm512_storeu_ps(D + 16 * c, _mm512_permutexvar_ps(_mm512_add_epi32(lo, _mm512_set1_epi32(2 * c)), dw));
+        if (one) _mm256_storeu_ps(D + 64, _mm256_cvtph_ps(_mm256_cvtepi32_epi16(_mm256_srli_epi32(hv, 16))));
     }
 }
 
@@ -127,7 +130,7 @@ TGT static inline AI void run_tile(float *y, int64_t ldy, int nout, const uint8_
     }
 }
 
-TGT static void tile_all_rows(float *y, int64_t ldy, int nout, const uint8_t *tile, const sq_dtype t,
+TGT static inline AI void tile_all_rows(float *y, int64_t ldy, int nout, const uint8_t *tile, const sq_dtype t,
                               const uint8_t *xq, size_t xs, int rows, int64_t nb, const float *bias) {
     int r = 0;
     for (; r + 4 <= rows; r += 4) run_tile(y + (size_t)r * ldy, ldy, nout, tile, t, xq + (size_t)r * xs, xs, 4, nb, bias);
