@@ -1,6 +1,7 @@
 /* The batched (4+ rows) matmul of quantized weights on 8-bit activations: sq_quant_matmul_n
  * hands such calls here first (sq__quant_gemm_n), and takes them back (return 0) where no
- * tile kernel applies — a CPU without AVX-512 VNNI, or a weight type without one here.
+ * tile kernel applies: the C code (the reference), a weight type without a tile here (the K
+ * types), or Q8_0 on AVX2 (its tile measured no faster than the per-row kernel there).
  *
  * Each activation row is rounded once (as sq_quant_matmul_n does), then the outputs are cut
  * into tiles of 8 weight rows; a thread unpacks a tile's blocks once into its own scratch and
@@ -25,12 +26,16 @@ int sq__quant_gemm_n(void **buf, size_t *cap, int n, float *const y[], const flo
                      const sq_view *const w[], const float *const bias[], sq_err *e) {
 #if defined(SQ_QUANT_HAVE_AVX2)
     enum { MAXN = 8 };
-    if (rows < 4 || n <= 0 || n > MAXN || strcmp(sq_quant_q8_impl(), "avx512vnni") != 0) return 0;
+    const char *impl = sq_quant_q8_impl();
+    int vnni = strcmp(impl, "avx512vnni") == 0;
+    if (rows < 4 || n <= 0 || n > MAXN || (!vnni && strcmp(impl, "avx2") != 0)) return 0;
     int64_t in = w[0]->shape[1];
     int tiles[MAXN + 1] = {0};
     for (int k = 0; k < n; k++) {
         /* anything unusual (and every error) goes to sq_quant_matmul_n's own checks */
         if (w[k]->ndim != 2 || !tile_type(w[k]->dtype) || w[k]->shape[1] != in || in % 32 || in <= 0) return 0;
+        /* AVX2's Q8_0 tile needs the sign trick per row and output: no faster than the rows kernel */
+        if (!vnni && w[k]->dtype == SQ_Q8_0) return 0;
         tiles[k + 1] = tiles[k] + (int)((w[k]->shape[0] + SQ_Q8G_TILE - 1) / SQ_Q8G_TILE);
     }
     int64_t nb = in / 32;
@@ -63,7 +68,7 @@ int sq__quant_gemm_n(void **buf, size_t *cap, int n, float *const y[], const flo
             size_t bb;
             sq_dtype_block(wk->dtype, &bb);
             size_t rb = (size_t)nb * bb;
-            sq__q8g_tile_vnni(y[k] + o0, out, (const uint8_t *)wk->data + (size_t)o0 * rb, rb, nout, wk->dtype, xq, xs,
+            (vnni ? sq__q8g_tile_vnni : sq__q8g_tile_avx2)(y[k] + o0, out, (const uint8_t *)wk->data + (size_t)o0 * rb, rb, nout, wk->dtype, xq, xs,
                               rows, nb, bias[k] ? bias[k] + o0 : NULL, tile);
         }
     }

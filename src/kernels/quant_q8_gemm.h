@@ -18,6 +18,8 @@ enum { SQ_Q8G_TILE = 8, SQ_Q8G_TILE_BYTES_PER_BLOCK = 576 };
  * (bias may be NULL). tile: scratch of nb * SQ_Q8G_TILE_BYTES_PER_BLOCK bytes. */
 void sq__q8g_tile_vnni(float *y, int64_t ldy, const uint8_t *w, size_t rb, int nout, sq_dtype t, const uint8_t *xq,
                        size_t xs, int rows, int64_t nb, const float *bias, uint8_t *tile);
+void sq__q8g_tile_avx2(float *y, int64_t ldy, const uint8_t *w, size_t rb, int nout, sq_dtype t, const uint8_t *xq,
+                       size_t xs, int rows, int64_t nb, const float *bias, uint8_t *tile);
 
 /* sq_quant_matmul_n's batched path: 1 when done, 0 when it does not apply (fewer than 4 rows,
  * no tile kernel for this CPU or these weight types: the caller goes on), negative on error. */

@@ -161,4 +161,141 @@ TGT void sq__q8g_tile_vnni(float *y, int64_t ldy, const uint8_t *w, size_t rb, i
 #undef CASE
 }
 
+/* ---- AVX2 (maddubs + madd) ------------------------------------------------------------------
+ * The same tile layout (written by unpack_tile2 with AVX2 only) and the same per-lane sums.
+ * maddubs adds two u8 x s8 products in int16: exact for the 4- and 5-bit values (at most
+ * 2 x 31 x 127), but not for Q8_0's w + 128, so Q8_0 takes the sign trick instead (|w| as
+ * the unsigned operand, x with w's sign as the signed one; x is never -128). One ymm
+ * accumulator per (row, output): tiles of 2 rows x 4 outputs, twice over the 8-output tile. */
+#define TGT2 __attribute__((target("avx2,fma,f16c")))
+
+TGT2 static inline AI __m256i nib2(const uint8_t *p) {
+    __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_and_si256(_mm256_srlv_epi64(q, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(0xF));
+}
+
+TGT2 static inline AI __m256i bits2(const uint8_t *p) { /* bit j of a 32-bit word as 0x10 in byte j */
+    uint32_t qh;
+    memcpy(&qh, p, 4);
+    const __m256i sel = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3,
+                                         3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    __m256i v = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), sel), bit);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(v, bit), _mm256_set1_epi8(0x10));
+}
+
+TGT2 static inline AI __m256i block_bytes2(const uint8_t *b, const sq_dtype t) {
+    switch (t) {
+    case SQ_Q4_0: return nib2(b + 2);
+    case SQ_Q4_1: return nib2(b + 4);
+    case SQ_Q5_0: return _mm256_or_si256(nib2(b + 6), bits2(b + 2));
+    case SQ_Q5_1: return _mm256_or_si256(nib2(b + 8), bits2(b + 4));
+    default: return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(b + 2)), _mm256_set1_epi8((char)0x80));
+    }
+}
+
+TGT2 static inline AI void unpack_tile2(uint8_t *tile, const uint8_t *w, size_t rb, int nout, const sq_dtype t,
+                                        int64_t nb) {
+    const size_t bb = t == SQ_Q4_0 ? 18 : t == SQ_Q4_1 ? 20 : t == SQ_Q5_0 ? 22 : t == SQ_Q5_1 ? 24 : 34;
+    static const uint8_t zero[34];
+    const int one = t == SQ_Q4_1 || t == SQ_Q5_1;
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t *T = tile + (size_t)b * SQ_Q8G_TILE_BYTES_PER_BLOCK;
+        float *D = (float *)(T + 256);
+        for (int c = 0; c < 8; c++) {
+            const uint8_t *p = c < nout ? w + (size_t)c * rb + (size_t)b * bb : zero;
+            _mm256_storeu_si256((__m256i *)(T + 32 * c), block_bytes2(p, t));
+            uint16_t h[2];
+            memcpy(h, p, 4);
+            _mm256_storeu_ps(D + 8 * c, _mm256_set1_ps(_cvtsh_ss(h[0])));
+            D[64 + c] = one ? _cvtsh_ss(h[1]) : 0.0f;
+        }
+    }
+}
+
+TGT2 static inline AI float hsum2(__m256 a) { /* quant.h's tree */
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+/* R rows (1 or 2) x outputs c0..c0+3 of an unpacked tile. */
+TGT2 static inline AI void run_tile2(float *y, int64_t ldy, int nout, int c0, const uint8_t *tile, const sq_dtype t,
+                                     const uint8_t *xq, size_t xs, const int R, int64_t nb, const float *bias) {
+    const int one = t == SQ_Q4_1 || t == SQ_Q5_1, q8 = t == SQ_Q8_0;
+    const int sh = t == SQ_Q4_0 ? 3 : t == SQ_Q5_0 ? 4 : 0; /* offset 8 or 16 as a shift */
+    const __m256i ones16 = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1);
+    __m256 acc[2][4], sm[2];
+    for (int r = 0; r < R; r++) {
+        sm[r] = _mm256_setzero_ps();
+        for (int c = 0; c < 4; c++) acc[r][c] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *T = tile + (size_t)b * SQ_Q8G_TILE_BYTES_PER_BLOCK;
+        const float *D = (const float *)(T + 256);
+        __m256i xv[2], init[2];
+        __m256 dx[2];
+        for (int r = 0; r < R; r++) {
+            const uint8_t *xr = xq + (size_t)r * xs;
+            const float *ds = (const float *)(xr + 32 * nb) + 2 * b;
+            xv[r] = _mm256_loadu_si256((const __m256i *)(xr + 32 * b));
+            init[r] = _mm256_setzero_si256();
+            if (sh) /* -offset x the row's sum of each 4 bytes */
+                init[r] = _mm256_sub_epi32(init[r],
+                                           _mm256_slli_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(ones8, xv[r]), ones16), sh));
+            dx[r] = _mm256_set1_ps(ds[0]);
+            if (one) sm[r] = _mm256_fmadd_ps(_mm256_loadu_ps(D + 64), _mm256_set1_ps(ds[1]), sm[r]);
+        }
+        for (int c = 0; c < 4; c++) {
+            __m256i u = _mm256_loadu_si256((const __m256i *)(T + 32 * (c0 + c))), wsg = u;
+            if (q8) {
+                wsg = _mm256_xor_si256(u, _mm256_set1_epi8((char)0x80));
+                u = _mm256_sign_epi8(wsg, wsg);
+            }
+            __m256 dw = _mm256_loadu_ps(D + 8 * (c0 + c));
+            for (int r = 0; r < R; r++) {
+                __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(u, q8 ? _mm256_sign_epi8(xv[r], wsg) : xv[r]), ones16);
+                if (sh) p = _mm256_add_epi32(p, init[r]);
+                acc[r][c] = _mm256_fmadd_ps(_mm256_mul_ps(dw, dx[r]), _mm256_cvtepi32_ps(p), acc[r][c]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        float s8[8];
+        _mm256_storeu_ps(s8, sm[r]);
+        float *yr = y + (size_t)r * ldy;
+        for (int c = 0; c < 4 && c0 + c < nout; c++)
+            yr[c0 + c] = (hsum2(acc[r][c]) + (one ? s8[c0 + c] : 0.0f)) + (bias ? bias[c0 + c] : 0.0f);
+    }
+}
+
+TGT2 static inline AI void tile_all_rows2(float *y, int64_t ldy, int nout, const uint8_t *tile, const sq_dtype t,
+                                          const uint8_t *xq, size_t xs, int rows, int64_t nb, const float *bias) {
+    for (int c0 = 0; c0 < nout; c0 += 4) {
+        int r = 0;
+        for (; r + 2 <= rows; r += 2)
+            run_tile2(y + (size_t)r * ldy, ldy, nout, c0, tile, t, xq + (size_t)r * xs, xs, 2, nb, bias);
+        if (r < rows) run_tile2(y + (size_t)r * ldy, ldy, nout, c0, tile, t, xq + (size_t)r * xs, xs, 1, nb, bias);
+    }
+}
+
+TGT2 void sq__q8g_tile_avx2(float *y, int64_t ldy, const uint8_t *w, size_t rb, int nout, sq_dtype t,
+                            const uint8_t *xq, size_t xs, int rows, int64_t nb, const float *bias, uint8_t *tile) {
+#define CASE(T)                                                                                                        \
+    case T:                                                                                                            \
+        unpack_tile2(tile, w, rb, nout, T, nb);                                                                        \
+        tile_all_rows2(y, ldy, nout, tile, T, xq, xs, rows, nb, bias);                                                 \
+        break;
+    switch (t) {
+        CASE(SQ_Q4_0)
+        CASE(SQ_Q4_1)
+        CASE(SQ_Q5_0)
+        CASE(SQ_Q5_1)
+        CASE(SQ_Q8_0)
+    default: break;
+    }
+#undef CASE
+}
+
 #endif
