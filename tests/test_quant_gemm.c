@@ -1,5 +1,5 @@
 /* The batched 8-bit-activation matmul (quant_q8_gemm.c and its tile kernel): for every weight
- * type and every ISA the machine has, 1 to 70 rows at once against odd output counts give the
+ * type and every ISA the machine has, 1 to 70 rows at once (1-24, 31-33, 63-70) against odd output counts give the
  * C reference's bits (sq_quant_dot_q8 on the C code, plus the bias) and the bits of the same
  * rows run one at a time; two matrices in one call (q/k/v style) each get their own; a NaN
  * weight scale or a NaN activation gives NaN in exactly the outputs it touches. */
@@ -115,6 +115,7 @@ SQ_TEST(batched_rows_equal_the_c_reference_on_every_isa) {
             int bad = 0;
             for (int rows = 1; rows <= R && !bad; rows++) {
                 if (lv == 0 && rows > 9 && rows != 33 && rows != R) continue; /* the C code: a few sizes */
+                if (rows > 24 && (rows < 31 || rows > 33) && rows < 63) continue; /* every remainder, less time */
                 for (int k = 0; k < 2; k++) memset(y[k], 0xff, (size_t)R * m.out[k] * 4);
                 REQUIRE(run(&m, x, rows, y, &buf, &cap) == 0);
                 for (int k = 0; k < 2 && !bad; k++)

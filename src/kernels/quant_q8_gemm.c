@@ -51,12 +51,13 @@ int sq__quant_gemm_n(void **buf, size_t *cap, int n, float *const y[], const flo
         *cap = need;
     }
     uint8_t *xq = *buf, *scratch = (uint8_t *)*buf + xbytes;
-#pragma omp parallel for schedule(static) if ((int64_t)rows * in > (1 << 16))
-    for (int r = 0; r < rows; r++) sq_quant_act_row(xq + (size_t)r * xs, x + (size_t)r * in, 1, in);
     int total = tiles[n];
     int64_t work = (int64_t)rows * in * total * SQ_Q8G_TILE;
+    /* One parallel region for the rounding and the tiles: one fork/join per matmul. */
 #pragma omp parallel num_threads(nt) if (work > (1 << 16))
     {
+#pragma omp for schedule(static)
+        for (int r = 0; r < rows; r++) sq_quant_act_row(xq + (size_t)r * xs, x + (size_t)r * in, 1, in);
         uint8_t *tile = scratch + (size_t)omp_get_thread_num() * tbytes;
 #pragma omp for schedule(static)
         for (int g = 0; g < total; g++) {
