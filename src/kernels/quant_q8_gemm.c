@@ -1,7 +1,7 @@
 /* The batched (4+ rows) matmul of quantized weights on 8-bit activations: sq_quant_matmul_n
  * hands such calls here first (sq__quant_gemm_n), and takes them back (return 0) where no
- * tile kernel applies: the C code (the reference), a weight type without a tile here (the K
- * types), or Q8_0 on AVX2 (its tile measured no faster than the per-row kernel there).
+ * tile kernel applies: the C code (the reference), the K types or Q8_0 on AVX2 (no AVX2 K
+ * tile; AVX2's Q8_0 tile measured no faster than the per-row kernel).
  *
  * Each activation row is rounded once (as sq_quant_matmul_n does), then the outputs are cut
  * into tiles of 8 weight rows; a thread unpacks a tile's blocks once into its own scratch and
@@ -17,9 +17,14 @@
 #include "quant_q8_gemm.h"
 #include "scalequest/quant.h"
 
-/* Weight types the tile kernel takes (32-value blocks). */
-static int tile_type(sq_dtype t) {
-    return t == SQ_Q4_0 || t == SQ_Q4_1 || t == SQ_Q5_0 || t == SQ_Q5_1 || t == SQ_Q8_0;
+/* Which tile kernel takes weights of type t: 1 the 32-value blocks, 2 the K types (VNNI
+ * only), 0 none. */
+static int tile_kind(sq_dtype t, int vnni) {
+    if (t == SQ_Q4_0 || t == SQ_Q4_1 || t == SQ_Q5_0 || t == SQ_Q5_1) return 1;
+    if (t == SQ_Q8_0) return vnni; /* AVX2's Q8_0 tile needs the sign trick per row and output:
+                                      no faster than the rows kernel there */
+    if (t == SQ_Q4_K || t == SQ_Q5_K || t == SQ_Q6_K) return vnni ? 2 : 0;
+    return 0;
 }
 
 int sq__quant_gemm_n(void **buf, size_t *cap, int n, float *const y[], const float *x, int rows,
@@ -30,19 +35,23 @@ int sq__quant_gemm_n(void **buf, size_t *cap, int n, float *const y[], const flo
     int vnni = strcmp(impl, "avx512vnni") == 0;
     if (rows < 4 || n <= 0 || n > MAXN || (!vnni && strcmp(impl, "avx2") != 0)) return 0;
     int64_t in = w[0]->shape[1];
-    int tiles[MAXN + 1] = {0};
+    int tiles[MAXN + 1] = {0}, kinds = 0;
     for (int k = 0; k < n; k++) {
         /* anything unusual (and every error) goes to sq_quant_matmul_n's own checks */
-        if (w[k]->ndim != 2 || !tile_type(w[k]->dtype) || w[k]->shape[1] != in || in % 32 || in <= 0) return 0;
-        /* AVX2's Q8_0 tile needs the sign trick per row and output: no faster than the rows kernel */
-        if (!vnni && w[k]->dtype == SQ_Q8_0) return 0;
+        int tk = tile_kind(w[k]->dtype, vnni);
+        if (w[k]->ndim != 2 || !tk || w[k]->shape[1] != in || in <= 0 || in % (tk == 2 ? 256 : 32)) return 0;
+        kinds |= tk;
         tiles[k + 1] = tiles[k] + (int)((w[k]->shape[0] + SQ_Q8G_TILE - 1) / SQ_Q8G_TILE);
     }
-    int64_t nb = in / 32;
-    size_t xs = sq_quant_act_bytes(1, in), xbytes = (xs * (size_t)rows + 63) & ~(size_t)63;
-    size_t tbytes = (size_t)nb * SQ_Q8G_TILE_BYTES_PER_BLOCK;
+    /* Activations: 32-value-block rows (xs each), Q8_K rows (xs2), the K tile's int16 rows
+     * (xks); one tile scratch per thread (the same size for both kernels: 18 bytes a value). */
+    size_t xs = sq_quant_act_bytes(1, in), xs2 = sq_quant_act_bytes(2, in), xks = sq__q8g_krow_bytes(in);
+    size_t a1 = (kinds & 1) ? (xs * (size_t)rows + 63) & ~(size_t)63 : 0;
+    size_t a2 = (kinds & 2) ? (xs2 * (size_t)rows + 63) & ~(size_t)63 : 0;
+    size_t a3 = (kinds & 2) ? (xks * (size_t)rows + 63) & ~(size_t)63 : 0;
+    size_t tbytes = (size_t)(in / 32) * SQ_Q8G_TILE_BYTES_PER_BLOCK;
     int nt = omp_get_max_threads();
-    size_t need = xbytes + (size_t)nt * tbytes + 64;
+    size_t need = a1 + a2 + a3 + (size_t)nt * tbytes + 64;
     if (need > *cap) {
         void *p = sq_malloc_aligned(need);
         if (!p) return sq_fail(e, SQ_ENOMEM, "matmul: out of memory for %zu bytes of 8-bit activations", need);
@@ -50,14 +59,20 @@ int sq__quant_gemm_n(void **buf, size_t *cap, int n, float *const y[], const flo
         *buf = p;
         *cap = need;
     }
-    uint8_t *xq = *buf, *scratch = (uint8_t *)*buf + xbytes;
+    uint8_t *xq = *buf, *x2 = xq + a1, *xk = x2 + a2, *scratch = xk + a3;
     int total = tiles[n];
     int64_t work = (int64_t)rows * in * total * SQ_Q8G_TILE;
     /* One parallel region for the rounding and the tiles: one fork/join per matmul. */
 #pragma omp parallel num_threads(nt) if (work > (1 << 16))
     {
 #pragma omp for schedule(static)
-        for (int r = 0; r < rows; r++) sq_quant_act_row(xq + (size_t)r * xs, x + (size_t)r * in, 1, in);
+        for (int r = 0; r < rows; r++) {
+            if (kinds & 1) sq_quant_act_row(xq + (size_t)r * xs, x + (size_t)r * in, 1, in);
+            if (kinds & 2) {
+                sq_quant_act_row(x2 + (size_t)r * xs2, x + (size_t)r * in, 2, in);
+                sq__q8g_krow_vnni(xk + (size_t)r * xks, x2 + (size_t)r * xs2, in / 256);
+            }
+        }
         uint8_t *tile = scratch + (size_t)omp_get_thread_num() * tbytes;
 #pragma omp for schedule(static)
         for (int g = 0; g < total; g++) {
@@ -67,10 +82,16 @@ int sq__quant_gemm_n(void **buf, size_t *cap, int n, float *const y[], const flo
             int out = (int)wk->shape[0], o0 = (g - tiles[k]) * SQ_Q8G_TILE;
             int nout = out - o0 < SQ_Q8G_TILE ? out - o0 : SQ_Q8G_TILE;
             size_t bb;
-            sq_dtype_block(wk->dtype, &bb);
-            size_t rb = (size_t)nb * bb;
-            (vnni ? sq__q8g_tile_vnni : sq__q8g_tile_avx2)(y[k] + o0, out, (const uint8_t *)wk->data + (size_t)o0 * rb, rb, nout, wk->dtype, xq, xs,
-                              rows, nb, bias[k] ? bias[k] + o0 : NULL, tile);
+            int per = sq_dtype_block(wk->dtype, &bb);
+            size_t rb = (size_t)(in / per) * bb;
+            const uint8_t *wr = (const uint8_t *)wk->data + (size_t)o0 * rb;
+            float *yk = y[k] + o0;
+            const float *bk = bias[k] ? bias[k] + o0 : NULL;
+            if (per == 256)
+                sq__q8g_ktile_vnni(yk, out, wr, rb, nout, wk->dtype, xk, xks, rows, in / 256, bk, tile);
+            else
+                (vnni ? sq__q8g_tile_vnni : sq__q8g_tile_avx2)(yk, out, wr, rb, nout, wk->dtype, xq, xs, rows, in / 32,
+                                                               bk, tile);
         }
     }
     return 1;

@@ -15,6 +15,7 @@
  * 8 lanes then reduce in quant.h's tree and the Q*_1 term fma(mw, s, sm) is added, then the
  * bias, as (sum + sm) + bias. So a row's outputs equal the GEMV's whatever the tile. */
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "quant_internal.h"
@@ -159,6 +160,150 @@ TGT void sq__q8g_tile_vnni(float *y, int64_t ldy, const uint8_t *w, size_t rb, i
     default: break;
     }
 #undef CASE
+}
+
+/* ---- 256-value blocks (Q4_K, Q5_K, Q6_K), AVX-512 VNNI ---------------------------------------
+ * The reference's per-block integer isum = sum over sub-blocks of scale x (values . x) is the
+ * same integer as the dot of the pre-scaled values (scale x value, at most 63 x 31 or
+ * 128 x 32: int16) with x widened to int16, so the tile holds those int16 weights, unpacked
+ * once per matmul, and each (row, output, block) takes 8 vpdpwssd (exact int32) and one
+ * integer reduction; then, as the reference: acc = fma(d * dx, (float)isum, acc),
+ * mn = fma(dmin * dx, (float)imin, mn) with imin = sum of min_j x (the row's sums of 32
+ * q's), and (acc - mn) + bias. Tile per block and output: 256 int16, then d, dmin and the
+ * 8 mins as int32 (SQ_Q8G_KTILE_BYTES_PER_BLOCK). Activation rows (sq__q8g_krow): 256
+ * int16 per block, then per block the 8 sums of 32 q's as int32 and d. */
+
+TGT static inline AI void kunpack(uint8_t *T, const uint8_t *w, const sq_dtype t) {
+    int16_t *o = (int16_t *)T;
+    float *f = (float *)(T + 512);
+    int32_t *mins = (int32_t *)(T + 520);
+    if (t == SQ_Q6_K) {
+        const int8_t *sc = (const int8_t *)(w + 192);
+        for (int h = 0; h < 2; h++) {
+            __m256i c[4];
+            sq__q6k_unpack_half(w, h, c);
+            for (int k = 0; k < 4; k++)
+                for (int g = 0; g < 2; g++) {
+                    int i = 128 * h + 32 * k + 16 * g;
+                    __m128i b = g ? _mm256_extracti128_si256(c[k], 1) : _mm256_castsi256_si128(c[k]);
+                    __m256i v = _mm256_sub_epi16(_mm256_cvtepu8_epi16(b), _mm256_set1_epi16(32));
+                    _mm256_storeu_si256((__m256i *)(o + i), _mm256_mullo_epi16(v, _mm256_set1_epi16(sc[i / 16])));
+                }
+        }
+        uint16_t h;
+        memcpy(&h, w + 208, 2);
+        f[0] = _cvtsh_ss(h), f[1] = 0.0f;
+        memset(mins, 0, 32);
+        return;
+    }
+    const int five = t == SQ_Q5_K;
+    const uint8_t *qh = w + 16, *qs = w + 16 + 32 * five;
+    for (int j = 0; j < 8; j++) {
+        uint8_t sc, mn;
+        sq__kq_scale_min(w + 4, j, &sc, &mn);
+        mins[j] = mn;
+        __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * (j / 2)));
+        __m256i v = _mm256_and_si256((j & 1) ? _mm256_srli_epi16(q, 4) : q, _mm256_set1_epi8(0xF));
+        if (five)
+            v = _mm256_or_si256(v, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)qh),
+                                                                                       _mm_cvtsi32_si128(j)),
+                                                                      _mm256_set1_epi8(1)),
+                                                     4));
+        __m512i v16 = _mm512_cvtepu8_epi16(v);
+        _mm512_storeu_si512((void *)(o + 32 * j), _mm512_mullo_epi16(v16, _mm512_set1_epi16(sc)));
+    }
+    uint16_t h[2];
+    memcpy(h, w, 4);
+    f[0] = _cvtsh_ss(h[0]), f[1] = _cvtsh_ss(h[1]);
+}
+
+/* R rows (compile-time, 1..4) x C outputs of an unpacked K tile (kt: output c's blocks at
+ * kt + c * nb * KB). */
+TGT static inline AI void run_ktile(float *y, int64_t ldy, int nout, const uint8_t *kt, const sq_dtype t,
+                                    const uint8_t *xk, size_t xks, const int R, int64_t nb, const float *bias) {
+    const size_t KB = SQ_Q8G_KTILE_BYTES_PER_BLOCK;
+    float acc[4][8], mn[4][8];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < 8; c++) acc[r][c] = 0.0f, mn[r][c] = 0.0f;
+    for (int c0 = 0; c0 < nout; c0 += 4) {
+        const int C = nout - c0 < 4 ? nout - c0 : 4;
+        for (int64_t b = 0; b < nb; b++) {
+            __m512i s[4][4];
+            for (int r = 0; r < R; r++)
+                for (int c = 0; c < 4; c++) s[r][c] = _mm512_setzero_si512();
+            for (int k = 0; k < 8; k++) {
+                __m512i xv[4];
+                for (int r = 0; r < R; r++)
+                    xv[r] = _mm512_loadu_si512((const void *)(xk + (size_t)r * xks + (size_t)b * 512 + 64 * k));
+                for (int c = 0; c < 4; c++) {
+                    if (c >= C) break;
+                    __m512i wv = _mm512_loadu_si512((const void *)(kt + ((size_t)(c0 + c) * nb + b) * KB + 64 * k));
+                    for (int r = 0; r < R; r++) s[r][c] = _mm512_dpwssd_epi32(s[r][c], wv, xv[r]);
+                }
+            }
+            for (int r = 0; r < R; r++) {
+                const uint8_t *xr = xk + (size_t)r * xks + (size_t)nb * 512 + (size_t)b * 48;
+                const int32_t *bs = (const int32_t *)xr;
+                float xd;
+                memcpy(&xd, xr + 32, 4);
+                for (int c = 0; c < C; c++) {
+                    const uint8_t *T = kt + ((size_t)(c0 + c) * nb + b) * KB;
+                    const float *f = (const float *)(T + 512);
+                    const int32_t *m = (const int32_t *)(T + 520);
+                    int32_t isum = _mm512_reduce_add_epi32(s[r][c]), imin = 0;
+                    if (t != SQ_Q6_K)
+                        for (int j = 0; j < 8; j++) imin += m[j] * bs[j];
+                    acc[r][c0 + c] = fmaf(f[0] * xd, (float)isum, acc[r][c0 + c]);
+                    mn[r][c0 + c] = fmaf(t == SQ_Q6_K ? 0.0f : f[1] * xd, (float)imin, mn[r][c0 + c]);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < nout; c++)
+            y[(size_t)r * ldy + c] = (acc[r][c] - mn[r][c]) + (bias ? bias[c] : 0.0f);
+}
+
+TGT void sq__q8g_krow_vnni(uint8_t *dst, const void *q8k, int64_t nb) {
+    const sq__q8k *x = q8k;
+    for (int64_t b = 0; b < nb; b++) {
+        int16_t *o = (int16_t *)(dst + (size_t)b * 512);
+        for (int k = 0; k < 8; k++)
+            _mm512_storeu_si512((void *)(o + 32 * k),
+                                _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(x[b].q + 32 * k))));
+        uint8_t *e = dst + (size_t)nb * 512 + (size_t)b * 48;
+        int32_t bs[8];
+        for (int j = 0; j < 8; j++) bs[j] = x[b].bsum[2 * j] + x[b].bsum[2 * j + 1];
+        memcpy(e, bs, 32);
+        memcpy(e + 32, &x[b].d, 4);
+    }
+}
+
+TGT void sq__q8g_ktile_vnni(float *y, int64_t ldy, const uint8_t *w, size_t rb, int nout, sq_dtype t,
+                            const uint8_t *xk, size_t xks, int rows, int64_t nb, const float *bias, uint8_t *tile) {
+    const size_t KB = SQ_Q8G_KTILE_BYTES_PER_BLOCK, bb = t == SQ_Q4_K ? 144 : t == SQ_Q5_K ? 176 : 210;
+#define KCASE(T)                                                                                                       \
+    case T:                                                                                                            \
+        for (int c = 0; c < nout; c++)                                                                                 \
+            for (int64_t b = 0; b < nb; b++) kunpack(tile + ((size_t)c * nb + b) * KB, w + (size_t)c * rb + b * bb, T); \
+        for (int r = 0; r < rows; r += 4) {                                                                            \
+            float *yr = y + (size_t)r * ldy;                                                                           \
+            const uint8_t *xr = xk + (size_t)r * xks;                                                                  \
+            switch (rows - r < 4 ? rows - r : 4) {                                                                     \
+            case 4: run_ktile(yr, ldy, nout, tile, T, xr, xks, 4, nb, bias); break;                                    \
+            case 3: run_ktile(yr, ldy, nout, tile, T, xr, xks, 3, nb, bias); break;                                    \
+            case 2: run_ktile(yr, ldy, nout, tile, T, xr, xks, 2, nb, bias); break;                                    \
+            default: run_ktile(yr, ldy, nout, tile, T, xr, xks, 1, nb, bias); break;                                   \
+            }                                                                                                          \
+        }                                                                                                              \
+        break;
+    switch (t) {
+        KCASE(SQ_Q4_K)
+        KCASE(SQ_Q5_K)
+        KCASE(SQ_Q6_K)
+    default: break;
+    }
+#undef KCASE
 }
 
 /* ---- AVX2 (maddubs + madd) ------------------------------------------------------------------
