@@ -13,7 +13,10 @@
  * taken back exactly by starting the dot at -offset times the row's sum of those 4 bytes),
  * and lane l's float accumulator takes fma(dw * dx, (float)p, acc) block after block; the
  * 8 lanes then reduce in quant.h's tree and the Q*_1 term fma(mw, s, sm) is added, then the
- * bias, as (sum + sm) + bias. So a row's outputs equal the GEMV's whatever the tile. */
+ * bias, as (sum + sm) + bias. So a row's outputs equal the GEMV's whatever the tile.
+ *
+ * Below: the K types' tile (int16 pre-scaled values, vpdpwssd) and the AVX2 tile for the
+ * 32-value blocks, each with its own comment. */
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
