@@ -1,7 +1,8 @@
 /* The batched 8-bit-activation matmul (quant_q8_gemm.c and its tile kernel): for every weight
  * type and every ISA the machine has, 1 to 70 rows at once (1-24, 31-33, 63-70) against odd output counts give the
  * C reference's bits (sq_quant_dot_q8 on the C code, plus the bias) and the bits of the same
- * rows run one at a time; two matrices in one call (q/k/v style) each get their own; a NaN
+ * rows run one at a time; two matrices in one call (q/k/v style) each get their own, also
+ * when 32-value-block and K types share a call; a NaN
  * weight scale or a NaN activation gives NaN in exactly the outputs it touches. */
 #include <math.h>
 #include <stdlib.h>
@@ -212,4 +213,53 @@ SQ_TEST(batched_nan_stays_where_it_belongs) {
         mats_free(&m);
     }
     free(buf);
+}
+
+/* One call with 32-value-block and K-type matrices (a Q4_K_M file's q/k/v): each its own
+ * rounding, each equal to the C reference. */
+SQ_TEST(batched_mixed_block_kinds_in_one_call) {
+    sq_rng r;
+    sq_rng_seed(&r, 53);
+    int nl = levels(), R = 11, n = 512;
+    const sq_dtype ts[3] = {SQ_Q4_1, SQ_Q6_K, SQ_Q8_0};
+    const int outs[3] = {9, 7, 3};
+    uint8_t *w[3];
+    sq_view v[3];
+    float *ref[3], *y[3];
+    for (int k = 0; k < 3; k++) {
+        size_t bb;
+        int per = sq_dtype_block(ts[k], &bb);
+        w[k] = random_blocks(ts[k], n / per * outs[k], &r);
+        v[k] = (sq_view){.data = w[k], .dtype = ts[k], .ndim = 2, .shape = {outs[k], n}};
+        ref[k] = malloc((size_t)R * outs[k] * 4), y[k] = malloc((size_t)R * outs[k] * 4);
+    }
+    float *x = act_rows(R, n, &r);
+    sq_quant_q8_force(1);
+    for (int k = 0; k < 3; k++) {
+        int kind = sq_quant_act_kind(ts[k]), per = sq_dtype_block(ts[k], NULL);
+        size_t bb, xs = sq_quant_act_bytes(kind, n);
+        sq_dtype_block(ts[k], &bb);
+        uint8_t *xq = malloc(xs);
+        for (int row = 0; row < R; row++) {
+            sq_quant_act_row(xq, x + (size_t)row * n, kind, n);
+            for (int o = 0; o < outs[k]; o++)
+                ref[k][row * outs[k] + o] = sq_quant_dot_q8(w[k] + (size_t)o * (n / per) * bb, ts[k], xq, n) + 0.0f;
+        }
+        free(xq);
+    }
+    void *buf = NULL;
+    size_t cap = 0;
+    const sq_view *ws[3] = {&v[0], &v[1], &v[2]};
+    const float *bs[3] = {NULL, NULL, NULL};
+    for (int lv = 0; lv < nl; lv++) {
+        force(lv);
+        sq_err e = {0};
+        REQUIRE(sq_quant_matmul_n(&buf, &cap, 3, y, x, R, ws, bs, &e) == 0);
+        for (int k = 0; k < 3; k++)
+            CHECKF(!memcmp(y[k], ref[k], (size_t)R * outs[k] * 4), "%s in a mixed call, %s", sq_dtype_name(ts[k]),
+                   sq_quant_q8_impl());
+    }
+    sq_quant_q8_force(0);
+    for (int k = 0; k < 3; k++) free(w[k]), free(ref[k]), free(y[k]);
+    free(x), free(buf);
 }
