@@ -1,9 +1,10 @@
-/* The batched 8-bit-activation matmul (quant_q8_gemm.c and its tile kernel): for every weight
- * type and every ISA the machine has, 1 to 70 rows at once (1-24, 31-33, 63-70) against odd output counts give the
- * C reference's bits (sq_quant_dot_q8 on the C code, plus the bias) and the bits of the same
- * rows run one at a time; two matrices in one call (q/k/v style) each get their own, also
- * when 32-value-block and K types share a call; a NaN
- * weight scale or a NaN activation gives NaN in exactly the outputs it touches. */
+/* The batched 8-bit-activation matmul (quant_q8_gemm.c and its tile kernels): for every
+ * weight type and every ISA the machine has, 1 to 70 rows at once (1-24, 31-33, 63-70: every
+ * remainder of the row groups) against odd output counts give the C reference's bits
+ * (sq_quant_dot_q8 on the C code, plus the bias) and the bits of the same rows run one at a
+ * time; two matrices in one call (q/k/v style) each get their own, also when 32-value-block
+ * and K types share a call; a NaN weight scale or a NaN activation gives NaN in exactly the
+ * outputs it touches. */
 #include <math.h>
 #include <stdlib.h>
 
