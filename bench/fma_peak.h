@@ -12,11 +12,12 @@
 
 #include "scalequest/base.h"
 
-/* FLOP/s (2 per multiply-add lane) over `nthreads` threads; `iters` loop turns per pass. */
-static double sq_bench_fma_peak(int nthreads, long iters) {
+/* FLOP/s (2 per multiply-add lane) over `nthreads` threads; `iters` loop turns per pass;
+ * `now_fn` gives seconds (wall time, or the thread's CPU time for one thread). */
+static double sq_bench_fma_peak(int nthreads, long iters, double (*now_fn)(void)) {
     double best = 0;
     for (int pass = 0; pass < 3; pass++) {
-        double t0 = sq_now();
+        double t0 = now_fn();
         float sink = 0;
 #pragma omp parallel num_threads(nthreads) reduction(+ : sink)
         {
@@ -38,7 +39,7 @@ static double sq_bench_fma_peak(int nthreads, long iters) {
             }
 #endif
         }
-        double dt = sq_now() - t0;
+        double dt = now_fn() - t0;
 #if defined(__AVX512F__)
         double flops = (double)iters * 12 * 16 * 2 * nthreads;
 #else
