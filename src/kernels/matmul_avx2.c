@@ -13,11 +13,13 @@
  *  - GEMV: four weight rows at a time, each x vector shared by four FMAs, with software
  *    prefetch a fixed distance ahead along every weight row (the hardware prefetchers stop
  *    at each 4 KiB page of the mmap'd weights and never see the next block's rows coming).
- *  - GEMM: blocks of 64 x rows and 512 inputs (the x chunk stays in L2); for each group of
- *    six weight rows the chunk is widened once into a float panel (L1), then a 2-row x
- *    6-output register tile (12 accumulators, 15 vector registers) runs over it:
- *    8 loads per 12 FMAs. The accumulators of a 36-output slice are parked between input
- *    chunks, which keeps the order above exactly. */
+ *  - GEMM: blocks of 128 x rows and 1024 inputs (the x chunk stays in L2); for each group of
+ *    six weight rows the chunk is widened once into a float panel (L1), then a register tile
+ *    runs over it: 4 x rows by 6 outputs with AVX-512 (24 accumulators in 29 of the 32
+ *    registers, 10 loads per 24 FMAs), 2 x 6 on AVX2 (12 accumulators, 15 of 16 registers).
+ *    The accumulators of a 48-output slice (36 on AVX2) are parked between input chunks,
+ *    which keeps the order above exactly; at the end, with AVX-512, sixteen outputs' lanes
+ *    are summed at once by v_hsum16, which adds the same pairs as v_hsum. */
 #include <immintrin.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -78,18 +80,30 @@ static inline float v_hsum(vf a) { return sq__hsum256(a); }
 #define V_KEEP(v) __asm__("" : "+x"(v))
 #endif
 
+/* The GEMM's blocking, per ISA (each *_SET may be given at build time to try another; the
+ * values here were the fastest in bench_matmul): AVX-512 machines have 48 KiB of L1 data and
+ * 2 MiB of L2 per core, so a 24 KiB panel and a 512 KiB x chunk; AVX2 ones (Zen 3: 32 KiB
+ * L1, 512 KiB L2) keep half of each. */
+#if defined(__AVX512F__)
+#ifndef MM_RB_SET
+#define MM_RB_SET 128
+#endif
+#ifndef MM_KC_SET
+#define MM_KC_SET 1024
+#endif
+#ifndef MM_SB_SET
+#define MM_SB_SET 8
+#endif
+#else
 #ifndef MM_RB_SET
 #define MM_RB_SET 64
 #endif
-#ifndef MM_SB_SET
-#if defined(__AVX512F__)
-#define MM_SB_SET 8
-#else
-#define MM_SB_SET 6
-#endif
-#endif
 #ifndef MM_KC_SET
 #define MM_KC_SET 512
+#endif
+#ifndef MM_SB_SET
+#define MM_SB_SET 6
+#endif
 #endif
 enum {
     PF_DIST = 2048, /* bytes ahead along each weight row */
@@ -216,6 +230,8 @@ void sq_mm_avx2_gemv(const sq_mm_job *j, int n, const float *x, int rows, int in
 #define MM_TR_SET 2
 #define MM_NO_SET 6
 #endif
+/* Tile groups per widened panel: 2 or 3 would keep a row group's x chunk in L1 across
+ * tiles, but measured slower than 1 (the larger panel crowds L1). */
 #ifndef MM_PG_SET
 #define MM_PG_SET 1
 #endif
