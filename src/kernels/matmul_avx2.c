@@ -235,6 +235,9 @@ void sq_mm_avx2_gemv(const sq_mm_job *j, int n, const float *x, int rows, int in
 #ifndef MM_PG_SET
 #define MM_PG_SET 1
 #endif
+#ifndef MM_PERMW
+#define MM_PERMW 1
+#endif
 enum { MM_PG = MM_PG_SET, MM_PW = MM_PG_SET * MM_NO_SET, MM_TR = MM_TR_SET, MM_TNO = MM_NO_SET, MM_TA = MM_TR_SET * MM_NO_SET, MM_TG = (MM_RB + MM_TR_SET - 1) / MM_TR_SET };
 
 typedef struct gemm_scratch {
@@ -261,7 +264,20 @@ static inline __attribute__((always_inline)) void gemm_slice_t(gemm_scratch *sc,
             for (int j = 0; j < MM_PW; j++) {
                 const uint16_t *src = w + (size_t)SQ_MIN(ob + j, out - 1) * in + k0;
                 float *dst = sc->panel + j * MM_KC;
-                for (int i = 0; i < kl; i += VL) v_store_a(dst + i, v_load_w(src + i, f16));
+                int i = 0;
+#if defined(__AVX512BW__) && MM_PERMW
+                if (!f16) /* BF16: 32 weights per load, each half placed in the upper 16 bits of
+                           * the lanes by one masked vpermw (one shuffle per 16, not a widen and a shift) */
+                    for (; i + 32 <= kl; i += 32) {
+                        __m512i v = _mm512_loadu_si512((const void *)(src + i));
+                        const __m512i lo = _mm512_set_epi16(15, 0, 14, 0, 13, 0, 12, 0, 11, 0, 10, 0, 9, 0, 8, 0, 7, 0, 6,
+                                                            0, 5, 0, 4, 0, 3, 0, 2, 0, 1, 0, 0, 0);
+                        const __m512i hi = _mm512_add_epi16(lo, _mm512_set1_epi16(16));
+                        v_store_a(dst + i, _mm512_castsi512_ps(_mm512_maskz_permutexvar_epi16(0xAAAAAAAAu, lo, v)));
+                        v_store_a(dst + i + 16, _mm512_castsi512_ps(_mm512_maskz_permutexvar_epi16(0xAAAAAAAAu, hi, v)));
+                    }
+#endif
+                for (; i < kl; i += VL) v_store_a(dst + i, v_load_w(src + i, f16));
             }
             /* The next panel's weights (next groups, the first group's next chunk, or the next
              * slice's start) come into L2 while this one computes. */
