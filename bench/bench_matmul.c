@@ -34,8 +34,9 @@ typedef struct shape {
 } shape;
 
 static const shape shapes[] = {
-    {"q/o 896x896", 896, 896, 2},   {"k/v 896x128", 896, 128, 2}, {"gate/up 896x4864", 896, 4864, 2},
-    {"down 4864x896", 4864, 896, 1}, {"lm head 896x151936", 896, 151936, 0},
+    {"q/o 896x896", 896, 896, 2},           {"k/v 896x128", 896, 128, 2},
+    {"gate/up 896x4864", 896, 4864, 2},     {"down 4864x896", 4864, 896, 1},
+    {"lm head 896x151936", 896, 151936, 0},
 };
 
 /* One thread: the thread's own CPU time, which a neighbour taking the core for a while does
@@ -92,17 +93,21 @@ int main(int argc, char **argv) {
     int rows_list[8] = {8, 32, 64, 256}, nrows = 4, thr_list[4] = {1, 2}, nthr = 2;
     if (argc > 2) {
         nrows = 0;
-        for (char *s = strtok(argv[2], ","); s && nrows < 8; s = strtok(NULL, ",")) rows_list[nrows++] = atoi(s);
+        for (char *s = strtok(argv[2], ","); s && nrows < 8; s = strtok(NULL, ","))
+            rows_list[nrows++] = atoi(s);
     }
     if (argc > 3) {
         nthr = 0;
-        for (char *s = strtok(argv[3], ","); s && nthr < 4; s = strtok(NULL, ",")) thr_list[nthr++] = atoi(s);
+        for (char *s = strtok(argv[3], ","); s && nthr < 4; s = strtok(NULL, ","))
+            thr_list[nthr++] = atoi(s);
     }
     const char *h = getenv("SQ_BENCH_MATMUL_HEAD");
     int head = !h || strcmp(h, "0");
     int maxr = 0, maxt = 0;
-    for (int i = 0; i < nrows; i++) maxr = SQ_MAX(maxr, rows_list[i]);
-    for (int i = 0; i < nthr; i++) maxt = SQ_MAX(maxt, thr_list[i]);
+    for (int i = 0; i < nrows; i++)
+        maxr = SQ_MAX(maxr, rows_list[i]);
+    for (int i = 0; i < nthr; i++)
+        maxt = SQ_MAX(maxt, thr_list[i]);
     size_t scb = SQ_MAX(sq_mm_avx2_scratch_bytes(), sq_mm_v1_scratch_bytes());
     void *sc = sq_malloc_aligned(scb * (size_t)maxt);
     float *x = sq_malloc_aligned(sizeof(float) * (size_t)maxr * 4864);
@@ -111,11 +116,14 @@ int main(int argc, char **argv) {
     float *bias = sq_malloc_aligned(sizeof(float) * 151936);
     uint16_t *w = sq_malloc_aligned(2 * (size_t)896 * 151936);
     if (!sc || !x || !y0 || !y1 || !w || !bias) return fprintf(stderr, "bench_matmul: out of memory\n"), 1;
-    for (size_t i = 0; i < (size_t)maxr * 4864; i++) x[i] = rnd();
-    for (size_t i = 0; i < 151936; i++) bias[i] = rnd();
+    for (size_t i = 0; i < (size_t)maxr * 4864; i++)
+        x[i] = rnd();
+    for (size_t i = 0; i < 151936; i++)
+        bias[i] = rnd();
     char lbuf[64];
     loadavg(lbuf, sizeof lbuf);
-    printf("GEMM alone, %d-lane vectors; old = 2-row x 6-output tile, new = this build's kernel; load average %s",
+    printf("GEMM alone, %d-lane vectors; old = 2-row x 6-output tile, new = this build's kernel; load "
+           "average %s",
            (int)(sizeof(vf) / 4), lbuf);
     int mismatches = 0, nfig = 0;
     figure *fig = calloc(512, sizeof *fig);
@@ -132,12 +140,14 @@ int main(int argc, char **argv) {
             for (int ri = 0; ri < nrows && nfig < 500; ri++) {
                 int rows = rows_list[ri];
                 figure lay = {{0}, 0, 0, 0, 1};
-                snprintf(lay.label, sizeof lay.label, "%-4s rows %3d %s", f16 ? "f16" : "bf16", rows, "one decoder layer");
+                snprintf(lay.label, sizeof lay.label, "%-4s rows %3d %s", f16 ? "f16" : "bf16", rows,
+                         "one decoder layer");
                 for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
                     const shape *s = &shapes[si];
                     if (!s->per_layer && (!head || (rows != 8 && rows != 64))) continue;
                     size_t nw = (size_t)s->in * s->out;
-                    for (size_t i = 0; i < nw; i++) w[i] = f16 ? sq_f32_to_f16(rnd() * 0.1f) : sq_f32_to_bf16(rnd() * 0.1f);
+                    for (size_t i = 0; i < nw; i++)
+                        w[i] = f16 ? sq_f32_to_f16(rnd() * 0.1f) : sq_f32_to_bf16(rnd() * 0.1f);
                     sq_mm_job j0 = {y0, w, bias, s->out, f16}, j1 = {y1, w, bias, s->out, f16};
                     double best[2] = {1e30, 1e30};
                     int r = s->per_layer ? reps : SQ_MIN(reps, 2);
@@ -149,7 +159,8 @@ int main(int argc, char **argv) {
                     f->same = !memcmp(y0, y1, sizeof(float) * (size_t)rows * s->out);
                     mismatches += !f->same;
                     f->flops = 2.0 * rows * nw, f->t_old = best[0], f->t_new = best[1];
-                    snprintf(f->label, sizeof f->label, "%-4s rows %3d %s", f16 ? "f16" : "bf16", rows, s->name);
+                    snprintf(f->label, sizeof f->label, "%-4s rows %3d %s", f16 ? "f16" : "bf16", rows,
+                             s->name);
                     lay.t_old += s->per_layer * best[0], lay.t_new += s->per_layer * best[1];
                     lay.flops += s->per_layer * f->flops;
                     lay.same &= f->same;
@@ -157,13 +168,15 @@ int main(int argc, char **argv) {
                 fig[nfig++] = lay;
             }
         double peak2 = sq_bench_fma_peak(nt, 20000000, now);
-        printf("threads %d (%s time): FP32 FMA peak %.1f GFLOP/s (probed before and after: %.1f, %.1f)\n", nt, cpu_clock ? "thread CPU" : "wall",
-               SQ_MAX(peak, peak2) / 1e9, peak / 1e9, peak2 / 1e9);
-        for (int i = 0; i < nfig; i++) print_figure(&fig[i], SQ_MAX(peak, peak2));
+        printf("threads %d (%s time): FP32 FMA peak %.1f GFLOP/s (probed before and after: %.1f, %.1f)\n", nt,
+               cpu_clock ? "thread CPU" : "wall", SQ_MAX(peak, peak2) / 1e9, peak / 1e9, peak2 / 1e9);
+        for (int i = 0; i < nfig; i++)
+            print_figure(&fig[i], SQ_MAX(peak, peak2));
     }
     loadavg(lbuf, sizeof lbuf);
     printf("load average at end %s", lbuf);
-    printf("%s\n", mismatches ? "old and new kernels gave DIFFERENT bits" : "old and new kernels: same bits everywhere");
+    printf("%s\n", mismatches ? "old and new kernels gave DIFFERENT bits"
+                              : "old and new kernels: same bits everywhere");
     free(fig);
     free(sc);
     free(x);

@@ -23,15 +23,20 @@ static double sq_bench_fma_peak(int nthreads, long iters, double (*now_fn)(void)
         {
 #if defined(__AVX512F__)
             __m512 a[12], b = _mm512_set1_ps(1.0000001f), c = _mm512_set1_ps(1e-7f);
-            for (int k = 0; k < 12; k++) a[k] = _mm512_set1_ps((float)k);
+            for (int k = 0; k < 12; k++)
+                a[k] = _mm512_set1_ps((float)k);
             for (long i = 0; i < iters; i++)
-                for (int k = 0; k < 12; k++) a[k] = _mm512_fmadd_ps(a[k], b, c);
-            for (int k = 0; k < 12; k++) sink += _mm512_reduce_add_ps(a[k]);
+                for (int k = 0; k < 12; k++)
+                    a[k] = _mm512_fmadd_ps(a[k], b, c);
+            for (int k = 0; k < 12; k++)
+                sink += _mm512_reduce_add_ps(a[k]);
 #elif defined(__AVX2__) && defined(__FMA__)
             __m256 a[12], b = _mm256_set1_ps(1.0000001f), c = _mm256_set1_ps(1e-7f);
-            for (int k = 0; k < 12; k++) a[k] = _mm256_set1_ps((float)k);
+            for (int k = 0; k < 12; k++)
+                a[k] = _mm256_set1_ps((float)k);
             for (long i = 0; i < iters; i++)
-                for (int k = 0; k < 12; k++) a[k] = _mm256_fmadd_ps(a[k], b, c);
+                for (int k = 0; k < 12; k++)
+                    a[k] = _mm256_fmadd_ps(a[k], b, c);
             float v[8];
             for (int k = 0; k < 12; k++) {
                 _mm256_storeu_ps(v, a[k]);
