@@ -1,11 +1,72 @@
 /* Training throughput of the C trainer: forward + backward + AdamW on random tokens, for a
- * Llama shape given on the command line; prints tokens/s and peak RSS as one JSON line.
+ * Llama shape given on the command line; prints tokens/s, the FLOP/s that makes (the matmuls
+ * and attention products a step computes), the machine's FP32 FMA peak measured right before
+ * and right after the steps (the better of the two: on a shared machine both move with the
+ * neighbours' load), the fraction, the OpenBLAS kernels used and peak RSS, as one JSON line.
  *   bench_train DIM LAYERS HEADS KV_HEADS FFN VOCAB SEQ BATCH STEPS THREADS */
+#include <immintrin.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 
 #include "scalequest/train.h"
+
+/* Register-only multiply-adds on every thread: the FP32 FLOP/s the cores can issue now. */
+static double fma_peak(void) {
+    double best = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        long iters = 10000000;
+        float sink = 0;
+        double t0 = sq_now();
+#pragma omp parallel reduction(+ : sink)
+        {
+#if defined(__AVX512F__)
+            __m512 a[8], b = _mm512_set1_ps(1.0000001f), c = _mm512_set1_ps(1e-7f);
+            for (int k = 0; k < 8; k++) a[k] = _mm512_set1_ps((float)k);
+            for (long i = 0; i < iters; i++)
+                for (int k = 0; k < 8; k++) a[k] = _mm512_fmadd_ps(a[k], b, c);
+            for (int k = 0; k < 8; k++) sink += _mm512_reduce_add_ps(a[k]);
+#elif defined(__AVX2__) && defined(__FMA__)
+            __m256 a[8], b = _mm256_set1_ps(1.0000001f), c = _mm256_set1_ps(1e-7f);
+            for (int k = 0; k < 8; k++) a[k] = _mm256_set1_ps((float)k);
+            for (long i = 0; i < iters; i++)
+                for (int k = 0; k < 8; k++) a[k] = _mm256_fmadd_ps(a[k], b, c);
+            float v[8];
+            for (int k = 0; k < 8; k++) {
+                _mm256_storeu_ps(v, a[k]);
+                sink += v[0];
+            }
+#endif
+        }
+        double dt = sq_now() - t0;
+#if defined(__AVX512F__)
+        double flops = (double)iters * 8 * 16 * 2 * omp_get_max_threads();
+#else
+        double flops = (double)iters * 8 * 8 * 2 * omp_get_max_threads();
+#endif
+        if (flops / dt > best) best = flops / dt;
+        if (sink == 1.5f) printf(" ");
+    }
+    return best;
+}
+
+/* FLOPs of one training step of B rows of T tokens (one example per row): every linear layer
+ * 2 MAC-FLOPs forward and 4 backward (dx and dW) per weight per token, the LM head included;
+ * attention's products over the causal blocks the kernels compute (sq_attention_block rows,
+ * columns up to the block's last row): 2 forward (Q K^T, P V) and 4 backward. */
+static double step_flops(const sq_model_config *c, int B, int T) {
+    double C = c->dim, qd = (double)c->n_heads * c->head_dim, kd = (double)c->n_kv_heads * c->head_dim;
+    double per_layer = C * (qd + 2 * kd) + qd * C + 3 * C * c->ffn_dim;
+    double lin = 6.0 * (c->n_layers * per_layer + (double)c->vocab_size * C) * B * T;
+    double att = 0;
+    int TB = sq_attention_block(T);
+    for (int r0 = 0; r0 < T; r0 += TB) {
+        int r1 = r0 + TB < T ? r0 + TB : T;
+        att += 6.0 * 2.0 * (r1 - r0) * (double)r1 * c->head_dim;
+    }
+    return lin + att * c->n_heads * c->n_layers * B;
+}
 
 int main(int argc, char **argv) {
     if (argc != 11) {
@@ -22,6 +83,7 @@ int main(int argc, char **argv) {
     int T = a[6], B = a[7], steps = a[8];
     sq_threads_set(a[9]);
     sq_gemm_one_pool(); /* the OpenMP pool threads the GEMMs */
+    double peak0 = fma_peak();
     sq_tmodel m;
     sq_err e;
     if (sq_tm_create(&m, &c, 0, &e)) {
@@ -50,11 +112,14 @@ int main(int argc, char **argv) {
         sq_clip_grad_norm(&m, 1.0);
         sq_adamw_step(&opt, &m, 1e-4f);
     }
-    double dt = sq_now() - t0;
+    double dt = sq_now() - t0, peak1 = fma_peak(), peak = peak0 > peak1 ? peak0 : peak1;
+    double gflops = step_flops(&c, B, T) * steps / dt / 1e9;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("{\"impl\": \"scalequest\", \"tokens_per_s\": %.1f, \"peak_rss_mb\": %.1f, \"loss\": %.4f}\n",
-           (double)N * steps / dt, ru.ru_maxrss / 1024.0, loss);
+    printf("{\"impl\": \"scalequest\", \"tokens_per_s\": %.1f, \"gflop_per_s\": %.1f, \"fma_peak_gflop_per_s\": %.1f, "
+           "\"fraction_of_peak\": %.3f, \"blas_core\": \"%s\", \"peak_rss_mb\": %.1f, \"loss\": %.4f}\n",
+           (double)N * steps / dt, gflops, peak / 1e9, gflops * 1e9 / peak, sq_gemm_blas_core(), ru.ru_maxrss / 1024.0,
+           loss);
     free(tok), free(tgt), free(pos), free(seg), free(w), free(dlogp);
     sq_adamw_free(&opt);
     sq_tm_free(&m);

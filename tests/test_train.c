@@ -1,5 +1,6 @@
 /* train: gradients against finite differences, packing isolation, losses, AdamW, schedules. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "scalequest/train.h"
 #include "test.h"
@@ -185,6 +186,50 @@ SQ_TEST(adamw_first_steps_by_hand) {
     CHECK_NEAR(m.grads[wq->offset], 0.6, 1e-6);
     sq_adamw_free(&o);
     sq_tm_free(&m);
+}
+
+/* The trainer's one-pass clip + AdamW + zero equals clip, step and zero_grad done apart, bit
+ * for bit: with clipping active (coef < 1) and without (coef 1), over a few steps. */
+SQ_TEST(fused_update_equals_clip_then_step) {
+    sq_model_config c = tiny_config(2, 1, 0);
+    sq_tmodel a, b;
+    sq_err e;
+    REQUIRE(sq_tm_create(&a, &c, 0, &e) == 0);
+    REQUIRE(sq_tm_create(&b, &c, 0, &e) == 0);
+    sq_tm_init_random(&a, 3, 0.02f);
+    sq_tm_init_random(&b, 3, 0.02f);
+    sq_adamw oa, ob;
+    REQUIRE(sq_adamw_init(&oa, a.n_params, 0.9f, 0.95f, 1e-8f, 0.1f, &e) == 0);
+    REQUIRE(sq_adamw_init(&ob, b.n_params, 0.9f, 0.95f, 1e-8f, 0.1f, &e) == 0);
+    sq_rng r;
+    sq_rng_seed(&r, 9);
+    int clipped = 0, unclipped = 0;
+    for (int step = 0; step < 4; step++) {
+        /* Steps 0 and 2 have a norm far above the limit, 1 and 3 below it. */
+        double sd = step % 2 ? 1e-5 : 0.5;
+        sq_tm_zero_grad(&a);
+        for (int t = 0; t < a.n_tensors; t++) /* backward writes tensors, never the padding */
+            for (size_t i = 0; i < a.tensors[t].numel; i++)
+                a.grads[a.tensors[t].offset + i] = (float)(sq_rng_normal(&r) * sd);
+        if (step == 0) memset(b.grads, 0, b.n_params * sizeof(float));
+        for (size_t i = 0; i < b.n_params; i++) CHECK(b.grads[i] == 0.0f); /* left zero by the fused step */
+        memcpy(b.grads, a.grads, a.n_params * sizeof(float));
+        double na = sq_clip_grad_norm(&a, 1.0);
+        sq_adamw_step(&oa, &a, 1e-3f);
+        float coef;
+        double nb = sq_grad_norm_coef(&b, 1.0, &coef);
+        CHECK(na == nb);
+        clipped += coef < 1.0f, unclipped += coef == 1.0f;
+        sq_adamw_step_fused(&ob, &b, 1e-3f, coef, 1);
+        CHECK(memcmp(a.params, b.params, a.n_params * sizeof(float)) == 0);
+        CHECK(memcmp(oa.m, ob.m, a.n_params * sizeof(float)) == 0);
+        CHECK(memcmp(oa.v, ob.v, a.n_params * sizeof(float)) == 0);
+    }
+    CHECK(clipped == 2 && unclipped == 2);
+    sq_adamw_free(&oa);
+    sq_adamw_free(&ob);
+    sq_tm_free(&a);
+    sq_tm_free(&b);
 }
 
 SQ_TEST(schedules_match_hf) {

@@ -102,6 +102,9 @@ int sq_gemm(const sq_gemm_desc *d, sq_err *e);
 /* Put OpenBLAS in one-thread mode, so the OpenMP pool is the process's only one (sq_gemm does
  * this itself; a caller that runs F32 GEMMs inside its own OpenMP regions needs it first). */
 void sq_gemm_one_pool(void);
+/* The name of the kernel set OpenBLAS runs (after sq_gemm's own choice where its dispatcher
+ * did not know the CPU; see gemm.c), for benchmarks and logs. */
+const char *sq_gemm_blas_core(void);
 
 /* The F32 form, as BLAS spells it (cannot fail). */
 static inline void sq_gemm_f32(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,

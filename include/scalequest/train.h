@@ -46,6 +46,15 @@ void sq_adamw_step(sq_adamw *o, sq_tmodel *m, float lr);
 /* Scale grads so their global L2 norm is at most max_norm (torch's clip_grad_norm_);
  * returns the norm before clipping. max_norm <= 0 only measures. */
 double sq_clip_grad_norm(sq_tmodel *m, double max_norm);
+/* The grads' global L2 norm (returned) and the factor sq_clip_grad_norm would scale them by
+ * (*coef; 1 when within max_norm or max_norm <= 0). The grads are not changed. */
+double sq_grad_norm_coef(const sq_tmodel *m, double max_norm, float *coef);
+/* sq_clip_grad_norm's scaling and sq_adamw_step in one pass over the parameters, with the
+ * same bits: each gradient is multiplied by coef as it is read (the product the separate
+ * scaling pass would have stored). With zero_grads the grads are left zero, as
+ * sq_tm_zero_grad would leave them for the next step. Three passes over 4 x n_params floats
+ * become one: a step of a 135M-parameter model saves about 1 GB of memory traffic. */
+void sq_adamw_step_fused(sq_adamw *o, sq_tmodel *m, float lr, float coef, int zero_grads);
 
 typedef enum { SQ_SCHED_COSINE = 0, SQ_SCHED_LINEAR, SQ_SCHED_CONSTANT } sq_sched_kind;
 /* The multiplier of the peak lr at optimiser step `step` (0-based) of `total`, as HF's

@@ -11,6 +11,9 @@
  *    share the same threads. */
 #include <cblas.h>
 #include <omp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "scalequest/kernels.h"
 
@@ -24,8 +27,45 @@ static void one(int ta, int tb, int M, int N, int K, float alpha, const float *A
                 lda, B, ldb, beta, C, ldc);
 }
 
+/* OpenBLAS built with DYNAMIC_ARCH picks its kernels from the CPU model when the library
+ * loads; a CPU newer than the build (0.3.21 does not know family 6 model 0xCF Xeons) gets
+ * its generic fallback, the SSE3 "Prescott" kernels, at about a quarter of the speed of its
+ * AVX-512 ones (sgemm 512 x 3072 x 576 on one core: 30 against 135 GFLOP/s). When that
+ * fallback was taken and the CPU has the instructions, choose the kernels by instruction set
+ * instead, once, before the first product: the dispatcher reads OPENBLAS_CORETYPE, which is
+ * set only for that moment. A caller's own OPENBLAS_CORETYPE is respected; builds without
+ * the dispatcher (weak symbols absent) are left alone. */
+extern void gotoblas_dynamic_init(void) __attribute__((weak));
+extern void gotoblas_dynamic_quit(void) __attribute__((weak));
+
+static void pick_kernels(void) {
+    if (!gotoblas_dynamic_init || !gotoblas_dynamic_quit || getenv("OPENBLAS_CORETYPE")) return;
+    const char *name = openblas_get_corename();
+    if (!name || strcmp(name, "Prescott") != 0) return;
+    __builtin_cpu_init();
+    const char *want = NULL;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512cd"))
+        want = "SkylakeX";
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        want = "Haswell";
+    if (!want) return;
+    setenv("OPENBLAS_CORETYPE", want, 1);
+    gotoblas_dynamic_quit();
+    gotoblas_dynamic_init();
+    unsetenv("OPENBLAS_CORETYPE");
+}
+
+static pthread_once_t kernels_once = PTHREAD_ONCE_INIT;
+
 void sq_gemm_one_pool(void) {
+    pthread_once(&kernels_once, pick_kernels);
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+}
+
+const char *sq_gemm_blas_core(void) {
+    pthread_once(&kernels_once, pick_kernels);
+    return openblas_get_corename();
 }
 
 static void blas(const sq_gemm_desc *d) {

@@ -31,16 +31,20 @@ void sq_adamw_free(sq_adamw *o) {
 
 /* One tensor's update. The AVX2 lanes do exactly the scalar operations in the same order
  * (no fused multiply-adds, correctly rounded sqrt and division), so both paths give the same
- * bits and a value does not depend on where a thread's range starts. */
-static void adamw_range(float *p, const float *g, float *mm, float *vv, size_t n, float decay, float b1, float b2,
-                        float step_size, float bc2_sqrt, float eps) {
+ * bits and a value does not depend on where a thread's range starts. Each gradient is first
+ * multiplied by gscale (clipping's factor; times 1 is exact), and set to 0 after use when
+ * zero is set. */
+static void adamw_range(float *p, float *g, float *mm, float *vv, size_t n, float decay, float b1, float b2,
+                        float step_size, float bc2_sqrt, float eps, float gscale, int zero) {
     size_t i = 0;
 #if defined(__AVX2__)
     __m256 vdec = _mm256_set1_ps(decay), va = _mm256_set1_ps(1.0f - b1), vb2 = _mm256_set1_ps(b2),
            vb2c = _mm256_set1_ps(1.0f - b2), vbc = _mm256_set1_ps(bc2_sqrt), veps = _mm256_set1_ps(eps),
-           vstep = _mm256_set1_ps(-step_size);
+           vstep = _mm256_set1_ps(-step_size), vgs = _mm256_set1_ps(gscale);
     for (; i + 8 <= n; i += 8) {
-        __m256 gi = _mm256_loadu_ps(g + i), mi = _mm256_loadu_ps(mm + i), vi = _mm256_loadu_ps(vv + i);
+        __m256 gi = _mm256_mul_ps(_mm256_loadu_ps(g + i), vgs), mi = _mm256_loadu_ps(mm + i),
+               vi = _mm256_loadu_ps(vv + i);
+        if (zero) _mm256_storeu_ps(g + i, _mm256_setzero_ps());
         __m256 pi = _mm256_mul_ps(_mm256_loadu_ps(p + i), vdec);
         mi = _mm256_add_ps(mi, _mm256_mul_ps(va, _mm256_sub_ps(gi, mi)));
         vi = _mm256_add_ps(_mm256_mul_ps(vi, vb2), _mm256_mul_ps(vb2c, _mm256_mul_ps(gi, gi)));
@@ -52,9 +56,11 @@ static void adamw_range(float *p, const float *g, float *mm, float *vv, size_t n
     }
 #endif
     for (; i < n; i++) {
+        float gi = g[i] * gscale;
+        if (zero) g[i] = 0.0f;
         p[i] *= decay;
-        mm[i] += (1.0f - b1) * (g[i] - mm[i]);
-        vv[i] = vv[i] * b2 + (1.0f - b2) * (g[i] * g[i]);
+        mm[i] += (1.0f - b1) * (gi - mm[i]);
+        vv[i] = vv[i] * b2 + (1.0f - b2) * (gi * gi);
         float denom = sqrtf(vv[i]) / bc2_sqrt + eps;
         p[i] += -step_size * (mm[i] / denom);
     }
@@ -64,7 +70,9 @@ static void adamw_range(float *p, const float *g, float *mm, float *vv, size_t n
  * thread count. */
 #define OPT_CHUNK 16384
 
-void sq_adamw_step(sq_adamw *o, sq_tmodel *m, float lr) {
+void sq_adamw_step(sq_adamw *o, sq_tmodel *m, float lr) { sq_adamw_step_fused(o, m, lr, 1.0f, 0); }
+
+void sq_adamw_step_fused(sq_adamw *o, sq_tmodel *m, float lr, float coef, int zero_grads) {
     sq_tp_start();
     o->step++;
     float b1 = o->beta1, b2 = o->beta2;
@@ -79,7 +87,8 @@ void sq_adamw_step(sq_adamw *o, sq_tmodel *m, float lr) {
 #pragma omp parallel for schedule(static) if (t->numel > SQ_PAR_MIN)
         for (long c = 0; c < chunks; c++) {
             size_t i0 = (size_t)c * OPT_CHUNK, n = t->numel - i0 < OPT_CHUNK ? t->numel - i0 : OPT_CHUNK;
-            adamw_range(p + i0, g + i0, mm + i0, vv + i0, n, decay, b1, b2, step_size, bc2_sqrt, o->eps);
+            adamw_range(p + i0, g + i0, mm + i0, vv + i0, n, decay, b1, b2, step_size, bc2_sqrt, o->eps, coef,
+                        zero_grads);
         }
     }
     sq_tp_mark(SQ_TP_ADAMW);
@@ -95,7 +104,7 @@ static double sumsq(const float *g, size_t n) {
     return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
-double sq_clip_grad_norm(sq_tmodel *m, double max_norm) {
+double sq_grad_norm_coef(const sq_tmodel *m, double max_norm, float *coef) {
     /* Chunk sums are computed in parallel and added in chunk order: the norm does not
      * depend on the thread count. */
     sq_tp_start();
@@ -117,16 +126,25 @@ double sq_clip_grad_norm(sq_tmodel *m, double max_norm) {
         ss += s;
     }
     double norm = sqrt(ss);
+    *coef = 1.0f;
     if (max_norm > 0) {
-        double coef = max_norm / (norm + 1e-6);
-        if (coef < 1.0) {
-            float cf = (float)coef;
-            float *g = m->grads;
-#pragma omp parallel for schedule(static) if (m->n_params > SQ_PAR_MIN)
-            for (size_t i = 0; i < m->n_params; i++) g[i] *= cf;
-        }
+        double c = max_norm / (norm + 1e-6);
+        if (c < 1.0) *coef = (float)c;
     }
     sq_tp_mark(SQ_TP_CLIP);
+    return norm;
+}
+
+double sq_clip_grad_norm(sq_tmodel *m, double max_norm) {
+    float cf;
+    double norm = sq_grad_norm_coef(m, max_norm, &cf);
+    if (cf != 1.0f) {
+        sq_tp_start();
+        float *g = m->grads;
+#pragma omp parallel for schedule(static) if (m->n_params > SQ_PAR_MIN)
+        for (size_t i = 0; i < m->n_params; i++) g[i] *= cf;
+        sq_tp_mark(SQ_TP_CLIP);
+    }
     return norm;
 }
 

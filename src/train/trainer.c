@@ -262,7 +262,8 @@ int sq_train_run(sq_tmodel *m, const sq_texample *ex, int n, const sq_train_opts
     sq_progress_resume(&prog, start);
     double loss = NAN;
     for (int64_t s = start; s < pl.steps; s++) {
-        sq_tm_zero_grad(m);
+        /* Later steps find the grads zeroed by the previous step's fused update. */
+        if (s == start) sq_tm_zero_grad(m);
         int mb0 = (int)(s * oo.accum), mb1 = (int)SQ_MIN((int64_t)pl.n_mb, (s + 1) * oo.accum);
         double norm = 0;
         for (int k = mb0; k < mb1; k++)
@@ -279,9 +280,10 @@ int sq_train_run(sq_tmodel *m, const sq_texample *ex, int n, const sq_train_opts
         }
         if (rc) break;
         if (rank == 0 && oo.grads_out && s == start && (rc = sq_tm_write_buffer(m, m->grads, oo.grads_out, e))) break;
-        double gnorm = sq_clip_grad_norm(m, oo.clip);
+        float coef;
+        double gnorm = sq_grad_norm_coef(m, oo.clip, &coef);
         double lr = oo.lr * sq_sched_factor(oo.sched, s, pl.steps, warmup);
-        sq_adamw_step(&opt, m, (float)lr);
+        sq_adamw_step_fused(&opt, m, (float)lr, coef, 1);
         loss = st.loss;
         if (!isfinite(loss)) {
             rc = sq_fail(e, SQ_ERANGE, "train: the loss is %g at step %lld; lower --lr", loss, (long long)s + 1);
