@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "fma_peak.h"
 #include "scalequest/infer.h"
 #include "scalequest/safetensors.h"
 
@@ -59,44 +60,8 @@ static double read_bandwidth(void) {
     return best;
 }
 
-/* Register-only multiply-add loops on every thread: FLOP/s the cores can issue. */
-static double fma_peak_f32(void) {
-    double best = 0;
-    for (int pass = 0; pass < 3; pass++) {
-        double t0 = sq_now();
-        long iters = 20000000;
-        float sink = 0;
-#pragma omp parallel reduction(+ : sink)
-        {
-#if defined(__AVX512F__)
-            __m512 a[8], b = _mm512_set1_ps(1.0000001f), c = _mm512_set1_ps(1e-7f);
-            for (int k = 0; k < 8; k++) a[k] = _mm512_set1_ps((float)k);
-            for (long i = 0; i < iters; i++)
-                for (int k = 0; k < 8; k++) a[k] = _mm512_fmadd_ps(a[k], b, c);
-            for (int k = 0; k < 8; k++) sink += _mm512_reduce_add_ps(a[k]);
-#elif defined(__AVX2__) && defined(__FMA__)
-            __m256 a[10], b = _mm256_set1_ps(1.0000001f), c = _mm256_set1_ps(1e-7f);
-            for (int k = 0; k < 10; k++) a[k] = _mm256_set1_ps((float)k);
-            for (long i = 0; i < iters; i++)
-                for (int k = 0; k < 10; k++) a[k] = _mm256_fmadd_ps(a[k], b, c);
-            float v[8];
-            for (int k = 0; k < 10; k++) {
-                _mm256_storeu_ps(v, a[k]);
-                sink += v[0];
-            }
-#endif
-        }
-        double dt = sq_now() - t0;
-#if defined(__AVX512F__)
-        double flops = (double)iters * 8 * 16 * 2 * omp_get_max_threads();
-#else
-        double flops = (double)iters * 10 * 8 * 2 * omp_get_max_threads();
-#endif
-        if (flops / dt > best) best = flops / dt;
-        if (sink == 1.5f) printf(" ");
-    }
-    return best;
-}
+/* The FP32 FMA peak on every thread of the pool, measured now (bench/fma_peak.h). */
+static double fma_peak_f32(void) { return sq_bench_fma_peak(omp_get_max_threads(), 20000000, sq_now); }
 
 /* ---- a random model -------------------------------------------------------------------------- */
 

@@ -10,46 +10,11 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 
+#include "fma_peak.h"
 #include "scalequest/train.h"
 
-/* Register-only multiply-adds on every thread: the FP32 FLOP/s the cores can issue now. */
-static double fma_peak(void) {
-    double best = 0;
-    for (int pass = 0; pass < 3; pass++) {
-        long iters = 10000000;
-        float sink = 0;
-        double t0 = sq_now();
-#pragma omp parallel reduction(+ : sink)
-        {
-#if defined(__AVX512F__)
-            __m512 a[8], b = _mm512_set1_ps(1.0000001f), c = _mm512_set1_ps(1e-7f);
-            for (int k = 0; k < 8; k++) a[k] = _mm512_set1_ps((float)k);
-            for (long i = 0; i < iters; i++)
-                for (int k = 0; k < 8; k++) a[k] = _mm512_fmadd_ps(a[k], b, c);
-            for (int k = 0; k < 8; k++) sink += _mm512_reduce_add_ps(a[k]);
-#elif defined(__AVX2__) && defined(__FMA__)
-            __m256 a[8], b = _mm256_set1_ps(1.0000001f), c = _mm256_set1_ps(1e-7f);
-            for (int k = 0; k < 8; k++) a[k] = _mm256_set1_ps((float)k);
-            for (long i = 0; i < iters; i++)
-                for (int k = 0; k < 8; k++) a[k] = _mm256_fmadd_ps(a[k], b, c);
-            float v[8];
-            for (int k = 0; k < 8; k++) {
-                _mm256_storeu_ps(v, a[k]);
-                sink += v[0];
-            }
-#endif
-        }
-        double dt = sq_now() - t0;
-#if defined(__AVX512F__)
-        double flops = (double)iters * 8 * 16 * 2 * omp_get_max_threads();
-#else
-        double flops = (double)iters * 8 * 8 * 2 * omp_get_max_threads();
-#endif
-        if (flops / dt > best) best = flops / dt;
-        if (sink == 1.5f) printf(" ");
-    }
-    return best;
-}
+/* The FP32 FMA peak on every thread of the pool, measured now (bench/fma_peak.h). */
+static double fma_peak(void) { return sq_bench_fma_peak(omp_get_max_threads(), 10000000, sq_now); }
 
 /* FLOPs of one training step of B rows of T tokens (one example per row): every linear layer
  * 2 MAC-FLOPs forward and 4 backward (dx and dW) per weight per token, the LM head included;
