@@ -50,6 +50,11 @@ void sq__dot_q8_rows_avx2(float *y, int64_t ys, const uint8_t *w, sq_dtype t, co
                           int64_t n, float bias);
 void sq__dot_q8_rows4t_vnni(float *y, int64_t ys, const uint8_t *w, sq_dtype t, const uint8_t *xq, size_t xs,
                             const float *dsT, int64_t nb, float bias);
+/* Batch 1: `outs` (4 or 8) consecutive weight rows rb bytes apart (Q4_0, Q4_1, Q8_0) against one
+ * activation row of nb blocks; y[i] = dot of row i + (bias ? bias[i] : 0), the bits of the C
+ * reference. */
+void sq__dot_q8_outs_vnni(float *y, const uint8_t *w, size_t rb, sq_dtype t, const uint8_t *xq, int64_t nb,
+                          const float *bias, int outs);
 void sq__dot_q8_rows_vnni(float *y, int64_t ys, const uint8_t *w, sq_dtype t, const void *xq, size_t xs, int rows,
                           int64_t n, float bias);
 

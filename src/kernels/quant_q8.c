@@ -408,6 +408,10 @@ int sq_quant_matmul_n(void **buf, size_t *cap, int n, float *const y[], const fl
     return 0;
 }
 
+#ifndef OUTS_N
+#define OUTS_N 8
+#endif
+
 void sq_quant_matmul_part(float *y, const float *x, int rows, const sq_view *w, const float *bias, int o0, int o1) {
     int64_t in = w->shape[1];
     int out = (int)w->shape[0], kind = sq_quant_act_kind(w->dtype);
@@ -425,7 +429,18 @@ void sq_quant_matmul_part(float *y, const float *x, int rows, const sq_view *w, 
     for (int r = 0; r < rows; r++) sq_quant_act_row(xq + (size_t)r * xs, x + (size_t)r * in, kind, in);
     size_t rb = row_bytes(w);
     rows_fn fn = rows_kernel();
-    for (int o = o0; o < o1; o++)
+    int o = o0;
+#if defined(SQ_QUANT_HAVE_AVX2)
+    /* One row, VNNI: 8 (then 4) outputs at a time share each loaded x block. */
+    if (rows == 1 && (w->dtype == SQ_Q4_0 || w->dtype == SQ_Q4_1 || w->dtype == SQ_Q8_0) && q8_level() == 2) {
+        const uint8_t *wd = w->data;
+        for (; o + OUTS_N <= o1; o += OUTS_N)
+            sq__dot_q8_outs_vnni(y + o, wd + (size_t)o * rb, rb, w->dtype, xq, in / 32, bias ? bias + o : NULL, OUTS_N);
+        for (; o + 4 <= o1; o += 4)
+            sq__dot_q8_outs_vnni(y + o, wd + (size_t)o * rb, rb, w->dtype, xq, in / 32, bias ? bias + o : NULL, 4);
+    }
+#endif
+    for (; o < o1; o++)
         fn(y + o, out, (const uint8_t *)w->data + (size_t)o * rb, w->dtype, xq, xs, rows, in, bias ? bias[o] : 0);
     if (xq != stack) free(xq);
 }
