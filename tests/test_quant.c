@@ -198,6 +198,35 @@ SQ_TEST(act_rounding_rules) {
     free(x), free(back), free(b), free(k);
 }
 
+/* The SIMD rounding of x into 32-value blocks gives the C code's bytes: ties (2.5 with amax
+ * 127 rounds to even), a zero block, -0, NaN and inf blocks, denormals, huge values. */
+SQ_TEST(q8_act_rounding_equals_the_c_code) {
+    sq_rng r;
+    sq_rng_seed(&r, 37);
+    int n = 32 * 12;
+    float *x = malloc(sizeof(float) * (size_t)n);
+    size_t xs = sq_quant_act_bytes(1, n);
+    uint8_t *a = malloc(xs), *b = malloc(xs);
+    for (int trial = 0; trial < 20; trial++) {
+        for (int i = 0; i < n; i++) x[i] = (float)sq_rng_normal(&r) * (trial % 2 ? 1e-3f : 3.0f);
+        for (int i = 0; i < 32; i++) x[i] = (float)(i - 16) + 0.5f; /* block 0: halves, amax 16.5 */
+        x[40] = 127.0f, x[41] = 2.5f, x[42] = -3.5f, x[43] = 0.5f;  /* block 1: id = 1, exact ties */
+        for (int i = 64; i < 96; i++) x[i] = 0;
+        x[70] = -0.0f;
+        x[100] = NAN;
+        x[140] = -INFINITY;
+        for (int i = 160; i < 192; i++) x[i] = 1e-40f * (float)(i - 170);
+        x[200] = 3e38f, x[201] = -3.3e38f;
+        x[n - 1] = (float)trial * 7.0f;
+        sq_quant_q8_force(1);
+        sq_quant_act_row(a, x, 1, n);
+        sq_quant_q8_force(0);
+        sq_quant_act_row(b, x, 1, n);
+        CHECKF(!memcmp(a, b, xs), "trial %d: %s rounding differs from the C code", trial, sq_quant_q8_impl());
+    }
+    free(x), free(a), free(b);
+}
+
 /* Every ISA the machine has gives the C reference's bits, one row or many at a time. */
 SQ_TEST(q8_dots_equal_the_c_reference_on_every_isa) {
     sq_rng r;

@@ -44,6 +44,7 @@ float sq__quant_dot_avx512(const void *row, sq_dtype t, const float *x, int64_t 
 void sq__panel_dot_avx512(float *y, int64_t ldy, const float *pan, int n, const float *x, int rows, int64_t in,
                           const float *bias);
 int sq__q8_vnni_supported(void);
+void sq__act_q8b_avx2(uint8_t *dst, const float *x, int64_t nb);
 float sq__dot_q8_avx2(const uint8_t *w, sq_dtype t, const void *xq, int64_t n);
 float sq__dot_q8_vnni(const uint8_t *w, sq_dtype t, const void *xq, int64_t n);
 void sq__dot_q8_rows_avx2(float *y, int64_t ys, const uint8_t *w, sq_dtype t, const void *xq, size_t xs, int rows,

@@ -74,6 +74,9 @@ static void act_q8b(uint8_t *dst, const float *x, int64_t nb) {
             continue;
         }
         float d = amax / 127.f, id = amax != 0.0f ? 127.f / amax : 0.0f;
+        /* amax under 127 / FLT_MAX (denormals): 127 / amax overflows and x * inf has no int;
+         * such a block rounds to zeros, as a zero block (its f16 scale is 0 either way). */
+        if (id > 3.402823466e38f) id = 0.0f;
         int sum = 0;
         for (int j = 0; j < 32; j++) {
             int v = (int)rintf(x[j] * id);
@@ -96,7 +99,8 @@ static void act_q8k(sq__q8k *y, const float *x, int64_t nb) {
             if (a > amax) amax = a, max = x[j];
         }
         memset(y->bsum, 0, sizeof y->bsum);
-        if (bad || amax == 0.0f) {
+        /* -127 / max overflowing (|max| under 127 / FLT_MAX) rounds like a zero block. */
+        if (bad || amax == 0.0f || !(fabsf(-127.f / max) <= 3.402823466e38f)) {
             memset(y->q, 0, 256);
             y->d = bad ? NAN : 0.0f;
             continue;
@@ -111,9 +115,15 @@ static void act_q8k(sq__q8k *y, const float *x, int64_t nb) {
     }
 }
 
+static int q8_level(void);
+
 void sq_quant_act_row(void *dst, const float *x, int kind, int64_t n) {
     if (kind == 2)
         act_q8k(dst, x, n / 256);
+#if defined(SQ_QUANT_HAVE_AVX2)
+    else if (q8_level() >= 1) /* the same bytes as act_q8b (test_quant) */
+        sq__act_q8b_avx2(dst, x, n / 32);
+#endif
     else
         act_q8b(dst, x, n / 32);
 }
