@@ -373,23 +373,36 @@ TGT void SFX(sq__dot_q8_outs)(float *y, const uint8_t *w, size_t rb, sq_dtype t,
 #define SFX_FAST(T) 0
 #endif
 
-/* One activation row against one weight row of 256-value blocks. */
+/* One activation row against one weight row of 256-value blocks. The integer sums are the
+ * reference's exact ones, formed differently: u8 x s8 pairs into int16 (maddubs: at most
+ * 2 * 63 * 127, no saturation), then times the 16-bit sub-block scale into int32 (DOTWS);
+ * Q6_K's -32 offset as -32 * sum(scale * the x block's sum of 16), from Q8_K's bsum. The
+ * float steps per block are the reference's. */
 TGT static inline AI float SFX(dotk)(const uint8_t *w, const sq_dtype t, const sq__q8k *x, int64_t nb) {
     const __m256i m4 = _mm256_set1_epi8(0xF), one8 = _mm256_set1_epi8(1);
     float acc = 0, mn = 0;
     if (t == SQ_Q6_K) {
+        /* byte pairs of int16 lane 2k (low 128 bits) and 2k+1 (high 128 bits) */
+        __m256i pick[4];
+        for (int k = 0; k < 4; k++)
+            pick[k] = _mm256_setr_epi8(4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k,
+                                       4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k + 2,
+                                       4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3,
+                                       4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2,
+                                       4 * k + 3);
         for (int64_t b = 0; b < nb; b++, w += 210, x++) {
-            const int8_t *sc = (const int8_t *)(w + 192);
-            __m256i isv = _mm256_setzero_si256();
+            __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + 192)));
+            /* -32 * sum over the 16 groups of scale * the x group's sum */
+            __m256i isv = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)x->bsum));
+            isv = _mm256_mullo_epi32(isv, _mm256_set1_epi32(-32));
             for (int h = 0; h < 2; h++) {
                 __m256i c[4];
                 sq__q6k_unpack_half(w, h, c);
+                /* scales 8h..8h+7 in both 128-bit halves */
+                __m256i sh = h ? _mm256_permute4x64_epi64(sc16, 0xEE) : _mm256_permute4x64_epi64(sc16, 0x44);
                 for (int k = 0; k < 4; k++) {
-                    __m256i wv = _mm256_sub_epi8(c[k], _mm256_set1_epi8(32));
                     __m256i xv = _mm256_loadu_si256((const __m256i *)(x->q + 128 * h + 32 * k));
-                    __m256i p = DOTUS(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));
-                    int s0 = sc[8 * h + 2 * k], s1 = sc[8 * h + 2 * k + 1];
-                    isv = _mm256_add_epi32(isv, _mm256_mullo_epi32(p, _mm256_setr_epi32(s0, s0, s0, s0, s1, s1, s1, s1)));
+                    isv = DOTWS(isv, _mm256_maddubs_epi16(c[k], xv), _mm256_shuffle_epi8(sh, pick[k]));
                 }
             }
             float dd = SFX(h2f)(w + 208) * x->d;
@@ -401,10 +414,15 @@ TGT static inline AI float SFX(dotk)(const uint8_t *w, const sq_dtype t, const s
     const int five = t == SQ_Q5_K;
     const size_t bb = five ? 176 : 144;
     for (int64_t b = 0; b < nb; b++, w += bb, x++) {
-        const uint8_t *qs = w + 16 + 32 * five;
+        const uint8_t *qs = w + 16 + 32 * five, *s = w + 4;
+        int16_t sc[8], mv[8];
+        for (int j = 0; j < 4; j++) {
+            sc[j] = (int16_t)(s[j] & 63), mv[j] = (int16_t)(s[j + 4] & 63);
+            sc[j + 4] = (int16_t)((s[j + 8] & 0xF) | ((s[j] >> 6) << 4));
+            mv[j + 4] = (int16_t)((s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4));
+        }
         __m256i qh = five ? _mm256_loadu_si256((const __m256i *)(w + 16)) : _mm256_setzero_si256();
         __m256i isv = _mm256_setzero_si256();
-        int32_t imin = 0;
         for (int g = 0; g < 4; g++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * g));
             for (int h = 0; h < 2; h++) {
@@ -413,13 +431,14 @@ TGT static inline AI float SFX(dotk)(const uint8_t *w, const sq_dtype t, const s
                 if (five)
                     v = _mm256_or_si256(
                         v, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(j)), one8), 4));
-                uint8_t s, m;
-                sq__kq_scale_min(w + 4, j, &s, &m);
-                __m256i p = DOTUS(v, _mm256_loadu_si256((const __m256i *)(x->q + 32 * j)));
-                isv = _mm256_add_epi32(isv, _mm256_mullo_epi32(p, _mm256_set1_epi32(s)));
-                imin += m * (x->bsum[2 * j] + x->bsum[2 * j + 1]);
+                __m256i xv = _mm256_loadu_si256((const __m256i *)(x->q + 32 * j));
+                isv = DOTWS(isv, _mm256_maddubs_epi16(v, xv), _mm256_set1_epi16(sc[j]));
             }
         }
+        /* the mins: sum_j m_j * (bsum[2j] + bsum[2j+1]), one madd over the 16 sums */
+        __m256i mm = _mm256_setr_epi16(mv[0], mv[0], mv[1], mv[1], mv[2], mv[2], mv[3], mv[3], mv[4], mv[4], mv[5],
+                                       mv[5], mv[6], mv[6], mv[7], mv[7]);
+        int32_t imin = SFX(hsumi)(_mm256_madd_epi16(mm, _mm256_loadu_si256((const __m256i *)x->bsum)));
         float dd = SFX(h2f)(w) * x->d, dm = SFX(h2f)(w + 2) * x->d;
         acc = fmaf(dd, (float)SFX(hsumi)(isv), acc);
         mn = fmaf(dm, (float)imin, mn);

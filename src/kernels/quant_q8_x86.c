@@ -26,10 +26,12 @@ int sq__q8_vnni_supported(void) {
 #define TGT __attribute__((target("avx2,fma,f16c")))
 #define SFX(name) name##_avx2
 #define DOTUS(u, s) _mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1))
+#define DOTWS(acc, a, b) _mm256_add_epi32((acc), _mm256_madd_epi16((a), (b)))
 #include "quant_q8_body.h"
 #undef TGT
 #undef SFX
 #undef DOTUS
+#undef DOTWS
 
 /* The rounding of an activation row into 32-value blocks (act_q8b in quant_q8.c) with AVX2:
  * the same operations on each value (|x|, the max, x * (127 / amax) rounded to nearest even
@@ -81,11 +83,13 @@ __attribute__((target("avx2,fma,f16c"))) void sq__act_q8b_avx2(uint8_t *dst, con
 #define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 #define SFX(name) name##_vnni
 #define DOTUS(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), (u), (s))
+#define DOTWS(acc, a, b) _mm256_dpwssd_epi32((acc), (a), (b))
 #define SQ_Q8_BODY_512 1
 #include "quant_q8_body.h"
 #undef SQ_Q8_BODY_512
 #undef TGT
 #undef SFX
 #undef DOTUS
+#undef DOTWS
 
 #endif
