@@ -20,7 +20,7 @@ void sq_cli_backend_options(sq_cli_backend *cb, sq_opt *o) {
     o[6] = (sq_opt){"api-key-env", SQ_OPT_STR, &cb->key_env, "VAR", "remote: env var with the API key"};
     o[7] = (sq_opt){"kv-type", SQ_OPT_STR, &cb->kv_type, "f32|f16|bf16", "local: KV cache elements (default f32)"};
     o[8] = (sq_opt){"act-type", SQ_OPT_STR, &cb->act_type, "q8|f32",
-                    "local, quantized weights: 8-bit activations as llama.cpp or fp32 (default: q8 at --batch 1, else f32)"};
+                    "local, quantized weights: 8-bit activations as llama.cpp or fp32 (default: q8)"};
 }
 
 int sq_cli_backend_fill(const sq_cli_backend *cb, sq_backend_opts *bo, char *msg, size_t cap) {
@@ -31,7 +31,7 @@ int sq_cli_backend_fill(const sq_cli_backend *cb, sq_backend_opts *bo, char *msg
         return snprintf(msg, cap, "--concurrency must be 1..65536, --max-retries 0..1000, --timeout > 0"), -1;
     int kvt = cb->kv_type ? sq_kv_type_parse(cb->kv_type) : SQ_KV_F32;
     if (kvt < 0) return snprintf(msg, cap, "--kv-type must be f32, f16 or bf16, not '%s'", cb->kv_type), -1;
-    int act = cb->act_type ? sq_act_type_parse(cb->act_type) : sq_act_type_for_batch((int)cb->batch);
+    int act = cb->act_type ? sq_act_type_parse(cb->act_type) : SQ_ACT_Q8;
     if (act < 0) return snprintf(msg, cap, "--act-type must be q8 or f32, not '%s'", cb->act_type), -1;
     sq_backend_opts_default(bo);
     bo->kv_type = kvt;

@@ -42,7 +42,7 @@ static int cmd_generate(int argc, char **argv) {
         {"tokenizer", SQ_OPT_STR, &tok_path, "PATH", "local: tokenizer.json, a folder or .gguf holding one (for folders without)"},
         {"ctx", SQ_OPT_INT, &ctx, "N", "local: prompt + completion tokens at most (default: model's, <= 4096)"},
         {"kv-type", SQ_OPT_STR, &kv_type, "f32|f16|bf16", "local: KV cache elements (default f32; f16/bf16 halve its bytes)"},
-        {"act-type", SQ_OPT_STR, &act_type, "q8|f32", "local, quantized weights: 8-bit activations as llama.cpp or fp32 (default: q8 at --batch 1, else f32)"},
+        {"act-type", SQ_OPT_STR, &act_type, "q8|f32", "local, quantized weights: 8-bit activations as llama.cpp or fp32 (default: q8)"},
         {"concurrency", SQ_OPT_INT, &concurrency, "N", "remote: requests in flight (default 64)"},
         {"url", SQ_OPT_LIST, &urls, "URL", "remote: another base URL of the same model (repeatable)"},
         {"timeout", SQ_OPT_DOUBLE, &timeout, "S", "remote: seconds per request (default 600)"},
@@ -62,7 +62,7 @@ static int cmd_generate(int argc, char **argv) {
         return sq_cli_usage_error(CMD, "--concurrency must be 1..65536, --max-retries 0..1000, --timeout > 0");
     int kvt = kv_type ? sq_kv_type_parse(kv_type) : SQ_KV_F32;
     if (kvt < 0) return sq_cli_usage_error(CMD, "--kv-type must be f32, f16 or bf16, not '%s'", kv_type);
-    int act = act_type ? sq_act_type_parse(act_type) : sq_act_type_for_batch((int)batch);
+    int act = act_type ? sq_act_type_parse(act_type) : SQ_ACT_Q8;
     if (act < 0) return sq_cli_usage_error(CMD, "--act-type must be q8 or f32, not '%s'", act_type);
     sq_progress_set_quiet(sq_common.quiet);
 

@@ -82,12 +82,11 @@ void sq_quant_act_set(int act);
 int sq_quant_act_get(void);
 const char *sq_act_type_name(int act); /* "q8", "f32" */
 int sq_act_type_parse(const char *s);  /* -1 for an unknown name */
-/* The commands' default when --act-type is not given: 8-bit activations for a run that
- * decodes one sequence at a time (about 20% fewer CPU cycles per token than fp32 there,
- * and llama.cpp's arithmetic), fp32 for batched runs, where keeping llama.cpp's per-block
- * combine order costs more per value than fp32's wide FMAs (batch-32 decode: 167 against
- * 202-246 tokens per CPU-second; docs/engine.md). One choice per process, so batched ==
- * sequential still holds within a run. */
+/* The commands' default when --act-type is not given: 8-bit activations at every batch size
+ * (llama.cpp's arithmetic; fewer CPU cycles per token than fp32 at batch 1 and, with the
+ * batched tile kernel, at batch 32 too: docs/engine.md). One act type for every batch, so a
+ * sequence's tokens do not depend on how many ran beside it. Kept for callers that pass a
+ * batch size: the answer no longer depends on it. */
 int sq_act_type_for_batch(int max_batch);
 /* The activation format weights of type wt take: 1 = 32-value blocks (Q8_0/Q8_1), 2 = Q8_K;
  * 0 for a type that is not quantized. */

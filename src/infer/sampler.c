@@ -73,6 +73,32 @@ static inline __m256 exp_neg8(__m256 x) {
     return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(q), e));
 }
 
+#if defined(__AVX512F__)
+/* exp_neg8 on 16 lanes, operation for operation (floor as a round toward -inf). */
+static inline __m512 exp_neg16(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _mm512_set1_ps(0.5f)),
+                                    _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_sub_ps(_mm512_sub_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(0.693145752f))),
+                             _mm512_mul_ps(n, _mm512_set1_ps(1.42860677e-6f)));
+    __m512 t = _mm512_mul_ps(r, _mm512_set1_ps(0.00138889f));
+    t = _mm512_mul_ps(r, _mm512_add_ps(_mm512_set1_ps(0.00833336823f), t));
+    t = _mm512_mul_ps(r, _mm512_add_ps(_mm512_set1_ps(0.0416666418f), t));
+    t = _mm512_mul_ps(r, _mm512_add_ps(_mm512_set1_ps(0.166666672f), t));
+    t = _mm512_mul_ps(r, _mm512_add_ps(_mm512_set1_ps(0.5f), t));
+    t = _mm512_mul_ps(r, _mm512_add_ps(_mm512_set1_ps(1.0f), t));
+    __m512 q = _mm512_add_ps(_mm512_set1_ps(1.0f), t);
+    __m512i e = _mm512_slli_epi32(_mm512_cvtps_epi32(n), 23);
+    return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(q), e));
+}
+/* The two 8-lane halves added to an 8-lane sum in element order: lane l gets i + l, then
+ * i + 8 + l, as two steps of the 8-wide loop would add them. */
+static inline __m256 add_halves(__m256 acc, __m512 v) {
+    acc = _mm256_add_ps(acc, _mm512_castps512_ps256(v));
+    return _mm256_add_ps(acc, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+}
+#endif
+
 static inline double lanes_sum(__m256 v) {
     float l[8];
     _mm256_storeu_ps(l, v);
@@ -87,43 +113,190 @@ static int desc_float(const void *a, const void *b) {
     return (x < y) - (x > y);
 }
 
-/* The largest tau such that the candidates {p >= tau} (p in [lo, 1]) hold at least `need`
- * tokens (by_count) or `need` mass; lo when none does. Ties at the edge are all kept, so the
- * result does not depend on the order of the candidates. No sort of the whole set: one pass
- * buckets the values by their top 12 bits (monotonic for floats >= 0), the bucket where the
- * running total from the top crosses `need` is found, and only that bucket is sorted. */
-static float threshold(const float *cp, int n, double need, int by_count, float lo, float *tmp, double *hist) {
+/* threshold()'s histogram and scan over the candidates with lo <= p <= 1 and p >= floor_ (a
+ * bucket's lower edge), and p < ceil_ (another edge; 0: none) where acc0 is the exact total
+ * above ceil_: sets *below when the scan runs below floor_'s bucket without reaching `need`
+ * (the caller then starts again without a floor), else returns what threshold() would. */
+static float threshold_from(const float *cp, int n, double need, int by_count, float lo, float floor_, float ceil_,
+                            double acc0, float *tmp, double *hist, int *below) {
     enum { NB = SQ_SAMPLE_BUCKETS }; /* (bits of 1.0f) >> 19 == 2032 */
+    float low = SQ_MAX(lo, floor_);
+    uint32_t fb, cb;
+    memcpy(&fb, &floor_, 4);
+    memcpy(&cb, &ceil_, 4);
+    int bfloor = (int)(fb >> 19), btop = ceil_ > 0 ? (int)(cb >> 19) - 1 : NB - 1;
+    float high = ceil_ > 0 ? ceil_ : 2.0f; /* p < high: below ceil_, or every p <= 1 */
     /* Four interleaved histograms: a flat distribution puts long runs into one bucket, and
-     * one histogram would chain every add through the same memory word. */
-    memset(hist, 0, sizeof(double) * 4 * NB);
-    for (int i = 0; i < n; i++) {
-        if (!(cp[i] >= lo) || !(cp[i] <= 1.0f)) continue;
+     * one histogram would chain every add through the same memory word. Which of the four
+     * an item lands in does not matter: a bucket's items share one exponent, so their sum
+     * in double is exact in any order. */
+    memset(hist + (size_t)bfloor, 0, sizeof(double) * (NB - (size_t)bfloor));
+    memset(hist + NB + (size_t)bfloor, 0, sizeof(double) * (NB - (size_t)bfloor));
+    memset(hist + 2 * NB + (size_t)bfloor, 0, sizeof(double) * (NB - (size_t)bfloor));
+    memset(hist + 3 * NB + (size_t)bfloor, 0, sizeof(double) * (NB - (size_t)bfloor));
+    int i = 0;
+#if defined(SQ_SAMPLER_AVX2)
+    /* Whole blocks of 8 outside [low, 1] (most of them, once there is a floor) cost one
+     * compare; the others go through their kept lanes. */
+    {
+        __m256 vlo = _mm256_set1_ps(low), one = _mm256_set1_ps(1.0f), vhi = _mm256_set1_ps(high);
+        for (; i + 8 <= n; i += 8) {
+            __m256 v = _mm256_loadu_ps(cp + i);
+            unsigned mask = (unsigned)_mm256_movemask_ps(_mm256_and_ps(
+                _mm256_and_ps(_mm256_cmp_ps(v, vlo, _CMP_GE_OQ), _mm256_cmp_ps(v, one, _CMP_LE_OQ)),
+                _mm256_cmp_ps(v, vhi, _CMP_LT_OQ)));
+            if (!mask) continue;
+            uint32_t idx[8];
+            _mm256_storeu_si256((__m256i *)idx, _mm256_srli_epi32(_mm256_castps_si256(v), 19));
+            for (; mask; mask &= mask - 1) {
+                int l = __builtin_ctz(mask);
+                hist[(l & 3) * NB + idx[l]] += by_count ? 1.0 : cp[i + l];
+            }
+        }
+    }
+#endif
+    for (; i < n; i++) {
+        if (!(cp[i] >= low) || !(cp[i] <= 1.0f) || !(cp[i] < high)) continue;
         uint32_t u;
         memcpy(&u, &cp[i], 4);
         hist[(i & 3) * NB + (u >> 19)] += by_count ? 1.0 : cp[i];
     }
-    double acc = 0;
-    int b = NB - 1;
-    for (; b >= 0; b--) {
+    double acc = acc0;
+    int b = btop;
+    for (; b >= bfloor; b--) {
         double add = hist[b] + hist[NB + b] + hist[2 * NB + b] + hist[3 * NB + b];
         if (acc + add >= need) break;
         acc += add;
     }
-    if (b < 0) return lo;
+    if (b < bfloor) {
+        if (bfloor > 0) return *below = 1, 0;
+        return lo;
+    }
     int m = 0;
-    for (int i = 0; i < n; i++) {
+    i = 0;
+#if defined(SQ_SAMPLER_AVX2)
+    {
+        __m256 vlo = _mm256_set1_ps(lo), one = _mm256_set1_ps(1.0f);
+        __m256i vb = _mm256_set1_epi32(b);
+        for (; i + 8 <= n; i += 8) {
+            __m256 v = _mm256_loadu_ps(cp + i);
+            __m256 in = _mm256_and_ps(_mm256_cmp_ps(v, vlo, _CMP_GE_OQ), _mm256_cmp_ps(v, one, _CMP_LE_OQ));
+            __m256i same = _mm256_cmpeq_epi32(_mm256_srli_epi32(_mm256_castps_si256(v), 19), vb);
+            unsigned mask = (unsigned)_mm256_movemask_ps(_mm256_and_ps(in, _mm256_castsi256_ps(same)));
+            for (; mask; mask &= mask - 1) tmp[m++] = cp[i + __builtin_ctz(mask)];
+        }
+    }
+#endif
+    for (; i < n; i++) {
         uint32_t u;
         memcpy(&u, &cp[i], 4);
         tmp[m] = cp[i];
         m += cp[i] >= lo && cp[i] <= 1.0f && (u >> 19) == (uint32_t)b;
     }
     qsort(tmp, (size_t)m, sizeof(float), desc_float);
-    for (int i = 0; i < m; i++) {
+    for (i = 0; i < m; i++) {
         acc += by_count ? 1.0 : tmp[i];
         if (acc >= need) return tmp[i];
     }
     return tmp[m - 1]; /* rounding: the bucket's own total reached need, its items just short */
+}
+
+/* The largest tau such that the candidates {p >= tau} (p in [lo, 1]) hold at least `need`
+ * tokens (by_count) or `need` mass; lo when none does. Ties at the edge are all kept, so the
+ * result does not depend on the order of the candidates. No sort of the whole set: one pass
+ * buckets the values by their top 12 bits (monotonic for floats >= 0), the bucket where the
+ * running total from the top crosses `need` is found, and only that bucket is sorted.
+ *
+ * Most candidates lie far below tau (a peaked distribution keeps a handful of tokens), so a
+ * first vector pass sums the count or mass above a few powers of two — each a bucket's lower
+ * edge — and the histogram takes only the items above the highest one that already holds
+ * `need` (with a margin for the float sums' rounding). Every bucket above that floor gets
+ * the same exact total as without it, so the scan stops at the same bucket and returns the
+ * same tau; if the scan still runs below the floor (the margin was not enough), it is
+ * redone without one. */
+static float threshold(const float *cp, int n, double need, int by_count, float lo, float *tmp, double *hist) {
+    float floor_ = 0;
+#if defined(SQ_SAMPLER_AVX2)
+    float ceil_ = 0;
+    double ceil_est = 0; /* the float estimate of the total above ceil_ */
+    enum { NF = 12 };
+    static const float floors[NF] = {0x1p-1f,  0x1p-2f,  0x1p-3f,  0x1p-4f,  0x1p-6f,  0x1p-8f,
+                                     0x1p-10f, 0x1p-11f, 0x1p-12f, 0x1p-13f, 0x1p-14f, 0x1p-16f};
+    if (n >= 256) {
+        double est[NF]; /* count or mass above each floor, in float lanes (n % 8 items left out) */
+        int i = 0;
+#if defined(__AVX512F__)
+        { /* a compare into a mask and one masked add per floor, 16 items at a time */
+            __m512 acc[NF], one = _mm512_set1_ps(1.0f), vlo = _mm512_set1_ps(lo);
+            for (int f = 0; f < NF; f++) acc[f] = _mm512_setzero_ps();
+            for (; i + 16 <= n; i += 16) {
+                __m512 v = _mm512_loadu_ps(cp + i), w = by_count ? one : v;
+                __mmask16 in = _mm512_cmp_ps_mask(v, vlo, _CMP_GE_OQ) & _mm512_cmp_ps_mask(v, one, _CMP_LE_OQ);
+                for (int f = 0; f < NF; f++)
+                    acc[f] = _mm512_mask_add_ps(acc[f], in & _mm512_cmp_ps_mask(v, _mm512_set1_ps(floors[f]), _CMP_GE_OQ),
+                                                acc[f], w);
+            }
+            for (int f = 0; f < NF; f++) est[f] = _mm512_reduce_add_ps(acc[f]);
+        }
+#else
+        {
+            __m256 acc[NF], one = _mm256_set1_ps(1.0f), vlo = _mm256_set1_ps(lo);
+            for (int f = 0; f < NF; f++) acc[f] = _mm256_setzero_ps();
+            for (; i + 8 <= n; i += 8) {
+                __m256 v = _mm256_loadu_ps(cp + i);
+                __m256 in = _mm256_and_ps(_mm256_cmp_ps(v, vlo, _CMP_GE_OQ), _mm256_cmp_ps(v, one, _CMP_LE_OQ));
+                __m256 w = _mm256_and_ps(in, by_count ? one : v);
+                for (int f = 0; f < NF; f++)
+                    acc[f] = _mm256_add_ps(acc[f], _mm256_and_ps(_mm256_cmp_ps(v, _mm256_set1_ps(floors[f]), _CMP_GE_OQ), w));
+            }
+            for (int f = 0; f < NF; f++) est[f] = lanes_sum(acc[f]);
+        }
+#endif
+        /* Float sums of up to n/8 items per lane: within ~1e-3 relative at worst, usually
+         * far closer; a wrong pick costs time, never the result. */
+        for (int f = 0; f < NF; f++)
+            if (floors[f] > lo && est[f] >= need * 1.001 + (by_count ? 1 : 0)) {
+                floor_ = floors[f];
+                if (f > 0) ceil_ = floors[f - 1], ceil_est = est[f - 1] + (n - i); /* + the items left out */
+                break;
+            }
+    }
+    /* A flat row's nucleus holds most tokens, all above the floor. The buckets above the
+     * next floor up (ceil_, a power of two) need no histogram when the scan cannot stop in
+     * them: the old scan's running total is exact there — counts are integers, and masses
+     * of p >= ceil_ are multiples of ceil_ * 2^-23 whose sums (at most the mass above
+     * ceil_) stay below ceil_ * 2^30, within a double's 53 bits — so it equals the exact
+     * total above ceil_, which a vector pass sums in doubles (exact in any order, for the
+     * same reason). If that total already reaches `need`, the stop is above ceil_ and the
+     * floor alone is used. */
+    /* (The 1% margin on the float estimate holds for up to 2^20 / 8 items per lane.) */
+    if (ceil_ > 0 && (by_count || (n < (1 << 20) && ceil_est * 1.01 + 1 < (double)ceil_ * 0x1p30))) {
+        __m256d va = _mm256_setzero_pd(), vc = _mm256_set1_pd(ceil_), vone = _mm256_set1_pd(1.0);
+        int i = 0;
+        for (; i + 4 <= n; i += 4) {
+            __m256d v = _mm256_cvtps_pd(_mm_loadu_ps(cp + i));
+            __m256d in = _mm256_and_pd(_mm256_cmp_pd(v, vc, _CMP_GE_OQ), _mm256_cmp_pd(v, vone, _CMP_LE_OQ));
+            va = _mm256_add_pd(va, _mm256_and_pd(in, by_count ? vone : v));
+        }
+        double l4[4], above = 0;
+        _mm256_storeu_pd(l4, va);
+        for (int l = 0; l < 4; l++) above += l4[l];
+        for (; i < n; i++)
+            if (cp[i] >= ceil_ && cp[i] <= 1.0f) above += by_count ? 1.0 : cp[i];
+        if (above < need) {
+            int below = 0;
+            float tau = threshold_from(cp, n, need, by_count, lo, floor_, ceil_, above, tmp, hist, &below);
+            if (!below) return tau;
+        }
+    }
+#endif
+    if (floor_ > 0) {
+        int below = 0;
+        float tau = threshold_from(cp, n, need, by_count, lo, floor_, 0, 0, tmp, hist, &below);
+        if (!below) return tau;
+    }
+    int below = 0;
+    return threshold_from(cp, n, need, by_count, lo, 0, 0, 0, tmp, hist, &below);
 }
 
 #if !defined(SQ_SAMPLER_AVX2)
@@ -152,38 +325,42 @@ static int32_t filtered_draw(const float *p, int V, double total, int k, float t
     /* Keep only tokens that can matter: a cut is safe when what it keeps still satisfies
      * top-k and holds the nucleus (the tokens below a cut are the least likely ones); the
      * largest safe cut of a few, else none. */
-    enum { NC = 6 };
-    static const float cuts[NC] = {1e-2f, 1e-3f, 1e-4f, 1e-5f, 1e-6f, 1e-8f};
     float cut = 0;
-    double cmass[NC];
-    int cnt[NC];
+    /* With no top-k (k == V) a cut is only taken when it keeps every token (cnt == V), which
+     * changes nothing: the pass is skipped and min-p alone cuts, as it would after it. */
+    if (k < V) {
+        enum { NC = 6 };
+        static const float cuts[NC] = {1e-2f, 1e-3f, 1e-4f, 1e-5f, 1e-6f, 1e-8f};
+        double cmass[NC];
+        int cnt[NC];
 #if defined(SQ_SAMPLER_AVX2)
-    /* Mass and count above every cut in one pass (each as mass_above would sum it). */
-    {
-        __m256 vm[NC], vc[NC], one = _mm256_set1_ps(1.0f);
-        for (int c = 0; c < NC; c++) vm[c] = vc[c] = _mm256_setzero_ps();
-        int i = 0;
-        for (; i + 8 <= V; i += 8) {
-            __m256 v = _mm256_loadu_ps(p + i);
+        /* Mass and count above every cut in one pass (each as mass_above would sum it). */
+        {
+            __m256 vm[NC], vc[NC], one = _mm256_set1_ps(1.0f);
+            for (int c = 0; c < NC; c++) vm[c] = vc[c] = _mm256_setzero_ps();
+            int i = 0;
+            for (; i + 8 <= V; i += 8) {
+                __m256 v = _mm256_loadu_ps(p + i);
+                for (int c = 0; c < NC; c++) {
+                    __m256 keep = _mm256_cmp_ps(v, _mm256_set1_ps(cuts[c]), _CMP_GE_OQ);
+                    vm[c] = _mm256_add_ps(vm[c], _mm256_and_ps(keep, v));
+                    vc[c] = _mm256_add_ps(vc[c], _mm256_and_ps(keep, one));
+                }
+            }
             for (int c = 0; c < NC; c++) {
-                __m256 keep = _mm256_cmp_ps(v, _mm256_set1_ps(cuts[c]), _CMP_GE_OQ);
-                vm[c] = _mm256_add_ps(vm[c], _mm256_and_ps(keep, v));
-                vc[c] = _mm256_add_ps(vc[c], _mm256_and_ps(keep, one));
+                cmass[c] = lanes_sum(vm[c]);
+                double cc = lanes_sum(vc[c]);
+                for (int t = i; t < V; t++)
+                    if (p[t] >= cuts[c]) cmass[c] += p[t], cc++;
+                cnt[c] = (int)cc;
             }
         }
-        for (int c = 0; c < NC; c++) {
-            cmass[c] = lanes_sum(vm[c]);
-            double cc = lanes_sum(vc[c]);
-            for (int t = i; t < V; t++)
-                if (p[t] >= cuts[c]) cmass[c] += p[t], cc++;
-            cnt[c] = (int)cc;
-        }
-    }
 #else
-    for (int c = 0; c < NC; c++) cmass[c] = mass_above(p, V, cuts[c], &cnt[c]);
+        for (int c = 0; c < NC; c++) cmass[c] = mass_above(p, V, cuts[c], &cnt[c]);
 #endif
-    for (int c = 0; c < NC && !cut; c++)
-        if (cnt[c] >= k && cmass[c] >= top_p * total) cut = cuts[c];
+        for (int c = 0; c < NC && !cut; c++)
+            if (cnt[c] >= k && cmass[c] >= top_p * total) cut = cuts[c];
+    }
     cut = SQ_MAX(cut, min_p);
     int n = 0, i = 0;
     if (cut > 0) {
@@ -217,29 +394,77 @@ static int32_t filtered_draw(const float *p, int V, double total, int k, float t
     }
     if (top_p < 1) tau = SQ_MAX(tau, threshold(cp, n, top_p * kmass, 0, tau, tmp, hist));
     /* The draw: in candidate (id) order, through the mass of blocks of 8 first. */
-    double mass = 0, bsum[8], part[4] = {0, 0, 0, 0}; /* four chains: no wait on each add */
-    for (i = 0; i + 4 <= n; i += 4)
+    double mass = 0, part[4] = {0, 0, 0, 0}; /* four chains: no wait on each add */
+    i = 0;
+#if defined(SQ_SAMPLER_AVX2)
+    { /* the four chains as the four lanes of one vector: the same adds in the same order */
+        __m256d vp = _mm256_setzero_pd(), vt = _mm256_set1_pd(tau);
+        for (; i + 4 <= n; i += 4) {
+            __m256d v = _mm256_cvtps_pd(_mm_loadu_ps(cp + i));
+            vp = _mm256_add_pd(vp, _mm256_and_pd(_mm256_cmp_pd(v, vt, _CMP_GE_OQ), v));
+        }
+        _mm256_storeu_pd(part, vp);
+    }
+#endif
+    for (; i + 4 <= n; i += 4)
         for (int l = 0; l < 4; l++) part[l] += cp[i + l] >= tau ? cp[i + l] : 0.0;
     for (; i < n; i++) part[0] += cp[i] >= tau ? cp[i] : 0.0;
     mass = (part[0] + part[1]) + (part[2] + part[3]);
-    double u = sq_rng_uniform(rng) * mass, acc = 0;
-    int last = -1;
-    for (int b0 = 0; b0 < n; b0 += 8) {
-        int e = SQ_MIN(b0 + 8, n);
-        double blk = 0;
-        for (i = b0; i < e; i++) blk += bsum[i - b0] = cp[i] >= tau ? cp[i] : 0.0;
-        if (acc + blk <= u) {
-            acc += blk;
-            for (i = b0; i < e; i++) last = cp[i] >= tau ? i : last;
-            continue;
+    double u = sq_rng_uniform(rng) * mass, acc = 0, bsum[8];
+    /* The walk, 64 candidates at a time: first each full block of 8's kept mass, summed in
+     * order from 0 as the scalar walk would (eight blocks at once: lane q of the vectors holds
+     * block q, element e is added at step e), then whole blocks are stepped over until one
+     * holds u. Only the blocks up to u's are summed. */
+    for (int g0 = 0; g0 < n; g0 += 64) {
+        int gn = SQ_MIN(64, n - g0), q = 0;
+        double gb[8];
+#if defined(SQ_SAMPLER_AVX2)
+        if (gn == 64) {
+            __m256i idx = _mm256_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56);
+            __m256d vt = _mm256_set1_pd(tau), lo = _mm256_setzero_pd(), hi = lo;
+            for (int e = 0; e < 8; e++) {
+                __m256 c = _mm256_i32gather_ps(cp + g0 + e, idx, 4);
+                __m256d cl = _mm256_cvtps_pd(_mm256_castps256_ps128(c)), ch = _mm256_cvtps_pd(_mm256_extractf128_ps(c, 1));
+                lo = _mm256_add_pd(lo, _mm256_and_pd(_mm256_cmp_pd(cl, vt, _CMP_GE_OQ), cl));
+                hi = _mm256_add_pd(hi, _mm256_and_pd(_mm256_cmp_pd(ch, vt, _CMP_GE_OQ), ch));
+            }
+            _mm256_storeu_pd(gb, lo);
+            _mm256_storeu_pd(gb + 4, hi);
+            q = 8;
         }
-        for (i = b0; i < e; i++) {
-            if (cp[i] < tau) continue;
-            acc += bsum[i - b0];
-            last = i;
-            if (acc > u) return cid ? cid[i] : i;
+#endif
+        for (; q < gn / 8; q++) {
+            double blk = 0;
+            for (i = g0 + q * 8; i < g0 + q * 8 + 8; i++) blk += cp[i] >= tau ? cp[i] : 0.0;
+            gb[q] = blk;
+        }
+        for (int b0 = g0; b0 < g0 + gn; b0 += 8) {
+            int e = SQ_MIN(b0 + 8, n);
+            double blk = 0;
+            if (e - b0 == 8) {
+                blk = gb[(b0 - g0) / 8];
+                if (acc + blk <= u) {
+                    acc += blk;
+                    continue;
+                }
+                for (i = b0; i < e; i++) bsum[i - b0] = cp[i] >= tau ? cp[i] : 0.0;
+            } else {
+                for (i = b0; i < e; i++) blk += bsum[i - b0] = cp[i] >= tau ? cp[i] : 0.0;
+                if (acc + blk <= u) {
+                    acc += blk;
+                    continue;
+                }
+            }
+            for (i = b0; i < e; i++) {
+                if (cp[i] < tau) continue;
+                acc += bsum[i - b0];
+                if (acc > u) return cid ? cid[i] : i;
+            }
         }
     }
+    /* Rounding left u unreached: the last kept candidate (the walk's own fallback). */
+    int last = n - 1;
+    while (last >= 0 && !(cp[last] >= tau)) last--;
     return last < 0 ? (cid ? cid[0] : 0) : (cid ? cid[last] : last);
 }
 
@@ -249,6 +474,8 @@ int32_t sq_sample(const float *logits, int V, const sq_gen_params *prm, sq_rng *
     double sum = 0;
     float mx;
 #if defined(SQ_SAMPLER_AVX2)
+    double total_pre = 0; /* the fused pass's lanes of total, p[0, tail_pre) written; -1: none */
+    int tail_pre = -1;
     {
         /* The maximum, then its first index: the token the scalar scan would pick. */
         int i = 0;
@@ -259,10 +486,47 @@ int32_t sq_sample(const float *logits, int V, const sq_gen_params *prm, sq_rng *
         mx = l[0];
         for (int k = 1; k < 8; k++) mx = l[k] > mx ? l[k] : mx;
         for (; i < V; i++) mx = logits[i] > mx ? logits[i] : mx;
+        /* The first index holding mx, eight at a time, then within the block. */
+        for (__m256 vx = _mm256_set1_ps(mx); best + 8 <= V - 1; best += 8)
+            if (_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(logits + best), vx, _CMP_EQ_OQ))) break;
         while (best < V - 1 && !(logits[best] == mx)) best++;
         mx = logits[best];
         __m256 acc = _mm256_setzero_ps(), vmx = _mm256_set1_ps(mx);
-        for (i = 0; i + 8 <= V; i += 8) acc = _mm256_add_ps(acc, exp_neg8(_mm256_sub_ps(_mm256_loadu_ps(logits + i), vmx)));
+        if (prm->temperature > 0) {
+            /* One pass for both exponentials (the raw softmax's sum and the tempered p), each
+             * with the operations and the accumulation order of its own pass below. */
+            __m256 vt = _mm256_set1_ps(1.0f / prm->temperature), acc2 = _mm256_setzero_ps();
+            i = 0;
+#if defined(__AVX512F__)
+            {
+                __m512 vmx16 = _mm512_set1_ps(mx), vt16 = _mm512_set1_ps(1.0f / prm->temperature);
+                for (; i + 16 <= V; i += 16) {
+                    __m512 d = _mm512_sub_ps(_mm512_loadu_ps(logits + i), vmx16);
+                    acc = add_halves(acc, exp_neg16(d));
+                    __m512 v = exp_neg16(_mm512_mul_ps(d, vt16));
+                    _mm512_storeu_ps(s->p + i, v);
+                    acc2 = add_halves(acc2, v);
+                }
+            }
+#endif
+            for (; i + 8 <= V; i += 8) {
+                __m256 d = _mm256_sub_ps(_mm256_loadu_ps(logits + i), vmx);
+                acc = _mm256_add_ps(acc, exp_neg8(d));
+                __m256 v = exp_neg8(_mm256_mul_ps(d, vt));
+                _mm256_storeu_ps(s->p + i, v);
+                acc2 = _mm256_add_ps(acc2, v);
+            }
+            total_pre = lanes_sum(acc2);
+            tail_pre = i;
+        } else {
+            i = 0;
+#if defined(__AVX512F__)
+            for (__m512 vmx16 = _mm512_set1_ps(mx); i + 16 <= V; i += 16)
+                acc = add_halves(acc, exp_neg16(_mm512_sub_ps(_mm512_loadu_ps(logits + i), vmx16)));
+#endif
+            for (; i + 8 <= V; i += 8)
+                acc = _mm256_add_ps(acc, exp_neg8(_mm256_sub_ps(_mm256_loadu_ps(logits + i), vmx)));
+        }
         sum = lanes_sum(acc);
         for (; i < V; i++) sum += exp_neg(logits[i] - mx);
     }
@@ -287,15 +551,10 @@ int32_t sq_sample(const float *logits, int V, const sq_gen_params *prm, sq_rng *
         double total = 0;
         int i = 0;
 #if defined(SQ_SAMPLER_AVX2)
-        __m256 vmx = _mm256_set1_ps(mx), vt = _mm256_set1_ps(invt), acc = _mm256_setzero_ps();
-        for (; i + 8 <= V; i += 8) {
-            __m256 v = exp_neg8(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(logits + i), vmx), vt));
-            _mm256_storeu_ps(p + i, v);
-            acc = _mm256_add_ps(acc, v); /* mass_above(p, V, 0) in one pass: every p >= 0 */
-        }
+        i = tail_pre;
         int tail = i;
         for (; i < V; i++) p[i] = exp_neg((logits[i] - mx) * invt);
-        total = lanes_sum(acc);
+        total = total_pre; /* mass_above(p, V, 0) in the same pass: every p >= 0 */
         for (i = tail; i < V; i++) total += p[i];
 #else
         for (; i < V; i++) p[i] = exp_neg((logits[i] - mx) * invt);

@@ -13,11 +13,13 @@
  *  - GEMV: four weight rows at a time, each x vector shared by four FMAs, with software
  *    prefetch a fixed distance ahead along every weight row (the hardware prefetchers stop
  *    at each 4 KiB page of the mmap'd weights and never see the next block's rows coming).
- *  - GEMM: blocks of 64 x rows and 512 inputs (the x chunk stays in L2); for each group of
- *    six weight rows the chunk is widened once into a float panel (L1), then a 2-row x
- *    6-output register tile (12 accumulators, 15 vector registers) runs over it:
- *    8 loads per 12 FMAs. The accumulators of a 36-output slice are parked between input
- *    chunks, which keeps the order above exactly. */
+ *  - GEMM: blocks of 128 x rows and 1024 inputs (the x chunk stays in L2); for each group of
+ *    six weight rows the chunk is widened once into a float panel (L1), then a register tile
+ *    runs over it: 4 x rows by 6 outputs with AVX-512 (24 accumulators in 29 of the 32
+ *    registers, 10 loads per 24 FMAs), 2 x 6 on AVX2 (12 accumulators, 15 of 16 registers).
+ *    The accumulators of a 48-output slice (36 on AVX2) are parked between input chunks,
+ *    which keeps the order above exactly; at the end, with AVX-512, sixteen outputs' lanes
+ *    are summed at once by v_hsum16, which adds the same pairs as v_hsum. */
 #include <immintrin.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -47,6 +49,22 @@ static inline vf v_load_f16(const uint16_t *p) { return _mm512_cvtph_ps(_mm256_l
 static inline float v_hsum(vf a) {
     return sq__hsum256(_mm256_add_ps(_mm512_castps512_ps256(a), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1))));
 }
+/* v_hsum of sixteen vectors at once, the same additions in the same pairs (so the same bits):
+ * the 256-bit halves, the 128-bit quarters, lanes i and i+2, lanes 0 and 1, each step on
+ * two accumulators' partial sums per instruction. Lane 4q+t of the result is the sum of
+ * a[4t+q]. */
+static inline __m512 v_hsum16(const __m512 *const a[16]) {
+    __m512 u[8], v[4], p[2];
+    for (int m = 0; m < 8; m++)
+        u[m] = _mm512_add_ps(_mm512_shuffle_f32x4(*a[2 * m], *a[2 * m + 1], 0x44),
+                             _mm512_shuffle_f32x4(*a[2 * m], *a[2 * m + 1], 0xEE));
+    for (int n = 0; n < 4; n++)
+        v[n] = _mm512_add_ps(_mm512_shuffle_f32x4(u[2 * n], u[2 * n + 1], 0x88),
+                             _mm512_shuffle_f32x4(u[2 * n], u[2 * n + 1], 0xDD));
+    for (int k = 0; k < 2; k++)
+        p[k] = _mm512_add_ps(_mm512_shuffle_ps(v[2 * k], v[2 * k + 1], 0x44), _mm512_shuffle_ps(v[2 * k], v[2 * k + 1], 0xEE));
+    return _mm512_add_ps(_mm512_shuffle_ps(p[0], p[1], 0x88), _mm512_shuffle_ps(p[0], p[1], 0xDD));
+}
 #define V_KEEP(v) __asm__("" : "+v"(v))
 #else
 typedef __m256 vf;
@@ -62,13 +80,36 @@ static inline float v_hsum(vf a) { return sq__hsum256(a); }
 #define V_KEEP(v) __asm__("" : "+x"(v))
 #endif
 
+/* The GEMM's blocking, per ISA (each *_SET may be given at build time to try another; the
+ * values here were the fastest in bench_matmul): AVX-512 machines have 48 KiB of L1 data and
+ * 2 MiB of L2 per core, so a 24 KiB panel and a 512 KiB x chunk; AVX2 ones (Zen 3: 32 KiB
+ * L1, 512 KiB L2) keep half of each. */
+#if defined(__AVX512F__)
+#ifndef MM_RB_SET
+#define MM_RB_SET 128
+#endif
+#ifndef MM_KC_SET
+#define MM_KC_SET 1024
+#endif
+#ifndef MM_SB_SET
+#define MM_SB_SET 8
+#endif
+#else
+#ifndef MM_RB_SET
+#define MM_RB_SET 64
+#endif
+#ifndef MM_KC_SET
+#define MM_KC_SET 512
+#endif
+#ifndef MM_SB_SET
+#define MM_SB_SET 6
+#endif
+#endif
 enum {
     PF_DIST = 2048, /* bytes ahead along each weight row */
-    MM_RB = 64,     /* x rows per block */
-    MM_KC = 512,    /* inputs per chunk (a multiple of VL) */
-    MM_NO = 6,      /* outputs per register tile (with 2 x rows: 12 accumulators) */
-    MM_SB = 6,      /* tiles' output groups per slice (36 outputs) */
-    MM_NG = (MM_RB + 1) / 2,
+    MM_RB = MM_RB_SET, /* x rows per block */
+    MM_KC = MM_KC_SET, /* inputs per chunk (a multiple of VL) */
+    MM_SB = MM_SB_SET, /* tiles' output groups per slice (48 outputs with AVX-512: 3 x 16 sums) */
 };
 
 /* A 16-bit weight widened exactly: BF16 (a shift) or F16 (vcvtph2ps). The kernels below are
@@ -177,80 +218,163 @@ void sq_mm_avx2_gemv(const sq_mm_job *j, int n, const float *x, int rows, int in
 
 /* ---- GEMM: 4+ rows ---------------------------------------------------------------------- */
 
+/* The register tile: MM_TR x rows by MM_NO outputs, MM_TR * MM_NO accumulators. AVX-512 has
+ * 32 vector registers: 4 x 6 (24 accumulators, 4 x vectors, 1 weight vector), 10 loads per
+ * 24 FMAs. AVX2 has 16: 2 x 6 (12 + 2 + 1), 8 loads per 12 FMAs. */
+#if defined(__AVX512F__)
+#ifndef MM_TR_SET
+#define MM_TR_SET 4
+#define MM_NO_SET 6
+#endif
+#else
+#define MM_TR_SET 2
+#define MM_NO_SET 6
+#endif
+/* Tile groups per widened panel: 2 or 3 would keep a row group's x chunk in L1 across
+ * tiles, but measured slower than 1 (the larger panel crowds L1). */
+#ifndef MM_PG_SET
+#define MM_PG_SET 1
+#endif
+#ifndef MM_PERMW
+#define MM_PERMW 1
+#endif
+enum { MM_PG = MM_PG_SET, MM_PW = MM_PG_SET * MM_NO_SET, MM_TR = MM_TR_SET, MM_TNO = MM_NO_SET, MM_TA = MM_TR_SET * MM_NO_SET, MM_TG = (MM_RB + MM_TR_SET - 1) / MM_TR_SET };
+
 typedef struct gemm_scratch {
-    _Alignas(64) float panel[MM_NO * MM_KC];
-    vf acc[MM_SB][MM_NG][12];
+    _Alignas(64) float panel[MM_PW * MM_KC];
+    vf acc[MM_SB][MM_TG][MM_TA];
 } gemm_scratch;
 
-/* Rows [0, nr) (nr <= MM_RB) of x against the outputs of slice `sl` (MM_SB groups of MM_NO;
- * a group past `out` repeats the last weight row and its results are dropped). */
+/* Rows [0, nr) (nr <= MM_RB) of x against the outputs of slice `sl` (MM_SB groups of MM_TNO;
+ * a group past `out` repeats the last weight row, a row group past nr the last x row, and
+ * their results are dropped). */
 static inline __attribute__((always_inline)) void gemm_slice_t(gemm_scratch *sc, float *y, const float *x, int nr,
                                                                 const uint16_t *w, int in, int out, const float *bias,
                                                                 int sl, int f16) {
-    int o0 = sl * MM_SB * MM_NO, ngrp = SQ_MIN(MM_SB, (out - o0 + MM_NO - 1) / MM_NO), nrg = (nr + 1) / 2;
+    int o0 = sl * MM_SB * MM_TNO, ngrp = SQ_MIN(MM_SB, (out - o0 + MM_TNO - 1) / MM_TNO), nrg = (nr + MM_TR - 1) / MM_TR;
     int full = in / VL * VL;
     const char *wend = (const char *)(w + (size_t)out * in);
-    for (int k0 = 0; k0 < full; k0 += MM_KC) {
-        int kl = SQ_MIN(MM_KC, full - k0);
-        for (int b = 0; b < ngrp; b++) {
-            int ob = o0 + MM_NO * b;
-            for (int j = 0; j < MM_NO; j++) {
+    /* A few rows: half chunks (each panel serves only a few tiles, and a long chunk's prefetches
+     * come in bursts of 100 lines per row group: 47% of peak at 8 rows against 42%). */
+    int kc = nr <= 16 ? SQ_MIN(MM_KC, 512) : MM_KC;
+    for (int k0 = 0; k0 < full; k0 += kc) {
+        int kl = SQ_MIN(kc, full - k0);
+        for (int b0 = 0; b0 < ngrp; b0 += MM_PG) {
+            int ob = o0 + MM_TNO * b0, npg = SQ_MIN(MM_PG, ngrp - b0);
+            for (int j = 0; j < MM_PW; j++) {
                 const uint16_t *src = w + (size_t)SQ_MIN(ob + j, out - 1) * in + k0;
                 float *dst = sc->panel + j * MM_KC;
-                for (int i = 0; i < kl; i += VL) v_store_a(dst + i, v_load_w(src + i, f16));
+                int i = 0;
+#if defined(__AVX512BW__) && MM_PERMW
+                if (!f16) /* BF16: 32 weights per load, each half placed in the upper 16 bits of
+                           * the lanes by one masked vpermw (one shuffle per 16, not a widen and a shift) */
+                    for (; i + 32 <= kl; i += 32) {
+                        __m512i v = _mm512_loadu_si512((const void *)(src + i));
+                        const __m512i lo = _mm512_set_epi16(15, 0, 14, 0, 13, 0, 12, 0, 11, 0, 10, 0, 9, 0, 8, 0, 7, 0, 6,
+                                                            0, 5, 0, 4, 0, 3, 0, 2, 0, 1, 0, 0, 0);
+                        const __m512i hi = _mm512_add_epi16(lo, _mm512_set1_epi16(16));
+                        v_store_a(dst + i, _mm512_castsi512_ps(_mm512_maskz_permutexvar_epi16(0xAAAAAAAAu, lo, v)));
+                        v_store_a(dst + i + 16, _mm512_castsi512_ps(_mm512_maskz_permutexvar_epi16(0xAAAAAAAAu, hi, v)));
+                    }
+#endif
+                for (; i < kl; i += VL) v_store_a(dst + i, v_load_w(src + i, f16));
             }
-            /* The next panel's weights (next group, the first group's next chunk, or the next
+            /* The next panel's weights (next groups, the first group's next chunk, or the next
              * slice's start) come into L2 while this one computes. */
-            int nob = ob + MM_NO, nk = k0;
-            if (b + 1 >= ngrp) nob = k0 + MM_KC < full ? o0 : o0 + MM_SB * MM_NO, nk = k0 + MM_KC < full ? k0 + MM_KC : 0;
-            int lines = (SQ_MIN(MM_KC, SQ_MAX(full - nk, 0)) * 2 + 63) / 64, tot = MM_NO * lines;
-            int per = (tot + nrg - 1) / nrg, li = 0;
+            int nob = ob + MM_PW, nk = k0;
+            if (b0 + MM_PG >= ngrp) nob = k0 + kc < full ? o0 : o0 + MM_SB * MM_TNO, nk = k0 + kc < full ? k0 + kc : 0;
+            /* Spread over the row groups, counted without divisions (they cost as much as the
+             * prefetches' share of the FMAs at 64 rows). */
+            int lines = (SQ_MIN(kc, SQ_MAX(full - nk, 0)) * 2 + 63) / 64, tot = MM_PW * lines;
+            int per = (tot + nrg - 1) / nrg, pj = 0, pl = 0;
             for (int g = 0; g < nrg; g++) {
-                for (int q = 0; q < per && li < tot; q++, li++) {
-                    if (nob >= out) break;
-                    const char *p = (const char *)(w + (size_t)SQ_MIN(nob + li / lines, out - 1) * in + nk) +
-                                    (size_t)(li % lines) * 64;
+                for (int q = 0; q < per && pj < MM_PW && nob < out; q++) {
+                    const char *p = (const char *)(w + (size_t)SQ_MIN(nob + pj, out - 1) * in + nk) + (size_t)pl * 64;
                     if (p < wend) _mm_prefetch(p, _MM_HINT_T1); /* L2: the x rows stream through L1 */
+                    if (++pl == lines) pl = 0, pj++;
                 }
-                const float *x0 = x + (size_t)SQ_MIN(2 * g, nr - 1) * in + k0;
-                const float *x1 = x + (size_t)SQ_MIN(2 * g + 1, nr - 1) * in + k0;
-                vf *A = sc->acc[b][g];
-                vf a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11;
-                if (k0 == 0) {
-                    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = v_zero();
-                } else {
-                    a0 = A[0], a1 = A[1], a2 = A[2], a3 = A[3], a4 = A[4], a5 = A[5];
-                    a6 = A[6], a7 = A[7], a8 = A[8], a9 = A[9], a10 = A[10], a11 = A[11];
+                const float *xr[MM_TR];
+                for (int r = 0; r < MM_TR; r++) xr[r] = x + (size_t)SQ_MIN(MM_TR * g + r, nr - 1) * in + k0;
+                /* The MM_TR rows' chunk stays in L1 across the panel's MM_PG tiles. */
+                for (int bb = 0; bb < npg; bb++) {
+                    vf *A = sc->acc[b0 + bb][g];
+                    vf a[MM_TA];
+                    if (k0 == 0) {
+#pragma GCC unroll 32
+                        for (int t = 0; t < MM_TA; t++) a[t] = v_zero();
+                    } else {
+#pragma GCC unroll 32
+                        for (int t = 0; t < MM_TA; t++) a[t] = A[t];
+                    }
+                    const float *p = sc->panel + bb * MM_TNO * MM_KC;
+                    for (int i = 0; i < kl; i += VL) {
+                        vf xv[MM_TR];
+#pragma GCC unroll 8
+                        for (int r = 0; r < MM_TR; r++) xv[r] = v_load(xr[r] + i);
+#pragma GCC unroll 8
+                        for (int j = 0; j < MM_TNO; j++) {
+                            vf wv = v_load_a(p + j * MM_KC + i);
+                            V_KEEP(wv); /* one load feeding MM_TR FMAs, not folded into each */
+#pragma GCC unroll 8
+                            for (int r = 0; r < MM_TR; r++) a[r * MM_TNO + j] = v_fma(xv[r], wv, a[r * MM_TNO + j]);
+                        }
+                    }
+#pragma GCC unroll 32
+                    for (int t = 0; t < MM_TA; t++) A[t] = a[t];
                 }
-                const float *p = sc->panel;
-                for (int i = 0; i < kl; i += VL) {
-                    vf v0 = v_load(x0 + i), v1 = v_load(x1 + i), wv;
-#define SQ_MM_STEP(j, ra, rb)                                                                           \
-    wv = v_load_a(p + (j) * MM_KC + i);                                                                 \
-    V_KEEP(wv); /* one load feeding both FMAs, not folded into each */                                  \
-    ra = v_fma(v0, wv, ra);                                                                             \
-    rb = v_fma(v1, wv, rb);
-                    SQ_MM_STEP(0, a0, a6)
-                    SQ_MM_STEP(1, a1, a7)
-                    SQ_MM_STEP(2, a2, a8)
-                    SQ_MM_STEP(3, a3, a9)
-                    SQ_MM_STEP(4, a4, a10)
-                    SQ_MM_STEP(5, a5, a11)
-#undef SQ_MM_STEP
-                }
-                A[0] = a0, A[1] = a1, A[2] = a2, A[3] = a3, A[4] = a4, A[5] = a5;
-                A[6] = a6, A[7] = a7, A[8] = a8, A[9] = a9, A[10] = a10, A[11] = a11;
             }
         }
     }
+#if defined(__AVX512F__)
+    if (full) { /* sixteen outputs' sums at a time, each by v_hsum's tree */
+        int nout = SQ_MIN(MM_SB * MM_TNO, out - o0);
+        vf zero = v_zero();
+        for (int r = 0; r < nr; r++) {
+            const float *xr = x + (size_t)r * in;
+            float *yr = y + (size_t)r * out + o0;
+            /* Output q of row r: group q / MM_TNO, lane block q % MM_TNO of the row's tile row. */
+            const vf *base = &sc->acc[0][r / MM_TR][(r % MM_TR) * MM_TNO];
+#pragma GCC unroll 4
+            for (int c = 0; c < (MM_SB * MM_TNO + 15) / 16; c++) {
+                int c0 = 16 * c;
+                if (c0 >= nout) break;
+                const vf *A[16];
+#pragma GCC unroll 16
+                for (int m = 0; m < 16; m++) { /* lane L of the result sums A[4 * (L % 4) + L / 4] */
+                    int q = c0 + 4 * (m % 4) + m / 4;
+                    A[m] = base + (q / MM_TNO) * (MM_TG * MM_TA) + q % MM_TNO;
+                }
+                __mmask16 mk = 0xffff;
+                if (c0 + 16 > nout) { /* the slice's last outputs: the missing ones' lanes are dropped */
+                    mk = (__mmask16)((1u << (nout - c0)) - 1);
+                    for (int m = 0; m < 16; m++)
+                        if (c0 + 4 * (m % 4) + m / 4 >= nout) A[m] = &zero;
+                }
+                vf sum = v_hsum16(A);
+                if (full < in) { /* the tail inputs one by one, then the bias */
+                    _Alignas(64) float t[16];
+                    v_store_a(t, sum);
+                    for (int l = 0; l < 16 && c0 + l < nout; l++) {
+                        int o = o0 + c0 + l;
+                        yr[c0 + l] = tail_dot(t[l], xr, w + (size_t)o * in, full, in, f16) + (bias ? bias[o] : 0);
+                    }
+                } else {
+                    vf bv = bias ? _mm512_maskz_loadu_ps(mk, bias + o0 + c0) : zero;
+                    _mm512_mask_storeu_ps(yr + c0, mk, _mm512_add_ps(sum, bv));
+                }
+            }
+        }
+        return;
+    }
+#endif
     for (int b = 0; b < ngrp; b++)
         for (int g = 0; g < nrg; g++)
-            for (int rr = 0; rr < 2 && 2 * g + rr < nr; rr++) {
-                int r = 2 * g + rr;
+            for (int rr = 0; rr < MM_TR && MM_TR * g + rr < nr; rr++) {
+                int r = MM_TR * g + rr;
                 const float *xr = x + (size_t)r * in;
-                for (int j = 0; j < MM_NO && o0 + MM_NO * b + j < out; j++) {
-                    int o = o0 + MM_NO * b + j;
-                    float s = full ? v_hsum(sc->acc[b][g][rr * MM_NO + j]) : v_hsum(v_zero());
+                for (int j = 0; j < MM_TNO && o0 + MM_TNO * b + j < out; j++) {
+                    int o = o0 + MM_TNO * b + j;
+                    float s = full ? v_hsum(sc->acc[b][g][rr * MM_TNO + j]) : v_hsum(v_zero());
                     y[(size_t)r * out + o] = tail_dot(s, xr, w + (size_t)o * in, full, in, f16) + (bias ? bias[o] : 0);
                 }
             }
@@ -266,11 +390,11 @@ static void gemm_slice(gemm_scratch *sc, float *y, const float *x, int nr, const
 
 size_t sq_mm_avx2_scratch_bytes(void) { return sizeof(gemm_scratch); }
 
-int sq_mm_avx2_gemm_grain(void) { return MM_NO * MM_SB; }
+int sq_mm_avx2_gemm_grain(void) { return MM_TNO * MM_SB; }
 
 void sq_mm_avx2_gemm_range(float *y, const float *x, int rows, const uint16_t *w, int f16, int in, int out,
                            const float *bias, int o0, int o1, void *scratch) {
-    int per = MM_NO * MM_SB;
+    int per = MM_TNO * MM_SB;
     if (o0 >= o1) return;
     for (int r0 = 0; r0 < rows; r0 += MM_RB) {
         int nr = SQ_MIN(MM_RB, rows - r0);
@@ -284,7 +408,7 @@ void sq_mm_avx2_gemm_range(float *y, const float *x, int rows, const uint16_t *w
 }
 
 void sq_mm_avx2_gemm(const sq_mm_job *j, int n, const float *x, int rows, int in, void *scratch, int n_scratch) {
-    int per = MM_NO * MM_SB;
+    int per = MM_TNO * MM_SB;
     int64_t nu = total_units(j, n, per);
     for (int r0 = 0; r0 < rows; r0 += MM_RB) {
         int nr = SQ_MIN(MM_RB, rows - r0);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "quant_internal.h"
+#include "quant_q8_gemm.h"
 #include "scalequest/quant.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -43,7 +44,7 @@ int sq_act_type_parse(const char *s) {
     return -1;
 }
 
-int sq_act_type_for_batch(int max_batch) { return max_batch <= 1 ? SQ_ACT_Q8 : SQ_ACT_F32; }
+int sq_act_type_for_batch(int max_batch) { return (void)max_batch, SQ_ACT_Q8; }
 
 int sq_quant_act_kind(sq_dtype wt) {
     if (wt == SQ_Q4_K || wt == SQ_Q5_K || wt == SQ_Q6_K) return 2;
@@ -359,6 +360,8 @@ int sq_quant_matmul(void **buf, size_t *cap, float *y, const float *x, int rows,
 int sq_quant_matmul_n(void **buf, size_t *cap, int n, float *const y[], const float *x, int rows,
                       const sq_view *const w[], const float *const bias[], sq_err *e) {
     if (n <= 0 || rows <= 0) return 0;
+    int g = sq__quant_gemm_n(buf, cap, n, y, x, rows, w, bias, e); /* 4+ rows: the tile kernel */
+    if (g) return g < 0 ? g : 0;
     int64_t in = w[0]->shape[1];
     int kinds = 0, total = 0;
     for (int k = 0; k < n; k++) {

@@ -1,0 +1,449 @@
+/* The x86 tile kernel of the batched 8-bit-activation matmul (quant_q8_gemm.c drives it; the
+ * C reference in quant_q8.c gives the per-output order these must keep bit for bit).
+ *
+ * A tile is 8 outputs (weight rows) by up to 4 activation rows. The 8 weight rows are first
+ * unpacked once, for every block, into int8 bytes made unsigned (Q4_0 +8, Q5_0 +16, Q8_0
+ * +128; Q4_1 and Q5_1 are unsigned already) and laid out in pairs of outputs: per block, four
+ * 64-byte vectors, output 2c in bytes 0-31 and 2c+1 in 32-63; their f16 scales are widened
+ * once, each into the 8 lanes its output's half of the vector takes. Then every group of 4
+ * activation rows runs over the unpacked tile (it stays in L1/L2): per block and row, one
+ * broadcast of the row's 32 bytes into both halves of a vector, and per output pair one
+ * vpdpbusd, one conversion, one scale product and one FMA. The lanes are exactly the
+ * reference's: lane l of an output's half holds the int32 sum of bytes 4l..4l+3 (the offset
+ * taken back exactly by starting the dot at -offset times the row's sum of those 4 bytes),
+ * and lane l's float accumulator takes fma(dw * dx, (float)p, acc) block after block; the
+ * 8 lanes then reduce in quant.h's tree and the Q*_1 term fma(mw, s, sm) is added, then the
+ * bias, as (sum + sm) + bias. So a row's outputs equal the GEMV's whatever the tile.
+ *
+ * Below: the K types' tile (int16 pre-scaled values, vpdpwssd) and the AVX2 tile for the
+ * 32-value blocks, each with its own comment. */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "quant_internal.h"
+#include "quant_q8_gemm.h"
+
+#if defined(SQ_QUANT_HAVE_AVX2)
+
+#define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define AI __attribute__((always_inline))
+
+/* Bytes of one output pair's block, unsigned, output 2c in the low half. */
+TGT static inline AI __m512i pair_bytes(const uint8_t *b0, const uint8_t *b1, const sq_dtype t) {
+    if (t == SQ_Q8_0) {
+        __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(b0 + 2))),
+                                       _mm256_loadu_si256((const __m256i *)(b1 + 2)), 1);
+        return _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80)); /* w + 128 */
+    }
+    const int o = t == SQ_Q4_0 ? 2 : t == SQ_Q4_1 ? 4 : t == SQ_Q5_0 ? 6 : 8;
+    const __m512i sh = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4), dup = _mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3);
+    __m256i q2 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(b0 + o))),
+                                         _mm_loadu_si128((const __m128i *)(b1 + o)), 1);
+    __m512i v = _mm512_and_si512(_mm512_srlv_epi64(_mm512_permutexvar_epi64(dup, _mm512_castsi256_si512(q2)), sh),
+                                 _mm512_set1_epi8(0xF));
+    if (t == SQ_Q5_0 || t == SQ_Q5_1) { /* bit j of the 32-bit word at offset o - 4: 0x10 in byte j */
+        uint32_t h0, h1;
+        memcpy(&h0, b0 + o - 4, 4);
+        memcpy(&h1, b1 + o - 4, 4);
+        __mmask64 m = (__mmask64)h0 | (__mmask64)h1 << 32;
+        v = _mm512_or_si512(v, _mm512_maskz_mov_epi8(m, _mm512_set1_epi8(0x10)));
+    }
+    return v;
+}
+
+/* The tile's 8 weight rows (nout of them real; the others zero) unpacked for all nb blocks:
+ * per block, 4 pair vectors (256 bytes), then 4 vectors of dw and (Q*_1) 8 floats of mw. */
+TGT static inline AI void unpack_tile(uint8_t *tile, const uint8_t *w, size_t rb, int nout, const sq_dtype t,
+                                      int64_t nb) {
+    const size_t bb = t == SQ_Q4_0 ? 18 : t == SQ_Q4_1 ? 20 : t == SQ_Q5_0 ? 22 : t == SQ_Q5_1 ? 24 : 34;
+    static const uint8_t zero[34];
+    const int one = t == SQ_Q4_1 || t == SQ_Q5_1;
+    const size_t step = SQ_Q8G_TILE_BYTES_PER_BLOCK;
+    const uint8_t *rowp[8];
+    for (int c = 0; c < 8; c++) rowp[c] = c < nout ? w + (size_t)c * rb : zero;
+    const __m512i lo = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t *T = tile + (size_t)b * step;
+        const size_t at = (size_t)b * bb;
+        uint32_t head[8]; /* each block's first 4 bytes: d (and Q*_1: m) */
+        for (int c = 0; c < 8; c++) {
+            const uint8_t *p = rowp[c] == zero ? zero : rowp[c] + at;
+            memcpy(&head[c], p, 4);
+        }
+        for (int c = 0; c < 8; c += 2) {
+            const uint8_t *b0 = rowp[c] == zero ? zero : rowp[c] + at, *b1 = rowp[c + 1] == zero ? zero : rowp[c + 1] + at;
+            _mm512_storeu_si512((void *)(T + 32 * c), pair_bytes(b0, b1, t));
+        }
+        __m256i hv = _mm256_loadu_si256((const __m256i *)head);
+        __m512 dw = _mm512_castps256_ps512(_mm256_cvtph_ps(_mm256_cvtepi32_epi16(hv)));
+        float *D = (float *)(T + 256);
+        for (int c = 0; c < 4; c++) /* lanes 0-7: output 2c's d, 8-15: output 2c+1's */
+            _mm512_storeu_ps(D + 16 * c, _mm512_permutexvar_ps(_mm512_add_epi32(lo, _mm512_set1_epi32(2 * c)), dw));
+        if (one) _mm256_storeu_ps(D + 64, _mm256_cvtph_ps(_mm256_cvtepi32_epi16(_mm256_srli_epi32(hv, 16))));
+    }
+}
+
+/* R rows (compile-time) over an unpacked tile; outputs y[r * ldy + c] for c < nout. */
+TGT static inline AI void run_tile(float *y, int64_t ldy, int nout, const uint8_t *tile, const sq_dtype t,
+                                   const uint8_t *xq, size_t xs, const int R, int64_t nb, const float *bias) {
+    const int one = t == SQ_Q4_1 || t == SQ_Q5_1;
+    const int off = t == SQ_Q4_0 ? 8 : t == SQ_Q5_0 ? 16 : t == SQ_Q8_0 ? 128 : 0;
+    const size_t step = SQ_Q8G_TILE_BYTES_PER_BLOCK;
+    __m512 acc[4][4];
+    __m256 sm[4];
+    for (int r = 0; r < R; r++) {
+        sm[r] = _mm256_setzero_ps();
+        for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps();
+    }
+    const __m512i offv = _mm512_set1_epi8((char)off);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *T = tile + (size_t)b * step;
+        const float *D = (const float *)(T + 256);
+        for (int r = 0; r < R; r++) {
+            const uint8_t *xr = xq + (size_t)r * xs;
+            const float *ds = (const float *)(xr + 32 * nb) + 2 * b;
+            __m512i xv = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(xr + 32 * b)));
+            __m512i init = _mm512_setzero_si512();
+            if (off) init = _mm512_sub_epi32(init, _mm512_dpbusd_epi32(_mm512_setzero_si512(), offv, xv));
+            __m512 dx = _mm512_set1_ps(ds[0]);
+            for (int c = 0; c < 4; c++) {
+                __m512i p = _mm512_dpbusd_epi32(init, _mm512_loadu_si512((const void *)(T + 64 * c)), xv);
+                __m512 d = _mm512_mul_ps(_mm512_loadu_ps(D + 16 * c), dx); /* dw * dx, the reference's d */
+                acc[r][c] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc[r][c]);
+            }
+            if (one) sm[r] = _mm256_fmadd_ps(_mm256_loadu_ps(D + 64), _mm256_set1_ps(ds[1]), sm[r]);
+        }
+    }
+    /* Each 8-lane half in quant.h's tree: (l + l+4), then (0 + 2) + (1 + 3). */
+    const __m512i i4 = _mm512_setr_epi32(4, 5, 6, 7, 4, 5, 6, 7, 12, 13, 14, 15, 12, 13, 14, 15);
+    const __m512i i2 = _mm512_setr_epi32(2, 3, 2, 3, 2, 3, 2, 3, 10, 11, 10, 11, 10, 11, 10, 11);
+    const __m512i i1 = _mm512_setr_epi32(1, 1, 1, 1, 1, 1, 1, 1, 9, 9, 9, 9, 9, 9, 9, 9);
+    for (int r = 0; r < R; r++) {
+        float h[4][16], s[8];
+        _mm256_storeu_ps(s, sm[r]);
+        for (int c = 0; c < 4; c++) {
+            __m512 a = acc[r][c];
+            a = _mm512_add_ps(a, _mm512_permutexvar_ps(i4, a));
+            a = _mm512_add_ps(a, _mm512_permutexvar_ps(i2, a));
+            a = _mm512_add_ps(a, _mm512_permutexvar_ps(i1, a));
+            _mm512_storeu_ps(h[c], a);
+        }
+        float *yr = y + (size_t)r * ldy;
+        for (int c = 0; c < nout; c++) yr[c] = (h[c / 2][8 * (c & 1)] + (one ? s[c] : 0.0f)) + (bias ? bias[c] : 0.0f);
+    }
+}
+
+TGT static inline AI void tile_all_rows(float *y, int64_t ldy, int nout, const uint8_t *tile, const sq_dtype t,
+                              const uint8_t *xq, size_t xs, int rows, int64_t nb, const float *bias) {
+    int r = 0;
+    for (; r + 4 <= rows; r += 4) run_tile(y + (size_t)r * ldy, ldy, nout, tile, t, xq + (size_t)r * xs, xs, 4, nb, bias);
+    switch (rows - r) {
+    case 3: run_tile(y + (size_t)r * ldy, ldy, nout, tile, t, xq + (size_t)r * xs, xs, 3, nb, bias); break;
+    case 2: run_tile(y + (size_t)r * ldy, ldy, nout, tile, t, xq + (size_t)r * xs, xs, 2, nb, bias); break;
+    case 1: run_tile(y + (size_t)r * ldy, ldy, nout, tile, t, xq + (size_t)r * xs, xs, 1, nb, bias); break;
+    default: break;
+    }
+}
+
+/* The type as a constant in each case, so each loop is compiled for its own type. */
+TGT void sq__q8g_tile_vnni(float *y, int64_t ldy, const uint8_t *w, size_t rb, int nout, sq_dtype t,
+                           const uint8_t *xq, size_t xs, int rows, int64_t nb, const float *bias, uint8_t *tile) {
+#define CASE(T)                                                                                                        \
+    case T:                                                                                                            \
+        unpack_tile(tile, w, rb, nout, T, nb);                                                                         \
+        tile_all_rows(y, ldy, nout, tile, T, xq, xs, rows, nb, bias);                                                  \
+        break;
+    switch (t) {
+        CASE(SQ_Q4_0)
+        CASE(SQ_Q4_1)
+        CASE(SQ_Q5_0)
+        CASE(SQ_Q5_1)
+        CASE(SQ_Q8_0)
+    default: break;
+    }
+#undef CASE
+}
+
+/* ---- 256-value blocks (Q4_K, Q5_K, Q6_K), AVX-512 VNNI ---------------------------------------
+ * The reference's per-block integer isum = sum over sub-blocks of scale x (values . x) is the
+ * same integer as the dot of the pre-scaled values (scale x value, at most 63 x 31 or
+ * 128 x 32: int16) with x widened to int16, so the tile holds those int16 weights, unpacked
+ * once per matmul, and each (row, output, block) takes 8 vpdpwssd (exact int32) and one
+ * integer reduction; then, as the reference: acc = fma(d * dx, (float)isum, acc),
+ * mn = fma(dmin * dx, (float)imin, mn) with imin = sum of min_j x (the row's sums of 32
+ * q's), and (acc - mn) + bias. Tile per block and output: 256 int16, then d, dmin and the
+ * 8 mins as int32 (SQ_Q8G_KTILE_BYTES_PER_BLOCK). Activation rows (sq__q8g_krow): 256
+ * int16 per block, then per block the 8 sums of 32 q's as int32 and d. */
+
+TGT static inline AI void kunpack(uint8_t *T, const uint8_t *w, const sq_dtype t) {
+    int16_t *o = (int16_t *)T;
+    float *f = (float *)(T + 512);
+    int32_t *mins = (int32_t *)(T + 520);
+    if (t == SQ_Q6_K) {
+        const int8_t *sc = (const int8_t *)(w + 192);
+        for (int h = 0; h < 2; h++) {
+            __m256i c[4];
+            sq__q6k_unpack_half(w, h, c);
+            for (int k = 0; k < 4; k++)
+                for (int g = 0; g < 2; g++) {
+                    int i = 128 * h + 32 * k + 16 * g;
+                    __m128i b = g ? _mm256_extracti128_si256(c[k], 1) : _mm256_castsi256_si128(c[k]);
+                    __m256i v = _mm256_sub_epi16(_mm256_cvtepu8_epi16(b), _mm256_set1_epi16(32));
+                    _mm256_storeu_si256((__m256i *)(o + i), _mm256_mullo_epi16(v, _mm256_set1_epi16(sc[i / 16])));
+                }
+        }
+        uint16_t h;
+        memcpy(&h, w + 208, 2);
+        f[0] = _cvtsh_ss(h), f[1] = 0.0f;
+        memset(mins, 0, 32);
+        return;
+    }
+    const int five = t == SQ_Q5_K;
+    const uint8_t *qh = w + 16, *qs = w + 16 + 32 * five;
+    for (int j = 0; j < 8; j++) {
+        uint8_t sc, mn;
+        sq__kq_scale_min(w + 4, j, &sc, &mn);
+        mins[j] = mn;
+        __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * (j / 2)));
+        __m256i v = _mm256_and_si256((j & 1) ? _mm256_srli_epi16(q, 4) : q, _mm256_set1_epi8(0xF));
+        if (five)
+            v = _mm256_or_si256(v, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)qh),
+                                                                                       _mm_cvtsi32_si128(j)),
+                                                                      _mm256_set1_epi8(1)),
+                                                     4));
+        __m512i v16 = _mm512_cvtepu8_epi16(v);
+        _mm512_storeu_si512((void *)(o + 32 * j), _mm512_mullo_epi16(v16, _mm512_set1_epi16(sc)));
+    }
+    uint16_t h[2];
+    memcpy(h, w, 4);
+    f[0] = _cvtsh_ss(h[0]), f[1] = _cvtsh_ss(h[1]);
+}
+
+/* R rows (compile-time, 1..4) x C outputs of an unpacked K tile (kt: output c's blocks at
+ * kt + c * nb * KB). */
+TGT static inline AI void run_ktile(float *y, int64_t ldy, int nout, const uint8_t *kt, const sq_dtype t,
+                                    const uint8_t *xk, size_t xks, const int R, int64_t nb, const float *bias) {
+    const size_t KB = SQ_Q8G_KTILE_BYTES_PER_BLOCK;
+    float acc[4][8], mn[4][8];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < 8; c++) acc[r][c] = 0.0f, mn[r][c] = 0.0f;
+    for (int c0 = 0; c0 < nout; c0 += 4) {
+        const int C = nout - c0 < 4 ? nout - c0 : 4;
+        for (int64_t b = 0; b < nb; b++) {
+            __m512i s[4][4];
+            for (int r = 0; r < R; r++)
+                for (int c = 0; c < 4; c++) s[r][c] = _mm512_setzero_si512();
+            for (int k = 0; k < 8; k++) {
+                __m512i xv[4];
+                for (int r = 0; r < R; r++)
+                    xv[r] = _mm512_loadu_si512((const void *)(xk + (size_t)r * xks + (size_t)b * 512 + 64 * k));
+                for (int c = 0; c < 4; c++) {
+                    if (c >= C) break;
+                    __m512i wv = _mm512_loadu_si512((const void *)(kt + ((size_t)(c0 + c) * nb + b) * KB + 64 * k));
+                    for (int r = 0; r < R; r++) s[r][c] = _mm512_dpwssd_epi32(s[r][c], wv, xv[r]);
+                }
+            }
+            for (int r = 0; r < R; r++) {
+                const uint8_t *xr = xk + (size_t)r * xks + (size_t)nb * 512 + (size_t)b * 48;
+                const int32_t *bs = (const int32_t *)xr;
+                float xd;
+                memcpy(&xd, xr + 32, 4);
+                for (int c = 0; c < C; c++) {
+                    const uint8_t *T = kt + ((size_t)(c0 + c) * nb + b) * KB;
+                    const float *f = (const float *)(T + 512);
+                    const int32_t *m = (const int32_t *)(T + 520);
+                    int32_t isum = _mm512_reduce_add_epi32(s[r][c]), imin = 0;
+                    if (t != SQ_Q6_K)
+                        for (int j = 0; j < 8; j++) imin += m[j] * bs[j];
+                    acc[r][c0 + c] = fmaf(f[0] * xd, (float)isum, acc[r][c0 + c]);
+                    mn[r][c0 + c] = fmaf(t == SQ_Q6_K ? 0.0f : f[1] * xd, (float)imin, mn[r][c0 + c]);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < nout; c++)
+            y[(size_t)r * ldy + c] = (acc[r][c] - mn[r][c]) + (bias ? bias[c] : 0.0f);
+}
+
+TGT void sq__q8g_krow_vnni(uint8_t *dst, const void *q8k, int64_t nb) {
+    const sq__q8k *x = q8k;
+    for (int64_t b = 0; b < nb; b++) {
+        int16_t *o = (int16_t *)(dst + (size_t)b * 512);
+        for (int k = 0; k < 8; k++)
+            _mm512_storeu_si512((void *)(o + 32 * k),
+                                _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(x[b].q + 32 * k))));
+        uint8_t *e = dst + (size_t)nb * 512 + (size_t)b * 48;
+        int32_t bs[8];
+        for (int j = 0; j < 8; j++) bs[j] = x[b].bsum[2 * j] + x[b].bsum[2 * j + 1];
+        memcpy(e, bs, 32);
+        memcpy(e + 32, &x[b].d, 4);
+    }
+}
+
+TGT void sq__q8g_ktile_vnni(float *y, int64_t ldy, const uint8_t *w, size_t rb, int nout, sq_dtype t,
+                            const uint8_t *xk, size_t xks, int rows, int64_t nb, const float *bias, uint8_t *tile) {
+    const size_t KB = SQ_Q8G_KTILE_BYTES_PER_BLOCK, bb = t == SQ_Q4_K ? 144 : t == SQ_Q5_K ? 176 : 210;
+#define KCASE(T)                                                                                                       \
+    case T:                                                                                                            \
+        for (int c = 0; c < nout; c++)                                                                                 \
+            for (int64_t b = 0; b < nb; b++) kunpack(tile + ((size_t)c * nb + b) * KB, w + (size_t)c * rb + b * bb, T); \
+        for (int r = 0; r < rows; r += 4) {                                                                            \
+            float *yr = y + (size_t)r * ldy;                                                                           \
+            const uint8_t *xr = xk + (size_t)r * xks;                                                                  \
+            switch (rows - r < 4 ? rows - r : 4) {                                                                     \
+            case 4: run_ktile(yr, ldy, nout, tile, T, xr, xks, 4, nb, bias); break;                                    \
+            case 3: run_ktile(yr, ldy, nout, tile, T, xr, xks, 3, nb, bias); break;                                    \
+            case 2: run_ktile(yr, ldy, nout, tile, T, xr, xks, 2, nb, bias); break;                                    \
+            default: run_ktile(yr, ldy, nout, tile, T, xr, xks, 1, nb, bias); break;                                   \
+            }                                                                                                          \
+        }                                                                                                              \
+        break;
+    switch (t) {
+        KCASE(SQ_Q4_K)
+        KCASE(SQ_Q5_K)
+        KCASE(SQ_Q6_K)
+    default: break;
+    }
+#undef KCASE
+}
+
+/* ---- AVX2 (maddubs + madd) ------------------------------------------------------------------
+ * The same tile layout (written by unpack_tile2 with AVX2 only) and the same per-lane sums.
+ * maddubs adds two u8 x s8 products in int16: exact for the 4- and 5-bit values (at most
+ * 2 x 31 x 127), but not for Q8_0's w + 128, so Q8_0 takes the sign trick instead (|w| as
+ * the unsigned operand, x with w's sign as the signed one; x is never -128). One ymm
+ * accumulator per (row, output): tiles of 2 rows x 4 outputs, twice over the 8-output tile. */
+#define TGT2 __attribute__((target("avx2,fma,f16c")))
+
+TGT2 static inline AI __m256i nib2(const uint8_t *p) {
+    __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_and_si256(_mm256_srlv_epi64(q, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(0xF));
+}
+
+TGT2 static inline AI __m256i bits2(const uint8_t *p) { /* bit j of a 32-bit word as 0x10 in byte j */
+    uint32_t qh;
+    memcpy(&qh, p, 4);
+    const __m256i sel = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3,
+                                         3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    __m256i v = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), sel), bit);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(v, bit), _mm256_set1_epi8(0x10));
+}
+
+TGT2 static inline AI __m256i block_bytes2(const uint8_t *b, const sq_dtype t) {
+    switch (t) {
+    case SQ_Q4_0: return nib2(b + 2);
+    case SQ_Q4_1: return nib2(b + 4);
+    case SQ_Q5_0: return _mm256_or_si256(nib2(b + 6), bits2(b + 2));
+    case SQ_Q5_1: return _mm256_or_si256(nib2(b + 8), bits2(b + 4));
+    default: return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(b + 2)), _mm256_set1_epi8((char)0x80));
+    }
+}
+
+TGT2 static inline AI void unpack_tile2(uint8_t *tile, const uint8_t *w, size_t rb, int nout, const sq_dtype t,
+                                        int64_t nb) {
+    const size_t bb = t == SQ_Q4_0 ? 18 : t == SQ_Q4_1 ? 20 : t == SQ_Q5_0 ? 22 : t == SQ_Q5_1 ? 24 : 34;
+    static const uint8_t zero[34];
+    const int one = t == SQ_Q4_1 || t == SQ_Q5_1;
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t *T = tile + (size_t)b * SQ_Q8G_TILE_BYTES_PER_BLOCK;
+        float *D = (float *)(T + 256);
+        for (int c = 0; c < 8; c++) {
+            const uint8_t *p = c < nout ? w + (size_t)c * rb + (size_t)b * bb : zero;
+            _mm256_storeu_si256((__m256i *)(T + 32 * c), block_bytes2(p, t));
+            uint16_t h[2];
+            memcpy(h, p, 4);
+            _mm256_storeu_ps(D + 8 * c, _mm256_set1_ps(_cvtsh_ss(h[0])));
+            D[64 + c] = one ? _cvtsh_ss(h[1]) : 0.0f;
+        }
+    }
+}
+
+TGT2 static inline AI float hsum2(__m256 a) { /* quant.h's tree */
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+/* R rows (1 or 2) x outputs c0..c0+3 of an unpacked tile. */
+TGT2 static inline AI void run_tile2(float *y, int64_t ldy, int nout, int c0, const uint8_t *tile, const sq_dtype t,
+                                     const uint8_t *xq, size_t xs, const int R, int64_t nb, const float *bias) {
+    const int one = t == SQ_Q4_1 || t == SQ_Q5_1, q8 = t == SQ_Q8_0;
+    const int sh = t == SQ_Q4_0 ? 3 : t == SQ_Q5_0 ? 4 : 0; /* offset 8 or 16 as a shift */
+    const __m256i ones16 = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1);
+    __m256 acc[2][4], sm[2];
+    for (int r = 0; r < R; r++) {
+        sm[r] = _mm256_setzero_ps();
+        for (int c = 0; c < 4; c++) acc[r][c] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *T = tile + (size_t)b * SQ_Q8G_TILE_BYTES_PER_BLOCK;
+        const float *D = (const float *)(T + 256);
+        __m256i xv[2], init[2];
+        __m256 dx[2];
+        for (int r = 0; r < R; r++) {
+            const uint8_t *xr = xq + (size_t)r * xs;
+            const float *ds = (const float *)(xr + 32 * nb) + 2 * b;
+            xv[r] = _mm256_loadu_si256((const __m256i *)(xr + 32 * b));
+            init[r] = _mm256_setzero_si256();
+            if (sh) /* -offset x the row's sum of each 4 bytes */
+                init[r] = _mm256_sub_epi32(init[r],
+                                           _mm256_slli_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(ones8, xv[r]), ones16), sh));
+            dx[r] = _mm256_set1_ps(ds[0]);
+            if (one) sm[r] = _mm256_fmadd_ps(_mm256_loadu_ps(D + 64), _mm256_set1_ps(ds[1]), sm[r]);
+        }
+        for (int c = 0; c < 4; c++) {
+            __m256i u = _mm256_loadu_si256((const __m256i *)(T + 32 * (c0 + c))), wsg = u;
+            if (q8) {
+                wsg = _mm256_xor_si256(u, _mm256_set1_epi8((char)0x80));
+                u = _mm256_sign_epi8(wsg, wsg);
+            }
+            __m256 dw = _mm256_loadu_ps(D + 8 * (c0 + c));
+            for (int r = 0; r < R; r++) {
+                __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(u, q8 ? _mm256_sign_epi8(xv[r], wsg) : xv[r]), ones16);
+                if (sh) p = _mm256_add_epi32(p, init[r]);
+                acc[r][c] = _mm256_fmadd_ps(_mm256_mul_ps(dw, dx[r]), _mm256_cvtepi32_ps(p), acc[r][c]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        float s8[8];
+        _mm256_storeu_ps(s8, sm[r]);
+        float *yr = y + (size_t)r * ldy;
+        for (int c = 0; c < 4 && c0 + c < nout; c++)
+            yr[c0 + c] = (hsum2(acc[r][c]) + (one ? s8[c0 + c] : 0.0f)) + (bias ? bias[c0 + c] : 0.0f);
+    }
+}
+
+TGT2 static inline AI void tile_all_rows2(float *y, int64_t ldy, int nout, const uint8_t *tile, const sq_dtype t,
+                                          const uint8_t *xq, size_t xs, int rows, int64_t nb, const float *bias) {
+    for (int c0 = 0; c0 < nout; c0 += 4) {
+        int r = 0;
+        for (; r + 2 <= rows; r += 2)
+            run_tile2(y + (size_t)r * ldy, ldy, nout, c0, tile, t, xq + (size_t)r * xs, xs, 2, nb, bias);
+        if (r < rows) run_tile2(y + (size_t)r * ldy, ldy, nout, c0, tile, t, xq + (size_t)r * xs, xs, 1, nb, bias);
+    }
+}
+
+TGT2 void sq__q8g_tile_avx2(float *y, int64_t ldy, const uint8_t *w, size_t rb, int nout, sq_dtype t,
+                            const uint8_t *xq, size_t xs, int rows, int64_t nb, const float *bias, uint8_t *tile) {
+#define CASE(T)                                                                                                        \
+    case T:                                                                                                            \
+        unpack_tile2(tile, w, rb, nout, T, nb);                                                                        \
+        tile_all_rows2(y, ldy, nout, tile, T, xq, xs, rows, nb, bias);                                                 \
+        break;
+    switch (t) {
+        CASE(SQ_Q4_0)
+        CASE(SQ_Q4_1)
+        CASE(SQ_Q5_0)
+        CASE(SQ_Q5_1)
+        CASE(SQ_Q8_0)
+    default: break;
+    }
+#undef CASE
+}
+
+#endif
