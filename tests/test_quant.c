@@ -198,6 +198,35 @@ SQ_TEST(act_rounding_rules) {
     free(x), free(back), free(b), free(k);
 }
 
+/* The SIMD rounding of x into 32-value blocks gives the C code's bytes: ties (2.5 with amax
+ * 127 rounds to even), a zero block, -0, NaN and inf blocks, denormals, huge values. */
+SQ_TEST(q8_act_rounding_equals_the_c_code) {
+    sq_rng r;
+    sq_rng_seed(&r, 37);
+    int n = 32 * 12;
+    float *x = malloc(sizeof(float) * (size_t)n);
+    size_t xs = sq_quant_act_bytes(1, n);
+    uint8_t *a = malloc(xs), *b = malloc(xs);
+    for (int trial = 0; trial < 20; trial++) {
+        for (int i = 0; i < n; i++) x[i] = (float)sq_rng_normal(&r) * (trial % 2 ? 1e-3f : 3.0f);
+        for (int i = 0; i < 32; i++) x[i] = (float)(i - 16) + 0.5f; /* block 0: halves, amax 16.5 */
+        x[40] = 127.0f, x[41] = 2.5f, x[42] = -3.5f, x[43] = 0.5f;  /* block 1: id = 1, exact ties */
+        for (int i = 64; i < 96; i++) x[i] = 0;
+        x[70] = -0.0f;
+        x[100] = NAN;
+        x[140] = -INFINITY;
+        for (int i = 160; i < 192; i++) x[i] = 1e-40f * (float)(i - 170);
+        x[200] = 3e38f, x[201] = -3.3e38f;
+        x[n - 1] = (float)trial * 7.0f;
+        sq_quant_q8_force(1);
+        sq_quant_act_row(a, x, 1, n);
+        sq_quant_q8_force(0);
+        sq_quant_act_row(b, x, 1, n);
+        CHECKF(!memcmp(a, b, xs), "trial %d: %s rounding differs from the C code", trial, sq_quant_q8_impl());
+    }
+    free(x), free(a), free(b);
+}
+
 /* Every ISA the machine has gives the C reference's bits, one row or many at a time. */
 SQ_TEST(q8_dots_equal_the_c_reference_on_every_isa) {
     sq_rng r;
@@ -255,6 +284,60 @@ SQ_TEST(q8_dots_equal_the_c_reference_on_every_isa) {
             }
             sq_quant_q8_force(0);
             free(w), free(xq), free(deq), free(xd);
+        }
+    }
+}
+
+/* sq_quant_matmul_part (the batch-1 phases' entry) on every ISA against the C reference, bit
+ * for bit: 1-3 rows, output ranges that start and end anywhere (so the 8- and 4-output
+ * groups of the one-row VNNI kernel meet every remainder), a bias or none, an all-zero
+ * weight row, a row of zero activations and an odd number of blocks. */
+SQ_TEST(q8_matmul_part_equals_the_c_reference_on_every_isa) {
+    sq_rng r;
+    sq_rng_seed(&r, 31);
+    const char *impl = sq_quant_q8_impl();
+    int levels = strcmp(impl, "avx512vnni") == 0 ? 3 : strcmp(impl, "avx2") == 0 ? 2 : 1;
+    enum { OUT = 29 };
+    for (size_t ti = 0; ti < SQ_ARRAY_LEN(TYPES); ti++) {
+        sq_dtype t = TYPES[ti];
+        int per = sq_dtype_block(t, NULL);
+        size_t bb;
+        sq_dtype_block(t, &bb);
+        for (int nb = 1; nb <= 7; nb += 3) {
+            int n = per * nb;
+            uint8_t *w = random_blocks(t, nb * OUT, &r);
+            memset(w + (size_t)5 * nb * bb, 0, (size_t)nb * bb); /* output 5: all zero */
+            sq_view v = {w, t, 2, {OUT, n}};
+            float *x = malloc(sizeof(float) * 3 * (size_t)n), bias[OUT];
+            for (int row = 0; row < 3; row++) {
+                float *a = act_row(n, &r);
+                memcpy(x + (size_t)row * n, a, sizeof(float) * (size_t)n);
+                free(a);
+            }
+            for (int i = 0; i < n; i++) x[2 * (size_t)n + i] = 0; /* row 2: all zero */
+            for (int o = 0; o < OUT; o++) bias[o] = (float)sq_rng_normal(&r);
+            for (int rows = 1; rows <= 3; rows++)
+                for (int bi = 0; bi < 2; bi++) {
+                    float ref[3 * OUT], got[3 * OUT];
+                    sq_quant_q8_force(1);
+                    sq_quant_matmul_part(ref, x, rows, &v, bi ? bias : NULL, 0, OUT);
+                    for (int lv = 0; lv < levels; lv++) {
+                        sq_quant_q8_force(lv == 0 ? 1 : lv == 1 ? 2 : 0);
+                        const int cuts[][2] = {{0, OUT}, {0, 13}, {13, OUT}, {1, 10}, {10, 27}, {27, OUT + 5}};
+                        for (size_t c = 0; c < SQ_ARRAY_LEN(cuts); c++) {
+                            memset(got, 0x7f, sizeof got);
+                            sq_quant_matmul_part(got, x, rows, &v, bi ? bias : NULL, cuts[c][0], cuts[c][1]);
+                            for (int row = 0; row < rows; row++)
+                                for (int o = cuts[c][0]; o < SQ_MIN(cuts[c][1], OUT); o++)
+                                    CHECKF(!memcmp(&got[row * OUT + o], &ref[row * OUT + o], 4),
+                                           "%s x %d blocks, %s, %d rows, outputs %d-%d: row %d output %d %.9g vs C %.9g",
+                                           sq_dtype_name(t), nb, sq_quant_q8_impl(), rows, cuts[c][0], cuts[c][1], row,
+                                           o, got[row * OUT + o], ref[row * OUT + o]);
+                        }
+                    }
+                    sq_quant_q8_force(0);
+                }
+            free(w), free(x);
         }
     }
 }

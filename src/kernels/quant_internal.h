@@ -44,12 +44,18 @@ float sq__quant_dot_avx512(const void *row, sq_dtype t, const float *x, int64_t 
 void sq__panel_dot_avx512(float *y, int64_t ldy, const float *pan, int n, const float *x, int rows, int64_t in,
                           const float *bias);
 int sq__q8_vnni_supported(void);
+void sq__act_q8b_avx2(uint8_t *dst, const float *x, int64_t nb);
 float sq__dot_q8_avx2(const uint8_t *w, sq_dtype t, const void *xq, int64_t n);
 float sq__dot_q8_vnni(const uint8_t *w, sq_dtype t, const void *xq, int64_t n);
 void sq__dot_q8_rows_avx2(float *y, int64_t ys, const uint8_t *w, sq_dtype t, const void *xq, size_t xs, int rows,
                           int64_t n, float bias);
 void sq__dot_q8_rows4t_vnni(float *y, int64_t ys, const uint8_t *w, sq_dtype t, const uint8_t *xq, size_t xs,
                             const float *dsT, int64_t nb, float bias);
+/* Batch 1: `outs` (4 or 8) consecutive weight rows rb bytes apart (Q4_0, Q4_1, Q8_0) against one
+ * activation row of nb blocks; y[i] = dot of row i + (bias ? bias[i] : 0), the bits of the C
+ * reference. */
+void sq__dot_q8_outs_vnni(float *y, const uint8_t *w, size_t rb, sq_dtype t, const uint8_t *xq, int64_t nb,
+                          const float *bias, int outs);
 void sq__dot_q8_rows_vnni(float *y, int64_t ys, const uint8_t *w, sq_dtype t, const void *xq, size_t xs, int rows,
                           int64_t n, float bias);
 

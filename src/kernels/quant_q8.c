@@ -75,6 +75,9 @@ static void act_q8b(uint8_t *dst, const float *x, int64_t nb) {
             continue;
         }
         float d = amax / 127.f, id = amax != 0.0f ? 127.f / amax : 0.0f;
+        /* amax under 127 / FLT_MAX (denormals): 127 / amax overflows and x * inf has no int;
+         * such a block rounds to zeros, as a zero block (its f16 scale is 0 either way). */
+        if (id > 3.402823466e38f) id = 0.0f;
         int sum = 0;
         for (int j = 0; j < 32; j++) {
             int v = (int)rintf(x[j] * id);
@@ -97,7 +100,8 @@ static void act_q8k(sq__q8k *y, const float *x, int64_t nb) {
             if (a > amax) amax = a, max = x[j];
         }
         memset(y->bsum, 0, sizeof y->bsum);
-        if (bad || amax == 0.0f) {
+        /* -127 / max overflowing (|max| under 127 / FLT_MAX) rounds like a zero block. */
+        if (bad || amax == 0.0f || !(fabsf(-127.f / max) <= 3.402823466e38f)) {
             memset(y->q, 0, 256);
             y->d = bad ? NAN : 0.0f;
             continue;
@@ -112,9 +116,15 @@ static void act_q8k(sq__q8k *y, const float *x, int64_t nb) {
     }
 }
 
+static int q8_level(void);
+
 void sq_quant_act_row(void *dst, const float *x, int kind, int64_t n) {
     if (kind == 2)
         act_q8k(dst, x, n / 256);
+#if defined(SQ_QUANT_HAVE_AVX2)
+    else if (q8_level() >= 1) /* the same bytes as act_q8b (test_quant) */
+        sq__act_q8b_avx2(dst, x, n / 32);
+#endif
     else
         act_q8b(dst, x, n / 32);
 }
@@ -411,6 +421,10 @@ int sq_quant_matmul_n(void **buf, size_t *cap, int n, float *const y[], const fl
     return 0;
 }
 
+#ifndef OUTS_N
+#define OUTS_N 8
+#endif
+
 void sq_quant_matmul_part(float *y, const float *x, int rows, const sq_view *w, const float *bias, int o0, int o1) {
     int64_t in = w->shape[1];
     int out = (int)w->shape[0], kind = sq_quant_act_kind(w->dtype);
@@ -428,7 +442,18 @@ void sq_quant_matmul_part(float *y, const float *x, int rows, const sq_view *w, 
     for (int r = 0; r < rows; r++) sq_quant_act_row(xq + (size_t)r * xs, x + (size_t)r * in, kind, in);
     size_t rb = row_bytes(w);
     rows_fn fn = rows_kernel();
-    for (int o = o0; o < o1; o++)
+    int o = o0;
+#if defined(SQ_QUANT_HAVE_AVX2)
+    /* One row, VNNI: 8 (then 4) outputs at a time share each loaded x block. */
+    if (rows == 1 && (w->dtype == SQ_Q4_0 || w->dtype == SQ_Q4_1 || w->dtype == SQ_Q8_0) && q8_level() == 2) {
+        const uint8_t *wd = w->data;
+        for (; o + OUTS_N <= o1; o += OUTS_N)
+            sq__dot_q8_outs_vnni(y + o, wd + (size_t)o * rb, rb, w->dtype, xq, in / 32, bias ? bias + o : NULL, OUTS_N);
+        for (; o + 4 <= o1; o += 4)
+            sq__dot_q8_outs_vnni(y + o, wd + (size_t)o * rb, rb, w->dtype, xq, in / 32, bias ? bias + o : NULL, 4);
+    }
+#endif
+    for (; o < o1; o++)
         fn(y + o, out, (const uint8_t *)w->data + (size_t)o * rb, w->dtype, xq, xs, rows, in, bias ? bias[o] : 0);
     if (xq != stack) free(xq);
 }
