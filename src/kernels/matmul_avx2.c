@@ -253,9 +253,11 @@ void sq_mm_avx2_gemv(const sq_mm_job *j, int n, const float *x, int rows, int in
 #endif
 enum { MM_PG = MM_PG_SET, MM_PW = MM_PG_SET * MM_NO_SET, MM_TR = MM_TR_SET, MM_TNO = MM_NO_SET, MM_TA = MM_TR_SET * MM_NO_SET, MM_TG = (MM_RB + MM_TR_SET - 1) / MM_TR_SET };
 
-/* F32 weights: the tile reads the weight rows in place (1) or from a panel copied into L1
- * like the widened ones (0); see sq_mm_avx2_f32_direct. */
-static int mm_f32_direct = 0;
+/* F32 weights: the tile reads the weight rows in place (1, the default: 1.1x the panel's
+ * speed in bench_matmul at 8-64 rows; the rows need no widening, and the first row group's
+ * loads bring them into L1 for the others) or from a panel copied into L1 like the widened
+ * ones (0). Same bits either way. */
+static int mm_f32_direct = 1;
 void sq_mm_avx2_f32_direct(int on) { mm_f32_direct = on; }
 
 typedef struct gemm_scratch {
