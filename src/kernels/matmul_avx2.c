@@ -143,6 +143,9 @@ static inline __attribute__((always_inline)) void gemv_range_t(float *y, const f
     size_t rb = (size_t)in * w_esz(wt);
     const char *wend = (const char *)w_at(w, (size_t)out * in, wt);
     int full = in / VL * VL;
+    /* F32: one prefetch per 16 weights, as many as FMAs; they cost more than they bring where
+     * the matrix stays in L2 (k/v 896 x 128: 0.86x the unprefetched dot4_f32). */
+    const int pf = wt != WT_F32 || (size_t)out * in * 4 > ((size_t)1 << 20);
     for (int o = o0; o < o1; o += 4) {
         const void *wr[4];
         for (int k = 0; k < 4; k++) wr[k] = w_at(w, (size_t)(o + k < out ? o + k : out - 1) * in, wt);
@@ -151,7 +154,7 @@ static inline __attribute__((always_inline)) void gemv_range_t(float *y, const f
             vf a0 = v_zero(), a1 = a0, a2 = a0, a3 = a0;
             int i = 0;
             for (; i < full; i += VL) {
-                if (r == 0 && (i & (wt == WT_F32 ? 15 : 31)) == 0) {
+                if (pf && r == 0 && (i & (wt == WT_F32 ? 15 : 31)) == 0) {
                     /* One line per row per 64 bytes read: PF_DIST ahead, continuing into the same
                      * row of the next 4-row block once past this row's end. */
                     size_t off = (size_t)i * w_esz(wt) + PF_DIST;
