@@ -6,6 +6,13 @@
  *
  *   bench_matmul [REPS] [ROWS,...] [THREADS,...]   (defaults 5; 8,32,64,256; 1,2)
  *   SQ_BENCH_MATMUL_HEAD=0   leaves out the LM head (896 x 151936; rows 8 and 64 only)
+ *   SQ_BENCH_MATMUL_TYPES=f32   only the F32 figures (default: bf16, f16 and f32)
+ *
+ * F32 weights: the old kernel is the dot4_f32 matmul that ran them before (four outputs at a
+ * time, x row by x row; kept below as f32_v1), the new one matmul_avx2.c's GEMM with the
+ * weights copied into an L1 panel ("panel") and read in place ("direct"), and at 1 row its
+ * GEMV. Their bits differ from the old kernel's (another summation order); panel and direct
+ * are compared bit for bit.
  *
  * A "layer" line per row count sums one decoder layer's seven matmuls (q, k, v, o, gate, up,
  * down): its FLOPs over its time, the figure the batched decode and prefill see. */
@@ -65,14 +72,80 @@ static double time_one(int which, const sq_mm_job *j, const float *x, int rows, 
     return best;
 }
 
+/* The F32 matmul before matmul_avx2.c ran F32 weights (src/kernels/matmul.c's dot4_f32). */
+static void f32_v1_dot4(const float *x, const float *const w[4], int n, float out[4]) {
+    int i = 0;
+    float s[4] = {0, 0, 0, 0};
+#if defined(__AVX512F__)
+    __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (; i + 16 <= n; i += 16) {
+        __m512 xv = _mm512_loadu_ps(x + i);
+        for (int k = 0; k < 4; k++) a[k] = _mm512_fmadd_ps(xv, _mm512_loadu_ps(w[k] + i), a[k]);
+    }
+    for (int k = 0; k < 4; k++) s[k] = _mm512_reduce_add_ps(a[k]);
+#else
+    __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (; i + 8 <= n; i += 8) {
+        __m256 xv = _mm256_loadu_ps(x + i);
+        for (int k = 0; k < 4; k++) a[k] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w[k] + i), a[k]);
+    }
+    for (int k = 0; k < 4; k++) s[k] = sq__hsum256(a[k]);
+#endif
+    for (; i < n; i++)
+        for (int k = 0; k < 4; k++) s[k] += x[i] * w[k][i];
+    for (int k = 0; k < 4; k++) out[k] = s[k];
+}
+
+static void f32_v1(float *y, const float *x, int rows, const float *w, int in, int out, const float *bias) {
+    int nblk = (out + 3) / 4;
+#pragma omp parallel for schedule(static) if ((int64_t)rows * in * out > (1 << 22))
+    for (int b = 0; b < nblk; b++) {
+        int o = b * 4;
+        const float *wr[4];
+        for (int k = 0; k < 4; k++) wr[k] = w + (size_t)(o + k < out ? o + k : o) * in;
+        for (int r = 0; r < rows; r++) {
+            float d[4];
+            f32_v1_dot4(x + (size_t)r * in, wr, in, d);
+            for (int k = 0; k < 4 && o + k < out; k++) y[(size_t)r * out + o + k] = d[k] + (bias ? bias[o + k] : 0);
+        }
+    }
+}
+
+/* Best seconds of one F32 call: which 0 old, 1 new with a panel, 2 new reading rows in place. */
+static double time_f32(int which, const sq_mm_job *j, const float *x, int rows, int in, void *sc, int nsc) {
+    double best = 1e30, spent = 0;
+    if (which) sq_mm_avx2_f32_direct(which == 2);
+    for (int n = 0; n < 3 || spent < 0.03; n++) {
+        double t0 = now();
+        if (!which)
+            f32_v1(j->y, x, rows, j->w, in, j->out, j->bias);
+        else if (rows >= 4)
+            sq_mm_avx2_gemm(j, 1, x, rows, in, sc, nsc);
+        else
+            sq_mm_avx2_gemv(j, 1, x, rows, in);
+        double dt = now() - t0;
+        spent += dt;
+        best = SQ_MIN(best, dt);
+    }
+    sq_mm_avx2_f32_direct(1); /* the library's default */
+    return best;
+}
+
 /* One measured line, printed once the thread count's second peak probe is in. */
 typedef struct figure {
     char label[64];
-    double flops, t_old, t_new;
+    double flops, t_old, t_new, t_dir; /* t_dir: F32 only (then t_new is the panel's) */
     int same;
 } figure;
 
 static void print_figure(const figure *f, double peak) {
+    if (f->t_dir > 0) {
+        printf("  %-40s old %6.1f GFLOP/s %3.0f%%  panel %6.1f %3.0f%%  direct %6.1f %3.0f%%  best/old %.2fx%s\n",
+               f->label, f->flops / f->t_old / 1e9, 100 * f->flops / f->t_old / peak, f->flops / f->t_new / 1e9,
+               100 * f->flops / f->t_new / peak, f->flops / f->t_dir / 1e9, 100 * f->flops / f->t_dir / peak,
+               f->t_old / SQ_MIN(f->t_new, f->t_dir), f->same ? "" : "  PANEL AND DIRECT BITS DIFFER");
+        return;
+    }
     printf("  %-40s old %6.1f GFLOP/s %3.0f%%  new %6.1f GFLOP/s %3.0f%%  new/old %.2fx%s\n", f->label,
            f->flops / f->t_old / 1e9, 100 * f->flops / f->t_old / peak, f->flops / f->t_new / 1e9,
            100 * f->flops / f->t_new / peak, f->t_old / f->t_new, f->same ? "" : "  BITS DIFFER");
@@ -114,8 +187,12 @@ int main(int argc, char **argv) {
     float *y0 = sq_malloc_aligned(sizeof(float) * (size_t)maxr * 151936);
     float *y1 = sq_malloc_aligned(sizeof(float) * (size_t)maxr * 151936);
     float *bias = sq_malloc_aligned(sizeof(float) * 151936);
-    uint16_t *w = sq_malloc_aligned(2 * (size_t)896 * 151936);
-    if (!sc || !x || !y0 || !y1 || !w || !bias) return fprintf(stderr, "bench_matmul: out of memory\n"), 1;
+    const char *ty = getenv("SQ_BENCH_MATMUL_TYPES");
+    int only_f32 = ty && !strcmp(ty, "f32");
+    uint16_t *w = sq_malloc_aligned(4 * (size_t)896 * 151936); /* F32 too */
+    float *wf = (float *)w;
+    float *y2 = sq_malloc_aligned(sizeof(float) * (size_t)maxr * 151936);
+    if (!sc || !x || !y0 || !y1 || !y2 || !w || !bias) return fprintf(stderr, "bench_matmul: out of memory\n"), 1;
     for (size_t i = 0; i < (size_t)maxr * 4864; i++)
         x[i] = rnd();
     for (size_t i = 0; i < 151936; i++)
@@ -136,10 +213,10 @@ int main(int argc, char **argv) {
          * the two used: a probe that ran while a neighbour held a core would flatter us. */
         double peak = sq_bench_fma_peak(nt, 20000000, now);
         nfig = 0;
-        for (int f16 = 0; f16 < 2; f16++)
+        for (int f16 = 0; f16 < 2 && !only_f32; f16++)
             for (int ri = 0; ri < nrows && nfig < 500; ri++) {
                 int rows = rows_list[ri];
-                figure lay = {{0}, 0, 0, 0, 1};
+                figure lay = {{0}, 0, 0, 0, 0, 1};
                 snprintf(lay.label, sizeof lay.label, "%-4s rows %3d %s", f16 ? "f16" : "bf16", rows,
                          "one decoder layer");
                 for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
@@ -148,7 +225,7 @@ int main(int argc, char **argv) {
                     size_t nw = (size_t)s->in * s->out;
                     for (size_t i = 0; i < nw; i++)
                         w[i] = f16 ? sq_f32_to_f16(rnd() * 0.1f) : sq_f32_to_bf16(rnd() * 0.1f);
-                    sq_mm_job j0 = {y0, w, bias, s->out, f16}, j1 = {y1, w, bias, s->out, f16};
+                    sq_mm_job j0 = {y0, w, bias, s->out, f16, 0}, j1 = {y1, w, bias, s->out, f16, 0};
                     double best[2] = {1e30, 1e30};
                     int r = s->per_layer ? reps : SQ_MIN(reps, 2);
                     for (int k = 0; k < r; k++) {
@@ -167,6 +244,39 @@ int main(int argc, char **argv) {
                 }
                 fig[nfig++] = lay;
             }
+        /* F32 weights: 1 row (the GEMV) and the GEMM's row counts. */
+        for (int ri = -1; ri < nrows && nfig < 500; ri++) {
+            int rows = ri < 0 ? 1 : rows_list[ri];
+            figure lay = {{0}, 0, 0, 0, 0, 1};
+            snprintf(lay.label, sizeof lay.label, "f32  rows %3d one decoder layer", rows);
+            for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+                const shape *s = &shapes[si];
+                if (!s->per_layer && (!head || (rows != 1 && rows != 64))) continue;
+                size_t nw = (size_t)s->in * s->out;
+                for (size_t i = 0; i < nw; i++)
+                    wf[i] = rnd() * 0.1f;
+                sq_mm_job j0 = {y0, wf, bias, s->out, 0, 1}, j1 = {y1, wf, bias, s->out, 0, 1},
+                          j2 = {y2, wf, bias, s->out, 0, 1};
+                double best[3] = {1e30, 1e30, 1e30};
+                int r = s->per_layer ? reps : SQ_MIN(reps, 2);
+                for (int k = 0; k < r; k++) {
+                    best[0] = SQ_MIN(best[0], time_f32(0, &j0, x, rows, s->in, sc, nt));
+                    best[1] = SQ_MIN(best[1], time_f32(1, &j1, x, rows, s->in, sc, nt));
+                    if (rows >= 4) best[2] = SQ_MIN(best[2], time_f32(2, &j2, x, rows, s->in, sc, nt));
+                }
+                if (rows < 4) best[2] = best[1]; /* the GEMV: no panel */
+                figure *f = &fig[nfig++];
+                f->same = rows < 4 || !memcmp(y1, y2, sizeof(float) * (size_t)rows * s->out);
+                mismatches += !f->same;
+                f->flops = 2.0 * rows * nw, f->t_old = best[0], f->t_new = best[1], f->t_dir = best[2];
+                snprintf(f->label, sizeof f->label, "f32  rows %3d %s", rows, s->name);
+                lay.t_old += s->per_layer * best[0], lay.t_new += s->per_layer * best[1];
+                lay.t_dir += s->per_layer * best[2];
+                lay.flops += s->per_layer * f->flops;
+                lay.same &= f->same;
+            }
+            fig[nfig++] = lay;
+        }
         double peak2 = sq_bench_fma_peak(nt, 20000000, now);
         printf("threads %d (%s time): FP32 FMA peak %.1f GFLOP/s (probed before and after: %.1f, %.1f)\n", nt,
                cpu_clock ? "thread CPU" : "wall", SQ_MAX(peak, peak2) / 1e9, peak / 1e9, peak2 / 1e9);
@@ -182,6 +292,7 @@ int main(int argc, char **argv) {
     free(x);
     free(y0);
     free(y1);
+    free(y2);
     free(w);
     free(bias);
     return mismatches != 0;

@@ -116,8 +116,10 @@ static inline void sq_gemm_f32(int ta, int tb, int M, int N, int K, float alpha,
 /* ---- our backend: matmuls of a weight view ------------------------------------------------ */
 
 /* y[rows, out] = x[rows, in] @ W^T (+ bias), W an [out, in] view (F32, BF16, F16 or quantized).
- *  - F32 weights: our kernel (AVX-512, AVX2 or C); each output row depends on its input row
- *    only, so results are identical at any batch size.
+ *  - F32 weights: on AVX2+FMA CPUs the same GEMV (1-3 rows) and GEMM (4+ rows) as BF16/F16
+ *    below, the weight rows read in place (no widening), same order, so bit-identical at any
+ *    batch size; elsewhere a C kernel four weight rows per pass, each output row depending
+ *    on its input row only.
  *  - BF16 and F16 weights: our kernels, x kept in float and the weights widened to F32
  *    (exactly), at every row count. On AVX2+FMA CPUs (AVX-512 ones included) a prefetching GEMV for 1-3 rows
  *    and a register-blocked GEMM over weight panels widened to F32 for 4+ rows; both sum

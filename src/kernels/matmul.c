@@ -47,7 +47,9 @@ void sq_matmul_ctx_free(sq_matmul_ctx *c) {
 
 /* ---- F32 weights ------------------------------------------------------------------------ */
 
-/* Four dot products of one x row against four W rows, sharing the x loads. */
+/* Four dot products of one x row against four W rows, sharing the x loads: the F32 kernel of
+ * CPUs without AVX2+FMA+F16C (the others run matmul_avx2.c's GEMV and GEMM on F32 rows, whose
+ * summation order differs from this one). */
 static void dot4_f32(const float *x, const float *const w[4], int n, float out[4]) {
     int i = 0;
     float s[4] = {0, 0, 0, 0};
@@ -71,7 +73,14 @@ static void dot4_f32(const float *x, const float *const w[4], int n, float out[4
     for (int k = 0; k < 4; k++) out[k] = s[k];
 }
 
+static void matmul_16(float *y, const float *x, int rows, const uint16_t *w, int f16, int in, int out, const float *bias,
+                      void *scratch, int n_scratch);
+
 void sq_matmul_f32(float *y, const float *x, int rows, const float *w, int in, int out, const float *bias) {
+#if defined(SQ_HAVE_MM_AVX2)
+    matmul_16(y, x, rows, (const void *)w, SQ_MM_F32, in, out, bias, NULL, 0);
+    return;
+#endif
     int nblk = (out + 3) / 4;
 #pragma omp parallel for schedule(static) if ((int64_t)rows * in * out > (1 << 22))
     for (int b = 0; b < nblk; b++) {
@@ -109,10 +118,11 @@ static void dot4_16(const float *x, const uint16_t *const w[4], int n, float out
     for (int k = 0; k < 4; k++) out[k] = s[k];
 }
 
+/* f16: 0 BF16, 1 F16 (SQ_MM_F32: F32, only with the AVX2 kernels; w then points to floats). */
 static void matmul_16(float *y, const float *x, int rows, const uint16_t *w, int f16, int in, int out, const float *bias,
                       void *scratch, int n_scratch) {
 #if defined(SQ_HAVE_MM_AVX2)
-    sq_mm_job j = {y, w, bias, out, f16};
+    sq_mm_job j = {y, w, bias, out, f16 == SQ_MM_F16, f16 == SQ_MM_F32};
     if (rows >= 4)
         sq_mm_avx2_gemm(&j, 1, x, rows, in, scratch, n_scratch);
     else
@@ -217,7 +227,11 @@ int sq_matmul(sq_matmul_ctx *c, float *y, const float *x, int rows, const sq_vie
     int out = (int)w->shape[0], in = (int)w->shape[1];
     if (sq_dtype_is_quant(w->dtype)) return matmul_quant(c, y, x, rows, w, bias, e);
     if (w->dtype == SQ_F32) {
+#if defined(SQ_HAVE_MM_AVX2)
+        matmul_16(y, x, rows, w->data, SQ_MM_F32, in, out, bias, c->scratch, c->n_scratch);
+#else
         sq_matmul_f32(y, x, rows, (const float *)w->data, in, out, bias);
+#endif
         return 0;
     }
     if (w->dtype != SQ_BF16 && w->dtype != SQ_F16)
@@ -233,10 +247,11 @@ int sq_matmul_n(sq_matmul_ctx *c, int n, float *const y[], const float *x, int r
     sq_mm_job j[8];
     int fuse = n >= 1 && n <= 8;
     for (int k = 0; fuse && k < n; k++)
-        fuse = w[k]->ndim == 2 && (w[k]->dtype == SQ_BF16 || w[k]->dtype == SQ_F16) && w[k]->shape[1] == w[0]->shape[1];
+        fuse = w[k]->ndim == 2 && (w[k]->dtype == SQ_BF16 || w[k]->dtype == SQ_F16 || w[k]->dtype == SQ_F32) &&
+               w[k]->shape[1] == w[0]->shape[1];
     if (fuse) {
         for (int k = 0; k < n; k++)
-            j[k] = (sq_mm_job){y[k], (const uint16_t *)w[k]->data, bias[k], (int)w[k]->shape[0], w[k]->dtype == SQ_F16};
+            j[k] = (sq_mm_job){y[k], w[k]->data, bias[k], (int)w[k]->shape[0], w[k]->dtype == SQ_F16, w[k]->dtype == SQ_F32};
         if (rows >= 4)
             sq_mm_avx2_gemm(j, n, x, rows, (int)w[0]->shape[1], c->scratch, c->n_scratch);
         else
@@ -255,6 +270,13 @@ int sq_matmul_n(sq_matmul_ctx *c, int n, float *const y[], const float *x, int r
 }
 
 /* ---- one thread's share, inside the caller's parallel region ----------------------------- */
+
+#if defined(SQ_HAVE_MM_AVX2)
+#define SQ_HAVE_MM_AVX2_F32 1
+static int mm_wt(const sq_view *w) { return w->dtype == SQ_F32 ? SQ_MM_F32 : w->dtype == SQ_F16 ? SQ_MM_F16 : SQ_MM_BF16; }
+#else
+#define SQ_HAVE_MM_AVX2_F32 0
+#endif
 
 int sq_matmul_part_ok(const sq_view *w) {
     if (w->ndim != 2) return 0;
@@ -279,8 +301,8 @@ void sq_matmul_part(float *y, const float *x, int rows, const sq_view *w, const 
         return;
     }
 #if defined(SQ_HAVE_MM_AVX2)
-    if (w->dtype == SQ_BF16 || w->dtype == SQ_F16) {
-        sq_mm_avx2_gemv_part(y, x, rows, (const uint16_t *)w->data, w->dtype == SQ_F16, in, out, bias, o0, o1);
+    if (w->dtype == SQ_BF16 || w->dtype == SQ_F16 || w->dtype == SQ_F32) {
+        sq_mm_avx2_gemv_part(y, x, rows, w->data, mm_wt(w), in, out, bias, o0, o1);
         return;
     }
 #endif
@@ -318,7 +340,7 @@ int sq_matmul_grain(const sq_view *w, int rows) {
     if (rows < 4) return 4;
     if (sq_dtype_is_quant(w->dtype)) return QPANEL;
 #if defined(SQ_HAVE_MM_AVX2)
-    if (w->dtype == SQ_BF16 || w->dtype == SQ_F16) return sq_mm_avx2_gemm_grain();
+    if (w->dtype == SQ_BF16 || w->dtype == SQ_F16 || w->dtype == SQ_F32) return sq_mm_avx2_gemm_grain();
 #endif
     return 4;
 }
@@ -328,7 +350,7 @@ void sq_matmul_range(sq_matmul_ctx *c, int t, float *y, const float *x, int rows
     int out = (int)w->shape[0], in = (int)w->shape[1];
     o1 = SQ_MIN(o1, out);
     if (o0 >= o1) return;
-    if (rows < 4 || w->dtype == SQ_F32) { /* the GEMV / the F32 kernel: sq_matmul's own code */
+    if (rows < 4 || (w->dtype == SQ_F32 && !SQ_HAVE_MM_AVX2_F32)) { /* the GEMV / the F32 kernel: sq_matmul's own code */
         sq_matmul_part(y, x, rows, w, bias, o0, o1);
         return;
     }
@@ -346,7 +368,7 @@ void sq_matmul_range(sq_matmul_ctx *c, int t, float *y, const float *x, int rows
     }
 #if defined(SQ_HAVE_MM_AVX2)
     void *sc = c->scratch && t < c->n_scratch ? (char *)c->scratch + (size_t)t * sq_mm_avx2_scratch_bytes() : NULL;
-    sq_mm_avx2_gemm_range(y, x, rows, (const uint16_t *)w->data, w->dtype == SQ_F16, in, out, bias, o0, o1, sc);
+    sq_mm_avx2_gemm_range(y, x, rows, w->data, mm_wt(w), in, out, bias, o0, o1, sc);
 #else
     sq_matmul_part(y, x, rows, w, bias, o0, o1);
 #endif

@@ -112,15 +112,24 @@ enum {
     MM_SB = MM_SB_SET, /* tiles' output groups per slice (48 outputs with AVX-512: 3 x 16 sums) */
 };
 
-/* A 16-bit weight widened exactly: BF16 (a shift) or F16 (vcvtph2ps). The kernels below are
- * written once over this and inlined twice, once per type (the `f16` arguments are
- * constants at each call of the *_t functions). */
-static inline __attribute__((always_inline)) vf v_load_w(const uint16_t *p, int f16) {
-    return f16 ? v_load_f16(p) : v_load_bf16(p);
+/* The weight types (sq_mm_job's wt): BF16 and F16 are widened exactly (a shift, vcvtph2ps), F32
+ * is a plain load. The kernels below are written once over these and inlined three times,
+ * once per type (the `wt` arguments are constants at each call of the *_t functions). */
+enum { WT_BF16 = 0, WT_F16 = 1, WT_F32 = 2 };
+static inline size_t w_esz(int wt) { return wt == WT_F32 ? 4 : 2; }
+/* Weight i of the row starting at p. */
+static inline const void *w_at(const void *p, size_t i, int wt) { return (const char *)p + i * w_esz(wt); }
+static inline __attribute__((always_inline)) vf v_load_w(const void *p, size_t i, int wt) {
+    if (wt == WT_F32) return v_load((const float *)p + i);
+    return wt == WT_F16 ? v_load_f16((const uint16_t *)p + i) : v_load_bf16((const uint16_t *)p + i);
+}
+static inline float w_val(const void *p, int t, int wt) {
+    if (wt == WT_F32) return ((const float *)p)[t];
+    return wt == WT_F16 ? sq_f16_to_f32(((const uint16_t *)p)[t]) : sq_bf16_to_f32(((const uint16_t *)p)[t]);
 }
 
-static inline float tail_dot(float s, const float *x, const uint16_t *w, int from, int n, int f16) {
-    for (int t = from; t < n; t++) s += x[t] * (f16 ? sq_f16_to_f32(w[t]) : sq_bf16_to_f32(w[t]));
+static inline float tail_dot(float s, const float *x, const void *w, int from, int n, int wt) {
+    for (int t = from; t < n; t++) s += x[t] * w_val(w, t, wt);
     return s;
 }
 
@@ -128,48 +137,53 @@ static inline float tail_dot(float s, const float *x, const uint16_t *w, int fro
 
 /* Outputs [o0, o1) of nr rows (blocks of four from o0; a block past o1 repeats a row and
  * drops its results). */
-static inline __attribute__((always_inline)) void gemv_range_t(float *y, const float *x, int nr, const uint16_t *w,
+static inline __attribute__((always_inline)) void gemv_range_t(float *y, const float *x, int nr, const void *w,
                                                                 int in, int out, const float *bias, int o0, int o1,
-                                                                int f16) {
-    size_t rb = (size_t)in * 2;
-    const char *wend = (const char *)(w + (size_t)out * in);
+                                                                int wt) {
+    size_t rb = (size_t)in * w_esz(wt);
+    const char *wend = (const char *)w_at(w, (size_t)out * in, wt);
     int full = in / VL * VL;
+    /* F32: one prefetch per 16 weights, as many as FMAs; they cost more than they bring where
+     * the matrix stays in L2 (k/v 896 x 128: 0.86x the unprefetched dot4_f32). */
+    const int pf = wt != WT_F32 || (size_t)out * in * 4 > ((size_t)1 << 20);
     for (int o = o0; o < o1; o += 4) {
-        const uint16_t *wr[4];
-        for (int k = 0; k < 4; k++) wr[k] = w + (size_t)(o + k < out ? o + k : out - 1) * in;
+        const void *wr[4];
+        for (int k = 0; k < 4; k++) wr[k] = w_at(w, (size_t)(o + k < out ? o + k : out - 1) * in, wt);
         for (int r = 0; r < nr; r++) {
             const float *xr = x + (size_t)r * in;
             vf a0 = v_zero(), a1 = a0, a2 = a0, a3 = a0;
             int i = 0;
             for (; i < full; i += VL) {
-                if (r == 0 && (i & 31) == 0) {
+                if (pf && r == 0 && (i & (wt == WT_F32 ? 15 : 31)) == 0) {
                     /* One line per row per 64 bytes read: PF_DIST ahead, continuing into the same
                      * row of the next 4-row block once past this row's end. */
-                    size_t off = (size_t)i * 2 + PF_DIST;
+                    size_t off = (size_t)i * w_esz(wt) + PF_DIST;
                     for (int k = 0; k < 4; k++) {
                         const char *p = (const char *)wr[k] + (off < rb ? off : off + 3 * rb);
                         if (p < wend) _mm_prefetch(p, _MM_HINT_T0);
                     }
                 }
                 vf xv = v_load(xr + i);
-                a0 = v_fma(xv, v_load_w(wr[0] + i, f16), a0);
-                a1 = v_fma(xv, v_load_w(wr[1] + i, f16), a1);
-                a2 = v_fma(xv, v_load_w(wr[2] + i, f16), a2);
-                a3 = v_fma(xv, v_load_w(wr[3] + i, f16), a3);
+                a0 = v_fma(xv, v_load_w(wr[0], i, wt), a0);
+                a1 = v_fma(xv, v_load_w(wr[1], i, wt), a1);
+                a2 = v_fma(xv, v_load_w(wr[2], i, wt), a2);
+                a3 = v_fma(xv, v_load_w(wr[3], i, wt), a3);
             }
             float s[4] = {v_hsum(a0), v_hsum(a1), v_hsum(a2), v_hsum(a3)};
             for (int k = 0; k < 4 && o + k < o1; k++)
-                y[(size_t)r * out + o + k] = tail_dot(s[k], xr, wr[k], full, in, f16) + (bias ? bias[o + k] : 0);
+                y[(size_t)r * out + o + k] = tail_dot(s[k], xr, wr[k], full, in, wt) + (bias ? bias[o + k] : 0);
         }
     }
 }
 
-static void gemv_range(float *y, const float *x, int nr, const uint16_t *w, int in, int out, const float *bias, int o0,
-                       int o1, int f16) {
-    if (f16)
-        gemv_range_t(y, x, nr, w, in, out, bias, o0, o1, 1);
+static void gemv_range(float *y, const float *x, int nr, const void *w, int in, int out, const float *bias, int o0,
+                       int o1, int wt) {
+    if (wt == WT_F32)
+        gemv_range_t(y, x, nr, w, in, out, bias, o0, o1, WT_F32);
+    else if (wt == WT_F16)
+        gemv_range_t(y, x, nr, w, in, out, bias, o0, o1, WT_F16);
     else
-        gemv_range_t(y, x, nr, w, in, out, bias, o0, o1, 0);
+        gemv_range_t(y, x, nr, w, in, out, bias, o0, o1, WT_BF16);
 }
 
 /* Matrix k's share of a thread's range [u0, u1) of the list's concatenated units (a unit is
@@ -188,6 +202,8 @@ static int64_t total_units(const sq_mm_job *j, int n, int per) {
     return t;
 }
 
+static int job_wt(const sq_mm_job *j) { return j->f32 ? WT_F32 : j->f16 ? WT_F16 : WT_BF16; }
+
 /* Parallel only where the weights take longer to stream than a fork/join costs. */
 static int64_t job_macs(const sq_mm_job *j, int n, int rows, int in) {
     int64_t t = 0;
@@ -195,9 +211,9 @@ static int64_t job_macs(const sq_mm_job *j, int n, int rows, int in) {
     return t;
 }
 
-void sq_mm_avx2_gemv_part(float *y, const float *x, int rows, const uint16_t *w, int f16, int in, int out,
+void sq_mm_avx2_gemv_part(float *y, const float *x, int rows, const void *w, int wt, int in, int out,
                           const float *bias, int o0, int o1) {
-    if (o0 < o1) gemv_range(y, x, rows, w, in, out, bias, o0, o1, f16);
+    if (o0 < o1) gemv_range(y, x, rows, w, in, out, bias, o0, o1, wt);
 }
 
 void sq_mm_avx2_gemv(const sq_mm_job *j, int n, const float *x, int rows, int in) {
@@ -210,7 +226,7 @@ void sq_mm_avx2_gemv(const sq_mm_job *j, int n, const float *x, int rows, int in
         for (int k = 0; k < n; k++) {
             int o0, o1;
             if (unit_share(j, k, 4, base, u0, u1, &o0, &o1))
-                gemv_range(j[k].y, x, rows, j[k].w, in, j[k].out, j[k].bias, o0, o1, j[k].f16);
+                gemv_range(j[k].y, x, rows, j[k].w, in, j[k].out, j[k].bias, o0, o1, job_wt(&j[k]));
             base += (j[k].out + 3) / 4;
         }
     }
@@ -240,6 +256,13 @@ void sq_mm_avx2_gemv(const sq_mm_job *j, int n, const float *x, int rows, int in
 #endif
 enum { MM_PG = MM_PG_SET, MM_PW = MM_PG_SET * MM_NO_SET, MM_TR = MM_TR_SET, MM_TNO = MM_NO_SET, MM_TA = MM_TR_SET * MM_NO_SET, MM_TG = (MM_RB + MM_TR_SET - 1) / MM_TR_SET };
 
+/* F32 weights: the tile reads the weight rows in place (1, the default: 1.1x the panel's
+ * speed in bench_matmul at 8-64 rows; the rows need no widening, and the first row group's
+ * loads bring them into L1 for the others) or from a panel copied into L1 like the widened
+ * ones (0). Same bits either way. */
+static int mm_f32_direct = 1;
+void sq_mm_avx2_f32_direct(int on) { mm_f32_direct = on; }
+
 typedef struct gemm_scratch {
     _Alignas(64) float panel[MM_PW * MM_KC];
     vf acc[MM_SB][MM_TG][MM_TA];
@@ -249,11 +272,12 @@ typedef struct gemm_scratch {
  * a group past `out` repeats the last weight row, a row group past nr the last x row, and
  * their results are dropped). */
 static inline __attribute__((always_inline)) void gemm_slice_t(gemm_scratch *sc, float *y, const float *x, int nr,
-                                                                const uint16_t *w, int in, int out, const float *bias,
-                                                                int sl, int f16) {
+                                                                const void *w, int in, int out, const float *bias,
+                                                                int sl, int wt) {
     int o0 = sl * MM_SB * MM_TNO, ngrp = SQ_MIN(MM_SB, (out - o0 + MM_TNO - 1) / MM_TNO), nrg = (nr + MM_TR - 1) / MM_TR;
     int full = in / VL * VL;
-    const char *wend = (const char *)(w + (size_t)out * in);
+    const int direct = wt == WT_F32 && mm_f32_direct;
+    const char *wend = (const char *)w_at(w, (size_t)out * in, wt);
     /* A few rows: half chunks (each panel serves only a few tiles, and a long chunk's prefetches
      * come in bursts of 100 lines per row group: 47% of peak at 8 rows against 42%). */
     int kc = nr <= 16 ? SQ_MIN(MM_KC, 512) : MM_KC;
@@ -261,15 +285,15 @@ static inline __attribute__((always_inline)) void gemm_slice_t(gemm_scratch *sc,
         int kl = SQ_MIN(kc, full - k0);
         for (int b0 = 0; b0 < ngrp; b0 += MM_PG) {
             int ob = o0 + MM_TNO * b0, npg = SQ_MIN(MM_PG, ngrp - b0);
-            for (int j = 0; j < MM_PW; j++) {
-                const uint16_t *src = w + (size_t)SQ_MIN(ob + j, out - 1) * in + k0;
+            for (int j = 0; j < MM_PW && !direct; j++) {
+                const void *src = w_at(w, (size_t)SQ_MIN(ob + j, out - 1) * in + k0, wt);
                 float *dst = sc->panel + j * MM_KC;
                 int i = 0;
 #if defined(__AVX512BW__) && MM_PERMW
-                if (!f16) /* BF16: 32 weights per load, each half placed in the upper 16 bits of
+                if (wt == WT_BF16) /* BF16: 32 weights per load, each half placed in the upper 16 bits of
                            * the lanes by one masked vpermw (one shuffle per 16, not a widen and a shift) */
                     for (; i + 32 <= kl; i += 32) {
-                        __m512i v = _mm512_loadu_si512((const void *)(src + i));
+                        __m512i v = _mm512_loadu_si512((const void *)((const uint16_t *)src + i));
                         const __m512i lo = _mm512_set_epi16(15, 0, 14, 0, 13, 0, 12, 0, 11, 0, 10, 0, 9, 0, 8, 0, 7, 0, 6,
                                                             0, 5, 0, 4, 0, 3, 0, 2, 0, 1, 0, 0, 0);
                         const __m512i hi = _mm512_add_epi16(lo, _mm512_set1_epi16(16));
@@ -277,7 +301,7 @@ static inline __attribute__((always_inline)) void gemm_slice_t(gemm_scratch *sc,
                         v_store_a(dst + i + 16, _mm512_castsi512_ps(_mm512_maskz_permutexvar_epi16(0xAAAAAAAAu, hi, v)));
                     }
 #endif
-                for (; i < kl; i += VL) v_store_a(dst + i, v_load_w(src + i, f16));
+                for (; i < kl; i += VL) v_store_a(dst + i, v_load_w(src, i, wt));
             }
             /* The next panel's weights (next groups, the first group's next chunk, or the next
              * slice's start) come into L2 while this one computes. */
@@ -285,11 +309,11 @@ static inline __attribute__((always_inline)) void gemm_slice_t(gemm_scratch *sc,
             if (b0 + MM_PG >= ngrp) nob = k0 + kc < full ? o0 : o0 + MM_SB * MM_TNO, nk = k0 + kc < full ? k0 + kc : 0;
             /* Spread over the row groups, counted without divisions (they cost as much as the
              * prefetches' share of the FMAs at 64 rows). */
-            int lines = (SQ_MIN(kc, SQ_MAX(full - nk, 0)) * 2 + 63) / 64, tot = MM_PW * lines;
+            int lines = (SQ_MIN(kc, SQ_MAX(full - nk, 0)) * (int)w_esz(wt) + 63) / 64, tot = MM_PW * lines;
             int per = (tot + nrg - 1) / nrg, pj = 0, pl = 0;
             for (int g = 0; g < nrg; g++) {
                 for (int q = 0; q < per && pj < MM_PW && nob < out; q++) {
-                    const char *p = (const char *)(w + (size_t)SQ_MIN(nob + pj, out - 1) * in + nk) + (size_t)pl * 64;
+                    const char *p = (const char *)w_at(w, (size_t)SQ_MIN(nob + pj, out - 1) * in + nk, wt) + (size_t)pl * 64;
                     if (p < wend) _mm_prefetch(p, _MM_HINT_T1); /* L2: the x rows stream through L1 */
                     if (++pl == lines) pl = 0, pj++;
                 }
@@ -305,6 +329,26 @@ static inline __attribute__((always_inline)) void gemm_slice_t(gemm_scratch *sc,
                     } else {
 #pragma GCC unroll 32
                         for (int t = 0; t < MM_TA; t++) a[t] = A[t];
+                    }
+                    if (direct) { /* F32 rows read in place: the same FMAs in the same order */
+                        const float *wp[MM_TNO];
+                        for (int j = 0; j < MM_TNO; j++)
+                            wp[j] = (const float *)w + (size_t)SQ_MIN(ob + bb * MM_TNO + j, out - 1) * in + k0;
+                        for (int i = 0; i < kl; i += VL) {
+                            vf xv[MM_TR];
+#pragma GCC unroll 8
+                            for (int r = 0; r < MM_TR; r++) xv[r] = v_load(xr[r] + i);
+#pragma GCC unroll 8
+                            for (int j = 0; j < MM_TNO; j++) {
+                                vf wv = v_load(wp[j] + i);
+                                V_KEEP(wv);
+#pragma GCC unroll 8
+                                for (int r = 0; r < MM_TR; r++) a[r * MM_TNO + j] = v_fma(xv[r], wv, a[r * MM_TNO + j]);
+                            }
+                        }
+#pragma GCC unroll 32
+                        for (int t = 0; t < MM_TA; t++) A[t] = a[t];
+                        continue;
                     }
                     const float *p = sc->panel + bb * MM_TNO * MM_KC;
                     for (int i = 0; i < kl; i += VL) {
@@ -356,7 +400,7 @@ static inline __attribute__((always_inline)) void gemm_slice_t(gemm_scratch *sc,
                     v_store_a(t, sum);
                     for (int l = 0; l < 16 && c0 + l < nout; l++) {
                         int o = o0 + c0 + l;
-                        yr[c0 + l] = tail_dot(t[l], xr, w + (size_t)o * in, full, in, f16) + (bias ? bias[o] : 0);
+                        yr[c0 + l] = tail_dot(t[l], xr, w_at(w, (size_t)o * in, wt), full, in, wt) + (bias ? bias[o] : 0);
                     }
                 } else {
                     vf bv = bias ? _mm512_maskz_loadu_ps(mk, bias + o0 + c0) : zero;
@@ -375,24 +419,26 @@ static inline __attribute__((always_inline)) void gemm_slice_t(gemm_scratch *sc,
                 for (int j = 0; j < MM_TNO && o0 + MM_TNO * b + j < out; j++) {
                     int o = o0 + MM_TNO * b + j;
                     float s = full ? v_hsum(sc->acc[b][g][rr * MM_TNO + j]) : v_hsum(v_zero());
-                    y[(size_t)r * out + o] = tail_dot(s, xr, w + (size_t)o * in, full, in, f16) + (bias ? bias[o] : 0);
+                    y[(size_t)r * out + o] = tail_dot(s, xr, w_at(w, (size_t)o * in, wt), full, in, wt) + (bias ? bias[o] : 0);
                 }
             }
 }
 
-static void gemm_slice(gemm_scratch *sc, float *y, const float *x, int nr, const uint16_t *w, int in, int out,
-                       const float *bias, int sl, int f16) {
-    if (f16)
-        gemm_slice_t(sc, y, x, nr, w, in, out, bias, sl, 1);
+static void gemm_slice(gemm_scratch *sc, float *y, const float *x, int nr, const void *w, int in, int out,
+                       const float *bias, int sl, int wt) {
+    if (wt == WT_F32)
+        gemm_slice_t(sc, y, x, nr, w, in, out, bias, sl, WT_F32);
+    else if (wt == WT_F16)
+        gemm_slice_t(sc, y, x, nr, w, in, out, bias, sl, WT_F16);
     else
-        gemm_slice_t(sc, y, x, nr, w, in, out, bias, sl, 0);
+        gemm_slice_t(sc, y, x, nr, w, in, out, bias, sl, WT_BF16);
 }
 
 size_t sq_mm_avx2_scratch_bytes(void) { return sizeof(gemm_scratch); }
 
 int sq_mm_avx2_gemm_grain(void) { return MM_TNO * MM_SB; }
 
-void sq_mm_avx2_gemm_range(float *y, const float *x, int rows, const uint16_t *w, int f16, int in, int out,
+void sq_mm_avx2_gemm_range(float *y, const float *x, int rows, const void *w, int wt, int in, int out,
                            const float *bias, int o0, int o1, void *scratch) {
     int per = MM_TNO * MM_SB;
     if (o0 >= o1) return;
@@ -401,9 +447,9 @@ void sq_mm_avx2_gemm_range(float *y, const float *x, int rows, const uint16_t *w
         float *yb = y + (size_t)r0 * out;
         const float *xb = x + (size_t)r0 * in;
         if (scratch)
-            for (int sl = o0 / per; sl * per < o1; sl++) gemm_slice(scratch, yb, xb, nr, w, in, out, bias, sl, f16);
+            for (int sl = o0 / per; sl * per < o1; sl++) gemm_slice(scratch, yb, xb, nr, w, in, out, bias, sl, wt);
         else
-            gemv_range(yb, xb, nr, w, in, out, bias, o0, o1, f16);
+            gemv_range(yb, xb, nr, w, in, out, bias, o0, o1, wt);
     }
 }
 
@@ -425,9 +471,9 @@ void sq_mm_avx2_gemm(const sq_mm_job *j, int n, const float *x, int rows, int in
                     float *yb = j[k].y + (size_t)r0 * j[k].out;
                     if (sc)
                         for (int sl = o0 / per; sl * per < o1; sl++)
-                            gemm_slice(sc, yb, xb, nr, j[k].w, in, j[k].out, j[k].bias, sl, j[k].f16);
+                            gemm_slice(sc, yb, xb, nr, j[k].w, in, j[k].out, j[k].bias, sl, job_wt(&j[k]));
                     else /* no scratch: the GEMV keeps the same order, only slower */
-                        gemv_range(yb, xb, nr, j[k].w, in, j[k].out, j[k].bias, o0, o1, j[k].f16);
+                        gemv_range(yb, xb, nr, j[k].w, in, j[k].out, j[k].bias, o0, o1, job_wt(&j[k]));
                 }
                 base += (j[k].out + per - 1) / per;
             }
