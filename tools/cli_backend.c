@@ -17,8 +17,8 @@ void sq_cli_backend_options(sq_cli_backend *cb, sq_opt *o) {
                     "remote: another base URL of the same model (repeatable)"};
     o[4] = (sq_opt){"timeout", SQ_OPT_DOUBLE, &cb->timeout, "S", "remote: seconds per request (default 600)"};
     o[5] = (sq_opt){"max-retries", SQ_OPT_INT, &cb->retries, "N", "remote: retries per request (default 6)"};
-    o[6] = (sq_opt){"api-key-env", SQ_OPT_STR, &cb->key_env, "VAR", "remote: env var with the API key"};
-    o[7] = (sq_opt){"kv-type", SQ_OPT_STR, &cb->kv_type, "f32|f16|bf16", "local: KV cache elements (default f32)"};
+    o[6] = (sq_opt){"api-key-env", SQ_OPT_STR, &cb->key_env, "VAR", "remote: env var with the API key (default OPENAI_API_KEY)"};
+    o[7] = (sq_opt){"kv-type", SQ_OPT_STR, &cb->kv_type, "f32|f16|bf16", "local: KV cache elements (default f32; f16/bf16 halve its bytes)"};
     o[8] = (sq_opt){"act-type", SQ_OPT_STR, &cb->act_type, "q8|f32",
                     "local, quantized weights: 8-bit activations as llama.cpp or fp32 (default: q8)"};
 }

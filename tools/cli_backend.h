@@ -1,5 +1,6 @@
-/* The model options every generating stage command shares (--batch, --ctx, --concurrency,
- * --url, --timeout, --max-retries, --api-key-env) and opening the backend from them. */
+/* The model options every generating command shares (--batch, --ctx, --kv-type, --act-type,
+ * --concurrency, --url, --timeout, --max-retries, --api-key-env) and the backend options
+ * filled from them: one place for their defaults and range checks (generate and the stages). */
 #ifndef SCALEQUEST_CLI_BACKEND_H
 #define SCALEQUEST_CLI_BACKEND_H
 

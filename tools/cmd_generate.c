@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "scalequest/quant.h"
+#include "cli_backend.h"
 #include "scalequest/backend.h"
 #include "scalequest/chat_template.h"
 #include "scalequest/generate.h"
@@ -15,13 +15,14 @@
 #define CMD "generate"
 
 static int cmd_generate(int argc, char **argv) {
-    const char *model = NULL, *in = NULL, *out = NULL, *field = "prompt", *failed = NULL, *key_env = NULL;
-    const char *shard = NULL, *tpl_spec = NULL, *tok_path = NULL, *kv_type = NULL, *act_type = NULL;
-    int64_t n = 1, max_tokens = 256, top_k = 0, batch = 64, ctx = 0, concurrency = 64, retries = 6;
-    double temperature = 1.0, top_p = 1.0, min_p = 0.0, timeout = 600;
+    const char *model = NULL, *in = NULL, *out = NULL, *field = "prompt", *failed = NULL;
+    const char *shard = NULL, *tpl_spec = NULL, *tok_path = NULL;
+    int64_t n = 1, max_tokens = 256, top_k = 0;
+    double temperature = 1.0, top_p = 1.0, min_p = 0.0;
     int logprobs = 0;
-    sq_strlist stop = {0}, urls = {0};
-    sq_opt opts[] = {
+    sq_strlist stop = {0};
+    sq_cli_backend cb;
+    sq_opt opts[16 + SQ_CLI_BACKEND_NOPTS] = {
         {"model", SQ_OPT_STR, &model, "PATH|URL", "HF folder, GGUF file, or http(s)://host:port/v1#model"},
         {"in", SQ_OPT_STR, &in, "FILE", "prompts (JSONL: id + prompt or messages)"},
         {"out", SQ_OPT_STR, &out, "FILE", "output JSONL (appended; ids already there are skipped)"},
@@ -38,17 +39,9 @@ static int cmd_generate(int argc, char **argv) {
         {"max-tokens", SQ_OPT_INT, &max_tokens, "N", "tokens per completion at most (default 256)"},
         {"stop", SQ_OPT_LIST, &stop, "S", "stop string (repeatable; not included in the output)"},
         {"logprobs", SQ_OPT_FLAG, &logprobs, NULL, "also write token_ids and their logprobs"},
-        {"batch", SQ_OPT_INT, &batch, "N", "local: sequences decoded together (default 64)"},
         {"tokenizer", SQ_OPT_STR, &tok_path, "PATH", "local: tokenizer.json, a folder or .gguf holding one (for folders without)"},
-        {"ctx", SQ_OPT_INT, &ctx, "N", "local: prompt + completion tokens at most (default: model's, <= 4096)"},
-        {"kv-type", SQ_OPT_STR, &kv_type, "f32|f16|bf16", "local: KV cache elements (default f32; f16/bf16 halve its bytes)"},
-        {"act-type", SQ_OPT_STR, &act_type, "q8|f32", "local, quantized weights: 8-bit activations as llama.cpp or fp32 (default: q8)"},
-        {"concurrency", SQ_OPT_INT, &concurrency, "N", "remote: requests in flight (default 64)"},
-        {"url", SQ_OPT_LIST, &urls, "URL", "remote: another base URL of the same model (repeatable)"},
-        {"timeout", SQ_OPT_DOUBLE, &timeout, "S", "remote: seconds per request (default 600)"},
-        {"max-retries", SQ_OPT_INT, &retries, "N", "remote: retries per request (default 6)"},
-        {"api-key-env", SQ_OPT_STR, &key_env, "VAR", "remote: env var with the API key (default OPENAI_API_KEY)"},
     };
+    sq_cli_backend_options(&cb, opts + 16);
     int npos, rc = sq_cli_parse(argc, argv, "--model PATH --in FILE --out FILE [options]", opts, SQ_ARRAY_LEN(opts),
                                 NULL, 0, &npos);
     if (rc >= 0) return rc;
@@ -57,13 +50,10 @@ static int cmd_generate(int argc, char **argv) {
     if (max_tokens < 0 || max_tokens > 1 << 20) return sq_cli_usage_error(CMD, "--max-tokens out of range");
     if (temperature < 0 || top_p <= 0 || top_p > 1 || min_p < 0 || min_p > 1 || top_k < 0)
         return sq_cli_usage_error(CMD, "sampling options out of range");
-    if (batch < 1 || batch > 1024 || ctx < 0) return sq_cli_usage_error(CMD, "--batch must be 1..1024, --ctx >= 0");
-    if (concurrency < 1 || concurrency > 1 << 16 || retries < 0 || retries > 1000 || !(timeout > 0))
-        return sq_cli_usage_error(CMD, "--concurrency must be 1..65536, --max-retries 0..1000, --timeout > 0");
-    int kvt = kv_type ? sq_kv_type_parse(kv_type) : SQ_KV_F32;
-    if (kvt < 0) return sq_cli_usage_error(CMD, "--kv-type must be f32, f16 or bf16, not '%s'", kv_type);
-    int act = act_type ? sq_act_type_parse(act_type) : SQ_ACT_Q8;
-    if (act < 0) return sq_cli_usage_error(CMD, "--act-type must be q8 or f32, not '%s'", act_type);
+    sq_backend_opts bo;
+    char msg[160];
+    if (sq_cli_backend_fill(&cb, &bo, msg, sizeof msg)) return sq_cli_usage_error(CMD, "%s", msg);
+    bo.tokenizer = tok_path;
     sq_progress_set_quiet(sq_common.quiet);
 
     sq_generate_opts go;
@@ -87,20 +77,6 @@ static int cmd_generate(int argc, char **argv) {
     p->logprobs = logprobs;
     p->seed = sq_common.seed;
 
-    sq_backend_opts bo;
-    sq_backend_opts_default(&bo);
-    bo.threads = sq_common.threads;
-    bo.max_batch = (int)batch;
-    bo.tokenizer = tok_path;
-    bo.ctx_len = (int)ctx;
-    bo.kv_type = kvt;
-    bo.act_type = act;
-    bo.concurrency = (int)concurrency;
-    bo.max_retries = (int)retries;
-    bo.timeout_s = timeout;
-    if (key_env) bo.api_key_env = key_env;
-    bo.extra_urls = urls.items;
-    bo.n_extra_urls = urls.n;
     sq_chat_template *tpl = NULL;
     if (tpl_spec && sq_chat_template_open(&tpl, tpl_spec, &e)) return sq_cli_fail(CMD, "%s", e.msg);
     go.chat_template = tpl;
