@@ -56,6 +56,9 @@ void sq__dot_q8_rows4t_vnni(float *y, int64_t ys, const uint8_t *w, sq_dtype t, 
  * reference. */
 void sq__dot_q8_outs_vnni(float *y, const uint8_t *w, size_t rb, sq_dtype t, const uint8_t *xq, int64_t nb,
                           const float *bias, int outs);
+/* The same on AVX2 for 4 rows at a time (sq__dot_q8_outs4_avx2). */
+void sq__dot_q8_outs4_avx2(float *y, const uint8_t *w, size_t rb, sq_dtype t, const uint8_t *xq, int64_t nb,
+                           const float *bias);
 void sq__dot_q8_rows_vnni(float *y, int64_t ys, const uint8_t *w, sq_dtype t, const void *xq, size_t xs, int rows,
                           int64_t n, float bias);
 
