@@ -59,6 +59,12 @@ void sq__dot_q8_outs_vnni(float *y, const uint8_t *w, size_t rb, sq_dtype t, con
 /* The same on AVX2 for 4 rows at a time (sq__dot_q8_outs4_avx2). */
 void sq__dot_q8_outs4_avx2(float *y, const uint8_t *w, size_t rb, sq_dtype t, const uint8_t *xq, int64_t nb,
                            const float *bias);
+/* Batch 1, 4 consecutive rows rb bytes apart of Q4_K, Q5_K or Q6_K against one Q8_K row of n
+ * values; y[i] = dot of row i + (bias ? bias[i] : 0), the bits of the C reference. */
+void sq__dot_q8_outsk_avx2(float *y, const uint8_t *w, size_t rb, sq_dtype t, const void *xq, int64_t n,
+                           const float *bias);
+void sq__dot_q8_outsk_vnni(float *y, const uint8_t *w, size_t rb, sq_dtype t, const void *xq, int64_t n,
+                           const float *bias);
 void sq__dot_q8_rows_vnni(float *y, int64_t ys, const uint8_t *w, sq_dtype t, const void *xq, size_t xs, int rows,
                           int64_t n, float bias);
 
