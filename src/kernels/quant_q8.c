@@ -459,11 +459,13 @@ void sq_quant_matmul_part(float *y, const float *x, int rows, const sq_view *w, 
             (q8_level() == 2 ? sq__dot_q8_outsk_vnni : sq__dot_q8_outsk_avx2)(y + o, wd + (size_t)o * rb, rb, w->dtype,
                                                                            xq, in, bias ? bias + o : NULL);
     }
-    /* One row, AVX2 without VNNI: 4 outputs at a time share each loaded x block. */
-    if (rows == 1 && (w->dtype == SQ_Q4_0 || w->dtype == SQ_Q4_1 || w->dtype == SQ_Q8_0) && q8_level() == 1) {
+    /* One row, 32-value blocks (AVX2: every type; VNNI: the rest, Q5_0/Q5_1): 4 outputs at a
+     * time share each loaded x block. */
+    if (rows == 1 && kind == 1 && q8_level() >= 1) {
         const uint8_t *wd = w->data;
         for (; o + 4 <= o1; o += 4)
-            sq__dot_q8_outs4_avx2(y + o, wd + (size_t)o * rb, rb, w->dtype, xq, in / 32, bias ? bias + o : NULL);
+            (q8_level() == 2 ? sq__dot_q8_outs4_vnni : sq__dot_q8_outs4_avx2)(y + o, wd + (size_t)o * rb, rb, w->dtype,
+                                                                           xq, in / 32, bias ? bias + o : NULL);
     }
 #endif
     for (; o < o1; o++)

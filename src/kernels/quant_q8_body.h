@@ -91,6 +91,84 @@ TGT static inline AI void SFX(dot32)(float *y, int64_t ys, const uint8_t *w, con
     for (int r = 0; r < R; r++) y[r * ys] = (SFX(hsum)(acc[r]) + sm[r]) + bias;
 }
 
+/* Batch 1, 4 consecutive weight rows (outputs) against one activation row, for the 32-value
+ * types (AVX2: all five; VNNI: Q5_0 and Q5_1, its 512-bit kernel below taking the others):
+ * the x block is loaded once per block for the four rows (and, for Q4_0/Q5_0, its 4-byte lane
+ * sums times the offset formed once), the four rows' scales are one conversion and one
+ * multiply by dx. Per output the operations are those of dot32 in the same order: lane l of
+ * the 8-lane accumulator gets fma(dw * dx, (float)p_l, acc_l) block after block, the min term
+ * fma(m, s, sm) (Q4_1/Q5_1: odd lanes of a vector holding d, m of the 4 rows), then hsum8 + sm
+ * + bias. The integer p_l is the reference's exact sum: Q4_0/Q5_0 take the unsigned values
+ * (maddubs pairs at most 2 * 31 * 128) minus the offset (8, 16) times the x lane's sum, Q8_0
+ * the sign trick of dot32. 4 accumulators, x, its correction, the scales and constants fit in
+ * 16 ymm registers. */
+#ifndef PFD
+#define PFD 512
+#endif
+TGT static inline AI void SFX(outs4)(float *y, const uint8_t *w, size_t rb, const sq_dtype t, const uint8_t *xr,
+                                     int64_t nb, const float *bias) {
+    const int one = t == SQ_Q4_1 || t == SQ_Q5_1, off = t == SQ_Q4_0 ? 8 : t == SQ_Q5_0 ? 16 : 0;
+    const size_t bb = t == SQ_Q4_0 ? 18 : t == SQ_Q4_1 ? 20 : t == SQ_Q5_0 ? 22 : t == SQ_Q5_1 ? 24 : 34;
+    const float *ds = (const float *)(xr + 32 * nb);
+    __m256 acc[4], SM = _mm256_setzero_ps();
+    for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();
+    const uintptr_t pf = (uintptr_t)w + 4 * rb; /* the next 4 rows; a prefetch never faults */
+    const size_t pstep = 4 * bb;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *wb = w + (size_t)b * bb;
+#ifndef SQ_Q8_NO_PF
+        for (size_t k = 0; k < pstep; k += 64) _mm_prefetch((const char *)(pf + (size_t)b * pstep + k + PFD), _MM_HINT_T0);
+#endif
+        __m256i xv = _mm256_loadu_si256((const __m256i *)(xr + 32 * b)), corr = _mm256_setzero_si256();
+        if (off) corr = DOTUS(_mm256_set1_epi8((char)off), xv);
+        __m256 D;
+        if (one) {
+            int32_t a0, a1, a2, a3;
+            memcpy(&a0, wb, 4), memcpy(&a1, wb + rb, 4), memcpy(&a2, wb + 2 * rb, 4), memcpy(&a3, wb + 3 * rb, 4);
+            __m256 W8 = _mm256_cvtph_ps(_mm_setr_epi32(a0, a1, a2, a3));
+            __m256 X8 = _mm256_castpd_ps(_mm256_broadcast_sd((const double *)(ds + 2 * b)));
+            D = _mm256_mul_ps(W8, X8);
+            SM = _mm256_fmadd_ps(W8, X8, SM);
+        } else {
+            uint16_t h0, h1, h2, h3;
+            memcpy(&h0, wb, 2), memcpy(&h1, wb + rb, 2), memcpy(&h2, wb + 2 * rb, 2), memcpy(&h3, wb + 3 * rb, 2);
+            __m128 W4 = _mm_cvtph_ps(_mm_setr_epi16((short)h0, (short)h1, (short)h2, (short)h3, 0, 0, 0, 0));
+            D = _mm256_castps128_ps256(_mm_mul_ps(W4, _mm_set1_ps(ds[2 * b])));
+        }
+        for (int r = 0; r < 4; r++) {
+            const uint8_t *wr = wb + (size_t)r * rb;
+            __m256i p;
+            if (t == SQ_Q8_0) {
+                __m256i wv = _mm256_loadu_si256((const __m256i *)(wr + 2));
+                p = DOTUS(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));
+            } else {
+                __m256i u = t == SQ_Q4_0   ? SFX(nib)(wr + 2)
+                            : t == SQ_Q4_1 ? SFX(nib)(wr + 4)
+                            : t == SQ_Q5_0 ? _mm256_or_si256(SFX(nib)(wr + 6), SFX(bits)(wr + 2))
+                                           : _mm256_or_si256(SFX(nib)(wr + 8), SFX(bits)(wr + 4));
+                p = DOTUS(u, xv);
+                if (off) p = _mm256_sub_epi32(p, corr);
+            }
+            __m256 Dr = _mm256_permutevar8x32_ps(D, _mm256_set1_epi32(one ? 2 * r : r));
+            acc[r] = _mm256_fmadd_ps(Dr, _mm256_cvtepi32_ps(p), acc[r]);
+        }
+    }
+    float sm[8];
+    _mm256_storeu_ps(sm, SM);
+    for (int r = 0; r < 4; r++) y[r] = (SFX(hsum)(acc[r]) + (one ? sm[2 * r + 1] : 0.0f)) + (bias ? bias[r] : 0.0f);
+}
+
+TGT void SFX(sq__dot_q8_outs4)(float *y, const uint8_t *w, size_t rb, sq_dtype t, const uint8_t *xq, int64_t nb,
+                               const float *bias) {
+    switch (t) {
+    case SQ_Q4_0: SFX(outs4)(y, w, rb, SQ_Q4_0, xq, nb, bias); break;
+    case SQ_Q4_1: SFX(outs4)(y, w, rb, SQ_Q4_1, xq, nb, bias); break;
+    case SQ_Q5_0: SFX(outs4)(y, w, rb, SQ_Q5_0, xq, nb, bias); break;
+    case SQ_Q5_1: SFX(outs4)(y, w, rb, SQ_Q5_1, xq, nb, bias); break;
+    default: SFX(outs4)(y, w, rb, SQ_Q8_0, xq, nb, bias); break;
+    }
+}
+
 #if defined(SQ_Q8_BODY_512)
 /* Q4_0, Q4_1 and Q8_0 with 512-bit vectors: two blocks per unpack, dot and conversion (the
  * activation bytes of consecutive blocks are contiguous), block b in lanes 0-7 and b+1 in
@@ -369,77 +447,6 @@ TGT void SFX(sq__dot_q8_outs)(float *y, const uint8_t *w, size_t rb, sq_dtype t,
 #define SFX_DOT32 SFX(dot32_512)
 #define SFX_FAST(T) ((T) == SQ_Q4_0 || (T) == SQ_Q4_1 || (T) == SQ_Q8_0)
 #else
-/* Batch 1 on AVX2, 4 consecutive weight rows (outputs) against one activation row, for Q4_0,
- * Q4_1 and Q8_0: the x block is loaded once per block for the four rows (and, for Q4_0, its
- * 4-byte lane sums times 8 formed once), the four rows' scales are one conversion and one
- * multiply by dx. Per output the operations are those of dot32 in the same order: lane l of
- * the 8-lane accumulator gets fma(dw * dx, (float)p_l, acc_l) block after block, the min term
- * fma(m, s, sm) (Q4_1: odd lanes of a vector holding d, m of the 4 rows), then hsum8 + sm +
- * bias. The integer p_l is the reference's exact sum: Q4_0 takes the unsigned nibbles (maddubs
- * pairs at most 2 * 15 * 128) minus 8 * the x lane's sum, Q8_0 the sign trick of dot32.
- * Registers: 4 accumulators, x, its correction, the scales and constants fit in 16 ymm. */
-#ifndef PFD
-#define PFD 512
-#endif
-TGT static inline AI void SFX(outs4)(float *y, const uint8_t *w, size_t rb, const sq_dtype t, const uint8_t *xr,
-                                     int64_t nb, const float *bias) {
-    const int one = t == SQ_Q4_1;
-    const size_t bb = t == SQ_Q4_0 ? 18 : t == SQ_Q4_1 ? 20 : 34;
-    const __m256i ones = _mm256_set1_epi16(1);
-    const float *ds = (const float *)(xr + 32 * nb);
-    __m256 acc[4], SM = _mm256_setzero_ps();
-    for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();
-    const uintptr_t pf = (uintptr_t)w + 4 * rb; /* the next 4 rows; a prefetch never faults */
-    const size_t pstep = 4 * bb;
-    for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *wb = w + (size_t)b * bb;
-#ifndef SQ_Q8_NO_PF
-        for (size_t k = 0; k < pstep; k += 64) _mm_prefetch((const char *)(pf + (size_t)b * pstep + k + PFD), _MM_HINT_T0);
-#endif
-        __m256i xv = _mm256_loadu_si256((const __m256i *)(xr + 32 * b)), corr = _mm256_setzero_si256();
-        if (t == SQ_Q4_0) corr = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), xv), ones);
-        __m256 D;
-        if (one) {
-            int32_t a0, a1, a2, a3;
-            memcpy(&a0, wb, 4), memcpy(&a1, wb + rb, 4), memcpy(&a2, wb + 2 * rb, 4), memcpy(&a3, wb + 3 * rb, 4);
-            __m256 W8 = _mm256_cvtph_ps(_mm_setr_epi32(a0, a1, a2, a3));
-            __m256 X8 = _mm256_castpd_ps(_mm256_broadcast_sd((const double *)(ds + 2 * b)));
-            D = _mm256_mul_ps(W8, X8);
-            SM = _mm256_fmadd_ps(W8, X8, SM);
-        } else {
-            uint16_t h0, h1, h2, h3;
-            memcpy(&h0, wb, 2), memcpy(&h1, wb + rb, 2), memcpy(&h2, wb + 2 * rb, 2), memcpy(&h3, wb + 3 * rb, 2);
-            __m128 W4 = _mm_cvtph_ps(_mm_setr_epi16((short)h0, (short)h1, (short)h2, (short)h3, 0, 0, 0, 0));
-            D = _mm256_castps128_ps256(_mm_mul_ps(W4, _mm_set1_ps(ds[2 * b])));
-        }
-        for (int r = 0; r < 4; r++) {
-            const uint8_t *wr = wb + (size_t)r * rb;
-            __m256i p;
-            if (t == SQ_Q8_0) {
-                __m256i wv = _mm256_loadu_si256((const __m256i *)(wr + 2));
-                p = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv)), ones);
-            } else {
-                p = _mm256_madd_epi16(_mm256_maddubs_epi16(SFX(nib)(wr + (one ? 4 : 2)), xv), ones);
-                if (t == SQ_Q4_0) p = _mm256_sub_epi32(p, corr);
-            }
-            __m256 Dr = _mm256_permutevar8x32_ps(D, _mm256_set1_epi32(one ? 2 * r : r));
-            acc[r] = _mm256_fmadd_ps(Dr, _mm256_cvtepi32_ps(p), acc[r]);
-        }
-    }
-    float sm[8];
-    _mm256_storeu_ps(sm, SM);
-    for (int r = 0; r < 4; r++) y[r] = (SFX(hsum)(acc[r]) + (one ? sm[2 * r + 1] : 0.0f)) + (bias ? bias[r] : 0.0f);
-}
-
-TGT void SFX(sq__dot_q8_outs4)(float *y, const uint8_t *w, size_t rb, sq_dtype t, const uint8_t *xq, int64_t nb,
-                               const float *bias) {
-    switch (t) {
-    case SQ_Q4_0: SFX(outs4)(y, w, rb, SQ_Q4_0, xq, nb, bias); break;
-    case SQ_Q4_1: SFX(outs4)(y, w, rb, SQ_Q4_1, xq, nb, bias); break;
-    default: SFX(outs4)(y, w, rb, SQ_Q8_0, xq, nb, bias); break;
-    }
-}
-
 #define SFX_DOT32 SFX(dot32)
 #define SFX_FAST(T) 0
 #endif
