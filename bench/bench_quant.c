@@ -2,7 +2,9 @@
  * pass, with 8-bit (ACT q8) or fp32 (ACT f32) activations: B sequences of a 16-token prompt
  * (prefilled together, not timed), then GEN steps of one token per sequence (greedy), timed.
  * Prints "quant ACT threads T batch B: X tok/s (S s)" — X counts all B sequences' tokens.
- * bench/quant.sh runs it beside llama-bench on the same file. */
+ * bench/quant.sh runs it beside llama-bench on the same file. An optional 6th argument, avx2 or
+ * c, takes that code for the 8-bit dots on a CPU with more (to measure an AVX2-only machine's
+ * kernels on an AVX-512 one). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +15,8 @@
 #include "scalequest/quant.h"
 
 int main(int argc, char **argv) {
-    if (argc != 6) {
-        fprintf(stderr, "usage: bench_quant MODEL q8|f32 THREADS BATCH GEN\n");
+    if (argc != 6 && argc != 7) {
+        fprintf(stderr, "usage: bench_quant MODEL q8|f32 THREADS BATCH GEN [avx2|c]\n");
         return 2;
     }
     int act = sq_act_type_parse(argv[2]), T = atoi(argv[3]), B = atoi(argv[4]), G = atoi(argv[5]), P = 16;
@@ -24,6 +26,7 @@ int main(int argc, char **argv) {
     }
     sq_threads_set(T);
     sq_quant_act_set(act);
+    if (argc == 7) sq_quant_q8_force(!strcmp(argv[6], "avx2") ? 2 : !strcmp(argv[6], "c") ? 1 : 0);
     sq_err e;
     sq_model *m = NULL;
     sq_fwd *f = NULL;

@@ -56,6 +56,17 @@ void sq__dot_q8_rows4t_vnni(float *y, int64_t ys, const uint8_t *w, sq_dtype t, 
  * reference. */
 void sq__dot_q8_outs_vnni(float *y, const uint8_t *w, size_t rb, sq_dtype t, const uint8_t *xq, int64_t nb,
                           const float *bias, int outs);
+/* Batch 1, 4 rows at a time, any 32-value type (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0); the same contract. */
+void sq__dot_q8_outs4_avx2(float *y, const uint8_t *w, size_t rb, sq_dtype t, const uint8_t *xq, int64_t nb,
+                           const float *bias);
+void sq__dot_q8_outs4_vnni(float *y, const uint8_t *w, size_t rb, sq_dtype t, const uint8_t *xq, int64_t nb,
+                           const float *bias);
+/* Batch 1, 4 consecutive rows rb bytes apart of Q4_K, Q5_K or Q6_K against one Q8_K row of n
+ * values; y[i] = dot of row i + (bias ? bias[i] : 0), the bits of the C reference. */
+void sq__dot_q8_outsk_avx2(float *y, const uint8_t *w, size_t rb, sq_dtype t, const void *xq, int64_t n,
+                           const float *bias);
+void sq__dot_q8_outsk_vnni(float *y, const uint8_t *w, size_t rb, sq_dtype t, const void *xq, int64_t n,
+                           const float *bias);
 void sq__dot_q8_rows_vnni(float *y, int64_t ys, const uint8_t *w, sq_dtype t, const void *xq, size_t xs, int rows,
                           int64_t n, float bias);
 

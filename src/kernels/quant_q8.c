@@ -452,6 +452,21 @@ void sq_quant_matmul_part(float *y, const float *x, int rows, const sq_view *w, 
         for (; o + 4 <= o1; o += 4)
             sq__dot_q8_outs_vnni(y + o, wd + (size_t)o * rb, rb, w->dtype, xq, in / 32, bias ? bias + o : NULL, 4);
     }
+    /* One row, K types: 4 outputs at a time share x's block sums, the reductions and the float steps. */
+    if (rows == 1 && kind == 2 && q8_level() >= 1) {
+        const uint8_t *wd = w->data;
+        for (; o + 4 <= o1; o += 4)
+            (q8_level() == 2 ? sq__dot_q8_outsk_vnni : sq__dot_q8_outsk_avx2)(y + o, wd + (size_t)o * rb, rb, w->dtype,
+                                                                           xq, in, bias ? bias + o : NULL);
+    }
+    /* One row, 32-value blocks (AVX2: every type; VNNI: the rest, Q5_0/Q5_1): 4 outputs at a
+     * time share each loaded x block. */
+    if (rows == 1 && kind == 1 && q8_level() >= 1) {
+        const uint8_t *wd = w->data;
+        for (; o + 4 <= o1; o += 4)
+            (q8_level() == 2 ? sq__dot_q8_outs4_vnni : sq__dot_q8_outs4_avx2)(y + o, wd + (size_t)o * rb, rb, w->dtype,
+                                                                           xq, in / 32, bias ? bias + o : NULL);
+    }
 #endif
     for (; o < o1; o++)
         fn(y + o, out, (const uint8_t *)w->data + (size_t)o * rb, w->dtype, xq, xs, rows, in, bias ? bias[o] : 0);

@@ -91,6 +91,84 @@ TGT static inline AI void SFX(dot32)(float *y, int64_t ys, const uint8_t *w, con
     for (int r = 0; r < R; r++) y[r * ys] = (SFX(hsum)(acc[r]) + sm[r]) + bias;
 }
 
+/* Batch 1, 4 consecutive weight rows (outputs) against one activation row, for the 32-value
+ * types (AVX2: all five; VNNI: Q5_0 and Q5_1, its 512-bit kernel below taking the others):
+ * the x block is loaded once per block for the four rows (and, for Q4_0/Q5_0, its 4-byte lane
+ * sums times the offset formed once), the four rows' scales are one conversion and one
+ * multiply by dx. Per output the operations are those of dot32 in the same order: lane l of
+ * the 8-lane accumulator gets fma(dw * dx, (float)p_l, acc_l) block after block, the min term
+ * fma(m, s, sm) (Q4_1/Q5_1: odd lanes of a vector holding d, m of the 4 rows), then hsum8 + sm
+ * + bias. The integer p_l is the reference's exact sum: Q4_0/Q5_0 take the unsigned values
+ * (maddubs pairs at most 2 * 31 * 128) minus the offset (8, 16) times the x lane's sum, Q8_0
+ * the sign trick of dot32. 4 accumulators, x, its correction, the scales and constants fit in
+ * 16 ymm registers. */
+#ifndef PFD
+#define PFD 512
+#endif
+TGT static inline AI void SFX(outs4)(float *y, const uint8_t *w, size_t rb, const sq_dtype t, const uint8_t *xr,
+                                     int64_t nb, const float *bias) {
+    const int one = t == SQ_Q4_1 || t == SQ_Q5_1, off = t == SQ_Q4_0 ? 8 : t == SQ_Q5_0 ? 16 : 0;
+    const size_t bb = t == SQ_Q4_0 ? 18 : t == SQ_Q4_1 ? 20 : t == SQ_Q5_0 ? 22 : t == SQ_Q5_1 ? 24 : 34;
+    const float *ds = (const float *)(xr + 32 * nb);
+    __m256 acc[4], SM = _mm256_setzero_ps();
+    for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();
+    const uintptr_t pf = (uintptr_t)w + 4 * rb; /* the next 4 rows; a prefetch never faults */
+    const size_t pstep = 4 * bb;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *wb = w + (size_t)b * bb;
+#ifndef SQ_Q8_NO_PF
+        for (size_t k = 0; k < pstep; k += 64) _mm_prefetch((const char *)(pf + (size_t)b * pstep + k + PFD), _MM_HINT_T0);
+#endif
+        __m256i xv = _mm256_loadu_si256((const __m256i *)(xr + 32 * b)), corr = _mm256_setzero_si256();
+        if (off) corr = DOTUS(_mm256_set1_epi8((char)off), xv);
+        __m256 D;
+        if (one) {
+            int32_t a0, a1, a2, a3;
+            memcpy(&a0, wb, 4), memcpy(&a1, wb + rb, 4), memcpy(&a2, wb + 2 * rb, 4), memcpy(&a3, wb + 3 * rb, 4);
+            __m256 W8 = _mm256_cvtph_ps(_mm_setr_epi32(a0, a1, a2, a3));
+            __m256 X8 = _mm256_castpd_ps(_mm256_broadcast_sd((const double *)(ds + 2 * b)));
+            D = _mm256_mul_ps(W8, X8);
+            SM = _mm256_fmadd_ps(W8, X8, SM);
+        } else {
+            uint16_t h0, h1, h2, h3;
+            memcpy(&h0, wb, 2), memcpy(&h1, wb + rb, 2), memcpy(&h2, wb + 2 * rb, 2), memcpy(&h3, wb + 3 * rb, 2);
+            __m128 W4 = _mm_cvtph_ps(_mm_setr_epi16((short)h0, (short)h1, (short)h2, (short)h3, 0, 0, 0, 0));
+            D = _mm256_castps128_ps256(_mm_mul_ps(W4, _mm_set1_ps(ds[2 * b])));
+        }
+        for (int r = 0; r < 4; r++) {
+            const uint8_t *wr = wb + (size_t)r * rb;
+            __m256i p;
+            if (t == SQ_Q8_0) {
+                __m256i wv = _mm256_loadu_si256((const __m256i *)(wr + 2));
+                p = DOTUS(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));
+            } else {
+                __m256i u = t == SQ_Q4_0   ? SFX(nib)(wr + 2)
+                            : t == SQ_Q4_1 ? SFX(nib)(wr + 4)
+                            : t == SQ_Q5_0 ? _mm256_or_si256(SFX(nib)(wr + 6), SFX(bits)(wr + 2))
+                                           : _mm256_or_si256(SFX(nib)(wr + 8), SFX(bits)(wr + 4));
+                p = DOTUS(u, xv);
+                if (off) p = _mm256_sub_epi32(p, corr);
+            }
+            __m256 Dr = _mm256_permutevar8x32_ps(D, _mm256_set1_epi32(one ? 2 * r : r));
+            acc[r] = _mm256_fmadd_ps(Dr, _mm256_cvtepi32_ps(p), acc[r]);
+        }
+    }
+    float sm[8];
+    _mm256_storeu_ps(sm, SM);
+    for (int r = 0; r < 4; r++) y[r] = (SFX(hsum)(acc[r]) + (one ? sm[2 * r + 1] : 0.0f)) + (bias ? bias[r] : 0.0f);
+}
+
+TGT void SFX(sq__dot_q8_outs4)(float *y, const uint8_t *w, size_t rb, sq_dtype t, const uint8_t *xq, int64_t nb,
+                               const float *bias) {
+    switch (t) {
+    case SQ_Q4_0: SFX(outs4)(y, w, rb, SQ_Q4_0, xq, nb, bias); break;
+    case SQ_Q4_1: SFX(outs4)(y, w, rb, SQ_Q4_1, xq, nb, bias); break;
+    case SQ_Q5_0: SFX(outs4)(y, w, rb, SQ_Q5_0, xq, nb, bias); break;
+    case SQ_Q5_1: SFX(outs4)(y, w, rb, SQ_Q5_1, xq, nb, bias); break;
+    default: SFX(outs4)(y, w, rb, SQ_Q8_0, xq, nb, bias); break;
+    }
+}
+
 #if defined(SQ_Q8_BODY_512)
 /* Q4_0, Q4_1 and Q8_0 with 512-bit vectors: two blocks per unpack, dot and conversion (the
  * activation bytes of consecutive blocks are contiguous), block b in lanes 0-7 and b+1 in
@@ -444,6 +522,133 @@ TGT static inline AI float SFX(dotk)(const uint8_t *w, const sq_dtype t, const s
         mn = fmaf(dm, (float)imin, mn);
     }
     return acc - mn;
+}
+
+/* The sums of 4 vectors of 8 int32 lanes as the 4 lanes of one (integer: any order is exact). */
+TGT static inline AI __m128i SFX(hsum4i)(__m256i a, __m256i b, __m256i c, __m256i d) {
+    __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
+    return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+}
+
+/* Q4_K/Q5_K, one weight block against Q8_K's block x: the exact scaled sum of dotk (returned,
+ * 8 int32 lanes) and the exact min sum (*imin, 4 int32 lanes). The 6-bit scales and mins come
+ * out of their 12 bytes with word-wide masks and shifts (bytes 0-7: the scales, 8-15: the
+ * mins); bs2 holds x's 8 sums of 32 values (bsum[2j] + bsum[2j+1]) as int16. */
+TGT static inline AI __m256i SFX(q4k_block)(const uint8_t *w, const int five, const sq__q8k *x, __m128i bs2,
+                                           __m128i *imin) {
+    const __m256i m4 = _mm256_set1_epi8(0xF), one8 = _mm256_set1_epi8(1);
+    uint32_t u[4];
+    memcpy(u, w + 4, 12);
+    const uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
+    u[3] = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4);
+    const uint32_t mlo = u[1] & k1;
+    u[1] = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
+    u[2] = mlo;
+    u[0] &= k1;
+    __m128i sm8 = _mm_loadu_si128((const __m128i *)u);
+    *imin = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm8, 8)), bs2);
+    __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm8));
+    const uint8_t *qs = w + 16 + 32 * five;
+    __m256i qh = five ? _mm256_loadu_si256((const __m256i *)(w + 16)) : _mm256_setzero_si256();
+    __m256i isv = _mm256_setzero_si256();
+    for (int g = 0; g < 4; g++) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * g));
+        for (int h = 0; h < 2; h++) {
+            int j = 2 * g + h;
+            __m256i v = _mm256_and_si256(h ? _mm256_srli_epi16(q, 4) : q, m4);
+            if (five)
+                v = _mm256_or_si256(
+                    v, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(j)), one8), 4));
+            __m256i xv = _mm256_loadu_si256((const __m256i *)(x->q + 32 * j));
+            /* scale j (int16 lane j) in every lane: bytes 2j, 2j+1 */
+            __m256i sj = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(2 * j | (2 * j + 1) << 8)));
+            isv = DOTWS(isv, _mm256_maddubs_epi16(v, xv), sj);
+        }
+    }
+    return isv;
+}
+
+/* Q6_K, one weight block against x: dotk's exact scaled sum (8 int32 lanes), the -32 offset
+ * from x's sums (bs: its 16 bsum). */
+TGT static inline AI __m256i SFX(q6k_block)(const uint8_t *w, const sq__q8k *x, __m256i bs) {
+    __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + 192)));
+    __m256i isv = _mm256_mullo_epi32(_mm256_madd_epi16(sc16, bs), _mm256_set1_epi32(-32));
+    for (int h = 0; h < 2; h++) {
+        __m256i c[4];
+        sq__q6k_unpack_half(w, h, c);
+        __m256i sh = h ? _mm256_permute4x64_epi64(sc16, 0xEE) : _mm256_permute4x64_epi64(sc16, 0x44);
+        for (int k = 0; k < 4; k++) {
+            __m256i xv = _mm256_loadu_si256((const __m256i *)(x->q + 128 * h + 32 * k));
+            /* int16 lane 2k in the low 128 bits, 2k+1 in the high: bytes 4k, 4k+1 and 4k+2, 4k+3 */
+            __m256i pk = _mm256_setr_epi16((short)(4 * k | (4 * k + 1) << 8), (short)(4 * k | (4 * k + 1) << 8),
+                                           (short)(4 * k | (4 * k + 1) << 8), (short)(4 * k | (4 * k + 1) << 8),
+                                           (short)(4 * k | (4 * k + 1) << 8), (short)(4 * k | (4 * k + 1) << 8),
+                                           (short)(4 * k | (4 * k + 1) << 8), (short)(4 * k | (4 * k + 1) << 8),
+                                           (short)((4 * k + 2) | (4 * k + 3) << 8), (short)((4 * k + 2) | (4 * k + 3) << 8),
+                                           (short)((4 * k + 2) | (4 * k + 3) << 8), (short)((4 * k + 2) | (4 * k + 3) << 8),
+                                           (short)((4 * k + 2) | (4 * k + 3) << 8), (short)((4 * k + 2) | (4 * k + 3) << 8),
+                                           (short)((4 * k + 2) | (4 * k + 3) << 8), (short)((4 * k + 2) | (4 * k + 3) << 8));
+            isv = DOTWS(isv, _mm256_maddubs_epi16(c[k], xv), _mm256_shuffle_epi8(sh, pk));
+        }
+    }
+    return isv;
+}
+
+/* Batch 1, 4 consecutive weight rows (outputs) of Q4_K, Q5_K or Q6_K against one Q8_K row:
+ * x's block sums are formed once per block for the four rows, the four rows' integer sums
+ * are reduced together (one transposing hadd instead of four horizontal sums), and the float
+ * steps of the four rows are one 4-lane operation each: lane r gets acc = fma(dw * dx,
+ * (float)isum, acc) and mn = fma(dmin * dx, (float)imin, mn) block after block (Q6_K: mn =
+ * fma(0, 0, mn)), then acc - mn + bias: per output the operations of dotk, in its order. */
+TGT static inline AI void SFX(outsk)(float *y, const uint8_t *w, size_t rb, const sq_dtype t, const sq__q8k *x,
+                                     int64_t nb, const float *bias) {
+    const int six = t == SQ_Q6_K, five = t == SQ_Q5_K;
+    const size_t bb = six ? 210 : five ? 176 : 144;
+    __m128 ACC = _mm_setzero_ps(), MN = _mm_setzero_ps();
+    const uintptr_t pf = (uintptr_t)w + 4 * rb; /* the next 4 rows; a prefetch never faults */
+    const size_t pstep = 4 * bb;
+    for (int64_t b = 0; b < nb; b++, x++) {
+        const uint8_t *wb = w + (size_t)b * bb;
+#ifndef SQ_Q8_NO_PF
+        for (size_t k = 0; k < pstep; k += 64) _mm_prefetch((const char *)(pf + (size_t)b * pstep + k + PFD), _MM_HINT_T0);
+#endif
+        __m256i bs = _mm256_loadu_si256((const __m256i *)x->bsum);
+        __m256i isv[4];
+        __m128 X = _mm_set1_ps(x->d);
+        if (six) {
+            for (int r = 0; r < 4; r++) isv[r] = SFX(q6k_block)(wb + (size_t)r * rb, x, bs);
+            uint16_t h0, h1, h2, h3;
+            memcpy(&h0, wb + 208, 2), memcpy(&h1, wb + rb + 208, 2), memcpy(&h2, wb + 2 * rb + 208, 2);
+            memcpy(&h3, wb + 3 * rb + 208, 2);
+            __m128 DD = _mm_mul_ps(_mm_cvtph_ps(_mm_setr_epi16((short)h0, (short)h1, (short)h2, (short)h3, 0, 0, 0, 0)), X);
+            ACC = _mm_fmadd_ps(DD, _mm_cvtepi32_ps(SFX(hsum4i)(isv[0], isv[1], isv[2], isv[3])), ACC);
+            MN = _mm_fmadd_ps(_mm_setzero_ps(), _mm_setzero_ps(), MN);
+        } else {
+            __m256i p = _mm256_madd_epi16(bs, _mm256_set1_epi16(1));
+            __m128i bs2 = _mm_packs_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+            __m128i im[4];
+            for (int r = 0; r < 4; r++) isv[r] = SFX(q4k_block)(wb + (size_t)r * rb, five, x, bs2, &im[r]);
+            int32_t a0, a1, a2, a3;
+            memcpy(&a0, wb, 4), memcpy(&a1, wb + rb, 4), memcpy(&a2, wb + 2 * rb, 4), memcpy(&a3, wb + 3 * rb, 4);
+            __m256 P = _mm256_mul_ps(_mm256_cvtph_ps(_mm_setr_epi32(a0, a1, a2, a3)), _mm256_set1_ps(x->d));
+            P = _mm256_permutevar8x32_ps(P, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7)); /* d*dx of 4 rows, then dmin*dx */
+            __m128i imin = _mm_hadd_epi32(_mm_hadd_epi32(im[0], im[1]), _mm_hadd_epi32(im[2], im[3]));
+            ACC = _mm_fmadd_ps(_mm256_castps256_ps128(P), _mm_cvtepi32_ps(SFX(hsum4i)(isv[0], isv[1], isv[2], isv[3])), ACC);
+            MN = _mm_fmadd_ps(_mm256_extractf128_ps(P, 1), _mm_cvtepi32_ps(imin), MN);
+        }
+    }
+    float r4[4];
+    _mm_storeu_ps(r4, _mm_sub_ps(ACC, MN));
+    for (int r = 0; r < 4; r++) y[r] = r4[r] + (bias ? bias[r] : 0.0f);
+}
+
+TGT void SFX(sq__dot_q8_outsk)(float *y, const uint8_t *w, size_t rb, sq_dtype t, const void *xq, int64_t n,
+                               const float *bias) {
+    switch (t) {
+    case SQ_Q4_K: SFX(outsk)(y, w, rb, SQ_Q4_K, xq, n / 256, bias); break;
+    case SQ_Q5_K: SFX(outsk)(y, w, rb, SQ_Q5_K, xq, n / 256, bias); break;
+    default: SFX(outsk)(y, w, rb, SQ_Q6_K, xq, n / 256, bias); break;
+    }
 }
 
 /* The type as a constant in each case, so each loop is compiled for its own type. */
