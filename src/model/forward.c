@@ -158,12 +158,16 @@ static const sq_quant_xrows *xrows_for(sq_quant_xrows *q, const sq_fwd *f, const
     return q;
 }
 
-/* One phase that rounds rows of x for the next matmul phase (when xq is NULL, the first
- * thread to come marks it done). */
+/* A rounding phase's size: its rows, or 0 (nothing to wait for) where w takes no rounding. */
+static int round_units(const sq_fwd *f, const sq_view *w, int rows) {
+    return f->xq_mem && sq_quant_act_get() == SQ_ACT_Q8 && sq_quant_act_kind(w->dtype) ? rows : 0;
+}
+
+/* One phase that rounds rows of x for the next matmul phase (of round_units's size). */
 static void phase_round(sq_phase *p, int nt, const sq_quant_xrows *xq, const float *x, int rows) {
     int u0, u1;
-    while ((u0 = sq_phase_claim(p, xq ? chunk_of(rows, nt) : rows, &u1)) >= 0) {
-        if (xq) sq_quant_xrows_round(xq, x, u0, u1);
+    while (xq && (u0 = sq_phase_claim(p, chunk_of(rows, nt), &u1)) >= 0) {
+        sq_quant_xrows_round(xq, x, u0, u1);
         sq_phase_done(p, u1 - u0);
     }
 }
@@ -223,11 +227,11 @@ static void forward_phases(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const s
         sq_phase_init(&ph[np++], list_units(qkv_w, 3, T));
         sq_phase_init(&ph[np++], T);                /* RoPE, K/V stores */
         sq_phase_init(&ph[np++], n_attn);           /* attention */
-        sq_phase_init(&ph[np++], T);                /* wo's rows rounded (8-bit activations) */
+        sq_phase_init(&ph[np++], round_units(f, &L->wo, T)); /* wo's rows rounded (8-bit activations) */
         sq_phase_init(&ph[np++], list_units((const sq_view *const[]){&L->wo}, 1, T));
         sq_phase_init(&ph[np++], T);                /* residual add, ffn norm */
         sq_phase_init(&ph[np++], list_units((const sq_view *const[]){&L->w_gate}, 1, T)); /* gate, up, SwiGLU */
-        sq_phase_init(&ph[np++], T);                /* w_down's rows rounded */
+        sq_phase_init(&ph[np++], round_units(f, &L->w_down, T)); /* w_down's rows rounded */
         sq_phase_init(&ph[np++], list_units((const sq_view *const[]){&L->w_down}, 1, T));
         sq_phase_init(&ph[np++], T);                /* residual add, next layer's norm */
     }
