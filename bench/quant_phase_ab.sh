@@ -3,7 +3,8 @@
 # and batch-32 decode (one 128-token prompt), the same bench_shapes shapes as
 # engine_vs_llamacpp.sh, runs alternating A, B, A, B... so that the machine's load falls on
 # both alike. Prints the load, then per shape and thread count the best and median rate of
-# each build and B / A.
+# each build, B / A, and the median tokens per CPU-second (less swayed by the load, though a
+# spinning wait counts as CPU).
 #   bench/quant_phase_ab.sh A_BENCH_SHAPES B_BENCH_SHAPES MODEL.gguf... 
 #   env: SQ_AB_REPS (3), SQ_AB_THREADS ("2 1"), SQ_AB_GEN (32: batch-32 tokens per sequence)
 set -euo pipefail
@@ -11,9 +12,10 @@ a=$1 b=$2
 shift 2
 reps=${SQ_AB_REPS:-3} gen=${SQ_AB_GEN:-32}
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-rate() { # how line: tokens/s
+rate() { # how line: tokens/s, then tokens per CPU-second
     awk -v how="$1" '{for (i = 1; i <= NF; i++) {split($i, kv, "="); v[kv[1]] = kv[2]}}
-        END {print (how == "prefill") ? v["prompt_tokens"] / v["t_forward"] : v["decode_tokens"] / v["t_decode"]}' <<<"$2"
+        END {n = (how == "prefill") ? v["prompt_tokens"] : v["decode_tokens"]
+             print n / ((how == "prefill") ? v["t_forward"] : v["t_decode"]), n / v["cpu_s"]}' <<<"$2"
 }
 stats() { sort -g | awk '{x[NR] = $1} END {printf "%.1f %.1f", x[NR], x[int((NR + 1) / 2)]}'; }
 for m in "$@"; do
@@ -29,10 +31,13 @@ for m in "$@"; do
                 ra+="$(rate "$shape" "$(OMP_NUM_THREADS=$th "$a" run "$m" "${args[@]}" 2>/dev/null)")"$'\n'
                 rb+="$(rate "$shape" "$(OMP_NUM_THREADS=$th "$b" run "$m" "${args[@]}" 2>/dev/null)")"$'\n'
             done
-            read -r ab am <<<"$(printf '%s' "$ra" | stats)"
-            read -r bb bm <<<"$(printf '%s' "$rb" | stats)"
-            printf '%-34s %dt %-8s A best %8.1f med %8.1f  B best %8.1f med %8.1f  B/A (median) %.2f\n' \
-                "$(basename "$m" | cut -c1-34)" "$th" "$shape" "$ab" "$am" "$bb" "$bm" "$(awk -v x="$bm" -v y="$am" 'BEGIN {print x / y}')"
+            read -r ab am <<<"$(printf '%s' "$ra" | cut -d' ' -f1 | stats)"
+            read -r bb bm <<<"$(printf '%s' "$rb" | cut -d' ' -f1 | stats)"
+            read -r _ ac <<<"$(printf '%s' "$ra" | cut -d' ' -f2 | stats)"
+            read -r _ bc <<<"$(printf '%s' "$rb" | cut -d' ' -f2 | stats)"
+            printf '%-20s %dt %-8s A best %7.1f med %7.1f  B best %7.1f med %7.1f  B/A %.2f  tok/CPU-s A %7.1f B %7.1f (%.2f)\n' \
+                "$(basename "$m" | cut -c1-20)" "$th" "$shape" "$ab" "$am" "$bb" "$bm" "$(awk -v x="$bm" -v y="$am" 'BEGIN {print x / y}')" \
+                "$ac" "$bc" "$(awk -v x="$bc" -v y="$ac" 'BEGIN {print x / y}')"
         done
     done
 done
