@@ -152,7 +152,8 @@ SQ_TEST(small_steps_equal_whole_prompt_exactly) {
 }
 
 /* A copy of F32 view v as BF16 (kind 1), Q8_0 (kind 2: blocks of an f16 scale and 32
- * int8) or F16 (kind 3); the caller frees .data. */
+ * int8), F16 (kind 3) or Q4_1 (kind 4: f16 scale and minimum, 32 nibbles, value j in the low
+ * nibble of byte j and value j + 16 in its high one); the caller frees .data. */
 static sq_view requantize(const sq_view *v, int kind) {
     size_t out = (size_t)v->shape[0], in = (size_t)v->shape[1], n = out * in;
     const float *x = v->data;
@@ -162,6 +163,24 @@ static sq_view requantize(const sq_view *v, int kind) {
         for (size_t i = 0; b && i < n; i++) b[i] = kind == 1 ? sq_f32_to_bf16(x[i]) : sq_f32_to_f16(x[i]);
         r.data = b;
         r.dtype = kind == 1 ? SQ_BF16 : SQ_F16;
+        return r;
+    }
+    if (kind == 4) {
+        uint8_t *q = malloc(n / 32 * 20), *d = q;
+        for (size_t i = 0; q && i < n; i += 32, d += 20) {
+            float lo = x[i], hi = x[i];
+            for (int k = 1; k < 32; k++) lo = fminf(lo, x[i + k]), hi = fmaxf(hi, x[i + k]);
+            float sc = (hi - lo) / 15;
+            uint16_t hd = sq_f32_to_f16(sc), hm = sq_f32_to_f16(lo);
+            memcpy(d, &hd, 2);
+            memcpy(d + 2, &hm, 2);
+            for (int k = 0; k < 16; k++) {
+                long a = sc > 0 ? lrintf((x[i + k] - lo) / sc) : 0, b = sc > 0 ? lrintf((x[i + k + 16] - lo) / sc) : 0;
+                d[4 + k] = (uint8_t)(SQ_MIN(15, SQ_MAX(0, a)) | SQ_MIN(15, SQ_MAX(0, b)) << 4);
+            }
+        }
+        r.data = q;
+        r.dtype = SQ_Q4_1;
         return r;
     }
     uint8_t *q = malloc(n / 32 * 34), *d = q;
@@ -180,8 +199,8 @@ static sq_view requantize(const sq_view *v, int kind) {
 
 /* Steps of 4+ tokens run as one parallel region too: every matmul split by output columns
  * between the threads (the GEMM's panels, the F32 kernel, the quantized panels), norms and
- * RoPE by rows, attention by work units handed out as threads come free. With F32, BF16, F16
- * and Q8_0 weights, a 70-token prefill (more than the GEMM's 64-row block) gives the same bits on
+ * RoPE by rows, attention by work units handed out as threads come free. With F32, BF16, F16,
+ * Q8_0 and Q4_1 weights (the quantized ones on rows rounded once per step), a 70-token prefill (more than the GEMM's 64-row block) gives the same bits on
  * 1, 2 and 3 threads and the same bits as the prompt fed in steps of 5 and of 1 token (the
  * GEMV path). F16 weights too (widened in the same kernels as BF16). */
 SQ_TEST(many_token_steps_are_exact_at_any_thread_count) {
@@ -201,12 +220,12 @@ SQ_TEST(many_token_steps_are_exact_at_any_thread_count) {
     sq_layer *orig = malloc(sizeof(sq_layer) * (size_t)m->cfg.n_layers);
     memcpy(orig, m->layers, sizeof(sq_layer) * (size_t)m->cfg.n_layers);
     sq_view head = m->lm_head;
-    for (int kind = 0; kind <= 3; kind++) {
+    for (int kind = 0; kind <= 4; kind++) {
         for (int l = 0; kind && l < m->cfg.n_layers; l++) {
             sq_layer *L = &m->layers[l];
             sq_view *w[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
             for (size_t k = 0; k < SQ_ARRAY_LEN(w); k++)
-                if (kind != 2 || w[k]->shape[1] % 32 == 0) *w[k] = requantize(w[k], kind);
+                if ((kind != 2 && kind != 4) || w[k]->shape[1] % 32 == 0) *w[k] = requantize(w[k], kind);
         }
         if (kind) m->lm_head = requantize(&head, kind);
         /* Q8_0 on both activation modes: 8-bit rows (quant.h's default) and F32 rows. */

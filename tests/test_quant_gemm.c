@@ -246,3 +246,46 @@ SQ_TEST(batched_mixed_block_kinds_in_one_call) {
     for (int k = 0; k < 3; k++) free(w[k]), free(ref[k]), free(y[k]);
     free(x), free(buf);
 }
+
+/* The engine's phased step: x rounded once (sq_quant_xrows), then outputs by ranges that
+ * start at multiples of the tile (sq_quant_matmul_range_x), on every ISA and type, at 1-3
+ * rows (the GEMV's rows kernel) and 4+ (the tile kernel): the C reference's bits. */
+SQ_TEST(rounded_once_output_ranges_equal_the_c_reference) {
+    sq_rng r;
+    sq_rng_seed(&r, 43);
+    int nl = levels(), R = 21;
+    static const int ROWS[] = {1, 2, 3, 4, 5, 7, 13, 21};
+    for (size_t ti = 0; ti < SQ_ARRAY_LEN(TYPES); ti++) {
+        sq_dtype t = TYPES[ti];
+        int k256 = sq_dtype_block(t, NULL) == 256;
+        mats m;
+        mats_make(&m, t, k256 ? 2 : 5, 19, 5, &r);
+        float *x = act_rows(R, m.n, &r);
+        float *ref[2] = {malloc((size_t)R * 19 * 4), malloc((size_t)R * 5 * 4)};
+        float *y = malloc((size_t)R * 19 * 4);
+        void *buf = sq_malloc_aligned(sq_quant_xrows_bytes(m.n, R)), *tile = malloc(sq_quant_tile_bytes(m.n));
+        reference(&m, x, R, ref);
+        for (int lv = 0; lv < nl; lv++) {
+            force(lv);
+            for (size_t ri = 0; ri < SQ_ARRAY_LEN(ROWS); ri++) {
+                int rows = ROWS[ri];
+                sq_quant_xrows q;
+                sq_quant_xrows_init(&q, buf, sq_quant_act_kind(t), m.n, rows);
+                sq_quant_xrows_round(&q, x, 0, rows / 2); /* two threads' shares of the rows */
+                sq_quant_xrows_round(&q, x, rows / 2, rows);
+                for (int k = 0; k < 2; k++) {
+                    memset(y, 0xff, (size_t)R * 19 * 4);
+                    for (int o = 0; o < m.out[k]; o += 8)
+                        sq_quant_matmul_range_x(y, &q, rows, &m.v[k], k ? NULL : m.bias, o, o + 8, tile);
+                    int bad = 0;
+                    for (int i = 0; i < rows * m.out[k] && !bad; i++) bad = !same(y[i], ref[k][i]);
+                    CHECKF(!bad, "%s, %s, %d rows, matrix %d: ranges differ from the C reference", sq_dtype_name(t),
+                           sq_quant_q8_impl(), rows, k);
+                }
+            }
+        }
+        sq_quant_q8_force(0);
+        free(x), free(ref[0]), free(ref[1]), free(y), free(buf), free(tile);
+        mats_free(&m);
+    }
+}

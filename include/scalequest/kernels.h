@@ -170,6 +170,11 @@ int sq_matmul_ctx_reserve(sq_matmul_ctx *c, int n_threads, int max_in, sq_err *e
 int sq_matmul_grain(const sq_view *w, int rows);
 void sq_matmul_range(sq_matmul_ctx *c, int t, float *y, const float *x, int rows, const sq_view *w,
                      const float *bias, int o0, int o1);
+/* The same for quantized weights on 8-bit activations whose x rows the step rounded once
+ * (quant.h's sq_quant_xrows): no rounding per call. */
+struct sq_quant_xrows;
+void sq_matmul_range_q8(sq_matmul_ctx *c, int t, float *y, const struct sq_quant_xrows *xq, int rows, const sq_view *w,
+                        const float *bias, int o0, int o1);
 /* The plain kernels. w is [out, in]; bias may be NULL. sq_matmul_bf16 ignores xb (kept for
  * callers of the earlier API; sq_matmul_bf16_needs_xb() is always 0 now: no path rounds x
  * to bf16). */

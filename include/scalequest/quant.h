@@ -120,4 +120,32 @@ int sq_quant_matmul_n(void **buf, size_t *cap, int n, float *const y[], const fl
  * scratch on the stack). */
 void sq_quant_matmul_part(float *y, const float *x, int rows, const sq_view *w, const float *bias, int o0, int o1);
 
+/* ---- x rounded once, outputs by ranges (a step run as one parallel region) -------------
+ * The engine's step rounds each matmul input's rows once (sq_quant_xrows_round, split by
+ * rows between the threads; one copy per format the input's weights need), then any thread
+ * computes any range of outputs of any of those weights on them (sq_quant_matmul_range_x):
+ * the GEMV's rows kernel at 1-3 rows, the tile kernel (quant_q8_gemm.c) at 4+ where it
+ * applies. Same dots, same bits as sq_quant_matmul_n. */
+typedef struct sq_quant_xrows {
+    uint8_t *q1, *q2, *qk; /* 32-value-block rows, Q8_K rows, the K tile's rows (NULL: not needed) */
+    size_t s1, s2, sk;     /* their row strides in bytes */
+    int64_t in;
+} sq_quant_xrows;
+/* Bytes of a buffer that holds `rows` rows of up to max_in values in every format. */
+size_t sq_quant_xrows_bytes(int64_t max_in, int rows);
+/* Lay out q over buf (64-byte aligned, sq_quant_xrows_bytes(in, rows) bytes) for rows of in
+ * values and the formats in `kinds` (an OR of sq_quant_act_kind); the same arguments give
+ * the same layout on every thread. */
+void sq_quant_xrows_init(sq_quant_xrows *q, void *buf, int kinds, int64_t in, int rows);
+/* Round rows [r0, r1) of x (row stride q->in) into every format q holds. */
+void sq_quant_xrows_round(const sq_quant_xrows *q, const float *x, int r0, int r1);
+/* Per-thread scratch sq_quant_matmul_range_x needs for rows of in values. */
+size_t sq_quant_tile_bytes(int64_t in);
+/* Outputs [o0, o1) of w (quantized; o0 a multiple of 8 at 4+ rows) for `rows` rounded rows. */
+void sq_quant_matmul_range_x(float *y, const sq_quant_xrows *q, int rows, const sq_view *w, const float *bias, int o0,
+                             int o1, void *tile);
+/* The GEMV's part of it: outputs [o0, o1) on rows already rounded to w's format (stride xs). */
+void sq_quant_matmul_part_q8(float *y, const void *xq, size_t xs, int rows, const sq_view *w, const float *bias,
+                             int o0, int o1);
+
 #endif

@@ -373,3 +373,9 @@ void sq_matmul_range(sq_matmul_ctx *c, int t, float *y, const float *x, int rows
     sq_matmul_part(y, x, rows, w, bias, o0, o1);
 #endif
 }
+
+void sq_matmul_range_q8(sq_matmul_ctx *c, int t, float *y, const struct sq_quant_xrows *xq, int rows, const sq_view *w,
+                        const float *bias, int o0, int o1) {
+    /* the tile scratch is this thread's panel: QPANEL * in floats, more than the tile's bytes */
+    sq_quant_matmul_range_x(y, xq, rows, w, bias, o0, o1, c->qpanel + (size_t)t * QPANEL * xq->in);
+}

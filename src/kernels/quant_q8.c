@@ -472,3 +472,13 @@ void sq_quant_matmul_part(float *y, const float *x, int rows, const sq_view *w, 
         fn(y + o, out, (const uint8_t *)w->data + (size_t)o * rb, w->dtype, xq, xs, rows, in, bias ? bias[o] : 0);
     if (xq != stack) free(xq);
 }
+
+void sq_quant_matmul_part_q8(float *y, const void *xq, size_t xs, int rows, const sq_view *w, const float *bias,
+                             int o0, int o1) {
+    int out = (int)w->shape[0];
+    if (o1 > out) o1 = out;
+    size_t rb = row_bytes(w);
+    rows_fn fn = rows_kernel();
+    for (int o = o0; o < o1; o++)
+        fn(y + o, out, (const uint8_t *)w->data + (size_t)o * rb, w->dtype, xq, xs, rows, w->shape[1], bias ? bias[o] : 0);
+}

@@ -100,3 +100,80 @@ int sq__quant_gemm_n(void **buf, size_t *cap, int n, float *const y[], const flo
     return 0;
 #endif
 }
+
+/* ---- x rounded once per step, outputs by ranges (the engine's phased step) --------------- */
+
+static size_t al64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* Whether 4+ rows of these kinds need the K tile's rows: only where the VNNI K tile runs. */
+static int want_krows(int kinds, int rows) {
+#if defined(SQ_QUANT_HAVE_AVX2)
+    return (kinds & 2) && rows >= 4 && strcmp(sq_quant_q8_impl(), "avx512vnni") == 0;
+#else
+    return (void)kinds, (void)rows, 0;
+#endif
+}
+
+size_t sq_quant_xrows_bytes(int64_t max_in, int rows) {
+    size_t r = (size_t)(rows > 0 ? rows : 0);
+    return al64(sq_quant_act_bytes(1, max_in) * r) + al64(sq_quant_act_bytes(2, max_in) * r) +
+           al64(sq__q8g_krow_bytes(max_in) * r);
+}
+
+void sq_quant_xrows_init(sq_quant_xrows *q, void *buf, int kinds, int64_t in, int rows) {
+    uint8_t *p = buf;
+    size_t r = (size_t)rows;
+    memset(q, 0, sizeof *q);
+    q->in = in;
+    if (kinds & 1) q->q1 = p, q->s1 = sq_quant_act_bytes(1, in), p += al64(q->s1 * r);
+    if (kinds & 2) q->q2 = p, q->s2 = sq_quant_act_bytes(2, in), p += al64(q->s2 * r);
+    if (want_krows(kinds, rows)) q->qk = p, q->sk = sq__q8g_krow_bytes(in);
+}
+
+void sq_quant_xrows_round(const sq_quant_xrows *q, const float *x, int r0, int r1) {
+    for (int r = r0; r < r1; r++) {
+        const float *xr = x + (size_t)r * q->in;
+        if (q->q1) sq_quant_act_row(q->q1 + (size_t)r * q->s1, xr, 1, q->in);
+        if (q->q2) sq_quant_act_row(q->q2 + (size_t)r * q->s2, xr, 2, q->in);
+#if defined(SQ_QUANT_HAVE_AVX2)
+        if (q->qk) sq__q8g_krow_vnni(q->qk + (size_t)r * q->sk, q->q2 + (size_t)r * q->s2, q->in / 256);
+#endif
+    }
+}
+
+size_t sq_quant_tile_bytes(int64_t in) { return (size_t)(in / 32) * SQ_Q8G_TILE_BYTES_PER_BLOCK; }
+
+void sq_quant_matmul_range_x(float *y, const sq_quant_xrows *q, int rows, const sq_view *w, const float *bias, int o0,
+                             int o1, void *tile) {
+    int out = (int)w->shape[0], kind = sq_quant_act_kind(w->dtype);
+    if (o1 > out) o1 = out;
+    if (o0 >= o1) return;
+#if defined(SQ_QUANT_HAVE_AVX2)
+    const char *impl = sq_quant_q8_impl();
+    int vnni = strcmp(impl, "avx512vnni") == 0, tk = tile_kind(w->dtype, vnni);
+    if (rows >= 4 && tk && (vnni || strcmp(impl, "avx2") == 0) && (tk == 1 || q->qk)) {
+        /* the tiles of sq__quant_gemm_n, from o0 (a multiple of the tile) */
+        size_t bb;
+        int per = sq_dtype_block(w->dtype, &bb);
+        int64_t in = q->in;
+        size_t rb = (size_t)(in / per) * bb;
+        for (int o = o0; o < o1; o += SQ_Q8G_TILE) {
+            int nout = o1 - o < SQ_Q8G_TILE ? o1 - o : SQ_Q8G_TILE;
+            const uint8_t *wr = (const uint8_t *)w->data + (size_t)o * rb;
+            const float *bo = bias ? bias + o : NULL;
+            if (per == 256)
+                sq__q8g_ktile_vnni(y + o, out, wr, rb, nout, w->dtype, q->qk, q->sk, rows, in / 256, bo, tile);
+            else
+                (vnni ? sq__q8g_tile_vnni : sq__q8g_tile_avx2)(y + o, out, wr, rb, nout, w->dtype, q->q1, q->s1, rows,
+                                                               in / 32, bo, tile);
+        }
+        return;
+    }
+#else
+    (void)tile;
+#endif
+    if (kind == 2)
+        sq_quant_matmul_part_q8(y, q->q2, q->s2, rows, w, bias, o0, o1);
+    else
+        sq_quant_matmul_part_q8(y, q->q1, q->s1, rows, w, bias, o0, o1);
+}

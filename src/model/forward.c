@@ -8,8 +8,8 @@
 #include "scalequest/model.h"
 #include "scalequest/quant.h"
 
-/* forward_phases's phases: the first norm; eight per layer; the output norm and the head. */
-enum { PH_FIRST = 1, PH_LAYER = 8, PH_LAST = 2 };
+/* forward_phases's phases: the first norm; ten per layer; the output norm and the head. */
+enum { PH_FIRST = 1, PH_LAYER = 10, PH_LAST = 2 };
 
 struct sq_fwd {
     int max_tokens, max_out, max_ctx, n_threads;
@@ -21,6 +21,7 @@ struct sq_fwd {
     int32_t *att_plan_mem;
     sq_attn_plan att_plan; /* the step's attention work units, planned once per step */
     sq_matmul_ctx *mm;
+    void *xq_mem; /* quantized weights: the current matmul input's rows rounded to 8 bits */
 };
 
 static int phases_ok(const sq_model *m);
@@ -30,6 +31,7 @@ void sq_fwd_free(sq_fwd *f) {
     float *bufs[] = {f->x, f->xb, f->q, f->k, f->v, f->att, f->tmp, f->hb, f->hb2, f->cosv, f->sinv, f->xo, f->scores};
     for (size_t i = 0; i < SQ_ARRAY_LEN(bufs); i++) free(bufs[i]);
     free(f->att_plan_mem);
+    free(f->xq_mem);
     sq_matmul_ctx_free(f->mm);
     free(f->ph);
     free(f);
@@ -75,6 +77,10 @@ int sq_fwd_new(sq_fwd **out, const sq_model *m, int max_tokens, int max_out, int
     if (!f->ph || !f->x || !f->xb || !f->q || !f->k || !f->v || !f->att || !f->tmp || !f->hb || !f->hb2 || !f->cosv || !f->sinv ||
         !f->xo || !f->scores || !f->att_plan_mem)
         rc = sq_fail(e, SQ_ENOMEM, "forward scratch: out of memory for %d tokens", max_tokens);
+    if (!rc && f->quant && f->phased) {
+        f->xq_mem = sq_malloc_aligned(sq_quant_xrows_bytes((int64_t)wide, SQ_MAX(max_tokens, max_out)));
+        if (!f->xq_mem) rc = sq_fail(e, SQ_ENOMEM, "forward scratch: out of memory for %d rounded rows", max_tokens);
+    }
     if (!rc) rc = sq_matmul_ctx_new(&f->mm, e);
     if (!rc && f->phased) rc = sq_matmul_ctx_reserve(f->mm, f->n_threads, (int)wide, e);
     if (rc) {
@@ -113,14 +119,24 @@ static int list_units(const sq_view *const w[], int n, int rows) {
     return u;
 }
 
+/* One matmul's outputs [o0, o1): on the rows rounded once for the step where xq is set
+ * (quantized weights on 8-bit activations), else on x. */
+static void range_run(sq_matmul_ctx *mm, int t, float *y, const float *x, const sq_quant_xrows *xq, int rows,
+                      const sq_view *w, const float *bias, int o0, int o1) {
+    if (xq && sq_dtype_is_quant(w->dtype))
+        sq_matmul_range_q8(mm, t, y, xq, rows, w, bias, o0, o1);
+    else
+        sq_matmul_range(mm, t, y, x, rows, w, bias, o0, o1);
+}
+
 /* Units [u0, u1) of such a list, on the calling thread (OpenMP thread t, for its scratch). */
-static void list_run(sq_matmul_ctx *mm, int t, int n, float *const y[], const float *x, int rows,
-                     const sq_view *const w[], const float *const bias[], int u0, int u1) {
+static void list_run(sq_matmul_ctx *mm, int t, int n, float *const y[], const float *x, const sq_quant_xrows *xq,
+                     int rows, const sq_view *const w[], const float *const bias[], int u0, int u1) {
     int base = 0;
     for (int k = 0; k < n; k++) {
         int out = (int)w[k]->shape[0], g = sq_matmul_grain(w[k], rows), nk = (out + g - 1) / g;
         int a = SQ_MAX(u0, base), z = SQ_MIN(u1, base + nk);
-        if (a < z) sq_matmul_range(mm, t, y[k], x, rows, w[k], bias[k], (a - base) * g, SQ_MIN((z - base) * g, out));
+        if (a < z) range_run(mm, t, y[k], x, xq, rows, w[k], bias[k], (a - base) * g, SQ_MIN((z - base) * g, out));
         base += nk;
     }
 }
@@ -129,18 +145,39 @@ static void list_run(sq_matmul_ctx *mm, int t, int n, float *const y[], const fl
  * loses its core leaves little unfinished, and claims stay rare next to the work. */
 static int chunk_of(int total, int nt) { return SQ_MAX(1, total / (16 * nt)); }
 
-/* A matmul phase's claim size. Quantized weights on 8-bit activations at 1-3 rows go
- * through sq_quant_matmul_part, which rounds the x rows again at every claim: at 16 claims
- * per thread that rounding took 24% of SmolLM2's batch-1 decode (perf, 2 threads), so such
- * phases are claimed in 2 pieces per thread. The dots, and so the bits, do not change. */
-static int mm_chunk(int total, int nt, int coarse) { return coarse ? SQ_MAX(1, total / (2 * nt)) : chunk_of(total, nt); }
+/* The rounded rows of a matmul input x (in values a row) for the weights w, laid over the
+ * step's buffer; NULL when no weight needs them (fp32 activations, unquantized weights).
+ * Every thread computes the same layout, so none has to publish it. */
+static const sq_quant_xrows *xrows_for(sq_quant_xrows *q, const sq_fwd *f, const sq_view *const w[], int n, int in,
+                                       int rows) {
+    if (!f->xq_mem || sq_quant_act_get() != SQ_ACT_Q8) return NULL;
+    int kinds = 0;
+    for (int k = 0; k < n; k++) kinds |= sq_quant_act_kind(w[k]->dtype);
+    if (!kinds) return NULL;
+    sq_quant_xrows_init(q, f->xq_mem, kinds, in, rows);
+    return q;
+}
+
+/* A rounding phase's size: its rows, or 0 (nothing to wait for) where w takes no rounding. */
+static int round_units(const sq_fwd *f, const sq_view *w, int rows) {
+    return f->xq_mem && sq_quant_act_get() == SQ_ACT_Q8 && sq_quant_act_kind(w->dtype) ? rows : 0;
+}
+
+/* One phase that rounds rows of x for the next matmul phase (of round_units's size). */
+static void phase_round(sq_phase *p, int nt, const sq_quant_xrows *xq, const float *x, int rows) {
+    int u0, u1;
+    while (xq && (u0 = sq_phase_claim(p, chunk_of(rows, nt), &u1)) >= 0) {
+        sq_quant_xrows_round(xq, x, u0, u1);
+        sq_phase_done(p, u1 - u0);
+    }
+}
 
 /* One phase that is a single matrix product y = x W^T, split by column units. */
-static void phase_matmul(sq_phase *p, sq_matmul_ctx *mm, int t, int nt, int coarse, float *y, const float *x,
-                         int rows, const sq_view *w) {
+static void phase_matmul(sq_phase *p, sq_matmul_ctx *mm, int t, int nt, float *y, const float *x,
+                         const sq_quant_xrows *xq, int rows, const sq_view *w) {
     int u0, u1;
-    while ((u0 = sq_phase_claim(p, mm_chunk(p->total, nt, coarse), &u1)) >= 0) {
-        list_run(mm, t, 1, (float *const[]){y}, x, rows, (const sq_view *const[]){w}, (const float *const[]){NULL},
+    while ((u0 = sq_phase_claim(p, chunk_of(p->total, nt), &u1)) >= 0) {
+        list_run(mm, t, 1, (float *const[]){y}, x, xq, rows, (const sq_view *const[]){w}, (const float *const[]){NULL},
                  u0, u1);
         sq_phase_done(p, u1 - u0);
     }
@@ -148,11 +185,13 @@ static void phase_matmul(sq_phase *p, sq_matmul_ctx *mm, int t, int nt, int coar
 
 /* One phase that adds the block's output to the residual rows and normalises them for the
  * next block (norm NULL after the last layer), split by rows. */
-static void phase_add_norm(sq_phase *p, sq_fwd *f, int nt, int rows, int dim, const float *norm, float eps) {
+static void phase_add_norm(sq_phase *p, sq_fwd *f, int nt, int rows, int dim, const float *norm, float eps,
+                           const sq_quant_xrows *xq) {
     int u0, u1;
     while ((u0 = sq_phase_claim(p, chunk_of(rows, nt), &u1)) >= 0) {
         sq_add(f->x + (size_t)u0 * dim, f->tmp + (size_t)u0 * dim, (size_t)(u1 - u0) * dim);
         if (norm) sq_rmsnorm(f->xb + (size_t)u0 * dim, f->x + (size_t)u0 * dim, norm, u1 - u0, dim, eps);
+        if (norm && xq) sq_quant_xrows_round(xq, f->xb, u0, u1); /* the next matmul's rows, rounded once */
         sq_phase_done(p, u1 - u0);
     }
 }
@@ -173,8 +212,6 @@ static void forward_phases(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const s
     int T = b->n_tokens, dim = c->dim, hd = c->head_dim, half = hd / 2, bs = kv->block_size, ffn = c->ffn_dim;
     int qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, nt_max = f->n_threads;
     float eps = c->norm_eps;
-    int q8 = sq_quant_act_get() == SQ_ACT_Q8;
-    int coarse = f->quant && T < 4 && q8, coarse_head = f->quant && b->n_out < 4 && q8;
     const sq_view *head = sq_model_head_weight(m);
     sq_attn_args aa = {.block_size = bs, .kv_stride = kvd, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
                        .head_dim = hd, .kv_type = kv->type};
@@ -190,9 +227,11 @@ static void forward_phases(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const s
         sq_phase_init(&ph[np++], list_units(qkv_w, 3, T));
         sq_phase_init(&ph[np++], T);                /* RoPE, K/V stores */
         sq_phase_init(&ph[np++], n_attn);           /* attention */
+        sq_phase_init(&ph[np++], round_units(f, &L->wo, T)); /* wo's rows rounded (8-bit activations) */
         sq_phase_init(&ph[np++], list_units((const sq_view *const[]){&L->wo}, 1, T));
         sq_phase_init(&ph[np++], T);                /* residual add, ffn norm */
         sq_phase_init(&ph[np++], list_units((const sq_view *const[]){&L->w_gate}, 1, T)); /* gate, up, SwiGLU */
+        sq_phase_init(&ph[np++], round_units(f, &L->w_down, T)); /* w_down's rows rounded */
         sq_phase_init(&ph[np++], list_units((const sq_view *const[]){&L->w_down}, 1, T));
         sq_phase_init(&ph[np++], T);                /* residual add, next layer's norm */
     }
@@ -202,9 +241,20 @@ static void forward_phases(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const s
     {
         int t = omp_get_thread_num(), nt = omp_get_num_threads(), k = 0, u0, u1;
         float *scores = f->scores + (size_t)t * f->att_floats;
+        /* Quantized weights on 8-bit activations: each matmul input's rows are rounded once,
+         * in the phase that makes them (the norms) or in a phase of their own (attention's
+         * output, SwiGLU's), into the one step buffer: the matmul that read the previous
+         * rounding has finished by then. The matmul phases then only take dots. */
+        sq_quant_xrows xq_qkv, xq_next, xq_o, xq_gu, xq_d, xq_head;
+        const sq_quant_xrows *xq = NULL;
+        {
+            const sq_layer *L0 = &m->layers[0];
+            xq = xrows_for(&xq_qkv, f, (const sq_view *const[]){&L0->wq, &L0->wk, &L0->wv}, 3, dim, T);
+        }
         sq_phase *p = &ph[k++];
         while ((u0 = sq_phase_claim(p, chunk_of(T, nt), &u1)) >= 0) {
             sq_rmsnorm(f->xb + (size_t)u0 * dim, f->x + (size_t)u0 * dim, m->layers[0].attn_norm.data, u1 - u0, dim, eps);
+            if (xq) sq_quant_xrows_round(xq, f->xb, u0, u1);
             sq_phase_done(p, u1 - u0);
         }
         for (int l = 0; l < c->n_layers; l++) {
@@ -212,10 +262,19 @@ static void forward_phases(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const s
             float *const qkv_y[] = {f->q, f->k, f->v};
             const sq_view *const qkv_w[] = {&L->wq, &L->wk, &L->wv};
             const float *const qkv_b[] = {L->bq.data, L->bk.data, L->bv.data};
+            const sq_quant_xrows *xqkv = xrows_for(&xq_qkv, f, qkv_w, 3, dim, T);
+            const sq_quant_xrows *xo = xrows_for(&xq_o, f, (const sq_view *const[]){&L->wo}, 1, qd, T);
+            const sq_quant_xrows *xgu = xrows_for(&xq_gu, f, (const sq_view *const[]){&L->w_gate, &L->w_up}, 2, dim, T);
+            const sq_quant_xrows *xd = xrows_for(&xq_d, f, (const sq_view *const[]){&L->w_down}, 1, ffn, T);
+            const sq_quant_xrows *xnext = NULL;
+            if (l + 1 < c->n_layers) {
+                const sq_layer *N = &m->layers[l + 1];
+                xnext = xrows_for(&xq_next, f, (const sq_view *const[]){&N->wq, &N->wk, &N->wv}, 3, dim, T);
+            }
             sq_phase_wait(p);
             p = &ph[k++];
-            while ((u0 = sq_phase_claim(p, mm_chunk(p->total, nt, coarse), &u1)) >= 0) {
-                list_run(f->mm, t, 3, qkv_y, f->xb, T, qkv_w, qkv_b, u0, u1);
+            while ((u0 = sq_phase_claim(p, chunk_of(p->total, nt), &u1)) >= 0) {
+                list_run(f->mm, t, 3, qkv_y, f->xb, xqkv, T, qkv_w, qkv_b, u0, u1);
                 sq_phase_done(p, u1 - u0);
             }
             sq_phase_wait(p);
@@ -242,39 +301,47 @@ static void forward_phases(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const s
             }
             sq_phase_wait(p);
             p = &ph[k++];
-            phase_matmul(p, f->mm, t, nt, coarse, f->tmp, f->att, T, &L->wo);
+            phase_round(p, nt, xo, f->att, T);
             sq_phase_wait(p);
             p = &ph[k++];
-            phase_add_norm(p, f, nt, T, dim, L->ffn_norm.data, eps);
+            phase_matmul(p, f->mm, t, nt, f->tmp, f->att, xo, T, &L->wo);
+            sq_phase_wait(p);
+            p = &ph[k++];
+            phase_add_norm(p, f, nt, T, dim, L->ffn_norm.data, eps, xgu);
             sq_phase_wait(p);
             p = &ph[k++];
             int g = sq_matmul_grain(&L->w_gate, T);
-            while ((u0 = sq_phase_claim(p, mm_chunk(p->total, nt, coarse), &u1)) >= 0) {
+            while ((u0 = sq_phase_claim(p, chunk_of(p->total, nt), &u1)) >= 0) {
                 /* gate and up over the same columns, so SwiGLU runs on them at once */
                 int o0 = u0 * g, o1 = SQ_MIN(u1 * g, ffn);
-                sq_matmul_range(f->mm, t, f->hb, f->xb, T, &L->w_gate, NULL, o0, o1);
-                sq_matmul_range(f->mm, t, f->hb2, f->xb, T, &L->w_up, NULL, o0, o1);
+                range_run(f->mm, t, f->hb, f->xb, xgu, T, &L->w_gate, NULL, o0, o1);
+                range_run(f->mm, t, f->hb2, f->xb, xgu, T, &L->w_up, NULL, o0, o1);
                 for (int tt = 0; tt < T; tt++)
                     sq_swiglu(f->hb + (size_t)tt * ffn + o0, f->hb2 + (size_t)tt * ffn + o0, (size_t)(o1 - o0));
                 sq_phase_done(p, u1 - u0);
             }
             sq_phase_wait(p);
             p = &ph[k++];
-            phase_matmul(p, f->mm, t, nt, coarse, f->tmp, f->hb, T, &L->w_down);
+            phase_round(p, nt, xd, f->hb, T);
+            sq_phase_wait(p);
+            p = &ph[k++];
+            phase_matmul(p, f->mm, t, nt, f->tmp, f->hb, xd, T, &L->w_down);
             sq_phase_wait(p);
             p = &ph[k++];
             /* the next layer's first norm, on the rows just added */
-            phase_add_norm(p, f, nt, T, dim, l + 1 < c->n_layers ? m->layers[l + 1].attn_norm.data : NULL, eps);
+            phase_add_norm(p, f, nt, T, dim, l + 1 < c->n_layers ? m->layers[l + 1].attn_norm.data : NULL, eps, xnext);
         }
+        const sq_quant_xrows *xh = xrows_for(&xq_head, f, &head, 1, dim, b->n_out);
         sq_phase_wait(p);
         p = &ph[k++];
         while ((u0 = sq_phase_claim(p, 1, &u1)) >= 0) {
             sq_rmsnorm(f->xo + (size_t)u0 * dim, f->x + (size_t)b->out_rows[u0] * dim, m->out_norm.data, 1, dim, eps);
+            if (xh) sq_quant_xrows_round(xh, f->xo, u0, u1);
             sq_phase_done(p, 1);
         }
         sq_phase_wait(p);
         p = &ph[k++];
-        phase_matmul(p, f->mm, t, nt, coarse_head, logits, f->xo, b->n_out, head);
+        phase_matmul(p, f->mm, t, nt, logits, f->xo, xh, b->n_out, head);
     }
 }
 
@@ -297,16 +364,11 @@ static int forward_step(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_b
         if (b->out_rows[o] < 0 || b->out_rows[o] >= T)
             return sq_fail(e, SQ_EINVAL, "forward: output row %d outside the step", b->out_rows[o]);
     sq_attention_plan(&f->att_plan, f->att_plan_mem, T, b->pos, b->blocks, bs, c->n_heads, c->n_kv_heads);
-    /* Quantized weights on 8-bit activations (the default, quant.h) at 4+ rows keep the
-     * fork/join path: sq_quant_matmul_n rounds each x row once for q/k/v or gate/up and
-     * unpacks each weight block once for all rows, where the column ranges (through
-     * sq_quant_matmul_part, 3 rows at a time) would repeat both. Same bits either way. */
-    if (f->phased && !(f->quant && T >= 4 && sq_quant_act_get() == SQ_ACT_Q8)) {
+    if (f->phased) {
         forward_phases(m, f, kv, b, logits);
         return 0;
     }
-    /* Weights that cannot be split into column ranges, or the case above: a fork/join per
-     * operation. */
+    /* Weights that cannot be split into column ranges: a fork/join per operation. */
     int64_t attn_flops = 0; /* small steps stay on one thread: a fork/join costs more */
     for (int t = 0; t < T; t++) attn_flops += (int64_t)(b->pos[t] + 1) * c->n_heads * hd * 4;
     sq_attn_args aa = {.block_size = bs, .kv_stride = kvd, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
