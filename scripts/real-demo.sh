@@ -6,10 +6,10 @@
 # is a math question at all, filter lang's pass rate, length, distinct 4-grams, exact and near
 # duplicates of the training questions (dedup's MinHash), and random samples of each.
 #
-# Sizes (environment; defaults fit ~30 minutes on 2 shared cores, see docs/real-model.md; the
-# issue's full sizes are REAL_DEMO_N_TRAIN=2000 REAL_DEMO_N_QUESTIONS=500, about an hour here):
-#   REAL_DEMO_N_TRAIN      training questions sampled from the pool (default 500)
-#   REAL_DEMO_N_QUESTIONS  questions sampled from each model (default 300)
+# Sizes (environment; the defaults are the full sizes, about 20 minutes on 2 quiet cores, see
+# docs/real-model.md; smaller values make a quicker run):
+#   REAL_DEMO_N_TRAIN      training questions sampled from the pool (default 2000)
+#   REAL_DEMO_N_QUESTIONS  questions sampled from each model (default 500)
 #   REAL_DEMO_MAX_TOKENS   new tokens per question at most (default 512, the paper's)
 #   REAL_DEMO_LR           QFT peak learning rate (default 1e-4), 1 epoch, packed rows
 #   REAL_DEMO_DIR          work folder (default build/real-demo); a rerun resumes each stage
@@ -18,8 +18,8 @@ cd "$(dirname "$0")/.."
 S=build/rel/scalequest
 A="${SQ_ASSETS:-../shared/assets}/data"
 W="${REAL_DEMO_DIR:-build/real-demo}"
-N_TRAIN="${REAL_DEMO_N_TRAIN:-500}"
-N_Q="${REAL_DEMO_N_QUESTIONS:-300}"
+N_TRAIN="${REAL_DEMO_N_TRAIN:-2000}"
+N_Q="${REAL_DEMO_N_QUESTIONS:-500}"
 MAX_TOK="${REAL_DEMO_MAX_TOKENS:-512}"
 LR="${REAL_DEMO_LR:-1e-4}"
 SEED="${REAL_DEMO_SEED:-1}"
