@@ -451,13 +451,23 @@ TGT void SFX(sq__dot_q8_outs)(float *y, const uint8_t *w, size_t rb, sq_dtype t,
 #define SFX_FAST(T) 0
 #endif
 
+
+/* The 32 4-bit values j of a Q4_K/Q5_K block (j = 2g + h: low nibbles of q for h = 0, high
+ * for h = 1), with Q5_K's fifth bit j of qh on top: one copy for every kernel below. */
+TGT static inline AI __m256i SFX(q45k_values)(__m256i q, __m256i qh, int h, int j, int five) {
+    const __m256i m4 = _mm256_set1_epi8(0xF), one8 = _mm256_set1_epi8(1);
+    __m256i v = _mm256_and_si256(h ? _mm256_srli_epi16(q, 4) : q, m4);
+    if (five)
+        v = _mm256_or_si256(v, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(j)), one8), 4));
+    return v;
+}
+
 /* One activation row against one weight row of 256-value blocks. The integer sums are the
  * reference's exact ones, formed differently: u8 x s8 pairs into int16 (maddubs: at most
  * 2 * 63 * 127, no saturation), then times the 16-bit sub-block scale into int32 (DOTWS);
  * Q6_K's -32 offset as -32 * sum(scale * the x block's sum of 16), from Q8_K's bsum. The
  * float steps per block are the reference's. */
 TGT static inline AI float SFX(dotk)(const uint8_t *w, const sq_dtype t, const sq__q8k *x, int64_t nb) {
-    const __m256i m4 = _mm256_set1_epi8(0xF), one8 = _mm256_set1_epi8(1);
     float acc = 0, mn = 0;
     if (t == SQ_Q6_K) {
         /* byte pairs of int16 lane 2k (low 128 bits) and 2k+1 (high 128 bits) */
@@ -505,10 +515,7 @@ TGT static inline AI float SFX(dotk)(const uint8_t *w, const sq_dtype t, const s
             __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * g));
             for (int h = 0; h < 2; h++) {
                 int j = 2 * g + h;
-                __m256i v = _mm256_and_si256(h ? _mm256_srli_epi16(q, 4) : q, m4);
-                if (five)
-                    v = _mm256_or_si256(
-                        v, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(j)), one8), 4));
+                __m256i v = SFX(q45k_values)(q, qh, h, j, five);
                 __m256i xv = _mm256_loadu_si256((const __m256i *)(x->q + 32 * j));
                 isv = DOTWS(isv, _mm256_maddubs_epi16(v, xv), _mm256_set1_epi16(sc[j]));
             }
@@ -536,7 +543,6 @@ TGT static inline AI __m128i SFX(hsum4i)(__m256i a, __m256i b, __m256i c, __m256
  * mins); bs2 holds x's 8 sums of 32 values (bsum[2j] + bsum[2j+1]) as int16. */
 TGT static inline AI __m256i SFX(q4k_block)(const uint8_t *w, const int five, const sq__q8k *x, __m128i bs2,
                                            __m128i *imin) {
-    const __m256i m4 = _mm256_set1_epi8(0xF), one8 = _mm256_set1_epi8(1);
     uint32_t u[4];
     memcpy(u, w + 4, 12);
     const uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
@@ -555,10 +561,7 @@ TGT static inline AI __m256i SFX(q4k_block)(const uint8_t *w, const int five, co
         __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * g));
         for (int h = 0; h < 2; h++) {
             int j = 2 * g + h;
-            __m256i v = _mm256_and_si256(h ? _mm256_srli_epi16(q, 4) : q, m4);
-            if (five)
-                v = _mm256_or_si256(
-                    v, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(j)), one8), 4));
+            __m256i v = SFX(q45k_values)(q, qh, h, j, five);
             __m256i xv = _mm256_loadu_si256((const __m256i *)(x->q + 32 * j));
             /* scale j (int16 lane j) in every lane: bytes 2j, 2j+1 */
             __m256i sj = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(2 * j | (2 * j + 1) << 8)));
