@@ -462,75 +462,6 @@ TGT static inline AI __m256i SFX(q45k_values)(__m256i q, __m256i qh, int h, int 
     return v;
 }
 
-/* One activation row against one weight row of 256-value blocks. The integer sums are the
- * reference's exact ones, formed differently: u8 x s8 pairs into int16 (maddubs: at most
- * 2 * 63 * 127, no saturation), then times the 16-bit sub-block scale into int32 (DOTWS);
- * Q6_K's -32 offset as -32 * sum(scale * the x block's sum of 16), from Q8_K's bsum. The
- * float steps per block are the reference's. */
-TGT static inline AI float SFX(dotk)(const uint8_t *w, const sq_dtype t, const sq__q8k *x, int64_t nb) {
-    float acc = 0, mn = 0;
-    if (t == SQ_Q6_K) {
-        /* byte pairs of int16 lane 2k (low 128 bits) and 2k+1 (high 128 bits) */
-        __m256i pick[4];
-        for (int k = 0; k < 4; k++)
-            pick[k] = _mm256_setr_epi8(4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k,
-                                       4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k + 2,
-                                       4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3,
-                                       4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2,
-                                       4 * k + 3);
-        for (int64_t b = 0; b < nb; b++, w += 210, x++) {
-            __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + 192)));
-            /* -32 * sum over the 16 groups of scale * the x group's sum */
-            __m256i isv = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)x->bsum));
-            isv = _mm256_mullo_epi32(isv, _mm256_set1_epi32(-32));
-            for (int h = 0; h < 2; h++) {
-                __m256i c[4];
-                sq__q6k_unpack_half(w, h, c);
-                /* scales 8h..8h+7 in both 128-bit halves */
-                __m256i sh = h ? _mm256_permute4x64_epi64(sc16, 0xEE) : _mm256_permute4x64_epi64(sc16, 0x44);
-                for (int k = 0; k < 4; k++) {
-                    __m256i xv = _mm256_loadu_si256((const __m256i *)(x->q + 128 * h + 32 * k));
-                    isv = DOTWS(isv, _mm256_maddubs_epi16(c[k], xv), _mm256_shuffle_epi8(sh, pick[k]));
-                }
-            }
-            float dd = SFX(h2f)(w + 208) * x->d;
-            acc = fmaf(dd, (float)SFX(hsumi)(isv), acc);
-            mn = fmaf(0.0f, 0.0f, mn);
-        }
-        return acc - mn;
-    }
-    const int five = t == SQ_Q5_K;
-    const size_t bb = five ? 176 : 144;
-    for (int64_t b = 0; b < nb; b++, w += bb, x++) {
-        const uint8_t *qs = w + 16 + 32 * five, *s = w + 4;
-        int16_t sc[8], mv[8];
-        for (int j = 0; j < 4; j++) {
-            sc[j] = (int16_t)(s[j] & 63), mv[j] = (int16_t)(s[j + 4] & 63);
-            sc[j + 4] = (int16_t)((s[j + 8] & 0xF) | ((s[j] >> 6) << 4));
-            mv[j + 4] = (int16_t)((s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4));
-        }
-        __m256i qh = five ? _mm256_loadu_si256((const __m256i *)(w + 16)) : _mm256_setzero_si256();
-        __m256i isv = _mm256_setzero_si256();
-        for (int g = 0; g < 4; g++) {
-            __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * g));
-            for (int h = 0; h < 2; h++) {
-                int j = 2 * g + h;
-                __m256i v = SFX(q45k_values)(q, qh, h, j, five);
-                __m256i xv = _mm256_loadu_si256((const __m256i *)(x->q + 32 * j));
-                isv = DOTWS(isv, _mm256_maddubs_epi16(v, xv), _mm256_set1_epi16(sc[j]));
-            }
-        }
-        /* the mins: sum_j m_j * (bsum[2j] + bsum[2j+1]), one madd over the 16 sums */
-        __m256i mm = _mm256_setr_epi16(mv[0], mv[0], mv[1], mv[1], mv[2], mv[2], mv[3], mv[3], mv[4], mv[4], mv[5],
-                                       mv[5], mv[6], mv[6], mv[7], mv[7]);
-        int32_t imin = SFX(hsumi)(_mm256_madd_epi16(mm, _mm256_loadu_si256((const __m256i *)x->bsum)));
-        float dd = SFX(h2f)(w) * x->d, dm = SFX(h2f)(w + 2) * x->d;
-        acc = fmaf(dd, (float)SFX(hsumi)(isv), acc);
-        mn = fmaf(dm, (float)imin, mn);
-    }
-    return acc - mn;
-}
-
 /* The sums of 4 vectors of 8 int32 lanes as the 4 lanes of one (integer: any order is exact). */
 TGT static inline AI __m128i SFX(hsum4i)(__m256i a, __m256i b, __m256i c, __m256i d) {
     __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
@@ -595,6 +526,35 @@ TGT static inline AI __m256i SFX(q6k_block)(const uint8_t *w, const sq__q8k *x, 
         }
     }
     return isv;
+}
+
+/* One activation row against one weight row of 256-value blocks: the same block sums as the
+ * several-outputs kernel below (q4k_block, q6k_block), one row at a time. The integer sums are
+ * the reference's exact ones, formed differently: u8 x s8 pairs into int16 (maddubs: at most
+ * 2 * 63 * 127, no saturation), then times the 16-bit sub-block scale into int32 (DOTWS);
+ * Q6_K's -32 offset as -32 * sum(scale * the x block's sum of 16), from Q8_K's bsum. The
+ * float steps per block are the reference's. */
+TGT static inline AI float SFX(dotk)(const uint8_t *w, const sq_dtype t, const sq__q8k *x, int64_t nb) {
+    const int six = t == SQ_Q6_K, five = t == SQ_Q5_K;
+    const size_t bb = six ? 210 : five ? 176 : 144;
+    float acc = 0, mn = 0;
+    for (int64_t b = 0; b < nb; b++, w += bb, x++) {
+        __m256i bs = _mm256_loadu_si256((const __m256i *)x->bsum);
+        if (six) {
+            __m256i isv = SFX(q6k_block)(w, x, bs);
+            acc = fmaf(SFX(h2f)(w + 208) * x->d, (float)SFX(hsumi)(isv), acc);
+            mn = fmaf(0.0f, 0.0f, mn);
+        } else {
+            __m256i p = _mm256_madd_epi16(bs, _mm256_set1_epi16(1));
+            __m128i bs2 = _mm_packs_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1)), im;
+            __m256i isv = SFX(q4k_block)(w, five, x, bs2, &im);
+            im = _mm_hadd_epi32(im, im);
+            int32_t imin = _mm_cvtsi128_si32(_mm_hadd_epi32(im, im));
+            acc = fmaf(SFX(h2f)(w) * x->d, (float)SFX(hsumi)(isv), acc);
+            mn = fmaf(SFX(h2f)(w + 2) * x->d, (float)imin, mn);
+        }
+    }
+    return acc - mn;
 }
 
 /* Batch 1, 4 consecutive weight rows (outputs) of Q4_K, Q5_K or Q6_K against one Q8_K row:
