@@ -194,7 +194,9 @@ int sq_matmul_bf16_needs_xb(void);
  * bytes attention reads per position; values are rounded to nearest even when stored and
  * widened exactly when read, so attention over them equals F32 attention over the rounded
  * values bit for bit. */
-typedef enum sq_kv_type { SQ_KV_F32 = 0, SQ_KV_F16 = 1, SQ_KV_BF16 = 2 } sq_kv_type;
+/* SQ_KV_AUTO is for options only (sq_engine_opts, sq_backend_opts, --kv-type auto): the model
+ * picks one of the three (sq_kv_type_auto in model.h); a pool or sq_attn_args never holds it. */
+typedef enum sq_kv_type { SQ_KV_F32 = 0, SQ_KV_F16 = 1, SQ_KV_BF16 = 2, SQ_KV_AUTO = 3 } sq_kv_type;
 enum { SQ_KV_MAX_HEAD_DIM = 512 }; /* F16/BF16 caches: the widened rows live on the stack */
 
 typedef struct sq_attn_args {
