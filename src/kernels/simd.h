@@ -22,6 +22,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The engine's row kernels (sq_swiglu, sq_rmsnorm, sq_add_rmsnorm) pick their body at run
+ * time: 2 AVX-512, 1 AVX2+FMA, 0 plain C (rows.c; sq_rows_isa_force narrows it for tests).
+ * Each body gives the same bits, so the choice only changes speed. */
+int sq__rows_isa(void);
+
 #if defined(__AVX2__) && defined(__FMA__)
 /* The horizontal sum every AVX2 kernel ends a dot product with (one fixed order). */
 static inline float sq__hsum256(__m256 acc) {
