@@ -11,8 +11,8 @@
  * The vector exp: glibc's expf is scalar unless built with -ffast-math, and training takes
  * tens of millions of exps a step, so an AVX2+FMA version lives here. Accuracy: within 2 ulp
  * of expf over the range training feeds it (the gradient tests compare against PyTorch at
- * 1e-4, far above that). The inference kernels (SwiGLU, the sampler) keep libm's expf:
- * switching them would change the engine's outputs. The engine's attention softmax takes
+ * 1e-4, far above that). The sampler keeps libm's expf; the engine's SwiGLU takes this
+ * polynomial as its own run-time-dispatched copy (swiglu.c). The engine's attention softmax takes
  * sq_tv_exp8 (both of its kernels, so they agree bit for bit): scalar expf was half its time. */
 #ifndef SQ_KERNELS_SIMD_H
 #define SQ_KERNELS_SIMD_H
