@@ -400,16 +400,20 @@ TGT static inline AI void SFX(outs)(float *y, const uint8_t *w, size_t rb, const
         if (!one) corr = _mm512_sub_epi32(corr, _mm512_dpbusd_epi32(_mm512_setzero_si512(), off, xv));
         __m256 D[2];
         __m512 D16 = _mm512_setzero_ps();
-        if (wide) { /* rows 0..7: the f16 pairs packed in integer registers, one conversion */
+        if (wide) { /* rows 0..7: one conversion and one multiply */
             if (one) {
-                uint64_t q[4];
-                for (int k = 0; k < 4; k++) {
-                    uint32_t lo, hi;
-                    memcpy(&lo, wb + (size_t)(2 * k) * rb, 4), memcpy(&hi, wb + (size_t)(2 * k + 1) * rb, 4);
-                    q[k] = lo | (uint64_t)hi << 32;
+                /* row r's 4 bytes (d, m) into dword lane r of two 128-bit halves, straight
+                 * from memory (the compiler makes these vpinsrd m32); packing the pairs in
+                 * integer registers first cost more shuffles */
+                __m128i h[2];
+                for (int k = 0; k < 2; k++) {
+                    const uint8_t *w0 = wb + (size_t)(4 * k) * rb;
+                    h[k] = _mm_broadcastd_epi32(_mm_loadu_si32(w0));
+                    h[k] = _mm_mask_broadcastd_epi32(h[k], 0x2, _mm_loadu_si32(w0 + rb));
+                    h[k] = _mm_mask_broadcastd_epi32(h[k], 0x4, _mm_loadu_si32(w0 + 2 * rb));
+                    h[k] = _mm_mask_broadcastd_epi32(h[k], 0x8, _mm_loadu_si32(w0 + 3 * rb));
                 }
-                __m512 W16 = _mm512_cvtph_ps(_mm256_setr_epi64x((long long)q[0], (long long)q[1], (long long)q[2],
-                                                                (long long)q[3]));
+                __m512 W16 = _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(h[0]), h[1], 1));
                 double xd;
                 memcpy(&xd, ds + 2 * b, 8);
                 __m512 X16 = _mm512_castpd_ps(_mm512_set1_pd(xd));
