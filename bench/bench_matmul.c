@@ -199,7 +199,7 @@ int main(int argc, char **argv) {
         bias[i] = rnd();
     char lbuf[64];
     loadavg(lbuf, sizeof lbuf);
-    printf("GEMM alone, %d-lane vectors; old = 2-row x 6-output tile, new = this build's kernel; load "
+    printf("GEMM alone, %d-lane vectors; old = main's 4 x 6 tile, new = this build's kernel; load "
            "average %s",
            (int)(sizeof(vf) / 4), lbuf);
     int mismatches = 0, nfig = 0;
