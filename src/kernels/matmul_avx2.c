@@ -304,6 +304,7 @@ static inline __attribute__((always_inline)) void gemm_slice_t(gemm_scratch *sc,
                                                                 int sl, int wt) {
     int o0 = sl * MM_SB * MM_TNO, ngrp = SQ_MIN(MM_SB, (out - o0 + MM_TNO - 1) / MM_TNO), nrg = (nr + MM_TR - 1) / MM_TR;
     int full = in / VL * VL, nout = SQ_MIN(MM_SB * MM_TNO, out - o0);
+    (void)nout; /* the AVX-512 lane sums' count */
     const int direct = wt == WT_F32 && mm_f32_direct;
     const char *wend = (const char *)w_at(w, (size_t)out * in, wt);
     /* A few rows: half chunks (each panel serves only a few tiles, and a long chunk's prefetches
