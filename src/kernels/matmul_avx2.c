@@ -19,7 +19,8 @@
  *    registers, 10 loads per 24 FMAs), 2 x 6 on AVX2 (12 accumulators, 15 of 16 registers).
  *    The accumulators of a 48-output slice (36 on AVX2) are parked between input chunks,
  *    which keeps the order above exactly; at the end, with AVX-512, sixteen outputs' lanes
- *    are summed at once by v_hsum16, which adds the same pairs as v_hsum. */
+ *    are summed at once by v_hsum16, which adds the same pairs as v_hsum (a tile stores its
+ *    first step on neighbouring output pairs after the last chunk, half the vectors). */
 #include <immintrin.h>
 #include <omp.h>
 #include <stdlib.h>
