@@ -1,5 +1,6 @@
 /* The BF16/F16 GEMM alone (src/kernels/matmul_avx2.c, 4+ rows) at the Qwen2-0.5B shapes, the
- * current kernel against the one before the 4-row register tile (bench/matmul_v1.inc),
+ * current kernel against an earlier one kept in bench/matmul_v1.inc (now: the 4 x 6 tile as it
+ * was before the pair storage and the cheaper prefetch addresses),
  * alternating in one process, with 1 and 2 threads, as GFLOP/s and as a fraction of the FP32
  * FMA peak probed in the same run on the same thread count. Both kernels' outputs are compared
  * bit for bit (they keep one summation order).
@@ -199,7 +200,7 @@ int main(int argc, char **argv) {
         bias[i] = rnd();
     char lbuf[64];
     loadavg(lbuf, sizeof lbuf);
-    printf("GEMM alone, %d-lane vectors; old = 2-row x 6-output tile, new = this build's kernel; load "
+    printf("GEMM alone, %d-lane vectors; old = main's 4 x 6 tile, new = this build's kernel; load "
            "average %s",
            (int)(sizeof(vf) / 4), lbuf);
     int mismatches = 0, nfig = 0;

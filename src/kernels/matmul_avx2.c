@@ -19,7 +19,8 @@
  *    registers, 10 loads per 24 FMAs), 2 x 6 on AVX2 (12 accumulators, 15 of 16 registers).
  *    The accumulators of a 48-output slice (36 on AVX2) are parked between input chunks,
  *    which keeps the order above exactly; at the end, with AVX-512, sixteen outputs' lanes
- *    are summed at once by v_hsum16, which adds the same pairs as v_hsum. */
+ *    are summed at once by v_hsum16, which adds the same pairs as v_hsum (a tile stores its
+ *    first step on neighbouring output pairs after the last chunk, half the vectors). */
 #include <immintrin.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -53,11 +54,13 @@ static inline float v_hsum(vf a) {
  * the 256-bit halves, the 128-bit quarters, lanes i and i+2, lanes 0 and 1, each step on
  * two accumulators' partial sums per instruction. Lane 4q+t of the result is the sum of
  * a[4t+q]. */
-static inline __m512 v_hsum16(const __m512 *const a[16]) {
-    __m512 u[8], v[4], p[2];
-    for (int m = 0; m < 8; m++)
-        u[m] = _mm512_add_ps(_mm512_shuffle_f32x4(*a[2 * m], *a[2 * m + 1], 0x44),
-                             _mm512_shuffle_f32x4(*a[2 * m], *a[2 * m + 1], 0xEE));
+/* v_hsum16's first step on one pair: the 256-bit halves of a (lanes 0-7) and of b (8-15) added. */
+static inline __m512 v_hsum_pair(__m512 a, __m512 b) {
+    return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
+}
+/* v_hsum16's other steps, on u[m] = v_hsum_pair(a[2m], a[2m+1]). */
+static inline __m512 v_hsum16_u(const __m512 u[8]) {
+    __m512 v[4], p[2];
     for (int n = 0; n < 4; n++)
         v[n] = _mm512_add_ps(_mm512_shuffle_f32x4(u[2 * n], u[2 * n + 1], 0x88),
                              _mm512_shuffle_f32x4(u[2 * n], u[2 * n + 1], 0xDD));
@@ -263,10 +266,36 @@ enum { MM_PG = MM_PG_SET, MM_PW = MM_PG_SET * MM_NO_SET, MM_TR = MM_TR_SET, MM_T
 static int mm_f32_direct = 1;
 void sq_mm_avx2_f32_direct(int on) { mm_f32_direct = on; }
 
+_Static_assert(MM_TNO % 2 == 0, "the lane sums pair neighbouring outputs of a tile");
 typedef struct gemm_scratch {
     _Alignas(64) float panel[MM_PW * MM_KC];
     vf acc[MM_SB][MM_TG][MM_TA];
+#if defined(__AVX512F__)
+    /* After the last input chunk a tile keeps not its MM_TA accumulators but v_hsum16's first
+     * step on each pair of neighbouring outputs (half the vectors): the lane sums then read
+     * half as much. Reading the whole accumulators back from L2 was ~10% of the time at 896
+     * inputs (the shuffles themselves are cheap). */
+    vf pair[MM_SB][MM_TG][MM_TA / 2];
+#endif
 } gemm_scratch;
+
+/* A tile's accumulators at the end of an input chunk: parked for the next chunk, or (AVX-512,
+ * last chunk) halved into pairs for the lane sums. */
+static inline __attribute__((always_inline)) void tile_end(gemm_scratch *sc, const vf a[MM_TA], int b, int g, int last) {
+#if defined(__AVX512F__)
+    if (last) {
+        vf *P = sc->pair[b][g];
+#pragma GCC unroll 16
+        for (int t = 0; t < MM_TA / 2; t++) P[t] = v_hsum_pair(a[2 * t], a[2 * t + 1]);
+        return;
+    }
+#else
+    (void)last;
+#endif
+    vf *A = sc->acc[b][g];
+#pragma GCC unroll 32
+    for (int t = 0; t < MM_TA; t++) A[t] = a[t];
+}
 
 /* Rows [0, nr) (nr <= MM_RB) of x against the outputs of slice `sl` (MM_SB groups of MM_TNO;
  * a group past `out` repeats the last weight row, a row group past nr the last x row, and
@@ -275,14 +304,15 @@ static inline __attribute__((always_inline)) void gemm_slice_t(gemm_scratch *sc,
                                                                 const void *w, int in, int out, const float *bias,
                                                                 int sl, int wt) {
     int o0 = sl * MM_SB * MM_TNO, ngrp = SQ_MIN(MM_SB, (out - o0 + MM_TNO - 1) / MM_TNO), nrg = (nr + MM_TR - 1) / MM_TR;
-    int full = in / VL * VL;
+    int full = in / VL * VL, nout = SQ_MIN(MM_SB * MM_TNO, out - o0);
+    (void)nout; /* the AVX-512 lane sums' count */
     const int direct = wt == WT_F32 && mm_f32_direct;
     const char *wend = (const char *)w_at(w, (size_t)out * in, wt);
     /* A few rows: half chunks (each panel serves only a few tiles, and a long chunk's prefetches
      * come in bursts of 100 lines per row group: 47% of peak at 8 rows against 42%). */
     int kc = nr <= 16 ? SQ_MIN(MM_KC, 512) : MM_KC;
     for (int k0 = 0; k0 < full; k0 += kc) {
-        int kl = SQ_MIN(kc, full - k0);
+        int kl = SQ_MIN(kc, full - k0), last = k0 + kc >= full;
         for (int b0 = 0; b0 < ngrp; b0 += MM_PG) {
             int ob = o0 + MM_TNO * b0, npg = SQ_MIN(MM_PG, ngrp - b0);
             for (int j = 0; j < MM_PW && !direct; j++) {
@@ -306,22 +336,36 @@ static inline __attribute__((always_inline)) void gemm_slice_t(gemm_scratch *sc,
             /* The next panel's weights (next groups, the first group's next chunk, or the next
              * slice's start) come into L2 while this one computes. */
             int nob = ob + MM_PW, nk = k0;
+#if defined(__AVX512F__)
+            const int ypf = last && b0 + MM_PG >= ngrp;
+#endif
             if (b0 + MM_PG >= ngrp) nob = k0 + kc < full ? o0 : o0 + MM_SB * MM_TNO, nk = k0 + kc < full ? k0 + kc : 0;
-            /* Spread over the row groups, counted without divisions (they cost as much as the
-             * prefetches' share of the FMAs at 64 rows). */
+            /* Spread evenly over the row groups (bursts measured slower), counted without
+             * divisions (they cost as much as the prefetches' share of the FMAs at 64 rows);
+             * the address moves a line at a time, and to the next row's start after `lines`
+             * (recomputing it per line cost ~2% at 64 rows). Rows past `out` are not fetched. */
             int lines = (SQ_MIN(kc, SQ_MAX(full - nk, 0)) * (int)w_esz(wt) + 63) / 64, tot = MM_PW * lines;
-            int per = (tot + nrg - 1) / nrg, pj = 0, pl = 0;
+            int per = (tot + nrg - 1) / nrg, pl = 0;
+            if (nob >= out) tot = 0;
+            const size_t rowb = (size_t)in * w_esz(wt);
+            const char *pp = (const char *)w + (nob < out ? (size_t)nob * rowb + (size_t)nk * w_esz(wt) : 0);
             for (int g = 0; g < nrg; g++) {
-                for (int q = 0; q < per && pj < MM_PW && nob < out; q++) {
-                    const char *p = (const char *)w_at(w, (size_t)SQ_MIN(nob + pj, out - 1) * in + nk, wt) + (size_t)pl * 64;
-                    if (p < wend) _mm_prefetch(p, _MM_HINT_T1); /* L2: the x rows stream through L1 */
-                    if (++pl == lines) pl = 0, pj++;
+                for (int q = 0; q < per && tot > 0; q++, tot--) {
+                    if (pp < wend) _mm_prefetch(pp, _MM_HINT_T1); /* L2: the x rows stream through L1 */
+                    pp += 64;
+                    if (++pl == lines) pl = 0, pp += rowb - (size_t)lines * 64;
                 }
+#if defined(__AVX512F__)
+                if (ypf) /* this row group's outputs, for writing: the lane sums' stores then find
+                          * their lines in cache instead of waiting on L3 for each */
+                    for (int r = MM_TR * g; r < SQ_MIN(MM_TR * g + MM_TR, nr); r++)
+                        for (int q = 0; q < nout; q += 16) _mm_prefetch((const char *)(y + (size_t)r * out + o0 + q), _MM_HINT_ET0);
+#endif
                 const float *xr[MM_TR];
                 for (int r = 0; r < MM_TR; r++) xr[r] = x + (size_t)SQ_MIN(MM_TR * g + r, nr - 1) * in + k0;
                 /* The MM_TR rows' chunk stays in L1 across the panel's MM_PG tiles. */
                 for (int bb = 0; bb < npg; bb++) {
-                    vf *A = sc->acc[b0 + bb][g];
+                    const vf *A = sc->acc[b0 + bb][g];
                     vf a[MM_TA];
                     if (k0 == 0) {
 #pragma GCC unroll 32
@@ -346,8 +390,7 @@ static inline __attribute__((always_inline)) void gemm_slice_t(gemm_scratch *sc,
                                 for (int r = 0; r < MM_TR; r++) a[r * MM_TNO + j] = v_fma(xv[r], wv, a[r * MM_TNO + j]);
                             }
                         }
-#pragma GCC unroll 32
-                        for (int t = 0; t < MM_TA; t++) A[t] = a[t];
+                        tile_end(sc, a, b0 + bb, g, last);
                         continue;
                     }
                     const float *p = sc->panel + bb * MM_TNO * MM_KC;
@@ -363,38 +406,43 @@ static inline __attribute__((always_inline)) void gemm_slice_t(gemm_scratch *sc,
                             for (int r = 0; r < MM_TR; r++) a[r * MM_TNO + j] = v_fma(xv[r], wv, a[r * MM_TNO + j]);
                         }
                     }
-#pragma GCC unroll 32
-                    for (int t = 0; t < MM_TA; t++) A[t] = a[t];
+                    tile_end(sc, a, b0 + bb, g, last);
                 }
             }
         }
     }
 #if defined(__AVX512F__)
     if (full) { /* sixteen outputs' sums at a time, each by v_hsum's tree */
-        int nout = SQ_MIN(MM_SB * MM_TNO, out - o0);
         vf zero = v_zero();
         for (int r = 0; r < nr; r++) {
             const float *xr = x + (size_t)r * in;
             float *yr = y + (size_t)r * out + o0;
-            /* Output q of row r: group q / MM_TNO, lane block q % MM_TNO of the row's tile row. */
-            const vf *base = &sc->acc[0][r / MM_TR][(r % MM_TR) * MM_TNO];
+            /* Row r's pairs: outputs q and q + 1 (q even) in group q / MM_TNO, pair (q % MM_TNO) / 2
+             * of the row's tile row. */
+            const vf *base = &sc->pair[0][r / MM_TR][(r % MM_TR) * (MM_TNO / 2)];
 #pragma GCC unroll 4
             for (int c = 0; c < (MM_SB * MM_TNO + 15) / 16; c++) {
                 int c0 = 16 * c;
                 if (c0 >= nout) break;
-                const vf *A[16];
-#pragma GCC unroll 16
-                for (int m = 0; m < 16; m++) { /* lane L of the result sums A[4 * (L % 4) + L / 4] */
-                    int q = c0 + 4 * (m % 4) + m / 4;
-                    A[m] = base + (q / MM_TNO) * (MM_TG * MM_TA) + q % MM_TNO;
-                }
+                vf u[8];
                 __mmask16 mk = 0xffff;
-                if (c0 + 16 > nout) { /* the slice's last outputs: the missing ones' lanes are dropped */
+                if (c0 + 16 <= nout) {
+#pragma GCC unroll 8
+                    for (int m = 0; m < 8; m++) {
+                        int q = c0 + 2 * m;
+                        u[m] = base[(q / MM_TNO) * (MM_TG * MM_TA / 2) + (q % MM_TNO) / 2];
+                    }
+                } else { /* the slice's last outputs: pairs past them are zeros, their lanes dropped */
                     mk = (__mmask16)((1u << (nout - c0)) - 1);
-                    for (int m = 0; m < 16; m++)
-                        if (c0 + 4 * (m % 4) + m / 4 >= nout) A[m] = &zero;
+                    for (int m = 0; m < 8; m++) {
+                        int q = c0 + 2 * m;
+                        u[m] = q < nout ? base[(q / MM_TNO) * (MM_TG * MM_TA / 2) + (q % MM_TNO) / 2] : zero;
+                    }
                 }
-                vf sum = v_hsum16(A);
+                /* Lane L of v_hsum16_u holds output c0 + 4 (L % 4) + L / 4 here (u[m] pairs outputs
+                 * 2m and 2m + 1, not m's and m + 4's): one permutation puts them in order. */
+                const __m512i perm = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+                vf sum = _mm512_permutexvar_ps(perm, v_hsum16_u(u));
                 if (full < in) { /* the tail inputs one by one, then the bias */
                     _Alignas(64) float t[16];
                     v_store_a(t, sum);
