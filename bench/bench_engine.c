@@ -262,6 +262,10 @@ static int run(const char *dir, double bw, double peak) {
     o.ctx_len = 512;
     sq_engine *en;
     if (sq_engine_new(&en, m, &o, &e)) return fprintf(stderr, "%s\n", e.msg), 1;
+    sq_engine_stats kv;
+    sq_engine_get_stats(en, &kv);
+    printf("  KV cache %s (the engine default, auto, for %s weights), %zu bytes per position\n",
+           sq_kv_type_name(kv.kv_type), sq_dtype_name(m->layers[0].wq.dtype), kv.kv_bytes_per_token);
     double secs;
     sq_engine_stats d;
     if (run_one(en, m, 1, 8, 4, &secs, &d)) return 1; /* warm-up: weights paged in */

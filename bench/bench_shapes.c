@@ -12,7 +12,10 @@
  *       (kept apart: a prefill computes logits for its last prompt token only), its layer
  *       count and K/V width; and, with SQ_BENCH_PROFILE=1, the shares of sampled CPU time in
  *       attention, GEMM, sampling, OpenMP waiting and the rest (bench/cpu_share.h).
- *   SQ_BENCH_KV=f32|f16|bf16 picks the KV cache's element type (default: the engine's).
+ *   SQ_BENCH_KV=auto|f32|f16|bf16 picks the KV cache's element type (default: the engine's,
+ *   auto); kv_type= in the line is the type the cache has.
+ *   bench_shapes kvtype MODEL
+ *       Prints the KV cache type the engine's default (auto) gives MODEL, and its weights' type.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,7 +58,7 @@ static int run(const char *path, int q, int prompt, int n, int gen, float temp, 
     o.ctx_len = prompt + gen + 1;
     const char *kvs = getenv("SQ_BENCH_KV");
     if (kvs && *kvs) o.kv_type = sq_kv_type_parse(kvs);
-    if (o.kv_type < 0) return fprintf(stderr, "SQ_BENCH_KV=%s: f32, f16 or bf16\n", kvs), 1;
+    if (o.kv_type < 0) return fprintf(stderr, "SQ_BENCH_KV=%s: auto, f32, f16 or bf16\n", kvs), 1;
     sq_engine *en;
     if (sq_engine_new(&en, m, &o, &e)) return fprintf(stderr, "%s\n", e.msg), 1;
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)q * prompt);
@@ -111,7 +114,7 @@ static int run(const char *path, int q, int prompt, int n, int gen, float temp, 
            (long long)(s1.generated_tokens - s0.generated_tokens),
            (long long)(s1.decode_tokens - s0.decode_tokens), s1.t_decode - s0.t_decode,
            s1.t_forward - s0.t_forward, s1.t_sample - s0.t_sample, cpu, r1.ru_maxrss / 1024.0,
-           sq_kv_type_name(o.kv_type), s1.kv_bytes_per_token, 2 * layer_w, 2 * head_w,
+           sq_kv_type_name(s1.kv_type), s1.kv_bytes_per_token, 2 * layer_w, 2 * head_w,
            sq_model_weight_bytes(m), c->n_layers, kvd);
     if (profiling) cs_print(stdout);
     printf("\n");
@@ -122,11 +125,21 @@ static int run(const char *path, int q, int prompt, int n, int gen, float temp, 
     return 0;
 }
 
+static int kvtype(const char *path) {
+    sq_err e;
+    sq_model *m;
+    if (sq_model_open(&m, path, &e)) return fprintf(stderr, "%s\n", e.msg), 1;
+    printf("%s %s\n", sq_kv_type_name(sq_kv_type_auto(m)), sq_dtype_name(m->layers[0].wq.dtype));
+    sq_model_close(m);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     sq_threads_default_wait_policy(argv);
+    if (argc == 3 && !strcmp(argv[1], "kvtype")) return kvtype(argv[2]);
     if (argc == 9 && !strcmp(argv[1], "run"))
         return run(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), (float)atof(argv[7]),
                    atoi(argv[8]));
-    fprintf(stderr, "usage: bench_shapes run MODEL Q PROMPT N GEN TEMP SAME\n");
+    fprintf(stderr, "usage: bench_shapes run MODEL Q PROMPT N GEN TEMP SAME | kvtype MODEL\n");
     return 2;
 }

@@ -30,8 +30,9 @@
 #            the prompt shared across each wave (-pps: less prefill than ours, never more).
 #            Tokens/s over the whole run, prefill included; the engine's time split (forward,
 #            sampling, rest) and where its CPU time goes (attention, GEMM, sampling, OpenMP
-#            waiting, rest; sampled by bench/cpu_share.h inside bench_shapes). When our KV
-#            cache is not F16 already, ours runs again with an F16 cache (llama.cpp's type).
+#            waiting, rest; sampled by bench/cpu_share.h inside bench_shapes). Ours runs
+#            with the engine's default KV cache (auto: F16 for this BF16 file, llama.cpp's
+#            type), then again with the other of F32/F16 for comparison (F32: exact).
 #   qgen     one 16-token bare prefix, 64 requests of one sequence (as the qgen stage sends
 #            them: 64 prefills), QGEN_TOKENS new (T 1.0); no -pps, so 64 prefills there too.
 #   filter   FILTER_Q records of 250 distinct tokens, 16 new, greedy; records/s; no -pps.
@@ -50,7 +51,8 @@
 # SQ_BENCH_FILTER_Q, SQ_BENCH_GEN override the size's values; SQ_BENCH_SHAPES_ONLY=fig,fig
 # picks figures (b1,prefill,b1load,b8,b32,b64,respond,qgen,filter,n5,q4_1,q8_0,smollm);
 # SQ_BENCH_SHAPE=stories15m swaps table 1's model for the small one; SQ_BENCH_KV=f32|f16|bf16
-# sets our KV cache type (default: the engine's default; llama.cpp's is F16);
+# sets our KV cache type (default: the engine's default, auto, which gives F16 for 16-bit and
+# quantized weights; llama.cpp's is F16);
 # SQ_BENCH_THREADS (default: all cores); SQ_BENCH_DRIVER=1 adds, under the respond row,
 # llama.cpp doing that work through libllama with its own sampler (bench/llamacpp_peer.py). Our processes wait passively at barriers unless
 # OMP_WAIT_POLICY or GOMP_SPINCOUNT is set.
@@ -89,7 +91,7 @@ echo "  size: $size: respond $resp_q questions x n=5, $resp_t new tokens; qgen 6
 echo "  load average at start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores; $threads threads each side"
 echo "  cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//');" \
     "flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|f16c|avx512f|avx512bw|avx512_vnni|avx512_bf16|amx_bf16)$' | tr '\n' ' ')"
-echo "  our KV cache: ${SQ_BENCH_KV:-the engine default}; OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset} GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-unset}"
+echo "  OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset} GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-unset}"
 limits=$("$eng" limits)
 echo "$limits" | grep -v '^limits ' | sed 's/^/  /'
 read -r _ bw peak <<<"$(echo "$limits" | grep '^limits ')"
@@ -128,6 +130,13 @@ if [ "$have_gguf" = 1 ]; then
 else
     "$eng" make "$tmp/hf-$shape" "$shape" >/dev/null
     main_model="$tmp/hf-$shape"
+fi
+if [ -n "${SQ_BENCH_KV:-}" ]; then
+    echo "  our KV cache: $SQ_BENCH_KV (SQ_BENCH_KV)"
+else
+    read -r kv_def kv_w <<<"$("$shp" kvtype "$main_model")"
+    echo "  our KV cache: ${kv_def^^}, the engine default (auto: F16 for 16-bit or quantized weights as" \
+        "llama.cpp's default, F32 for F32 ones; table 1's $shape file has $kv_w weights)"
 fi
 
 # ---- llama.cpp's tools ---------------------------------------------------------------------------
@@ -316,11 +325,14 @@ if want respond; then
     # do not: their rate alone is the like-for-like figure.
     row "  its decode steps alone (tok/s)" decode "$resp_q" "$o" "$on" "$off"
     split "$o"
-    # Ours again with a 16-bit KV cache, llama.cpp's cache type, unless that already ran.
-    if [ -n "$o" ] && [[ "$o" != *"kv_type=f16"* ]] && [ -z "${SQ_BENCH_KV:-}" ]; then
-        o16=$(SQ_BENCH_KV=f16 SQ_BENCH_PROFILE=1 ours "$m" "$resp_q" 100 5 "$resp_t" 0.7 0)
-        row "  the same, our KV cache in F16 (tok/s)" total "$resp_q" "$o16" "$on" "$off"
-        split "$o16"
+    # Ours again with the other KV cache: F32 (exact, twice the bytes) when the default gave
+    # F16 as llama.cpp's, else F16.
+    if [ -n "$o" ] && [ -z "${SQ_BENCH_KV:-}" ]; then
+        kv2=f32
+        [[ "$o" == *"kv_type=f16"* ]] || kv2=f16
+        o2=$(SQ_BENCH_KV=$kv2 SQ_BENCH_PROFILE=1 ours "$m" "$resp_q" 100 5 "$resp_t" 0.7 0)
+        row "  the same, our KV cache in ${kv2^^} (tok/s)" total "$resp_q" "$o2" "$on" "$off"
+        split "$o2"
     fi
     if [ "${SQ_BENCH_DRIVER:-0}" = 1 ] && "$py" -c 'import llama_cpp' 2>/dev/null; then
         # The same work through libllama with llama.cpp's sampler chain, one prompt per
@@ -364,7 +376,7 @@ fi
 if [ -n "$last_ours" ]; then
     echo "$last_ours" | awk '
     function get(line, k,   x, i, n) { n = split(line, x, " "); for (i = 1; i <= n; i++) if (index(x[i], k "=") == 1) return substr(x[i], length(k) + 2); return "" }
-    { printf "  KV cache bytes per token: scalequest %d (%s K and V), llama.cpp %d (F16 K and V, its default): %d layers x %d K/V width\n",
+    { printf "  KV cache bytes per token: scalequest %d (%s K and V, as the rows above ran), llama.cpp %d (F16 K and V, its default): %d layers x %d K/V width\n",
         get($0, "kv_bytes_per_token"), toupper(get($0, "kv_type")), 2 * get($0, "n_layers") * get($0, "kv_dim") * 2, get($0, "n_layers"), get($0, "kv_dim") }' |
         tee -a "$table"
 fi

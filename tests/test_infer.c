@@ -369,6 +369,74 @@ SQ_TEST(engine_batched_equals_one_at_a_time_f16) {
     sq_model_close(m);
 }
 
+/* Greedy ids and log-probabilities of 40 tokens from BOS with the engine's default options
+ * but kv_type (SQ_KV_AUTO: the default itself); the cache type it ran with into *type. */
+static void run_kv(sq_model *m, int kv_type, collected *c, int *type) {
+    sq_engine_opts o;
+    sq_engine_opts_default(&o);
+    o.ctx_len = 64;
+    if (kv_type != SQ_KV_AUTO) o.kv_type = kv_type;
+    sq_engine *en;
+    sq_err e;
+    REQUIRE(sq_engine_new(&en, m, &o, &e) == 0);
+    int32_t bos = 1;
+    sq_infer_req q = {&bos, 1, params(0, 40, 0)};
+    q.params.logprobs = 1;
+    coll_init(c, 1);
+    REQUIRE(sq_engine_generate(en, &q, 1, NULL, collect, c, &e) == 0);
+    sq_engine_stats st;
+    sq_engine_get_stats(en, &st);
+    *type = st.kv_type;
+    sq_engine_free(en);
+}
+
+/* The engine's default KV cache is "auto": F32 for F32 weights (stories260K: the same run as
+ * an explicit F32 cache), F16 for BF16 weights (the same run as an explicit F16 cache, bit for
+ * bit, and not the F32 one's). */
+SQ_TEST(engine_default_kv_cache_follows_the_weights) {
+    sq_model *m = open_stories();
+    if (!m) SKIP("../shared/assets/models not present");
+    REQUIRE(m->layers[0].wq.dtype == SQ_F32);
+    sq_engine_opts o;
+    sq_engine_opts_default(&o);
+    CHECK_EQ_INT(o.kv_type, SQ_KV_AUTO);
+    collected d, f;
+    int td, tf;
+    run_kv(m, SQ_KV_AUTO, &d, &td);
+    run_kv(m, SQ_KV_F32, &f, &tf);
+    CHECK_EQ_INT(td, SQ_KV_F32);
+    CHECK(!memcmp(d.ids[0][0], f.ids[0][0], sizeof(int32_t) * 40) &&
+          !memcmp(d.lps[0][0], f.lps[0][0], sizeof(float) * 40));
+    coll_free(&d), coll_free(&f);
+    sq_layer *saved = malloc(sizeof(sq_layer) * (size_t)m->cfg.n_layers);
+    REQUIRE(saved);
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        sq_layer *L = &m->layers[l];
+        saved[l] = *L;
+        sq_view *w[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t k = 0; k < SQ_ARRAY_LEN(w); k++) *w[k] = to_16bit(SQ_BF16, w[k]);
+    }
+    collected h;
+    int th;
+    run_kv(m, SQ_KV_AUTO, &d, &td);
+    run_kv(m, SQ_KV_F16, &h, &th);
+    run_kv(m, SQ_KV_F32, &f, &tf);
+    CHECK_EQ_INT(td, SQ_KV_F16);
+    CHECK_EQ_INT(tf, SQ_KV_F32);
+    CHECK(!memcmp(d.ids[0][0], h.ids[0][0], sizeof(int32_t) * 40) &&
+          !memcmp(d.lps[0][0], h.lps[0][0], sizeof(float) * 40));
+    CHECK(memcmp(d.lps[0][0], f.lps[0][0], sizeof(float) * 40) != 0);
+    coll_free(&d), coll_free(&h), coll_free(&f);
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        sq_layer *L = &m->layers[l];
+        sq_view *w[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t k = 0; k < SQ_ARRAY_LEN(w); k++) free(w[k]->data);
+        *L = saved[l];
+    }
+    free(saved);
+    sq_model_close(m);
+}
+
 static int angle_piece(void *ctx, int32_t id, sq_buf *out) {
     (void)ctx;
     return sq_buf_printf(out, "<%d>", id);

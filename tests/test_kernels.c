@@ -1,6 +1,8 @@
 /* kernels: every path against a plain double-precision reference, and the batch invariance
  * the engine's reproducibility rests on. */
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "scalequest/kernels.h"
 #include "test.h"
@@ -129,6 +131,76 @@ SQ_TEST(rows_kernels) {
     float q[32];
     sq_q8_0_to_f32_row(q, blk, 32);
     CHECK(q[0] == -8.0f && q[31] == 7.5f);
+}
+
+/* The engine's SwiGLU and RMSNorm bodies (AVX-512, AVX2, plain C, chosen at run time) give
+ * the same bits, at every length (vector tails, masked lanes) and however a row is cut, and
+ * stay close to a double-precision reference (the exp is a polynomial, not libm's). */
+SQ_TEST(engine_row_kernels_same_bits_every_isa) {
+    enum { N = 4864 + 13 };
+    float *g0 = malloc(sizeof(float) * N), *u = malloc(sizeof(float) * N), *ref = malloc(sizeof(float) * N);
+    float *g = malloc(sizeof(float) * N), *cut = malloc(sizeof(float) * N);
+    fill(g0, N, 11);
+    fill(u, N, 12);
+    for (int i = 0; i < N; i++) g0[i] *= 12; /* the gate's range, past where exp(-g) is tiny or huge */
+    g0[0] = 95.0f, g0[1] = -95.0f, g0[2] = 0.0f, g0[3] = -0.0f, g0[4] = 88.7f, g0[5] = -87.5f;
+    const char *names[3];
+    for (int level = 0; level < 3; level++) {
+        names[level] = sq_rows_isa_force(level);
+        memcpy(g, g0, sizeof(float) * N);
+        sq_swiglu(g, u, N);
+        if (level == 0) {
+            memcpy(ref, g, sizeof(float) * N);
+            for (int i = 0; i < N; i++) {
+                double want = g0[i] / (1 + exp(-(double)g0[i])) * u[i];
+                CHECK_NEAR(g[i], want, 4e-7 * fabs(want) + 1e-30);
+            }
+        }
+        CHECK(!memcmp(g, ref, sizeof(float) * N));
+        /* cut at every offset 0..17 and in pieces of 1..33: the same values */
+        memcpy(cut, g0, sizeof(float) * N);
+        for (int at = 0, len = 1; at < N; at += len, len = len % 33 + 1)
+            sq_swiglu(cut + at, u + at, (size_t)SQ_MIN(len, N - at));
+        CHECK(!memcmp(cut, ref, sizeof(float) * N));
+    }
+    CHECK(!strcmp(names[2], "c"));
+    /* RMSNorm, alone and fused with the residual add, rows of several lengths */
+    int lens[] = {896, 1, 7, 16, 17, 33, 576, 2048 + 5};
+    for (size_t li = 0; li < SQ_ARRAY_LEN(lens); li++) {
+        int n = lens[li], rows = 3;
+        float *x = malloc(sizeof(float) * n * rows), *t = malloc(sizeof(float) * n * rows), *w = malloc(sizeof(float) * n);
+        float *o = malloc(sizeof(float) * n * rows), *o0 = malloc(sizeof(float) * n * rows);
+        float *xa = malloc(sizeof(float) * n * rows), *oa = malloc(sizeof(float) * n * rows);
+        fill(x, (size_t)n * rows, 20 + li);
+        fill(t, (size_t)n * rows, 40 + li);
+        fill(w, (size_t)n, 60 + li);
+        for (int level = 0; level < 3; level++) {
+            sq_rows_isa_force(level);
+            sq_rmsnorm(o, x, w, rows, n, 1e-6f);
+            if (level == 0) {
+                memcpy(o0, o, sizeof(float) * n * rows);
+                for (int r = 0; r < rows; r++) {
+                    double ss = 0;
+                    for (int i = 0; i < n; i++) ss += (double)x[r * n + i] * x[r * n + i];
+                    double inv = 1 / sqrt(ss / n + 1e-6);
+                    for (int i = 0; i < n; i++) CHECK_NEAR(o[r * n + i], x[r * n + i] * inv * w[i], 1e-5 * fabs(x[r * n + i] * inv * w[i]) + 1e-7);
+                }
+            }
+            CHECK(!memcmp(o, o0, sizeof(float) * n * rows));
+            /* fused add + norm == add then norm, bit for bit */
+            memcpy(xa, x, sizeof(float) * n * rows);
+            sq_add_rmsnorm(oa, xa, t, w, rows, n, 1e-6f);
+            for (int i = 0; i < n * rows; i++) x[i] += t[i];
+            sq_rmsnorm(o, x, w, rows, n, 1e-6f);
+            CHECK(!memcmp(xa, x, sizeof(float) * n * rows));
+            CHECK(!memcmp(oa, o, sizeof(float) * n * rows));
+            for (int i = 0; i < n * rows; i++) x[i] -= t[i]; /* not exact: refill instead */
+            fill(x, (size_t)n * rows, 20 + li);
+        }
+        free(x), free(t), free(w), free(o), free(o0), free(xa), free(oa);
+    }
+    sq_rows_isa_force(0);
+    free(g0), free(u), free(ref), free(g), free(cut);
 }
 
 SQ_TEST(rope_layouts_agree_and_scaling) {

@@ -122,6 +122,89 @@ SQ_TEST(kv_pool_store_rounds_and_copies) {
     sq_model_close(m);
 }
 
+/* "auto" (the default of the engine and of every --kv-type) follows the layers' weights: F16
+ * for BF16, F16 and quantized matrices, F32 for F32 ones; the pool resolves it and never holds
+ * it. Only the views' dtypes are read, so the test relabels stories260K's (F32) matrices. */
+SQ_TEST(kv_type_auto_follows_the_weights) {
+    CHECK_EQ_INT(sq_kv_type_parse("auto"), SQ_KV_AUTO);
+    CHECK_EQ_STR(sq_kv_type_name(SQ_KV_AUTO), "auto");
+    CHECK_EQ_INT((int)sq_kv_type_size(SQ_KV_AUTO), 0);
+    const char *path = sq_test_asset("models/stories260K.gguf");
+    if (!path) SKIP("../shared/assets/models not present");
+    sq_model *m;
+    sq_err e;
+    REQUIRE(sq_model_open(&m, path, &e) == 0);
+    REQUIRE(m->layers[0].wq.dtype == SQ_F32);
+    CHECK_EQ_INT(sq_kv_type_auto(m), SQ_KV_F32);
+    CHECK_EQ_INT(sq_kv_type_resolve(SQ_KV_AUTO, m), SQ_KV_F32);
+    sq_kv_pool p;
+    REQUIRE(sq_kv_pool_init_type(&p, m, 2, 4, SQ_KV_AUTO, &e) == 0);
+    CHECK_EQ_INT(p.type, SQ_KV_F32);
+    sq_kv_pool_free(&p);
+    int L = m->cfg.n_layers;
+    sq_dtype *saved = malloc(sizeof(sq_dtype) * 7 * (size_t)L);
+    REQUIRE(saved);
+    sq_dtype kinds[] = {SQ_BF16, SQ_F16, SQ_Q8_0, SQ_Q4_1, SQ_Q4_K, SQ_Q6_K};
+    for (size_t k = 0; k < SQ_ARRAY_LEN(kinds); k++) {
+        for (int l = 0; l < L; l++) {
+            sq_layer *y = &m->layers[l];
+            sq_view *w[] = {&y->wq, &y->wk, &y->wv, &y->wo, &y->w_gate, &y->w_up, &y->w_down};
+            for (int i = 0; i < 7; i++) saved[l * 7 + i] = w[i]->dtype, w[i]->dtype = kinds[k];
+        }
+        CHECKF(sq_kv_type_auto(m) == SQ_KV_F16, "%s weights: auto gave %s", sq_dtype_name(kinds[k]),
+               sq_kv_type_name(sq_kv_type_auto(m)));
+        REQUIRE(sq_kv_pool_init_type(&p, m, 2, 4, SQ_KV_AUTO, &e) == 0);
+        CHECK_EQ_INT(p.type, SQ_KV_F16);
+        sq_kv_pool_free(&p);
+        /* an explicit type stays what it is */
+        CHECK_EQ_INT(sq_kv_type_resolve(SQ_KV_F32, m), SQ_KV_F32);
+        CHECK_EQ_INT(sq_kv_type_resolve(SQ_KV_BF16, m), SQ_KV_BF16);
+        /* a head wider than the 16-bit caches take keeps F32 */
+        int hd = m->cfg.head_dim;
+        m->cfg.head_dim = SQ_KV_MAX_HEAD_DIM + 1;
+        CHECK_EQ_INT(sq_kv_type_auto(m), SQ_KV_F32);
+        m->cfg.head_dim = hd;
+        for (int l = 0; l < L; l++) {
+            sq_layer *y = &m->layers[l];
+            sq_view *w[] = {&y->wq, &y->wk, &y->wv, &y->wo, &y->w_gate, &y->w_up, &y->w_down};
+            for (int i = 0; i < 7; i++) w[i]->dtype = saved[l * 7 + i];
+        }
+    }
+    /* One 16-bit matrix is enough: the model's numbers are no longer F32-exact. */
+    m->layers[L - 1].w_down.dtype = SQ_BF16;
+    CHECK_EQ_INT(sq_kv_type_auto(m), SQ_KV_F16);
+    m->layers[L - 1].w_down.dtype = SQ_F32;
+    CHECK_EQ_INT(sq_kv_type_auto(m), SQ_KV_F32);
+    free(saved);
+    sq_model_close(m);
+}
+
+/* F16 tops out at 65504: the store saturates larger keys and values (and infinities) to
+ * +-65504 instead of writing infinity; NaN stays NaN; in-range values are rounded as before. */
+SQ_TEST(kv_pool_f16_store_saturates) {
+    const char *path = sq_test_asset("models/stories260K.gguf");
+    if (!path) SKIP("../shared/assets/models not present");
+    sq_model *m;
+    sq_err e;
+    REQUIRE(sq_model_open(&m, path, &e) == 0);
+    sq_kv_pool p;
+    REQUIRE(sq_kv_pool_init_type(&p, m, 1, 4, SQ_KV_F16, &e) == 0);
+    float in[] = {65504.0f, 65519.0f, 65520.0f, 1e6f, -7e4f, INFINITY, -INFINITY, NAN, 1.5f, -3e-6f, 65000.0f};
+    float want[] = {65504.0f, 65504.0f, 65504.0f, 65504.0f, -65504.0f, 65504.0f, -65504.0f, NAN, 1.5f,
+                    sq_f16_to_f32(sq_f32_to_f16(-3e-6f)), 64992.0f};
+    int n = (int)SQ_ARRAY_LEN(in);
+    REQUIRE(n <= p.kv_dim);
+    sq_kv_pool_store(&p, 0, 1, 0, in, in, n);
+    const uint16_t *k = (const uint16_t *)p.k[0] + p.kv_dim, *v = (const uint16_t *)p.v[0] + p.kv_dim;
+    for (int i = 0; i < n; i++) {
+        float gk = sq_f16_to_f32(k[i]), gv = sq_f16_to_f32(v[i]);
+        int ok = isnan(want[i]) ? isnan(gk) && isnan(gv) : gk == want[i] && gv == want[i];
+        CHECKF(ok, "store of %g: key %g, value %g, want %g", in[i], gk, gv, want[i]);
+    }
+    sq_kv_pool_free(&p);
+    sq_model_close(m);
+}
+
 /* ---- batched attention (sq_attention_plan / sq_attention_run) against sq_attention_head -- */
 
 enum { BA_BS = 4, BA_NB = 40, BA_KVH = 2, BA_DMAX = 136, BA_CTX = 64, BA_TMAX = 64 };

@@ -270,7 +270,8 @@ SQ_TEST(q8_dots_equal_the_c_reference_on_every_isa) {
     }
 }
 
-/* sq_quant_matmul_part (the batch-1 phases' entry) on every ISA against the C reference, bit
+/* sq_quant_matmul_part and sq_quant_matmul_part_q8 (the batch-1 phases' entry, on rows
+ * rounded beforehand) on every ISA against the C reference, bit
  * for bit: 1-3 rows, output ranges that start and end anywhere (so the 8- and 4-output
  * groups of the one-row VNNI kernel meet every remainder), a bias or none, an all-zero
  * weight row, a row of zero activations and an odd number of blocks. */
@@ -315,6 +316,21 @@ SQ_TEST(q8_matmul_part_equals_the_c_reference_on_every_isa) {
                                            "%s x %d blocks, %s, %d rows, outputs %d-%d: row %d output %d %.9g vs C %.9g",
                                            sq_dtype_name(t), nb, sq_quant_q8_impl(), rows, cuts[c][0], cuts[c][1], row,
                                            o, got[row * OUT + o], ref[row * OUT + o]);
+                            /* the phased step's entry: rows rounded beforehand, then the same ranges */
+                            int kind = sq_quant_act_kind(t);
+                            size_t xs = sq_quant_act_bytes(kind, n);
+                            uint8_t *xq = sq_malloc_aligned(xs * 3);
+                            for (int row = 0; row < rows; row++)
+                                sq_quant_act_row(xq + (size_t)row * xs, x + (size_t)row * n, kind, n);
+                            memset(got, 0x7f, sizeof got);
+                            sq_quant_matmul_part_q8(got, xq, xs, rows, &v, bi ? bias : NULL, cuts[c][0], cuts[c][1]);
+                            for (int row = 0; row < rows; row++)
+                                for (int o = cuts[c][0]; o < SQ_MIN(cuts[c][1], OUT); o++)
+                                    CHECKF(!memcmp(&got[row * OUT + o], &ref[row * OUT + o], 4),
+                                           "%s x %d blocks, %s, %d rows, rounded rows, outputs %d-%d: row %d output %d",
+                                           sq_dtype_name(t), nb, sq_quant_q8_impl(), rows, cuts[c][0], cuts[c][1], row,
+                                           o);
+                            free(xq);
                         }
                     }
                     sq_quant_q8_force(0);

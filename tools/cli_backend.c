@@ -18,7 +18,9 @@ void sq_cli_backend_options(sq_cli_backend *cb, sq_opt *o) {
     o[4] = (sq_opt){"timeout", SQ_OPT_DOUBLE, &cb->timeout, "S", "remote: seconds per request (default 600)"};
     o[5] = (sq_opt){"max-retries", SQ_OPT_INT, &cb->retries, "N", "remote: retries per request (default 6)"};
     o[6] = (sq_opt){"api-key-env", SQ_OPT_STR, &cb->key_env, "VAR", "remote: env var with the API key (default OPENAI_API_KEY)"};
-    o[7] = (sq_opt){"kv-type", SQ_OPT_STR, &cb->kv_type, "f32|f16|bf16", "local: KV cache elements (default f32; f16/bf16 halve its bytes)"};
+    o[7] = (sq_opt){"kv-type", SQ_OPT_STR, &cb->kv_type, "auto|f32|f16|bf16",
+                    "local: KV cache elements (default auto: f16 for 16-bit or quantized weights as llama.cpp, "
+                    "f32 for f32 ones; f32 is exact, f16/bf16 halve its bytes)"};
     o[8] = (sq_opt){"act-type", SQ_OPT_STR, &cb->act_type, "q8|f32",
                     "local, quantized weights: 8-bit activations as llama.cpp or fp32 (default: q8)"};
 }
@@ -29,8 +31,8 @@ int sq_cli_backend_fill(const sq_cli_backend *cb, sq_backend_opts *bo, char *msg
     if (cb->concurrency < 1 || cb->concurrency > 1 << 16 || cb->retries < 0 || cb->retries > 1000 ||
         !(cb->timeout > 0))
         return snprintf(msg, cap, "--concurrency must be 1..65536, --max-retries 0..1000, --timeout > 0"), -1;
-    int kvt = cb->kv_type ? sq_kv_type_parse(cb->kv_type) : SQ_KV_F32;
-    if (kvt < 0) return snprintf(msg, cap, "--kv-type must be f32, f16 or bf16, not '%s'", cb->kv_type), -1;
+    int kvt = cb->kv_type ? sq_kv_type_parse(cb->kv_type) : SQ_KV_AUTO; /* resolved per model: kv_pool.c */
+    if (kvt < 0) return snprintf(msg, cap, "--kv-type must be auto, f32, f16 or bf16, not '%s'", cb->kv_type), -1;
     int act = cb->act_type ? sq_act_type_parse(cb->act_type) : SQ_ACT_Q8;
     if (act < 0) return snprintf(msg, cap, "--act-type must be q8 or f32, not '%s'", cb->act_type), -1;
     sq_backend_opts_default(bo);

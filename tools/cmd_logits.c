@@ -35,7 +35,8 @@ static int cmd_logits(int argc, char **argv) {
         {"ids", SQ_OPT_STR, &ids_s, "I,J,...", "prompt token ids"},
         {"out", SQ_OPT_STR, &out_path, "FILE", "write logits of every prompt position (float32, row-major)"},
         {"greedy", SQ_OPT_INT, &greedy, "N", "then decode N tokens greedily; ids printed on stdout"},
-        {"kv-type", SQ_OPT_STR, &kv_type, "f32|f16|bf16", "KV cache elements (default f32)"},
+        {"kv-type", SQ_OPT_STR, &kv_type, "auto|f32|f16|bf16",
+         "KV cache elements (default auto: f16 for 16-bit or quantized weights, f32 for f32 ones)"},
         {"act-type", SQ_OPT_STR, &act_type, "q8|f32",
          "quantized weights: 8-bit activations as llama.cpp (default) or fp32 on dequantized weights"},
     };
@@ -44,8 +45,9 @@ static int cmd_logits(int argc, char **argv) {
     if (rc >= 0) return rc;
     if (!model_path || !ids_s) return sq_cli_usage_error("logits", "--model and --ids are required");
     if (greedy < 0 || greedy > 100000) return sq_cli_usage_error("logits", "--greedy out of range");
-    int kvt = kv_type ? sq_kv_type_parse(kv_type) : SQ_KV_F32;
-    if (kvt < 0) return sq_cli_usage_error("logits", "--kv-type must be f32, f16 or bf16, not '%s'", kv_type);
+    int kvt = kv_type ? sq_kv_type_parse(kv_type) : SQ_KV_AUTO; /* resolved for the model by the pool */
+    if (kvt < 0)
+        return sq_cli_usage_error("logits", "--kv-type must be auto, f32, f16 or bf16, not '%s'", kv_type);
     int act = act_type ? sq_act_type_parse(act_type) : SQ_ACT_Q8;
     if (act < 0) return sq_cli_usage_error("logits", "--act-type must be q8 or f32, not '%s'", act_type);
     sq_quant_act_set(act);
@@ -70,6 +72,9 @@ static int cmd_logits(int argc, char **argv) {
     if (sq_model_open(&m, model_path, &e) || sq_kv_pool_init_type(&kv, m, ctx / bs + 1, bs, kvt, &e) ||
         sq_fwd_new(&f, m, n, n, ctx, &e))
         goto done;
+    if (kvt == SQ_KV_AUTO)
+        sq_info("logits: KV cache %s (auto, for %s weights)", sq_kv_type_name(kv.type),
+                sq_dtype_name(m->layers[0].wq.dtype));
     int V = m->cfg.vocab_size;
     if (!(logits = malloc(sizeof(float) * (size_t)n * V))) {
         sq_fail(&e, SQ_ENOMEM, "out of memory for logits");

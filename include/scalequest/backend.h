@@ -95,7 +95,8 @@ typedef struct sq_backend_opts {
     int threads;       /* local: 0 = all cores */
     int max_batch;     /* local: sequences decoded together (default 64) */
     int ctx_len;       /* local: KV cache length per sequence (0 = model's max) */
-    int kv_type;       /* local: KV cache elements, an sq_kv_type (0 = F32; F16, BF16) */
+    int kv_type;       /* local: KV cache elements, an sq_kv_type (default SQ_KV_AUTO: F16 for
+                          16-bit and quantized models, F32 for F32 ones; 0 = F32; F16, BF16) */
     int act_type;      /* local, quantized weights: an sq_act_type (0 = 8-bit activations as
                           llama.cpp; SQ_ACT_F32); process-wide, like threads */
     int concurrency;   /* remote: requests in flight (default 64) */

@@ -74,8 +74,10 @@ typedef struct sq_engine_opts {
     int kv_blocks;     /* KV pool size in blocks (0: enough for max_batch full contexts,
                           capped by kv_mem_mb) */
     int kv_mem_mb;     /* cap for the automatic pool size (default 4096) */
-    int kv_type;       /* sq_kv_type of the KV cache: SQ_KV_F32 (default, exact), SQ_KV_F16 or
-                          SQ_KV_BF16 (half the bytes; K/V rounded when stored) */
+    int kv_type;       /* sq_kv_type of the KV cache: SQ_KV_AUTO (the default: F16 for 16-bit
+                          and quantized models, F32 for F32 ones; sq_kv_type_auto), SQ_KV_F32
+                          (exact), SQ_KV_F16 or SQ_KV_BF16 (half the bytes; K/V rounded when
+                          stored). A zeroed struct means F32. */
 } sq_engine_opts;
 
 void sq_engine_opts_default(sq_engine_opts *o);
@@ -143,6 +145,7 @@ typedef struct sq_engine_stats {
     int kv_blocks_total, kv_blocks_free; /* now */
     int64_t cancelled;                   /* requests dropped through their cancel flag */
     size_t kv_bytes_per_token;           /* K and V of one position, all layers */
+    int kv_type;                         /* the cache's sq_kv_type, "auto" resolved */
 } sq_engine_stats;
 void sq_engine_get_stats(const sq_engine *en, sq_engine_stats *s);
 

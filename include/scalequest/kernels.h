@@ -34,6 +34,13 @@
 
 /* out[r] = x[r] / rms(x[r]) * w, rows of n floats (out may alias x). */
 void sq_rmsnorm(float *out, const float *x, const float *w, int rows, int n, float eps);
+/* The residual add and the next norm in one pass over the rows: x[r] += t[r], then
+ * out[r] = x[r] / rms(x[r]) * w; the same bits as sq_add then sq_rmsnorm. */
+void sq_add_rmsnorm(float *out, float *x, const float *t, const float *w, int rows, int n, float eps);
+/* sq_swiglu, sq_rmsnorm and sq_add_rmsnorm pick AVX-512, AVX2 or plain C at run time, each
+ * with the same bits. Tests narrow the choice: level 0 the widest this CPU has, 1 at most
+ * AVX2, 2 plain C. Returns what now runs: "avx512", "avx2" or "c". */
+const char *sq_rows_isa_force(int level);
 /* In place: softmax over n floats. */
 void sq_softmax(float *x, int n);
 /* gate[i] = silu(gate[i]) * up[i], n floats. */
@@ -194,7 +201,9 @@ int sq_matmul_bf16_needs_xb(void);
  * bytes attention reads per position; values are rounded to nearest even when stored and
  * widened exactly when read, so attention over them equals F32 attention over the rounded
  * values bit for bit. */
-typedef enum sq_kv_type { SQ_KV_F32 = 0, SQ_KV_F16 = 1, SQ_KV_BF16 = 2 } sq_kv_type;
+/* SQ_KV_AUTO is for options only (sq_engine_opts, sq_backend_opts, --kv-type auto): the model
+ * picks one of the three (sq_kv_type_auto in model.h); a pool or sq_attn_args never holds it. */
+typedef enum sq_kv_type { SQ_KV_F32 = 0, SQ_KV_F16 = 1, SQ_KV_BF16 = 2, SQ_KV_AUTO = 3 } sq_kv_type;
 enum { SQ_KV_MAX_HEAD_DIM = 512 }; /* F16/BF16 caches: the widened rows live on the stack */
 
 typedef struct sq_attn_args {

@@ -94,24 +94,32 @@ size_t sq_model_weight_bytes(const sq_model *m);
  * block_size; layer l's key for that slot starts at k[l] + slot * kv_dim. */
 typedef struct sq_kv_pool {
     int n_layers, n_blocks, block_size, kv_dim;
-    int type;      /* sq_kv_type: F32 (default), F16 or BF16 elements */
+    int type;      /* sq_kv_type: F32, F16 or BF16 elements (never SQ_KV_AUTO) */
     void **k, **v; /* per layer, n_blocks * block_size * kv_dim elements of type */
 } sq_kv_pool;
 
 /* An F32 pool. */
 int sq_kv_pool_init(sq_kv_pool *p, const sq_model *m, int n_blocks, int block_size, sq_err *e);
-/* A pool of the given sq_kv_type (F16/BF16 need head_dim <= SQ_KV_MAX_HEAD_DIM). */
+/* A pool of the given sq_kv_type (F16/BF16 need head_dim <= SQ_KV_MAX_HEAD_DIM); SQ_KV_AUTO
+ * is resolved for m by sq_kv_type_auto and p->type says what it became. */
 int sq_kv_pool_init_type(sq_kv_pool *p, const sq_model *m, int n_blocks, int block_size, int type, sq_err *e);
 /* Write n elements of a key row and a value row of layer `layer` at cache slot `slot`,
  * starting at element `off` of the row (a KV head's offset), rounded to the pool's type. */
 void sq_kv_pool_store(const sq_kv_pool *p, int layer, size_t slot, int off, const float *k, const float *v, int n);
 /* Bytes of K and V that one position takes over all layers. */
 size_t sq_kv_pool_bytes_per_token(const sq_kv_pool *p);
-/* Bytes per element of an sq_kv_type (0 for an unknown one), its name ("f32", "f16",
- * "bf16"), and the type a name gives (-1 for an unknown name). */
+/* Bytes per element of an sq_kv_type (0 for an unknown one and for SQ_KV_AUTO), its name
+ * ("f32", "f16", "bf16", "auto"), and the type a name gives (-1 for an unknown name). */
 size_t sq_kv_type_size(int type);
 const char *sq_kv_type_name(int type);
 int sq_kv_type_parse(const char *name);
+/* What "auto" (the default of the engine and of every --kv-type) means for model m, chosen as
+ * vLLM's kv_cache_dtype=auto and llama.cpp do: SQ_KV_F16 when the layers' matrices are 16-bit
+ * (BF16, F16) or quantized (GGUF Q*), SQ_KV_F32 when they are all F32 (or head_dim is over
+ * SQ_KV_MAX_HEAD_DIM). kv_pool.c says why. */
+int sq_kv_type_auto(const sq_model *m);
+/* type itself, or sq_kv_type_auto(m) for SQ_KV_AUTO. */
+int sq_kv_type_resolve(int type, const sq_model *m);
 void sq_kv_pool_free(sq_kv_pool *p);
 /* Copy positions [0, n) of block src into block dst (all layers): copy-on-write of a shared
  * partial block. */

@@ -58,6 +58,7 @@ void sq_engine_opts_default(sq_engine_opts *o) {
     o->block_size = 16;
     o->prefill_chunk = 512;
     o->kv_mem_mb = 4096;
+    o->kv_type = SQ_KV_AUTO; /* F16 for 16-bit and quantized models, F32 for F32 ones */
 }
 
 int sq_engine_ctx_len(const sq_engine *en) { return en->o.ctx_len; }
@@ -67,6 +68,7 @@ void sq_engine_get_stats(const sq_engine *en, sq_engine_stats *s) {
     s->kv_blocks_total = en->blk.n_blocks;
     s->kv_blocks_free = en->blk.n_free;
     s->kv_bytes_per_token = sq_kv_pool_bytes_per_token(&en->kv);
+    s->kv_type = en->kv.type;
 }
 
 void sq_engine_free(sq_engine *en) {
@@ -114,6 +116,7 @@ int sq_engine_new(sq_engine **out, const sq_model *m, const sq_engine_opts *opts
     if (o->prefill_chunk <= 0) o->prefill_chunk = 512;
     if (o->kv_mem_mb <= 0) o->kv_mem_mb = 4096;
     if (o->ctx_len <= 0) o->ctx_len = SQ_MIN(m->cfg.max_seq_len > 0 ? m->cfg.max_seq_len : 4096, 4096);
+    o->kv_type = sq_kv_type_resolve(o->kv_type, m); /* "auto" becomes what the model calls for */
     int bs = o->block_size, V = m->cfg.vocab_size;
     en->max_blocks_per_seq = (o->ctx_len + bs - 1) / bs + 1;
     if (o->kv_blocks <= 0) {

@@ -294,6 +294,19 @@ int sq_backend_open_local(sq_backend **out, const char *path, const sq_backend_o
         if (o && o->ctx_len > 0) eo.ctx_len = o->ctx_len;
         if (o) eo.kv_type = o->kv_type;
         rc = sq_engine_new(&lb->en, lb->m, &eo, e);
+        if (!rc) {
+            /* Say which cache "auto" gave: it decides memory, speed and the last bits. */
+            sq_engine_stats st;
+            sq_engine_get_stats(lb->en, &st);
+            if (eo.kv_type == SQ_KV_AUTO)
+                sq_info("%s: KV cache %s (auto, for %s weights; --kv-type f32|f16|bf16 to choose), %zu bytes per "
+                        "position",
+                        lb->base.name, sq_kv_type_name(st.kv_type), sq_dtype_name(lb->m->layers[0].wq.dtype),
+                        st.kv_bytes_per_token);
+            else
+                sq_info("%s: KV cache %s, %zu bytes per position", lb->base.name, sq_kv_type_name(st.kv_type),
+                        st.kv_bytes_per_token);
+        }
     }
     if (rc) {
         local_close(&lb->base);

@@ -429,7 +429,8 @@ void sq_quant_matmul_part(float *y, const float *x, int rows, const sq_view *w, 
     int64_t in = w->shape[1];
     int out = (int)w->shape[0], kind = sq_quant_act_kind(w->dtype);
     if (o1 > out) o1 = out;
-    size_t xs = sq_quant_act_bytes(kind, in), need = xs * (size_t)(rows > 0 ? rows : 0);
+    if (rows <= 0 || o0 >= o1) return;
+    size_t xs = sq_quant_act_bytes(kind, in), need = xs * (size_t)rows;
     /* Each thread rounds its own copy: in the one-region decode step every thread holds its
      * own copy of the normed rows anyway, and rounding a row costs far less than its dots. */
     _Alignas(64) uint8_t stack[32768];
@@ -440,6 +441,20 @@ void sq_quant_matmul_part(float *y, const float *x, int rows, const sq_view *w, 
         return;
     }
     for (int r = 0; r < rows; r++) sq_quant_act_row(xq + (size_t)r * xs, x + (size_t)r * in, kind, in);
+    sq_quant_matmul_part_q8(y, xq, xs, rows, w, bias, o0, o1);
+    if (xq != stack) free(xq);
+}
+
+/* Outputs [o0, o1) of `rows` rows already rounded (xq, row stride xs): the several-outputs
+ * kernels where they apply (one row), the rows kernel for the rest. Both sq_quant_matmul_part
+ * and the phased step (sq_quant_matmul_range_x at 1-3 rows) come here, so the decode step
+ * takes the same kernels as the matmul it replaced. */
+void sq_quant_matmul_part_q8(float *y, const void *xqv, size_t xs, int rows, const sq_view *w, const float *bias,
+                             int o0, int o1) {
+    int64_t in = w->shape[1];
+    int out = (int)w->shape[0], kind = sq_quant_act_kind(w->dtype);
+    if (o1 > out) o1 = out;
+    const uint8_t *xq = xqv;
     size_t rb = row_bytes(w);
     rows_fn fn = rows_kernel();
     int o = o0;
@@ -470,15 +485,4 @@ void sq_quant_matmul_part(float *y, const float *x, int rows, const sq_view *w, 
 #endif
     for (; o < o1; o++)
         fn(y + o, out, (const uint8_t *)w->data + (size_t)o * rb, w->dtype, xq, xs, rows, in, bias ? bias[o] : 0);
-    if (xq != stack) free(xq);
-}
-
-void sq_quant_matmul_part_q8(float *y, const void *xq, size_t xs, int rows, const sq_view *w, const float *bias,
-                             int o0, int o1) {
-    int out = (int)w->shape[0];
-    if (o1 > out) o1 = out;
-    size_t rb = row_bytes(w);
-    rows_fn fn = rows_kernel();
-    for (int o = o0; o < o1; o++)
-        fn(y + o, out, (const uint8_t *)w->data + (size_t)o * rb, w->dtype, xq, xs, rows, w->shape[1], bias ? bias[o] : 0);
 }

@@ -353,15 +353,35 @@ TGT static inline AI void SFX(outs)(float *y, const uint8_t *w, size_t rb, const
                                     int64_t nb, const float *bias, const int P) {
     const int one = t == SQ_Q4_1;
     const size_t bb = t == SQ_Q4_0 ? 18 : t == SQ_Q4_1 ? 20 : 34;
-    const __m512i sh = _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4), dup = _mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3);
-    const __m512i m4 = _mm512_set1_epi8(0xF), off = _mm512_set1_epi8(t == SQ_Q8_0 ? (char)0x80 : 8);
+    /* Q4_0/Q4_1: the nibbles are masked in place, not shifted: the upper 16 bytes of each half
+     * keep q & 0xF0 = 16 x the high nibble, so int32 lanes 4-7 of a half hold 16 x the
+     * reference's exact sum (|16 p| < 2^24: the conversion is exact), and those lanes take
+     * the scale product divided by 16 (exact: a power of two, and dw * dx is 0 or >= 2^-48),
+     * so fma(d / 16, 16 p, acc) rounds the same real number as fma(d, p, acc). Q4_0's offset 8
+     * becomes 128 in those bytes to match. */
+    const __m512i m4 = _mm512_setr_epi64(0x0F0F0F0F0F0F0F0Fll, 0x0F0F0F0F0F0F0F0Fll, (long long)0xF0F0F0F0F0F0F0F0ull,
+                                         (long long)0xF0F0F0F0F0F0F0F0ull, 0x0F0F0F0F0F0F0F0Fll, 0x0F0F0F0F0F0F0F0Fll,
+                                         (long long)0xF0F0F0F0F0F0F0F0ull, (long long)0xF0F0F0F0F0F0F0F0ull);
+    const __m512i off = t == SQ_Q8_0 ? _mm512_set1_epi8((char)0x80)
+                                     : _mm512_setr_epi64(0x0808080808080808ll, 0x0808080808080808ll,
+                                                         (long long)0x8080808080808080ull, (long long)0x8080808080808080ull,
+                                                         0x0808080808080808ll, 0x0808080808080808ll,
+                                                         (long long)0x8080808080808080ull, (long long)0x8080808080808080ull);
+    const __m512 sixteenth = _mm512_set1_ps(0.0625f);
+    const int nib = t != SQ_Q8_0;
     /* Which lane of the scale vector each 256-bit half takes: Q4_1 has d, m pairs (d of row r in
      * lane 2r), the others one d per row (lane r). */
     const int st = one ? 2 : 1;
+    /* P = 4 (8 outputs): the scales of all 8 rows are one vector of 16 lanes (row r's d
+     * product in lane st * r), converted and multiplied once per block; P = 2: one group of 4. */
+    const int wide = P == 4;
     __m512i pick[4];
-    for (int p = 0; p < P && p < 4; p++)
-        pick[p] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(st * (2 * p % 4))),
-                                     _mm256_set1_epi32(st * ((2 * p + 1) % 4)), 1);
+    for (int p = 0; p < P && p < 4; p++) { /* lanes 4-7 of each half from the second table (index bit 4) */
+        int a = wide ? st * 2 * p : st * (2 * p % 4), c = wide ? st * (2 * p + 1) : st * ((2 * p + 1) % 4);
+        int hi = nib ? 16 : 0;
+        pick[p] = _mm512_setr_epi32(a, a, a, a, a + hi, a + hi, a + hi, a + hi, c, c, c, c, c + hi, c + hi, c + hi, c + hi);
+    }
+    __m512 SM16 = _mm512_setzero_ps();
     const float *ds = (const float *)(xr + 32 * nb);
     __m512 acc[4];
     __m256 SM[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
@@ -379,7 +399,41 @@ TGT static inline AI void SFX(outs)(float *y, const uint8_t *w, size_t rb, const
         __m512i corr = _mm512_setzero_si512();
         if (!one) corr = _mm512_sub_epi32(corr, _mm512_dpbusd_epi32(_mm512_setzero_si512(), off, xv));
         __m256 D[2];
-        for (int g = 0; g < (P + 1) / 2; g++) { /* scales of rows 4g..4g+3 */
+        __m512 D16 = _mm512_setzero_ps();
+        if (wide) { /* rows 0..7: one conversion and one multiply */
+            if (one) {
+                /* row r's 4 bytes (d, m) into dword lane r of two 128-bit halves, straight
+                 * from memory (the compiler makes these vpinsrd m32); packing the pairs in
+                 * integer registers first cost more shuffles */
+                __m128i h[2];
+                for (int k = 0; k < 2; k++) {
+                    const uint8_t *w0 = wb + (size_t)(4 * k) * rb;
+                    h[k] = _mm_broadcastd_epi32(_mm_loadu_si32(w0));
+                    h[k] = _mm_mask_broadcastd_epi32(h[k], 0x2, _mm_loadu_si32(w0 + rb));
+                    h[k] = _mm_mask_broadcastd_epi32(h[k], 0x4, _mm_loadu_si32(w0 + 2 * rb));
+                    h[k] = _mm_mask_broadcastd_epi32(h[k], 0x8, _mm_loadu_si32(w0 + 3 * rb));
+                }
+                __m512 W16 = _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(h[0]), h[1], 1));
+                double xd;
+                memcpy(&xd, ds + 2 * b, 8);
+                __m512 X16 = _mm512_castpd_ps(_mm512_set1_pd(xd));
+                D16 = _mm512_mul_ps(W16, X16);
+                SM16 = _mm512_fmadd_ps(W16, X16, SM16);
+            } else {
+                uint64_t q[2];
+                for (int k = 0; k < 2; k++) {
+                    uint16_t h0, h1, h2, h3;
+                    const uint8_t *w0 = wb + (size_t)(4 * k) * rb;
+                    memcpy(&h0, w0, 2), memcpy(&h1, w0 + rb, 2), memcpy(&h2, w0 + 2 * rb, 2), memcpy(&h3, w0 + 3 * rb, 2);
+                    q[k] = h0 | (uint64_t)h1 << 16 | (uint64_t)h2 << 32 | (uint64_t)h3 << 48;
+                }
+                __m256 W8 = _mm256_cvtph_ps(_mm_set_epi64x((long long)q[1], (long long)q[0]));
+                D16 = _mm512_castps256_ps512(_mm256_mul_ps(W8, _mm256_set1_ps(ds[2 * b])));
+            }
+        }
+        const __m512 D16s = nib ? _mm512_mul_ps(D16, sixteenth) : D16;
+        __m256 Ds[2];
+        for (int g = 0; g < (wide ? 0 : (P + 1) / 2); g++) { /* scales of rows 4g..4g+3 */
             const uint8_t *w0 = wb + (size_t)(4 * g) * rb;
             if (one) {
                 int32_t a0, a1, a2, a3;
@@ -394,6 +448,7 @@ TGT static inline AI void SFX(outs)(float *y, const uint8_t *w, size_t rb, const
                 __m128 W4 = _mm_cvtph_ps(_mm_setr_epi16((short)h0, (short)h1, (short)h2, (short)h3, 0, 0, 0, 0));
                 D[g] = _mm256_castps128_ps256(_mm_mul_ps(W4, _mm_set1_ps(ds[2 * b])));
             }
+            Ds[g] = nib ? _mm256_mul_ps(D[g], _mm512_castps512_ps256(sixteenth)) : D[g];
         }
         for (int p = 0; p < P; p++) {
             const uint8_t *wa = wb + (size_t)(2 * p) * rb, *wc = wa + rb;
@@ -403,18 +458,25 @@ TGT static inline AI void SFX(outs)(float *y, const uint8_t *w, size_t rb, const
                                         _mm256_loadu_si256((const __m256i *)(wc + 2)), 1);
                 wv = _mm512_xor_si512(wv, off);
             } else {
+                /* row a's 16 nibble bytes in 128-bit lanes 0-1, row c's in 2-3 (broadcasts from
+                 * memory: load uops, no shuffle), lanes 1 and 3 then shifted to the high nibbles */
                 const int o = one ? 4 : 2;
-                __m256i q2 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(wa + o))),
-                                                     _mm_loadu_si128((const __m128i *)(wc + o)), 1);
-                wv = _mm512_and_si512(_mm512_srlv_epi64(_mm512_permutexvar_epi64(dup, _mm512_castsi256_si512(q2)), sh), m4);
+                __m512i q2 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(wa + o)));
+                q2 = _mm512_mask_broadcast_i32x4(q2, 0xFF00, _mm_loadu_si128((const __m128i *)(wc + o)));
+                wv = _mm512_and_si512(q2, m4);
             }
             __m512i pi = _mm512_dpbusd_epi32(corr, wv, xv);
-            __m512 Dp = _mm512_permutexvar_ps(pick[p], _mm512_castps256_ps512(D[p / 2]));
+            __m512 Dt = wide ? D16 : _mm512_castps256_ps512(D[p / 2]), Dp;
+            if (nib)
+                Dp = _mm512_permutex2var_ps(Dt, pick[p], wide ? D16s : _mm512_castps256_ps512(Ds[p / 2]));
+            else
+                Dp = _mm512_permutexvar_ps(pick[p], Dt);
             acc[p] = _mm512_fmadd_ps(Dp, _mm512_cvtepi32_ps(pi), acc[p]);
         }
     }
     float sm[2][8] = {{0}};
-    if (one)
+    if (one && wide) _mm512_storeu_ps(sm[0], SM16); /* row r's sum in lane 2r + 1: sm[r / 4][2 * (r % 4) + 1] */
+    if (one && !wide)
         for (int g = 0; g < (P + 1) / 2; g++) _mm256_storeu_ps(sm[g], SM[g]);
     for (int p = 0; p < P; p++) {
         const int r = 2 * p;

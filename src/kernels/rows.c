@@ -1,9 +1,36 @@
 /* Row kernels: residual add, dtype conversion, embedding lookup. */
 #include <immintrin.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "scalequest/kernels.h"
 #include "scalequest/quant.h"
+#include "simd.h"
+
+static atomic_int rows_force; /* sq_rows_isa_force's level */
+
+int sq__rows_isa(void) {
+    static atomic_int cpu = -1; /* what this CPU runs, found once (every thread finds the same) */
+    int have = atomic_load_explicit(&cpu, memory_order_relaxed);
+    if (have < 0) {
+        have = 0;
+#if defined(__x86_64__) || defined(__i386__)
+        if (__builtin_cpu_supports("avx512f"))
+            have = 2;
+        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+            have = 1;
+#endif
+        atomic_store_explicit(&cpu, have, memory_order_relaxed);
+    }
+    int f = atomic_load_explicit(&rows_force, memory_order_relaxed);
+    return f == 2 ? 0 : f == 1 && have > 1 ? 1 : have;
+}
+
+const char *sq_rows_isa_force(int level) {
+    atomic_store(&rows_force, level);
+    static const char *names[] = {"c", "avx2", "avx512"};
+    return names[sq__rows_isa()];
+}
 
 void sq_add(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] += x[i];

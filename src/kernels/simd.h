@@ -11,8 +11,8 @@
  * The vector exp: glibc's expf is scalar unless built with -ffast-math, and training takes
  * tens of millions of exps a step, so an AVX2+FMA version lives here. Accuracy: within 2 ulp
  * of expf over the range training feeds it (the gradient tests compare against PyTorch at
- * 1e-4, far above that). The inference kernels (SwiGLU, the sampler) keep libm's expf:
- * switching them would change the engine's outputs. The engine's attention softmax takes
+ * 1e-4, far above that). The sampler keeps libm's expf; the engine's SwiGLU takes this
+ * polynomial as its own run-time-dispatched copy (swiglu.c). The engine's attention softmax takes
  * sq_tv_exp8 (both of its kernels, so they agree bit for bit): scalar expf was half its time. */
 #ifndef SQ_KERNELS_SIMD_H
 #define SQ_KERNELS_SIMD_H
@@ -21,6 +21,11 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* The engine's row kernels (sq_swiglu, sq_rmsnorm, sq_add_rmsnorm) pick their body at run
+ * time: 2 AVX-512, 1 AVX2+FMA, 0 plain C (rows.c; sq_rows_isa_force narrows it for tests).
+ * Each body gives the same bits, so the choice only changes speed. */
+int sq__rows_isa(void);
 
 #if defined(__AVX2__) && defined(__FMA__)
 /* The horizontal sum every AVX2 kernel ends a dot product with (one fixed order). */

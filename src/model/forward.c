@@ -189,8 +189,11 @@ static void phase_add_norm(sq_phase *p, sq_fwd *f, int nt, int rows, int dim, co
                            const sq_quant_xrows *xq) {
     int u0, u1;
     while ((u0 = sq_phase_claim(p, chunk_of(rows, nt), &u1)) >= 0) {
-        sq_add(f->x + (size_t)u0 * dim, f->tmp + (size_t)u0 * dim, (size_t)(u1 - u0) * dim);
-        if (norm) sq_rmsnorm(f->xb + (size_t)u0 * dim, f->x + (size_t)u0 * dim, norm, u1 - u0, dim, eps);
+        if (norm) /* one pass: the rows are added and normalised while in cache */
+            sq_add_rmsnorm(f->xb + (size_t)u0 * dim, f->x + (size_t)u0 * dim, f->tmp + (size_t)u0 * dim, norm, u1 - u0,
+                           dim, eps);
+        else
+            sq_add(f->x + (size_t)u0 * dim, f->tmp + (size_t)u0 * dim, (size_t)(u1 - u0) * dim);
         if (norm && xq) sq_quant_xrows_round(xq, f->xb, u0, u1); /* the next matmul's rows, rounded once */
         sq_phase_done(p, u1 - u0);
     }
@@ -560,8 +563,7 @@ static int forward_step(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_b
         for (int w = 0; w < work; w++)
             sq_attention_run(&ab, w, w + 1, f->scores + (size_t)omp_get_thread_num() * f->att_floats);
         if ((rc = sq_gemm_weight(f->mm, f->tmp, f->att, T, &L->wo, NULL, e))) return rc;
-        sq_add(f->x, f->tmp, (size_t)T * dim);
-        sq_rmsnorm(f->xb, f->x, L->ffn_norm.data, T, dim, c->norm_eps);
+        sq_add_rmsnorm(f->xb, f->x, f->tmp, L->ffn_norm.data, T, dim, c->norm_eps);
         float *const gu_y[] = {f->hb, f->hb2};
         const sq_view *const gu_w[] = {&L->w_gate, &L->w_up};
         const float *const gu_b[] = {NULL, NULL};

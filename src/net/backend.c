@@ -4,6 +4,7 @@
 
 #include "scalequest/models.h"
 #include "scalequest/backend.h"
+#include "scalequest/kernels.h" /* SQ_KV_AUTO */
 
 void sq_gen_params_default(sq_gen_params *p) {
     memset(p, 0, sizeof *p);
@@ -20,6 +21,7 @@ void sq_backend_opts_default(sq_backend_opts *o) {
     o->timeout_s = 600;
     o->max_retries = 6;
     o->api_key_env = "OPENAI_API_KEY";
+    o->kv_type = SQ_KV_AUTO;
 }
 
 static int is_http(const char *spec) {

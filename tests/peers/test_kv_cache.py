@@ -10,8 +10,15 @@ summation order), and where such a value lies next to a rounding boundary the tw
 neighbouring bf16 values, 2^-8 apart (measured: up to 2.3e-3 on the sliding-window model; F16's
 steps are 2^-11, and its worst case was 7e-5). Against plain float32 transformers the error of
 the rounding itself is printed and bounded loosely (F16 up to 3.3e-3, BF16 up to 1.8e-2 of the
-largest logit measured): that is why the F32 cache stays the default.
+largest logit measured): that is why F32 models, the exact ones, keep an F32 cache by default.
+
+The default, auto: a BF16 checkpoint of the same model run through `scalequest logits` and
+`scalequest generate` with no --kv-type equals --kv-type f16 bit for bit (logits, greedy ids,
+generated text) and differs from --kv-type f32 by the F16 cache's rounding only (> 0, within
+the 5e-3 above); an F32 model's default equals --kv-type f32 bit for bit; both say on stderr
+which cache they got.
 """
+import json
 import os
 
 import harness
@@ -78,12 +85,74 @@ def reference(model, ids_prompt, dtype):
     return ids[len(ids_prompt):], logits
 
 
-def ours(path, ids, vocab, kv, tmp):
+def ours(path, ids, vocab, kv, tmp, stderr=None):
     out = os.path.join(tmp, "logits.f32")
     p = harness.run([harness.CLI, "logits", "--model", path, "--ids", ",".join(map(str, ids)), "--out", out,
-                     "--greedy", str(GREEDY), "--kv-type", kv])
+                     "--greedy", str(GREEDY)] + (["--kv-type", kv] if kv else []))
     logits = np.fromfile(out, dtype=np.float32).reshape(len(ids), vocab)
+    if stderr is not None:
+        stderr.append(p.stderr)
     return [int(x) for x in p.stdout.strip()[1:-1].split(",")], logits
+
+
+def generated(path, kv, tmp):
+    """`scalequest generate` (the local engine, greedy, prompt ids through a raw prompt) with
+    kv as --kv-type (None: the default): (the output's text per id, stderr)."""
+    inp, out = os.path.join(tmp, "gen_in.jsonl"), os.path.join(tmp, f"gen_out_{kv}.jsonl")
+    with open(inp, "w") as f:
+        for i, q in enumerate(["abc", "the sea", "x y z"]):
+            f.write(json.dumps({"id": f"q{i}", "prompt": q}) + "\n")
+    if os.path.exists(out):
+        os.remove(out)
+    p = harness.run([harness.CLI, "generate", "--model", path, "--in", inp, "--out", out, "--temperature", "0",
+                     "--max-tokens", "24", "--batch", "4"] + (["--kv-type", kv] if kv else []))
+    with open(out) as f:
+        rows = [json.loads(line) for line in f]
+    return {r["id"]: json.dumps(r, sort_keys=True) for r in rows}, p.stderr
+
+
+def check_default(tmp):
+    """The default KV cache (auto) on a BF16 checkpoint and on an F32 one."""
+    model = build("qwen2_bias")
+    V = model.config.vocab_size
+    d32 = os.path.join(tmp, "auto_f32")
+    model.save_pretrained(d32, safe_serialization=True)
+    d16 = os.path.join(tmp, "auto_bf16")
+    model.to(torch.bfloat16).save_pretrained(d16, safe_serialization=True)
+    ids = PROMPT + [7, 77, 177, 8, 88, 188] * 4
+    err = []
+    g_def, l_def = ours(d16, ids, V, None, tmp, err)
+    g_16, l_16 = ours(d16, ids, V, "f16", tmp)
+    g_32, l_32 = ours(d16, ids, V, "f32", tmp)
+    harness.check("bf16_model_default_is_f16_kv_bit_for_bit", np.array_equal(l_def, l_16) and g_def == g_16,
+                  f"max |diff| {np.abs(l_def - l_16).max():.3g}")
+    diff = rel_err(l_def, l_32)
+    print(f"  bf16 model, default (f16) KV cache against --kv-type f32: {diff:.2g} of the largest logit", flush=True)
+    harness.check("bf16_model_default_differs_from_f32_kv_by_rounding_only", 0 < diff <= 5e-3, f"{diff:.3g}")
+    harness.check("logits_says_auto_gave_f16", "KV cache f16 (auto, for BF16 weights)" in err[0], err[0][-400:])
+    err = []
+    _, l_def = ours(d32, ids, V, None, tmp, err)
+    _, l_32 = ours(d32, ids, V, "f32", tmp)
+    harness.check("f32_model_default_is_f32_kv_bit_for_bit", np.array_equal(l_def, l_32),
+                  f"max |diff| {np.abs(l_def - l_32).max():.3g}")
+    harness.check("logits_says_auto_gave_f32", "KV cache f32 (auto, for F32 weights)" in err[0], err[0][-400:])
+    # The same default through the generate stage and the local backend, with a byte-level
+    # tokenizer of exactly the model's 256 ids saved beside the weights.
+    try:
+        from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers
+    except ImportError as ex:
+        harness.skip("generate_default_kv", f"peer Python lacks {ex.name}")
+        return
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(["abc"], trainers.BpeTrainer(vocab_size=V, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.save(os.path.join(d16, "tokenizer.json"))
+    rows_def, err_def = generated(d16, None, tmp)
+    rows_16, _ = generated(d16, "f16", tmp)
+    harness.check("generate_bf16_model_default_equals_f16_kv", rows_def == rows_16 and len(rows_def) == 3,
+                  f"{list(rows_def.values())[:1]} vs {list(rows_16.values())[:1]}")
+    harness.check("generate_says_auto_gave_f16", "KV cache f16 (auto, for BF16 weights" in err_def, err_def[-400:])
 
 
 def rel_err(a, b):
@@ -115,6 +184,7 @@ def main():
                   f"{loose:.2g} from float32 transformers", flush=True)
             harness.check(name + "_vs_f32", 0 < loose <= (5e-3 if kv == "f16" else 3e-2),
                           f"{loose:.3g} of the largest logit from float32 transformers")
+    check_default(tmp)
     harness.finish()
 
 

@@ -147,9 +147,11 @@ def hf_reference(model):
 
 def ours(path, ids, vocab, tmp):
     out = os.path.join(tmp, "logits.f32")
-    # --act-type f32: the Q8_0 GGUF against HF on the same dequantized weights (fp32 activations)
+    # --act-type f32: the Q8_0 GGUF against HF on the same dequantized weights (fp32 activations);
+    # --kv-type f32: exactness is the point, and the default (auto) gives the Q8_0, BF16 and F16
+    # files an F16 cache (tests/peers/test_kv_cache.py checks that one)
     p = harness.run([harness.CLI, "logits", "--model", path, "--ids", ",".join(map(str, ids)), "--out", out,
-                     "--greedy", str(GREEDY), "--act-type", "f32"])
+                     "--greedy", str(GREEDY), "--act-type", "f32", "--kv-type", "f32"])
     logits = np.fromfile(out, dtype=np.float32).reshape(len(ids), vocab)
     return [int(x) for x in p.stdout.strip()[1:-1].split(",")], logits
 

@@ -1,9 +1,10 @@
 """SmolLM2-135M-Instruct (the registry's real model, a Q4_1/Q8_0 GGUF) against llama.cpp
 itself (llama-cpp-python, built from source by scripts/install-deps.sh) on the same file:
 
-- logits at every position of chat prompts (2; 5 with SQ_LONG=1), with llama.cpp's own
-  arithmetic (8-bit activations, the default, and an f16 KV cache as llama.cpp's default):
-  the max and mean differences are printed. Position 0, where attention is the value row
+- logits at every position of chat prompts (2; 5 with SQ_LONG=1), with our defaults, which
+  are llama.cpp's own arithmetic (8-bit activations, and the auto KV cache, F16 for this
+  quantized file as llama.cpp's default; checked: the same bits as an explicit
+  --act-type q8 --kv-type f16): the max and mean differences are printed. Position 0, where attention is the value row
   itself, must equal llama.cpp bit for bit (it did not before the 8-bit path: 2e-2). Later
   positions differ: llama.cpp's attention sums in another order, and one flipped 8-bit
   rounding moves this model's logits by ~1e-2 of the largest; llama.cpp's own logits differ
@@ -19,8 +20,8 @@ itself (llama-cpp-python, built from source by scripts/install-deps.sh) on the s
 - train --model smollm2-135m-instruct (one step, a learning rate of 1e-12 so the weights do
   not move) saves an HF folder that transformers loads, with tokenizer.json and the chat
   template in tokenizer_config.json; transformers' logits on it equal ours on the GGUF
-  within 1e-4 of the largest logit (ours with --act-type f32: fp32 activations on the
-  dequantized weights, transformers' arithmetic), and its tokenizer encodes like llama.cpp.
+  within 1e-4 of the largest logit (ours with --act-type f32 --kv-type f32: fp32
+  activations on the dequantized weights and an fp32 KV cache, transformers' arithmetic), and its tokenizer encodes like llama.cpp.
 
 Runs the release build of scalequest when there is one (a 135M-parameter model under the
 sanitizers takes minutes per call; the kernels' memory safety is tests/test_quant.c's job).
@@ -41,7 +42,9 @@ PROMPTS = [
     "Explain in one sentence why the sky is blue.",
 ]
 GREEDY = 64
-# llama.cpp's arithmetic: 8-bit activations (the default) and its default f16 KV cache
+# llama.cpp's arithmetic: 8-bit activations and its default f16 KV cache, both our defaults
+# for a quantized file (--kv-type auto gives f16); the logits check runs the defaults and
+# compares them with these flags spelled out
 LLAMA_LIKE = ["--act-type", "q8", "--kv-type", "f16"]
 REL = os.path.join(harness.ROOT, "build", "rel", "scalequest")
 CLI = REL if os.path.exists(REL) else harness.CLI
@@ -84,8 +87,16 @@ def main():
         llm.eval(ids)
         ref = np.array(llm.scores[:len(ids)], dtype=np.float32)
         out = os.path.join(tmp, f"l{k}.bin")
-        harness.run([CLI, "logits", "--model", MODEL_NAME, "--ids", ",".join(map(str, ids)), "--out", out] + LLAMA_LIKE)
+        p = harness.run([CLI, "logits", "--model", MODEL_NAME, "--ids", ",".join(map(str, ids)), "--out", out])
         ours = np.fromfile(out, dtype=np.float32).reshape(len(ids), -1)
+        if k == 0:
+            harness.check("default_kv_cache_is_f16", "KV cache f16 (auto, for Q4_1 weights)" in p.stderr,
+                          p.stderr[-300:])
+            harness.run([CLI, "logits", "--model", MODEL_NAME, "--ids", ",".join(map(str, ids)), "--out", out]
+                        + LLAMA_LIKE)
+            spelled = np.fromfile(out, dtype=np.float32).reshape(len(ids), -1)
+            harness.check("defaults_equal_llama_like_flags_bit_for_bit", np.array_equal(ours, spelled),
+                          f"max |diff| {np.abs(ours - spelled).max():.3g}")
         d = np.abs(ours - ref)
         rel = d.max(axis=1) / np.abs(ref).max(axis=1)
         harness.check(f"position0_bit_exact_prompt{k}", np.array_equal(ours[0], ref[0]),
@@ -152,7 +163,7 @@ def main():
         ref = m(torch.tensor([ids])).logits[0].numpy()
     lo = os.path.join(tmp, "gg.bin")
     harness.run([CLI, "logits", "--model", MODEL_NAME, "--ids", ",".join(map(str, ids)), "--out", lo, "--act-type",
-                 "f32"])
+                 "f32", "--kv-type", "f32"])
     ours = np.fromfile(lo, dtype=np.float32).reshape(len(ids), -1)
     rel = float((np.abs(ours - ref).max(axis=1) / np.abs(ref).max(axis=1)).max())
     harness.check("transformers_logits_match_gguf", rel <= 1e-4, f"worst position {rel:.3g} of the largest logit")
