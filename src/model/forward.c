@@ -371,8 +371,7 @@ static void one_tail(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batc
         if ((r = xrows_for(&xq, f, (const sq_view *const[]){&L->wo}, 1, qd, 1))) sq_quant_xrows_round(r, f->att, 0, 1);
         break;
     case TAIL_FFN_NORM:
-        sq_add(f->x, f->tmp, (size_t)dim);
-        sq_rmsnorm(f->xb, f->x, L->ffn_norm.data, 1, dim, c->norm_eps);
+        sq_add_rmsnorm(f->xb, f->x, f->tmp, L->ffn_norm.data, 1, dim, c->norm_eps);
         if ((r = xrows_for(&xq, f, (const sq_view *const[]){&L->w_gate, &L->w_up}, 2, dim, 1)))
             sq_quant_xrows_round(r, f->xb, 0, 1);
         break;
@@ -381,13 +380,15 @@ static void one_tail(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batc
             sq_quant_xrows_round(r, f->hb, 0, 1);
         break;
     default: /* TAIL_NEXT: the residual add, then the next layer's norm or the output norm */
-        sq_add(f->x, f->tmp, (size_t)dim);
         if (l + 1 < c->n_layers) {
             const sq_layer *N = &m->layers[l + 1];
-            sq_rmsnorm(f->xb, f->x, N->attn_norm.data, 1, dim, c->norm_eps);
+            sq_add_rmsnorm(f->xb, f->x, f->tmp, N->attn_norm.data, 1, dim, c->norm_eps);
             if ((r = xrows_for(&xq, f, (const sq_view *const[]){&N->wq, &N->wk, &N->wv}, 3, dim, 1)))
                 sq_quant_xrows_round(r, f->xb, 0, 1);
-        } else if (b->n_out) {
+        } else {
+            sq_add(f->x, f->tmp, (size_t)dim);
+        }
+        if (l + 1 == c->n_layers && b->n_out) {
             const sq_view *head = sq_model_head_weight(m);
             sq_rmsnorm(f->xo, f->x + (size_t)b->out_rows[0] * dim, m->out_norm.data, 1, dim, c->norm_eps);
             if ((r = xrows_for(&xq, f, &head, 1, dim, 1))) sq_quant_xrows_round(r, f->xo, 0, 1);
