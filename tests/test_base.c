@@ -182,3 +182,59 @@ SQ_TEST(barrier_holds_every_round_and_sleeps_safely) {
     CHECK_EQ_INT(atomic_load(&bad), 0);
     sq_barrier_wait(&b, 1); /* a team of one never waits */
 }
+
+/* sq_phase with guided claims and a tail (the batch-1 step's pattern): every unit is claimed
+ * exactly once, exactly one caller of sq_phase_done is told it completed the phase, it runs
+ * the tail after every unit's work is visible, and nobody leaves the tail's wait before the
+ * tail ran; with a team larger than the cores and late threads (waiters sleep). */
+SQ_TEST(phase_guided_claims_and_tail_run_once) {
+    enum { N = 5, ROUNDS = 400, UNITS = 97 };
+    static int hits[ROUNDS][UNITS], tail_sum[ROUNDS];
+    static _Atomic int tails[ROUNDS];
+    static sq_phase ph[ROUNDS][2];
+    for (int r = 0; r < ROUNDS; r++) {
+        sq_phase_init(&ph[r][0], UNITS - r % 7); /* a few sizes, one of them below the team */
+        sq_phase_init(&ph[r][1], 1);
+        atomic_init(&tails[r], 0);
+    }
+    _Atomic int bad;
+    atomic_init(&bad, 0);
+#pragma omp parallel num_threads(N)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads(), u0, u1;
+        for (int r = 0; r < ROUNDS; r++) {
+            if ((r + t) % 53 == 0) usleep(200);
+            while ((u0 = sq_phase_claim_guided(&ph[r][0], nt, &u1)) >= 0) {
+                if (u1 <= u0 || u1 > ph[r][0].total) atomic_fetch_add(&bad, 1);
+                for (int u = u0; u < u1; u++) hits[r][u]++; /* plain writes: a unit has one owner */
+                if (sq_phase_done(&ph[r][0], u1 - u0)) {
+                    int sum = 0; /* the tail sees every unit's write */
+                    for (int u = 0; u < ph[r][0].total; u++) sum += hits[r][u];
+                    tail_sum[r] = sum;
+                    atomic_fetch_add(&tails[r], 1);
+                    sq_phase_done(&ph[r][1], 1);
+                }
+            }
+            sq_phase_wait(&ph[r][1]);
+            if (atomic_load(&tails[r]) != 1) atomic_fetch_add(&bad, 1);
+        }
+    }
+    CHECK_EQ_INT(atomic_load(&bad), 0);
+    for (int r = 0; r < ROUNDS; r++) {
+        CHECK_EQ_INT(tail_sum[r], ph[r][0].total);
+        for (int u = 0; u < ph[r][0].total; u++) CHECK_EQ_INT(hits[r][u], 1);
+    }
+    /* guided: a share of what is left, never nothing */
+    sq_phase p;
+    sq_phase_init(&p, 100);
+    int a, z;
+    CHECK_EQ_INT(a = sq_phase_claim_guided(&p, 2, &z), 0);
+    CHECK_EQ_INT(z, 25);
+    CHECK_EQ_INT(sq_phase_claim_guided(&p, 2, &z), 25);
+    CHECK_EQ_INT(z, 43); /* 75 left: 18 */
+    sq_phase_init(&p, 3);
+    CHECK_EQ_INT(sq_phase_claim_guided(&p, 2, &z), 0);
+    CHECK_EQ_INT(z, 1);
+    CHECK_EQ_INT(sq_phase_done(&p, 2), 0);
+    CHECK_EQ_INT(sq_phase_done(&p, 1), 1);
+}

@@ -203,6 +203,10 @@ void sq_barrier_wait(sq_barrier *b, int n_threads);
  * phase waits until every unit is done (sq_phase_wait: spins ~30 us, then sleeps). Unlike a
  * barrier, a thread that lost its core while holding no unit holds nobody up: the others
  * take its share and move on, and it skips the finished phases when it comes back.
+ * sq_phase_done returns 1 to the one caller whose units completed the phase (it can run
+ * work that follows at once, see forward.c's batch-1 step), else 0. sq_phase_claim_guided
+ * claims a share of what is left (1/(2 nt) of it, at least one unit): few claims while much
+ * is left, single units at the end, so the threads finish together.
  * One cache line each; initialise (sq_phase_init) before the region. */
 typedef struct sq_phase {
     _Alignas(64) _Atomic int next;
@@ -211,7 +215,8 @@ typedef struct sq_phase {
 } sq_phase;
 void sq_phase_init(sq_phase *p, int total);
 int sq_phase_claim(sq_phase *p, int chunk, int *u1);
-void sq_phase_done(sq_phase *p, int n);
+int sq_phase_claim_guided(sq_phase *p, int nt, int *u1);
+int sq_phase_done(sq_phase *p, int n);
 void sq_phase_wait(sq_phase *p);
 
 /* ---- small helpers --------------------------------------------------------------------- */

@@ -74,10 +74,21 @@ int sq_phase_claim(sq_phase *p, int chunk, int *u1) {
     return u0;
 }
 
-void sq_phase_done(sq_phase *p, int n) {
-    /* release: the units' results are visible to whoever sees the count */
-    if (atomic_fetch_add(&p->done, n) + n == p->total && atomic_load(&p->sleepers) > 0)
+int sq_phase_claim_guided(sq_phase *p, int nt, int *u1) {
+    int left = p->total - atomic_load_explicit(&p->next, memory_order_relaxed), d = 2 * (nt > 0 ? nt : 1);
+    if (left <= 0) return -1;
+    /* Two threads may both see the same `left`: the second claim is then a little large,
+     * which only moves work, never loses or repeats it (the fetch_add decides). */
+    return sq_phase_claim(p, left > d ? left / d : 1, u1);
+}
+
+int sq_phase_done(sq_phase *p, int n) {
+    /* release: the units' results are visible to whoever sees the count; the caller whose add
+     * completes the phase has acquired every other caller's (one chain of read-modify-writes) */
+    int last = atomic_fetch_add(&p->done, n) + n == p->total;
+    if (last && atomic_load(&p->sleepers) > 0)
         syscall(SYS_futex, (unsigned *)&p->done, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    return last;
 }
 
 void sq_phase_wait(sq_phase *p) {

@@ -348,6 +348,166 @@ static void forward_phases(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const s
     }
 }
 
+/* ---- the batch-1 step ------------------------------------------------------------------- */
+
+/* The small serial work between two matmul phases of the batch-1 step (forward_one). */
+enum { TAIL_ROPE, TAIL_ROUND_ATT, TAIL_FFN_NORM, TAIL_ROUND_HB, TAIL_NEXT };
+
+/* One token's serial work after a phase of layer l, as forward_phases does it at T = 1 (the
+ * same calls on the same rows, so the same bits). */
+static void one_tail(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batch *b, int l, int kind) {
+    const sq_model_config *c = &m->cfg;
+    const sq_layer *L = &m->layers[l];
+    int dim = c->dim, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+    sq_quant_xrows xq;
+    const sq_quant_xrows *r;
+    switch (kind) {
+    case TAIL_ROPE: /* every K/V row of the step is in the cache before attention starts */
+        sq_rope_apply(&m->rope, f->q, c->n_heads, f->cosv, f->sinv);
+        sq_rope_apply(&m->rope, f->k, c->n_kv_heads, f->cosv, f->sinv);
+        kv_store(kv, l, slot_of(b->blocks[0], b->pos[0], kv->block_size), 0, f->k, f->v, kvd);
+        break;
+    case TAIL_ROUND_ATT:
+        if ((r = xrows_for(&xq, f, (const sq_view *const[]){&L->wo}, 1, qd, 1))) sq_quant_xrows_round(r, f->att, 0, 1);
+        break;
+    case TAIL_FFN_NORM:
+        sq_add_rmsnorm(f->xb, f->x, f->tmp, L->ffn_norm.data, 1, dim, c->norm_eps);
+        if ((r = xrows_for(&xq, f, (const sq_view *const[]){&L->w_gate, &L->w_up}, 2, dim, 1)))
+            sq_quant_xrows_round(r, f->xb, 0, 1);
+        break;
+    case TAIL_ROUND_HB:
+        if ((r = xrows_for(&xq, f, (const sq_view *const[]){&L->w_down}, 1, c->ffn_dim, 1)))
+            sq_quant_xrows_round(r, f->hb, 0, 1);
+        break;
+    default: /* TAIL_NEXT: the residual add, then the next layer's norm or the output norm */
+        if (l + 1 < c->n_layers) {
+            const sq_layer *N = &m->layers[l + 1];
+            sq_add_rmsnorm(f->xb, f->x, f->tmp, N->attn_norm.data, 1, dim, c->norm_eps);
+            if ((r = xrows_for(&xq, f, (const sq_view *const[]){&N->wq, &N->wk, &N->wv}, 3, dim, 1)))
+                sq_quant_xrows_round(r, f->xb, 0, 1);
+        } else {
+            sq_add(f->x, f->tmp, (size_t)dim);
+        }
+        if (l + 1 == c->n_layers && b->n_out) {
+            const sq_view *head = sq_model_head_weight(m);
+            sq_rmsnorm(f->xo, f->x + (size_t)b->out_rows[0] * dim, m->out_norm.data, 1, dim, c->norm_eps);
+            if ((r = xrows_for(&xq, f, &head, 1, dim, 1))) sq_quant_xrows_round(r, f->xo, 0, 1);
+        }
+        break;
+    }
+}
+
+/* The matmuls of one batch-1 phase p (n matrices of one input x, units as list_units), then
+ * the tail on whichever thread completes the last unit; it reports the tail done in p[1],
+ * which is what every thread waits for. */
+static void one_phase(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batch *b, sq_phase *p, int t, int nt,
+                      int n, float *const y[], const float *x, const sq_quant_xrows *xq, const sq_view *const w[],
+                      const float *const bias[], int l, int tail) {
+    int u0, u1;
+    while ((u0 = sq_phase_claim_guided(p, nt, &u1)) >= 0) {
+        list_run(f->mm, t, n, y, x, xq, 1, w, bias, u0, u1);
+        if (sq_phase_done(p, u1 - u0) && tail >= 0) {
+            one_tail(m, f, kv, b, l, tail);
+            sq_phase_done(p + 1, 1);
+        }
+    }
+    sq_phase_wait(tail >= 0 ? p + 1 : p);
+}
+
+/* A step of one token (batch-1 decode), where a phase's work is a few microseconds and the
+ * hand-offs between the threads are what a step loses: forward_phases's ten phases per layer
+ * become five, one per matmul (q/k/v, attention, o, gate/up with SwiGLU, down). The small
+ * serial work between two of them (RoPE and the K/V store; rounding attention's or SwiGLU's
+ * output to 8 bits; the residual add with the next norm and its rounding) is no phase of its
+ * own that one thread claims while the other waits for it after waiting for the matmul: the
+ * thread that finishes the matmul's last unit runs it at once (its output rows are partly in
+ * that thread's cache), and the other waits once. Matmul claims are guided (a share of what is
+ * left): about a dozen per phase instead of ~32. The first norm runs before the region. Each
+ * output is the same call on the same values as in forward_phases at T = 1, so the bits do
+ * not change (test_model's steps of 1 against steps of 5, at 1-3 threads). */
+static void forward_one(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batch *b, float *logits) {
+    const sq_model_config *c = &m->cfg;
+    int dim = c->dim, qd = c->n_heads * c->head_dim, ffn = c->ffn_dim;
+    const sq_view *head = sq_model_head_weight(m);
+    sq_attn_args aa = {.block_size = kv->block_size, .kv_stride = c->n_kv_heads * c->head_dim,
+                       .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads, .head_dim = c->head_dim,
+                       .kv_type = kv->type};
+    sq_attn_batch ab0 = {.a = aa, .plan = &f->att_plan};
+    int n_attn = sq_attention_work_count(&ab0);
+    sq_phase *ph = f->ph; /* per layer: five phases, each followed by its tail's */
+    int np = 0;
+    for (int l = 0; l < c->n_layers; l++) {
+        const sq_layer *L = &m->layers[l];
+        const sq_view *const qkv_w[] = {&L->wq, &L->wk, &L->wv};
+        int units[5] = {list_units(qkv_w, 3, 1), n_attn, list_units((const sq_view *const[]){&L->wo}, 1, 1),
+                        list_units((const sq_view *const[]){&L->w_gate}, 1, 1),
+                        list_units((const sq_view *const[]){&L->w_down}, 1, 1)};
+        for (int i = 0; i < 5; i++) {
+            sq_phase_init(&ph[np++], units[i]);
+            sq_phase_init(&ph[np++], 1);
+        }
+    }
+    sq_phase *hp = &ph[np++];
+    sq_phase_init(hp, b->n_out ? list_units(&head, 1, 1) : 0);
+    {
+        sq_quant_xrows xq;
+        const sq_layer *L0 = &m->layers[0];
+        const sq_quant_xrows *r = xrows_for(&xq, f, (const sq_view *const[]){&L0->wq, &L0->wk, &L0->wv}, 3, dim, 1);
+        sq_rmsnorm(f->xb, f->x, L0->attn_norm.data, 1, dim, c->norm_eps);
+        if (r) sq_quant_xrows_round(r, f->xb, 0, 1);
+    }
+#pragma omp parallel num_threads(f->n_threads)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads(), u0, u1;
+        float *scores = f->scores + (size_t)t * f->att_floats;
+        sq_quant_xrows xq_qkv, xq_o, xq_gu, xq_d, xq_head;
+        sq_phase *p = ph;
+        for (int l = 0; l < c->n_layers; l++, p += 10) {
+            const sq_layer *L = &m->layers[l];
+            const sq_view *const qkv_w[] = {&L->wq, &L->wk, &L->wv};
+            const sq_view *const gu_w[] = {&L->w_gate, &L->w_up};
+            one_phase(m, f, kv, b, p, t, nt, 3, (float *const[]){f->q, f->k, f->v}, f->xb,
+                      xrows_for(&xq_qkv, f, qkv_w, 3, dim, 1), qkv_w,
+                      (const float *const[]){L->bq.data, L->bk.data, L->bv.data}, l, TAIL_ROPE);
+            sq_attn_batch ab = {.a = aa, .plan = &f->att_plan, .q = f->q, .out = f->att, .pos = b->pos,
+                                .blocks = b->blocks, .sliding_window = c->sliding_window, .max_ctx = f->max_ctx};
+            ab.a.k_base = kv->k[l];
+            ab.a.v_base = kv->v[l];
+            while ((u0 = sq_phase_claim(p + 2, 1, &u1)) >= 0) { /* a unit is a kv head */
+                sq_attention_run(&ab, u0, u1, scores);
+                if (sq_phase_done(p + 2, u1 - u0)) {
+                    one_tail(m, f, kv, b, l, TAIL_ROUND_ATT);
+                    sq_phase_done(p + 3, 1);
+                }
+            }
+            sq_phase_wait(p + 3);
+            one_phase(m, f, kv, b, p + 4, t, nt, 1, (float *const[]){f->tmp}, f->att,
+                      xrows_for(&xq_o, f, (const sq_view *const[]){&L->wo}, 1, qd, 1),
+                      (const sq_view *const[]){&L->wo}, (const float *const[]){NULL}, l, TAIL_FFN_NORM);
+            /* gate and up over the same columns, so SwiGLU runs on them at once */
+            const sq_quant_xrows *xgu = xrows_for(&xq_gu, f, gu_w, 2, dim, 1);
+            int g = sq_matmul_grain(&L->w_gate, 1);
+            while ((u0 = sq_phase_claim_guided(p + 6, nt, &u1)) >= 0) {
+                int o0 = u0 * g, o1 = SQ_MIN(u1 * g, ffn);
+                range_run(f->mm, t, f->hb, f->xb, xgu, 1, &L->w_gate, NULL, o0, o1);
+                range_run(f->mm, t, f->hb2, f->xb, xgu, 1, &L->w_up, NULL, o0, o1);
+                sq_swiglu(f->hb + o0, f->hb2 + o0, (size_t)(o1 - o0));
+                if (sq_phase_done(p + 6, u1 - u0)) {
+                    one_tail(m, f, kv, b, l, TAIL_ROUND_HB);
+                    sq_phase_done(p + 7, 1);
+                }
+            }
+            sq_phase_wait(p + 7);
+            one_phase(m, f, kv, b, p + 8, t, nt, 1, (float *const[]){f->tmp}, f->hb,
+                      xrows_for(&xq_d, f, (const sq_view *const[]){&L->w_down}, 1, ffn, 1),
+                      (const sq_view *const[]){&L->w_down}, (const float *const[]){NULL}, l, TAIL_NEXT);
+        }
+        if (b->n_out)
+            one_phase(m, f, kv, b, hp, t, nt, 1, (float *const[]){logits}, f->xo, xrows_for(&xq_head, f, &head, 1, dim, 1),
+                      &head, (const float *const[]){NULL}, c->n_layers - 1, -1);
+    }
+}
+
 static int forward_step(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batch *b, float *logits, sq_err *e) {
     const sq_model_config *c = &m->cfg;
     int T = b->n_tokens, dim = c->dim, hd = c->head_dim, half = hd / 2, rc;
@@ -367,6 +527,10 @@ static int forward_step(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_b
         if (b->out_rows[o] < 0 || b->out_rows[o] >= T)
             return sq_fail(e, SQ_EINVAL, "forward: output row %d outside the step", b->out_rows[o]);
     sq_attention_plan(&f->att_plan, f->att_plan_mem, T, b->pos, b->blocks, bs, c->n_heads, c->n_kv_heads);
+    if (f->phased && T == 1) {
+        forward_one(m, f, kv, b, logits);
+        return 0;
+    }
     if (f->phased) {
         forward_phases(m, f, kv, b, logits);
         return 0;
