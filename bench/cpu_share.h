@@ -19,7 +19,10 @@
  * before them), so a static helper of attention.c counts as attention even when its own name
  * says nothing.
  *
- * The handler only unwinds and looks up tables built before the timer starts. Cost: one
+ * The handler only unwinds and looks up tables built before the timer starts. Unwinding from
+ * a signal is not guaranteed everywhere (stack-realigning epilogues): the handler skips the
+ * unwind on a `ret`, and engine_vs_llamacpp.sh measures a run again without the sampler if it
+ * still dies of a signal. Cost: one
  * unwind of a few dozen frames per sample, at most a few hundred samples per second per
  * core. Usage: cs_start() right before the measured work, cs_stop() right after, then
  * cs_print() appends "cpu_attention=... cpu_gemm=... cpu_sampling=... cpu_wait=...
@@ -172,6 +175,11 @@ static void cs_on_sigprof(int sig, siginfo_t *si, void *ucv) {
     unsigned char inner = cs_lookup(pc), fam = CS_REST;
     if (inner == CS_WAIT) {
         fam = CS_WAIT;
+    } else if (*(const unsigned char *)pc == 0xC3) {
+        /* Interrupted on a `ret`: in functions that realign the stack for AVX-512 spills
+         * (the DRAP frames gcc emits), libgcc's unwinder reads a wrong CFA there and faults
+         * (seen in sq_kv_pool_store). Such a sample counts for the function it landed in. */
+        fam = inner == CS_NONE || inner == CS_PASS ? CS_REST : inner;
     } else {
         void *fr[64];
         int n = backtrace(fr, 64), start = n;
