@@ -19,10 +19,11 @@
 
 static inline float rms_scale(double ss, int n, float eps) { return 1.0f / sqrtf((float)(ss / n) + eps); }
 
-/* y = x + t first (when t is set, in place in x), then the sum of squares of y. */
-static double sumsq_c(float *x, const float *t, int n) {
-    double s[16] = {0};
-    for (int i = 0; i < n; i++) {
+/* Elements i..n-1 into the sixteen partial sums (element i goes to s[i & 15]; x += t first
+ * when t is set), then the sums pairwise, s[j] + s[j + 8] first: the one order every body
+ * keeps, so they all give the same bits. */
+static double sumsq_finish(double s[16], float *x, const float *t, int i, int n) {
+    for (; i < n; i++) {
         float v = t ? x[i] + t[i] : x[i];
         if (t) x[i] = v;
         s[i & 15] += (double)v * v;
@@ -30,6 +31,12 @@ static double sumsq_c(float *x, const float *t, int n) {
     for (int w = 8; w; w >>= 1)
         for (int j = 0; j < w; j++) s[j] += s[j + w];
     return s[0];
+}
+
+/* y = x + t first (when t is set, in place in x), then the sum of squares of y. */
+static double sumsq_c(float *x, const float *t, int n) {
+    double s[16] = {0};
+    return sumsq_finish(s, x, t, 0, n);
 }
 
 static void scale_c(float *o, const float *x, const float *w, int n, float inv) {
@@ -63,14 +70,7 @@ static TGT2 double sumsq_avx2(float *x, const float *t, int n) {
     _mm256_storeu_pd(s + 4, a1);
     _mm256_storeu_pd(s + 8, a2);
     _mm256_storeu_pd(s + 12, a3);
-    for (; i < n; i++) {
-        float v = t ? x[i] + t[i] : x[i];
-        if (t) x[i] = v;
-        s[i & 15] += (double)v * v;
-    }
-    for (int w = 8; w; w >>= 1)
-        for (int j = 0; j < w; j++) s[j] += s[j + w];
-    return s[0];
+    return sumsq_finish(s, x, t, i, n);
 }
 
 static TGT2 void scale_avx2(float *o, const float *x, const float *w, int n, float inv) {
