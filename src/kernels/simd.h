@@ -12,7 +12,7 @@
  * tens of millions of exps a step, so an AVX2+FMA version lives here. Accuracy: within 2 ulp
  * of expf over the range training feeds it (the gradient tests compare against PyTorch at
  * 1e-4, far above that). The sampler keeps libm's expf; the engine's SwiGLU takes this
- * polynomial as its own run-time-dispatched copy (swiglu.c). The engine's attention softmax takes
+ * exp in its AVX2 body and the same constants in its 16-lane and scalar ones (swiglu.c). The engine's attention softmax takes
  * sq_tv_exp8 (both of its kernels, so they agree bit for bit): scalar expf was half its time. */
 #ifndef SQ_KERNELS_SIMD_H
 #define SQ_KERNELS_SIMD_H
@@ -77,28 +77,44 @@ static inline __m256 sq__load_bf16x8(const uint16_t *p) {
 
 /* ---- the training kernels' helpers ---------------------------------------------------- */
 
-#if defined(__AVX2__) && defined(__FMA__)
-#define SQ_TV_AVX2 1
+/* The vector exp's constants: x = n ln2 + r with |r| <= ln2/2 (ln2 split in two for an exact
+ * first step), exp(r) by a degree-6 polynomial, 2^n through the exponent bits. Inputs are
+ * clamped to [SQ_EXP_LO, SQ_EXP_HI] (no inf, no denormals: callers that need an exact zero,
+ * masked attention slots, write it themselves). swiglu.c's 16-lane and scalar bodies use the
+ * same constants in the same order, so all widths give the same bits. */
+#define SQ_EXP_LO -87.3f
+#define SQ_EXP_HI 88.3f
+#define SQ_EXP_LOG2E 1.44269504088896341f
+#define SQ_EXP_LN2_HI 0.693359375f
+#define SQ_EXP_LN2_LO -2.12194440e-4f
+#define SQ_EXP_P0 1.9875691500e-4f
+#define SQ_EXP_P1 1.3981999507e-3f
+#define SQ_EXP_P2 8.3334519073e-3f
+#define SQ_EXP_P3 4.1665795894e-2f
+#define SQ_EXP_P4 1.6666665459e-1f
+#define SQ_EXP_P5 5.0000001201e-1f
 
-/* exp(x) for 8 lanes: x = n ln2 + r with |r| <= ln2/2, exp(r) by a degree-6 polynomial,
- * 2^n through the exponent bits. Inputs are clamped to [-87.3, 88.3] (no inf, no denormals:
- * callers that need an exact zero, masked attention slots, write it themselves). */
-static inline __m256 sq_tv_exp8(__m256 x) {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+/* exp(x) for 8 lanes. Compiled for AVX2+FMA whatever the build's flags, so that run-time
+ * dispatched kernels (swiglu.c) can call it from their AVX2 bodies too. */
+__attribute__((target("avx2,fma"))) static inline __m256 sq_tv_exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(SQ_EXP_LO)), _mm256_set1_ps(SQ_EXP_HI));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(SQ_EXP_LOG2E)),
                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(SQ_EXP_LN2_HI), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(SQ_EXP_LN2_LO), r);
+    __m256 p = _mm256_set1_ps(SQ_EXP_P0);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SQ_EXP_P1));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SQ_EXP_P2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SQ_EXP_P3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SQ_EXP_P4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SQ_EXP_P5));
     p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
+
+#if defined(__AVX2__) && defined(__FMA__)
+#define SQ_TV_AVX2 1
 
 static inline float sq_tv_hmax8(__m256 v) {
     __m128 h = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

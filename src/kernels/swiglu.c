@@ -18,34 +18,21 @@
 #include "scalequest/kernels.h"
 #include "simd.h"
 
-/* The polynomial's constants (those of sq_tv_exp8). */
-#define EX_LO -87.3f
-#define EX_HI 88.3f
-#define EX_LOG2E 1.44269504088896341f
-#define EX_LN2_HI 0.693359375f
-#define EX_LN2_LO -2.12194440e-4f
-#define EX_P0 1.9875691500e-4f
-#define EX_P1 1.3981999507e-3f
-#define EX_P2 8.3334519073e-3f
-#define EX_P3 4.1665795894e-2f
-#define EX_P4 1.6666665459e-1f
-#define EX_P5 5.0000001201e-1f
-
 /* One lane of the engine's exp. The clamps are written as the vector max/min (which give
  * their second operand when the first is NaN); rintf rounds to nearest even like the vector
  * round; 2^n is built in the exponent bits. */
 static inline float engine_exp1(float x) {
-    x = x > EX_LO ? x : EX_LO;
-    x = x < EX_HI ? x : EX_HI;
-    float n = rintf(x * EX_LOG2E);
-    float r = fmaf(-n, EX_LN2_HI, x);
-    r = fmaf(-n, EX_LN2_LO, r);
-    float p = EX_P0;
-    p = fmaf(p, r, EX_P1);
-    p = fmaf(p, r, EX_P2);
-    p = fmaf(p, r, EX_P3);
-    p = fmaf(p, r, EX_P4);
-    p = fmaf(p, r, EX_P5);
+    x = x > SQ_EXP_LO ? x : SQ_EXP_LO;
+    x = x < SQ_EXP_HI ? x : SQ_EXP_HI;
+    float n = rintf(x * SQ_EXP_LOG2E);
+    float r = fmaf(-n, SQ_EXP_LN2_HI, x);
+    r = fmaf(-n, SQ_EXP_LN2_LO, r);
+    float p = SQ_EXP_P0;
+    p = fmaf(p, r, SQ_EXP_P1);
+    p = fmaf(p, r, SQ_EXP_P2);
+    p = fmaf(p, r, SQ_EXP_P3);
+    p = fmaf(p, r, SQ_EXP_P4);
+    p = fmaf(p, r, SQ_EXP_P5);
     p = fmaf(p, r * r, r + 1.0f);
     union { uint32_t u; float f; } e = {.u = (uint32_t)((int32_t)n + 127) << 23};
     return p * e.f;
@@ -61,44 +48,28 @@ static void swiglu_c(float *gate, const float *up, size_t n) {
 #define TGT2 __attribute__((target("avx2,fma")))
 #define TGT512 __attribute__((target("avx512f,avx2,fma")))
 
-static TGT2 inline __m256 engine_exp8(__m256 x) {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(EX_LO)), _mm256_set1_ps(EX_HI));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(EX_LOG2E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(EX_LN2_HI), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(EX_LN2_LO), r);
-    __m256 p = _mm256_set1_ps(EX_P0);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EX_P1));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EX_P2));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EX_P3));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EX_P4));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EX_P5));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
-
 static TGT2 void swiglu_avx2(float *gate, const float *up, size_t n) {
     size_t i = 0;
     const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
     for (; i + 8 <= n; i += 8) {
         __m256 g = _mm256_loadu_ps(gate + i);
-        __m256 d = _mm256_add_ps(one, engine_exp8(_mm256_sub_ps(zero, g)));
+        __m256 d = _mm256_add_ps(one, sq_tv_exp8(_mm256_sub_ps(zero, g)));
         _mm256_storeu_ps(gate + i, _mm256_mul_ps(_mm256_div_ps(g, d), _mm256_loadu_ps(up + i)));
     }
     for (; i < n; i++) gate[i] = swiglu_one(gate[i], up[i]);
 }
 
 static TGT512 inline __m512 engine_exp16(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(EX_LO)), _mm512_set1_ps(EX_HI));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(EX_LOG2E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(EX_LN2_HI), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(EX_LN2_LO), r);
-    __m512 p = _mm512_set1_ps(EX_P0);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EX_P1));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EX_P2));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EX_P3));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EX_P4));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EX_P5));
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(SQ_EXP_LO)), _mm512_set1_ps(SQ_EXP_HI));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(SQ_EXP_LOG2E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(SQ_EXP_LN2_HI), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(SQ_EXP_LN2_LO), r);
+    __m512 p = _mm512_set1_ps(SQ_EXP_P0);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SQ_EXP_P1));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SQ_EXP_P2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SQ_EXP_P3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SQ_EXP_P4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SQ_EXP_P5));
     p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
     __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
     return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
