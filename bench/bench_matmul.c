@@ -10,7 +10,7 @@
  *   SQ_BENCH_MATMUL_TYPES=f32   only the F32 figures (default: bf16, f16 and f32)
  *
  * F32 weights: the old kernel is the dot4_f32 matmul that ran them before (four outputs at a
- * time, x row by x row; kept below as f32_v1), the new one matmul_avx2.c's GEMM with the
+ * time, x row by x row; the library keeps it for CPUs without AVX2, sq__matmul_f32_dot4), the new one matmul_avx2.c's GEMM with the
  * weights copied into an L1 panel ("panel") and read in place ("direct"), and at 1 row its
  * GEMV. Their bits differ from the old kernel's (another summation order); panel and direct
  * are compared bit for bit.
@@ -73,45 +73,6 @@ static double time_one(int which, const sq_mm_job *j, const float *x, int rows, 
     return best;
 }
 
-/* The F32 matmul before matmul_avx2.c ran F32 weights (src/kernels/matmul.c's dot4_f32). */
-static void f32_v1_dot4(const float *x, const float *const w[4], int n, float out[4]) {
-    int i = 0;
-    float s[4] = {0, 0, 0, 0};
-#if defined(__AVX512F__)
-    __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-    for (; i + 16 <= n; i += 16) {
-        __m512 xv = _mm512_loadu_ps(x + i);
-        for (int k = 0; k < 4; k++) a[k] = _mm512_fmadd_ps(xv, _mm512_loadu_ps(w[k] + i), a[k]);
-    }
-    for (int k = 0; k < 4; k++) s[k] = _mm512_reduce_add_ps(a[k]);
-#else
-    __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    for (; i + 8 <= n; i += 8) {
-        __m256 xv = _mm256_loadu_ps(x + i);
-        for (int k = 0; k < 4; k++) a[k] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(w[k] + i), a[k]);
-    }
-    for (int k = 0; k < 4; k++) s[k] = sq__hsum256(a[k]);
-#endif
-    for (; i < n; i++)
-        for (int k = 0; k < 4; k++) s[k] += x[i] * w[k][i];
-    for (int k = 0; k < 4; k++) out[k] = s[k];
-}
-
-static void f32_v1(float *y, const float *x, int rows, const float *w, int in, int out, const float *bias) {
-    int nblk = (out + 3) / 4;
-#pragma omp parallel for schedule(static) if ((int64_t)rows * in * out > (1 << 22))
-    for (int b = 0; b < nblk; b++) {
-        int o = b * 4;
-        const float *wr[4];
-        for (int k = 0; k < 4; k++) wr[k] = w + (size_t)(o + k < out ? o + k : o) * in;
-        for (int r = 0; r < rows; r++) {
-            float d[4];
-            f32_v1_dot4(x + (size_t)r * in, wr, in, d);
-            for (int k = 0; k < 4 && o + k < out; k++) y[(size_t)r * out + o + k] = d[k] + (bias ? bias[o + k] : 0);
-        }
-    }
-}
-
 /* Best seconds of one F32 call: which 0 old, 1 new with a panel, 2 new reading rows in place. */
 static double time_f32(int which, const sq_mm_job *j, const float *x, int rows, int in, void *sc, int nsc) {
     double best = 1e30, spent = 0;
@@ -119,7 +80,7 @@ static double time_f32(int which, const sq_mm_job *j, const float *x, int rows, 
     for (int n = 0; n < 3 || spent < 0.03; n++) {
         double t0 = now();
         if (!which)
-            f32_v1(j->y, x, rows, j->w, in, j->out, j->bias);
+            sq__matmul_f32_dot4(j->y, x, rows, j->w, in, j->out, j->bias);
         else if (rows >= 4)
             sq_mm_avx2_gemm(j, 1, x, rows, in, sc, nsc);
         else

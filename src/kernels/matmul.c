@@ -79,8 +79,12 @@ static void matmul_16(float *y, const float *x, int rows, const uint16_t *w, int
 void sq_matmul_f32(float *y, const float *x, int rows, const float *w, int in, int out, const float *bias) {
 #if defined(SQ_HAVE_MM_AVX2)
     matmul_16(y, x, rows, (const void *)w, SQ_MM_F32, in, out, bias, NULL, 0);
-    return;
+#else
+    sq__matmul_f32_dot4(y, x, rows, w, in, out, bias);
 #endif
+}
+
+void sq__matmul_f32_dot4(float *y, const float *x, int rows, const float *w, int in, int out, const float *bias) {
     int nblk = (out + 3) / 4;
 #pragma omp parallel for schedule(static) if ((int64_t)rows * in * out > (1 << 22))
     for (int b = 0; b < nblk; b++) {

@@ -10,6 +10,11 @@
 
 #include "scalequest/kernels.h"
 
+/* The F32 kernel of CPUs without AVX2+FMA+F16C (matmul.c: four outputs at a time, x row by
+ * x row; another summation order than this file's). bench_matmul times it as the F32
+ * kernel these CPUs' successors replaced. */
+void sq__matmul_f32_dot4(float *y, const float *x, int rows, const float *w, int in, int out, const float *bias);
+
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #define SQ_HAVE_MM_AVX2 1
 /* One matrix of a list sharing the input x: y[rows, out] = x[rows, in] @ W^T + bias, W BF16
