@@ -18,7 +18,8 @@
 # shape's temperature) and counts the sampling in its time.
 #
 # Table 1 (issue 15), Qwen2-0.5B shape, BF16:
-#   b1       batch-1 decode: 16-token prompt, 64 new; llama-bench tg64. Against the read bound.
+#   b1       batch-1 decode: 16-token prompt, 64 new; llama-bench tg64. Against the read bound,
+#            and again paired with reads taken beside it (bench_decode1; every b1 row).
 #   prefill  256 tokens; llama-bench pp256. FLOPs count the LM head for the last token only.
 #   b1load   batch 1 again while a busy process (`yes`) holds one core: both thread pools
 #            with a neighbour (the spin policy's test); llama-bench tg64.
@@ -61,7 +62,8 @@ cd "$(dirname "$0")/.."
 t_begin=$(date +%s)
 eng=build/rel/bench/bench_engine
 shp=build/rel/bench/bench_shapes
-make -s "$eng" "$shp"
+dec1=build/rel/bench/bench_decode1
+make -s "$eng" "$shp" "$dec1"
 py="${SQ_PEER_PYTHON:-$HOME/.cache/scalequest/peers/bin/python}"
 cache="${SQ_CACHE:-$HOME/.cache/scalequest}"
 shape="${SQ_BENCH_SHAPE:-qwen05}"
@@ -275,6 +277,19 @@ split() {
     }' | tee -a "$table"
 }
 
+# paired_b1 MODEL: batch 1 against reads taken beside it. The read bound above comes from probes
+# at the start of the run, minutes before the step runs; this machine's read rate moves by 10-20%
+# from one second to the next, so that fraction carries the drift between the two moments.
+# bench_decode1 alternates short runs of one-token steps with reads of the model's own weight
+# pages and of the 1 GiB probe, and keeps the median of the per-round ratios.
+paired_b1() {
+    local r
+    r=$("$dec1" "$1" "${SQ_BENCH_PAIRED_ROUNDS:-7}" 8 2>/dev/null | sed -n 's/^median of \([0-9]*\) rounds: step \([0-9.]*\) GB\/s; the step at \([0-9.]*\)% of the read of its own weights, \([0-9.]*\)% of the anonymous probe.*/\1 \2 \3 \4/p')
+    [ -n "$r" ] || { echo "      paired batch 1: bench_decode1 did not run" | tee -a "$table"; return 0; }
+    read -r n g own anon <<<"$r"
+    echo "      paired with reads beside it (median of $n rounds): step $g GB/s, ${own}% of the read of its own weights, ${anon}% of the 1 GiB probe" | tee -a "$table"
+}
+
 # model_block TITLE MODEL FIGS: batch 1, prefill and the batched-decode figures on one file.
 model_block() {
     local title=$1 m=$2 figs=$3 o1="" o2="" l="" o b
@@ -283,7 +298,7 @@ model_block() {
         [[ " $figs " == *" b1 "* ]] && o1=$(ours "$m" 1 16 1 64 0.7 0)
         [[ " $figs " == *" prefill "* ]] && o2=$(ours "$m" 1 256 1 1 0.7 0)
         l=$(lb "$m")
-        [[ " $figs " == *" b1 "* ]] && row "decode, batch 1 (tok/s)" b1 1 "$o1" "$l" ""
+        [[ " $figs " == *" b1 "* ]] && row "decode, batch 1 (tok/s)" b1 1 "$o1" "$l" "" && paired_b1 "$m"
         [[ " $figs " == *" prefill "* ]] && row "prefill, 256 tokens (tok/s)" prefill 1 "$o2" "$l" ""
     fi
     if [[ " $figs " == *" b1load "* ]]; then
