@@ -356,6 +356,13 @@ int main(int argc, char **argv) {
     /* Every CPU widens BF16 weights to FP32 (one summation order at any batch size; see
      * kernels.h), so the FP32 peak is the limit even where AVX512-BF16 exists. */
     printf(" (BF16 weights are widened to FP32, so the FP32 peak is the limit)");
+    /* The dot-product instructions beside it, so the choice above is checked on each machine. */
+    double bf = sq_bench_dot_peak(1, omp_get_max_threads(), 20000000 / 4);
+    double i8 = sq_bench_dot_peak(0, omp_get_max_threads(), 20000000 / 4);
+    if (bf > 0) printf("\nAVX512-BF16 dot (vdpbf16ps) %.0f GFLOP/s: %.2fx the FP32 FMA peak", bf / 1e9, bf / f32);
+    if (i8 > 0)
+        printf("\nAVX512-VNNI int8 dot (vpdpbusd) %.0f G multiply-adds/s: %.2fx the FP32 FMA's (the 8-bit activation kernels' limit)",
+               i8 / 2e9, i8 / f32);
     printf("\nlimits %.2f %.1f\n", bw, peak / 1e9);
     return 0;
 }

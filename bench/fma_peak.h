@@ -56,4 +56,62 @@ static double sq_bench_fma_peak(int nthreads, long iters, double (*now_fn)(void)
     return best;
 }
 
+/* The two dot-product instructions a kernel could use instead of widening to FP32 and
+ * multiply-adding, at the same register-only rate test, one team of threads: AVX512-BF16's
+ * vdpbf16ps (two BF16 products summed into each FP32 lane: 64 FLOP per 512-bit instruction)
+ * and AVX512-VNNI's vpdpbusd (four u8 x s8 products into each int32 lane: 64 multiply-adds,
+ * counted as 128 "FLOP" so the figure compares with the FP32 one). Whether they pay depends on
+ * the core: some run vdpbf16ps at a fraction of the FMA rate. Each returns 0 on a CPU
+ * without the instruction. */
+__attribute__((target("avx512f,avx512bf16"))) static inline double sq_bench__bf16dot_pass(int nthreads, long iters) {
+    float sink = 0;
+    double t0 = omp_get_wtime();
+#pragma omp parallel num_threads(nthreads) reduction(+ : sink)
+    {
+        __m512 a[12];
+        __m512bh x = (__m512bh)_mm512_set1_epi16(0x3f80), y = (__m512bh)_mm512_set1_epi16(0x3380);
+        for (int k = 0; k < 12; k++)
+            a[k] = _mm512_set1_ps((float)k);
+        for (long i = 0; i < iters; i++)
+            for (int k = 0; k < 12; k++)
+                a[k] = _mm512_dpbf16_ps(a[k], x, y);
+        for (int k = 0; k < 12; k++)
+            sink += _mm512_reduce_add_ps(a[k]);
+    }
+    double dt = omp_get_wtime() - t0;
+    if (sink == 1.5f) printf(" ");
+    return (double)iters * 12 * 64 * nthreads / dt;
+}
+
+__attribute__((target("avx512f,avx512vnni"))) static inline double sq_bench__int8dot_pass(int nthreads, long iters) {
+    int sink = 0;
+    double t0 = omp_get_wtime();
+#pragma omp parallel num_threads(nthreads) reduction(+ : sink)
+    {
+        __m512i a[12], x = _mm512_set1_epi8(3), y = _mm512_set1_epi8(-5);
+        for (int k = 0; k < 12; k++)
+            a[k] = _mm512_set1_epi32(k);
+        for (long i = 0; i < iters; i++)
+            for (int k = 0; k < 12; k++)
+                a[k] = _mm512_dpbusd_epi32(a[k], x, y);
+        for (int k = 0; k < 12; k++)
+            sink += _mm512_reduce_add_epi32(a[k]);
+    }
+    double dt = omp_get_wtime() - t0;
+    if (sink == 12345) printf(" ");
+    return (double)iters * 12 * 128 * nthreads / dt;
+}
+
+/* Best of three passes, FLOP/s as above; 0 where the CPU lacks the instruction. */
+static inline double sq_bench_dot_peak(int bf16, int nthreads, long iters) {
+    __builtin_cpu_init();
+    if (bf16 ? !__builtin_cpu_supports("avx512bf16") : !__builtin_cpu_supports("avx512vnni")) return 0;
+    double best = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        double r = bf16 ? sq_bench__bf16dot_pass(nthreads, iters) : sq_bench__int8dot_pass(nthreads, iters);
+        if (r > best) best = r;
+    }
+    return best;
+}
+
 #endif
