@@ -103,6 +103,11 @@ read -r _ b p <<<"$("$eng" limits | grep '^limits ')"
 bw=$(awk -v a="$bw" -v b="$b" 'BEGIN { print (b > a) ? b : a }')
 peak=$(awk -v a="$peak" -v b="$p" 'BEGIN { print (b > a) ? b : a }')
 echo "  limits used below (the better of two probes): read $bw GB/s, FMA peak $peak GFLOP/s"
+# The int8 dot instruction's rate (0 without AVX512-VNNI): the limit of the 8-bit-activation
+# kernels that quantized weights run on, printed beside their FMA-peak fraction in Table 2.
+i8peak=$(echo "$limits" | sed -n 's/^AVX512-VNNI int8 dot (vpdpbusd) \([0-9.]*\) G multiply-adds.*/\1/p')
+i8peak=${i8peak:-0}
+row_i8=0 # set to $i8peak around the quantized blocks
 
 # ---- the models -------------------------------------------------------------------------------
 have_gguf=1
@@ -226,7 +231,7 @@ hdr() { printf '  %-50s %10s %10s %10s %7s %7s   %s\n' "figure" "llama.cpp" "lla
 # read bound), prefill (prompt rate, FMA peak), decode (decode rate, FMA peak), total (tokens
 # out / wall), records (Q / wall).
 row() {
-    awk -v name="$1" -v how="$2" -v q="$3" -v o="$4" -v on="$5" -v off="$6" -v bw="$bw" -v peak="$peak" '
+    awk -v name="$1" -v how="$2" -v q="$3" -v o="$4" -v on="$5" -v off="$6" -v bw="$bw" -v peak="$peak" -v i8="$row_i8" '
     function get(line, k,   a, i, n) { n = split(line, a, " "); for (i = 1; i <= n; i++) if (index(a[i], k "=") == 1) return substr(a[i], length(k) + 2); return "" }
     function ours(l) {
         if (l == "") return 0
@@ -252,9 +257,14 @@ row() {
             lf = get(o, "layer_flops"); hf = get(o, "head_flops"); wb = get(o, "weight_bytes")
             pt = get(o, "prompt_tokens"); dr = get(o, "decode_rows")
             if (how == "b1") lim = sprintf("%.0f%% of the read bound (%.1f tok/s)", 100 * a * wb / (bw * 1e9), bw * 1e9 / wb)
-            else if (how == "prefill") lim = sprintf("%.0f%% of FMA peak", 100 * (pt * lf + hf) / get(o, "t_forward") / (peak * 1e9))
-            else if (how == "decode") lim = sprintf("%.0f%% of FMA peak", 100 * a * (lf + hf) / (peak * 1e9))
-            else lim = sprintf("%.0f%% of FMA peak", 100 * (lf * (pt + dr) + hf * (dr + q)) / get(o, "wall") / (peak * 1e9))
+            else {
+                if (how == "prefill") fr = (pt * lf + hf) / get(o, "t_forward")
+                else if (how == "decode") fr = a * (lf + hf)
+                else fr = (lf * (pt + dr) + hf * (dr + q)) / get(o, "wall")
+                lim = sprintf("%.0f%% of FMA peak", 100 * fr / (peak * 1e9))
+                # i8: multiply-adds per second, two FLOP each
+                if (i8 > 0) lim = lim sprintf(" (%.0f%% of the int8 dot peak)", 100 * fr / (2 * i8 * 1e9))
+            }
             r2 = get(on, "rss_peak"); if (r2 == "") r2 = get(off, "rss_peak")
             lim = lim sprintf("; RSS %d / %s MiB", get(o, "rss_peak") / 1024, r2 == "" ? "-" : sprintf("%d", r2 / 1024))
         }
@@ -409,6 +419,7 @@ if [ "$have_gguf" = 1 ] && { want q4_1 || want q8_0 || want smollm; }; then
     echo | tee -a "$table"
     echo "  Table 2: quantized GGUF weights (issue 14)" | tee -a "$table"
     hdr | tee -a "$table"
+    row_i8=$i8peak
     want q4_1 && model_block "qwen05 shape, Q4_1 layers, Q8_0 embedding" "$(model_file qwen05 q4_1)" "$q_figs"
     want q8_0 && model_block "qwen05 shape, Q8_0" "$(model_file qwen05 q8_0)" "$q_figs"
     if want smollm; then
