@@ -3,7 +3,7 @@
  * remainder of the row groups) against odd output counts give the C reference's bits
  * (sq_quant_dot_q8 on the C code, plus the bias) and the bits of the same rows run one at a
  * time; two matrices in one call (q/k/v style) each get their own, also when 32-value-block
- * and K types share a call; a NaN weight scale or a NaN activation gives NaN in exactly the
+ * and K types share a call; long rows (the tile's chunks of blocks) too; a NaN weight scale or a NaN activation gives NaN in exactly the
  * outputs it touches. */
 #include <math.h>
 #include <stdlib.h>
@@ -155,6 +155,55 @@ SQ_TEST(batched_small_output_counts) {
             free(x), free(ref[0]), free(ref[1]), free(y[0]), free(y[1]);
             mats_free(&m);
         }
+    free(buf);
+}
+
+/* Long rows: a tile of more blocks than L1 holds beside the rows runs in chunks of blocks,
+ * each chunk over up to 32 rows with the running sums kept between chunks (the VNNI tile):
+ * block counts that give 2 and 3 chunks (the last one longer), rows that fill several row
+ * batches and leave remainders, through sq_quant_matmul_n and through the rounded-once
+ * ranges: the C reference's bits. */
+SQ_TEST(batched_long_rows_in_chunks) {
+    sq_rng r;
+    sq_rng_seed(&r, 53);
+    int nl = levels(), R = 71;
+    static const int NB[] = {49, 100};
+    static const int ROWS[] = {6, 33, 71};
+    void *buf = NULL;
+    size_t cap = 0;
+    for (size_t ti = 0; ti < SQ_ARRAY_LEN(TYPES); ti++) {
+        sq_dtype t = TYPES[ti];
+        if (sq_dtype_block(t, NULL) == 256) continue; /* the K tile has no chunks */
+        for (size_t ni = 0; ni < SQ_ARRAY_LEN(NB); ni++) {
+            mats m;
+            mats_make(&m, t, NB[ni], 11, 3, &r);
+            float *x = act_rows(R, m.n, &r);
+            float *ref[2] = {malloc((size_t)R * 11 * 4), malloc((size_t)R * 3 * 4)};
+            float *y[2] = {malloc((size_t)R * 11 * 4), malloc((size_t)R * 3 * 4)};
+            void *xb = sq_malloc_aligned(sq_quant_xrows_bytes(m.n, R)), *tile = malloc(sq_quant_tile_bytes(m.n));
+            reference(&m, x, R, ref);
+            for (int lv = 1; lv < nl; lv++) { /* the C code has no tiles */
+                force(lv);
+                for (size_t ri = 0; ri < SQ_ARRAY_LEN(ROWS); ri++) {
+                    int rows = ROWS[ri];
+                    REQUIRE(run(&m, x, rows, y, &buf, &cap) == 0);
+                    for (int k = 0; k < 2; k++)
+                        CHECKF(!memcmp(y[k], ref[k], (size_t)rows * m.out[k] * 4), "%s, %s, %d blocks, %d rows: matrix %d",
+                               sq_dtype_name(t), sq_quant_q8_impl(), NB[ni], rows, k);
+                    sq_quant_xrows q;
+                    sq_quant_xrows_init(&q, xb, sq_quant_act_kind(t), m.n, rows);
+                    sq_quant_xrows_round(&q, x, 0, rows);
+                    memset(y[0], 0xff, (size_t)R * 11 * 4);
+                    for (int o = 0; o < 11; o += 8) sq_quant_matmul_range_x(y[0], &q, rows, &m.v[0], m.bias, o, o + 8, tile);
+                    CHECKF(!memcmp(y[0], ref[0], (size_t)rows * 11 * 4), "%s, %s, %d blocks, %d rows: ranges",
+                           sq_dtype_name(t), sq_quant_q8_impl(), NB[ni], rows);
+                }
+            }
+            sq_quant_q8_force(0);
+            free(x), free(ref[0]), free(ref[1]), free(y[0]), free(y[1]), free(xb), free(tile);
+            mats_free(&m);
+        }
+    }
     free(buf);
 }
 

@@ -104,30 +104,39 @@ TGT static inline AI void unpack_tile(uint8_t *tile, const uint8_t *w, size_t rb
     }
 }
 
-/* R rows (compile-time) over an unpacked tile; outputs y[r * ldy + c] for c < nout. Per
- * block and row: the 8 products dw * dx (the reference's d) in one multiply, stored so that
- * each pair's two are one 8-byte broadcast; per pair and row: one vpdpbusd of the row's
- * unsigned bytes (x + 128, each dword twice) on the signed values, started at the pair's
- * -128 x sums, one conversion, one FMA. */
+/* One row group's running sums between passes over chunks of blocks: 4 rows x 4 pairs of
+ * lane accumulators, then 4 rows of Q*_1 minimum sums. */
+typedef struct {
+    __m512 acc[4][4];
+    __m256 sm[4];
+} tile_sums;
+
+/* R rows (compile-time) over blocks [b0, b1) of an unpacked tile. The sums start at zero
+ * (in NULL) or at *in, and end in *out, or (out NULL) reduced into the outputs
+ * y[r * ldy + c] for c < nout. Per block and row: the 8 products dw * dx (the reference's
+ * d) in one multiply, stored so that each pair's two are one 8-byte broadcast; per pair and
+ * row: one vpdpbusd of the row's unsigned bytes (x + 128, each dword twice) on the signed
+ * values, started at the pair's -128 x sums, one conversion, one FMA. */
 TGT static inline AI void run_tile(float *y, int64_t ldy, int nout, const uint8_t *tile, const sq_dtype t,
-                                   const uint8_t *xd, size_t xs, const int R, int64_t nb, const float *bias) {
+                                   const uint8_t *xd, size_t xs, const int R, int64_t nb, int64_t b0, int64_t b1,
+                                   const float *bias, const tile_sums *in, tile_sums *out) {
     const int one = t == SQ_Q4_1 || t == SQ_Q5_1;
     const size_t step = SQ_Q8G_TILE_BYTES_PER_BLOCK;
     __m512 acc[4][4];
     __m256 sm[4];
     _Alignas(64) double dd[4][4]; /* per row: the pairs' (dw * dx) products, two floats each */
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
-        sm[r] = _mm256_setzero_ps();
-        #pragma GCC unroll 4
-        for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps();
+        sm[r] = in ? in->sm[r] : _mm256_setzero_ps();
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) acc[r][c] = in ? in->acc[r][c] : _mm512_setzero_ps();
     }
-    for (int64_t b = 0; b < nb; b++) {
+    for (int64_t b = b0; b < b1; b++) {
         const uint8_t *T = tile + (size_t)b * step;
         const float *D = (const float *)(T + 512);
         const __m256 dw = _mm256_loadu_ps(D);
         __m512i xv[4];
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
             const uint8_t *xr = xd + (size_t)r * xs;
             const float *ds = (const float *)(xr + 64 * nb) + 2 * b;
@@ -138,11 +147,11 @@ TGT static inline AI void run_tile(float *y, int64_t ldy, int nout, const uint8_
         /* the products go through memory: each FMA's d is then one broadcast load (no
          * shuffle on the vector ports, which the dots and FMAs fill) */
         __asm__("" : "+m"(dd));
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int c = 0; c < 4; c++) {
             const __m512i wv = _mm512_loadu_si512((const void *)(T + 64 * c));
             const __m512i iv = _mm512_loadu_si512((const void *)(T + 256 + 64 * c));
-            #pragma GCC unroll 4
+#pragma GCC unroll 4
             for (int r = 0; r < R; r++) {
                 __m512i p = _mm512_dpbusd_epi32(iv, xv[r], wv);
                 __m512 d = _mm512_castpd_ps(_mm512_set1_pd(dd[r][c]));
@@ -150,39 +159,79 @@ TGT static inline AI void run_tile(float *y, int64_t ldy, int nout, const uint8_
             }
         }
     }
-    /* Each output's 8 lanes (even lanes: output 2c, odd: 2c + 1) in quant.h's tree:
-     * (l + l+4), then (0 + 2) + (1 + 3); output 2c ends in lane 0, 2c + 1 in lane 1. */
-    const __m512i i8 = _mm512_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512i i4 = _mm512_setr_epi32(4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7);
-    const __m512i i2 = _mm512_setr_epi32(2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
-    #pragma GCC unroll 4
-    for (int r = 0; r < R; r++) {
-        float h[4][16], s[8];
-        _mm256_storeu_ps(s, sm[r]);
-        #pragma GCC unroll 4
-        for (int c = 0; c < 4; c++) {
-            __m512 a = acc[r][c];
-            a = _mm512_add_ps(a, _mm512_permutexvar_ps(i8, a));
-            a = _mm512_add_ps(a, _mm512_permutexvar_ps(i4, a));
-            a = _mm512_add_ps(a, _mm512_permutexvar_ps(i2, a));
-            _mm512_storeu_ps(h[c], a);
+    if (out) {
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            out->sm[r] = sm[r];
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++) out->acc[r][c] = acc[r][c];
         }
-        float *yr = y + (size_t)r * ldy;
-        for (int c = 0; c < nout; c++) yr[c] = (h[c / 2][c & 1] + (one ? s[c] : 0.0f)) + (bias ? bias[c] : 0.0f);
+        return;
+    }
+    /* Each output's 8 lanes (even lanes of pair c: output 2c, odd: 2c + 1) in quant.h's tree,
+     * the 4 pairs together: h_l = a_l + a_(l+4) (lanes 0-7 + 8-15), then (h0 + h2) and
+     * (h1 + h3) (each half's 128-bit chunks 0 + 1), then their sum (lanes 0, 1 + 2, 3 of each
+     * chunk): pair c's outputs end in lanes 4c and 4c + 1. */
+    const __m512i pick = _mm512_setr_epi32(0, 1, 4, 5, 8, 9, 12, 13, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __mmask8 m = (__mmask8)((1u << nout) - 1);
+    const __m256 bv = bias ? _mm256_maskz_loadu_ps(m, bias) : _mm256_setzero_ps();
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+        __m512 a01 = _mm512_add_ps(_mm512_shuffle_f32x4(acc[r][0], acc[r][1], 0x44),
+                                   _mm512_shuffle_f32x4(acc[r][0], acc[r][1], 0xEE));
+        __m512 a23 = _mm512_add_ps(_mm512_shuffle_f32x4(acc[r][2], acc[r][3], 0x44),
+                                   _mm512_shuffle_f32x4(acc[r][2], acc[r][3], 0xEE));
+        __m512 h = _mm512_add_ps(_mm512_shuffle_f32x4(a01, a23, 0x88), _mm512_shuffle_f32x4(a01, a23, 0xDD));
+        h = _mm512_add_ps(h, _mm512_permute_ps(h, 0xEE));
+        __m256 v = _mm512_castps512_ps256(_mm512_permutexvar_ps(pick, h));
+        v = _mm256_add_ps(_mm256_add_ps(v, one ? sm[r] : _mm256_setzero_ps()), bv); /* (sum + sm) + bias */
+        _mm256_mask_storeu_ps(y + (size_t)r * ldy, m, v);
     }
 }
 
+/* Rows of a group of R over blocks [b0, b1), sums kept in st (see run_tile). */
+#define RUN_GROUP(R_, B0, B1, IN, OUT)                                                                                 \
+    run_tile(y + (size_t)r * ldy, ldy, nout, tile, t, xd + (size_t)r * xs, xs, R_, nb, B0, B1, bias, IN, OUT)
+
+/* Every row over the tile. A tile of many blocks (more than L1 holds beside the rows) goes
+ * in chunks of KC blocks: each chunk, while in L1, takes up to 8 row groups (32 rows), their
+ * running sums kept between chunks; the float steps per lane stay in block order, so the
+ * bits are the same. */
 TGT static inline AI void tile_all_rows(float *y, int64_t ldy, int nout, const uint8_t *tile, const sq_dtype t,
                                         const uint8_t *xd, size_t xs, int rows, int64_t nb, const float *bias) {
-    int r = 0;
-    for (; r + 4 <= rows; r += 4) run_tile(y + (size_t)r * ldy, ldy, nout, tile, t, xd + (size_t)r * xs, xs, 4, nb, bias);
-    switch (rows - r) {
-    case 3: run_tile(y + (size_t)r * ldy, ldy, nout, tile, t, xd + (size_t)r * xs, xs, 3, nb, bias); break;
-    case 2: run_tile(y + (size_t)r * ldy, ldy, nout, tile, t, xd + (size_t)r * xs, xs, 2, nb, bias); break;
-    case 1: run_tile(y + (size_t)r * ldy, ldy, nout, tile, t, xd + (size_t)r * xs, xs, 1, nb, bias); break;
-    default: break;
+    enum { KC = 32, GROUPS = 8 };
+    if (nb <= 3 * KC / 2) {
+        int r = 0;
+        for (; r + 4 <= rows; r += 4) RUN_GROUP(4, 0, nb, NULL, NULL);
+        switch (rows - r) {
+        case 3: RUN_GROUP(3, 0, nb, NULL, NULL); break;
+        case 2: RUN_GROUP(2, 0, nb, NULL, NULL); break;
+        case 1: RUN_GROUP(1, 0, nb, NULL, NULL); break;
+        default: break;
+        }
+        return;
+    }
+    tile_sums st[GROUPS];
+    for (int r0 = 0; r0 < rows; r0 += 4 * GROUPS) {
+        int r1 = rows - r0 < 4 * GROUPS ? rows : r0 + 4 * GROUPS;
+        for (int64_t k0 = 0; k0 < nb; k0 += KC) {
+            int64_t k1 = nb - k0 < KC + KC / 2 ? nb : k0 + KC; /* no short last chunk */
+            const tile_sums *first = NULL;
+            for (int r = r0, g = 0; r < r1; r += 4, g++) {
+                const tile_sums *in = k0 ? &st[g] : first;
+                tile_sums *out = k1 < nb ? &st[g] : NULL;
+                switch (r1 - r < 4 ? r1 - r : 4) {
+                case 4: RUN_GROUP(4, k0, k1, in, out); break;
+                case 3: RUN_GROUP(3, k0, k1, in, out); break;
+                case 2: RUN_GROUP(2, k0, k1, in, out); break;
+                default: RUN_GROUP(1, k0, k1, in, out); break;
+                }
+            }
+            k0 = k1 - KC; /* the loop's step lands on k1 */
+        }
     }
 }
+#undef RUN_GROUP
 
 /* A rounded 32-value-block row (sq_quant_act_row's kind 1: nb x 32 int8, then nb x (d, s))
  * in the tile's form: per block 64 bytes, each dword of x + 128 twice; then the nb (d, s). */
