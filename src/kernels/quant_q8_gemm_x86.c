@@ -96,6 +96,9 @@ TGT static inline AI void unpack_tile(uint8_t *tile, const uint8_t *w, size_t rb
             _mm512_storeu_si512((void *)(T + 256 + 32 * c),
                                 _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), u128, v)));
         }
+        /* the next tile's rows (8 rows on; past the matrix, a prefetch does not fault): its
+         * blocks reach L2 while this tile's rows go by */
+        for (int c = 0; c < 8; c++) _mm_prefetch((const char *)(w + (size_t)(8 + c) * rb + (size_t)b * bb), _MM_HINT_T1);
         for (int c = 0; c < 8; c++) rowp[c] += inc[c];
         __m256i hv = _mm256_loadu_si256((const __m256i *)head);
         float *D = (float *)(T + 512);
