@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "../src/kernels/quant_q8_gemm.h"
 #include "scalequest/kernels.h"
 #include "scalequest/quant.h"
 #include "quant_blocks.h"
@@ -205,6 +206,51 @@ SQ_TEST(batched_long_rows_in_chunks) {
         }
     }
     free(buf);
+}
+
+/* The VNNI tile's rows rounded straight from x (sq__q8g_round_vnni) are the bytes of
+ * sq_quant_act_row (the C rounding, forced) put in the tile's form (sq__q8g_drow_vnni), and
+ * its second copy is sq_quant_act_row's: on normal rows and on blocks of zeros, of
+ * denormals, near FLT_MAX, with an inf or a NaN, of values on rounding ties, of one
+ * negative maximum, and of scales whose f16 is subnormal or overflows. */
+SQ_TEST(tile_rows_round_as_the_c_rounding) {
+    if (strcmp(sq_quant_q8_impl(), "avx512vnni") != 0) SKIP("no AVX-512 VNNI on this CPU: no tile rows");
+    sq_rng r;
+    sq_rng_seed(&r, 59);
+    enum { NB = 24, N = 32 * NB };
+    float *x = malloc(N * 4);
+    for (int rep = 0; rep < 40; rep++) {
+        float scale = rep < 20 ? 1.0f : (float)pow(10.0, (double)(rep - 30) * 3.5); /* 1e-35 .. 1e31 */
+        for (int i = 0; i < N; i++) x[i] = (float)sq_rng_normal(&r) * scale;
+        for (int i = 0; i < 32; i++) x[32 + i] = 0.0f;                                    /* block 1: zeros */
+        for (int i = 0; i < 32; i++) x[64 + i] = (float)(i - 16) * 1e-40f;                /* 2: denormals */
+        for (int i = 0; i < 32; i++) x[96 + i] = (i & 1 ? -3.4e38f : 3.3e38f) * (float)(i + 1) / 32; /* 3: huge */
+        x[128 + 7] = INFINITY;                                                             /* 4: an inf */
+        x[160 + 30] = NAN;                                                                 /* 5: a NaN */
+        for (int i = 0; i < 32; i++) x[192 + i] = (float)(i % 16) * 0.5f - 3.5f;          /* 6: ties at x * 127 / 127 */
+        x[192 + 31] = 127.0f;
+        for (int i = 0; i < 32; i++) x[224 + i] = (float)(i % 7) * 0.01f;                 /* 7: one negative max */
+        x[224 + 9] = -5.0f;
+        for (int i = 0; i < 32; i++) x[256 + i] = (float)(i - 20) * 1e-9f;                /* 8: f16 scale subnormal */
+        for (int i = 0; i < 32; i++) x[288 + i] = 6e6f + (float)i;                        /* 9: d * sum overflows f16 */
+        size_t xs = sq_quant_act_bytes(1, N), ds = sq__q8g_drow_bytes(N);
+        uint8_t *q = malloc(xs), *want = malloc(ds), *got = malloc(ds), *q1 = malloc(xs);
+        sq_quant_q8_force(1);
+        sq_quant_act_row(q, x, 1, N);
+        sq_quant_q8_force(0);
+        sq__q8g_drow_vnni(want, q, NB);
+        memset(got, 0x55, ds), memset(q1, 0x55, xs);
+        sq__q8g_round_vnni(q1, got, x, NB);
+        int bad = 0;
+        for (size_t i = 0; i < ds && !bad; i++) bad = got[i] != want[i];
+        CHECKF(!bad, "scale %g: the tile's row differs from the C rounding's", (double)scale);
+        CHECKF(!memcmp(q1, q, xs), "scale %g: the second copy differs from sq_quant_act_row's", (double)scale);
+        memset(got, 0x55, ds);
+        sq__q8g_round_vnni(NULL, got, x, NB);
+        CHECK(!memcmp(got, want, ds));
+        free(q), free(want), free(got), free(q1);
+    }
+    free(x);
 }
 
 /* A NaN weight scale: NaN in that output of every row, nothing else; a NaN activation: NaN in

@@ -69,8 +69,10 @@ int sq__quant_gemm_n(void **buf, size_t *cap, int n, float *const y[], const flo
     {
 #pragma omp for schedule(static)
         for (int r = 0; r < rows; r++) {
-            if (kinds & 1) sq_quant_act_row(xq + (size_t)r * xs, x + (size_t)r * in, 1, in);
-            if (a4) sq__q8g_drow_vnni(xd + (size_t)r * xds, xq + (size_t)r * xs, in / 32);
+            if (a4) /* VNNI tiles take every 32-value-block type: only their rows */
+                sq__q8g_round_vnni(NULL, xd + (size_t)r * xds, x + (size_t)r * in, in / 32);
+            else if (kinds & 1)
+                sq_quant_act_row(xq + (size_t)r * xs, x + (size_t)r * in, 1, in);
             if (kinds & 2) {
                 sq_quant_act_row(x2 + (size_t)r * xs2, x + (size_t)r * in, 2, in);
                 sq__q8g_krow_vnni(xk + (size_t)r * xks, x2 + (size_t)r * xs2, in / 256);
@@ -139,11 +141,11 @@ void sq_quant_xrows_init(sq_quant_xrows *q, void *buf, int kinds, int64_t in, in
 void sq_quant_xrows_round(const sq_quant_xrows *q, const float *x, int r0, int r1) {
     for (int r = r0; r < r1; r++) {
         const float *xr = x + (size_t)r * q->in;
-        if (q->q1) sq_quant_act_row(q->q1 + (size_t)r * q->s1, xr, 1, q->in);
+        if (q->q1 && !q->qd) sq_quant_act_row(q->q1 + (size_t)r * q->s1, xr, 1, q->in);
         if (q->q2) sq_quant_act_row(q->q2 + (size_t)r * q->s2, xr, 2, q->in);
 #if defined(SQ_QUANT_HAVE_AVX2)
         if (q->qk) sq__q8g_krow_vnni(q->qk + (size_t)r * q->sk, q->q2 + (size_t)r * q->s2, q->in / 256);
-        if (q->qd) sq__q8g_drow_vnni(q->qd + (size_t)r * q->sd, q->q1 + (size_t)r * q->s1, q->in / 32);
+        if (q->qd) sq__q8g_round_vnni(q->q1 + (size_t)r * q->s1, q->qd + (size_t)r * q->sd, xr, q->in / 32);
 #endif
     }
 }

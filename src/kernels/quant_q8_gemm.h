@@ -26,6 +26,9 @@ void sq__q8g_ktile_vnni(float *y, int64_t ldy, const uint8_t *w, size_t rb, int 
  * x + 128 twice), then per block the row's (d, s). */
 static inline size_t sq__q8g_drow_bytes(int64_t n) { return (size_t)(n / 32) * 72; }
 void sq__q8g_drow_vnni(uint8_t *dst, const uint8_t *xq, int64_t nb);
+/* x's row of nb 32-value blocks rounded straight into that form (dst) and, q1 not NULL, into
+ * sq_quant_act_row's kind 1 as well: the same bytes as rounding and then sq__q8g_drow_vnni. */
+void sq__q8g_round_vnni(uint8_t *q1, uint8_t *dst, const float *x, int64_t nb);
 
 /* One tile: nout (<= 8) weight rows of type t (row stride rb bytes, nb 32-value blocks) against
  * `rows` rounded activation rows (stride xs; VNNI: rows in the sq__q8g_drow form, AVX2:

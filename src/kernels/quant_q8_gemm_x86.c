@@ -248,6 +248,46 @@ TGT void sq__q8g_drow_vnni(uint8_t *dst, const uint8_t *xq, int64_t nb) {
     memcpy(dst + 64 * nb, xq + 32 * nb, (size_t)nb * 2 * sizeof(float));
 }
 
+/* An activation row of nb 32-value blocks rounded as act_q8b in quant_q8.c (the same
+ * operations on each value: |x|, the max, x * (127 / amax) rounded to nearest even by the
+ * conversion, the exact int sum, the same scalar scale arithmetic; f16 by the F16C
+ * instructions, round to nearest even as sq_f32_to_f16) straight into the tile's form (dst),
+ * and, where q1 is set, into sq_quant_act_row's too: one pass over x for both. */
+TGT void sq__q8g_round_vnni(uint8_t *q1, uint8_t *dst, const float *x, int64_t nb) {
+    const __m512i dup = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    const __m512i u128 = _mm512_set1_epi8((char)0x80);
+    const __m512 big = _mm512_set1_ps(3.402823466e38f);
+    float *ds = (float *)(dst + 64 * nb), *ds1 = q1 ? (float *)(q1 + 32 * nb) : NULL;
+    for (int64_t b = 0; b < nb; b++, x += 32) {
+        __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+        __m512 a0 = _mm512_abs_ps(v0), a1 = _mm512_abs_ps(v1);
+        __mmask16 bad = _mm512_cmp_ps_mask(a0, big, _CMP_NLE_UQ) | _mm512_cmp_ps_mask(a1, big, _CMP_NLE_UQ);
+        __m256i q;
+        float dq, sq;
+        if (bad) { /* NaN or inf: zeros and NaN scales */
+            q = _mm256_setzero_si256();
+            dq = sq = NAN;
+        } else {
+            float amax = _mm512_reduce_max_ps(_mm512_max_ps(a0, a1));
+            float d = amax / 127.f, id = amax != 0.0f ? 127.f / amax : 0.0f;
+            if (id > 3.402823466e38f) id = 0.0f; /* as act_q8b: a denormal block rounds to zeros */
+            __m512 sv = _mm512_set1_ps(id);
+            __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, sv)), i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, sv));
+            int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
+            q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm512_cvtepi32_epi8(i0)), _mm512_cvtepi32_epi8(i1), 1);
+            dq = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
+            sq = _cvtsh_ss(_cvtss_sh(d * (float)sum, _MM_FROUND_TO_NEAREST_INT));
+        }
+        _mm512_storeu_si512((void *)(dst + 64 * b),
+                            _mm512_xor_si512(_mm512_permutexvar_epi32(dup, _mm512_castsi256_si512(q)), u128));
+        ds[2 * b] = dq, ds[2 * b + 1] = sq;
+        if (q1) {
+            _mm256_storeu_si256((__m256i *)(q1 + 32 * b), q);
+            ds1[2 * b] = dq, ds1[2 * b + 1] = sq;
+        }
+    }
+}
+
 /* The type as a constant in each case, so each loop is compiled for its own type. */
 TGT void sq__q8g_tile_vnni(float *y, int64_t ldy, const uint8_t *w, size_t rb, int nout, sq_dtype t,
                            const uint8_t *xd, size_t xs, int rows, int64_t nb, const float *bias, uint8_t *tile) {
