@@ -168,7 +168,7 @@ SQ_TEST(batched_long_rows_in_chunks) {
     sq_rng r;
     sq_rng_seed(&r, 53);
     int nl = levels(), R = 71;
-    static const int NB[] = {49, 100};
+    static const int NB[] = {73, 150};
     static const int ROWS[] = {6, 33, 71};
     void *buf = NULL;
     size_t cap = 0;
