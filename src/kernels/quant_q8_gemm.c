@@ -43,11 +43,12 @@ int sq__quant_gemm_n(void **buf, size_t *cap, int n, float *const y[], const flo
         kinds |= tk;
         tiles[k + 1] = tiles[k] + (int)((w[k]->shape[0] + SQ_Q8G_TILE - 1) / SQ_Q8G_TILE);
     }
-    /* Activations: 32-value-block rows (xs each), Q8_K rows (xs2), the K tile's int16 rows
-     * (xks); one tile scratch per thread (the same size for both kernels: 18 bytes a value). */
+    /* Activations: 32-value-block rows (xs each; VNNI: the tile's rows, xds each, instead),
+     * Q8_K rows (xs2), the K tile's int16 rows (xks); one tile scratch per thread (the same
+     * size for both kernels: 18 bytes a value). */
     size_t xs = sq_quant_act_bytes(1, in), xs2 = sq_quant_act_bytes(2, in), xks = sq__q8g_krow_bytes(in);
     size_t xds = sq__q8g_drow_bytes(in);
-    size_t a1 = (kinds & 1) ? (xs * (size_t)rows + 63) & ~(size_t)63 : 0;
+    size_t a1 = (kinds & 1) && !vnni ? (xs * (size_t)rows + 63) & ~(size_t)63 : 0; /* VNNI: xd only */
     size_t a4 = (kinds & 1) && vnni ? (xds * (size_t)rows + 63) & ~(size_t)63 : 0;
     size_t a2 = (kinds & 2) ? (xs2 * (size_t)rows + 63) & ~(size_t)63 : 0;
     size_t a3 = (kinds & 2) ? (xks * (size_t)rows + 63) & ~(size_t)63 : 0;
@@ -69,7 +70,7 @@ int sq__quant_gemm_n(void **buf, size_t *cap, int n, float *const y[], const flo
     {
 #pragma omp for schedule(static)
         for (int r = 0; r < rows; r++) {
-            if (a4) /* VNNI tiles take every 32-value-block type: only their rows */
+            if (a4) /* VNNI tiles take every 32-value-block type here: only their rows */
                 sq__q8g_round_vnni(NULL, xd + (size_t)r * xds, x + (size_t)r * in, in / 32);
             else if (kinds & 1)
                 sq_quant_act_row(xq + (size_t)r * xs, x + (size_t)r * in, 1, in);
