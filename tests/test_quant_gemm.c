@@ -3,11 +3,12 @@
  * remainder of the row groups) against odd output counts give the C reference's bits
  * (sq_quant_dot_q8 on the C code, plus the bias) and the bits of the same rows run one at a
  * time; two matrices in one call (q/k/v style) each get their own, also when 32-value-block
- * and K types share a call; a NaN weight scale or a NaN activation gives NaN in exactly the
+ * and K types share a call; long rows (the tile's chunks of blocks) too; a NaN weight scale or a NaN activation gives NaN in exactly the
  * outputs it touches. */
 #include <math.h>
 #include <stdlib.h>
 
+#include "../src/kernels/quant_q8_gemm.h"
 #include "scalequest/kernels.h"
 #include "scalequest/quant.h"
 #include "quant_blocks.h"
@@ -156,6 +157,100 @@ SQ_TEST(batched_small_output_counts) {
             mats_free(&m);
         }
     free(buf);
+}
+
+/* Long rows: a tile of more blocks than L1 holds beside the rows runs in chunks of blocks,
+ * each chunk over up to 32 rows with the running sums kept between chunks (the VNNI tile):
+ * block counts that give 2 and 3 chunks (the last one longer), rows that fill several row
+ * batches and leave remainders, through sq_quant_matmul_n and through the rounded-once
+ * ranges: the C reference's bits. */
+SQ_TEST(batched_long_rows_in_chunks) {
+    sq_rng r;
+    sq_rng_seed(&r, 53);
+    int nl = levels(), R = 71;
+    static const int NB[] = {73, 150};
+    static const int ROWS[] = {6, 33, 71};
+    void *buf = NULL;
+    size_t cap = 0;
+    for (size_t ti = 0; ti < SQ_ARRAY_LEN(TYPES); ti++) {
+        sq_dtype t = TYPES[ti];
+        if (sq_dtype_block(t, NULL) == 256) continue; /* the K tile has no chunks */
+        for (size_t ni = 0; ni < SQ_ARRAY_LEN(NB); ni++) {
+            mats m;
+            mats_make(&m, t, NB[ni], 11, 3, &r);
+            float *x = act_rows(R, m.n, &r);
+            float *ref[2] = {malloc((size_t)R * 11 * 4), malloc((size_t)R * 3 * 4)};
+            float *y[2] = {malloc((size_t)R * 11 * 4), malloc((size_t)R * 3 * 4)};
+            void *xb = sq_malloc_aligned(sq_quant_xrows_bytes(m.n, R)), *tile = malloc(sq_quant_tile_bytes(m.n));
+            reference(&m, x, R, ref);
+            for (int lv = 1; lv < nl; lv++) { /* the C code has no tiles */
+                force(lv);
+                for (size_t ri = 0; ri < SQ_ARRAY_LEN(ROWS); ri++) {
+                    int rows = ROWS[ri];
+                    REQUIRE(run(&m, x, rows, y, &buf, &cap) == 0);
+                    for (int k = 0; k < 2; k++)
+                        CHECKF(!memcmp(y[k], ref[k], (size_t)rows * m.out[k] * 4), "%s, %s, %d blocks, %d rows: matrix %d",
+                               sq_dtype_name(t), sq_quant_q8_impl(), NB[ni], rows, k);
+                    sq_quant_xrows q;
+                    sq_quant_xrows_init(&q, xb, sq_quant_act_kind(t), m.n, rows);
+                    sq_quant_xrows_round(&q, x, 0, rows);
+                    memset(y[0], 0xff, (size_t)R * 11 * 4);
+                    for (int o = 0; o < 11; o += 8) sq_quant_matmul_range_x(y[0], &q, rows, &m.v[0], m.bias, o, o + 8, tile);
+                    CHECKF(!memcmp(y[0], ref[0], (size_t)rows * 11 * 4), "%s, %s, %d blocks, %d rows: ranges",
+                           sq_dtype_name(t), sq_quant_q8_impl(), NB[ni], rows);
+                }
+            }
+            sq_quant_q8_force(0);
+            free(x), free(ref[0]), free(ref[1]), free(y[0]), free(y[1]), free(xb), free(tile);
+            mats_free(&m);
+        }
+    }
+    free(buf);
+}
+
+/* The VNNI tile's rows rounded straight from x (sq__q8g_round_vnni) are the bytes of
+ * sq_quant_act_row (the C rounding, forced) put in the tile's form (sq__q8g_drow_vnni), and
+ * its second copy is sq_quant_act_row's: on normal rows and on blocks of zeros, of
+ * denormals, near FLT_MAX, with an inf or a NaN, of values on rounding ties, of one
+ * negative maximum, and of scales whose f16 is subnormal or overflows. */
+SQ_TEST(tile_rows_round_as_the_c_rounding) {
+    if (strcmp(sq_quant_q8_impl(), "avx512vnni") != 0) SKIP("no AVX-512 VNNI on this CPU: no tile rows");
+    sq_rng r;
+    sq_rng_seed(&r, 59);
+    enum { NB = 24, N = 32 * NB };
+    float *x = malloc(N * 4);
+    for (int rep = 0; rep < 40; rep++) {
+        float scale = rep < 20 ? 1.0f : (float)pow(10.0, (double)(rep - 30) * 3.5); /* 1e-35 .. 1e31 */
+        for (int i = 0; i < N; i++) x[i] = (float)sq_rng_normal(&r) * scale;
+        for (int i = 0; i < 32; i++) x[32 + i] = 0.0f;                                    /* block 1: zeros */
+        for (int i = 0; i < 32; i++) x[64 + i] = (float)(i - 16) * 1e-40f;                /* 2: denormals */
+        for (int i = 0; i < 32; i++) x[96 + i] = (i & 1 ? -3.4e38f : 3.3e38f) * (float)(i + 1) / 32; /* 3: huge */
+        x[128 + 7] = INFINITY;                                                             /* 4: an inf */
+        x[160 + 30] = NAN;                                                                 /* 5: a NaN */
+        for (int i = 0; i < 32; i++) x[192 + i] = (float)(i % 16) * 0.5f - 3.5f;          /* 6: ties at x * 127 / 127 */
+        x[192 + 31] = 127.0f;
+        for (int i = 0; i < 32; i++) x[224 + i] = (float)(i % 7) * 0.01f;                 /* 7: one negative max */
+        x[224 + 9] = -5.0f;
+        for (int i = 0; i < 32; i++) x[256 + i] = (float)(i - 20) * 1e-9f;                /* 8: f16 scale subnormal */
+        for (int i = 0; i < 32; i++) x[288 + i] = 6e6f + (float)i;                        /* 9: d * sum overflows f16 */
+        size_t xs = sq_quant_act_bytes(1, N), ds = sq__q8g_drow_bytes(N);
+        uint8_t *q = malloc(xs), *want = malloc(ds), *got = malloc(ds), *q1 = malloc(xs);
+        sq_quant_q8_force(1);
+        sq_quant_act_row(q, x, 1, N);
+        sq_quant_q8_force(0);
+        sq__q8g_drow_vnni(want, q, NB);
+        memset(got, 0x55, ds), memset(q1, 0x55, xs);
+        sq__q8g_round_vnni(q1, got, x, NB);
+        int bad = 0;
+        for (size_t i = 0; i < ds && !bad; i++) bad = got[i] != want[i];
+        CHECKF(!bad, "scale %g: the tile's row differs from the C rounding's", (double)scale);
+        CHECKF(!memcmp(q1, q, xs), "scale %g: the second copy differs from sq_quant_act_row's", (double)scale);
+        memset(got, 0x55, ds);
+        sq__q8g_round_vnni(NULL, got, x, NB);
+        CHECK(!memcmp(got, want, ds));
+        free(q), free(want), free(got), free(q1);
+    }
+    free(x);
 }
 
 /* A NaN weight scale: NaN in that output of every row, nothing else; a NaN activation: NaN in

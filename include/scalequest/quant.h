@@ -129,6 +129,8 @@ void sq_quant_matmul_part(float *y, const float *x, int rows, const sq_view *w, 
 typedef struct sq_quant_xrows {
     uint8_t *q1, *q2, *qk; /* 32-value-block rows, Q8_K rows, the K tile's rows (NULL: not needed) */
     size_t s1, s2, sk;     /* their row strides in bytes */
+    uint8_t *qd;           /* the VNNI 32-value tile's rows (NULL: not needed) */
+    size_t sd;
     int64_t in;
 } sq_quant_xrows;
 /* Bytes of a buffer that holds `rows` rows of up to max_in values in every format. */

@@ -43,15 +43,18 @@ int sq__quant_gemm_n(void **buf, size_t *cap, int n, float *const y[], const flo
         kinds |= tk;
         tiles[k + 1] = tiles[k] + (int)((w[k]->shape[0] + SQ_Q8G_TILE - 1) / SQ_Q8G_TILE);
     }
-    /* Activations: 32-value-block rows (xs each), Q8_K rows (xs2), the K tile's int16 rows
-     * (xks); one tile scratch per thread (the same size for both kernels: 18 bytes a value). */
+    /* Activations: 32-value-block rows (xs each; VNNI: the tile's rows, xds each, instead),
+     * Q8_K rows (xs2), the K tile's int16 rows (xks); one tile scratch per thread (the same
+     * size for both kernels: 18 bytes a value). */
     size_t xs = sq_quant_act_bytes(1, in), xs2 = sq_quant_act_bytes(2, in), xks = sq__q8g_krow_bytes(in);
-    size_t a1 = (kinds & 1) ? (xs * (size_t)rows + 63) & ~(size_t)63 : 0;
+    size_t xds = sq__q8g_drow_bytes(in);
+    size_t a1 = (kinds & 1) && !vnni ? (xs * (size_t)rows + 63) & ~(size_t)63 : 0; /* VNNI: xd only */
+    size_t a4 = (kinds & 1) && vnni ? (xds * (size_t)rows + 63) & ~(size_t)63 : 0;
     size_t a2 = (kinds & 2) ? (xs2 * (size_t)rows + 63) & ~(size_t)63 : 0;
     size_t a3 = (kinds & 2) ? (xks * (size_t)rows + 63) & ~(size_t)63 : 0;
     size_t tbytes = (size_t)(in / 32) * SQ_Q8G_TILE_BYTES_PER_BLOCK;
     int nt = omp_get_max_threads();
-    size_t need = a1 + a2 + a3 + (size_t)nt * tbytes + 64;
+    size_t need = a1 + a2 + a3 + a4 + (size_t)nt * tbytes + 64;
     if (need > *cap) {
         void *p = sq_malloc_aligned(need);
         if (!p) return sq_fail(e, SQ_ENOMEM, "matmul: out of memory for %zu bytes of 8-bit activations", need);
@@ -59,7 +62,7 @@ int sq__quant_gemm_n(void **buf, size_t *cap, int n, float *const y[], const flo
         *buf = p;
         *cap = need;
     }
-    uint8_t *xq = *buf, *x2 = xq + a1, *xk = x2 + a2, *scratch = xk + a3;
+    uint8_t *xq = *buf, *x2 = xq + a1, *xk = x2 + a2, *xd = xk + a3, *scratch = xd + a4;
     int total = tiles[n];
     int64_t work = (int64_t)rows * in * total * SQ_Q8G_TILE;
     /* One parallel region for the rounding and the tiles: one fork/join per matmul. */
@@ -67,7 +70,10 @@ int sq__quant_gemm_n(void **buf, size_t *cap, int n, float *const y[], const flo
     {
 #pragma omp for schedule(static)
         for (int r = 0; r < rows; r++) {
-            if (kinds & 1) sq_quant_act_row(xq + (size_t)r * xs, x + (size_t)r * in, 1, in);
+            if (a4) /* VNNI tiles take every 32-value-block type here: only their rows */
+                sq__q8g_round_vnni(NULL, xd + (size_t)r * xds, x + (size_t)r * in, in / 32);
+            else if (kinds & 1)
+                sq_quant_act_row(xq + (size_t)r * xs, x + (size_t)r * in, 1, in);
             if (kinds & 2) {
                 sq_quant_act_row(x2 + (size_t)r * xs2, x + (size_t)r * in, 2, in);
                 sq__q8g_krow_vnni(xk + (size_t)r * xks, x2 + (size_t)r * xs2, in / 256);
@@ -89,9 +95,10 @@ int sq__quant_gemm_n(void **buf, size_t *cap, int n, float *const y[], const flo
             const float *bk = bias[k] ? bias[k] + o0 : NULL;
             if (per == 256)
                 sq__q8g_ktile_vnni(yk, out, wr, rb, nout, wk->dtype, xk, xks, rows, in / 256, bk, tile);
+            else if (vnni)
+                sq__q8g_tile_vnni(yk, out, wr, rb, nout, wk->dtype, xd, xds, rows, in / 32, bk, tile);
             else
-                (vnni ? sq__q8g_tile_vnni : sq__q8g_tile_avx2)(yk, out, wr, rb, nout, wk->dtype, xq, xs, rows, in / 32,
-                                                               bk, tile);
+                sq__q8g_tile_avx2(yk, out, wr, rb, nout, wk->dtype, xq, xs, rows, in / 32, bk, tile);
         }
     }
     return 1;
@@ -105,19 +112,20 @@ int sq__quant_gemm_n(void **buf, size_t *cap, int n, float *const y[], const flo
 
 static size_t al64(size_t n) { return (n + 63) & ~(size_t)63; }
 
-/* Whether 4+ rows of these kinds need the K tile's rows: only where the VNNI K tile runs. */
-static int want_krows(int kinds, int rows) {
+/* Whether 4+ rows of these kinds need the VNNI tiles' rows (kind k: 1 the 32-value tile's,
+ * 2 the K tile's): only where those tiles run. */
+static int want_tile_rows(int kinds, int k, int rows) {
 #if defined(SQ_QUANT_HAVE_AVX2)
-    return (kinds & 2) && rows >= 4 && strcmp(sq_quant_q8_impl(), "avx512vnni") == 0;
+    return (kinds & k) && rows >= 4 && strcmp(sq_quant_q8_impl(), "avx512vnni") == 0;
 #else
-    return (void)kinds, (void)rows, 0;
+    return (void)kinds, (void)k, (void)rows, 0;
 #endif
 }
 
 size_t sq_quant_xrows_bytes(int64_t max_in, int rows) {
     size_t r = (size_t)(rows > 0 ? rows : 0);
     return al64(sq_quant_act_bytes(1, max_in) * r) + al64(sq_quant_act_bytes(2, max_in) * r) +
-           al64(sq__q8g_krow_bytes(max_in) * r);
+           al64(sq__q8g_krow_bytes(max_in) * r) + al64(sq__q8g_drow_bytes(max_in) * r);
 }
 
 void sq_quant_xrows_init(sq_quant_xrows *q, void *buf, int kinds, int64_t in, int rows) {
@@ -127,16 +135,18 @@ void sq_quant_xrows_init(sq_quant_xrows *q, void *buf, int kinds, int64_t in, in
     q->in = in;
     if (kinds & 1) q->q1 = p, q->s1 = sq_quant_act_bytes(1, in), p += al64(q->s1 * r);
     if (kinds & 2) q->q2 = p, q->s2 = sq_quant_act_bytes(2, in), p += al64(q->s2 * r);
-    if (want_krows(kinds, rows)) q->qk = p, q->sk = sq__q8g_krow_bytes(in);
+    if (want_tile_rows(kinds, 2, rows)) q->qk = p, q->sk = sq__q8g_krow_bytes(in), p += al64(q->sk * r);
+    if (want_tile_rows(kinds, 1, rows)) q->qd = p, q->sd = sq__q8g_drow_bytes(in);
 }
 
 void sq_quant_xrows_round(const sq_quant_xrows *q, const float *x, int r0, int r1) {
     for (int r = r0; r < r1; r++) {
         const float *xr = x + (size_t)r * q->in;
-        if (q->q1) sq_quant_act_row(q->q1 + (size_t)r * q->s1, xr, 1, q->in);
+        if (q->q1 && !q->qd) sq_quant_act_row(q->q1 + (size_t)r * q->s1, xr, 1, q->in);
         if (q->q2) sq_quant_act_row(q->q2 + (size_t)r * q->s2, xr, 2, q->in);
 #if defined(SQ_QUANT_HAVE_AVX2)
         if (q->qk) sq__q8g_krow_vnni(q->qk + (size_t)r * q->sk, q->q2 + (size_t)r * q->s2, q->in / 256);
+        if (q->qd) sq__q8g_round_vnni(q->q1 + (size_t)r * q->s1, q->qd + (size_t)r * q->sd, xr, q->in / 32);
 #endif
     }
 }
@@ -151,7 +161,7 @@ void sq_quant_matmul_range_x(float *y, const sq_quant_xrows *q, int rows, const 
 #if defined(SQ_QUANT_HAVE_AVX2)
     const char *impl = sq_quant_q8_impl();
     int vnni = strcmp(impl, "avx512vnni") == 0, tk = tile_kind(w->dtype, vnni);
-    if (rows >= 4 && tk && (vnni || strcmp(impl, "avx2") == 0) && (tk == 1 || q->qk)) {
+    if (rows >= 4 && tk && (vnni || strcmp(impl, "avx2") == 0) && (tk == 1 ? !vnni || q->qd : q->qk != NULL)) {
         /* the tiles of sq__quant_gemm_n, from o0 (a multiple of the tile) */
         size_t bb;
         int per = sq_dtype_block(w->dtype, &bb);
@@ -163,9 +173,10 @@ void sq_quant_matmul_range_x(float *y, const sq_quant_xrows *q, int rows, const 
             const float *bo = bias ? bias + o : NULL;
             if (per == 256)
                 sq__q8g_ktile_vnni(y + o, out, wr, rb, nout, w->dtype, q->qk, q->sk, rows, in / 256, bo, tile);
+            else if (vnni)
+                sq__q8g_tile_vnni(y + o, out, wr, rb, nout, w->dtype, q->qd, q->sd, rows, in / 32, bo, tile);
             else
-                (vnni ? sq__q8g_tile_vnni : sq__q8g_tile_avx2)(y + o, out, wr, rb, nout, w->dtype, q->q1, q->s1, rows,
-                                                               in / 32, bo, tile);
+                sq__q8g_tile_avx2(y + o, out, wr, rb, nout, w->dtype, q->q1, q->s1, rows, in / 32, bo, tile);
         }
         return;
     }

@@ -9,8 +9,9 @@
 #include "scalequest/base.h"
 #include "scalequest/tensor.h"
 
-/* Outputs per tile, and the bytes one 32-value block of an unpacked tile takes: 4 pairs of
- * 32 weight bytes, 4 x 16 floats of scales, 8 floats of minima, padded to 64 bytes. */
+/* Outputs per tile, and the bytes one 32-value block of an unpacked tile takes (VNNI: 4 pair
+ * vectors of values, 4 vectors of their dots' starts, 8 floats of scales, 8 of minima; AVX2:
+ * 8 x 32 weight bytes, 64 floats of scales, 8 of minima, padded to 64 bytes). */
 enum { SQ_Q8G_TILE = 8, SQ_Q8G_TILE_BYTES_PER_BLOCK = 576 };
 /* K types: per output and 256-value block, 256 int16 pre-scaled values, d, dmin, 8 mins. */
 enum { SQ_Q8G_KTILE_BYTES_PER_BLOCK = 576 };
@@ -21,8 +22,17 @@ void sq__q8g_krow_vnni(uint8_t *dst, const void *q8k, int64_t nb);
 void sq__q8g_ktile_vnni(float *y, int64_t ldy, const uint8_t *w, size_t rb, int nout, sq_dtype t, const uint8_t *xk,
                         size_t xks, int rows, int64_t nb, const float *bias, uint8_t *tile);
 
+/* An activation row in the VNNI 32-value tile's form: per block 64 bytes (each dword of
+ * x + 128 twice), then per block the row's (d, s). */
+static inline size_t sq__q8g_drow_bytes(int64_t n) { return (size_t)(n / 32) * 72; }
+void sq__q8g_drow_vnni(uint8_t *dst, const uint8_t *xq, int64_t nb);
+/* x's row of nb 32-value blocks rounded straight into that form (dst) and, q1 not NULL, into
+ * sq_quant_act_row's kind 1 as well: the same bytes as rounding and then sq__q8g_drow_vnni. */
+void sq__q8g_round_vnni(uint8_t *q1, uint8_t *dst, const float *x, int64_t nb);
+
 /* One tile: nout (<= 8) weight rows of type t (row stride rb bytes, nb 32-value blocks) against
- * `rows` rounded activation rows (stride xs); y[r * ldy + c] = the GEMV's value + bias[c]
+ * `rows` rounded activation rows (stride xs; VNNI: rows in the sq__q8g_drow form, AVX2:
+ * sq_quant_act_row's); y[r * ldy + c] = the GEMV's value + bias[c]
  * (bias may be NULL). tile: scratch of nb * SQ_Q8G_TILE_BYTES_PER_BLOCK bytes. */
 void sq__q8g_tile_vnni(float *y, int64_t ldy, const uint8_t *w, size_t rb, int nout, sq_dtype t, const uint8_t *xq,
                        size_t xs, int rows, int64_t nb, const float *bias, uint8_t *tile);
