@@ -238,3 +238,61 @@ SQ_TEST(phase_guided_claims_and_tail_run_once) {
     CHECK_EQ_INT(sq_phase_done(&p, 2), 0);
     CHECK_EQ_INT(sq_phase_done(&p, 1), 1);
 }
+
+/* sq_share: every unit claimed exactly once with a team larger than the cores and late
+ * threads (stealing from the ends); alone, a thread's claims follow one another in memory,
+ * a quarter of what is left at a time, and the claim that empties its range says so. */
+SQ_TEST(share_claims_every_unit_once_own_ranges_in_order) {
+    enum { N = 5, ROUNDS = 300, UNITS = 211 };
+    static int hits[ROUNDS][UNITS];
+    static sq_share sh[ROUNDS][N];
+    static sq_phase ph[ROUNDS];
+    int sizes[ROUNDS];
+    for (int r = 0; r < ROUNDS; r++) {
+        sizes[r] = r % 11 == 0 ? r % 4 : UNITS - r % 13; /* some below the team, 0 included */
+        sq_share_init(sh[r], N, sizes[r]);
+        sq_phase_init(&ph[r], sizes[r]);
+    }
+    _Atomic int bad;
+    atomic_init(&bad, 0);
+#pragma omp parallel num_threads(N)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads(), u0, u1, last;
+        for (int r = 0; r < ROUNDS; r++) {
+            if ((r + t) % 37 == 0) usleep(300);
+            int ends = 0;
+            while ((u0 = sq_share_claim(sh[r], nt, t, &u1, &last)) >= 0) {
+                if (u1 <= u0 || u1 > sizes[r]) atomic_fetch_add(&bad, 1);
+                ends += last;
+                for (int u = u0; u < u1; u++) hits[r][u]++;
+                sq_phase_done(&ph[r], u1 - u0);
+            }
+            if (ends > 1) atomic_fetch_add(&bad, 1); /* an own range ends once */
+            sq_phase_wait(&ph[r]);
+        }
+    }
+    CHECK_EQ_INT(atomic_load(&bad), 0);
+    for (int r = 0; r < ROUNDS; r++)
+        for (int u = 0; u < sizes[r]; u++) CHECK_EQ_INT(hits[r][u], 1);
+    /* one thread of two: its own range front to back, then the other's from its end */
+    sq_share s[2];
+    sq_share_init(s, 2, 100);
+    CHECK_EQ_INT(sq_share_first(s, 1), 50);
+    int z, last;
+    CHECK_EQ_INT(sq_share_claim(s, 2, 0, &z, &last), 0);
+    CHECK_EQ_INT(z, 13); /* a quarter of 50, rounded up */
+    CHECK_EQ_INT(last, 0);
+    CHECK_EQ_INT(sq_share_claim(s, 2, 0, &z, &last), 13);
+    CHECK_EQ_INT(z, 23);
+    int a = 23;
+    while (!last) { /* each claim starts where the previous one ended */
+        CHECK_EQ_INT(sq_share_claim(s, 2, 0, &z, &last), a);
+        a = z;
+    }
+    CHECK_EQ_INT(z, 50);
+    CHECK_EQ_INT(sq_share_claim(s, 2, 0, &z, &last), 75); /* half of thread 1's 50, from the end */
+    CHECK_EQ_INT(z, 100);
+    CHECK_EQ_INT(last, 0);
+    CHECK_EQ_INT(sq_share_claim(s, 2, 1, &z, &last), 50);
+    CHECK_EQ_INT(z, 57); /* 25 left: a quarter, rounded up */
+}

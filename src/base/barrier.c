@@ -105,3 +105,51 @@ void sq_phase_wait(sq_phase *p) {
         syscall(SYS_futex, (unsigned *)&p->done, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0);
     atomic_fetch_sub(&p->sleepers, 1);
 }
+
+/* ---- shares: one contiguous range per thread, stolen from the ends ------------------------- */
+
+static inline unsigned long long share_pack(unsigned b, unsigned e) { return b | (unsigned long long)e << 32; }
+
+void sq_share_init(sq_share *s, int nt, int total) {
+    for (int t = 0; t < nt; t++)
+        atomic_init(&s[t].range, share_pack((unsigned)((long long)total * t / nt), (unsigned)((long long)total * (t + 1) / nt)));
+}
+
+int sq_share_first(const sq_share *s, int t) {
+    return (int)(unsigned)atomic_load_explicit(&((sq_share *)s)[t].range, memory_order_relaxed);
+}
+
+int sq_share_claim(sq_share *s, int nt, int t, int *u1, int *ends_own) {
+    *ends_own = 0;
+    /* Own range, from the front: a quarter of what is left (at least one unit), so the last
+     * pieces are small and a thief finds something to take while the owner still works. */
+    unsigned long long r = atomic_load_explicit(&s[t].range, memory_order_relaxed);
+    for (;;) {
+        unsigned b = (unsigned)r, e = (unsigned)(r >> 32);
+        if (b >= e) break;
+        unsigned c = (e - b + 3) / 4;
+        if (atomic_compare_exchange_weak(&s[t].range, &r, share_pack(b + c, e))) {
+            *ends_own = b + c == e;
+            *u1 = (int)(b + c);
+            return (int)b;
+        }
+    }
+    /* Own range empty: half of the fullest other range, from its end (its owner keeps its
+     * stream from the front). A failed exchange means someone claimed there: look again. */
+    for (;;) {
+        int v = -1;
+        unsigned most = 0;
+        unsigned long long rv = 0;
+        for (int k = 0; k < nt; k++) {
+            unsigned long long rk = atomic_load_explicit(&s[k].range, memory_order_relaxed);
+            unsigned left = (unsigned)(rk >> 32) > (unsigned)rk ? (unsigned)(rk >> 32) - (unsigned)rk : 0;
+            if (left > most) most = left, v = k, rv = rk;
+        }
+        if (v < 0) return -1;
+        unsigned b = (unsigned)rv, e = (unsigned)(rv >> 32), c = (e - b + 1) / 2;
+        if (atomic_compare_exchange_strong(&s[v].range, &rv, share_pack(b, e - c))) {
+            *u1 = (int)e;
+            return (int)(e - c);
+        }
+    }
+}
