@@ -411,7 +411,7 @@ typedef struct one_next {
     const sq_view *also;
 } one_next;
 
-/* How much of the next range to fetch: about 8 KB (a sixth of a 48 KB L1), spread over one
+/* How much of the next range to fetch: about 8 KB, spread over one
  * grain of rows (8 outputs of the 8-bit kernels: all of a 896-wide Q8_0 row; the 16-bit
  * GEMV's larger grain gets the first lines of each row). */
 enum { WARM_BYTES = 8192 };
@@ -420,7 +420,8 @@ static void warm_rows(const sq_view *w, int o0, int o1) {
     size_t rb = sq_view_bytes(w) / (size_t)w->shape[0], per = SQ_MAX((size_t)64, WARM_BYTES / (size_t)SQ_MAX(1, o1 - o0));
     size_t n = SQ_MIN(rb, per);
     for (int o = o0; o < o1; o++)
-        for (size_t k = 0; k < n; k += 64) __builtin_prefetch((const char *)w->data + (size_t)o * rb + k, 0, 3);
+        for (size_t k = 0; k < n; k += 64) /* into L2, as the kernels' own prefetches (quant_q8_body.h) */
+            __builtin_prefetch((const char *)w->data + (size_t)o * rb + k, 0, 2);
 }
 
 /* Fetch the start of thread t's range in the next matmul phase. Each claim of the kernel
