@@ -219,24 +219,6 @@ int sq_phase_claim_guided(sq_phase *p, int nt, int *u1);
 int sq_phase_done(sq_phase *p, int n);
 void sq_phase_wait(sq_phase *p);
 
-/* Shares of one phase's units, one contiguous range per thread, for work whose cost is a
- * stream from memory (the batch-1 step's matmuls): the owner claims its range from the
- * front in pieces (a quarter of what it has left), so its claims follow one another in
- * memory and the kernel's prefetch of the rows after a claim serves its next claim; with
- * shared guided claims (sq_phase_claim_guided) the two threads' claims alternate and every
- * claim starts a cold stream. A thread whose range is empty takes half of what is left of
- * the fullest other range, from its end, so a thread that lost its core holds up only the
- * piece it is in. sq_share_claim returns the first unit (and *u1 past the last) or -1 when
- * every range is empty; *ends_own is 1 when the claim took the last units of t's own range
- * (the moment to warm the next phase's memory). One cache line per thread; initialise before
- * the region. */
-typedef struct sq_share {
-    _Alignas(64) _Atomic unsigned long long range; /* first unit in the low 32 bits, end in the high */
-} sq_share;
-void sq_share_init(sq_share *s, int nt, int total);
-int sq_share_claim(sq_share *s, int nt, int t, int *u1, int *ends_own);
-int sq_share_first(const sq_share *s, int t); /* t's next own unit (its range's start before any claim) */
-
 /* ---- small helpers --------------------------------------------------------------------- */
 
 void *sq_malloc_aligned(size_t n); /* 64-byte aligned, NULL on failure; free with free() */

@@ -17,7 +17,6 @@ struct sq_fwd {
     int quant;  /* some matrix is GGUF-quantized */
     float *x, *xb, *q, *k, *v, *att, *tmp, *hb, *hb2, *cosv, *sinv, *xo, *scores;
     sq_phase *ph; /* forward_phases's phases: PH_FIRST + PH_LAYER per layer + PH_LAST */
-    sq_share *sh; /* forward_one's per-thread ranges: n_threads per phase, indexed as ph */
     size_t att_floats; /* per thread: attention scratch (sq_attention_scratch_floats) */
     int32_t *att_plan_mem;
     sq_attn_plan att_plan; /* the step's attention work units, planned once per step */
@@ -35,7 +34,6 @@ void sq_fwd_free(sq_fwd *f) {
     free(f->xq_mem);
     sq_matmul_ctx_free(f->mm);
     free(f->ph);
-    free(f->sh);
     free(f);
 }
 
@@ -74,11 +72,9 @@ int sq_fwd_new(sq_fwd **out, const sq_model *m, int max_tokens, int max_out, int
     f->att_floats = sq_attention_scratch_floats(max_ctx, c->n_heads, c->n_kv_heads, c->head_dim);
     f->scores = sq_malloc_aligned((size_t)f->n_threads * f->att_floats * 4);
     f->att_plan_mem = malloc(sizeof(int32_t) * sq_attention_plan_ints(max_tokens));
-    size_t n_ph = (size_t)PH_FIRST + (size_t)PH_LAYER * c->n_layers + PH_LAST;
-    f->ph = sq_malloc_aligned(sizeof(sq_phase) * n_ph);
-    f->sh = sq_malloc_aligned(sizeof(sq_share) * n_ph * (size_t)f->n_threads);
+    f->ph = sq_malloc_aligned(sizeof(sq_phase) * ((size_t)PH_FIRST + (size_t)PH_LAYER * c->n_layers + PH_LAST));
     int rc = 0;
-    if (!f->ph || !f->sh || !f->x || !f->xb || !f->q || !f->k || !f->v || !f->att || !f->tmp || !f->hb || !f->hb2 || !f->cosv || !f->sinv ||
+    if (!f->ph || !f->x || !f->xb || !f->q || !f->k || !f->v || !f->att || !f->tmp || !f->hb || !f->hb2 || !f->cosv || !f->sinv ||
         !f->xo || !f->scores || !f->att_plan_mem)
         rc = sq_fail(e, SQ_ENOMEM, "forward scratch: out of memory for %d tokens", max_tokens);
     if (!rc && f->quant && f->phased) {
@@ -401,60 +397,14 @@ static void one_tail(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batc
     }
 }
 
-/* The next matmul phase of the batch-1 step, as seen by a thread that has finished its own
- * range of the current one: its shares and matrices (n of one input, units as list_units;
- * `also`, when set, is read over the same rows as w[0]: up beside gate). */
-typedef struct one_next {
-    const sq_share *sh;
-    int n;
-    const sq_view *const *w;
-    const sq_view *also;
-} one_next;
-
-/* How much of the next range to fetch: about 8 KB, spread over one
- * grain of rows (8 outputs of the 8-bit kernels: all of a 896-wide Q8_0 row; the 16-bit
- * GEMV's larger grain gets the first lines of each row). */
-enum { WARM_BYTES = 8192 };
-
-static void warm_rows(const sq_view *w, int o0, int o1) {
-    size_t rb = sq_view_bytes(w) / (size_t)w->shape[0], per = SQ_MAX((size_t)64, WARM_BYTES / (size_t)SQ_MAX(1, o1 - o0));
-    size_t n = SQ_MIN(rb, per);
-    for (int o = o0; o < o1; o++)
-        for (size_t k = 0; k < n; k += 64) /* into L2, as the kernels' own prefetches (quant_q8_body.h) */
-            __builtin_prefetch((const char *)w->data + (size_t)o * rb + k, 0, 2);
-}
-
-/* Fetch the start of thread t's range in the next matmul phase. Each claim of the kernel
- * fetches the rows after it while it runs, so a thread's stream stays warm inside its range
- * (sq_share); the first rows of the next matrix (another part of the file) would start cold
- * after the wait, the tail and, for q/k/v, attention: fetched here, while this thread's last
- * piece of the current phase runs, they are on their way by then. */
-static void warm_next(const one_next *nx, int t) {
-    if (!nx || !nx->sh) return;
-    int u = sq_share_first(nx->sh, t);
-    for (int k = 0; k < nx->n; k++) {
-        int out = (int)nx->w[k]->shape[0], g = sq_matmul_grain(nx->w[k], 1), nk = (out + g - 1) / g;
-        if (u < nk) {
-            warm_rows(nx->w[k], u * g, SQ_MIN(u * g + g, out));
-            if (nx->also) warm_rows(nx->also, u * g, SQ_MIN(u * g + g, out));
-            return;
-        }
-        u -= nk;
-    }
-}
-
-static sq_share *share_of(const sq_fwd *f, const sq_phase *p) { return f->sh + (size_t)(p - f->ph) * f->n_threads; }
-
 /* The matmuls of one batch-1 phase p (n matrices of one input x, units as list_units), then
  * the tail on whichever thread completes the last unit; it reports the tail done in p[1],
  * which is what every thread waits for. */
 static void one_phase(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batch *b, sq_phase *p, int t, int nt,
                       int n, float *const y[], const float *x, const sq_quant_xrows *xq, const sq_view *const w[],
-                      const float *const bias[], int l, int tail, const one_next *nx) {
-    int u0, u1, last;
-    sq_share *sh = share_of(f, p);
-    while ((u0 = sq_share_claim(sh, nt, t, &u1, &last)) >= 0) {
-        if (last) warm_next(nx, t);
+                      const float *const bias[], int l, int tail) {
+    int u0, u1;
+    while ((u0 = sq_phase_claim_guided(p, nt, &u1)) >= 0) {
         list_run(f->mm, t, n, y, x, xq, 1, w, bias, u0, u1);
         if (sq_phase_done(p, u1 - u0) && tail >= 0) {
             one_tail(m, f, kv, b, l, tail);
@@ -471,10 +421,8 @@ static void one_phase(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_bat
  * output to 8 bits; the residual add with the next norm and its rounding) is no phase of its
  * own that one thread claims while the other waits for it after waiting for the matmul: the
  * thread that finishes the matmul's last unit runs it at once (its output rows are partly in
- * that thread's cache), and the other waits once. Each thread owns a contiguous range of every
- * matmul phase (sq_share: batch 1 is a stream from memory, and alternating claims of two
- * threads made every claim a cold start) and, as its range ends, fetches the first rows of its
- * range in the next matmul phase (warm_next). The first norm runs before the region. Each
+ * that thread's cache), and the other waits once. Matmul claims are guided (a share of what is
+ * left): about a dozen per phase instead of ~32. The first norm runs before the region. Each
  * output is the same call on the same values as in forward_phases at T = 1, so the bits do
  * not change (test_model's steps of 1 against steps of 5, at 1-3 threads). */
 static void forward_one(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batch *b, float *logits) {
@@ -495,14 +443,12 @@ static void forward_one(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_b
                         list_units((const sq_view *const[]){&L->w_gate}, 1, 1),
                         list_units((const sq_view *const[]){&L->w_down}, 1, 1)};
         for (int i = 0; i < 5; i++) {
-            sq_share_init(share_of(f, &ph[np]), f->n_threads, units[i]);
             sq_phase_init(&ph[np++], units[i]);
             sq_phase_init(&ph[np++], 1);
         }
     }
     sq_phase *hp = &ph[np++];
     sq_phase_init(hp, b->n_out ? list_units(&head, 1, 1) : 0);
-    sq_share_init(share_of(f, hp), f->n_threads, hp->total);
     {
         sq_quant_xrows xq;
         const sq_layer *L0 = &m->layers[0];
@@ -520,19 +466,9 @@ static void forward_one(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_b
             const sq_layer *L = &m->layers[l];
             const sq_view *const qkv_w[] = {&L->wq, &L->wk, &L->wv};
             const sq_view *const gu_w[] = {&L->w_gate, &L->w_up};
-            const sq_view *const o_w[] = {&L->wo}, *const d_w[] = {&L->w_down};
-            /* each matmul phase's successor: o after q/k/v (attention between), gate/up, down,
-             * then the next layer's q/k/v or the head */
-            one_next nx_o = {share_of(f, p + 4), 1, o_w, NULL}, nx_gu = {share_of(f, p + 6), 1, gu_w, &L->w_up};
-            one_next nx_d = {share_of(f, p + 8), 1, d_w, NULL}, nx_next = {NULL, 0, NULL, NULL};
-            const sq_view *const nqkv_w[] = {l + 1 < c->n_layers ? &m->layers[l + 1].wq : head,
-                                             l + 1 < c->n_layers ? &m->layers[l + 1].wk : head,
-                                             l + 1 < c->n_layers ? &m->layers[l + 1].wv : head};
-            if (l + 1 < c->n_layers) nx_next = (one_next){share_of(f, p + 10), 3, nqkv_w, NULL};
-            else if (b->n_out) nx_next = (one_next){share_of(f, hp), 1, nqkv_w, NULL};
             one_phase(m, f, kv, b, p, t, nt, 3, (float *const[]){f->q, f->k, f->v}, f->xb,
                       xrows_for(&xq_qkv, f, qkv_w, 3, dim, 1), qkv_w,
-                      (const float *const[]){L->bq.data, L->bk.data, L->bv.data}, l, TAIL_ROPE, &nx_o);
+                      (const float *const[]){L->bq.data, L->bk.data, L->bv.data}, l, TAIL_ROPE);
             sq_attn_batch ab = {.a = aa, .plan = &f->att_plan, .q = f->q, .out = f->att, .pos = b->pos,
                                 .blocks = b->blocks, .sliding_window = c->sliding_window, .max_ctx = f->max_ctx};
             ab.a.k_base = kv->k[l];
@@ -547,13 +483,11 @@ static void forward_one(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_b
             sq_phase_wait(p + 3);
             one_phase(m, f, kv, b, p + 4, t, nt, 1, (float *const[]){f->tmp}, f->att,
                       xrows_for(&xq_o, f, (const sq_view *const[]){&L->wo}, 1, qd, 1),
-                      o_w, (const float *const[]){NULL}, l, TAIL_FFN_NORM, &nx_gu);
+                      (const sq_view *const[]){&L->wo}, (const float *const[]){NULL}, l, TAIL_FFN_NORM);
             /* gate and up over the same columns, so SwiGLU runs on them at once */
             const sq_quant_xrows *xgu = xrows_for(&xq_gu, f, gu_w, 2, dim, 1);
             int g = sq_matmul_grain(&L->w_gate, 1);
-            int last;
-            while ((u0 = sq_share_claim(share_of(f, p + 6), nt, t, &u1, &last)) >= 0) {
-                if (last) warm_next(&nx_d, t);
+            while ((u0 = sq_phase_claim_guided(p + 6, nt, &u1)) >= 0) {
                 int o0 = u0 * g, o1 = SQ_MIN(u1 * g, ffn);
                 range_run(f->mm, t, f->hb, f->xb, xgu, 1, &L->w_gate, NULL, o0, o1);
                 range_run(f->mm, t, f->hb2, f->xb, xgu, 1, &L->w_up, NULL, o0, o1);
@@ -566,11 +500,11 @@ static void forward_one(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_b
             sq_phase_wait(p + 7);
             one_phase(m, f, kv, b, p + 8, t, nt, 1, (float *const[]){f->tmp}, f->hb,
                       xrows_for(&xq_d, f, (const sq_view *const[]){&L->w_down}, 1, ffn, 1),
-                      d_w, (const float *const[]){NULL}, l, TAIL_NEXT, &nx_next);
+                      (const sq_view *const[]){&L->w_down}, (const float *const[]){NULL}, l, TAIL_NEXT);
         }
         if (b->n_out)
             one_phase(m, f, kv, b, hp, t, nt, 1, (float *const[]){logits}, f->xo, xrows_for(&xq_head, f, &head, 1, dim, 1),
-                      &head, (const float *const[]){NULL}, c->n_layers - 1, -1, NULL);
+                      &head, (const float *const[]){NULL}, c->n_layers - 1, -1);
     }
 }
 
