@@ -105,6 +105,16 @@ TGT static inline AI void SFX(dot32)(float *y, int64_t ys, const uint8_t *w, con
 #ifndef PFD
 #define PFD 512
 #endif
+/* Where the prefetches put the next rows: L2 (T1), not L1 (T0). The kernel reads each
+ * prefetched line once, one group of rows later; batch 1 streams from memory, and a core's
+ * rate is bound by the misses it keeps in flight. T0 holds an L1 fill buffer per line until
+ * the line is in L1 and the 8-16 KB fetched ahead evict lines in use; T1 leaves the L1 to the
+ * demand loads and the L2 prefetcher. Measured from memory, one thread, paired with a read
+ * probe (bench_q8_gemv ... vnni 3 1, load ~4.5): Q8_0 4864x896 90-92% -> 101-102% of the
+ * read, 896x4864 81-85% -> 103-104%, Q4_1 4864x896 86% -> 93%; T2 was between. */
+#ifndef PF_HINT
+#define PF_HINT _MM_HINT_T1
+#endif
 TGT static inline AI void SFX(outs4)(float *y, const uint8_t *w, size_t rb, const sq_dtype t, const uint8_t *xr,
                                      int64_t nb, const float *bias) {
     const int one = t == SQ_Q4_1 || t == SQ_Q5_1, off = t == SQ_Q4_0 ? 8 : t == SQ_Q5_0 ? 16 : 0;
@@ -117,7 +127,7 @@ TGT static inline AI void SFX(outs4)(float *y, const uint8_t *w, size_t rb, cons
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *wb = w + (size_t)b * bb;
 #ifndef SQ_Q8_NO_PF
-        for (size_t k = 0; k < pstep; k += 64) _mm_prefetch((const char *)(pf + (size_t)b * pstep + k + PFD), _MM_HINT_T0);
+        for (size_t k = 0; k < pstep; k += 64) _mm_prefetch((const char *)(pf + (size_t)b * pstep + k + PFD), PF_HINT);
 #endif
         __m256i xv = _mm256_loadu_si256((const __m256i *)(xr + 32 * b)), corr = _mm256_setzero_si256();
         if (off) corr = DOTUS(_mm256_set1_epi8((char)off), xv);
@@ -393,7 +403,7 @@ TGT static inline AI void SFX(outs)(float *y, const uint8_t *w, size_t rb, const
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *wb = w + (size_t)b * bb;
 #ifndef SQ_Q8_NO_PF
-        for (size_t k = 0; k < pstep; k += 64) _mm_prefetch((const char *)(pf + (size_t)b * pstep + k + PFD), _MM_HINT_T0);
+        for (size_t k = 0; k < pstep; k += 64) _mm_prefetch((const char *)(pf + (size_t)b * pstep + k + PFD), PF_HINT);
 #endif
         __m512i xv = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(xr + 32 * b)));
         __m512i corr = _mm512_setzero_si512();
@@ -635,7 +645,7 @@ TGT static inline AI void SFX(outsk)(float *y, const uint8_t *w, size_t rb, cons
     for (int64_t b = 0; b < nb; b++, x++) {
         const uint8_t *wb = w + (size_t)b * bb;
 #ifndef SQ_Q8_NO_PF
-        for (size_t k = 0; k < pstep; k += 64) _mm_prefetch((const char *)(pf + (size_t)b * pstep + k + PFD), _MM_HINT_T0);
+        for (size_t k = 0; k < pstep; k += 64) _mm_prefetch((const char *)(pf + (size_t)b * pstep + k + PFD), PF_HINT);
 #endif
         __m256i bs = _mm256_loadu_si256((const __m256i *)x->bsum);
         __m256i isv[4];
