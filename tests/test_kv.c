@@ -205,6 +205,47 @@ SQ_TEST(kv_pool_f16_store_saturates) {
     sq_model_close(m);
 }
 
+/* The store's vector conversion (whole rows of 8 or 16) gives the scalar rule's bits: a whole
+ * row of edge values (overflow, infinities, NaN, ties to even, subnormals, +-0) and random
+ * values of many magnitudes, element by element against sq_f32_to_f16 after the clamp. */
+SQ_TEST(kv_pool_f16_store_rows_match_the_scalar_rule) {
+    const char *path = sq_test_asset("models/stories260K.gguf");
+    if (!path) SKIP("../shared/assets/models not present");
+    sq_model *m;
+    sq_err e;
+    REQUIRE(sq_model_open(&m, path, &e) == 0);
+    sq_kv_pool p;
+    REQUIRE(sq_kv_pool_init_type(&p, m, 1, 4, SQ_KV_F16, &e) == 0);
+    int n = p.kv_dim;
+    REQUIRE(n >= 16);
+    float *in = malloc(sizeof(float) * (size_t)n), *in2 = malloc(sizeof(float) * (size_t)n);
+    REQUIRE(in && in2);
+    const float edge[] = {65504.0f,  65519.0f, 65520.0f, 1e6f,     -7e4f,    INFINITY, -INFINITY, NAN,
+                          -NAN,      0.0f,     -0.0f,    6.1e-5f,  -3e-6f,   6e-8f,    2.9e-8f,   1.00048828125f,
+                          1.0014648f, 65000.0f, -65519.99f, 5.96e-8f};
+    sq_rng r;
+    sq_rng_seed(&r, 77);
+    int bad = 0;
+    for (int round = 0; round < 64; round++) {
+        for (int i = 0; i < n; i++) {
+            in[i] = (i + round) % 3 == 0 ? edge[(i + round) % SQ_ARRAY_LEN(edge)]
+                                         : (float)(sq_rng_normal(&r) * pow(2.0, (double)sq_rng_below(&r, 50) - 30));
+            in2[i] = -in[i];
+        }
+        sq_kv_pool_store(&p, 0, 2, 0, in, in2, n);
+        const uint16_t *k = (const uint16_t *)p.k[0] + 2 * (size_t)p.kv_dim, *v = (const uint16_t *)p.v[0] + 2 * (size_t)p.kv_dim;
+        for (int i = 0; i < n; i++) {
+            float ck = in[i] > 65504.0f ? 65504.0f : in[i] < -65504.0f ? -65504.0f : in[i];
+            float cv = in2[i] > 65504.0f ? 65504.0f : in2[i] < -65504.0f ? -65504.0f : in2[i];
+            if (k[i] != sq_f32_to_f16(ck) || v[i] != sq_f32_to_f16(cv)) bad++;
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    free(in), free(in2);
+    sq_kv_pool_free(&p);
+    sq_model_close(m);
+}
+
 /* ---- batched attention (sq_attention_plan / sq_attention_run) against sq_attention_head -- */
 
 enum { BA_BS = 4, BA_NB = 40, BA_KVH = 2, BA_DMAX = 136, BA_CTX = 64, BA_TMAX = 64 };

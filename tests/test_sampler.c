@@ -134,6 +134,48 @@ SQ_TEST(sampler_matches_at_the_respond_shape) {
     sq_sample_scratch_free(&rs.s);
 }
 
+/* A random network's rows as the respond shape sees them (logits of standard deviation 3-6:
+ * at temperature 0.7 a nucleus of a few dozen to a few thousand tokens), where the sampler
+ * draws from the tokens within 2^-16 of the best alone; plus rows built to end that path's
+ * scan right at 2^-16, just below it (the whole-row path then), and with ties at the edge of
+ * the nucleus. Each row is drawn many times, so u lands all over the kept tokens. */
+SQ_TEST(sampler_matches_on_a_random_networks_rows) {
+    int V = 151936;
+    sq_sample_scratch s;
+    ref_scratch rs;
+    sq_err e;
+    REQUIRE(sq_sample_scratch_init(&s, V, &e) == 0);
+    REQUIRE(sq_sample_scratch_init(&rs.s, V, &e) == 0);
+    float *l = malloc(sizeof(float) * (size_t)V);
+    REQUIRE(l != NULL);
+    sq_rng r;
+    sq_rng_seed(&r, 4242);
+    sq_gen_params p;
+    memset(&p, 0, sizeof p);
+    p.temperature = 0.7f;
+    int cases = 0, ok = 0, bad = 0;
+    for (int row = 0; row < 10; row++) {
+        double scale = 3 + 3 * sq_rng_uniform(&r);
+        for (int i = 0; i < V; i++) l[i] = (float)(scale * sq_rng_normal(&r));
+        if (row % 7 == 5) /* plateaus near the top: many ties at every threshold of the nucleus */
+            for (int i = 0; i < V; i++)
+                if (l[i] > 2 * scale) l[i] = (float)(2 * scale + 0.25 * scale * (int)((l[i] - 2 * scale) / (0.25 * scale)));
+        if (row % 7 == 6) { /* a nucleus that ends near p = 2^-16 (16 ln 2 * 0.7 = 7.76 below the best) */
+            for (int i = 0; i < V; i++) l[i] = (float)(0.3 * sq_rng_normal(&r)) - 7.7f;
+            for (int i = 0; i < 40; i++) l[sq_rng_below(&r, (uint64_t)V)] = 0.05f * (float)i;
+        }
+        p.top_p = row % 3 == 0 ? 0.95f : row % 3 == 1 ? 0.5f : 0.999f;
+        for (int d = 0; d < 16; d++) {
+            cases++;
+            ok += one_case(l, V, &p, sq_rng_u64(&r), &s, &rs, &bad);
+        }
+    }
+    CHECK_EQ_INT(ok, cases);
+    free(l);
+    sq_sample_scratch_free(&s);
+    sq_sample_scratch_free(&rs.s);
+}
+
 /* NaN or Inf rows: both refuse (-1) alike. */
 SQ_TEST(sampler_non_finite_rows_are_refused_alike) {
     int V = 1000;

@@ -468,6 +468,118 @@ static int32_t filtered_draw(const float *p, int V, double total, int k, float t
     return last < 0 ? (cid ? cid[0] : 0) : (cid ? cid[last] : last);
 }
 
+/* Top-p alone (no top-k, no min-p: the respond shape) on a row whose nucleus lies within
+ * 2^-16 of the best token: filtered_draw's token and RNG use without its passes over the whole
+ * vocabulary. One pass over p gathers the tokens with p >= 2^-16 (a bucket edge of
+ * threshold(): a power of two), in id order (gathering them in the pass that computes p
+ * measured no faster); a random network's row at temperature 0.7 has ~1,000 of them and
+ * a nucleus of ~100. Then, on those alone:
+ *   - threshold()'s scan: a bucket's total is exact in a double in any order (its items share
+ *     one exponent), so the totals from the gathered items equal the histogram's for every
+ *     bucket at or above 2^-16, and the scan from the top stops at the same bucket, whose items
+ *     are sorted as there. A scan that runs below 2^-16 gives up (-1) before touching the RNG.
+ *   - the draw: the tokens kept (p >= tau >= 2^-16) are all gathered; the mass's four chains
+ *     (id % 4, the tail on chain 0) and the walk's blocks of 8 (id / 8) add exactly what the
+ *     whole-row loops add, in the same order, since the tokens left out add +0.0 there and a
+ *     block without a kept token changes nothing.
+ * Returns the token, or -1 (nothing consumed) where the caller must take filtered_draw. */
+#define SQ_NUCLEUS_FLOOR 0x1p-16f
+enum { SQ_NUCLEUS_CAP = 1 << 14 }; /* more gathered tokens: a flat row, the whole-row path is the better one */
+static int32_t top_p_gathered(const float *p, int V, double need, float *cv, int32_t *ci, float *tmp, double *hist,
+                              sq_rng *rng) {
+    int cap = SQ_MIN(SQ_NUCLEUS_CAP, V), n = 0, i = 0;
+#if defined(__AVX512F__)
+    {
+        __m512 vf = _mm512_set1_ps(SQ_NUCLEUS_FLOOR);
+        const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        for (; i + 16 <= V; i += 16) {
+            __m512 v = _mm512_loadu_ps(p + i);
+            __mmask16 m = _mm512_cmp_ps_mask(v, vf, _CMP_GE_OQ);
+            if (!m) continue;
+            if (n + 16 > cap) return -1;
+            _mm512_mask_compressstoreu_ps(cv + n, m, v);
+            _mm512_mask_compressstoreu_epi32(ci + n, m, _mm512_add_epi32(_mm512_set1_epi32(i), iota));
+            n += __builtin_popcount((unsigned)m);
+        }
+    }
+#elif defined(SQ_SAMPLER_AVX2)
+    for (__m256 vf = _mm256_set1_ps(SQ_NUCLEUS_FLOOR); i + 8 <= V; i += 8) {
+        unsigned m = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(p + i), vf, _CMP_GE_OQ));
+        if (!m) continue;
+        if (n + 8 > cap) return -1;
+        for (; m; m &= m - 1) {
+            int l = __builtin_ctz(m);
+            cv[n] = p[i + l];
+            ci[n++] = i + l;
+        }
+    }
+#endif
+    for (; i < V; i++)
+        if (p[i] >= SQ_NUCLEUS_FLOOR) {
+            if (n == cap) return -1;
+            cv[n] = p[i];
+            ci[n++] = i;
+        }
+    /* threshold(p, V, need, by mass, lo 0) on the buckets [bucket of 2^-16, bucket of 1.0]. */
+    uint32_t fb, ob;
+    float one = 1.0f, fl = SQ_NUCLEUS_FLOOR;
+    memcpy(&fb, &fl, 4);
+    memcpy(&ob, &one, 4);
+    int b0 = (int)(fb >> 19), btop = (int)(ob >> 19); /* p <= 1: no item above 1.0's bucket */
+    memset(hist + b0, 0, sizeof(double) * (size_t)(btop + 1 - b0));
+    for (int j = 0; j < n; j++) {
+        uint32_t u;
+        memcpy(&u, &cv[j], 4);
+        hist[u >> 19] += cv[j];
+    }
+    double acc = 0;
+    int b = btop;
+    for (; b >= b0; b--) {
+        if (acc + hist[b] >= need) break;
+        acc += hist[b];
+    }
+    if (b < b0) return -1; /* the nucleus reaches below 2^-16 */
+    int m = 0;
+    for (int j = 0; j < n; j++) {
+        uint32_t u;
+        memcpy(&u, &cv[j], 4);
+        if ((int)(u >> 19) == b) tmp[m++] = cv[j];
+    }
+    qsort(tmp, (size_t)m, sizeof(float), desc_float);
+    float tau = tmp[m - 1]; /* rounding: the bucket's own total reached need, its items just short */
+    for (int j = 0; j < m; j++) {
+        acc += tmp[j];
+        if (acc >= need) {
+            tau = tmp[j];
+            break;
+        }
+    }
+    /* The kept tokens, in id order, in place. */
+    int k = 0;
+    for (int j = 0; j < n; j++)
+        if (cv[j] >= tau) cv[k] = cv[j], ci[k++] = ci[j];
+    double part[4] = {0, 0, 0, 0};
+    int v4 = V / 4 * 4;
+    for (int j = 0; j < k; j++) part[ci[j] < v4 ? (ci[j] & 3) : 0] += cv[j];
+    double mass = (part[0] + part[1]) + (part[2] + part[3]);
+    double u = sq_rng_uniform(rng) * mass, walk = 0;
+    for (int j = 0; j < k;) {
+        int e = j, blk_id = ci[j] >> 3;
+        double blk = 0;
+        for (; e < k && ci[e] >> 3 == blk_id; e++) blk += cv[e];
+        if (walk + blk <= u) {
+            walk += blk;
+            j = e;
+            continue;
+        }
+        for (; j < e; j++) {
+            walk += cv[j];
+            if (walk > u) return ci[j];
+        }
+    }
+    return ci[k - 1]; /* rounding left u unreached: the last kept token, as the walk's fallback */
+}
+
 int32_t sq_sample(const float *logits, int V, const sq_gen_params *prm, sq_rng *rng, sq_sample_scratch *s,
                   float *logprob) {
     int32_t best = 0;
@@ -478,15 +590,49 @@ int32_t sq_sample(const float *logits, int V, const sq_gen_params *prm, sq_rng *
     int tail_pre = -1;
     {
         /* The maximum, then its first index: the token the scalar scan would pick. */
-        int i = 0;
-        __m256 vm = _mm256_set1_ps(logits[0]);
-        for (; i + 8 <= V; i += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(logits + i));
-        float l[8];
-        _mm256_storeu_ps(l, vm);
-        mx = l[0];
-        for (int k = 1; k < 8; k++) mx = l[k] > mx ? l[k] : mx;
-        for (; i < V; i++) mx = logits[i] > mx ? logits[i] : mx;
-        /* The first index holding mx, eight at a time, then within the block. */
+        int i = 0, done = 0;
+#if defined(__AVX512F__)
+        /* Four chains of 16 (one chain of 8 waits on each max's latency): without NaN the
+         * maximum does not depend on the order (of +-0 the first one is taken below either
+         * way). A NaN makes vmaxps keep one operand or the other by position, so a row that
+         * holds one takes the single chain below, as before. */
+        if (V >= 64) {
+            __m512 m0 = _mm512_set1_ps(logits[0]), m1 = m0, m2 = m0, m3 = m0;
+            __mmask16 nan = 0;
+            for (; i + 64 <= V; i += 64) {
+                _mm_prefetch((const char *)(logits + i + 1024), _MM_HINT_T0);
+                _mm_prefetch((const char *)(logits + i + 1040), _MM_HINT_T0);
+                _mm_prefetch((const char *)(logits + i + 1056), _MM_HINT_T0);
+                _mm_prefetch((const char *)(logits + i + 1072), _MM_HINT_T0);
+                __m512 x0 = _mm512_loadu_ps(logits + i), x1 = _mm512_loadu_ps(logits + i + 16),
+                       x2 = _mm512_loadu_ps(logits + i + 32), x3 = _mm512_loadu_ps(logits + i + 48);
+                nan |= _mm512_cmp_ps_mask(x0, x1, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(x2, x3, _CMP_UNORD_Q);
+                m0 = _mm512_max_ps(m0, x0), m1 = _mm512_max_ps(m1, x1), m2 = _mm512_max_ps(m2, x2), m3 = _mm512_max_ps(m3, x3);
+            }
+            for (int t = i; t < V; t++) nan |= logits[t] != logits[t];
+            if (!nan) {
+                mx = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
+                for (; i < V; i++) mx = logits[i] > mx ? logits[i] : mx;
+                done = 1;
+            } else {
+                i = 0;
+            }
+        }
+#endif
+        if (!done) {
+            __m256 vm = _mm256_set1_ps(logits[0]);
+            for (; i + 8 <= V; i += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(logits + i));
+            float l[8];
+            _mm256_storeu_ps(l, vm);
+            mx = l[0];
+            for (int k = 1; k < 8; k++) mx = l[k] > mx ? l[k] : mx;
+            for (; i < V; i++) mx = logits[i] > mx ? logits[i] : mx;
+        }
+        /* The first index holding mx, sixteen or eight at a time, then within the block. */
+#if defined(__AVX512F__)
+        for (__m512 vx = _mm512_set1_ps(mx); best + 16 <= V - 1; best += 16)
+            if (_mm512_cmp_ps_mask(_mm512_loadu_ps(logits + best), vx, _CMP_EQ_OQ)) break;
+#endif
         for (__m256 vx = _mm256_set1_ps(mx); best + 8 <= V - 1; best += 8)
             if (_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(logits + best), vx, _CMP_EQ_OQ))) break;
         while (best < V - 1 && !(logits[best] == mx)) best++;
@@ -580,8 +726,13 @@ int32_t sq_sample(const float *logits, int V, const sq_gen_params *prm, sq_rng *
                 }
             }
         } else {
-            chosen = filtered_draw(p, V, total, k, top_p, min_p, (float *)s->cand, (int32_t *)s->cand + V,
-                                   (float *)s->cand + 2 * (size_t)V, s->hist, rng);
+            chosen = -1;
+            if (k == V && min_p == 0)
+                chosen = top_p_gathered(p, V, top_p * total, (float *)s->cand, (int32_t *)s->cand + V,
+                                        (float *)s->cand + 2 * (size_t)V, s->hist, rng);
+            if (chosen < 0)
+                chosen = filtered_draw(p, V, total, k, top_p, min_p, (float *)s->cand, (int32_t *)s->cand + V,
+                                       (float *)s->cand + 2 * (size_t)V, s->hist, rng);
         }
     }
     *logprob = (float)(logits[chosen] - lse);

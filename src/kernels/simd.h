@@ -113,6 +113,25 @@ __attribute__((target("avx2,fma"))) static inline __m256 sq_tv_exp8(__m256 x) {
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
+/* sq_tv_exp8 on 16 lanes, operation for operation (the same bits per lane): SwiGLU's and
+ * attention's AVX-512 bodies. Compiled for AVX-512 by target attribute, called only from
+ * code that runs on it. */
+__attribute__((target("avx512f,avx2,fma"))) static inline __m512 sq_tv_exp16(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(SQ_EXP_LO)), _mm512_set1_ps(SQ_EXP_HI));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(SQ_EXP_LOG2E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(SQ_EXP_LN2_HI), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(SQ_EXP_LN2_LO), r);
+    __m512 p = _mm512_set1_ps(SQ_EXP_P0);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SQ_EXP_P1));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SQ_EXP_P2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SQ_EXP_P3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SQ_EXP_P4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SQ_EXP_P5));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
 #if defined(__AVX2__) && defined(__FMA__)
 #define SQ_TV_AVX2 1
 

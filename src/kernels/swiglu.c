@@ -59,24 +59,8 @@ static TGT2 void swiglu_avx2(float *gate, const float *up, size_t n) {
     for (; i < n; i++) gate[i] = swiglu_one(gate[i], up[i]);
 }
 
-static TGT512 inline __m512 engine_exp16(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(SQ_EXP_LO)), _mm512_set1_ps(SQ_EXP_HI));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(SQ_EXP_LOG2E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(SQ_EXP_LN2_HI), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(SQ_EXP_LN2_LO), r);
-    __m512 p = _mm512_set1_ps(SQ_EXP_P0);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SQ_EXP_P1));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SQ_EXP_P2));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SQ_EXP_P3));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SQ_EXP_P4));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(SQ_EXP_P5));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
-}
-
 static TGT512 inline __m512 swiglu16(__m512 g, __m512 u) {
-    __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), engine_exp16(_mm512_sub_ps(_mm512_setzero_ps(), g)));
+    __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), sq_tv_exp16(_mm512_sub_ps(_mm512_setzero_ps(), g)));
     return _mm512_mul_ps(_mm512_div_ps(g, d), u);
 }
 

@@ -141,6 +141,41 @@ static void list_run(sq_matmul_ctx *mm, int t, int n, float *const y[], const fl
     }
 }
 
+/* A matmul phase of the many-token step: its units are its matrices' slices (list_units),
+ * except that when the slices do not divide evenly among the threads, the last (slices % nt)
+ * are each cut into nt parts by rows (multiples of 4). With 2 threads, Qwen2-0.5B's o and down
+ * projections have 19 slices and q/k/v 25: one thread did one slice more and the other waited
+ * (asleep, so no CPU time shows it) for ~5% of each of those phases. A part is the same slice
+ * on fewer rows: each output's dot product is the same per-output order whatever the rows
+ * (matmul_avx2.c's contract), so the bits do not change. Quantized weights keep whole slices
+ * (their rows are rounded once into one shared buffer). */
+typedef struct mm_split {
+    int slices, whole, nt, rows;
+} mm_split;
+
+static mm_split mm_split_of(const sq_view *const w[], int n, int rows, int nt) {
+    mm_split s = {list_units(w, n, rows), 0, nt, rows};
+    int quant = 0;
+    for (int k = 0; k < n; k++) quant |= sq_dtype_is_quant(w[k]->dtype);
+    s.whole = s.slices - (nt > 1 && !quant && rows >= 8 * nt ? s.slices % nt : 0);
+    return s;
+}
+
+static int mm_split_units(const mm_split *s) { return s->whole + (s->slices - s->whole) * s->nt; }
+
+/* Units [u0, u1) of such a phase (n <= 3 matrices of one x), on the calling thread. */
+static void split_run(const mm_split *s, sq_matmul_ctx *mm, int t, int n, float *const y[], const float *x,
+                      const sq_quant_xrows *xq, const sq_view *const w[], const float *const bias[], int u0, int u1) {
+    if (u0 < s->whole) list_run(mm, t, n, y, x, xq, s->rows, w, bias, u0, SQ_MIN(u1, s->whole));
+    for (int u = SQ_MAX(u0, s->whole); u < u1; u++) {
+        int j = u - s->whole, sl = s->whole + j / s->nt, part = j % s->nt;
+        int r0 = s->rows * part / s->nt / 4 * 4, r1 = part + 1 == s->nt ? s->rows : s->rows * (part + 1) / s->nt / 4 * 4;
+        float *yr[3];
+        for (int k = 0; k < n && k < 3; k++) yr[k] = y[k] + (size_t)r0 * w[k]->shape[0];
+        list_run(mm, t, n, yr, x + (size_t)r0 * w[0]->shape[1], NULL, r1 - r0, w, bias, sl, sl + 1);
+    }
+}
+
 /* Units handed out per claim: about 16 claims per thread and phase, so that a thread that
  * loses its core leaves little unfinished, and claims stay rare next to the work. */
 static int chunk_of(int total, int nt) { return SQ_MAX(1, total / (16 * nt)); }
@@ -172,13 +207,15 @@ static void phase_round(sq_phase *p, int nt, const sq_quant_xrows *xq, const flo
     }
 }
 
-/* One phase that is a single matrix product y = x W^T, split by column units. */
-static void phase_matmul(sq_phase *p, sq_matmul_ctx *mm, int t, int nt, float *y, const float *x,
+/* One phase that is a single matrix product y = x W^T, split by column units (mm_split's,
+ * for n_threads), claimed guided: the threads end a phase together. */
+static void phase_matmul(sq_phase *p, sq_matmul_ctx *mm, int t, int nt, int n_threads, float *y, const float *x,
                          const sq_quant_xrows *xq, int rows, const sq_view *w) {
+    const sq_view *const ws[] = {w};
+    mm_split sp = mm_split_of(ws, 1, rows, n_threads);
     int u0, u1;
-    while ((u0 = sq_phase_claim(p, chunk_of(p->total, nt), &u1)) >= 0) {
-        list_run(mm, t, 1, (float *const[]){y}, x, xq, rows, (const sq_view *const[]){w}, (const float *const[]){NULL},
-                 u0, u1);
+    while ((u0 = sq_phase_claim_guided(p, nt, &u1)) >= 0) {
+        split_run(&sp, mm, t, 1, (float *const[]){y}, x, xq, ws, (const float *const[]){NULL}, u0, u1);
         sq_phase_done(p, u1 - u0);
     }
 }
@@ -227,19 +264,24 @@ static void forward_phases(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const s
     for (int l = 0; l < c->n_layers; l++) {
         const sq_layer *L = &m->layers[l];
         const sq_view *const qkv_w[] = {&L->wq, &L->wk, &L->wv};
-        sq_phase_init(&ph[np++], list_units(qkv_w, 3, T));
+        mm_split s_qkv = mm_split_of(qkv_w, 3, T, nt_max), s_o = mm_split_of((const sq_view *const[]){&L->wo}, 1, T, nt_max),
+                 s_d = mm_split_of((const sq_view *const[]){&L->w_down}, 1, T, nt_max);
+        sq_phase_init(&ph[np++], mm_split_units(&s_qkv));
         sq_phase_init(&ph[np++], T);                /* RoPE, K/V stores */
         sq_phase_init(&ph[np++], n_attn);           /* attention */
         sq_phase_init(&ph[np++], round_units(f, &L->wo, T)); /* wo's rows rounded (8-bit activations) */
-        sq_phase_init(&ph[np++], list_units((const sq_view *const[]){&L->wo}, 1, T));
+        sq_phase_init(&ph[np++], mm_split_units(&s_o));
         sq_phase_init(&ph[np++], T);                /* residual add, ffn norm */
         sq_phase_init(&ph[np++], list_units((const sq_view *const[]){&L->w_gate}, 1, T)); /* gate, up, SwiGLU */
         sq_phase_init(&ph[np++], round_units(f, &L->w_down, T)); /* w_down's rows rounded */
-        sq_phase_init(&ph[np++], list_units((const sq_view *const[]){&L->w_down}, 1, T));
+        sq_phase_init(&ph[np++], mm_split_units(&s_d));
         sq_phase_init(&ph[np++], T);                /* residual add, next layer's norm */
     }
     sq_phase_init(&ph[np++], b->n_out);
-    sq_phase_init(&ph[np++], b->n_out ? list_units(&head, 1, b->n_out) : 0);
+    {
+        mm_split s_h = mm_split_of(&head, 1, b->n_out, nt_max);
+        sq_phase_init(&ph[np++], b->n_out ? mm_split_units(&s_h) : 0);
+    }
 #pragma omp parallel num_threads(nt_max)
     {
         int t = omp_get_thread_num(), nt = omp_get_num_threads(), k = 0, u0, u1;
@@ -276,8 +318,9 @@ static void forward_phases(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const s
             }
             sq_phase_wait(p);
             p = &ph[k++];
-            while ((u0 = sq_phase_claim(p, chunk_of(p->total, nt), &u1)) >= 0) {
-                list_run(f->mm, t, 3, qkv_y, f->xb, xqkv, T, qkv_w, qkv_b, u0, u1);
+            mm_split s_qkv = mm_split_of(qkv_w, 3, T, nt_max);
+            while ((u0 = sq_phase_claim_guided(p, nt, &u1)) >= 0) {
+                split_run(&s_qkv, f->mm, t, 3, qkv_y, f->xb, xqkv, qkv_w, qkv_b, u0, u1);
                 sq_phase_done(p, u1 - u0);
             }
             sq_phase_wait(p);
@@ -307,14 +350,14 @@ static void forward_phases(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const s
             phase_round(p, nt, xo, f->att, T);
             sq_phase_wait(p);
             p = &ph[k++];
-            phase_matmul(p, f->mm, t, nt, f->tmp, f->att, xo, T, &L->wo);
+            phase_matmul(p, f->mm, t, nt, nt_max, f->tmp, f->att, xo, T, &L->wo);
             sq_phase_wait(p);
             p = &ph[k++];
             phase_add_norm(p, f, nt, T, dim, L->ffn_norm.data, eps, xgu);
             sq_phase_wait(p);
             p = &ph[k++];
             int g = sq_matmul_grain(&L->w_gate, T);
-            while ((u0 = sq_phase_claim(p, chunk_of(p->total, nt), &u1)) >= 0) {
+            while ((u0 = sq_phase_claim_guided(p, nt, &u1)) >= 0) {
                 /* gate and up over the same columns, so SwiGLU runs on them at once */
                 int o0 = u0 * g, o1 = SQ_MIN(u1 * g, ffn);
                 range_run(f->mm, t, f->hb, f->xb, xgu, T, &L->w_gate, NULL, o0, o1);
@@ -328,7 +371,7 @@ static void forward_phases(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const s
             phase_round(p, nt, xd, f->hb, T);
             sq_phase_wait(p);
             p = &ph[k++];
-            phase_matmul(p, f->mm, t, nt, f->tmp, f->hb, xd, T, &L->w_down);
+            phase_matmul(p, f->mm, t, nt, nt_max, f->tmp, f->hb, xd, T, &L->w_down);
             sq_phase_wait(p);
             p = &ph[k++];
             /* the next layer's first norm, on the rows just added */
@@ -344,7 +387,7 @@ static void forward_phases(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const s
         }
         sq_phase_wait(p);
         p = &ph[k++];
-        phase_matmul(p, f->mm, t, nt, logits, f->xo, xh, b->n_out, head);
+        phase_matmul(p, f->mm, t, nt, nt_max, logits, f->xo, xh, b->n_out, head);
     }
 }
 
