@@ -440,19 +440,25 @@ static void one_tail(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batc
     }
 }
 
+/* n units of batch-1 phase p are done; the thread whose units complete the phase runs its
+ * tail (none when tail < 0) and reports it done in p[1], which is what every thread waits for. */
+static void one_units_done(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batch *b, sq_phase *p, int n, int l,
+                           int tail) {
+    if (sq_phase_done(p, n) && tail >= 0) {
+        one_tail(m, f, kv, b, l, tail);
+        sq_phase_done(p + 1, 1);
+    }
+}
+
 /* The matmuls of one batch-1 phase p (n matrices of one input x, units as list_units), then
- * the tail on whichever thread completes the last unit; it reports the tail done in p[1],
- * which is what every thread waits for. */
+ * its tail (one_units_done), and the wait for it. */
 static void one_phase(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batch *b, sq_phase *p, int t, int nt,
                       int n, float *const y[], const float *x, const sq_quant_xrows *xq, const sq_view *const w[],
                       const float *const bias[], int l, int tail) {
     int u0, u1;
     while ((u0 = sq_phase_claim_guided(p, nt, &u1)) >= 0) {
         list_run(f->mm, t, n, y, x, xq, 1, w, bias, u0, u1);
-        if (sq_phase_done(p, u1 - u0) && tail >= 0) {
-            one_tail(m, f, kv, b, l, tail);
-            sq_phase_done(p + 1, 1);
-        }
+        one_units_done(m, f, kv, b, p, u1 - u0, l, tail);
     }
     sq_phase_wait(tail >= 0 ? p + 1 : p);
 }
@@ -518,10 +524,7 @@ static void forward_one(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_b
             ab.a.v_base = kv->v[l];
             while ((u0 = sq_phase_claim(p + 2, 1, &u1)) >= 0) { /* a unit is a kv head */
                 sq_attention_run(&ab, u0, u1, scores);
-                if (sq_phase_done(p + 2, u1 - u0)) {
-                    one_tail(m, f, kv, b, l, TAIL_ROUND_ATT);
-                    sq_phase_done(p + 3, 1);
-                }
+                one_units_done(m, f, kv, b, p + 2, u1 - u0, l, TAIL_ROUND_ATT);
             }
             sq_phase_wait(p + 3);
             one_phase(m, f, kv, b, p + 4, t, nt, 1, (float *const[]){f->tmp}, f->att,
@@ -535,10 +538,7 @@ static void forward_one(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_b
                 range_run(f->mm, t, f->hb, f->xb, xgu, 1, &L->w_gate, NULL, o0, o1);
                 range_run(f->mm, t, f->hb2, f->xb, xgu, 1, &L->w_up, NULL, o0, o1);
                 sq_swiglu(f->hb + o0, f->hb2 + o0, (size_t)(o1 - o0));
-                if (sq_phase_done(p + 6, u1 - u0)) {
-                    one_tail(m, f, kv, b, l, TAIL_ROUND_HB);
-                    sq_phase_done(p + 7, 1);
-                }
+                one_units_done(m, f, kv, b, p + 6, u1 - u0, l, TAIL_ROUND_HB);
             }
             sq_phase_wait(p + 7);
             one_phase(m, f, kv, b, p + 8, t, nt, 1, (float *const[]){f->tmp}, f->hb,
