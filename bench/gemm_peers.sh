@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# How close can a GEMM on this machine come to the FP32 FMA peak at the model's shapes: our
+# BF16 GEMM beside OpenBLAS sgemm and oneDNN's F32 and BF16 matmuls (weights pre-packed in
+# their own layout), and the outer-product prototype in bench/matmul_packed.inc, alternating
+# in one process, as fractions of the peak probed in the same run (bench/bench_gemm_peers.c).
+#   bench/gemm_peers.sh [REPS] [ROWS,...] [THREADS,...]
+set -eu
+cd "$(dirname "$0")/.."
+bin=build/rel/bench/bench_gemm_peers
+make -s "$bin"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$bin" "${1:-5}" "${2:-64,256}" "${3:-1,2}"
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
