@@ -224,17 +224,29 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nrows; i++) maxr = SQ_MAX(maxr, rows_list[i]);
     for (int i = 0; i < nthr; i++) maxt = SQ_MAX(maxt, thr_list[i]);
     if (reps < 1 || maxr < 4 || maxt < 1) return fprintf(stderr, "bench_gemm_peers: REPS >= 1, ROWS >= 4, THREADS >= 1\n"), 2;
-    size_t wmax = (size_t)4864 * 896;
     float *x = sq_malloc_aligned(sizeof(float) * (size_t)maxr * 4864);
-    float *wf = sq_malloc_aligned(sizeof(float) * wmax);
-    uint16_t *wb = sq_malloc_aligned(sizeof(uint16_t) * wmax);
     float *y[N_SIDES];
-    for (int s = 0; s < N_SIDES; s++) y[s] = sq_malloc_aligned(sizeof(float) * (size_t)maxr * 4864);
+    for (int k = 0; k < N_SIDES; k++) y[k] = sq_malloc_aligned(sizeof(float) * (size_t)maxr * 4864);
     void *scratch = sq_malloc_aligned(sq_mm_avx2_scratch_bytes() * (size_t)maxt);
     pk_scratch *pk = sq_malloc_aligned(sizeof(pk_scratch) * (size_t)maxt);
-    if (!x || !wf || !wb || !y[0] || !y[1] || !y[2] || !y[3] || !y[4] || !scratch || !pk || maxr > 256)
-        return fprintf(stderr, "bench_gemm_peers: out of memory\n"), 1;
+    if (!x || !y[0] || !y[1] || !y[2] || !y[3] || !y[4] || !scratch || !pk) return fprintf(stderr, "bench_gemm_peers: out of memory\n"), 1;
+    if (maxr > 256) return fprintf(stderr, "bench_gemm_peers: at most 256 rows\n"), 2;
     for (size_t i = 0; i < (size_t)maxr * 4864; i++) x[i] = rnd();
+    /* Each shape's weights, the same values on every side: bf16, widened to F32, packed. */
+    uint16_t *wb[N_SHAPES], *wp[N_SHAPES];
+    float *wf[N_SHAPES];
+    for (int si = 0; si < N_SHAPES; si++) {
+        size_t nw = (size_t)shapes[si].in * shapes[si].out;
+        wb[si] = sq_malloc_aligned(sizeof(uint16_t) * nw);
+        wf[si] = sq_malloc_aligned(sizeof(float) * nw);
+        if (!wb[si] || !wf[si]) return fprintf(stderr, "bench_gemm_peers: out of memory\n"), 1;
+        for (size_t i = 0; i < nw; i++) {
+            wb[si][i] = sq_f32_to_bf16(rnd() * 0.1f);
+            wf[si][i] = sq_bf16_to_f32(wb[si][i]);
+        }
+        wp[si] = pk_pack(wb[si], shapes[si].in, shapes[si].out);
+        if (!wp[si]) return fprintf(stderr, "bench_gemm_peers: out of memory\n"), 1;
+    }
     dnnl_engine_t eng;
     if (dnnl_engine_create(&eng, dnnl_cpu, 0) != dnnl_success) return fprintf(stderr, "bench_gemm_peers: oneDNN engine\n"), 1;
     const dnnl_version_t *dv = dnnl_version();
@@ -254,39 +266,38 @@ int main(int argc, char **argv) {
         int nfig = 0;
         for (int ri = 0; ri < nrows && ri < 8; ri++) {
             int rows = rows_list[ri];
-            figure lay = {{0}, 0, {0}, {0}};
-            snprintf(lay.label, sizeof lay.label, "rows %3d %s", rows, "one decoder layer");
+            dnnl_mm dm[N_SHAPES][2];
+            call c[N_SHAPES][N_SIDES];
+            figure *f0 = &fig[nfig];
             for (int si = 0; si < N_SHAPES; si++) {
                 const shape *s = &shapes[si];
-                size_t nw = (size_t)s->in * s->out;
-                for (size_t i = 0; i < nw; i++) {
-                    wb[i] = sq_f32_to_bf16(rnd() * 0.1f);
-                    wf[i] = sq_bf16_to_f32(wb[i]); /* the same weights on every side */
-                }
-                dnnl_mm dm[2];
-                if (dnnl_mm_new(&dm[0], eng, dnnl_f32, rows, s->in, s->out, x, wf, y[2]) ||
-                    dnnl_mm_new(&dm[1], eng, dnnl_bf16, rows, s->in, s->out, x, wf, y[3]))
+                if (dnnl_mm_new(&dm[si][0], eng, dnnl_f32, rows, s->in, s->out, x, wf[si], y[2]) ||
+                    dnnl_mm_new(&dm[si][1], eng, dnnl_bf16, rows, s->in, s->out, x, wf[si], y[3]))
                     return 1;
-                uint16_t *wp = pk_pack(wb, s->in, s->out);
-                if (!wp) return fprintf(stderr, "bench_gemm_peers: out of memory\n"), 1;
-                call c[N_SIDES];
                 for (int k = 0; k < N_SIDES; k++)
-                    c[k] = (call){k, rows, s->in, s->out, nt, x, wb, wp, wf, pk, y[k], scratch, k == 2 || k == 3 ? &dm[k - 2] : NULL};
+                    c[si][k] = (call){k, rows, s->in, s->out, nt, x, wb[si], wp[si], wf[si], pk, y[k], scratch,
+                                      k == 2 || k == 3 ? &dm[si][k - 2] : NULL};
                 figure *f = &fig[nfig++];
                 snprintf(f->label, sizeof f->label, "rows %3d %s", rows, s->name);
-                for (int k = 0; k < n_sides; k++) f->t[k] = 1e30, run_call(&c[k]); /* warm: JIT, first touch */
-                for (int r = 0; r < reps; r++)
-                    for (int k = 0; k < n_sides; k++) f->t[k] = SQ_MIN(f->t[k], best_of(&c[k]));
-                f->flops = 2.0 * rows * (double)nw;
+                f->flops = 2.0 * rows * (double)s->in * s->out;
+                for (int k = 0; k < n_sides; k++) f->t[k] = 1e30, run_call(&c[si][k]); /* warm: JIT, first touch */
                 size_t ny = (size_t)rows * s->out;
                 for (int k = 1; k < n_sides; k++) f->diff[k] = rel_diff(y[k], y[0], ny);
                 /* bf16 x (oneDNN's BF16 side) is ~2^-8 relative; every F32 side agrees to ~1e-6 */
                 if (f->diff[1] > 1e-4 || f->diff[2] > 1e-4 || f->diff[3] > 3e-2 || f->diff[4] > 1e-4) bad++;
-                free(wp);
-                for (int k = 0; k < n_sides; k++) lay.t[k] += s->per_layer * f->t[k];
-                lay.flops += s->per_layer * f->flops;
-                dnnl_mm_free(&dm[0]);
-                dnnl_mm_free(&dm[1]);
+            }
+            /* Rounds over every shape and side in turn, so that a busy minute on the shared
+             * machine lands on all of them alike rather than on one shape's figures. */
+            for (int r = 0; r < reps; r++)
+                for (int si = 0; si < N_SHAPES; si++)
+                    for (int k = 0; k < n_sides; k++) f0[si].t[k] = SQ_MIN(f0[si].t[k], best_of(&c[si][k]));
+            figure lay = {{0}, 0, {0}, {0}};
+            snprintf(lay.label, sizeof lay.label, "rows %3d %s", rows, "one decoder layer");
+            for (int si = 0; si < N_SHAPES; si++) {
+                for (int k = 0; k < n_sides; k++) lay.t[k] += shapes[si].per_layer * f0[si].t[k];
+                lay.flops += shapes[si].per_layer * f0[si].flops;
+                dnnl_mm_free(&dm[si][0]);
+                dnnl_mm_free(&dm[si][1]);
             }
             fig[nfig++] = lay;
         }

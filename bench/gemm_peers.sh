@@ -9,5 +9,5 @@ cd "$(dirname "$0")/.."
 bin=build/rel/bench/bench_gemm_peers
 make -s "$bin"
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-"$bin" "${1:-5}" "${2:-64,256}" "${3:-1,2}"
+"$bin" "${1:-7}" "${2:-64,256}" "${3:-1,2}"
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
