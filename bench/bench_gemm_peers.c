@@ -51,12 +51,7 @@ static const int n_sides = N_SIDES - 1; /* no packed prototype */
 static const char *side_name[N_SIDES] = {"ours bf16", "openblas f32", "onednn f32", "onednn bf16", "ours packed"};
 
 static int cpu_clock;
-static double now(void) {
-    if (!cpu_clock) return sq_now();
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+static double now(void) { return cpu_clock ? sq_bench_thread_seconds() : sq_now(); }
 
 static uint32_t rng = 2024;
 static float rnd(void) {

@@ -56,12 +56,7 @@ static const shape shapes[] = {
 /* One thread: the thread's own CPU time, which a neighbour taking the core for a while does
  * not inflate (the peak probe is timed the same way); more threads: wall time. */
 static int cpu_clock;
-static double now(void) {
-    if (!cpu_clock) return sq_now();
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+static double now(void) { return cpu_clock ? sq_bench_thread_seconds() : sq_now(); }
 
 /* Best seconds of one call of kernel `which` (0 old, 1 new), over calls totalling >= 30 ms. */
 static double time_one(int which, const sq_mm_job *j, const float *x, int rows, int in, void *sc, int nsc) {

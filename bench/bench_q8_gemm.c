@@ -19,12 +19,6 @@
 #include "scalequest/kernels.h"
 #include "scalequest/quant.h"
 
-static double thread_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static uint64_t rnd(void) {
     rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
@@ -54,7 +48,7 @@ int main(int argc, char **argv) {
     const char *names[NM] = {"q", "k", "v", "o", "gate", "up", "down"};
     const int shared_x[NM] = {1, 0, 0, 1, 1, 0, 1}; /* k, v take q's rounded rows; up takes gate's */
     sq_quant_act_set(SQ_ACT_Q8);
-    double peak = sq_bench_fma_peak(1, 20000000, thread_now) / 2; /* MAC/s */
+    double peak = sq_bench_fma_peak(1, 20000000, sq_bench_thread_seconds) / 2; /* MAC/s */
     printf("bench_q8_gemm: impl %s, one thread, FP32 FMA peak %.1f G MAC/s (thread CPU time)\n", sq_quant_q8_impl(),
            peak / 1e9);
     char tbuf[256];
@@ -87,10 +81,10 @@ int main(int argc, char **argv) {
                 for (int k = 0; k < NM; k++) {
                     sq_quant_xrows q;
                     sq_quant_xrows_init(&q, xb, sq_quant_act_kind(t), ins[k], rows);
-                    double t0 = thread_now();
+                    double t0 = sq_bench_thread_seconds();
                     if (shared_x[k]) sq_quant_xrows_round(&q, x, 0, rows); /* once per input, as the engine */
                     sq_quant_matmul_range_x(y, &q, rows, &w[k], NULL, 0, outs[k], tile);
-                    double dt = thread_now() - t0;
+                    double dt = sq_bench_thread_seconds() - t0;
                     tot += dt;
                     if (dt < best[k]) best[k] = dt;
                     if (rep == 0)

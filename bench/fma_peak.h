@@ -9,8 +9,17 @@
 #include <immintrin.h>
 #include <omp.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "scalequest/base.h"
+
+/* The calling thread's CPU time in seconds: a one-thread kernel figure timed this way is not
+ * inflated by a neighbour taking the core for a while (the peak is then probed the same way). */
+static inline double sq_bench_thread_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 /* FLOP/s (2 per multiply-add lane) over `nthreads` threads; `iters` loop turns per pass;
  * `now_fn` gives seconds (wall time, or the thread's CPU time for one thread). */
