@@ -23,7 +23,7 @@ static inline double sq_bench_thread_seconds(void) {
 
 /* FLOP/s (2 per multiply-add lane) over `nthreads` threads; `iters` loop turns per pass;
  * `now_fn` gives seconds (wall time, or the thread's CPU time for one thread). */
-static double sq_bench_fma_peak(int nthreads, long iters, double (*now_fn)(void)) {
+static inline double sq_bench_fma_peak(int nthreads, long iters, double (*now_fn)(void)) {
     double best = 0;
     for (int pass = 0; pass < 3; pass++) {
         double t0 = now_fn();

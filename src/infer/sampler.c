@@ -9,11 +9,18 @@
 #include "scalequest/infer.h"
 
 enum { SQ_SAMPLE_BUCKETS = 2048 }; /* threshold(): floats in [0, 1] by their top 12 bits */
+/* The four interleaved histograms lie HIST_STRIDE doubles apart, not 2048 (16 KiB, a multiple
+ * of 4 KiB): at that stride a load from one table right after a store to the same bucket of
+ * another shares the low 12 address bits, and the CPU may take it for dependent on the store. */
+enum { HIST_STRIDE = SQ_SAMPLE_BUCKETS + 8 };
+/* threshold_from(): a crossing bucket of more than SUB_SORT_MAX items is split again by the
+ * floats' next 11 bits (SUB_BUCKETS <= SQ_SAMPLE_BUCKETS: it reuses the histogram's memory). */
+enum { SUB_SORT_MAX = 256, SUB_BUCKETS = 2048 };
 
 int sq_sample_scratch_init(sq_sample_scratch *s, int vocab, sq_err *e) {
     s->p = malloc(sizeof(float) * (size_t)vocab);
     s->cand = malloc(12 * (size_t)vocab); /* candidates' p, their ids, a threshold bucket */
-    s->hist = malloc(sizeof(double) * 4 * SQ_SAMPLE_BUCKETS);
+    s->hist = malloc(sizeof(double) * 4 * HIST_STRIDE);
     s->cap = vocab;
     if (!s->p || !s->cand || !s->hist) {
         sq_sample_scratch_free(s);
@@ -130,10 +137,7 @@ static float threshold_from(const float *cp, int n, double need, int by_count, f
      * one histogram would chain every add through the same memory word. Which of the four
      * an item lands in does not matter: a bucket's items share one exponent, so their sum
      * in double is exact in any order. */
-    memset(hist + (size_t)bfloor, 0, sizeof(double) * (NB - (size_t)bfloor));
-    memset(hist + NB + (size_t)bfloor, 0, sizeof(double) * (NB - (size_t)bfloor));
-    memset(hist + 2 * NB + (size_t)bfloor, 0, sizeof(double) * (NB - (size_t)bfloor));
-    memset(hist + 3 * NB + (size_t)bfloor, 0, sizeof(double) * (NB - (size_t)bfloor));
+    for (int t = 0; t < 4; t++) memset(hist + t * HIST_STRIDE + bfloor, 0, sizeof(double) * (NB - (size_t)bfloor));
     int i = 0;
 #if defined(SQ_SAMPLER_AVX2)
     /* Whole blocks of 8 outside [low, 1] (most of them, once there is a floor) cost one
@@ -150,7 +154,7 @@ static float threshold_from(const float *cp, int n, double need, int by_count, f
             _mm256_storeu_si256((__m256i *)idx, _mm256_srli_epi32(_mm256_castps_si256(v), 19));
             for (; mask; mask &= mask - 1) {
                 int l = __builtin_ctz(mask);
-                hist[(l & 3) * NB + idx[l]] += by_count ? 1.0 : cp[i + l];
+                hist[(l & 3) * HIST_STRIDE + idx[l]] += by_count ? 1.0 : cp[i + l];
             }
         }
     }
@@ -159,12 +163,12 @@ static float threshold_from(const float *cp, int n, double need, int by_count, f
         if (!(cp[i] >= low) || !(cp[i] <= 1.0f) || !(cp[i] < high)) continue;
         uint32_t u;
         memcpy(&u, &cp[i], 4);
-        hist[(i & 3) * NB + (u >> 19)] += by_count ? 1.0 : cp[i];
+        hist[(i & 3) * HIST_STRIDE + (u >> 19)] += by_count ? 1.0 : cp[i];
     }
     double acc = acc0;
     int b = btop;
     for (; b >= bfloor; b--) {
-        double add = hist[b] + hist[NB + b] + hist[2 * NB + b] + hist[3 * NB + b];
+        double add = hist[b] + hist[HIST_STRIDE + b] + hist[2 * HIST_STRIDE + b] + hist[3 * HIST_STRIDE + b];
         if (acc + add >= need) break;
         acc += add;
     }
@@ -193,6 +197,37 @@ static float threshold_from(const float *cp, int n, double need, int by_count, f
         tmp[m] = cp[i];
         m += cp[i] >= lo && cp[i] <= 1.0f && (u >> 19) == (uint32_t)b;
     }
+    if (m > SUB_SORT_MAX) {
+        /* A flat row puts thousands of items into the crossing bucket. Instead of sorting them
+         * all, a second histogram on their next 11 bits (monotonic within the bucket: the top
+         * 13 bits are the bucket's) finds the sub-bucket where the total crosses `need`, and
+         * only that one is sorted. The totals stay exact: the bucket's items share one
+         * exponent, so their double sums are exact in any order, and the running total at
+         * each sub-bucket's top equals the sorted scan's. */
+        double *sub = hist; /* the first histogram is spent */
+        memset(sub, 0, sizeof(double) * SUB_BUCKETS);
+        float smallest = tmp[0];
+        for (i = 0; i < m; i++) {
+            uint32_t u;
+            memcpy(&u, &tmp[i], 4);
+            sub[(u >> 8) & (SUB_BUCKETS - 1)] += by_count ? 1.0 : tmp[i];
+            smallest = tmp[i] < smallest ? tmp[i] : smallest;
+        }
+        int c = SUB_BUCKETS - 1;
+        for (; c >= 0; c--) {
+            if (acc + sub[c] >= need) break;
+            acc += sub[c];
+        }
+        if (c < 0) return smallest; /* as the sorted scan's end below */
+        int k = 0;
+        for (i = 0; i < m; i++) { /* the crossing sub-bucket's items, compacted to the front */
+            uint32_t u;
+            memcpy(&u, &tmp[i], 4);
+            tmp[k] = tmp[i];
+            k += ((u >> 8) & (SUB_BUCKETS - 1)) == (uint32_t)c;
+        }
+        m = k;
+    }
     qsort(tmp, (size_t)m, sizeof(float), desc_float);
     for (i = 0; i < m; i++) {
         acc += by_count ? 1.0 : tmp[i];
@@ -219,9 +254,9 @@ static float threshold(const float *cp, int n, double need, int by_count, float 
 #if defined(SQ_SAMPLER_AVX2)
     float ceil_ = 0;
     double ceil_est = 0; /* the float estimate of the total above ceil_ */
-    enum { NF = 12 };
-    static const float floors[NF] = {0x1p-1f,  0x1p-2f,  0x1p-3f,  0x1p-4f,  0x1p-6f,  0x1p-8f,
-                                     0x1p-10f, 0x1p-11f, 0x1p-12f, 0x1p-13f, 0x1p-14f, 0x1p-16f};
+    enum { NF = 15 };
+    static const float floors[NF] = {0x1p-1f,  0x1p-2f,  0x1p-3f,  0x1p-4f,  0x1p-6f,  0x1p-8f,  0x1p-10f, 0x1p-11f,
+                                     0x1p-12f, 0x1p-13f, 0x1p-14f, 0x1p-16f, 0x1p-18f, 0x1p-20f, 0x1p-24f};
     if (n >= 256) {
         double est[NF]; /* count or mass above each floor, in float lanes (n % 8 items left out) */
         int i = 0;
@@ -526,17 +561,19 @@ static int32_t top_p_gathered(const float *p, int V, double need, float *cv, int
     memcpy(&fb, &fl, 4);
     memcpy(&ob, &one, 4);
     int b0 = (int)(fb >> 19), btop = (int)(ob >> 19); /* p <= 1: no item above 1.0's bucket */
-    memset(hist + b0, 0, sizeof(double) * (size_t)(btop + 1 - b0));
+    /* Four tables, as in threshold_from: one would chain every add of a bucket. */
+    for (int t = 0; t < 4; t++) memset(hist + t * HIST_STRIDE + b0, 0, sizeof(double) * (size_t)(btop + 1 - b0));
     for (int j = 0; j < n; j++) {
         uint32_t u;
         memcpy(&u, &cv[j], 4);
-        hist[u >> 19] += cv[j];
+        hist[(j & 3) * HIST_STRIDE + (u >> 19)] += cv[j];
     }
     double acc = 0;
     int b = btop;
     for (; b >= b0; b--) {
-        if (acc + hist[b] >= need) break;
-        acc += hist[b];
+        double add = hist[b] + hist[HIST_STRIDE + b] + hist[2 * HIST_STRIDE + b] + hist[3 * HIST_STRIDE + b];
+        if (acc + add >= need) break;
+        acc += add;
     }
     if (b < b0) return -1; /* the nucleus reaches below 2^-16 */
     int m = 0;
