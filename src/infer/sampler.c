@@ -56,7 +56,9 @@ static inline float exp_neg(float x) {
     float q = 1.0f + r * (1.0f + r * (0.5f + r * (0.166666672f + r * (0.0416666418f + r * (0.00833336823f +
                                                                                           r * 0.00138889f)))));
     union { float f; int32_t i; } u = {q};
-    u.i += (int32_t)n * (1 << 23); /* n >= -126: the exponent stays normal */
+    /* n >= -126: the exponent stays normal. In unsigned arithmetic: a NaN row (refused right
+     * after) makes n INT_MIN here, and the signed product would overflow. Same bits otherwise. */
+    u.i = (int32_t)((uint32_t)u.i + ((uint32_t)(int32_t)n << 23));
     return u.f;
 }
 
