@@ -79,7 +79,7 @@ typedef struct dnnl_mm {
 static int dnnl_mm_new(dnnl_mm *m, dnnl_engine_t eng, dnnl_data_type_t dt, int rows, int in, int out, const float *x,
                        const float *w, float *y) {
     memset(m, 0, sizeof *m);
-    dnnl_memory_desc_t src_md, wei_md, wei_any, dst_md, wei_plain;
+    dnnl_memory_desc_t src_md, wei_md, wei_any, dst_md;
     dnnl_dims_t sd = {rows, in}, wd = {in, out}, dd = {rows, out};
     DNNL_OK(dnnl_memory_desc_init_by_tag(&src_md, 2, sd, dt, dnnl_ab));
     DNNL_OK(dnnl_memory_desc_init_by_tag(&wei_any, 2, wd, dt, dnnl_format_tag_any));
@@ -96,7 +96,6 @@ static int dnnl_mm_new(dnnl_mm *m, dnnl_engine_t eng, dnnl_data_type_t dt, int r
     dnnl_memory_desc_t src_f32, wei_f32;
     DNNL_OK(dnnl_memory_desc_init_by_tag(&src_f32, 2, sd, dnnl_f32, dnnl_ab));
     DNNL_OK(dnnl_memory_desc_init_by_tag(&wei_f32, 2, wd, dnnl_f32, dnnl_ba));
-    (void)wei_plain;
     dnnl_memory_t xs, ws;
     DNNL_OK(dnnl_memory_create(&xs, &src_f32, eng, (void *)x));
     DNNL_OK(dnnl_memory_create(&ws, &wei_f32, eng, (void *)w));

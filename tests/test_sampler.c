@@ -59,17 +59,34 @@ static int one_case(const float *l, int V, const sq_gen_params *p, uint64_t seed
     return same;
 }
 
+/* The new sampler's and the reference's scratch over V tokens, and one row of logits. */
+typedef struct side_by_side {
+    sq_sample_scratch s;
+    ref_scratch rs;
+    float *l;
+} side_by_side;
+
+static int side_by_side_open(side_by_side *b, int V) {
+    sq_err e;
+    memset(b, 0, sizeof *b);
+    if (sq_sample_scratch_init(&b->s, V, &e) || sq_sample_scratch_init(&b->rs.s, V, &e)) return -1;
+    b->l = malloc(sizeof(float) * (size_t)V);
+    return b->l ? 0 : -1;
+}
+
+static void side_by_side_close(side_by_side *b) {
+    free(b->l);
+    sq_sample_scratch_free(&b->s);
+    sq_sample_scratch_free(&b->rs.s);
+}
+
 SQ_TEST(sampler_matches_the_previous_one_token_for_token) {
     static const int sizes[] = {1, 3, 7, 8, 9, 64, 257, 1000, 4099, 32000, 151936};
     enum { NS = sizeof sizes / sizeof sizes[0] };
     int vmax = 151936;
-    sq_sample_scratch s;
-    ref_scratch rs;
-    sq_err e;
-    REQUIRE(sq_sample_scratch_init(&s, vmax, &e) == 0);
-    REQUIRE(sq_sample_scratch_init(&rs.s, vmax, &e) == 0);
-    float *l = malloc(sizeof(float) * (size_t)vmax);
-    REQUIRE(l != NULL);
+    side_by_side b;
+    REQUIRE(side_by_side_open(&b, vmax) == 0);
+    float *l = b.l;
     sq_rng r;
     sq_rng_seed(&r, 20261206);
     static const float temps[] = {0, 0.3f, 0.7f, 1.0f, 1.5f};
@@ -89,7 +106,7 @@ SQ_TEST(sampler_matches_the_previous_one_token_for_token) {
                 if ((row + t) % 7 == 3) p.min_p = (float)(0.001 + 0.2 * sq_rng_uniform(&r));
                 for (int d = 0; d < 3; d++) {
                     cases++;
-                    ok += one_case(l, V, &p, sq_rng_u64(&r), &s, &rs, &bad);
+                    ok += one_case(l, V, &p, sq_rng_u64(&r), &b.s, &b.rs, &bad);
                 }
             }
         }
@@ -97,9 +114,7 @@ SQ_TEST(sampler_matches_the_previous_one_token_for_token) {
     fprintf(stderr, "  %d of %d draws identical\n", ok, cases);
     CHECK_EQ_INT(ok, cases);
     CHECK(cases > 2000);
-    free(l);
-    sq_sample_scratch_free(&s);
-    sq_sample_scratch_free(&rs.s);
+    side_by_side_close(&b);
 }
 
 /* The respond shape's draw (temperature 0.7, top-p 0.95) on many rows of one vocabulary, with
@@ -107,13 +122,9 @@ SQ_TEST(sampler_matches_the_previous_one_token_for_token) {
  * the walk's last kept token are hit too. */
 SQ_TEST(sampler_matches_at_the_respond_shape) {
     int V = 151936;
-    sq_sample_scratch s;
-    ref_scratch rs;
-    sq_err e;
-    REQUIRE(sq_sample_scratch_init(&s, V, &e) == 0);
-    REQUIRE(sq_sample_scratch_init(&rs.s, V, &e) == 0);
-    float *l = malloc(sizeof(float) * (size_t)V);
-    REQUIRE(l != NULL);
+    side_by_side b;
+    REQUIRE(side_by_side_open(&b, V) == 0);
+    float *l = b.l;
     sq_rng r;
     sq_rng_seed(&r, 99);
     sq_gen_params p;
@@ -125,13 +136,11 @@ SQ_TEST(sampler_matches_at_the_respond_shape) {
         make_row(l, V, row, &r);
         for (int d = 0; d < 12; d++) {
             cases++;
-            ok += one_case(l, V, &p, sq_rng_u64(&r), &s, &rs, &bad);
+            ok += one_case(l, V, &p, sq_rng_u64(&r), &b.s, &b.rs, &bad);
         }
     }
     CHECK_EQ_INT(ok, cases);
-    free(l);
-    sq_sample_scratch_free(&s);
-    sq_sample_scratch_free(&rs.s);
+    side_by_side_close(&b);
 }
 
 /* A random network's rows as the respond shape sees them (logits of standard deviation 3-6:
@@ -141,13 +150,9 @@ SQ_TEST(sampler_matches_at_the_respond_shape) {
  * the nucleus. Each row is drawn many times, so u lands all over the kept tokens. */
 SQ_TEST(sampler_matches_on_a_random_networks_rows) {
     int V = 151936;
-    sq_sample_scratch s;
-    ref_scratch rs;
-    sq_err e;
-    REQUIRE(sq_sample_scratch_init(&s, V, &e) == 0);
-    REQUIRE(sq_sample_scratch_init(&rs.s, V, &e) == 0);
-    float *l = malloc(sizeof(float) * (size_t)V);
-    REQUIRE(l != NULL);
+    side_by_side b;
+    REQUIRE(side_by_side_open(&b, V) == 0);
+    float *l = b.l;
     sq_rng r;
     sq_rng_seed(&r, 4242);
     sq_gen_params p;
@@ -167,13 +172,11 @@ SQ_TEST(sampler_matches_on_a_random_networks_rows) {
         p.top_p = row % 3 == 0 ? 0.95f : row % 3 == 1 ? 0.5f : 0.999f;
         for (int d = 0; d < 16; d++) {
             cases++;
-            ok += one_case(l, V, &p, sq_rng_u64(&r), &s, &rs, &bad);
+            ok += one_case(l, V, &p, sq_rng_u64(&r), &b.s, &b.rs, &bad);
         }
     }
     CHECK_EQ_INT(ok, cases);
-    free(l);
-    sq_sample_scratch_free(&s);
-    sq_sample_scratch_free(&rs.s);
+    side_by_side_close(&b);
 }
 
 /* NaN or Inf rows: both refuse (-1) alike. */

@@ -13,6 +13,17 @@ enum { SQ_SAMPLE_BUCKETS = 2048 }; /* threshold(): floats in [0, 1] by their top
  * of 4 KiB): at that stride a load from one table right after a store to the same bucket of
  * another shares the low 12 address bits, and the CPU may take it for dependent on the store. */
 enum { HIST_STRIDE = SQ_SAMPLE_BUCKETS + 8 };
+
+/* The four tables: buckets [from, to) zeroed; item j's add goes to table j & 3 (neighbouring
+ * items in different tables, so a run into one bucket does not chain every add through one
+ * memory word); a bucket's total is its four entries. */
+static inline void hist4_clear(double *hist, int from, int to) {
+    for (int t = 0; t < 4; t++) memset(hist + t * HIST_STRIDE + from, 0, sizeof(double) * (size_t)(to - from));
+}
+static inline void hist4_add(double *hist, int j, uint32_t bucket, double v) { hist[(j & 3) * HIST_STRIDE + bucket] += v; }
+static inline double hist4_total(const double *hist, int b) {
+    return hist[b] + hist[HIST_STRIDE + b] + hist[2 * HIST_STRIDE + b] + hist[3 * HIST_STRIDE + b];
+}
 /* threshold_from(): a crossing bucket of more than SUB_SORT_MAX items is split again by the
  * floats' next 11 bits (SUB_BUCKETS <= SQ_SAMPLE_BUCKETS: it reuses the histogram's memory). */
 enum { SUB_SORT_MAX = 256, SUB_BUCKETS = 2048 };
@@ -139,7 +150,7 @@ static float threshold_from(const float *cp, int n, double need, int by_count, f
      * one histogram would chain every add through the same memory word. Which of the four
      * an item lands in does not matter: a bucket's items share one exponent, so their sum
      * in double is exact in any order. */
-    for (int t = 0; t < 4; t++) memset(hist + t * HIST_STRIDE + bfloor, 0, sizeof(double) * (NB - (size_t)bfloor));
+    hist4_clear(hist, bfloor, NB);
     int i = 0;
 #if defined(SQ_SAMPLER_AVX2)
     /* Whole blocks of 8 outside [low, 1] (most of them, once there is a floor) cost one
@@ -156,7 +167,7 @@ static float threshold_from(const float *cp, int n, double need, int by_count, f
             _mm256_storeu_si256((__m256i *)idx, _mm256_srli_epi32(_mm256_castps_si256(v), 19));
             for (; mask; mask &= mask - 1) {
                 int l = __builtin_ctz(mask);
-                hist[(l & 3) * HIST_STRIDE + idx[l]] += by_count ? 1.0 : cp[i + l];
+                hist4_add(hist, l, idx[l], by_count ? 1.0 : cp[i + l]);
             }
         }
     }
@@ -165,12 +176,12 @@ static float threshold_from(const float *cp, int n, double need, int by_count, f
         if (!(cp[i] >= low) || !(cp[i] <= 1.0f) || !(cp[i] < high)) continue;
         uint32_t u;
         memcpy(&u, &cp[i], 4);
-        hist[(i & 3) * HIST_STRIDE + (u >> 19)] += by_count ? 1.0 : cp[i];
+        hist4_add(hist, i, u >> 19, by_count ? 1.0 : cp[i]);
     }
     double acc = acc0;
     int b = btop;
     for (; b >= bfloor; b--) {
-        double add = hist[b] + hist[HIST_STRIDE + b] + hist[2 * HIST_STRIDE + b] + hist[3 * HIST_STRIDE + b];
+        double add = hist4_total(hist, b);
         if (acc + add >= need) break;
         acc += add;
     }
@@ -563,17 +574,16 @@ static int32_t top_p_gathered(const float *p, int V, double need, float *cv, int
     memcpy(&fb, &fl, 4);
     memcpy(&ob, &one, 4);
     int b0 = (int)(fb >> 19), btop = (int)(ob >> 19); /* p <= 1: no item above 1.0's bucket */
-    /* Four tables, as in threshold_from: one would chain every add of a bucket. */
-    for (int t = 0; t < 4; t++) memset(hist + t * HIST_STRIDE + b0, 0, sizeof(double) * (size_t)(btop + 1 - b0));
+    hist4_clear(hist, b0, btop + 1);
     for (int j = 0; j < n; j++) {
         uint32_t u;
         memcpy(&u, &cv[j], 4);
-        hist[(j & 3) * HIST_STRIDE + (u >> 19)] += cv[j];
+        hist4_add(hist, j, u >> 19, cv[j]);
     }
     double acc = 0;
     int b = btop;
     for (; b >= b0; b--) {
-        double add = hist[b] + hist[HIST_STRIDE + b] + hist[2 * HIST_STRIDE + b] + hist[3 * HIST_STRIDE + b];
+        double add = hist4_total(hist, b);
         if (acc + add >= need) break;
         acc += add;
     }
