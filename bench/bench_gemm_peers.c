@@ -14,7 +14,14 @@
  *
  * Each figure is the best call of REPS rounds (each round at least 3 calls and 30 ms per
  * side); the "one decoder layer" line sums q, k, v, o, gate, up and down as one layer runs
- * them. One thread is timed in the thread's CPU time, more in wall time, like the peak. */
+ * them. One thread is timed in the thread's CPU time, more in wall time, like the peak.
+ *
+ *   SQ_BENCH_GEMM_STREAM=1 bench_gemm_peers [PASSES] [ROWS] [THREADS]   (defaults 5; 64; 2)
+ * instead runs a batched decode step's GEMMs as the model runs them: 24 distinct layers
+ * (q, k, v, o, gate, up, down) and then the LM head, all weights streamed from DRAM, ours
+ * (BF16, ~1 GB) beside oneDNN's F32 matmul (pre-packed F32, ~2 GB), alternating whole passes
+ * and averaging them rather than keeping the best call: the rate a step sustains, which is
+ * what batch 64's fraction of the peak is made of (see stream_mode). */
 #include <cblas.h>
 #include <dnnl.h>
 #include <omp.h>
@@ -192,6 +199,99 @@ static double rel_diff(const float *a, const float *b, size_t n) {
     return d / m;
 }
 
+/* SQ_BENCH_GEMM_STREAM=1: one decode step's GEMMs over 24 distinct layers and the LM head,
+ * ours beside oneDNN F32, as each side sustains them. q, k and v are one call of three jobs on
+ * our side (as the engine runs them) and three primitives on oneDNN's. Returns nonzero when the
+ * sides disagree or something could not be set up. */
+enum { ST_LAYERS = 24, ST_MATS = 7 };
+static const int st_in[ST_MATS] = {896, 896, 896, 896, 896, 896, 4864};
+static const int st_out[ST_MATS] = {896, 128, 128, 896, 4864, 4864, 896};
+static const char *st_part[5] = {"q/k/v", "o", "gate/up", "down", "lm head"};
+static const int st_part_of[ST_MATS] = {0, 0, 0, 1, 2, 2, 3};
+enum { HEAD_OUT = 151936 };
+
+static int stream_mode(int passes, int rows, int nt) {
+    size_t lsz = 0;
+    for (int k = 0; k < ST_MATS; k++) lsz += (size_t)st_in[k] * st_out[k];
+    size_t hsz = (size_t)896 * HEAD_OUT;
+    uint16_t *wb = sq_malloc_aligned(2 * (lsz * ST_LAYERS + hsz));
+    float *x = sq_malloc_aligned(sizeof(float) * (size_t)rows * 4864), *wf = sq_malloc_aligned(sizeof(float) * hsz);
+    float *yo = sq_malloc_aligned(sizeof(float) * (size_t)rows * HEAD_OUT), *yd = sq_malloc_aligned(sizeof(float) * (size_t)rows * HEAD_OUT);
+    void *scratch = sq_malloc_aligned(sq_mm_avx2_scratch_bytes() * (size_t)nt);
+    dnnl_mm *dm = calloc(ST_LAYERS * ST_MATS + 1, sizeof *dm);
+    if (!wb || !x || !wf || !yo || !yd || !scratch || !dm) return fprintf(stderr, "bench_gemm_peers: out of memory\n"), 1;
+    for (size_t i = 0; i < (size_t)rows * 4864; i++) x[i] = rnd();
+    for (size_t i = 0; i < lsz * ST_LAYERS + hsz; i++) wb[i] = sq_f32_to_bf16(rnd() * 0.1f);
+    omp_set_num_threads(nt);
+    cpu_clock = nt == 1;
+    dnnl_engine_t eng;
+    if (dnnl_engine_create(&eng, dnnl_cpu, 0) != dnnl_success) return fprintf(stderr, "bench_gemm_peers: oneDNN engine\n"), 1;
+    /* oneDNN's copies: each matrix widened to F32 in wf (reused), then reordered into its own
+     * packed memory; the step's outputs all go to yd (as ours go to yo) */
+    const uint16_t *wm[ST_LAYERS * ST_MATS + 1];
+    size_t off = 0;
+    for (int i = 0; i < ST_LAYERS * ST_MATS + 1; i++) {
+        int in = i < ST_LAYERS * ST_MATS ? st_in[i % ST_MATS] : 896, out = i < ST_LAYERS * ST_MATS ? st_out[i % ST_MATS] : HEAD_OUT;
+        wm[i] = wb + off;
+        for (size_t e = 0; e < (size_t)in * out; e++) wf[e] = sq_bf16_to_f32(wm[i][e]);
+        if (dnnl_mm_new(&dm[i], eng, dnnl_f32, rows, in, out, x, wf, yd)) return 1;
+        off += (size_t)in * out;
+    }
+    double peak0 = sq_bench_fma_peak(nt, 20000000, now);
+    double t[2][5] = {{0}}, bad = 0;
+    for (int p = -1; p < passes; p++) /* pass -1 warms both sides (JIT, first touch) and checks them */
+        for (int side = 0; side < 2; side++) {
+            for (int l = 0; l <= ST_LAYERS; l++) {
+                const uint16_t *const *lw = wm + l * ST_MATS;
+                double t0 = now();
+                if (l == ST_LAYERS) {
+                    if (side) {
+                        dnnl_mm_run(&dm[ST_LAYERS * ST_MATS]);
+                    } else {
+                        sq_mm_job h = {yo, lw[0], NULL, HEAD_OUT, 0, 0};
+                        sq_mm_avx2_gemm(&h, 1, x, rows, 896, scratch, nt);
+                    }
+                    if (p >= 0) t[side][4] += now() - t0;
+                    continue;
+                }
+                for (int part = 0, k = 0; part < 4; part++) {
+                    t0 = now();
+                    if (side) {
+                        for (; k < ST_MATS && st_part_of[k] == part; k++) dnnl_mm_run(&dm[l * ST_MATS + k]);
+                    } else {
+                        sq_mm_job j[3];
+                        int n = 0;
+                        for (; k < ST_MATS && st_part_of[k] == part; k++) j[n++] = (sq_mm_job){yo + (size_t)n * rows * 4864, lw[k], NULL, st_out[k], 0, 0};
+                        sq_mm_avx2_gemm(j, n, x, rows, st_in[k - 1], scratch, nt);
+                    }
+                    if (p >= 0) t[side][part] += now() - t0;
+                }
+            }
+            if (p < 0 && side) bad = SQ_MAX(bad, rel_diff(yd, yo, (size_t)rows * HEAD_OUT)); /* the LM head's outputs */
+        }
+    double peak1 = sq_bench_fma_peak(nt, 20000000, now), peak = SQ_MAX(peak0, peak1);
+    double fl[5] = {0};
+    for (int k = 0; k < ST_MATS; k++) fl[st_part_of[k]] += 2.0 * rows * st_in[k] * st_out[k] * ST_LAYERS;
+    fl[4] = 2.0 * rows * 896 * HEAD_OUT;
+    printf("one decode step's GEMMs, %d rows, %d thread%s (%s), 24 distinct layers and the LM head streamed from DRAM,\n"
+           "%d passes averaged; FMA peak %.1f GFLOP/s (probed before and after: %.1f, %.1f)\n",
+           rows, nt, nt > 1 ? "s" : "", nt == 1 ? "thread CPU time" : "wall time", passes, peak / 1e9, peak0 / 1e9, peak1 / 1e9);
+    double ft = 0, ts[2] = {0, 0};
+    for (int k = 0; k < 5; k++) {
+        printf("  %-8s  ours bf16 %5.1f%%  onednn f32 %5.1f%%\n", st_part[k], 100 * fl[k] * passes / t[0][k] / peak,
+               100 * fl[k] * passes / t[1][k] / peak);
+        ft += fl[k], ts[0] += t[0][k], ts[1] += t[1][k];
+    }
+    printf("  %-8s  ours bf16 %5.1f%%  onednn f32 %5.1f%%   ours / oneDNN %.2fx\n", "step", 100 * ft * passes / ts[0] / peak,
+           100 * ft * passes / ts[1] / peak, ts[1] / ts[0]);
+    printf("%s (LM head outputs, largest difference %.0e of the largest)\n",
+           bad > 1e-4 ? "SIDES DISAGREE: oneDNN computed another GEMM" : "both sides computed the same GEMM", bad);
+    for (int i = 0; i < ST_LAYERS * ST_MATS + 1; i++) dnnl_mm_free(&dm[i]);
+    dnnl_engine_destroy(eng);
+    free(dm), free(wb), free(x), free(wf), free(yo), free(yd), free(scratch);
+    return bad > 1e-4;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     /* Debian's OpenBLAS 0.3.21 picks its kernels by CPU model and falls back to Prescott's (SSE3)
@@ -203,6 +303,12 @@ int main(int argc, char **argv) {
             setenv("OPENBLAS_CORETYPE", ct, 1);
             execv("/proc/self/exe", argv);
         }
+    }
+    const char *sm = getenv("SQ_BENCH_GEMM_STREAM");
+    if (sm && *sm == '1') {
+        int passes = argc > 1 ? atoi(argv[1]) : 5, rows = argc > 2 ? atoi(argv[2]) : 64, nt = argc > 3 ? atoi(argv[3]) : 2;
+        if (passes < 1 || rows < 4 || rows > 256 || nt < 1) return fprintf(stderr, "bench_gemm_peers: PASSES >= 1, 4 <= ROWS <= 256, THREADS >= 1\n"), 2;
+        return stream_mode(passes, rows, nt);
     }
     int reps = argc > 1 ? atoi(argv[1]) : 5;
     int rows_list[8] = {64, 256}, nrows = 2, thr_list[4] = {1, 2}, nthr = 2;
