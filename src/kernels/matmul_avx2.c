@@ -97,6 +97,9 @@ static inline float v_hsum(vf a) { return sq__hsum256(a); }
 #ifndef MM_SB_SET
 #define MM_SB_SET 8
 #endif
+#ifndef MM_RB_LONG_SET
+#define MM_RB_LONG_SET 64
+#endif
 #else
 #ifndef MM_RB_SET
 #define MM_RB_SET 64
@@ -107,10 +110,18 @@ static inline float v_hsum(vf a) { return sq__hsum256(a); }
 #ifndef MM_SB_SET
 #define MM_SB_SET 6
 #endif
+#ifndef MM_RB_LONG_SET
+#define MM_RB_LONG_SET MM_RB_SET
+#endif
 #endif
 enum {
     PF_DIST = 2048, /* bytes ahead along each weight row */
     MM_RB = MM_RB_SET, /* x rows per block */
+    /* x rows per block when the inputs span several chunks (the 4864-input down projection):
+     * every slice reads the whole block once per chunk, and 128 rows of it (2.5 MB) no longer
+     * fit L2 beside the parked accumulators. 64 rows: bench_matmul, one thread, 256 rows, down
+     * 132 -> 137-140 GFLOP/s; at 128 for the one-chunk shapes (q/o and gate/up lose ~2% at 64). */
+    MM_RB_LONG = MM_RB_LONG_SET,
     MM_KC = MM_KC_SET, /* inputs per chunk (a multiple of VL) */
     MM_SB = MM_SB_SET, /* tiles' output groups per slice (48 outputs with AVX-512: 3 x 16 sums) */
 };
@@ -275,6 +286,7 @@ static int mm_f32_direct = 1;
 void sq_mm_avx2_f32_direct(int on) { mm_f32_direct = on; }
 
 _Static_assert(MM_TNO % 2 == 0, "the lane sums pair neighbouring outputs of a tile");
+_Static_assert(MM_RB_LONG_SET <= MM_RB_SET, "the accumulators are sized for MM_RB rows");
 typedef struct gemm_scratch {
     _Alignas(64) float panel[MM_PW * MM_KS];
     vf acc[MM_SB][MM_TG][MM_TA];
@@ -498,8 +510,9 @@ void sq_mm_avx2_gemm_range(float *y, const float *x, int rows, const void *w, in
                            const float *bias, int o0, int o1, void *scratch) {
     int per = MM_TNO * MM_SB;
     if (o0 >= o1) return;
-    for (int r0 = 0; r0 < rows; r0 += MM_RB) {
-        int nr = SQ_MIN(MM_RB, rows - r0);
+    const int rb = in > MM_KC ? MM_RB_LONG : MM_RB;
+    for (int r0 = 0; r0 < rows; r0 += rb) {
+        int nr = SQ_MIN(rb, rows - r0);
         float *yb = y + (size_t)r0 * out;
         const float *xb = x + (size_t)r0 * in;
         if (scratch)
@@ -512,8 +525,9 @@ void sq_mm_avx2_gemm_range(float *y, const float *x, int rows, const void *w, in
 void sq_mm_avx2_gemm(const sq_mm_job *j, int n, const float *x, int rows, int in, void *scratch, int n_scratch) {
     int per = MM_TNO * MM_SB;
     int64_t nu = total_units(j, n, per);
-    for (int r0 = 0; r0 < rows; r0 += MM_RB) {
-        int nr = SQ_MIN(MM_RB, rows - r0);
+    const int rb = in > MM_KC ? MM_RB_LONG : MM_RB;
+    for (int r0 = 0; r0 < rows; r0 += rb) {
+        int nr = SQ_MIN(rb, rows - r0);
         const float *xb = x + (size_t)r0 * in;
 #pragma omp parallel if (job_macs(j, n, nr, in) > (1 << 20))
         {
