@@ -33,6 +33,7 @@
 
 #include "../src/kernels/matmul_avx2.h"
 #include "fma_peak.h"
+#include "step_gemms.h"
 #include "scalequest/base.h"
 
 #if defined(SQ_HAVE_MM_AVX2)
@@ -203,20 +204,13 @@ static double rel_diff(const float *a, const float *b, size_t n) {
  * ours beside oneDNN F32, as each side sustains them. q, k and v are one call of three jobs on
  * our side (as the engine runs them) and three primitives on oneDNN's. Returns nonzero when the
  * sides disagree or something could not be set up. */
-enum { ST_LAYERS = 24, ST_MATS = 7 };
-static const int st_in[ST_MATS] = {896, 896, 896, 896, 896, 896, 4864};
-static const int st_out[ST_MATS] = {896, 128, 128, 896, 4864, 4864, 896};
-static const char *st_part[5] = {"q/k/v", "o", "gate/up", "down", "lm head"};
-static const int st_part_of[ST_MATS] = {0, 0, 0, 1, 2, 2, 3};
-enum { HEAD_OUT = 151936 };
-
 static int stream_mode(int passes, int rows, int nt) {
     size_t lsz = 0;
     for (int k = 0; k < ST_MATS; k++) lsz += (size_t)st_in[k] * st_out[k];
-    size_t hsz = (size_t)896 * HEAD_OUT;
+    size_t hsz = (size_t)ST_HEAD_IN * ST_HEAD_OUT;
     uint16_t *wb = sq_malloc_aligned(2 * (lsz * ST_LAYERS + hsz));
     float *x = sq_malloc_aligned(sizeof(float) * (size_t)rows * 4864), *wf = sq_malloc_aligned(sizeof(float) * hsz);
-    float *yo = sq_malloc_aligned(sizeof(float) * (size_t)rows * HEAD_OUT), *yd = sq_malloc_aligned(sizeof(float) * (size_t)rows * HEAD_OUT);
+    float *yo = sq_malloc_aligned(sizeof(float) * (size_t)rows * ST_HEAD_OUT), *yd = sq_malloc_aligned(sizeof(float) * (size_t)rows * ST_HEAD_OUT);
     void *scratch = sq_malloc_aligned(sq_mm_avx2_scratch_bytes() * (size_t)nt);
     dnnl_mm *dm = calloc(ST_LAYERS * ST_MATS + 1, sizeof *dm);
     if (!wb || !x || !wf || !yo || !yd || !scratch || !dm) return fprintf(stderr, "bench_gemm_peers: out of memory\n"), 1;
@@ -231,14 +225,14 @@ static int stream_mode(int passes, int rows, int nt) {
     const uint16_t *wm[ST_LAYERS * ST_MATS + 1];
     size_t off = 0;
     for (int i = 0; i < ST_LAYERS * ST_MATS + 1; i++) {
-        int in = i < ST_LAYERS * ST_MATS ? st_in[i % ST_MATS] : 896, out = i < ST_LAYERS * ST_MATS ? st_out[i % ST_MATS] : HEAD_OUT;
+        int in = i < ST_LAYERS * ST_MATS ? st_in[i % ST_MATS] : ST_HEAD_IN, out = i < ST_LAYERS * ST_MATS ? st_out[i % ST_MATS] : ST_HEAD_OUT;
         wm[i] = wb + off;
         for (size_t e = 0; e < (size_t)in * out; e++) wf[e] = sq_bf16_to_f32(wm[i][e]);
         if (dnnl_mm_new(&dm[i], eng, dnnl_f32, rows, in, out, x, wf, yd)) return 1;
         off += (size_t)in * out;
     }
     double peak0 = sq_bench_fma_peak(nt, 20000000, now);
-    double t[2][5] = {{0}}, bad = 0;
+    double t[2][ST_PARTS] = {{0}}, bad = 0;
     for (int p = -1; p < passes; p++) /* pass -1 warms both sides (JIT, first touch) and checks them */
         for (int side = 0; side < 2; side++) {
             for (int l = 0; l <= ST_LAYERS; l++) {
@@ -248,7 +242,7 @@ static int stream_mode(int passes, int rows, int nt) {
                     if (side) {
                         dnnl_mm_run(&dm[ST_LAYERS * ST_MATS]);
                     } else {
-                        sq_mm_job h = {yo, lw[0], NULL, HEAD_OUT, 0, 0};
+                        sq_mm_job h = {yo, lw[0], NULL, ST_HEAD_OUT, 0, 0};
                         sq_mm_avx2_gemm(&h, 1, x, rows, 896, scratch, nt);
                     }
                     if (p >= 0) t[side][4] += now() - t0;
@@ -267,23 +261,14 @@ static int stream_mode(int passes, int rows, int nt) {
                     if (p >= 0) t[side][part] += now() - t0;
                 }
             }
-            if (p < 0 && side) bad = SQ_MAX(bad, rel_diff(yd, yo, (size_t)rows * HEAD_OUT)); /* the LM head's outputs */
+            if (p < 0 && side) bad = SQ_MAX(bad, rel_diff(yd, yo, (size_t)rows * ST_HEAD_OUT)); /* the LM head's outputs */
         }
     double peak1 = sq_bench_fma_peak(nt, 20000000, now), peak = SQ_MAX(peak0, peak1);
-    double fl[5] = {0};
-    for (int k = 0; k < ST_MATS; k++) fl[st_part_of[k]] += 2.0 * rows * st_in[k] * st_out[k] * ST_LAYERS;
-    fl[4] = 2.0 * rows * 896 * HEAD_OUT;
     printf("one decode step's GEMMs, %d rows, %d thread%s (%s), 24 distinct layers and the LM head streamed from DRAM,\n"
            "%d passes averaged; FMA peak %.1f GFLOP/s (probed before and after: %.1f, %.1f)\n",
            rows, nt, nt > 1 ? "s" : "", nt == 1 ? "thread CPU time" : "wall time", passes, peak / 1e9, peak0 / 1e9, peak1 / 1e9);
-    double ft = 0, ts[2] = {0, 0};
-    for (int k = 0; k < 5; k++) {
-        printf("  %-8s  ours bf16 %5.1f%%  onednn f32 %5.1f%%\n", st_part[k], 100 * fl[k] * passes / t[0][k] / peak,
-               100 * fl[k] * passes / t[1][k] / peak);
-        ft += fl[k], ts[0] += t[0][k], ts[1] += t[1][k];
-    }
-    printf("  %-8s  ours bf16 %5.1f%%  onednn f32 %5.1f%%   ours / oneDNN %.2fx\n", "step", 100 * ft * passes / ts[0] / peak,
-           100 * ft * passes / ts[1] / peak, ts[1] / ts[0]);
+    static const char *const col[2] = {"ours bf16", "onednn f32"};
+    st_print(rows, passes, peak, col, (const double(*)[ST_PARTS])t, "ours / oneDNN");
     printf("%s (LM head outputs, largest difference %.0e of the largest)\n",
            bad > 1e-4 ? "SIDES DISAGREE: oneDNN computed another GEMM" : "both sides computed the same GEMM", bad);
     for (int i = 0; i < ST_LAYERS * ST_MATS + 1; i++) dnnl_mm_free(&dm[i]);

@@ -31,6 +31,7 @@
 
 #include "../src/kernels/matmul_avx2.h"
 #include "fma_peak.h"
+#include "step_gemms.h"
 #include "scalequest/base.h"
 
 #if defined(SQ_HAVE_MM_AVX2)
@@ -131,16 +132,14 @@ static void loadavg(char *buf, int n) {
  * the per-shape lines above), alternating, as fractions of the FMA peak probed in the run.
  * The LM head is the same 272 MB buffer in both passes; after a cache-resident pass part of
  * it may still sit in a large L3, so only its streamed figure is the model's. */
-enum { ST_LAYERS = 24 };
-static const int st_in[7] = {896, 896, 896, 896, 896, 896, 4864}, st_out[7] = {896, 128, 128, 896, 4864, 4864, 896};
 
 static void stream_pass(const uint16_t *lw, size_t lsz, int stream, const uint16_t *hw, const float *x, float *y,
-                        int rows, int nt, void *sc, double t[5]) {
+                        int rows, int nt, void *sc, double t[ST_PARTS]) {
     for (int l = 0; l < ST_LAYERS; l++) {
         const uint16_t *w = lw + (stream ? (size_t)l * lsz : 0);
-        const uint16_t *wm[7];
+        const uint16_t *wm[ST_MATS];
         size_t off = 0;
-        for (int k = 0; k < 7; k++) wm[k] = w + off, off += (size_t)st_in[k] * st_out[k];
+        for (int k = 0; k < ST_MATS; k++) wm[k] = w + off, off += (size_t)st_in[k] * st_out[k];
         float *ys[3] = {y, y + (size_t)rows * 4864, y + (size_t)rows * 2 * 4864};
         sq_mm_job qkv[3], gu[2], one;
         for (int k = 0; k < 3; k++) qkv[k] = (sq_mm_job){ys[k], wm[k], NULL, st_out[k], 0, 0};
@@ -158,7 +157,7 @@ static void stream_pass(const uint16_t *lw, size_t lsz, int stream, const uint16
         double t4 = now();
         t[0] += t1 - t0, t[1] += t2 - t1, t[2] += t3 - t2, t[3] += t4 - t3;
     }
-    sq_mm_job h = {y, hw, NULL, 151936, 0, 0};
+    sq_mm_job h = {y, hw, NULL, ST_HEAD_OUT, 0, 0};
     double t0 = now();
     sq_mm_avx2_gemm(&h, 1, x, rows, 896, sc, nt);
     t[4] += now() - t0;
@@ -166,36 +165,27 @@ static void stream_pass(const uint16_t *lw, size_t lsz, int stream, const uint16
 
 static void stream_section(int rows, int nt, int passes, void *sc, const float *x) {
     size_t lsz = 0;
-    for (int k = 0; k < 7; k++) lsz += (size_t)st_in[k] * st_out[k];
-    uint16_t *lw = sq_malloc_aligned(2 * lsz * ST_LAYERS), *hw = sq_malloc_aligned(2 * (size_t)896 * 151936);
-    float *y = sq_malloc_aligned(sizeof(float) * (size_t)rows * 151936);
+    for (int k = 0; k < ST_MATS; k++) lsz += (size_t)st_in[k] * st_out[k];
+    uint16_t *lw = sq_malloc_aligned(2 * lsz * ST_LAYERS), *hw = sq_malloc_aligned(2 * (size_t)ST_HEAD_IN * ST_HEAD_OUT);
+    float *y = sq_malloc_aligned(sizeof(float) * (size_t)rows * ST_HEAD_OUT);
     if (!lw || !hw || !y) {
         fprintf(stderr, "bench_matmul: out of memory\n");
         goto out;
     }
     for (size_t i = 0; i < lsz * ST_LAYERS; i++) lw[i] = sq_f32_to_bf16(rnd() * 0.1f);
-    for (size_t i = 0; i < (size_t)896 * 151936; i++) hw[i] = sq_f32_to_bf16(rnd() * 0.1f);
+    for (size_t i = 0; i < (size_t)ST_HEAD_IN * ST_HEAD_OUT; i++) hw[i] = sq_f32_to_bf16(rnd() * 0.1f);
     omp_set_num_threads(nt);
     cpu_clock = nt == 1;
     double peak = sq_bench_fma_peak(nt, 20000000, now);
-    double t[2][5] = {{0}};
+    double t[2][ST_PARTS] = {{0}}; /* streamed, cache-resident */
     for (int p = 0; p < passes; p++)
-        for (int st = 1; st >= 0; st--) stream_pass(lw, lsz, st, hw, x, y, rows, nt, sc, t[st]);
+        for (int st = 1; st >= 0; st--) stream_pass(lw, lsz, st, hw, x, y, rows, nt, sc, t[1 - st]);
     double peak2 = sq_bench_fma_peak(nt, 20000000, now);
     peak = SQ_MAX(peak, peak2);
-    static const char *nm[5] = {"q/k/v", "o", "gate/up", "down", "lm head"};
-    double fl[5] = {2.0 * rows * 896 * 1152 * ST_LAYERS, 2.0 * rows * 896 * 896 * ST_LAYERS,
-                    2.0 * rows * 896 * 9728 * ST_LAYERS, 2.0 * rows * 4864 * 896 * ST_LAYERS, 2.0 * rows * 896 * 151936};
     printf("decode step's GEMMs, bf16, %d rows, %d threads (wall), %d passes; FMA peak %.1f GFLOP/s\n", rows, nt,
            passes, peak / 1e9);
-    double ft = 0, ts[2] = {0, 0};
-    for (int k = 0; k < 5; k++) {
-        printf("  %-8s streamed %5.1f%%  cache-resident %5.1f%%\n", nm[k], 100 * fl[k] * passes / t[1][k] / peak,
-               100 * fl[k] * passes / t[0][k] / peak);
-        ft += fl[k], ts[0] += t[0][k], ts[1] += t[1][k];
-    }
-    printf("  %-8s streamed %5.1f%%  cache-resident %5.1f%%\n", "step", 100 * ft * passes / ts[1] / peak,
-           100 * ft * passes / ts[0] / peak);
+    static const char *const col[2] = {"streamed", "cache-resident"};
+    st_print(rows, passes, peak, col, (const double(*)[ST_PARTS])t, NULL);
 out:
     free(lw);
     free(hw);
