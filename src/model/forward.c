@@ -11,12 +11,25 @@
 /* forward_phases's phases: the first norm; ten per layer; the output norm and the head. */
 enum { PH_FIRST = 1, PH_LAYER = 10, PH_LAST = 2 };
 
+/* A matmul phase of the many-token step: its units are its matrices' slices (list_units),
+ * except that when the slices do not divide evenly among the threads, the last (slices % nt)
+ * are each cut into nt parts by rows (multiples of 4). With 2 threads, Qwen2-0.5B's o and down
+ * projections have 19 slices and q/k/v 25: one thread did one slice more and the other waited
+ * (asleep, so no CPU time shows it) for ~5% of each of those phases. A part is the same slice
+ * on fewer rows: each output's dot product is the same per-output order whatever the rows
+ * (matmul_avx2.c's contract), so the bits do not change. Quantized weights keep whole slices
+ * (their rows are rounded once into one shared buffer). */
+typedef struct mm_split {
+    int slices, whole, nt, rows;
+} mm_split;
+
 struct sq_fwd {
     int max_tokens, max_out, max_ctx, n_threads;
     int phased; /* every matmul can run as column ranges (forward_phases) */
     int quant;  /* some matrix is GGUF-quantized */
     float *x, *xb, *q, *k, *v, *att, *tmp, *hb, *hb2, *cosv, *sinv, *xo, *scores;
     sq_phase *ph; /* forward_phases's phases: PH_FIRST + PH_LAYER per layer + PH_LAST */
+    mm_split *split; /* beside each matmul phase of ph, the split its units count (set with them) */
     size_t att_floats; /* per thread: attention scratch (sq_attention_scratch_floats) */
     int32_t *att_plan_mem;
     sq_attn_plan att_plan; /* the step's attention work units, planned once per step */
@@ -34,6 +47,7 @@ void sq_fwd_free(sq_fwd *f) {
     free(f->xq_mem);
     sq_matmul_ctx_free(f->mm);
     free(f->ph);
+    free(f->split);
     free(f);
 }
 
@@ -72,9 +86,11 @@ int sq_fwd_new(sq_fwd **out, const sq_model *m, int max_tokens, int max_out, int
     f->att_floats = sq_attention_scratch_floats(max_ctx, c->n_heads, c->n_kv_heads, c->head_dim);
     f->scores = sq_malloc_aligned((size_t)f->n_threads * f->att_floats * 4);
     f->att_plan_mem = malloc(sizeof(int32_t) * sq_attention_plan_ints(max_tokens));
-    f->ph = sq_malloc_aligned(sizeof(sq_phase) * ((size_t)PH_FIRST + (size_t)PH_LAYER * c->n_layers + PH_LAST));
+    size_t n_ph = (size_t)PH_FIRST + (size_t)PH_LAYER * c->n_layers + PH_LAST;
+    f->ph = sq_malloc_aligned(sizeof(sq_phase) * n_ph);
+    f->split = malloc(sizeof(mm_split) * n_ph);
     int rc = 0;
-    if (!f->ph || !f->x || !f->xb || !f->q || !f->k || !f->v || !f->att || !f->tmp || !f->hb || !f->hb2 || !f->cosv || !f->sinv ||
+    if (!f->ph || !f->split || !f->x || !f->xb || !f->q || !f->k || !f->v || !f->att || !f->tmp || !f->hb || !f->hb2 || !f->cosv || !f->sinv ||
         !f->xo || !f->scores || !f->att_plan_mem)
         rc = sq_fail(e, SQ_ENOMEM, "forward scratch: out of memory for %d tokens", max_tokens);
     if (!rc && f->quant && f->phased) {
@@ -141,20 +157,8 @@ static void list_run(sq_matmul_ctx *mm, int t, int n, float *const y[], const fl
     }
 }
 
-/* A matmul phase of the many-token step: its units are its matrices' slices (list_units),
- * except that when the slices do not divide evenly among the threads, the last (slices % nt)
- * are each cut into nt parts by rows (multiples of 4). With 2 threads, Qwen2-0.5B's o and down
- * projections have 19 slices and q/k/v 25: one thread did one slice more and the other waited
- * (asleep, so no CPU time shows it) for ~5% of each of those phases. A part is the same slice
- * on fewer rows: each output's dot product is the same per-output order whatever the rows
- * (matmul_avx2.c's contract), so the bits do not change. Quantized weights keep whole slices
- * (their rows are rounded once into one shared buffer). */
-typedef struct mm_split {
-    int slices, whole, nt, rows;
-} mm_split;
-
 static mm_split mm_split_of(const sq_view *const w[], int n, int rows, int nt) {
-    mm_split s = {list_units(w, n, rows), 0, nt, rows};
+    mm_split s = {rows > 0 ? list_units(w, n, rows) : 0, 0, nt, rows};
     int quant = 0;
     for (int k = 0; k < n; k++) quant |= sq_dtype_is_quant(w[k]->dtype);
     s.whole = s.slices - (nt > 1 && !quant && rows >= 8 * nt ? s.slices % nt : 0);
@@ -162,6 +166,13 @@ static mm_split mm_split_of(const sq_view *const w[], int n, int rows, int nt) {
 }
 
 static int mm_split_units(const mm_split *s) { return s->whole + (s->slices - s->whole) * s->nt; }
+
+/* Sets up phase k of f->ph as a matmul phase over w (n matrices of one x): its split, kept
+ * beside it for the threads that run it, and its unit count from that split. */
+static void mm_phase_init(sq_fwd *f, int k, const sq_view *const w[], int n, int rows) {
+    f->split[k] = mm_split_of(w, n, rows, f->n_threads);
+    sq_phase_init(&f->ph[k], mm_split_units(&f->split[k]));
+}
 
 /* Units [u0, u1) of such a phase (n <= 3 matrices of one x), on the calling thread. */
 static void split_run(const mm_split *s, sq_matmul_ctx *mm, int t, int n, float *const y[], const float *x,
@@ -207,15 +218,14 @@ static void phase_round(sq_phase *p, int nt, const sq_quant_xrows *xq, const flo
     }
 }
 
-/* One phase that is a single matrix product y = x W^T, split by column units (mm_split's,
- * for n_threads), claimed guided: the threads end a phase together. */
-static void phase_matmul(sq_phase *p, sq_matmul_ctx *mm, int t, int nt, int n_threads, float *y, const float *x,
-                         const sq_quant_xrows *xq, int rows, const sq_view *w) {
+/* One phase that is a single matrix product y = x W^T, split by column units (sp, the split
+ * mm_phase_init counted), claimed guided: the threads end a phase together. */
+static void phase_matmul(sq_phase *p, const mm_split *sp, sq_matmul_ctx *mm, int t, int nt, float *y, const float *x,
+                         const sq_quant_xrows *xq, const sq_view *w) {
     const sq_view *const ws[] = {w};
-    mm_split sp = mm_split_of(ws, 1, rows, n_threads);
     int u0, u1;
     while ((u0 = sq_phase_claim_guided(p, nt, &u1)) >= 0) {
-        split_run(&sp, mm, t, 1, (float *const[]){y}, x, xq, ws, (const float *const[]){NULL}, u0, u1);
+        split_run(sp, mm, t, 1, (float *const[]){y}, x, xq, ws, (const float *const[]){NULL}, u0, u1);
         sq_phase_done(p, u1 - u0);
     }
 }
@@ -250,7 +260,7 @@ static void phase_add_norm(sq_phase *p, sq_fwd *f, int nt, int rows, int dim, co
 static void forward_phases(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const sq_batch *b, float *logits) {
     const sq_model_config *c = &m->cfg;
     int T = b->n_tokens, dim = c->dim, hd = c->head_dim, half = hd / 2, bs = kv->block_size, ffn = c->ffn_dim;
-    int qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, nt_max = f->n_threads;
+    int qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
     float eps = c->norm_eps;
     const sq_view *head = sq_model_head_weight(m);
     sq_attn_args aa = {.block_size = bs, .kv_stride = kvd, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
@@ -264,25 +274,20 @@ static void forward_phases(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const s
     for (int l = 0; l < c->n_layers; l++) {
         const sq_layer *L = &m->layers[l];
         const sq_view *const qkv_w[] = {&L->wq, &L->wk, &L->wv};
-        mm_split s_qkv = mm_split_of(qkv_w, 3, T, nt_max), s_o = mm_split_of((const sq_view *const[]){&L->wo}, 1, T, nt_max),
-                 s_d = mm_split_of((const sq_view *const[]){&L->w_down}, 1, T, nt_max);
-        sq_phase_init(&ph[np++], mm_split_units(&s_qkv));
+        mm_phase_init(f, np++, qkv_w, 3, T);
         sq_phase_init(&ph[np++], T);                /* RoPE, K/V stores */
         sq_phase_init(&ph[np++], n_attn);           /* attention */
         sq_phase_init(&ph[np++], round_units(f, &L->wo, T)); /* wo's rows rounded (8-bit activations) */
-        sq_phase_init(&ph[np++], mm_split_units(&s_o));
+        mm_phase_init(f, np++, (const sq_view *const[]){&L->wo}, 1, T);
         sq_phase_init(&ph[np++], T);                /* residual add, ffn norm */
         sq_phase_init(&ph[np++], list_units((const sq_view *const[]){&L->w_gate}, 1, T)); /* gate, up, SwiGLU */
         sq_phase_init(&ph[np++], round_units(f, &L->w_down, T)); /* w_down's rows rounded */
-        sq_phase_init(&ph[np++], mm_split_units(&s_d));
+        mm_phase_init(f, np++, (const sq_view *const[]){&L->w_down}, 1, T);
         sq_phase_init(&ph[np++], T);                /* residual add, next layer's norm */
     }
     sq_phase_init(&ph[np++], b->n_out);
-    {
-        mm_split s_h = mm_split_of(&head, 1, b->n_out, nt_max);
-        sq_phase_init(&ph[np++], b->n_out ? mm_split_units(&s_h) : 0);
-    }
-#pragma omp parallel num_threads(nt_max)
+    mm_phase_init(f, np++, &head, 1, b->n_out);
+#pragma omp parallel num_threads(f->n_threads)
     {
         int t = omp_get_thread_num(), nt = omp_get_num_threads(), k = 0, u0, u1;
         float *scores = f->scores + (size_t)t * f->att_floats;
@@ -318,9 +323,8 @@ static void forward_phases(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const s
             }
             sq_phase_wait(p);
             p = &ph[k++];
-            mm_split s_qkv = mm_split_of(qkv_w, 3, T, nt_max);
             while ((u0 = sq_phase_claim_guided(p, nt, &u1)) >= 0) {
-                split_run(&s_qkv, f->mm, t, 3, qkv_y, f->xb, xqkv, qkv_w, qkv_b, u0, u1);
+                split_run(&f->split[p - ph], f->mm, t, 3, qkv_y, f->xb, xqkv, qkv_w, qkv_b, u0, u1);
                 sq_phase_done(p, u1 - u0);
             }
             sq_phase_wait(p);
@@ -350,7 +354,7 @@ static void forward_phases(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const s
             phase_round(p, nt, xo, f->att, T);
             sq_phase_wait(p);
             p = &ph[k++];
-            phase_matmul(p, f->mm, t, nt, nt_max, f->tmp, f->att, xo, T, &L->wo);
+            phase_matmul(p, &f->split[p - ph], f->mm, t, nt, f->tmp, f->att, xo, &L->wo);
             sq_phase_wait(p);
             p = &ph[k++];
             phase_add_norm(p, f, nt, T, dim, L->ffn_norm.data, eps, xgu);
@@ -371,7 +375,7 @@ static void forward_phases(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const s
             phase_round(p, nt, xd, f->hb, T);
             sq_phase_wait(p);
             p = &ph[k++];
-            phase_matmul(p, f->mm, t, nt, nt_max, f->tmp, f->hb, xd, T, &L->w_down);
+            phase_matmul(p, &f->split[p - ph], f->mm, t, nt, f->tmp, f->hb, xd, &L->w_down);
             sq_phase_wait(p);
             p = &ph[k++];
             /* the next layer's first norm, on the rows just added */
@@ -387,7 +391,7 @@ static void forward_phases(const sq_model *m, sq_fwd *f, sq_kv_pool *kv, const s
         }
         sq_phase_wait(p);
         p = &ph[k++];
-        phase_matmul(p, f->mm, t, nt, nt_max, logits, f->xo, xh, b->n_out, head);
+        phase_matmul(p, &f->split[p - ph], f->mm, t, nt, logits, f->xo, xh, head);
     }
 }
 
