@@ -506,11 +506,14 @@ size_t sq_mm_avx2_scratch_bytes(void) { return sizeof(gemm_scratch); }
 
 int sq_mm_avx2_gemm_grain(void) { return MM_TNO * MM_SB; }
 
+/* x rows per block: MM_RB_LONG where the inputs span several chunks, else MM_RB. */
+static int rows_per_block(int in) { return in > MM_KC ? MM_RB_LONG : MM_RB; }
+
 void sq_mm_avx2_gemm_range(float *y, const float *x, int rows, const void *w, int wt, int in, int out,
                            const float *bias, int o0, int o1, void *scratch) {
     int per = MM_TNO * MM_SB;
     if (o0 >= o1) return;
-    const int rb = in > MM_KC ? MM_RB_LONG : MM_RB;
+    const int rb = rows_per_block(in);
     for (int r0 = 0; r0 < rows; r0 += rb) {
         int nr = SQ_MIN(rb, rows - r0);
         float *yb = y + (size_t)r0 * out;
@@ -525,7 +528,7 @@ void sq_mm_avx2_gemm_range(float *y, const float *x, int rows, const void *w, in
 void sq_mm_avx2_gemm(const sq_mm_job *j, int n, const float *x, int rows, int in, void *scratch, int n_scratch) {
     int per = MM_TNO * MM_SB;
     int64_t nu = total_units(j, n, per);
-    const int rb = in > MM_KC ? MM_RB_LONG : MM_RB;
+    const int rb = rows_per_block(in);
     for (int r0 = 0; r0 < rows; r0 += rb) {
         int nr = SQ_MIN(rb, rows - r0);
         const float *xb = x + (size_t)r0 * in;
