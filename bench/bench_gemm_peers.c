@@ -235,32 +235,22 @@ static int stream_mode(int passes, int rows, int nt) {
     double t[2][ST_PARTS] = {{0}}, bad = 0;
     for (int p = -1; p < passes; p++) /* pass -1 warms both sides (JIT, first touch) and checks them */
         for (int side = 0; side < 2; side++) {
-            for (int l = 0; l <= ST_LAYERS; l++) {
-                const uint16_t *const *lw = wm + l * ST_MATS;
-                double t0 = now();
-                if (l == ST_LAYERS) {
-                    if (side) {
-                        dnnl_mm_run(&dm[ST_LAYERS * ST_MATS]);
-                    } else {
-                        sq_mm_job h = {yo, lw[0], NULL, ST_HEAD_OUT, 0, 0};
-                        sq_mm_avx2_gemm(&h, 1, x, rows, 896, scratch, nt);
-                    }
-                    if (p >= 0) t[side][4] += now() - t0;
-                    continue;
-                }
+            double *ts = t[side], t0;
+            for (int l = 0; l < ST_LAYERS; l++)
                 for (int part = 0, k = 0; part < 4; part++) {
                     t0 = now();
-                    if (side) {
+                    if (side)
                         for (; k < ST_MATS && st_part_of[k] == part; k++) dnnl_mm_run(&dm[l * ST_MATS + k]);
-                    } else {
-                        sq_mm_job j[3];
-                        int n = 0;
-                        for (; k < ST_MATS && st_part_of[k] == part; k++) j[n++] = (sq_mm_job){yo + (size_t)n * rows * 4864, lw[k], NULL, st_out[k], 0, 0};
-                        sq_mm_avx2_gemm(j, n, x, rows, st_in[k - 1], scratch, nt);
-                    }
-                    if (p >= 0) t[side][part] += now() - t0;
+                    else
+                        st_ours_part(part, wm + l * ST_MATS, x, yo, rows, scratch, nt);
+                    if (p >= 0) ts[part] += now() - t0;
                 }
-            }
+            t0 = now();
+            if (side)
+                dnnl_mm_run(&dm[ST_LAYERS * ST_MATS]);
+            else
+                st_ours_head(wm[ST_LAYERS * ST_MATS], x, yo, rows, scratch, nt);
+            if (p >= 0) ts[4] += now() - t0;
             if (p < 0 && side) bad = SQ_MAX(bad, rel_diff(yd, yo, (size_t)rows * ST_HEAD_OUT)); /* the LM head's outputs */
         }
     double peak1 = sq_bench_fma_peak(nt, 20000000, now), peak = SQ_MAX(peak0, peak1);

@@ -140,26 +140,14 @@ static void stream_pass(const uint16_t *lw, size_t lsz, int stream, const uint16
         const uint16_t *wm[ST_MATS];
         size_t off = 0;
         for (int k = 0; k < ST_MATS; k++) wm[k] = w + off, off += (size_t)st_in[k] * st_out[k];
-        float *ys[3] = {y, y + (size_t)rows * 4864, y + (size_t)rows * 2 * 4864};
-        sq_mm_job qkv[3], gu[2], one;
-        for (int k = 0; k < 3; k++) qkv[k] = (sq_mm_job){ys[k], wm[k], NULL, st_out[k], 0, 0};
-        for (int k = 0; k < 2; k++) gu[k] = (sq_mm_job){ys[k], wm[4 + k], NULL, 4864, 0, 0};
-        double t0 = now();
-        sq_mm_avx2_gemm(qkv, 3, x, rows, 896, sc, nt);
-        double t1 = now();
-        one = (sq_mm_job){ys[0], wm[3], NULL, 896, 0, 0};
-        sq_mm_avx2_gemm(&one, 1, x, rows, 896, sc, nt);
-        double t2 = now();
-        sq_mm_avx2_gemm(gu, 2, x, rows, 896, sc, nt);
-        double t3 = now();
-        one = (sq_mm_job){ys[0], wm[6], NULL, 896, 0, 0};
-        sq_mm_avx2_gemm(&one, 1, x, rows, 4864, sc, nt);
-        double t4 = now();
-        t[0] += t1 - t0, t[1] += t2 - t1, t[2] += t3 - t2, t[3] += t4 - t3;
+        for (int part = 0; part < 4; part++) {
+            double t0 = now();
+            st_ours_part(part, wm, x, y, rows, sc, nt);
+            t[part] += now() - t0;
+        }
     }
-    sq_mm_job h = {y, hw, NULL, ST_HEAD_OUT, 0, 0};
     double t0 = now();
-    sq_mm_avx2_gemm(&h, 1, x, rows, 896, sc, nt);
+    st_ours_head(hw, x, y, rows, sc, nt);
     t[4] += now() - t0;
 }
 

@@ -5,7 +5,10 @@
 #ifndef SQ_BENCH_STEP_GEMMS_H
 #define SQ_BENCH_STEP_GEMMS_H
 
+#include <stdint.h>
 #include <stdio.h>
+
+#include "../src/kernels/matmul_avx2.h"
 
 enum { ST_LAYERS = 24, ST_MATS = 7, ST_PARTS = 5, ST_HEAD_IN = 896, ST_HEAD_OUT = 151936 };
 /* q, k, v, o, gate, up, down */
@@ -21,6 +24,29 @@ static inline void st_part_flops(int rows, double fl[ST_PARTS]) {
     for (int k = 0; k < ST_MATS; k++) fl[st_part_of[k]] += 2.0 * rows * st_in[k] * st_out[k] * ST_LAYERS;
     fl[4] = 2.0 * rows * ST_HEAD_IN * ST_HEAD_OUT;
 }
+
+#if defined(SQ_HAVE_MM_AVX2)
+/* Part `part` (0-3) of one layer as the engine calls our BF16 GEMM: the part's matrices
+ * (lw[k], in the order above) as the jobs of one call over x, job n's outputs at
+ * y + n * rows * 4864 (y holds rows x 3 x 4864 floats). */
+static inline void st_ours_part(int part, const uint16_t *const lw[ST_MATS], const float *x, float *y, int rows,
+                                void *scratch, int nt) {
+    sq_mm_job j[3];
+    int n = 0, in = 0;
+    for (int k = 0; k < ST_MATS; k++)
+        if (st_part_of[k] == part) {
+            j[n] = (sq_mm_job){y + (size_t)n * rows * 4864, lw[k], NULL, st_out[k], 0, 0};
+            n++, in = st_in[k];
+        }
+    sq_mm_avx2_gemm(j, n, x, rows, in, scratch, nt);
+}
+
+/* The LM head (part 4) on our BF16 GEMM: y holds rows x ST_HEAD_OUT floats. */
+static inline void st_ours_head(const uint16_t *hw, const float *x, float *y, int rows, void *scratch, int nt) {
+    sq_mm_job h = {y, hw, NULL, ST_HEAD_OUT, 0, 0};
+    sq_mm_avx2_gemm(&h, 1, x, rows, ST_HEAD_IN, scratch, nt);
+}
+#endif
 
 /* Each part and the whole step as % of `peak`, for two columns timed over `passes` steps
  * (t[c][part] seconds); with `ratio`, the step line adds column 1's time over column 0's. */
